@@ -1,0 +1,6 @@
+//! Wire formats between an engine and the monitor.
+
+pub mod attach;
+pub mod ctl;
+pub mod exit;
+pub mod sync;
