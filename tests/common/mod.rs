@@ -1,0 +1,1094 @@
+//! Shared harness for the integration tests that drive the real `conmon`
+//! binary the way Podman does (spec: shared/spec/conmon-interface.md and
+//! shared/spec/podman-conmon-contract.md).
+//!
+//! Environment:
+//! * `CONMON_BINARY`   – absolute path of the monitor under test; default
+//!   `<workspace>/target/release/conmon`, then `target/debug/conmon`.
+//! * `RUNTIME_BINARY`  – OCI runtime, default `/usr/sbin/runc`.
+//! * `VIGIL_TEST_ROOTFS` – busybox rootfs, default
+//!   `<workspace>/target/test-rootfs/busybox` (built by
+//!   `scripts/make-test-rootfs` on first use).
+//!
+//! Tests that need a real container call [`skip_without_runtime`] and return
+//! early (printing the reason) when not root or when the runtime is missing.
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+// ---------------------------------------------------------------------------
+// Locations
+// ---------------------------------------------------------------------------
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The conmon binary under test.
+pub fn conmon_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let chosen = match std::env::var_os("CONMON_BINARY") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => {
+                let ws = workspace_root();
+                let candidates = [
+                    ws.join("target/release/conmon"),
+                    ws.join("target/debug/conmon"),
+                ];
+                match candidates.iter().find(|p| p.is_file()) {
+                    Some(p) => p.clone(),
+                    None => panic!(
+                        "no conmon binary found: set CONMON_BINARY or build the monitor \
+                         (cargo build -p vigil-monitor); looked at {:?}",
+                        candidates
+                    ),
+                }
+            }
+        };
+        assert!(
+            chosen.is_file(),
+            "CONMON_BINARY {} does not exist",
+            chosen.display()
+        );
+        eprintln!("[harness] conmon binary: {}", chosen.display());
+        chosen
+    })
+    .clone()
+}
+
+pub fn runtime_binary() -> PathBuf {
+    match std::env::var_os("RUNTIME_BINARY") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("/usr/sbin/runc"),
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Why tests that run real containers cannot run here, if they cannot.
+pub fn runtime_skip_reason() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not running as root (real containers need root)".into());
+    }
+    let rt = runtime_binary();
+    if !is_executable(&rt) {
+        return Some(format!("OCI runtime {} not found/executable", rt.display()));
+    }
+    None
+}
+
+/// Returns true (after printing why) when a real-container test must be skipped.
+pub fn skip_without_runtime(test: &str) -> bool {
+    match runtime_skip_reason() {
+        Some(reason) => {
+            eprintln!("SKIPPED {test}: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// The shared, read-only busybox rootfs (built on first use).
+pub fn rootfs() -> PathBuf {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let dir = match std::env::var_os("VIGIL_TEST_ROOTFS") {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => workspace_root().join("target/test-rootfs/busybox"),
+            };
+            if !dir.join("bin/sh").exists() || !dir.join("data").is_dir() {
+                let script = workspace_root().join("scripts/make-test-rootfs");
+                let out = Command::new("bash")
+                    .arg(&script)
+                    .arg(&dir)
+                    .output()
+                    .expect("run scripts/make-test-rootfs");
+                assert!(
+                    out.status.success(),
+                    "scripts/make-test-rootfs failed: {}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(dir.join("bin/sh").exists(), "rootfs {} has no /bin/sh", dir.display());
+            fs::canonicalize(&dir).unwrap()
+        })
+        .clone()
+}
+
+// ---------------------------------------------------------------------------
+// Small utilities
+// ---------------------------------------------------------------------------
+
+/// Poll `cond` every few milliseconds until it returns true or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Unique, runc-compatible container id: pid + counter + test name.
+pub fn unique_id(test: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let mut name: String = test
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    name.truncate(40);
+    format!("vt{}-{}-{}", std::process::id(), n, name)
+}
+
+pub fn tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("vigil-{prefix}-"))
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// True if `pid` names a live (non-zombie) process.
+pub fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // state is the first field after the ")" that closes comm
+            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            !after.starts_with('Z') && !after.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Fields of /proc/<pid>/stat after the comm field (index 0 = state).
+pub fn proc_stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(String::from).collect())
+}
+
+pub fn show(bytes: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(bytes))
+}
+
+fn write_executable(path: &Path, content: &str) {
+    fs::write(path, content).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Running a command with a deadline (stdout/stderr captured via files, so a
+// daemon that keeps them open can never make us hang)
+// ---------------------------------------------------------------------------
+
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+fn wait_child(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Run `cmd` to completion (stdin /dev/null), at most `timeout`.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let status = wait_child(&mut child, timeout, &format!("{cmd:?}"));
+    Output {
+        status,
+        stdout: read_file_from_start(out),
+        stderr: read_file_from_start(err),
+    }
+}
+
+fn read_file_from_start(mut f: File) -> Vec<u8> {
+    use std::io::Seek;
+    f.seek(io::SeekFrom::Start(0)).unwrap();
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Run conmon with the given argv (no pipes) in `cwd`, LC_ALL=C.UTF-8.
+pub fn run_conmon(args: &[&str], cwd: &Path) -> Output {
+    let mut cmd = Command::new(conmon_binary());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("_OCI_SYNCPIPE")
+        .env_remove("_OCI_STARTPIPE")
+        .env_remove("_OCI_ATTACHPIPE")
+        .process_group(0);
+    run_with_timeout(&mut cmd, Duration::from_secs(20))
+}
+
+// ---------------------------------------------------------------------------
+// SEQPACKET socket pairs (Podman's "pipes")
+// ---------------------------------------------------------------------------
+
+/// socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC): (parent end, child end).
+pub fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as RawFd; 2];
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, 0, "socketpair: {}", io::Error::last_os_error());
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// pipe2(O_CLOEXEC): (read end, write end).
+pub fn cloexec_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0 as RawFd; 2];
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", io::Error::last_os_error());
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+pub enum Packet {
+    Data(Vec<u8>),
+    Eof,
+    Timeout,
+}
+
+/// Read one packet (message) from a SEQPACKET/pipe fd, waiting at most `timeout`.
+pub fn read_packet(fd: RawFd, timeout: Duration) -> Packet {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Packet::Timeout;
+        }
+        let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32;
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let r = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            panic!("poll: {e}");
+        }
+        if r == 0 {
+            continue;
+        }
+        let mut buf = vec![0u8; 65536];
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock {
+                continue;
+            }
+            if e.raw_os_error() == Some(libc::ECONNRESET) {
+                return Packet::Eof;
+            }
+            panic!("read: {e}");
+        }
+        if n == 0 {
+            return Packet::Eof;
+        }
+        buf.truncate(n as usize);
+        return Packet::Data(buf);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// OCI bundle
+// ---------------------------------------------------------------------------
+
+pub struct BindMount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// config.json for runc 1.1.5, modelled on `runc spec` (root, no terminal,
+/// read-only shared rootfs, no network namespace).
+pub fn runc_config(args: &[&str], env: &[&str], mounts: &[BindMount]) -> serde_json::Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut env_v: Vec<String> = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "HOME=/root".into(),
+    ];
+    env_v.extend(env.iter().map(|s| s.to_string()));
+    let mut mounts_v = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+               "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]}),
+    ];
+    for m in mounts {
+        let mut opts = vec!["rbind"];
+        if m.readonly {
+            opts.push("ro");
+        }
+        mounts_v.push(json!({
+            "destination": m.destination,
+            "type": "bind",
+            "source": m.source,
+            "options": opts,
+        }));
+    }
+    json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": env_v,
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": rootfs(), "readonly": true},
+        "hostname": "vigil-test",
+        "mounts": mounts_v,
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The recording fake runtime
+// ---------------------------------------------------------------------------
+
+/// What the fake runtime does for create/restore/exec.
+#[derive(Clone)]
+pub enum FakeMode {
+    /// Record argv, start `sleep 1000` in the background and write its pid
+    /// (no newline) to the `--pid-file` path, exit 0.
+    Sleep,
+    /// Record argv, print the text to stderr, exit with the code.
+    Fail { stderr: String, code: i32 },
+}
+
+pub struct FakeRuntime {
+    pub path: PathBuf,
+    pub argv_log: PathBuf,
+    pub fd_log: PathBuf,
+}
+
+impl FakeRuntime {
+    /// Write the fake runtime script into `dir`.
+    /// `probe_fds` lists fd numbers whose presence the runtime records in
+    /// `fd_log` (`<fd>=open|closed` lines) plus a `sockets=<count>` line.
+    pub fn new(dir: &Path, mode: FakeMode, probe_fds: &[i32]) -> FakeRuntime {
+        let path = dir.join("fake-runtime");
+        let argv_log = dir.join("fake-runtime.argv");
+        let fd_log = dir.join("fake-runtime.fds");
+        let mut close_extra = String::new();
+        for fd in probe_fds {
+            close_extra.push_str(&format!(" {fd}>&-"));
+        }
+        let mut probes = String::new();
+        for fd in probe_fds {
+            probes.push_str(&format!(
+                "if [ -e /proc/$$/fd/{fd} ]; then echo '{fd}=open'; else echo '{fd}=closed'; fi\n"
+            ));
+        }
+        let action = match &mode {
+            FakeMode::Sleep => format!(
+                "sleep 1000 </dev/null >/dev/null 2>&1{close_extra} &\n\
+                 printf '%s' \"$!\" > \"$pidfile.tmp\"\n\
+                 mv -f \"$pidfile.tmp\" \"$pidfile\"\n\
+                 exit 0\n"
+            ),
+            FakeMode::Fail { stderr, code } => {
+                // Single-quote the text for sh.
+                let quoted = stderr.replace('\'', "'\\''");
+                format!("printf '%s' '{quoted}' >&2\nexit {code}\n")
+            }
+        };
+        let script = format!(
+            "#!/bin/sh\n\
+             # recording fake OCI runtime (vigil integration tests)\n\
+             log='{log}'\n\
+             {{ echo '---'; for a in \"$0\" \"$@\"; do printf '%s\\n' \"$a\"; done; }} >> \"$log\"\n\
+             {{\n{probes}echo \"sockets=$(ls -l /proc/$$/fd | grep -c socket:)\"\n\
+             echo \"fd0=$(readlink /proc/$$/fd/0)\"\n}} > '{fdlog}'\n\
+             pidfile=''\n\
+             prev=''\n\
+             for a in \"$@\"; do\n\
+               if [ \"$prev\" = '--pid-file' ]; then pidfile=\"$a\"; fi\n\
+               prev=\"$a\"\n\
+             done\n\
+             {action}",
+            log = argv_log.display(),
+            fdlog = fd_log.display(),
+        );
+        write_executable(&path, &script);
+        FakeRuntime { path, argv_log, fd_log }
+    }
+
+    /// The argv of every invocation (argv[0] first), in order.
+    pub fn invocations(&self) -> Vec<Vec<String>> {
+        let text = fs::read_to_string(&self.argv_log).unwrap_or_default();
+        let mut out: Vec<Vec<String>> = Vec::new();
+        for line in text.lines() {
+            if line == "---" {
+                out.push(Vec::new());
+            } else if let Some(last) = out.last_mut() {
+                last.push(line.to_string());
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A conmon-monitored container
+// ---------------------------------------------------------------------------
+
+/// Result of starting conmon Podman-style.
+pub struct Launch {
+    /// Exit status of the process we started (the launcher, not the daemon).
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// First packet on the sync pipe (None: EOF/timeout, see `first_packet_eof`).
+    pub sync_msg: Option<Vec<u8>>,
+    pub first_packet_eof: bool,
+}
+
+impl Launch {
+    pub fn describe(&self) -> String {
+        format!(
+            "launcher status {:?}; sync message {:?}; launcher stdout {}; launcher stderr {}",
+            self.status,
+            self.sync_msg.as_ref().map(|m| String::from_utf8_lossy(m).into_owned()),
+            show(&self.stdout),
+            show(&self.stderr)
+        )
+    }
+
+    /// Assert the launcher exited 0 and the sync message is exactly
+    /// `{"<key>": <pid>}\n`; returns the pid.
+    pub fn expect_pid(&self, key: &str) -> i32 {
+        assert_eq!(
+            self.status.code(),
+            Some(0),
+            "launcher must exit 0: {}",
+            self.describe()
+        );
+        let msg = self
+            .sync_msg
+            .as_ref()
+            .unwrap_or_else(|| panic!("no sync message: {}", self.describe()));
+        let text = String::from_utf8_lossy(msg);
+        let re = regex::Regex::new(&format!(r#"^\{{"{key}": (\d+)\}}\n$"#)).unwrap();
+        let caps = re
+            .captures(&text)
+            .unwrap_or_else(|| panic!("sync message is not {{\"{key}\": <pid>}}\\n: {}", self.describe()));
+        caps[1].parse().unwrap()
+    }
+}
+
+pub struct Container {
+    pub name: String,
+    pub id: String,
+    pub dir: tempfile::TempDir,
+    pub bundle: PathBuf,
+    pub exit_dir: PathBuf,
+    pub persist_dir: PathBuf,
+    pub log_path: PathBuf,
+    pub conmon_pidfile: PathBuf,
+    pub pidfile: PathBuf,
+    pub runtime: PathBuf,
+    /// true: real runc, `runc delete -f` on drop.
+    pub real_runtime: bool,
+    pub api_version: bool,
+    /// `-l` values; default `k8s-file:<log_path>`.
+    pub log_specs: Vec<String>,
+    /// `--log-level` value.
+    pub log_level: String,
+    /// Extra conmon options, inserted after `--log-level`.
+    pub extra_args: Vec<String>,
+    /// Extra options appended after the exit command (e.g. `--runtime-opt`).
+    pub tail_args: Vec<String>,
+    pub conmon_pidfile_arg: bool,
+    pub exit_command: Option<(PathBuf, Vec<String>)>,
+    pub env: Vec<(String, String)>,
+    /// (fd in the test process, fd number in conmon) – inherited extra fds.
+    pub extra_fds: Vec<(RawFd, RawFd)>,
+    pub launched: bool,
+    /// Parent end of the sync socket, kept after launch.
+    pub sync: Option<OwnedFd>,
+    pub start: Option<OwnedFd>,
+    /// pid of a fake-runtime container to kill on drop.
+    pub fake_ctr_pid: Option<i32>,
+}
+
+impl Container {
+    fn base(test: &str, runtime: PathBuf, real: bool) -> Container {
+        let dir = tempdir("ctr");
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let bundle = root.join("bundle");
+        let exit_dir = root.join("exits");
+        let persist_dir = root.join("persist");
+        for d in [&bundle, &exit_dir, &persist_dir] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let log_path = root.join("ctr.log");
+        Container {
+            name: test.to_string(),
+            id: unique_id(test),
+            pidfile: bundle.join("pidfile"),
+            conmon_pidfile: root.join("conmon.pid"),
+            dir,
+            bundle,
+            exit_dir,
+            persist_dir,
+            log_specs: vec![format!("k8s-file:{}", log_path.display())],
+            log_path,
+            runtime,
+            real_runtime: real,
+            api_version: true,
+            log_level: "debug".into(),
+            extra_args: vec![],
+            tail_args: vec![],
+            conmon_pidfile_arg: true,
+            exit_command: None,
+            env: vec![],
+            extra_fds: vec![],
+            launched: false,
+            sync: None,
+            start: None,
+            fake_ctr_pid: None,
+        }
+    }
+
+    /// A container run by the real runtime with process args `args`.
+    pub fn new(test: &str, args: &[&str]) -> Container {
+        Self::with_mounts(test, args, &[])
+    }
+
+    pub fn with_mounts(test: &str, args: &[&str], mounts: &[BindMount]) -> Container {
+        let c = Self::base(test, runtime_binary(), true);
+        c.write_config(args, mounts);
+        c
+    }
+
+    pub fn write_config(&self, args: &[&str], mounts: &[BindMount]) {
+        let cfg = runc_config(args, &[], mounts);
+        fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(&cfg).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A container whose "runtime" is an arbitrary executable (fake runtime).
+    pub fn with_runtime(test: &str, runtime: &Path) -> Container {
+        Self::base(test, runtime.to_path_buf(), false)
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.bundle.parent().unwrap().to_path_buf()
+    }
+
+    pub fn exit_file(&self) -> PathBuf {
+        self.exit_dir.join(&self.id)
+    }
+
+    /// conmon's argv, Podman order (contract §3.2/§3.3).
+    pub fn conmon_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        let mut push = |s: &dyn AsRef<std::ffi::OsStr>| a.push(s.as_ref().to_os_string());
+        if self.api_version {
+            push(&"--api-version");
+            push(&"1");
+        }
+        push(&"-c");
+        push(&self.id);
+        push(&"-u");
+        push(&self.id);
+        push(&"-r");
+        push(&self.runtime);
+        push(&"-b");
+        push(&self.bundle);
+        push(&"-p");
+        push(&self.pidfile);
+        push(&"-n");
+        push(&self.name);
+        push(&"--exit-dir");
+        push(&self.exit_dir);
+        push(&"--persist-dir");
+        push(&self.persist_dir);
+        push(&"--full-attach");
+        for l in &self.log_specs {
+            push(&"-l");
+            push(l);
+        }
+        push(&"--log-level");
+        push(&self.log_level);
+        for e in &self.extra_args {
+            push(e);
+        }
+        if self.conmon_pidfile_arg {
+            push(&"--conmon-pidfile");
+            push(&self.conmon_pidfile);
+        }
+        if let Some((cmd, args)) = &self.exit_command {
+            push(&"--exit-command");
+            push(cmd);
+            for x in args {
+                push(&"--exit-command-arg");
+                push(x);
+            }
+        }
+        for t in &self.tail_args {
+            push(t);
+        }
+        a
+    }
+
+    /// Start conmon like Podman: SEQPACKET socketpairs on fds 3 (sync) and 4
+    /// (start), own process group, one start byte, wait for the launcher to
+    /// exit, then read one message from the sync pipe.
+    pub fn launch(&mut self) -> Launch {
+        assert!(!self.launched, "launch() called twice");
+        self.launched = true;
+        let (sync_parent, sync_child) = seqpacket_pair();
+        let (start_parent, start_child) = seqpacket_pair();
+        let out_path = self.root().join("conmon.stdout");
+        let err_path = self.root().join("conmon.stderr");
+        let out = File::create(&out_path).unwrap();
+        let err = File::create(&err_path).unwrap();
+
+        let mut cmd = Command::new(conmon_binary());
+        cmd.args(self.conmon_args())
+            .current_dir(self.root())
+            .env("_OCI_SYNCPIPE", "3")
+            .env("_OCI_STARTPIPE", "4")
+            .env_remove("_OCI_ATTACHPIPE")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut map: Vec<(RawFd, RawFd)> =
+            vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
+        map.extend(self.extra_fds.iter().copied());
+        unsafe {
+            cmd.pre_exec(move || {
+                // Move every source out of the way first (CLOEXEC copies >= 64),
+                // then dup2 onto the target numbers (dup2 clears CLOEXEC).
+                let mut tmp = [0 as RawFd; 16];
+                for (i, (src, _)) in map.iter().enumerate() {
+                    let t = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
+                    if t < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    tmp[i] = t;
+                }
+                for (i, (_, dst)) in map.iter().enumerate() {
+                    if libc::dup2(tmp[i], *dst) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn conmon");
+        drop(sync_child);
+        drop(start_child);
+
+        // The start byte (Podman writes one 0x00 after the cgroup move).
+        let b = [0u8; 1];
+        let n = unsafe { libc::write(start_parent.as_raw_fd(), b.as_ptr() as *const _, 1) };
+        assert_eq!(n, 1, "write start byte: {}", io::Error::last_os_error());
+
+        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
+        let stdout = fs::read(&out_path).unwrap_or_default();
+        let stderr = fs::read(&err_path).unwrap_or_default();
+
+        let (sync_msg, eof) = if status.code() == Some(0) {
+            match read_packet(sync_parent.as_raw_fd(), Duration::from_secs(30)) {
+                Packet::Data(d) => (Some(d), false),
+                Packet::Eof => (None, true),
+                Packet::Timeout => (None, false),
+            }
+        } else {
+            (None, false)
+        };
+        self.sync = Some(sync_parent);
+        self.start = Some(start_parent);
+        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+    }
+
+    /// Next packet on the sync pipe.
+    pub fn next_sync_packet(&self, timeout: Duration) -> Packet {
+        read_packet(self.sync.as_ref().expect("not launched").as_raw_fd(), timeout)
+    }
+
+    /// conmon's stderr file (launcher, and daemon until it redirects stdio).
+    pub fn conmon_stderr(&self) -> String {
+        fs::read_to_string(self.root().join("conmon.stderr")).unwrap_or_default()
+    }
+
+    /// `runc start ID`.
+    pub fn start(&self) {
+        let out = run_with_timeout(
+            Command::new(&self.runtime).arg("start").arg(&self.id),
+            Duration::from_secs(30),
+        );
+        assert!(
+            out.status.success(),
+            "runtime start failed: {:?} {} {}\nconmon stderr: {}",
+            out.status,
+            out.stdout_str(),
+            out.stderr_str(),
+            self.conmon_stderr()
+        );
+    }
+
+    /// `runc kill ID SIG`.
+    pub fn runtime_kill(&self, sig: &str) {
+        let out = run_with_timeout(
+            Command::new(&self.runtime).arg("kill").arg(&self.id).arg(sig),
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "runtime kill failed: {}", out.stderr_str());
+    }
+
+    /// Wait for `<exit-dir>/<id>` and return its content.
+    pub fn wait_exit_file(&self, timeout: Duration) -> Vec<u8> {
+        let f = self.exit_file();
+        if !wait_for(timeout, || f.exists()) {
+            panic!(
+                "exit file {} did not appear within {timeout:?}; conmon stderr: {}; log: {}",
+                f.display(),
+                self.conmon_stderr(),
+                show(&fs::read(&self.log_path).unwrap_or_default())
+            );
+        }
+        fs::read(&f).unwrap()
+    }
+
+    /// The daemon pid from the conmon pidfile.
+    pub fn conmon_pid(&self) -> i32 {
+        let s = fs::read_to_string(&self.conmon_pidfile)
+            .unwrap_or_else(|e| panic!("read conmon pidfile {}: {e}", self.conmon_pidfile.display()));
+        s.parse().unwrap_or_else(|_| panic!("conmon pidfile content {s:?} is not a bare number"))
+    }
+
+    /// Wait until the conmon daemon has exited.
+    pub fn wait_conmon_exit(&self, timeout: Duration) {
+        let pid = self.conmon_pid();
+        assert!(
+            wait_for(timeout, || !pid_alive(pid)),
+            "conmon daemon {pid} still alive after {timeout:?}"
+        );
+    }
+
+    pub fn read_log(&self) -> Vec<u8> {
+        fs::read(&self.log_path)
+            .unwrap_or_else(|e| panic!("read log {}: {e}", self.log_path.display()))
+    }
+
+    /// Launch, check the pid message, start, wait for the exit file.
+    /// Returns (container pid, exit file content).
+    pub fn run_to_exit(&mut self, timeout: Duration) -> (i32, Vec<u8>) {
+        let l = self.launch();
+        let key = if self.api_version { "data" } else { "pid" };
+        let pid = l.expect_pid(key);
+        self.start();
+        let code = self.wait_exit_file(timeout);
+        (pid, code)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.launched {
+            return;
+        }
+        if self.real_runtime {
+            let _ = Command::new(&self.runtime)
+                .args(["delete", "-f", &self.id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        if let Some(pid) = self.fake_ctr_pid {
+            let is_sleep = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.starts_with(b"sleep"))
+                .unwrap_or(false);
+            if is_sleep && pid_alive(pid) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // A daemon that outlived its container (test failure): stop it.
+        if let Ok(s) = fs::read_to_string(&self.conmon_pidfile) {
+            if let Ok(pid) = s.trim().parse::<i32>() {
+                if wait_for(Duration::from_secs(5), || !pid_alive(pid)) {
+                    return;
+                }
+                let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+                if exe.to_string_lossy().ends_with("conmon") {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// k8s-file log parsing
+// ---------------------------------------------------------------------------
+
+pub const K8S_RECORD_RE: &str =
+    r"(?s-u)^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{2}:\d{2}) (stdout|stderr) (P|F) (.*)$";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub timestamp: String,
+    pub stream: String,
+    /// 'P' or 'F'
+    pub tag: char,
+    /// Content without the record's terminating newline.
+    pub content: Vec<u8>,
+}
+
+impl Record {
+    /// Bytes this record occupies in the file.
+    pub fn file_len(&self) -> usize {
+        self.timestamp.len() + 1 + self.stream.len() + 3 + self.content.len() + 1
+    }
+}
+
+/// Parse a whole k8s-file log; panics (with context) on any malformed line.
+pub fn parse_k8s_log(data: &[u8]) -> Vec<Record> {
+    let re = regex::bytes::Regex::new(K8S_RECORD_RE).unwrap();
+    if data.is_empty() {
+        return vec![];
+    }
+    assert!(
+        data.ends_with(b"\n"),
+        "log does not end with a newline; tail: {}",
+        show(&data[data.len().saturating_sub(200)..])
+    );
+    let mut out = Vec::new();
+    for (i, line) in data[..data.len() - 1].split(|&b| b == b'\n').enumerate() {
+        let caps = re.captures(line).unwrap_or_else(|| {
+            panic!(
+                "log line {} is not a k8s-file record: {}",
+                i + 1,
+                show(&line[..line.len().min(300)])
+            )
+        });
+        out.push(Record {
+            timestamp: String::from_utf8(caps[1].to_vec()).unwrap(),
+            stream: String::from_utf8(caps[2].to_vec()).unwrap(),
+            tag: caps[3][0] as char,
+            content: caps[4].to_vec(),
+        });
+    }
+    out
+}
+
+/// Reassemble one stream: `P` pieces are joined, `F` ends a line with "\n".
+pub fn reconstruct(records: &[Record], stream: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| r.stream == stream) {
+        out.extend_from_slice(&r.content);
+        if r.tag == 'F' {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// (stream, tag, content) triples, timestamps dropped — for exact comparisons.
+pub fn triples(records: &[Record]) -> Vec<(String, char, String)> {
+    records
+        .iter()
+        .map(|r| (r.stream.clone(), r.tag, String::from_utf8_lossy(&r.content).into_owned()))
+        .collect()
+}
+
+/// Records a piece of output becomes (§7.3), as (stream, tag, content).
+pub fn records_for(stream: &str, output: &str) -> Vec<(String, char, String)> {
+    let mut v = Vec::new();
+    let mut rest = output;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                v.push((stream.to_string(), 'F', rest[..i].to_string()));
+                rest = &rest[i + 1..];
+            }
+            None => {
+                v.push((stream.to_string(), 'P', rest.to_string()));
+                rest = "";
+            }
+        }
+    }
+    v
+}
+
+/// Size accounting of §7.4: len(piece incl. "\n") + 45, +1 for P.
+pub fn accounted_len(rec: &(String, char, String)) -> i64 {
+    let piece = rec.2.len() as i64 + if rec.1 == 'F' { 1 } else { 0 };
+    piece + 45 + if rec.1 == 'P' { 1 } else { 0 }
+}
+
+/// Simulate §7.4 per-file cap (truncate or rotate) and global cap.
+/// Returns the files' records: index 0 = the live file, 1.. = `.1`, `.2` …
+/// (`None` for a backup that does not exist).
+pub fn simulate_k8s_limits(
+    records: &[(String, char, String)],
+    initial_size: i64,
+    size_max: i64,
+    global_max: i64,
+    rotate_max_files: Option<usize>,
+) -> Vec<Option<Vec<(String, char, String)>>> {
+    let mut files: Vec<Option<Vec<(String, char, String)>>> = vec![Some(vec![])];
+    let mut counter = initial_size;
+    let mut global = initial_size;
+    for r in records {
+        let len = accounted_len(r);
+        if global_max > 0 && global >= global_max {
+            break;
+        }
+        if size_max > 0 && counter + len > size_max {
+            match rotate_max_files {
+                None => files[0] = Some(vec![]),
+                Some(n) => {
+                    let top = n.max(2);
+                    while files.len() <= top {
+                        files.push(None);
+                    }
+                    for i in (2..=top).rev() {
+                        if files[i - 1].is_some() {
+                            files[i] = files[i - 1].take();
+                        }
+                    }
+                    files[1] = files[0].take();
+                    files[0] = Some(vec![]);
+                }
+            }
+            counter = 0;
+        }
+        files[0].as_mut().unwrap().push(r.clone());
+        counter += len;
+        global += len;
+    }
+    files
+}
+
+/// Deterministic xorshift64* generator.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Exit status as the shell would describe it.
+pub fn describe_status(st: &ExitStatus) -> String {
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (_, Some(s)) => format!("signal {s}"),
+        _ => format!("{st:?}"),
+    }
+}

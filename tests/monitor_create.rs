@@ -1,0 +1,350 @@
+//! Create path with the real runtime (runc), driven like Podman: sync pipe
+//! messages (spec §3), conmon pidfile and daemon attributes (§2.2, §2.3),
+//! runtime failure reporting (§2.6, §3.2).
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn pid_message_api1_matches_container_pidfile() {
+    if skip_without_runtime("pid_message_api1_matches_container_pidfile") {
+        return;
+    }
+    let mut c = Container::new("pid-api1", &["sh", "-c", "exit 0"]);
+    let l = c.launch();
+    let pid = l.expect_pid("data");
+    let pidfile = fs::read_to_string(&c.pidfile).expect("container pidfile");
+    assert_eq!(pidfile.trim().parse::<i32>().unwrap(), pid, "pid message vs pidfile {pidfile:?}");
+    assert_eq!(
+        l.sync_msg.as_deref().unwrap(),
+        format!("{{\"data\": {pid}}}\n").as_bytes()
+    );
+    c.start();
+    assert_eq!(c.wait_exit_file(T), b"0");
+    // Nothing more is sent for create: after conmon exits the pipe is at EOF.
+    c.wait_conmon_exit(T);
+    match c.next_sync_packet(Duration::from_secs(5)) {
+        Packet::Eof => {}
+        Packet::Data(d) => panic!("unexpected second sync message {}", show(&d)),
+        Packet::Timeout => panic!("sync pipe still open after conmon exited"),
+    }
+}
+
+#[test]
+fn pid_message_legacy_api_uses_pid_key() {
+    if skip_without_runtime("pid_message_legacy_api_uses_pid_key") {
+        return;
+    }
+    let mut c = Container::new("pid-legacy", &["sh", "-c", "exit 0"]);
+    c.api_version = false;
+    let l = c.launch();
+    let pid = l.expect_pid("pid");
+    assert_eq!(l.sync_msg.as_deref().unwrap(), format!("{{\"pid\": {pid}}}\n").as_bytes());
+    let pidfile = fs::read_to_string(&c.pidfile).unwrap();
+    assert_eq!(pidfile.trim().parse::<i32>().unwrap(), pid);
+    c.start();
+    assert_eq!(c.wait_exit_file(T), b"0");
+}
+
+#[test]
+fn conmon_pidfile_names_the_daemon() {
+    if skip_without_runtime("conmon_pidfile_names_the_daemon") {
+        return;
+    }
+    let mut c = Container::new("conmon-pidfile", &["sleep", "1000"]);
+    let l = c.launch();
+    let ctr_pid = l.expect_pid("data");
+    let raw = fs::read(&c.conmon_pidfile).expect("conmon pidfile must exist when the launcher exits");
+    assert!(
+        !raw.is_empty() && raw.iter().all(|b| b.is_ascii_digit()),
+        "conmon pidfile must be bare digits without newline: {}",
+        show(&raw)
+    );
+    let daemon: i32 = std::str::from_utf8(&raw).unwrap().parse().unwrap();
+    assert!(pid_alive(daemon), "daemon {daemon} not running");
+    let exe = fs::read_link(format!("/proc/{daemon}/exe")).unwrap();
+    assert!(
+        exe.to_string_lossy().ends_with("/conmon"),
+        "/proc/{daemon}/exe = {} must end in /conmon",
+        exe.display()
+    );
+
+    // §2.3: new session, stdio on /dev/null, oom_score_adj -1000.
+    let stat = proc_stat_fields(daemon).unwrap();
+    // fields after comm: 0 state, 1 ppid, 2 pgrp, 3 session
+    assert_eq!(stat[3], daemon.to_string(), "daemon must be a session leader (setsid)");
+    assert_eq!(stat[2], daemon.to_string(), "daemon must be a process group leader");
+    for fd in 0..3 {
+        let target = fs::read_link(format!("/proc/{daemon}/fd/{fd}")).unwrap();
+        assert_eq!(target.to_string_lossy(), "/dev/null", "daemon fd {fd}");
+    }
+    let adj = fs::read_to_string(format!("/proc/{daemon}/oom_score_adj")).unwrap();
+    if can_lower_oom_score_adj() {
+        assert_eq!(adj.trim(), "-1000", "daemon oom_score_adj");
+    } else {
+        eprintln!("note: cannot lower oom_score_adj here (no CAP_SYS_RESOURCE); daemon has {}", adj.trim());
+    }
+
+    // Subreaper: the container init (re-parented when `runc create` exited)
+    // is a child of the daemon.
+    let ctr_stat = proc_stat_fields(ctr_pid).unwrap();
+    assert_eq!(ctr_stat[1], daemon.to_string(), "container init's parent must be conmon");
+
+    // The runtime child restores the caller's oom_score_adj.
+    let ours = fs::read_to_string("/proc/self/oom_score_adj").unwrap();
+    let ctr_adj = fs::read_to_string(format!("/proc/{ctr_pid}/oom_score_adj")).unwrap();
+    assert_eq!(ctr_adj.trim(), ours.trim(), "container must get the caller's oom_score_adj, not -1000");
+
+    c.start();
+    c.runtime_kill("KILL");
+    assert_eq!(c.wait_exit_file(T), b"137");
+    c.wait_conmon_exit(T);
+}
+
+/// Whether this environment allows setting oom_score_adj to -1000 (root
+/// without CAP_SYS_RESOURCE in a sandbox cannot).
+fn can_lower_oom_score_adj() -> bool {
+    let out = run_with_timeout(
+        std::process::Command::new("/bin/sh")
+            .args(["-c", "echo -1000 > /proc/self/oom_score_adj"]),
+        Duration::from_secs(10),
+    );
+    out.status.success()
+}
+
+fn exit_code_case(name: &str, args: &[&str], expected: &[u8]) {
+    let mut c = Container::new(name, args);
+    let (_pid, code) = c.run_to_exit(T);
+    assert_eq!(code, expected, "exit file content {}", show(&code));
+    let persist = fs::read(c.persist_dir.join("exit")).expect("<persist-dir>/exit");
+    assert_eq!(persist, expected, "persist exit content {}", show(&persist));
+    c.wait_conmon_exit(T);
+}
+
+#[test]
+fn exit_file_zero() {
+    if skip_without_runtime("exit_file_zero") {
+        return;
+    }
+    exit_code_case("exit-0", &["sh", "-c", "exit 0"], b"0");
+}
+
+#[test]
+fn exit_file_three() {
+    if skip_without_runtime("exit_file_three") {
+        return;
+    }
+    exit_code_case("exit-3", &["sh", "-c", "exit 3"], b"3");
+}
+
+#[test]
+fn exit_file_shell_reported_137() {
+    if skip_without_runtime("exit_file_shell_reported_137") {
+        return;
+    }
+    // The init cannot SIGKILL itself (pid-namespace init is protected), so a
+    // child kills itself and the shell exits with 128+9.
+    exit_code_case("exit-sh137", &["sh", "-c", "sh -c 'kill -9 $$'; exit $?"], b"137");
+}
+
+#[test]
+fn exit_file_killed_by_sigkill_is_137() {
+    if skip_without_runtime("exit_file_killed_by_sigkill_is_137") {
+        return;
+    }
+    let mut c = Container::new("exit-sigkill", &["sleep", "1000"]);
+    let l = c.launch();
+    l.expect_pid("data");
+    c.start();
+    c.runtime_kill("KILL");
+    assert_eq!(c.wait_exit_file(T), b"137");
+    assert_eq!(fs::read(c.persist_dir.join("exit")).unwrap(), b"137");
+}
+
+#[test]
+fn exit_file_written_atomically_only_file_in_exit_dir() {
+    if skip_without_runtime("exit_file_written_atomically_only_file_in_exit_dir") {
+        return;
+    }
+    let mut c = Container::new("exit-dir-clean", &["sh", "-c", "exit 7"]);
+    let (_pid, code) = c.run_to_exit(T);
+    assert_eq!(code, b"7");
+    c.wait_conmon_exit(T);
+    let names: Vec<String> = fs::read_dir(&c.exit_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![c.id.clone()], "exit dir must only hold <cid>");
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(c.exit_file()).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode, 0o644, "exit file mode");
+}
+
+#[test]
+fn exit_command_runs_after_exit_file_with_args() {
+    if skip_without_runtime("exit_command_runs_after_exit_file_with_args") {
+        return;
+    }
+    let mut c = Container::new("exit-cmd", &["sh", "-c", "exit 5"]);
+    let script = c.root().join("exit-command.sh");
+    let out = c.root().join("exit-command.out");
+    fs::write(
+        &script,
+        "#!/bin/sh\n\
+         out=\"$1\"; exitfile=\"$2\"; persist=\"$3\"; shift 3\n\
+         {\n\
+           if [ -e \"$exitfile\" ]; then echo 'exit-file=yes'; echo \"content=$(cat \"$exitfile\")\"; else echo 'exit-file=no'; fi\n\
+           if [ -e \"$persist\" ]; then echo 'persist=yes'; else echo 'persist=no'; fi\n\
+           echo \"argc=$#\"\n\
+           for a in \"$@\"; do printf 'arg=[%s]\\n' \"$a\"; done\n\
+           echo \"mark=$VIGIL_TEST_MARK\"\n\
+           echo \"fd0=$(readlink /proc/$$/fd/0)\"\n\
+           echo \"sockets=$(ls -l /proc/$$/fd | grep -c socket:)\"\n\
+         } > \"$out.tmp\"\n\
+         mv \"$out.tmp\" \"$out\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    c.exit_command = Some((
+        script.clone(),
+        vec![
+            out.to_string_lossy().into_owned(),
+            c.exit_file().to_string_lossy().into_owned(),
+            c.persist_dir.join("exit").to_string_lossy().into_owned(),
+            "--root".into(),
+            "".into(),
+            "with space".into(),
+            "container".into(),
+            "cleanup".into(),
+            c.id.clone(),
+        ],
+    ));
+    c.env.push(("VIGIL_TEST_MARK".into(), "mark-42".into()));
+    let (_pid, code) = c.run_to_exit(T);
+    assert_eq!(code, b"5");
+    assert!(wait_for(T, || out.exists()), "exit command did not run");
+    let text = fs::read_to_string(&out).unwrap();
+    let expected = format!(
+        "exit-file=yes\ncontent=5\npersist=yes\nargc=6\narg=[--root]\narg=[]\narg=[with space]\n\
+         arg=[container]\narg=[cleanup]\narg=[{}]\nmark=mark-42\nfd0=/dev/null\nsockets=0\n",
+        c.id
+    );
+    assert_eq!(text, expected, "exit command record");
+    c.wait_conmon_exit(T);
+}
+
+#[test]
+fn daemon_exit_status_is_not_observable_but_daemon_exits() {
+    if skip_without_runtime("daemon_exit_status_is_not_observable_but_daemon_exits") {
+        return;
+    }
+    // The launcher exits 0 right after the fork; the daemon goes away once
+    // the container exited and the exit file is written.
+    let mut c = Container::new("daemon-exits", &["sh", "-c", "exit 9"]);
+    let (_pid, code) = c.run_to_exit(T);
+    assert_eq!(code, b"9");
+    c.wait_conmon_exit(T);
+}
+
+// --- runtime failures (§2.6, §3.2) ---------------------------------------------
+
+#[test]
+fn runc_create_failure_reports_minus_one_with_stderr() {
+    if skip_without_runtime("runc_create_failure_reports_minus_one_with_stderr") {
+        return;
+    }
+    let mut c = Container::new("runc-fail", &["/nonexistent"]);
+    let l = c.launch();
+    assert_eq!(l.status.code(), Some(0), "launcher exits 0: {}", l.describe());
+    let msg = l.sync_msg.clone().unwrap_or_else(|| panic!("no sync message: {}", l.describe()));
+    let text = String::from_utf8(msg.clone()).unwrap();
+    assert!(text.starts_with("{\"data\": -1, \"message\": \""), "{text:?}");
+    assert!(text.ends_with("\"}\n"), "{text:?}");
+    assert_eq!(text.matches('\n').count(), 1, "exactly one line: {text:?}");
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("valid JSON");
+    assert_eq!(v["data"], -1);
+    let m = v["message"].as_str().unwrap();
+    assert!(m.contains("runc create failed"), "message: {m:?}");
+    assert!(m.contains("/nonexistent"), "message: {m:?}");
+    assert!(m.contains("no such file or directory"), "message: {m:?}");
+    assert!(msg.len() < 4096, "message must fit Podman's 4096-byte reader");
+    // No exit file for a failed create.
+    c.wait_conmon_exit(T);
+    assert!(!c.exit_file().exists(), "no exit file after a failed create");
+    assert!(!c.persist_dir.join("exit").exists());
+}
+
+fn fake_failure(name: &str, stderr: &str, code: i32) -> (Container, Launch) {
+    let dir = tempdir("fake");
+    let rt = FakeRuntime::new(dir.path(), FakeMode::Fail { stderr: stderr.into(), code }, &[]);
+    let mut c = Container::with_runtime(name, &rt.path);
+    let l = c.launch();
+    assert_eq!(l.status.code(), Some(0), "launcher exits 0: {}", l.describe());
+    c.wait_conmon_exit(T);
+    assert!(!c.exit_file().exists(), "no exit file after a failed create");
+    drop(dir);
+    (c, l)
+}
+
+#[test]
+fn failing_runtime_message_is_its_stderr() {
+    let (_c, l) = fake_failure("fake-fail", "boom: bad thing\n", 1);
+    assert_eq!(
+        l.sync_msg.as_deref().map(String::from_utf8_lossy),
+        Some("{\"data\": -1, \"message\": \"boom: bad thing\\n\"}\n".into())
+    );
+}
+
+#[test]
+fn failing_runtime_message_json_escaping() {
+    // §3.2 (2.2.x): \ " / LF CR TAB BS FF, other controls \u00xx, >= 0x80 raw.
+    let stderr = "a\"b\\c/d\te\rf\u{1}g\u{8}h\u{c}i\u{7f}j\u{e9}k\n";
+    let (_c, l) = fake_failure("fake-escape", stderr, 2);
+    let expected =
+        "{\"data\": -1, \"message\": \"a\\\"b\\\\c\\/d\\te\\rf\\u0001g\\bh\\fi\\u007fj\u{e9}k\\n\"}\n";
+    assert_eq!(
+        l.sync_msg.as_deref().map(String::from_utf8_lossy),
+        Some(expected.into())
+    );
+}
+
+#[test]
+fn failing_runtime_legacy_key() {
+    let dir = tempdir("fake");
+    let rt = FakeRuntime::new(
+        dir.path(),
+        FakeMode::Fail { stderr: "legacy failure\n".into(), code: 1 },
+        &[],
+    );
+    let mut c = Container::with_runtime("fake-fail-legacy", &rt.path);
+    c.api_version = false;
+    let l = c.launch();
+    assert_eq!(
+        l.sync_msg.as_deref().map(String::from_utf8_lossy),
+        Some("{\"pid\": -1, \"message\": \"legacy failure\\n\"}\n".into()),
+        "{}",
+        l.describe()
+    );
+}
+
+#[test]
+fn failing_runtime_without_stderr_sends_bare_minus_one() {
+    // 2.2.x: {"K": -1} even when the runtime printed nothing (2.1.6 sent nothing).
+    let (_c, l) = fake_failure("fake-silent", "", 1);
+    assert_eq!(
+        l.sync_msg.as_deref().map(String::from_utf8_lossy),
+        Some("{\"data\": -1}\n".into()),
+        "{}",
+        l.describe()
+    );
+}
