@@ -1,1 +1,332 @@
-fn main() {}
+//! `conmon`: a container monitor, drop-in compatible with conmon 2.2.1.
+//!
+//! One process per container or exec session: it starts the OCI runtime, owns
+//! the container's stdio, writes its logs and its exit status. The start-up
+//! sequence below follows conmon-interface §2.1 step by step.
+
+mod cli;
+mod config;
+mod daemon;
+mod diag;
+mod event_loop;
+mod exit;
+mod fds;
+mod logging;
+mod runtime;
+mod signals;
+mod stdio;
+mod sync_pipe;
+
+use config::{Config, Invalid, Mode};
+use diag::Fatal;
+use event_loop::{Children, EventLoop, LoopEnd};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+use stdio::{OutputStream, StdioPipes};
+use sync_pipe::SyncPipe;
+use vigil::proto::attach::Stream;
+use vigil::proto::sync::{SyncKey, TIMED_OUT_MESSAGE};
+
+fn main() {
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o022) };
+    let inherited = fds::inherited_fds();
+    let opts = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cli::Parsed::Help) => {
+            print_and_exit(&cli::help_text(), 0);
+        }
+        Ok(cli::Parsed::Run(o)) => *o,
+        Err(e) => {
+            let _ = std::io::stderr().write_all(format!("conmon: option parsing failed: {e}\n").as_bytes());
+            std::process::exit(1);
+        }
+    };
+    if opts.version {
+        print_and_exit(&cli::version_text(), 0);
+    }
+    let cfg = match config::validate(opts) {
+        Ok(c) => c,
+        Err(Invalid::Plain(msg)) => {
+            let _ = std::io::stderr().write_all(msg.as_bytes());
+            std::process::exit(1);
+        }
+        Err(Invalid::Fatal(f)) => {
+            f.report();
+            std::process::exit(1);
+        }
+    };
+    let code = run(cfg, inherited);
+    std::process::exit(code);
+}
+
+fn print_and_exit(text: &str, code: i32) -> ! {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    std::process::exit(code)
+}
+
+/// Everything after validation; returns the monitor's exit status.
+fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
+    let saved_oom = daemon::protect_from_oom();
+    signals::install_startup_handlers();
+
+    // Start pipe, read before daemonizing so the engine can move us into a cgroup first.
+    let start_fd = match fds::fd_from_env("_OCI_STARTPIPE") {
+        Ok(fd) => fd,
+        Err(f) => return fail(f),
+    };
+    let mut start_pipe: Option<OwnedFd> = None;
+    if let Some(fd) = start_fd {
+        if fd > 0 {
+            if let Err(f) = daemon::read_start_pipe(fd) {
+                return fail(f);
+            }
+        }
+        if cfg.opts.exec_attach {
+            // SAFETY: the fd came from our environment and nothing else owns it.
+            start_pipe = Some(unsafe { fds::own(fd) });
+        } else if fd > 0 {
+            fds::close_raw(fd);
+        }
+        inherited.retain(|&i| i != fd);
+    }
+
+    let dev_null = match daemon::DevNull::open() {
+        Ok(d) => d,
+        Err(f) => return fail(f),
+    };
+    if !cfg.opts.sync {
+        if let Err(f) = daemon::daemonize(cfg.opts.conmon_pidfile.as_deref()) {
+            return fail(f);
+        }
+    }
+
+    let key = SyncKey::for_mode(cfg.opts.api_version, cfg.is_exec());
+    let mut sync = match fds::fd_from_env("_OCI_SYNCPIPE") {
+        Ok(fd) => {
+            if let Some(fd) = fd {
+                inherited.retain(|&i| i != fd);
+            }
+            // SAFETY: from our environment; owned by nothing else.
+            SyncPipe::new(fd.map(|fd| unsafe { fds::own(fd) }), key)
+        }
+        Err(f) => return fail(f),
+    };
+    let mut attach_pipe = None;
+    if cfg.opts.exec_attach {
+        match fds::fd_from_env("_OCI_ATTACHPIPE") {
+            Ok(Some(fd)) => {
+                inherited.retain(|&i| i != fd);
+                // SAFETY: from our environment; owned by nothing else.
+                attach_pipe = Some(SyncPipe::new(Some(unsafe { fds::own(fd) }), key));
+            }
+            Ok(None) => {
+                return fail(Fatal { text: "--attach specified but _OCI_ATTACHPIPE was not".into(), errno: Some(libc::ENOENT) })
+            }
+            Err(f) => return fail(f),
+        }
+    }
+
+    let passthrough = cfg.logs.passthrough;
+    if !passthrough {
+        if let Err(f) = dev_null.redirect_stdio() {
+            return fail(f);
+        }
+    }
+    if let Err(f) = daemon::become_session_and_subreaper() {
+        return fail(f);
+    }
+
+    // TODO(issue 3): terminal mode (console socket) and the attach socket/FIFOs.
+    let pipes = match StdioPipes::create(cfg.opts.stdin && !passthrough, !passthrough && !cfg.opts.terminal) {
+        Ok(p) => p,
+        Err(f) => return fail(f),
+    };
+
+    let argv = runtime::build_argv(&cfg, None);
+    diag::enabled(diag::Level::Trace).then(|| {
+        let joined: String = argv.iter().map(|a| format!("{a} ")).collect();
+        trace!("calling runtime args: {joined}");
+    });
+    if let Some(ap) = attach_pipe.as_mut() {
+        ap.send(0, None);
+    }
+
+    let old_mask = signals::block();
+    let stdio_targets = if passthrough {
+        [None, None, None]
+    } else {
+        [
+            Some(pipes.child_stdin.as_ref().map_or(dev_null.read.as_raw_fd(), |f| f.as_raw_fd())),
+            Some(pipes.child_stdout.as_ref().map_or(dev_null.write.as_raw_fd(), |f| f.as_raw_fd())),
+            Some(pipes.child_stderr.as_raw_fd()),
+        ]
+    };
+    let setup = runtime::ChildSetup {
+        argv: argv.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect(),
+        stdio: stdio_targets,
+        chmod_stdio: [
+            !passthrough && pipes.child_stdin.is_some(),
+            !passthrough && pipes.child_stdout.is_some(),
+            !passthrough,
+        ],
+        replace_listen_pid: cfg.opts.replace_listen_pid,
+        start_pipe: start_pipe.as_ref().map(|f| f.as_raw_fd()),
+        saved_oom_score_adj: saved_oom.clone(),
+        sigmask: old_mask,
+    };
+    let runtime_pid = match runtime::spawn(&setup) {
+        Ok(p) => p,
+        Err(f) => return fail(f),
+    };
+    if passthrough {
+        let _ = dev_null.redirect_stdio();
+    }
+    let signal_fd = match signals::SignalFd::new() {
+        Ok(s) => s,
+        Err(e) => return fail(Fatal::from_io("Failed to create signalfd", &e)),
+    };
+    // From here on every exit path runs the exit command.
+    let exit_command = exit::ExitCommand::new(&cfg, saved_oom);
+    let status = monitor(&mut cfg, pipes, signal_fd, runtime_pid, &mut sync, inherited, start_pipe);
+    drop(sync);
+    drop(attach_pipe);
+    if let Some(ec) = exit_command {
+        ec.run();
+    }
+    status
+}
+
+/// Report a fatal error before the runtime was started; exit status 1.
+fn fail(f: Fatal) -> i32 {
+    f.report();
+    1
+}
+
+/// From the runtime's start to the exit files; returns the exit status.
+fn monitor(
+    cfg: &mut Config,
+    pipes: StdioPipes,
+    signal_fd: signals::SignalFd,
+    runtime_pid: libc::pid_t,
+    sync: &mut SyncPipe,
+    inherited: Vec<RawFd>,
+    start_pipe: Option<OwnedFd>,
+) -> i32 {
+    let StdioPipes { stdin_write, child_stdin, stdout_read, child_stdout, stderr_read, child_stderr } = pipes;
+    drop((child_stdin, child_stdout, child_stderr));
+
+    let stderr_stream = match OutputStream::new(stderr_read, Stream::Stderr) {
+        Ok(s) => s,
+        Err(f) => return fail(f),
+    };
+    let runtime_status = match runtime::wait(runtime_pid) {
+        Ok(s) => s,
+        Err(f) => return fail(f),
+    };
+    let mut children = Children { runtime_pid, container_pid: 0, container_status: None, probed_exit: false };
+
+    if !cfg.is_exec() && runtime_status != 0 {
+        let text = read_runtime_stderr(&stderr_stream);
+        if !text.is_empty() {
+            warn!("runtime stderr: {}", String::from_utf8_lossy(&text));
+        }
+        sync.send(-1, Some(&text));
+        return fail(Fatal::new(format!("Failed to create container: exit status {}", exit::status_of(runtime_status))));
+    }
+
+    let pid = match runtime::read_pidfile(&cfg.container_pidfile) {
+        Ok(pid) => pid,
+        Err(msg) => {
+            // Report it (the post-2.2.1 behaviour): engines otherwise only see EOF.
+            let text = read_runtime_stderr(&stderr_stream);
+            if !text.is_empty() {
+                warn!("runtime stderr: {}", String::from_utf8_lossy(&text));
+            }
+            let report = if text.is_empty() { msg.clone().into_bytes() } else { text };
+            sync.send(-1, Some(&report));
+            return fail(Fatal::new(format!("Failed to read pidfile: {msg}")));
+        }
+    };
+    debug!("container PID: {pid}");
+    children.container_pid = pid;
+    if !(cfg.is_exec() && !cfg.opts.api_version) {
+        sync.send(i64::from(pid), None);
+    }
+
+    let stdout_stream = match stdout_read.map(|fd| OutputStream::new(fd, Stream::Stdout)).transpose() {
+        Ok(s) => s,
+        Err(f) => return fail(f),
+    };
+    let logs = logging::LogSinks::new(&mut cfg.logs);
+    let mut ev = match EventLoop::new(signal_fd, stdout_stream, Some(stderr_stream), logs) {
+        Ok(e) => e,
+        Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
+    };
+    let deadline = (cfg.opts.timeout > 0).then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
+    let end = ev.run(&mut children, deadline);
+    let timed_out = end == LoopEnd::TimedOut;
+
+    if !timed_out {
+        ev.drain();
+    }
+    ev.logs.finish(!cfg.opts.no_sync_log);
+
+    let status = if timed_out {
+        kill_timed_out(children.container_pid);
+        -1
+    } else {
+        children.container_status.map_or(-1, exit::status_of)
+    };
+    drop(ev);
+    drop(stdin_write);
+    drop(start_pipe);
+    for fd in inherited {
+        if Some(fd) != sync.raw_fd() {
+            fds::close_raw(fd);
+        }
+    }
+    exit::write_exit_files(cfg, status);
+    if matches!(cfg.mode, Mode::Exec { .. }) {
+        if timed_out {
+            sync.send(-1, Some(TIMED_OUT_MESSAGE.as_bytes()));
+        } else {
+            sync.send(i64::from(status), None);
+        }
+    }
+    status & 0xff
+}
+
+/// One bounded read of what the runtime wrote to its stderr.
+fn read_runtime_stderr(s: &OutputStream) -> Vec<u8> {
+    let mut p = libc::pollfd { fd: s.raw(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; bounded wait in case a stray process holds the pipe.
+    unsafe { libc::poll(&mut p, 1, 1000) };
+    let mut buf = vec![0u8; 8191];
+    match s.read(&mut buf) {
+        stdio::ReadOutcome::Data(n) => {
+            buf.truncate(n);
+            buf
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `-T` expired: kill the process group of the container process.
+fn kill_timed_out(pid: libc::pid_t) {
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: signalling our own container's process (group).
+    unsafe {
+        let pgid = libc::getpgid(pid);
+        if pgid > 1 {
+            libc::kill(-pgid, libc::SIGKILL);
+        } else {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}

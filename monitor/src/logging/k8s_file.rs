@@ -1,0 +1,295 @@
+//! The k8s-file driver: CRI log records appended to one file, with conmon's
+//! size accounting, truncation and rotation (conmon-interface §7.2-7.5).
+//!
+//! Data path: a chunk is cut into pieces at `\n`; each record is assembled
+//! into one fixed output buffer (timestamp formatted once per chunk) and the
+//! buffer goes to the file in one `write` per chunk. Long pieces skip the copy
+//! and go out with `writev`. Nothing is allocated per chunk or per line.
+
+use crate::cli::Options;
+use crate::diag::Fatal;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use vigil::logfmt::k8s::{append_record, pieces, Piece};
+use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
+use vigil::proto::attach::Stream;
+
+/// Output buffer size; one chunk's records usually fit in one write.
+const OUT_CAP: usize = 192 * 1024;
+/// Pieces at least this long are written with writev instead of copied.
+const DIRECT_MIN: usize = 8 * 1024;
+/// Room for a record's prefix and added newline.
+const RECORD_SLACK: usize = MAX_LEN + 16;
+
+pub struct K8sFileLog {
+    path: PathBuf,
+    file: File,
+    size_max: i64,
+    global_size_max: i64,
+    /// Accounted bytes in the current file (starts at its size).
+    bytes: u64,
+    /// Accounted bytes over the monitor's life (never reset).
+    global_bytes: u64,
+    rotate: bool,
+    max_files: i32,
+    out: Vec<u8>,
+    ts: TimestampCache,
+    /// A write failed and the loss was reported; cleared on the next success.
+    failing: bool,
+}
+
+impl std::fmt::Debug for K8sFileLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("K8sFileLog").field("path", &self.path).finish()
+    }
+}
+
+fn open_options(append: bool) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).mode(0o640).custom_flags(libc::O_CLOEXEC);
+    if append {
+        o.append(true);
+    }
+    o
+}
+
+impl K8sFileLog {
+    /// Open (create, append) the log at start-up.
+    pub fn open(path: String, opts: &Options) -> Result<K8sFileLog, Fatal> {
+        let path = PathBuf::from(path);
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir().map(|d| d.join(&path)).unwrap_or(path)
+        };
+        let file = open_options(true).open(&path).map_err(|e| Fatal::from_io("Failed to open log file", &e))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(K8sFileLog {
+            path,
+            file,
+            size_max: opts.log_size_max,
+            global_size_max: opts.log_global_size_max,
+            bytes: size,
+            global_bytes: size,
+            rotate: opts.log_rotate,
+            max_files: opts.log_max_files,
+            out: Vec::with_capacity(OUT_CAP),
+            ts: TimestampCache::new(),
+            failing: false,
+        })
+    }
+
+    /// Write the records of one chunk.
+    pub fn write_chunk(&mut self, stream: Stream, chunk: &[u8]) {
+        let mut tsbuf = [0u8; MAX_LEN];
+        let tslen = self.ts.format_now(&mut tsbuf);
+        let ts = &tsbuf[..tslen];
+        for piece in pieces(chunk) {
+            let rec = piece.accounted_len();
+            if self.global_size_max > 0 && self.global_bytes >= self.global_size_max as u64 {
+                break;
+            }
+            if self.size_max > 0 && self.bytes + rec > self.size_max as u64 {
+                self.flush();
+                self.reopen();
+            }
+            if piece.bytes.len() >= DIRECT_MIN {
+                self.flush();
+                self.write_direct(ts, stream, piece);
+            } else {
+                if self.out.len() + piece.bytes.len() + RECORD_SLACK > OUT_CAP {
+                    self.flush();
+                }
+                append_record(&mut self.out, ts, stream, piece);
+            }
+            self.bytes += rec;
+            self.global_bytes += rec;
+        }
+        self.flush();
+    }
+
+    fn write_direct(&mut self, ts: &[u8], stream: Stream, piece: Piece<'_>) {
+        let tag: &[u8] = match (stream, piece.partial) {
+            (Stream::Stdout, false) => b" stdout F ",
+            (Stream::Stdout, true) => b" stdout P ",
+            (Stream::Stderr, false) => b" stderr F ",
+            (Stream::Stderr, true) => b" stderr P ",
+        };
+        let nl: &[u8] = if piece.partial { b"\n" } else { b"" };
+        let parts = [ts, tag, piece.bytes, nl];
+        let res = writev_all(&self.file, &parts);
+        self.note_result(res);
+    }
+
+    /// Write out buffered records.
+    pub fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let res = crate::fds::write_all(self.file.as_raw_fd(), &self.out);
+        self.out.clear();
+        self.note_result(res);
+    }
+
+    fn note_result(&mut self, res: io::Result<()>) {
+        match res {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                crate::warn!("Writing to log file {} works again", self.path.display());
+            }
+            Ok(()) => {}
+            Err(e) if !self.failing => {
+                self.failing = true;
+                crate::warn_errno!(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    "Failed to write to log file {}; log output is being lost",
+                    self.path.display()
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    pub fn sync(&mut self) {
+        if let Err(e) = self.file.sync_all() {
+            crate::warn!("Failed to sync log file before exit: {}", crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
+        }
+    }
+
+    /// Truncate or rotate, as configured (size limit reached or ctl type 2).
+    pub fn reopen(&mut self) {
+        self.flush();
+        let res = if self.rotate { self.rotate_files() } else { self.truncate() };
+        match res {
+            Ok(file) => {
+                self.file = file;
+                self.bytes = 0;
+            }
+            Err(msg) => crate::warn!("{msg}"),
+        }
+    }
+
+    /// Replace the log with an empty file (`<path>.tmp` renamed over it).
+    fn truncate(&self) -> Result<File, String> {
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let file = open_options(false)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| format!("Failed to open log file {}: {}", self.path.display(), errtext(&e)))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| format!("Failed to rename log file: {}", errtext(&e)))?;
+        Ok(file)
+    }
+
+    /// Rotate: `<path>` becomes `<path>.1`, older backups shift up, at most
+    /// `--log-max-files` backups are kept.
+    fn rotate_files(&self) -> Result<File, String> {
+        let p = self.path.as_os_str().as_bytes();
+        if p.windows(3).any(|w| w == b"../") || p.windows(3).any(|w| w == b"/..") {
+            return Err("Cannot rotate: invalid log path".into());
+        }
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => return Err("Cannot rotate: invalid log path".into()),
+            Ok(m) => {
+                let cur = self.file.metadata().map_err(|e| format!("File descriptor security validation failed: {}", errtext(&e)))?;
+                if cur.dev() != m.dev() || cur.ino() != m.ino() {
+                    return Err("File descriptor security validation failed".into());
+                }
+            }
+            Err(e) => return Err(format!("Cannot rotate: invalid log path: {}", errtext(&e))),
+        }
+        let _lock = FileLock::try_new(&self.file).ok_or("Log file locked by another process, skipping rotation")?;
+        let new_path = with_suffix(&self.path, "new");
+        let file = open_options(false)
+            .create_new(true)
+            .open(&new_path)
+            .map_err(|e| format!("Failed to create new log file: {}", errtext(&e)))?;
+        let n = self.max_files.max(1);
+        for i in (2..=n).rev() {
+            let from = with_suffix(&self.path, &(i - 1).to_string());
+            let to = with_suffix(&self.path, &i.to_string());
+            if let Err(e) = std::fs::rename(&from, &to) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    crate::warn!("Failed to rename {}: {}", from.display(), errtext(&e));
+                }
+            }
+        }
+        let first = with_suffix(&self.path, "1");
+        std::fs::rename(&self.path, &first).map_err(|e| {
+            let _ = std::fs::remove_file(&new_path);
+            format!("Failed to rename log file: {}", errtext(&e))
+        })?;
+        std::fs::rename(&new_path, &self.path).map_err(|e| format!("Failed to rename new log file: {}", errtext(&e)))?;
+        Ok(file)
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".");
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn errtext(e: &io::Error) -> String {
+    crate::diag::strerror(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A POSIX write lock on the current log file, released on drop.
+struct FileLock<'a>(&'a File);
+
+impl<'a> FileLock<'a> {
+    fn try_new(file: &'a File) -> Option<FileLock<'a>> {
+        set_lock(file, libc::F_WRLCK as libc::c_short).then_some(FileLock(file))
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        set_lock(self.0, libc::F_UNLCK as libc::c_short);
+    }
+}
+
+fn set_lock(file: &File, ty: libc::c_short) -> bool {
+    // SAFETY: an all-zero flock is valid; we set the fields we need.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = ty;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: valid fd and flock pointer.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) == 0 }
+}
+
+/// `writev` until every part is written.
+fn writev_all(file: &File, parts: &[&[u8]; 4]) -> io::Result<()> {
+    let mut iov: [libc::iovec; 4] =
+        parts.map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+    let mut first = 0;
+    while first < iov.len() {
+        // SAFETY: iov[first..] describes live slices borrowed for this call.
+        let n = unsafe { libc::writev(file.as_raw_fd(), iov[first..].as_ptr(), (iov.len() - first) as libc::c_int) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let mut n = n as usize;
+        while first < iov.len() && n >= iov[first].iov_len {
+            n -= iov[first].iov_len;
+            first += 1;
+        }
+        if first < iov.len() && n > 0 {
+            // SAFETY: advancing within the same slice.
+            iov[first].iov_base = unsafe { (iov[first].iov_base as *mut u8).add(n) }.cast();
+            iov[first].iov_len -= n;
+        }
+    }
+    Ok(())
+}
+

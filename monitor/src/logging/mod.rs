@@ -1,0 +1,119 @@
+//! Log drivers. `-l DRIVER:PATH` specs are parsed here (conmon-interface §7.1);
+//! every chunk read from the container goes to each enabled sink in turn.
+
+pub mod k8s_file;
+
+use crate::cli::Options;
+use crate::diag::Fatal;
+use k8s_file::K8sFileLog;
+use vigil::proto::attach::Stream;
+
+/// The drivers requested on the command line.
+#[derive(Debug, Default)]
+pub struct LogSpecs {
+    /// The k8s-file log, opened at start-up (only one; the last path wins).
+    pub k8s: Option<K8sFileLog>,
+    pub journald: bool,
+    pub passthrough: bool,
+}
+
+/// Parse every `-l` value, open the k8s file and run the tag/label checks.
+pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
+    if opts.log_paths.is_empty() {
+        return Err(Fatal::new("Log driver not provided. Use --log-path"));
+    }
+    let mut specs = LogSpecs::default();
+    let mut k8s_path: Option<String> = None;
+    for value in &opts.log_paths {
+        // strtok(":"): empty tokens are skipped, only the first two are used.
+        let mut tokens = value.split(':').filter(|t| !t.is_empty());
+        let driver = tokens.next();
+        let path = tokens.next();
+        match (driver, path) {
+            (None, _) => return Err(Fatal::new("log-path must not be empty")),
+            (Some(p), None) if value.starts_with(':') => k8s_path = Some(p.to_string()),
+            (Some("off" | "null" | "none"), _) => {}
+            (Some("passthrough"), _) => specs.passthrough = true,
+            (Some("journald"), _) => specs.journald = true,
+            (Some("k8s-file"), None) => return Err(Fatal::new("k8s-file requires a filename")),
+            (Some("k8s-file"), Some(p)) => k8s_path = Some(p.to_string()),
+            (Some(_), _) if !value.contains(':') => k8s_path = Some(value.clone()),
+            (Some(d), _) => return Err(Fatal::new(format!("No such log driver {d}"))),
+        }
+    }
+    if let Some(path) = k8s_path {
+        specs.k8s = Some(K8sFileLog::open(path, opts)?);
+    }
+    if specs.k8s.is_some() && !specs.journald {
+        if opts.log_tag.is_some() {
+            return Err(Fatal::new("k8s-file doesn't support --log-tag"));
+        }
+        if !opts.log_labels.is_empty() {
+            return Err(Fatal::new("k8s-file doesn't support --log-label"));
+        }
+    }
+    if specs.journald {
+        if cid.len() <= 12 {
+            return Err(Fatal::new("Container ID must be longer than 12 characters"));
+        }
+        for label in &opts.log_labels {
+            check_label(label)?;
+        }
+    }
+    Ok(specs)
+}
+
+fn check_label(label: &str) -> Result<(), Fatal> {
+    if label.starts_with('=') {
+        return Err(Fatal::new(format!(
+            "Container labels must be in format LABEL=VALUE (no LABEL present in '{label}')"
+        )));
+    }
+    if label.matches('=').count() != 1 {
+        return Err(Fatal::new(format!(
+            "Container labels must be in format LABEL=VALUE (none or more than one '=' present in '{label}')"
+        )));
+    }
+    let name = label.split('=').next().unwrap_or_default();
+    if !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(Fatal::new(format!(
+            "Container label names must contain only uppercase letters, numbers and underscore (in '{label}')"
+        )));
+    }
+    Ok(())
+}
+
+/// The enabled sinks, in conmon's order (k8s-file, then journald).
+pub struct LogSinks {
+    pub k8s: Option<K8sFileLog>,
+}
+
+impl LogSinks {
+    pub fn new(specs: &mut LogSpecs) -> LogSinks {
+        LogSinks { k8s: specs.k8s.take() }
+    }
+
+    /// Log one chunk read from `stream`.
+    pub fn write(&mut self, stream: Stream, chunk: &[u8]) {
+        if let Some(k8s) = &mut self.k8s {
+            k8s.write_chunk(stream, chunk);
+        }
+    }
+
+    /// ctl type 2: reopen (truncate or rotate) the k8s file.
+    pub fn reopen(&mut self) {
+        if let Some(k8s) = &mut self.k8s {
+            k8s.reopen();
+        }
+    }
+
+    /// Flush buffered records and, unless `--no-sync-log`, fsync.
+    pub fn finish(&mut self, sync: bool) {
+        if let Some(k8s) = &mut self.k8s {
+            k8s.flush();
+            if sync {
+                k8s.sync();
+            }
+        }
+    }
+}

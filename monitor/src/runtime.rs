@@ -1,0 +1,186 @@
+//! The OCI runtime call: argv in conmon's exact order (conmon-interface §2.4),
+//! the runtime child between fork and exec (§2.5), waiting for it, and reading
+//! the container pid it wrote (§2.7).
+
+use crate::config::{Config, Mode};
+use crate::diag::Fatal;
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+/// Build the runtime argv (argv[0] is the runtime path).
+pub fn build_argv(cfg: &Config, console_socket: Option<&str>) -> Vec<String> {
+    let o = &cfg.opts;
+    let mut argv = vec![cfg.runtime.clone()];
+    let bundle = cfg.bundle.as_ref().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    let pidfile = cfg.container_pidfile.to_string_lossy().into_owned();
+    match &cfg.mode {
+        Mode::Create | Mode::Restore { .. } => {
+            if o.systemd_cgroup {
+                argv.push("--systemd-cgroup".into());
+            }
+            argv.extend(o.runtime_args.iter().cloned());
+            let sub = if matches!(cfg.mode, Mode::Create) { "create" } else { "restore" };
+            argv.extend([sub.into(), "--bundle".into(), bundle.clone(), "--pid-file".into(), pidfile]);
+            if o.no_pivot {
+                argv.push("--no-pivot".into());
+            }
+            if o.no_new_keyring {
+                argv.push("--no-new-keyring".into());
+            }
+            if let Mode::Restore { image_path } = &cfg.mode {
+                argv.extend(["--detach".into(), "--image-path".into(), image_path.clone(), "--work-path".into(), bundle]);
+            }
+        }
+        Mode::Exec { process_spec } => {
+            argv.extend(o.runtime_args.iter().cloned());
+            argv.extend(["exec".into(), "--pid-file".into(), pidfile, "--process".into(), process_spec.clone(), "--detach".into()]);
+        }
+    }
+    argv.extend(o.runtime_opts.iter().cloned());
+    if let Some(sock) = console_socket {
+        argv.extend(["--console-socket".into(), sock.into()]);
+    }
+    argv.push(cfg.cid.clone());
+    argv
+}
+
+/// Everything the runtime child needs, prepared before fork so the child
+/// only makes raw system calls.
+pub struct ChildSetup {
+    pub argv: Vec<CString>,
+    /// Targets for fds 0, 1, 2; `None` leaves the inherited fd (passthrough).
+    pub stdio: [Option<RawFd>; 3],
+    /// fds among 0-2 that are pipes: made 0777 so a non-root container user
+    /// can reopen /dev/stdout.
+    pub chmod_stdio: [bool; 3],
+    pub replace_listen_pid: bool,
+    /// Second start-pipe read before exec (`--exec-attach`).
+    pub start_pipe: Option<RawFd>,
+    pub saved_oom_score_adj: Vec<u8>,
+    pub sigmask: libc::sigset_t,
+}
+
+/// Fork and exec the runtime; returns its pid.
+pub fn spawn(setup: &ChildSetup) -> Result<libc::pid_t, Fatal> {
+    let mut ptrs: Vec<*const libc::c_char> = setup.argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: the monitor is single-threaded; the child only calls
+    // async-signal-safe functions (plus setenv, safe without other threads).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Fatal::errno("Failed to fork the create command"));
+    }
+    if pid == 0 {
+        // SAFETY: we are the child; every pointer was prepared before fork.
+        unsafe { child(setup, &ptrs) };
+    }
+    Ok(pid)
+}
+
+/// The runtime child. Never returns.
+unsafe fn child(setup: &ChildSetup, argv: &[*const libc::c_char]) -> ! {
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    libc::sigprocmask(libc::SIG_SETMASK, &setup.sigmask, std::ptr::null_mut());
+    libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    for (target, src) in setup.stdio.iter().enumerate() {
+        if let Some(src) = src {
+            if libc::dup2(*src, target as RawFd) < 0 {
+                libc::_exit(127);
+            }
+        }
+        if setup.chmod_stdio[target] {
+            libc::fchmod(target as RawFd, 0o777);
+        }
+    }
+    if let Err(msg) = fix_listen_pid(setup.replace_listen_pid) {
+        let _ = libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::_exit(1);
+    }
+    if let Some(fd) = setup.start_pipe {
+        let mut buf = [0u8; 8192];
+        libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+    }
+    crate::daemon::restore_oom_score_adj(&setup.saved_oom_score_adj);
+    libc::execv(argv[0], argv.as_ptr());
+    libc::_exit(127);
+}
+
+/// `LISTEN_PID` must name the runtime itself when socket activation is passed through.
+unsafe fn fix_listen_pid(replace: bool) -> Result<(), String> {
+    let val = libc::getenv(b"LISTEN_PID\0".as_ptr().cast());
+    if val.is_null() {
+        return Ok(());
+    }
+    let text = std::ffi::CStr::from_ptr(val).to_bytes();
+    let parsed = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()).filter(|&v| v > 0 && v <= i64::from(i32::MAX));
+    let Some(listen_pid) = parsed else {
+        let shown: String = String::from_utf8_lossy(&text[..text.len().min(10)]).into_owned();
+        return Err(format!("[conmon:e]: Invalid LISTEN_PID {shown} Invalid argument\n"));
+    };
+    if replace || listen_pid == i64::from(libc::getppid()) {
+        let pid = CString::new(libc::getpid().to_string()).unwrap_or_default();
+        libc::setenv(b"LISTEN_PID\0".as_ptr().cast(), pid.as_ptr(), 1);
+    }
+    Ok(())
+}
+
+/// Block until `pid` exits (EINTR retried); returns its wait status.
+pub fn wait(pid: libc::pid_t) -> Result<i32, Fatal> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Ok(status);
+        }
+        if r < 0 && crate::diag::last_errno() != libc::EINTR {
+            let f = Fatal::errno("Failed to wait for `runtime create`");
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return Err(f);
+        }
+    }
+}
+
+/// Read the container pid like C `atoi` (garbage gives 0).
+pub fn read_pidfile(path: &Path) -> Result<libc::pid_t, String> {
+    let data = std::fs::read(path).map_err(|e| {
+        format!(
+            "Failed to open file \u{201c}{}\u{201d}: {}",
+            path.display(),
+            crate::diag::strerror(e.raw_os_error().unwrap_or(libc::EIO))
+        )
+    })?;
+    Ok(atoi(&data))
+}
+
+fn atoi(s: &[u8]) -> libc::pid_t {
+    let mut i = 0;
+    while i < s.len() && s[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let neg = i < s.len() && s[i] == b'-';
+    if i < s.len() && (s[i] == b'-' || s[i] == b'+') {
+        i += 1;
+    }
+    let mut v: i64 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = (v * 10 + i64::from(s[i] - b'0')).min(i64::from(i32::MAX) + 1);
+        i += 1;
+    }
+    (if neg { -v } else { v }) as libc::pid_t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::atoi;
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi(b" 123\n"), 123);
+        assert_eq!(atoi(b"x"), 0);
+        assert_eq!(atoi(b"-5"), -5);
+    }
+}
