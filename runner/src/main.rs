@@ -1,1 +1,64 @@
-fn main() {}
+//! `vigil`: parse the command line, run the command, exit with Podman's codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use vigil_runner::cli::{self, Cli, Command};
+use vigil_runner::error::exit_code;
+use vigil_runner::{Context, RunnerError};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout and succeed; usage errors are
+            // engine errors for Podman, not clap's exit code 2.
+            let _ = err.print();
+            return if err.use_stderr() {
+                to_exit_code(exit_code::ENGINE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let result = Context::new(&cli.global, uid, |name| std::env::var_os(name))
+        .and_then(|ctx| dispatch(&ctx, &cli.command));
+    match result {
+        Ok(code) => to_exit_code(code),
+        Err(err) => {
+            eprintln!("vigil {}: {err}", cli.command.name());
+            to_exit_code(err.exit_code())
+        }
+    }
+}
+
+fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
+    match command {
+        Command::Run(args) => cli::run::handle(ctx, args),
+        Command::Create(args) => cli::create::handle(ctx, args),
+        Command::Start(args) => cli::start::handle(ctx, args),
+        Command::Ps(args) => cli::ps::handle(ctx, args),
+        Command::Logs(args) => cli::logs::handle(ctx, args),
+        Command::Attach(args) => cli::attach::handle(ctx, args),
+        Command::Exec(args) => cli::exec::handle(ctx, args),
+        Command::Stop(args) => cli::stop::handle(ctx, args),
+        Command::Kill(args) => cli::kill::handle(ctx, args),
+        Command::Wait(args) => cli::wait::handle(ctx, args),
+        Command::Rm(args) => cli::rm::handle(ctx, args),
+        Command::Inspect(args) => cli::inspect::handle(ctx, args),
+        Command::Load(args) => cli::load::handle(ctx, args),
+        Command::Images(args) => cli::images::handle(ctx, args),
+        Command::Rmi(args) => cli::rmi::handle(ctx, args),
+        Command::Tag(args) => cli::tag::handle(ctx, args),
+        Command::Image(sub) => cli::image::handle(ctx, sub),
+    }
+}
+
+/// A process exit code from a command's status; out-of-range values (which a
+/// container cannot produce) become the engine error code.
+fn to_exit_code(code: i32) -> ExitCode {
+    u8::try_from(code).map_or(ExitCode::from(exit_code::ENGINE as u8), ExitCode::from)
+}

@@ -1,0 +1,104 @@
+//! `vigil create`: create a container from an image without starting it. Its
+//! options are shared with `vigil run`.
+
+use clap::{Args, ValueEnum};
+
+use super::argv::ImageAndCommand;
+use crate::context::Context;
+use crate::error::RunnerError;
+
+/// Everything that defines a container: shared by `create` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Remove the container (and its state) when it exits
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Keep stdin open even if not attached
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-TTY for the container
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Assign a name to the container
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Set an environment variable; a bare NAME takes the value from vigil's environment
+    #[arg(short, long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// Bind mount a volume into the container
+    #[arg(short, long, value_name = "SRC:DEST[:OPTIONS]")]
+    pub volume: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User (and group) to run the container process as
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Override the image's entrypoint (a command or a JSON array)
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+
+    /// Where the monitor writes container output
+    #[arg(long, value_name = "DRIVER", value_enum, default_value_t = LogDriver::K8sFile)]
+    pub log_driver: LogDriver,
+
+    /// Logging driver option (path=, max-size=, tag=)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub log_opt: Vec<String>,
+
+    /// Memory limit, in bytes or with a unit suffix (b, k, m, g)
+    #[arg(short, long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Network mode: none, host, private, ns:PATH, container:ID
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+
+    /// User namespace mode: host, auto, keep-id, nomap, ns:PATH
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+
+    /// UID mapping for the container's user namespace
+    #[arg(long, value_name = "CONTAINER_UID:HOST_UID:AMOUNT")]
+    pub uidmap: Vec<String>,
+
+    /// GID mapping for the container's user namespace
+    #[arg(long, value_name = "CONTAINER_GID:HOST_GID:AMOUNT")]
+    pub gidmap: Vec<String>,
+
+    /// Run an init process inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+
+    /// Limit the rate at which the monitor logs container output (vigil extension)
+    #[arg(long, value_name = "RATE")]
+    pub log_rate_limit: Option<String>,
+
+    #[command(flatten)]
+    pub target: ImageAndCommand,
+}
+
+/// Log drivers supported by the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogDriver {
+    /// Kubernetes CRI log file (podman's default)
+    K8sFile,
+    /// The systemd journal
+    Journald,
+    /// Hand the container's stdio straight through to vigil's
+    Passthrough,
+    /// No logging
+    None,
+}
+
+pub fn handle(_ctx: &Context, _args: &CreateArgs) -> Result<i32, RunnerError> {
+    Err(RunnerError::NotImplemented)
+}

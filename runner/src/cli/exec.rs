@@ -1,0 +1,49 @@
+//! `vigil exec`: run an additional process in a running container.
+
+use clap::Args;
+
+use super::argv::ContainerAndCommand;
+use crate::context::Context;
+use crate::error::RunnerError;
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+
+    /// Run the process in the background
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// Key sequence that detaches from the process [default: ctrl-p,ctrl-q]
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+
+    /// Set an environment variable; a bare NAME takes the value from vigil's environment
+    #[arg(short, long, value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// User (and group) to run the process as
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
+    /// Pass N additional file descriptors (3 to 3+N-1) to the process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+
+    #[command(flatten)]
+    pub target: ContainerAndCommand,
+}
+
+pub fn handle(_ctx: &Context, _args: &ExecArgs) -> Result<i32, RunnerError> {
+    Err(RunnerError::NotImplemented)
+}

@@ -1,0 +1,132 @@
+//! What every command gets: the global options, resolved.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::cli::{GlobalOptions, LogLevel};
+use crate::error::RunnerError;
+use crate::paths::{find_executable, Paths};
+
+/// Name of the monitor binary built by this workspace.
+pub const MONITOR_NAME: &str = "conmon";
+
+/// Resolved global options. Executables are looked up only when a command
+/// needs them, so `vigil ps` works on a host without runc.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: Paths,
+    /// `--runtime` as given: a name to look up on PATH, or a path.
+    pub runtime: PathBuf,
+    /// `--conmon` as given.
+    pub conmon: Option<PathBuf>,
+    pub log_level: LogLevel,
+    /// `PATH` at start-up, for executable lookup.
+    pub search_path: Option<OsString>,
+}
+
+impl Context {
+    /// Resolves `global` for the user `uid`, reading variables through `env`.
+    pub fn new<E>(global: &GlobalOptions, uid: u32, env: E) -> Result<Self, RunnerError>
+    where
+        E: Fn(&str) -> Option<OsString>,
+    {
+        let search_path = env("PATH");
+        let paths = Paths::resolve(uid, env, global.root.clone(), global.runroot.clone())?;
+        Ok(Context {
+            paths,
+            runtime: global.runtime.clone(),
+            conmon: global.conmon.clone(),
+            log_level: global.log_level,
+            search_path,
+        })
+    }
+
+    /// The OCI runtime executable.
+    pub fn runtime_path(&self) -> Result<PathBuf, RunnerError> {
+        find_executable(&self.runtime, self.search_path.as_deref()).ok_or_else(|| {
+            RunnerError::Engine(format!(
+                "OCI runtime {:?} not found or not executable",
+                self.runtime
+            ))
+        })
+    }
+
+    /// The monitor executable: `--conmon`, else `conmon` next to the running
+    /// `vigil` (as in a cargo build or an install), else `conmon` on PATH.
+    pub fn monitor_path(&self) -> Result<PathBuf, RunnerError> {
+        if let Some(conmon) = &self.conmon {
+            return find_executable(conmon, self.search_path.as_deref()).ok_or_else(|| {
+                RunnerError::Engine(format!("monitor {conmon:?} not found or not executable"))
+            });
+        }
+        let sibling = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(MONITOR_NAME)))
+            .and_then(|path| find_executable(&path, None));
+        sibling
+            .or_else(|| find_executable(MONITOR_NAME.as_ref(), self.search_path.as_deref()))
+            .ok_or_else(|| {
+                RunnerError::Engine(format!(
+                    "monitor {MONITOR_NAME:?} not found next to vigil or on PATH (use --conmon)"
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    fn global(args: &[&str]) -> GlobalOptions {
+        let argv = ["vigil"].iter().chain(args).chain(&["ps"]);
+        crate::cli::Cli::try_parse_from(argv).unwrap().global
+    }
+
+    fn executable(dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn resolves_paths_and_finds_the_runtime_on_path() {
+        let bin = tempfile::tempdir().unwrap();
+        let runc = executable(bin.path(), "runc");
+        let search = bin.path().as_os_str().to_owned();
+        let env = move |name: &str| match name {
+            "PATH" => Some(search.clone()),
+            "HOME" => Some("/home/ann".into()),
+            _ => None,
+        };
+
+        let ctx = Context::new(&global(&["--runroot", "/r"]), 1000, &env).unwrap();
+        assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
+        assert_eq!(ctx.paths.state, Path::new("/r"));
+        assert_eq!(ctx.log_level, LogLevel::Warn);
+        assert_eq!(ctx.runtime_path().unwrap(), runc);
+
+        let ctx = Context::new(&global(&["--runtime", "crun"]), 1000, &env).unwrap();
+        let err = ctx.runtime_path().unwrap_err();
+        assert_eq!(err.exit_code(), 125);
+        assert!(err.to_string().contains("crun"), "{err}");
+    }
+
+    #[test]
+    fn explicit_monitor_path_is_used() {
+        let bin = tempfile::tempdir().unwrap();
+        let conmon = executable(bin.path(), "my-conmon");
+        let arg = conmon.to_str().unwrap();
+        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        assert_eq!(ctx.monitor_path().unwrap(), conmon);
+
+        let missing = bin.path().join("missing");
+        let arg = missing.to_str().unwrap();
+        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        assert_eq!(ctx.monitor_path().unwrap_err().exit_code(), 125);
+    }
+}

@@ -1,0 +1,14 @@
+//! The `vigil` runner: a daemonless, Podman-like container runner built on the
+//! `vigil` protocol library and its `conmon`-compatible monitor.
+//!
+//! The binary (`src/main.rs`) only parses, dispatches and maps errors to exit
+//! codes; everything else lives in this library so it can be tested.
+
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod paths;
+
+pub use context::Context;
+pub use error::RunnerError;
+pub use paths::Paths;
