@@ -409,7 +409,7 @@ fn path_is_truncated_at_second_colon() {
 
 #[test]
 fn none_off_null_create_nothing() {
-    for spec in ["none:", "off:", "null:"] {
+    for spec in ["none:", "off:", "null:", "none", "off", "null"] {
         let (d, _out) = run_passing(&["-l", spec]);
         let name = spec.trim_end_matches(':');
         assert!(
