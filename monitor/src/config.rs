@@ -29,7 +29,6 @@ pub struct Config {
     pub bundle: Option<PathBuf>,
     pub container_pidfile: PathBuf,
     pub logs: LogSpecs,
-    pub level: Level,
 }
 
 /// How validation failed.
@@ -123,5 +122,5 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
     if opts.no_container_partial_message && !logs.journald {
         crate::warn!("--no-container-partial-message has no effect without journald log driver");
     }
-    Ok(Config { cid, mode, runtime, bundle, container_pidfile, logs, level, opts })
+    Ok(Config { cid, mode, runtime, bundle, container_pidfile, logs, opts })
 }

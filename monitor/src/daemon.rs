@@ -6,7 +6,7 @@ use crate::diag::Fatal;
 use crate::fds;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
 
 const OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
@@ -115,8 +115,4 @@ pub fn become_session_and_subreaper() -> Result<(), Fatal> {
         }
     }
     Ok(())
-}
-
-pub fn raw(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }

@@ -1,19 +1,28 @@
 //! The monitoring phase: one `mio::Poll` over the container's output, the
-//! signalfd and the timeout, until the container exits (conmon-interface §2.8).
+//! attach socket and its clients, the ctl/winsz FIFOs, the signalfd and the
+//! timeout, until the container exits (conmon-interface §2.8).
 //!
-//! Data path: `read(pipe) -> buf -> log sinks (k8s-file: records, one write)`.
+//! Data path, in one place: `read(pipe or pty) -> buf -> log sinks -> attach
+//! clients` (see [`EventLoop::pump`]).
 
+use crate::attach::AttachServer;
+use crate::ctl::{resize_pty, CtlFifos};
 use crate::logging::LogSinks;
 use crate::signals::{SignalFd, FORWARDED};
 use crate::stdio::{OutputStream, ReadOutcome, READ_SIZE};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 const SIGNAL: Token = Token(0);
 const STDOUT: Token = Token(1);
 const STDERR: Token = Token(2);
+const LISTENER: Token = Token(3);
+const CTL: Token = Token(4);
+const WINSZ: Token = Token(5);
+const STDIN: Token = Token(6);
+const CLIENT_BASE: usize = 16;
 
 /// Reads per stream per wake-up before other sources get a turn.
 const READ_BUDGET: usize = 16;
@@ -27,8 +36,6 @@ pub struct Children {
     pub container_pid: libc::pid_t,
     /// Wait status of the container process, once reaped.
     pub container_status: Option<i32>,
-    /// The container exited but only a kill probe noticed (status 0).
-    pub probed_exit: bool,
 }
 
 impl Children {
@@ -53,7 +60,6 @@ impl Children {
                 } else {
                     crate::info!("Container process {} has exited (detected via kill probe)", self.container_pid);
                     self.container_status = Some(0);
-                    self.probed_exit = true;
                 }
             }
             return;
@@ -70,8 +76,8 @@ impl Children {
         unsafe {
             if self.container_pid > 0 {
                 libc::kill(self.container_pid, sig);
-            } else if self.runtime_pid > 0 && libc::kill(self.runtime_pid, sig) != 0 && self.container_pid > 0 {
-                libc::kill(self.container_pid, sig);
+            } else if self.runtime_pid > 0 {
+                libc::kill(self.runtime_pid, sig);
             }
         }
     }
@@ -84,24 +90,72 @@ pub enum LoopEnd {
     TimedOut,
 }
 
+/// Where client input goes: the stdin pipe, or the pty master.
+pub struct StdinTarget {
+    pub fd: Option<OwnedFd>,
+    /// `--stdin` without `--leave-stdin-open`: close it when a client ends its input.
+    pub close_on_client_eof: bool,
+}
+
 pub struct EventLoop {
     poll: Poll,
     pub signals: SignalFd,
     pub streams: [Option<OutputStream>; 2],
     pub logs: LogSinks,
+    pub attach: Option<AttachServer>,
+    pub ctl: Option<CtlFifos>,
+    pub stdin: StdinTarget,
+    /// The pty master (terminal mode), for resizes.
+    pub pty: Option<RawFd>,
     buf: Box<[u8]>,
+    changed: Vec<(usize, bool)>,
 }
 
 impl EventLoop {
-    pub fn new(signals: SignalFd, stdout: Option<OutputStream>, stderr: Option<OutputStream>, logs: LogSinks) -> std::io::Result<EventLoop> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        signals: SignalFd,
+        stdout: Option<OutputStream>,
+        stderr: Option<OutputStream>,
+        logs: LogSinks,
+        attach: Option<AttachServer>,
+        ctl: Option<CtlFifos>,
+        stdin: StdinTarget,
+        pty: Option<RawFd>,
+    ) -> std::io::Result<EventLoop> {
         let poll = Poll::new()?;
-        poll.registry().register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+        let reg = poll.registry();
+        reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE)?;
         for (s, tok) in [(&stdout, STDOUT), (&stderr, STDERR)] {
             if let Some(s) = s {
-                poll.registry().register(&mut SourceFd(&s.raw()), tok, Interest::READABLE)?;
+                reg.register(&mut SourceFd(&s.raw()), tok, Interest::READABLE)?;
             }
         }
-        Ok(EventLoop { poll, signals, streams: [stdout, stderr], logs, buf: vec![0u8; READ_SIZE].into_boxed_slice() })
+        if let Some(a) = &attach {
+            reg.register(&mut SourceFd(&a.listener_fd()), LISTENER, Interest::READABLE)?;
+        }
+        if let Some(c) = &ctl {
+            reg.register(&mut SourceFd(&c.ctl.fd()), CTL, Interest::READABLE)?;
+            if pty.is_some() {
+                reg.register(&mut SourceFd(&c.winsz.fd()), WINSZ, Interest::READABLE)?;
+            }
+        }
+        if let Some(fd) = &stdin.fd {
+            crate::fds::set_nonblocking(fd.as_raw_fd(), true)?;
+            reg.register(&mut SourceFd(&fd.as_raw_fd()), STDIN, Interest::WRITABLE)?;
+        }
+        Ok(EventLoop {
+            poll,
+            signals,
+            streams: [stdout, stderr],
+            logs,
+            attach,
+            ctl,
+            stdin,
+            pty,
+            buf: vec![0u8; READ_SIZE].into_boxed_slice(),
+            changed: Vec::with_capacity(8),
+        })
     }
 
     /// Run until the container exits or `deadline` passes.
@@ -109,6 +163,8 @@ impl EventLoop {
         let mut events = Events::with_capacity(64);
         // Streams that still had data when their read budget ran out.
         let mut hot = [false; 2];
+        // Clients connected before we got here must see all output.
+        self.accept_clients();
         children.reap();
         loop {
             if children.exited() {
@@ -131,11 +187,28 @@ impl EventLoop {
                 continue;
             }
             let mut signalled = false;
+            // Accept first, so a client connecting now sees the output read below.
+            if events.iter().any(|e| e.token() == LISTENER) {
+                self.accept_clients();
+            }
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL => signalled = true,
                     STDOUT => hot[0] = true,
                     STDERR => hot[1] = true,
+                    LISTENER => {}
+                    CTL => self.on_ctl(),
+                    WINSZ => self.on_winsz(),
+                    STDIN => self.on_stdin_writable(),
+                    Token(t) if t >= CLIENT_BASE => {
+                        let slot = t - CLIENT_BASE;
+                        if ev.is_writable() {
+                            self.flush_client(slot);
+                        }
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.on_client_readable(slot);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -156,14 +229,20 @@ impl EventLoop {
         }
     }
 
-    /// Read stream `i` up to `budget` times; true if it may have more data.
+    /// Read stream `i` up to `budget` times into the logs and attach
+    /// clients; true if it may have more data.
     fn pump(&mut self, i: usize, budget: usize) -> bool {
         for _ in 0..budget {
             let Some(s) = &self.streams[i] else { return false };
             match s.read(&mut self.buf) {
                 ReadOutcome::Data(n) => {
                     let stream = s.stream;
-                    self.logs.write(stream, &self.buf[..n]);
+                    let chunk = &self.buf[..n];
+                    self.logs.write(stream, chunk);
+                    if let Some(a) = &mut self.attach {
+                        a.broadcast(stream, chunk, &mut self.changed);
+                        self.changed.clear();
+                    }
                 }
                 ReadOutcome::WouldBlock => return false,
                 ReadOutcome::Eof => {
@@ -177,10 +256,69 @@ impl EventLoop {
         true
     }
 
-    /// After the loop: read what the container left in its pipes (stdout, then stderr).
+    fn accept_clients(&mut self) {
+        let Some(a) = &mut self.attach else { return };
+        while let Some((slot, fd)) = a.accept() {
+            let tok = Token(CLIENT_BASE + slot);
+            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), tok, Interest::READABLE | Interest::WRITABLE) {
+                crate::warn!("Failed to watch attach client: {e}");
+                a.drop_client(slot);
+            }
+        }
+    }
+
+    fn flush_client(&mut self, slot: usize) {
+        if let Some(a) = &mut self.attach {
+            a.flush_client(slot);
+        }
+    }
+
+    fn on_client_readable(&mut self, slot: usize) {
+        let stdin = self.stdin.fd.as_ref().map(|f| f.as_raw_fd());
+        let Some(a) = &mut self.attach else { return };
+        let up = a.read_client(slot, stdin);
+        if up.input_ended && self.stdin.close_on_client_eof && self.stdin.fd.is_some() {
+            crate::debug!("attach client closed its input: closing container stdin");
+            if let Some(fd) = self.stdin.fd.take() {
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+        } else if up.input_ended && !self.stdin.close_on_client_eof {
+            crate::info!("Not closing input");
+        }
+    }
+
+    fn on_stdin_writable(&mut self) {
+        let blocked = self.attach.as_ref().map(|a| a.blocked_input()).unwrap_or_default();
+        for slot in blocked {
+            self.on_client_readable(slot);
+        }
+    }
+
+    fn on_ctl(&mut self) {
+        let Some(c) = &mut self.ctl else { return };
+        let act = c.read_ctl();
+        if let Some((h, w)) = act.resize {
+            match self.pty {
+                Some(pty) => resize_pty(pty, h, w),
+                None => crate::debug!("resize {h}x{w} without a terminal ignored"),
+            }
+        }
+        if act.reopen_logs {
+            self.logs.reopen();
+        }
+    }
+
+    fn on_winsz(&mut self) {
+        let Some(c) = &mut self.ctl else { return };
+        if let (Some((h, w)), Some(pty)) = (c.read_winsz(), self.pty) {
+            resize_pty(pty, h, w);
+        }
+    }
+
+    /// After the loop: read what the container left in its pipes (stdout,
+    /// then stderr). Bounded: a grandchild that keeps writing must not keep
+    /// us alive.
     pub fn drain(&mut self) {
-        // Bounded: a grandchild that keeps writing must not keep us alive.
-        // The pipe held at most a few MiB when the container exited.
         for i in 0..2 {
             self.pump(i, DRAIN_READS);
         }

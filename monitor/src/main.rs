@@ -4,8 +4,10 @@
 //! the container's stdio, writes its logs and its exit status. The start-up
 //! sequence below follows conmon-interface §2.1 step by step.
 
+mod attach;
 mod cli;
 mod config;
+mod ctl;
 mod daemon;
 mod diag;
 mod event_loop;
@@ -16,6 +18,7 @@ mod runtime;
 mod signals;
 mod stdio;
 mod sync_pipe;
+mod terminal;
 
 use config::{Config, Invalid, Mode};
 use diag::Fatal;
@@ -140,19 +143,40 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         return fail(f);
     }
 
-    // TODO(issue 3): terminal mode (console socket) and the attach socket/FIFOs.
-    let pipes = match StdioPipes::create(cfg.opts.stdin && !passthrough, !passthrough && !cfg.opts.terminal) {
+    let console = if cfg.opts.terminal {
+        match terminal::ConsoleSocket::create() {
+            Ok(c) => Some(c),
+            Err(f) => return fail(f),
+        }
+    } else {
+        None
+    };
+    let pipes = match StdioPipes::create(cfg.opts.stdin && !passthrough && !cfg.opts.terminal, !passthrough && !cfg.opts.terminal) {
         Ok(p) => p,
         Err(f) => return fail(f),
     };
 
-    let argv = runtime::build_argv(&cfg, None);
+    let argv = runtime::build_argv(&cfg, console.as_ref().map(|c| c.path.to_string_lossy().into_owned()).as_deref());
     diag::enabled(diag::Level::Trace).then(|| {
         let joined: String = argv.iter().map(|a| format!("{a} ")).collect();
         trace!("calling runtime args: {joined}");
     });
-    if let Some(ap) = attach_pipe.as_mut() {
-        ap.send(0, None);
+    let mut attach = None;
+    let mut ctl = None;
+    if let (Some(bundle), false) = (&cfg.bundle, passthrough) {
+        let socket_dir = cfg.opts.socket_dir_path.clone().unwrap_or_else(|| config::DEFAULT_SOCKET_DIR.into());
+        let cuuid = cfg.opts.cuuid.clone().unwrap_or_default();
+        match attach::AttachServer::bind(bundle, std::path::Path::new(&socket_dir), &cuuid, cfg.opts.full_attach) {
+            Ok(a) => attach = Some(a),
+            Err(f) => return fail(f),
+        }
+        match ctl::CtlFifos::create(bundle) {
+            Ok(c) => ctl = Some(c),
+            Err(f) => return fail(f),
+        }
+        if let Some(ap) = attach_pipe.as_mut() {
+            ap.send(0, None);
+        }
     }
 
     let old_mask = signals::block();
@@ -191,7 +215,12 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     };
     // From here on every exit path runs the exit command.
     let exit_command = exit::ExitCommand::new(&cfg, saved_oom);
-    let status = monitor(&mut cfg, pipes, signal_fd, runtime_pid, &mut sync, inherited, start_pipe);
+    let symlink = attach.as_ref().and_then(|a| a.paths.symlink.clone());
+    let io = Io { pipes, console, attach, ctl, signal_fd, start_pipe };
+    let status = monitor(&mut cfg, io, runtime_pid, &mut sync, inherited);
+    if let Some(link) = symlink {
+        let _ = std::fs::remove_file(link);
+    }
     drop(sync);
     drop(attach_pipe);
     if let Some(ec) = exit_command {
@@ -206,16 +235,19 @@ fn fail(f: Fatal) -> i32 {
     1
 }
 
-/// From the runtime's start to the exit files; returns the exit status.
-fn monitor(
-    cfg: &mut Config,
+/// The monitor's channels, set up before the runtime runs.
+struct Io {
     pipes: StdioPipes,
+    console: Option<terminal::ConsoleSocket>,
+    attach: Option<attach::AttachServer>,
+    ctl: Option<ctl::CtlFifos>,
     signal_fd: signals::SignalFd,
-    runtime_pid: libc::pid_t,
-    sync: &mut SyncPipe,
-    inherited: Vec<RawFd>,
     start_pipe: Option<OwnedFd>,
-) -> i32 {
+}
+
+/// From the runtime's start to the exit files; returns the exit status.
+fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPipe, inherited: Vec<RawFd>) -> i32 {
+    let Io { pipes, console, attach, ctl, signal_fd, start_pipe } = io;
     let StdioPipes { stdin_write, child_stdin, stdout_read, child_stdout, stderr_read, child_stderr } = pipes;
     drop((child_stdin, child_stdout, child_stderr));
 
@@ -227,7 +259,7 @@ fn monitor(
         Ok(s) => s,
         Err(f) => return fail(f),
     };
-    let mut children = Children { runtime_pid, container_pid: 0, container_status: None, probed_exit: false };
+    let mut children = Children { runtime_pid, container_pid: 0, container_status: None };
 
     if !cfg.is_exec() && runtime_status != 0 {
         let text = read_runtime_stderr(&stderr_stream);
@@ -236,6 +268,19 @@ fn monitor(
         }
         sync.send(-1, Some(&text));
         return fail(Fatal::new(format!("Failed to create container: exit status {}", exit::status_of(runtime_status))));
+    }
+
+    // Terminal: the runtime sent the pty master over the console socket.
+    let mut master = None;
+    if let Some(console) = console {
+        match console.receive() {
+            Ok(Some(m)) => master = Some(m),
+            Ok(None) => {
+                sync.send(-1, Some(b"Runtime did not set up terminal"));
+                return fail(Fatal::new("Runtime did not set up terminal"));
+            }
+            Err(f) => return fail(f),
+        }
     }
 
     let pid = match runtime::read_pidfile(&cfg.container_pidfile) {
@@ -257,12 +302,29 @@ fn monitor(
         sync.send(i64::from(pid), None);
     }
 
-    let stdout_stream = match stdout_read.map(|fd| OutputStream::new(fd, Stream::Stdout)).transpose() {
+    // With a terminal, output is read from a dup of the master and input
+    // written to the master itself.
+    let (output_fd, stdin_fd, pty) = match master {
+        Some(m) => {
+            let out = match m.try_clone() {
+                Ok(o) => o,
+                Err(e) => return fail(Fatal::from_io("Failed to dup console file descriptor", &e)),
+            };
+            let raw = m.as_raw_fd();
+            (Some(out), Some(m), Some(raw))
+        }
+        None => (stdout_read, stdin_write, None),
+    };
+    let stdout_stream = match output_fd.map(|fd| OutputStream::new(fd, Stream::Stdout)).transpose() {
         Ok(s) => s,
         Err(f) => return fail(f),
     };
     let logs = logging::LogSinks::new(&mut cfg.logs);
-    let mut ev = match EventLoop::new(signal_fd, stdout_stream, Some(stderr_stream), logs) {
+    let stdin = event_loop::StdinTarget {
+        fd: stdin_fd,
+        close_on_client_eof: cfg.opts.stdin && !cfg.opts.leave_stdin_open,
+    };
+    let mut ev = match EventLoop::new(signal_fd, stdout_stream, Some(stderr_stream), logs, attach, ctl, stdin, pty) {
         Ok(e) => e,
         Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
     };
@@ -281,13 +343,16 @@ fn monitor(
     } else {
         children.container_status.map_or(-1, exit::status_of)
     };
+    let mut attach = ev.attach.take();
     drop(ev);
-    drop(stdin_write);
     drop(start_pipe);
     for fd in inherited {
         if Some(fd) != sync.raw_fd() {
             fds::close_raw(fd);
         }
+    }
+    if let Some(a) = &mut attach {
+        a.close_all();
     }
     exit::write_exit_files(cfg, status);
     if matches!(cfg.mode, Mode::Exec { .. }) {
@@ -296,6 +361,9 @@ fn monitor(
         } else {
             sync.send(i64::from(status), None);
         }
+    }
+    if let Some(a) = attach {
+        attach::AttachServer::remove_paths(&a.paths);
     }
     status & 0xff
 }
