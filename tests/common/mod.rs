@@ -488,8 +488,19 @@ impl FakeRuntime {
              # recording fake OCI runtime (vigil integration tests)\n\
              log='{log}'\n\
              {{ echo '---'; for a in \"$0\" \"$@\"; do printf '%s\\n' \"$a\"; done; }} >> \"$log\"\n\
+             fd0=$(readlink /proc/$$/fd/0)\n\
+             fd1=$(readlink /proc/$$/fd/1 | cut -c1-5)\n\
+             fd2=$(readlink /proc/$$/fd/2 | cut -c1-5)\n\
              {{\n{probes}echo \"sockets=$(ls -l /proc/$$/fd | grep -c socket:)\"\n\
-             echo \"fd0=$(readlink /proc/$$/fd/0)\"\n}} > '{fdlog}'\n\
+             echo \"fd0=$fd0\"\n\
+             echo \"fd1=$fd1\"\n\
+             echo \"fd2=$fd2\"\n\
+             echo \"syncpipe=${{_OCI_SYNCPIPE-unset}}\"\n\
+             echo \"listen_pid=${{LISTEN_PID-unset}}\"\n\
+             echo \"self=$$\"\n\
+             echo \"umask=$(umask)\"\n\
+             }} > '{fdlog}.tmp'\n\
+             mv -f '{fdlog}.tmp' '{fdlog}'\n\
              pidfile=''\n\
              prev=''\n\
              for a in \"$@\"; do\n\
@@ -502,6 +513,13 @@ impl FakeRuntime {
         );
         write_executable(&path, &script);
         FakeRuntime { path, argv_log, fd_log }
+    }
+
+    /// `key=value` lines recorded by the last invocation.
+    pub fn probe(&self, key: &str) -> Option<String> {
+        let text = fs::read_to_string(&self.fd_log).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")).map(String::from))
     }
 
     /// The argv of every invocation (argv[0] first), in order.
@@ -590,6 +608,11 @@ pub struct Container {
     /// Extra options appended after the exit command (e.g. `--runtime-opt`).
     pub tail_args: Vec<String>,
     pub conmon_pidfile_arg: bool,
+    /// Pass `-b` / `-p` (otherwise conmon defaults them to cwd-based paths).
+    pub pass_bundle: bool,
+    pub pass_pidfile: bool,
+    /// umask to start conmon with (default: inherited).
+    pub umask: Option<libc::mode_t>,
     pub exit_command: Option<(PathBuf, Vec<String>)>,
     pub env: Vec<(String, String)>,
     /// (fd in the test process, fd number in conmon) – inherited extra fds.
@@ -631,6 +654,9 @@ impl Container {
             extra_args: vec![],
             tail_args: vec![],
             conmon_pidfile_arg: true,
+            pass_bundle: true,
+            pass_pidfile: true,
+            umask: None,
             exit_command: None,
             env: vec![],
             extra_fds: vec![],
@@ -688,10 +714,14 @@ impl Container {
         push(&self.id);
         push(&"-r");
         push(&self.runtime);
-        push(&"-b");
-        push(&self.bundle);
-        push(&"-p");
-        push(&self.pidfile);
+        if self.pass_bundle {
+            push(&"-b");
+            push(&self.bundle);
+        }
+        if self.pass_pidfile {
+            push(&"-p");
+            push(&self.pidfile);
+        }
         push(&"-n");
         push(&self.name);
         push(&"--exit-dir");
@@ -756,8 +786,12 @@ impl Container {
         let mut map: Vec<(RawFd, RawFd)> =
             vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
         map.extend(self.extra_fds.iter().copied());
+        let umask = self.umask;
         unsafe {
             cmd.pre_exec(move || {
+                if let Some(m) = umask {
+                    libc::umask(m);
+                }
                 // Move every source out of the way first (CLOEXEC copies >= 64),
                 // then dup2 onto the target numbers (dup2 clears CLOEXEC).
                 let mut tmp = [0 as RawFd; 16];
