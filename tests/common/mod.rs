@@ -760,6 +760,25 @@ impl Container {
     /// (start), own process group, one start byte, wait for the launcher to
     /// exit, then read one message from the sync pipe.
     pub fn launch(&mut self) -> Launch {
+        let mut child = self.spawn();
+        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
+        let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
+        let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
+        let (sync_msg, eof) = if status.code() == Some(0) {
+            match self.next_sync_packet(Duration::from_secs(30)) {
+                Packet::Data(d) => (Some(d), false),
+                Packet::Eof => (None, true),
+                Packet::Timeout => (None, false),
+            }
+        } else {
+            (None, false)
+        };
+        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+    }
+
+    /// Spawn conmon (fds 3/4 = sync/start SEQPACKET pairs, own process
+    /// group) and write the start byte; does not wait.
+    pub fn spawn(&mut self) -> Child {
         assert!(!self.launched, "launch() called twice");
         self.launched = true;
         let (sync_parent, sync_child) = seqpacket_pair();
@@ -810,7 +829,7 @@ impl Container {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().expect("spawn conmon");
+        let child = cmd.spawn().expect("spawn conmon");
         drop(sync_child);
         drop(start_child);
 
@@ -818,23 +837,14 @@ impl Container {
         let b = [0u8; 1];
         let n = unsafe { libc::write(start_parent.as_raw_fd(), b.as_ptr() as *const _, 1) };
         assert_eq!(n, 1, "write start byte: {}", io::Error::last_os_error());
-
-        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
-        let stdout = fs::read(&out_path).unwrap_or_default();
-        let stderr = fs::read(&err_path).unwrap_or_default();
-
-        let (sync_msg, eof) = if status.code() == Some(0) {
-            match read_packet(sync_parent.as_raw_fd(), Duration::from_secs(30)) {
-                Packet::Data(d) => (Some(d), false),
-                Packet::Eof => (None, true),
-                Packet::Timeout => (None, false),
-            }
-        } else {
-            (None, false)
-        };
         self.sync = Some(sync_parent);
         self.start = Some(start_parent);
-        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+        child
+    }
+
+    /// Wait for a spawned conmon (e.g. `--sync` mode) with a deadline.
+    pub fn wait_spawned(&self, child: &mut Child, timeout: Duration) -> ExitStatus {
+        wait_child(child, timeout, "conmon")
     }
 
     /// Next packet on the sync pipe.
