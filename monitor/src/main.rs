@@ -319,7 +319,7 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         Ok(s) => s,
         Err(f) => return fail(f),
     };
-    let logs = logging::LogSinks::new(&mut cfg.logs);
+    let logs = logging::LogSinks::new(&mut cfg.logs, &cfg.opts, &cfg.cid);
     let stdin = event_loop::StdinTarget {
         fd: stdin_fd,
         close_on_client_eof: cfg.opts.stdin && !cfg.opts.leave_stdin_open,

@@ -1,6 +1,7 @@
 //! Log drivers. `-l DRIVER:PATH` specs are parsed here (conmon-interface §7.1);
 //! every chunk read from the container goes to each enabled sink in turn.
 
+pub mod journald;
 pub mod k8s_file;
 
 use crate::cli::Options;
@@ -86,17 +87,32 @@ fn check_label(label: &str) -> Result<(), Fatal> {
 /// The enabled sinks, in conmon's order (k8s-file, then journald).
 pub struct LogSinks {
     pub k8s: Option<K8sFileLog>,
+    pub journald: Option<journald::JournaldLog>,
 }
 
 impl LogSinks {
-    pub fn new(specs: &mut LogSpecs) -> LogSinks {
-        LogSinks { k8s: specs.k8s.take() }
+    pub fn new(specs: &mut LogSpecs, opts: &Options, cid: &str) -> LogSinks {
+        let journald = if specs.journald {
+            match journald::JournaldLog::new(opts, cid) {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    crate::warn!("Failed to create journald socket: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        LogSinks { k8s: specs.k8s.take(), journald }
     }
 
     /// Log one chunk read from `stream`.
     pub fn write(&mut self, stream: Stream, chunk: &[u8]) {
         if let Some(k8s) = &mut self.k8s {
             k8s.write_chunk(stream, chunk);
+        }
+        if let Some(j) = &mut self.journald {
+            j.write_chunk(stream, chunk);
         }
     }
 
@@ -109,6 +125,9 @@ impl LogSinks {
 
     /// Flush buffered records and, unless `--no-sync-log`, fsync.
     pub fn finish(&mut self, sync: bool) {
+        if let Some(j) = &mut self.journald {
+            j.flush();
+        }
         if let Some(k8s) = &mut self.k8s {
             k8s.flush();
             if sync {
