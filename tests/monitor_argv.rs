@@ -283,6 +283,12 @@ fn terminal_mode_passes_console_socket_and_reports_missing_terminal() {
     if let Ok(p) = fs::read_to_string(&c.pidfile) {
         c.fake_ctr_pid = p.parse().ok();
     }
+    assert_eq!(
+        l.sync_msg.as_deref().map(String::from_utf8_lossy),
+        Some("{\"data\": -1, \"message\": \"Runtime did not set up terminal\"}\n".into()),
+        "{}",
+        l.describe()
+    );
     let argv = single_invocation(&f);
     let n = argv.len();
     assert!(n >= 3, "{argv:?}");
@@ -304,12 +310,6 @@ fn terminal_mode_passes_console_socket_and_reports_missing_terminal() {
             "--pid-file".into(),
             c.pidfile.display().to_string(),
         ]
-    );
-    assert_eq!(
-        l.sync_msg.as_deref().map(String::from_utf8_lossy),
-        Some("{\"data\": -1, \"message\": \"Runtime did not set up terminal\"}\n".into()),
-        "{}",
-        l.describe()
     );
 }
 

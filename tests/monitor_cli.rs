@@ -128,7 +128,16 @@ fn unknown_long_option() {
 
 #[test]
 fn short_option_with_glued_value_is_unknown() {
-    parse_error(&["-cfoo"], "Unknown option -cfoo");
+    // GLib parses "-cfoo" as a group of short options: -c then f, o, o.
+    parse_error(&["-cfoo", "x"], "Unknown option -cfoo");
+    // ... and when it is the last argument, -c lacks its value first.
+    parse_error(&["-cfoo"], "Missing argument for -c");
+}
+
+#[test]
+fn grouped_short_flags_take_value_from_next_element() {
+    // "-tc x": -t is a flag, -c takes "x".
+    assert_fails_with(&["-tc", "x"], "[conmon:e]: Container UUID not provided. Use --cuuid\n");
 }
 
 #[test]

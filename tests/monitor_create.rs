@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -208,4 +209,88 @@ fn failing_runtime_without_stderr_sends_bare_minus_one() {
         "{}",
         l.describe()
     );
+}
+
+// --- start pipe gate (§2.1 step 5, §3.5) and files ready before the pid (§8) -------
+
+#[test]
+fn start_pipe_gates_everything() {
+    let dir = tempdir("fake");
+    let rt = FakeRuntime::new(dir.path(), FakeMode::Sleep, &[]);
+    let mut c = Container::with_runtime("start-gate", &rt.path);
+    let mut child = c.spawn_without_start_byte();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "conmon must block on the start pipe before forking"
+    );
+    assert!(!rt.argv_log.exists(), "runtime must not run before the start byte");
+    assert!(!c.conmon_pidfile.exists(), "no fork before the start byte");
+    c.send_start_byte();
+    let st = c.wait_spawned(&mut child, T);
+    assert_eq!(st.code(), Some(0));
+    let pid = match c.next_sync_packet(T) {
+        Packet::Data(d) => {
+            let t = String::from_utf8_lossy(&d).into_owned();
+            t.strip_prefix("{\"data\": ").and_then(|r| r.strip_suffix("}\n")).unwrap().parse().unwrap()
+        }
+        _ => panic!("no pid message"),
+    };
+    c.fake_ctr_pid = Some(pid);
+    assert_eq!(rt.invocations().len(), 1);
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(c.wait_exit_file(T), b"137");
+}
+
+#[test]
+fn start_pipe_eof_is_accepted() {
+    let dir = tempdir("fake");
+    let rt = FakeRuntime::new(dir.path(), FakeMode::Sleep, &[]);
+    let mut c = Container::with_runtime("start-eof", &rt.path);
+    let mut child = c.spawn_without_start_byte();
+    c.start = None; // close our end: conmon reads EOF
+    let st = c.wait_spawned(&mut child, T);
+    assert_eq!(st.code(), Some(0));
+    match c.next_sync_packet(T) {
+        Packet::Data(d) => {
+            let t = String::from_utf8_lossy(&d).into_owned();
+            let pid: i32 =
+                t.strip_prefix("{\"data\": ").and_then(|r| r.strip_suffix("}\n")).unwrap().parse().unwrap();
+            c.fake_ctr_pid = Some(pid);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        _ => panic!("no pid message"),
+    }
+    assert_eq!(c.wait_exit_file(T), b"137");
+}
+
+#[test]
+fn attach_socket_and_fifos_exist_when_pid_is_reported() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if skip_without_runtime("attach_socket_and_fifos_exist_when_pid_is_reported") {
+        return;
+    }
+    let mut c = Container::new("bundle-files", &["sh", "-c", "exit 0"]);
+    let l = c.launch();
+    l.expect_pid("data");
+    let attach = fs::symlink_metadata(c.bundle.join("attach")).expect("<bundle>/attach");
+    assert!(attach.file_type().is_socket(), "attach must be a socket");
+    assert_eq!(attach.permissions().mode() & 0o777, 0o700, "attach mode");
+    for fifo in ["ctl", "winsz"] {
+        let m = fs::symlink_metadata(c.bundle.join(fifo)).unwrap_or_else(|e| panic!("<bundle>/{fifo}: {e}"));
+        assert!(m.file_type().is_fifo(), "{fifo} must be a FIFO");
+        assert_eq!(m.permissions().mode() & 0o777, 0o640, "{fifo} mode");
+    }
+    // ctl has a reader: a non-blocking writer can open it (Podman's resize path).
+    let ctl = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(c.bundle.join("ctl"));
+    assert!(ctl.is_ok(), "O_WRONLY|O_NONBLOCK open of ctl must succeed: {:?}", ctl.err());
+    drop(ctl);
+    c.start();
+    assert_eq!(c.wait_exit_file(T), b"0");
+    c.wait_conmon_exit(T);
+    assert!(!c.bundle.join("attach").exists(), "attach socket removed at normal exit");
+    assert!(c.bundle.join("ctl").exists(), "ctl is not removed");
 }

@@ -779,6 +779,21 @@ impl Container {
     /// Spawn conmon (fds 3/4 = sync/start SEQPACKET pairs, own process
     /// group) and write the start byte; does not wait.
     pub fn spawn(&mut self) -> Child {
+        let child = self.spawn_without_start_byte();
+        self.send_start_byte();
+        child
+    }
+
+    /// Write the start byte (Podman: after moving conmon into its cgroup).
+    pub fn send_start_byte(&self) {
+        let fd = self.start.as_ref().expect("not spawned").as_raw_fd();
+        let b = [0u8; 1];
+        let n = unsafe { libc::write(fd, b.as_ptr() as *const _, 1) };
+        assert_eq!(n, 1, "write start byte: {}", io::Error::last_os_error());
+    }
+
+    /// Spawn conmon but do not write the start byte yet.
+    pub fn spawn_without_start_byte(&mut self) -> Child {
         assert!(!self.launched, "launch() called twice");
         self.launched = true;
         let (sync_parent, sync_child) = seqpacket_pair();
@@ -833,10 +848,6 @@ impl Container {
         drop(sync_child);
         drop(start_child);
 
-        // The start byte (Podman writes one 0x00 after the cgroup move).
-        let b = [0u8; 1];
-        let n = unsafe { libc::write(start_parent.as_raw_fd(), b.as_ptr() as *const _, 1) };
-        assert_eq!(n, 1, "write start byte: {}", io::Error::last_os_error());
         self.sync = Some(sync_parent);
         self.start = Some(start_parent);
         child
