@@ -8,27 +8,14 @@
 
 use crate::cli::Options;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use super::lines::LineJoiner;
 use vigil::proto::attach::Stream;
 
 const JOURNAL_SOCKET: &[u8] = b"/run/systemd/journal/socket";
 /// Per-stream partial-line buffer (conmon's STDIO_BUF_SIZE - 1 usable bytes).
 const PARTIAL_MAX: usize = 8192;
 
-struct LineState {
-    buf: Box<[u8; PARTIAL_MAX]>,
-    len: usize,
-    /// The next entry starts a fresh line (the previous one ended with `\n`).
-    at_line_start: bool,
-}
-
-impl LineState {
-    fn new() -> LineState {
-        LineState { buf: Box::new([0; PARTIAL_MAX]), len: 0, at_line_start: true }
-    }
-}
-
 pub struct JournaldLog {
-    sock: OwnedFd,
     /// `KEY=value` fields after MESSAGE/PRIORITY that never change.
     cid_full: Vec<u8>,
     cid_short: Vec<u8>,
@@ -37,7 +24,13 @@ pub struct JournaldLog {
     identifier: Vec<u8>,
     labels: Vec<Vec<u8>>,
     partial_flag: bool,
-    streams: [LineState; 2],
+    streams: [LineJoiner<PARTIAL_MAX>; 2],
+    sink: Sender,
+}
+
+/// The socket side, separate from the line state so both can be borrowed.
+struct Sender {
+    sock: OwnedFd,
     failing: bool,
     scratch: Vec<u8>,
     /// Reused for every entry: no allocation per line.
@@ -80,7 +73,6 @@ impl JournaldLog {
         let field = |k: &str, v: &str| format!("{k}={v}").into_bytes();
         let identifier = opts.log_tag.clone().or_else(|| opts.name.clone()).unwrap_or_else(|| short.clone());
         Ok(JournaldLog {
-            sock,
             cid_full: field("CONTAINER_ID_FULL", cid),
             cid_short: field("CONTAINER_ID", &short),
             tag: opts.log_tag.as_deref().map(|t| field("CONTAINER_TAG", t)),
@@ -88,90 +80,93 @@ impl JournaldLog {
             identifier: field("SYSLOG_IDENTIFIER", &identifier),
             labels: opts.log_labels.iter().map(|l| l.clone().into_bytes()).collect(),
             partial_flag: !opts.no_container_partial_message,
-            streams: [LineState::new(), LineState::new()],
-            failing: false,
-            scratch: Vec::with_capacity(PARTIAL_MAX + 64),
-            iov: IoList(Vec::with_capacity(32)),
+            streams: [LineJoiner::new(), LineJoiner::new()],
+            sink: Sender { sock, failing: false, scratch: Vec::with_capacity(PARTIAL_MAX + 64), iov: IoList(Vec::with_capacity(32)) },
         })
-    }
-
-    fn idx(stream: Stream) -> usize {
-        match stream {
-            Stream::Stdout => 0,
-            Stream::Stderr => 1,
-        }
     }
 
     /// Log one chunk.
     pub fn write_chunk(&mut self, stream: Stream, chunk: &[u8]) {
-        let i = Self::idx(stream);
-        for piece in vigil::logfmt::k8s::pieces(chunk) {
-            let st = &mut self.streams[i];
-            if piece.partial && piece.bytes.len() < PARTIAL_MAX - st.len {
-                st.buf[st.len..st.len + piece.bytes.len()].copy_from_slice(piece.bytes);
-                st.len += piece.bytes.len();
-                return;
-            }
-            self.emit(stream, piece.bytes, piece.partial);
-        }
+        let (fields, joiner, sink) = self.split(stream);
+        joiner.feed(chunk, |head, tail, partial, fresh| sink.entry(&fields, stream, head, tail, partial, fresh));
     }
 
     /// At exit (after draining): send what is still buffered, as partial entries.
     pub fn flush(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if self.streams[Self::idx(stream)].len > 0 {
-                self.emit(stream, b"", true);
-            }
+            let (fields, joiner, sink) = self.split(stream);
+            joiner.flush(|head, tail, partial, fresh| sink.entry(&fields, stream, head, tail, partial, fresh));
         }
     }
 
-    /// Send buffer + `line` as one entry; clears the buffer on success.
-    fn emit(&mut self, stream: Stream, line: &[u8], partial: bool) {
-        let i = Self::idx(stream);
-        let st = &mut self.streams[i];
-        let mut msg_head: &[u8] = &st.buf[..st.len];
-        let mut msg_tail: &[u8] = line;
+    fn split(&mut self, stream: Stream) -> (Fields<'_>, &mut LineJoiner<PARTIAL_MAX>, &mut Sender) {
+        let i = match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        };
+        let fields = Fields {
+            cid_full: &self.cid_full,
+            cid_short: &self.cid_short,
+            tag: self.tag.as_deref(),
+            name: self.name.as_deref(),
+            identifier: &self.identifier,
+            labels: &self.labels,
+            partial_flag: self.partial_flag,
+        };
+        (fields, &mut self.streams[i], &mut self.sink)
+    }
+}
+
+/// The fixed fields of every entry.
+struct Fields<'a> {
+    cid_full: &'a [u8],
+    cid_short: &'a [u8],
+    tag: Option<&'a [u8]>,
+    name: Option<&'a [u8]>,
+    identifier: &'a [u8],
+    labels: &'a [Vec<u8>],
+    partial_flag: bool,
+}
+
+impl Sender {
+    /// Send `head + tail` as one entry, fields in conmon's order.
+    fn entry(&mut self, f: &Fields<'_>, stream: Stream, head: &[u8], tail: &[u8], partial: bool, fresh: bool) -> bool {
+        let (mut msg_head, mut msg_tail) = (head, tail);
         let mut priority = match stream {
             Stream::Stdout => b'6',
             Stream::Stderr => b'3',
         };
-        if st.at_line_start {
+        if fresh {
             let first: &mut &[u8] = if msg_head.is_empty() { &mut msg_tail } else { &mut msg_head };
             if first.len() >= 3 && first[0] == b'<' && (b'0'..=b'7').contains(&first[1]) && first[2] == b'>' {
                 priority = first[1];
                 *first = &first[3..];
             }
         }
-        let msg_len = (msg_head.len() + msg_tail.len()) as u64;
+        let len_le = ((msg_head.len() + msg_tail.len()) as u64).to_le_bytes();
         let prio = [b'P', b'R', b'I', b'O', b'R', b'I', b'T', b'Y', b'=', priority];
-        let len_le = msg_len.to_le_bytes();
         let iov = &mut self.iov;
         iov.clear();
         // MESSAGE in the binary-safe form: name, newline, 64-bit LE length, data.
         iov.extend_from_slice(&[b"MESSAGE\n", &len_le, msg_head, msg_tail, b"\n"]);
-        iov.extend_from_slice(&[&self.cid_full, b"\n", &prio, b"\n", &self.cid_short, b"\n"]);
-        if let Some(t) = &self.tag {
+        iov.extend_from_slice(&[f.cid_full, b"\n", &prio, b"\n", f.cid_short, b"\n"]);
+        if let Some(t) = f.tag {
             iov.extend_from_slice(&[t, b"\n"]);
         }
-        if let Some(n) = &self.name {
+        if let Some(n) = f.name {
             iov.extend_from_slice(&[n, b"\n"]);
         }
-        iov.extend_from_slice(&[&self.identifier, b"\n"]);
-        if partial && self.partial_flag {
+        iov.extend_from_slice(&[f.identifier, b"\n"]);
+        if partial && f.partial_flag {
             iov.push(b"CONTAINER_PARTIAL_MESSAGE=true\n");
         }
-        for l in &self.labels {
+        for l in f.labels {
             iov.extend_from_slice(&[l, b"\n"]);
         }
-        let res = send(&self.sock, iov, &mut self.scratch);
-        match res {
+        match send(&self.sock, &self.iov, &mut self.scratch) {
             Ok(()) => {
-                if self.failing {
-                    self.failing = false;
-                }
-                let st = &mut self.streams[i];
-                st.len = 0;
-                st.at_line_start = !partial;
+                self.failing = false;
+                true
             }
             Err(e) => {
                 if !self.failing {
@@ -179,10 +174,7 @@ impl JournaldLog {
                     crate::warn!("sd_journal_sendv: {}", crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
                     crate::warn!("write_journald failed");
                 }
-                // Keep the partial buffer bounded: drop it rather than grow.
-                let st = &mut self.streams[i];
-                st.len = 0;
-                st.at_line_start = !partial;
+                false
             }
         }
     }

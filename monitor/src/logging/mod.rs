@@ -3,6 +3,8 @@
 
 pub mod journald;
 pub mod k8s_file;
+pub mod lines;
+pub mod syslog;
 
 use crate::cli::Options;
 use crate::diag::Fatal;
@@ -16,6 +18,8 @@ pub struct LogSpecs {
     pub k8s: Option<K8sFileLog>,
     pub journald: bool,
     pub passthrough: bool,
+    /// vigil extension: `-l syslog:[unix:PATH|udp:HOST:PORT|tcp:HOST:PORT]`.
+    pub syslog: Option<syslog::SyslogTarget>,
 }
 
 /// Parse every `-l` value, open the k8s file and run the tag/label checks.
@@ -26,6 +30,11 @@ pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
     let mut specs = LogSpecs::default();
     let mut k8s_path: Option<String> = None;
     for value in &opts.log_paths {
+        // Our own driver; its destination may contain ':', so it is not tokenised.
+        if let Some(rest) = value.strip_prefix("syslog:").or((value == "syslog").then_some("")) {
+            specs.syslog = Some(syslog::SyslogTarget::parse(rest)?);
+            continue;
+        }
         // strtok(":"): empty tokens are skipped, only the first two are used.
         let mut tokens = value.split(':').filter(|t| !t.is_empty());
         let driver = tokens.next();
@@ -88,6 +97,7 @@ fn check_label(label: &str) -> Result<(), Fatal> {
 pub struct LogSinks {
     pub k8s: Option<K8sFileLog>,
     pub journald: Option<journald::JournaldLog>,
+    pub syslog: Option<syslog::SyslogLog>,
 }
 
 impl LogSinks {
@@ -103,7 +113,12 @@ impl LogSinks {
         } else {
             None
         };
-        LogSinks { k8s: specs.k8s.take(), journald }
+        let syslog = specs.syslog.as_ref().and_then(|t| {
+            let short: String = cid.chars().take(12).collect();
+            let app = opts.name.clone().unwrap_or(short);
+            syslog::SyslogLog::new(t, &app).map_err(|f| crate::warn!("{}", f.text)).ok()
+        });
+        LogSinks { k8s: specs.k8s.take(), journald, syslog }
     }
 
     /// Log one chunk read from `stream`.
@@ -113,6 +128,9 @@ impl LogSinks {
         }
         if let Some(j) = &mut self.journald {
             j.write_chunk(stream, chunk);
+        }
+        if let Some(s) = &mut self.syslog {
+            s.write_chunk(stream, chunk);
         }
     }
 
@@ -127,6 +145,9 @@ impl LogSinks {
     pub fn finish(&mut self, sync: bool) {
         if let Some(j) = &mut self.journald {
             j.flush();
+        }
+        if let Some(s) = &mut self.syslog {
+            s.flush();
         }
         if let Some(k8s) = &mut self.k8s {
             k8s.flush();
