@@ -256,10 +256,16 @@ fn exec_legacy_reports_only_exit_code() {
     let f = fake(&[]);
     let mut c = exec_container("argv-exec-legacy", &f);
     c.api_version = false;
-    let l = c.launch();
-    assert_eq!(l.status.code(), Some(0), "{}", l.describe());
+    let mut child = c.spawn();
+    let st = c.wait_spawned(&mut child, T);
+    assert_eq!(st.code(), Some(0), "launcher; stderr {}", c.conmon_stderr());
     // Legacy exec sends nothing until the process exits.
-    assert!(l.sync_msg.is_none() && !l.first_packet_eof, "unexpected early message: {}", l.describe());
+    assert!(wait_for(T, || c.pidfile.exists()), "runtime did not write the exec pid file");
+    match c.next_sync_packet(Duration::from_millis(500)) {
+        Packet::Timeout => {}
+        Packet::Data(d) => panic!("unexpected early sync message {}", show(&d)),
+        Packet::Eof => panic!("sync pipe closed early"),
+    }
     let pid: i32 = fs::read_to_string(&c.pidfile).unwrap().parse().unwrap();
     c.fake_ctr_pid = Some(pid);
     unsafe { libc::kill(pid, libc::SIGTERM) };
