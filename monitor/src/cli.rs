@@ -60,6 +60,8 @@ pub struct Options {
     pub log_rotate: bool,
     pub log_max_files: i32,
     pub log_allowlist_dirs: Vec<String>,
+    /// vigil extension: `BYTES_PER_SEC[:BURST_BYTES]` for the log drivers.
+    pub log_rate_limit: Option<String>,
 }
 
 impl Options {
@@ -125,6 +127,7 @@ enum Id {
     LogRotate,
     LogMaxFiles,
     LogAllowlistDir,
+    LogRateLimit,
 }
 
 struct Spec {
@@ -188,6 +191,7 @@ static TABLE: &[Spec] = &[
     o("log-rotate", None, Arg::Flag, Id::LogRotate),
     o("log-max-files", None, Arg::Int32, Id::LogMaxFiles),
     o("log-allowlist-dir", None, Arg::Str, Id::LogAllowlistDir),
+    o("log-rate-limit", None, Arg::Str, Id::LogRateLimit),
 ];
 
 /// Result of parsing argv.
@@ -412,6 +416,7 @@ fn apply(o: &mut Options, spec: &Spec, v: Value) {
         Id::LogRotate => o.log_rotate = true,
         Id::LogMaxFiles => o.log_max_files = n as i32,
         Id::LogAllowlistDir => o.log_allowlist_dirs.extend(s()),
+        Id::LogRateLimit => o.log_rate_limit = s(),
     }
 }
 

@@ -8,6 +8,7 @@
 use crate::attach::AttachServer;
 use crate::ctl::{resize_pty, CtlFifos};
 use crate::logging::LogSinks;
+use crate::oom::OomMonitor;
 use crate::signals::{SignalFd, FORWARDED};
 use crate::stdio::{OutputStream, ReadOutcome, READ_SIZE};
 use mio::unix::SourceFd;
@@ -22,6 +23,7 @@ const LISTENER: Token = Token(3);
 const CTL: Token = Token(4);
 const WINSZ: Token = Token(5);
 const STDIN: Token = Token(6);
+const OOM: Token = Token(7);
 const CLIENT_BASE: usize = 16;
 
 /// Reads per stream per wake-up before other sources get a turn.
@@ -107,6 +109,7 @@ pub struct EventLoop {
     pub stdin: StdinTarget,
     /// The pty master (terminal mode), for resizes.
     pub pty: Option<RawFd>,
+    pub oom: Option<OomMonitor>,
     buf: Box<[u8]>,
     changed: Vec<(usize, bool)>,
 }
@@ -153,9 +156,20 @@ impl EventLoop {
             ctl,
             stdin,
             pty,
+            oom: None,
             buf: vec![0u8; READ_SIZE].into_boxed_slice(),
             changed: Vec::with_capacity(8),
         })
+    }
+
+    /// Watch the container's memory cgroup for OOM kills.
+    pub fn set_oom(&mut self, oom: OomMonitor) {
+        if let Some(fd) = oom.fd() {
+            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), OOM, Interest::READABLE) {
+                crate::warn!("Failed to watch for OOM events: {e}");
+            }
+        }
+        self.oom = Some(oom);
     }
 
     /// Run until the container exits or `deadline` passes.
@@ -200,6 +214,11 @@ impl EventLoop {
                     CTL => self.on_ctl(),
                     WINSZ => self.on_winsz(),
                     STDIN => self.on_stdin_writable(),
+                    OOM => {
+                        if let Some(o) = &mut self.oom {
+                            o.on_event();
+                        }
+                    }
                     Token(t) if t >= CLIENT_BASE => {
                         let slot = t - CLIENT_BASE;
                         if ev.is_writable() {

@@ -14,6 +14,7 @@ mod event_loop;
 mod exit;
 mod fds;
 mod logging;
+mod oom;
 mod runtime;
 mod signals;
 mod stdio;
@@ -328,9 +329,19 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         Ok(e) => e,
         Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
     };
+    let oom_targets: Vec<std::path::PathBuf> = cfg
+        .bundle
+        .iter()
+        .cloned()
+        .chain(cfg.opts.persist_dir.iter().filter(|d| !d.is_empty()).map(std::path::PathBuf::from))
+        .collect();
+    ev.set_oom(oom::OomMonitor::new(pid, oom_targets));
     let deadline = (cfg.opts.timeout > 0).then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
     let end = ev.run(&mut children, deadline);
     let timed_out = end == LoopEnd::TimedOut;
+    if let Some(o) = &mut ev.oom {
+        o.final_check();
+    }
 
     if !timed_out {
         ev.drain();

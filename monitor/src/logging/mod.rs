@@ -4,6 +4,7 @@
 pub mod journald;
 pub mod k8s_file;
 pub mod lines;
+pub mod rate_limit;
 pub mod syslog;
 
 use crate::cli::Options;
@@ -20,6 +21,8 @@ pub struct LogSpecs {
     pub passthrough: bool,
     /// vigil extension: `-l syslog:[unix:PATH|udp:HOST:PORT|tcp:HOST:PORT]`.
     pub syslog: Option<syslog::SyslogTarget>,
+    /// vigil extension: `--log-rate-limit`.
+    pub rate_limit: Option<rate_limit::RateLimit>,
 }
 
 /// Parse every `-l` value, open the k8s file and run the tag/label checks.
@@ -50,6 +53,11 @@ pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
             (Some(_), _) if !value.contains(':') => k8s_path = Some(value.clone()),
             (Some(d), _) => return Err(Fatal::new(format!("No such log driver {d}"))),
         }
+    }
+    if let Some(v) = &opts.log_rate_limit {
+        specs.rate_limit = Some(rate_limit::RateLimit::parse(v).ok_or_else(|| {
+            Fatal::new(format!("Invalid --log-rate-limit '{v}': expected BYTES_PER_SEC[:BURST_BYTES], both > 0"))
+        })?);
     }
     if let Some(path) = k8s_path {
         specs.k8s = Some(K8sFileLog::open(path, opts)?);
@@ -98,6 +106,8 @@ pub struct LogSinks {
     pub k8s: Option<K8sFileLog>,
     pub journald: Option<journald::JournaldLog>,
     pub syslog: Option<syslog::SyslogLog>,
+    limiter: Option<rate_limit::RateLimiter>,
+    marker: Vec<u8>,
 }
 
 impl LogSinks {
@@ -118,11 +128,29 @@ impl LogSinks {
             let app = opts.name.clone().unwrap_or(short);
             syslog::SyslogLog::new(t, &app).map_err(|f| crate::warn!("{}", f.text)).ok()
         });
-        LogSinks { k8s: specs.k8s.take(), journald, syslog }
+        let limiter = specs.rate_limit.map(rate_limit::RateLimiter::new);
+        LogSinks { k8s: specs.k8s.take(), journald, syslog, limiter, marker: Vec::with_capacity(128) }
     }
 
-    /// Log one chunk read from `stream`.
+    /// Log one chunk read from `stream` (within the rate limit, if any).
     pub fn write(&mut self, stream: Stream, chunk: &[u8]) {
+        let Some(limiter) = &mut self.limiter else {
+            return self.write_all(stream, chunk);
+        };
+        let allowed = limiter.admit(chunk.len());
+        let mut marker = std::mem::take(&mut self.marker);
+        let report = limiter.marker(false, &mut marker);
+        self.write_all(stream, &chunk[..allowed]);
+        if report {
+            self.write_all(Stream::Stderr, &marker);
+        }
+        self.marker = marker;
+    }
+
+    fn write_all(&mut self, stream: Stream, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
         if let Some(k8s) = &mut self.k8s {
             k8s.write_chunk(stream, chunk);
         }
@@ -143,6 +171,12 @@ impl LogSinks {
 
     /// Flush buffered records and, unless `--no-sync-log`, fsync.
     pub fn finish(&mut self, sync: bool) {
+        if let Some(limiter) = &mut self.limiter {
+            let mut marker = std::mem::take(&mut self.marker);
+            if limiter.marker(true, &mut marker) {
+                self.write_all(Stream::Stderr, &marker);
+            }
+        }
         if let Some(j) = &mut self.journald {
             j.flush();
         }
