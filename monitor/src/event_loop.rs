@@ -24,6 +24,7 @@ const CTL: Token = Token(4);
 const WINSZ: Token = Token(5);
 const STDIN: Token = Token(6);
 const OOM: Token = Token(7);
+const NOTIFY: Token = Token(8);
 const CLIENT_BASE: usize = 16;
 
 /// Reads per stream per wake-up before other sources get a turn.
@@ -110,6 +111,7 @@ pub struct EventLoop {
     /// The pty master (terminal mode), for resizes.
     pub pty: Option<RawFd>,
     pub oom: Option<OomMonitor>,
+    notify: Option<crate::notify::NotifyRelay>,
     buf: Box<[u8]>,
     changed: Vec<(usize, bool)>,
 }
@@ -157,6 +159,7 @@ impl EventLoop {
             stdin,
             pty,
             oom: None,
+            notify: None,
             buf: vec![0u8; READ_SIZE].into_boxed_slice(),
             changed: Vec::with_capacity(8),
         })
@@ -170,6 +173,14 @@ impl EventLoop {
             }
         }
         self.oom = Some(oom);
+    }
+
+    /// Relay sd-notify messages from the container.
+    pub fn set_notify(&mut self, relay: crate::notify::NotifyRelay) {
+        if let Err(e) = self.poll.registry().register(&mut SourceFd(&relay.fd()), NOTIFY, Interest::READABLE) {
+            crate::warn!("Failed to watch the notify socket: {e}");
+        }
+        self.notify = Some(relay);
     }
 
     /// Run until the container exits or `deadline` passes.
@@ -214,6 +225,11 @@ impl EventLoop {
                     CTL => self.on_ctl(),
                     WINSZ => self.on_winsz(),
                     STDIN => self.on_stdin_writable(),
+                    NOTIFY => {
+                        if let Some(n) = &mut self.notify {
+                            n.on_readable();
+                        }
+                    }
                     OOM => {
                         if let Some(o) = &mut self.oom {
                             o.on_event();

@@ -14,6 +14,7 @@ mod event_loop;
 mod exit;
 mod fds;
 mod logging;
+mod notify;
 mod oom;
 mod runtime;
 mod signals;
@@ -108,6 +109,14 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         }
     }
 
+    let notify = match (&cfg.opts.sdnotify_socket, &cfg.bundle) {
+        (Some(host), Some(bundle)) => match notify::NotifyRelay::new(host, bundle) {
+            Ok(n) => Some(n),
+            Err(f) => return fail(f),
+        },
+        _ => None,
+    };
+
     let key = SyncKey::for_mode(cfg.opts.api_version, cfg.is_exec());
     let mut sync = match fds::fd_from_env("_OCI_SYNCPIPE") {
         Ok(fd) => {
@@ -152,6 +161,10 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     } else {
         None
     };
+    if cfg.opts.seccomp_notify_socket.is_some() {
+        // conmon 2.2.1 built with libseccomp fails exactly like this.
+        return fail(Fatal { text: "seccomp support not present".into(), errno: Some(libc::EOPNOTSUPP) });
+    }
     let pipes = match StdioPipes::create(cfg.opts.stdin && !passthrough && !cfg.opts.terminal, !passthrough && !cfg.opts.terminal) {
         Ok(p) => p,
         Err(f) => return fail(f),
@@ -217,7 +230,7 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     // From here on every exit path runs the exit command.
     let exit_command = exit::ExitCommand::new(&cfg, saved_oom);
     let symlink = attach.as_ref().and_then(|a| a.paths.symlink.clone());
-    let io = Io { pipes, console, attach, ctl, signal_fd, start_pipe };
+    let io = Io { pipes, console, attach, ctl, signal_fd, start_pipe, notify };
     let status = monitor(&mut cfg, io, runtime_pid, &mut sync, inherited);
     if let Some(link) = symlink {
         let _ = std::fs::remove_file(link);
@@ -244,11 +257,12 @@ struct Io {
     ctl: Option<ctl::CtlFifos>,
     signal_fd: signals::SignalFd,
     start_pipe: Option<OwnedFd>,
+    notify: Option<notify::NotifyRelay>,
 }
 
 /// From the runtime's start to the exit files; returns the exit status.
 fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPipe, inherited: Vec<RawFd>) -> i32 {
-    let Io { pipes, console, attach, ctl, signal_fd, start_pipe } = io;
+    let Io { pipes, console, attach, ctl, signal_fd, start_pipe, notify } = io;
     let StdioPipes { stdin_write, child_stdin, stdout_read, child_stdout, stderr_read, child_stderr } = pipes;
     drop((child_stdin, child_stdout, child_stderr));
 
@@ -336,6 +350,9 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         .chain(cfg.opts.persist_dir.iter().filter(|d| !d.is_empty()).map(std::path::PathBuf::from))
         .collect();
     ev.set_oom(oom::OomMonitor::new(pid, oom_targets));
+    if let Some(n) = notify {
+        ev.set_notify(n);
+    }
     let deadline = (cfg.opts.timeout > 0).then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
     let end = ev.run(&mut children, deadline);
     let timed_out = end == LoopEnd::TimedOut;
