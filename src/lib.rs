@@ -9,6 +9,11 @@
 //! * [`proto::ctl`]: the `ctl` / `winsz` FIFO line grammar;
 //! * [`proto::exit`]: exit / oom files (atomic write, read);
 //! * [`logfmt::k8s`]: k8s-file (CRI) log records, writer and reader.
+//!
+//! With the default `client` feature, [`client`] drives a monitor from an engine:
+//! spawn, attach, resize, wait for exit, read logs.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod logfmt;
 pub mod proto;
