@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod context;
 pub mod error;
+pub mod image;
 pub mod paths;
 
 pub use context::Context;

@@ -1,0 +1,12 @@
+//! Images: reading docker-archive, oci-archive and OCI layout inputs,
+//! verifying them, and keeping them in vigil's store as content-addressed
+//! blobs, shared unpacked layers and image records.
+//!
+//! Other runner code uses [`store::Store`]: open it, [`store::Store::resolve`]
+//! a name or ID to an [`store::ImageRecord`], then use its
+//! [`config`](store::ImageRecord::config) and
+//! [`layer_dirs`](store::ImageRecord::layer_dirs).
+
+pub mod compress;
+pub mod digest;
+pub mod unpack;
