@@ -301,11 +301,15 @@ fn terminal_mode_passes_console_socket_and_reports_missing_terminal() {
     assert_eq!(argv[n - 1], c.id);
     assert_eq!(argv[n - 3], "--console-socket", "{argv:?}");
     let sock = &argv[n - 2];
+    // vigil binds the console socket inside a private 0700 directory
+    // `<tmpdir>/conmon-term.XXXXXX/` (conmon binds `<tmpdir>/conmon-term.XXXXXX`).
     let prefix = format!("{}/conmon-term.", tmp.display());
     assert!(
-        sock.starts_with(&prefix) && sock.len() == prefix.len() + 6,
-        "console socket {sock:?} must be {prefix}XXXXXX"
+        sock.starts_with(&prefix) && sock.len() == prefix.len() + 6 + "/console".len() && sock.ends_with("/console"),
+        "console socket {sock:?} must be {prefix}XXXXXX/console"
     );
+    assert!(!std::path::Path::new(sock).exists(), "console socket must be removed");
+    assert!(!std::path::Path::new(sock).parent().unwrap().exists(), "console socket dir must be removed");
     assert_eq!(
         &argv[..n - 3],
         &[
