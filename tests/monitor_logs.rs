@@ -446,3 +446,27 @@ fn none_driver_writes_no_log() {
     assert_eq!(code, b"0");
     assert!(!c.log_path.exists());
 }
+
+#[test]
+fn passthrough_gives_container_conmons_stdio() {
+    if skip_without_runtime("passthrough_gives_container_conmons_stdio") {
+        return;
+    }
+    // Our conmon's stdout/stderr are files (see Container::launch): with
+    // passthrough the container writes straight into them; nothing is logged
+    // and no attach socket or FIFOs are created.
+    let mut c = Container::new("logs-passthrough", &["sh", "-c", "echo via-passthrough; echo err-pt >&2"]);
+    c.log_specs = vec!["passthrough:".into()];
+    let l = c.launch();
+    l.expect_pid("data");
+    assert!(!c.bundle.join("attach").exists(), "no attach socket with passthrough");
+    assert!(!c.bundle.join("ctl").exists(), "no ctl FIFO with passthrough");
+    c.start();
+    assert_eq!(c.wait_exit_file(T), b"0");
+    c.wait_conmon_exit(T);
+    let out = fs::read_to_string(c.root().join("conmon.stdout")).unwrap();
+    assert_eq!(out, "via-passthrough\n");
+    let err = fs::read_to_string(c.root().join("conmon.stderr")).unwrap();
+    assert!(err.contains("err-pt\n"), "container stderr must reach conmon's stderr: {err:?}");
+    assert!(!c.log_path.exists());
+}
