@@ -110,12 +110,18 @@ fn help_lists_options_consumers_grep_for() {
 }
 
 #[test]
-fn help_output_is_exactly_conmon_2_2_1() {
+fn help_output_is_conmon_2_2_1_then_vigil_extensions() {
+    // Byte-identical to conmon 2.2.1's help, then a separate section for the
+    // options only vigil has (log rate limit, syslog driver).
     let expected = include_str!("data/conmon-2.2.1-help.txt");
     for flag in ["--help", "-h", "-?"] {
         let out = run(&[flag]);
         assert_eq!(out.code(), Some(0), "{flag}: stderr {}", out.stderr_str());
-        assert_eq!(out.stdout_str(), expected, "output of conmon {flag}");
+        let text = out.stdout_str();
+        assert!(text.starts_with(expected), "output of conmon {flag} must start with conmon 2.2.1's help:\n{text}");
+        let ext = &text[expected.len()..];
+        assert!(ext.starts_with("vigil extensions"), "extension section: {ext:?}");
+        assert!(ext.contains("--log-rate-limit") && ext.contains("syslog:"), "extension section: {ext:?}");
     }
 }
 

@@ -146,17 +146,19 @@ fn lines_longer_than_read_buffer_become_partial_records() {
     if skip_without_runtime("lines_longer_than_read_buffer_become_partial_records") {
         return;
     }
+    // vigil reads up to 64 KiB at a time (conmon: 8 KiB); a longer line is
+    // cut into P records at read boundaries.
     let (_c, recs) = run_sh(
         "logs-long",
-        "head -c 20000 /dev/zero | tr '\\000' x; echo; echo short",
+        "head -c 200000 /dev/zero | tr '\\000' x; echo; echo short",
         &[],
     );
-    let expected = format!("{}\nshort\n", "x".repeat(20000));
+    let expected = format!("{}\nshort\n", "x".repeat(200000));
     assert_eq!(reconstruct(&recs, "stdout"), expected.as_bytes());
     let p = recs.iter().filter(|r| r.tag == 'P').count();
     assert!(p >= 2, "a 20000-byte line must produce >= 2 P records, got {p}");
     for r in &recs {
-        assert!(r.content.len() <= 8192, "record longer than one 8192-byte read: {}", r.content.len());
+        assert!(r.content.len() <= 65536, "record longer than one 64 KiB read: {}", r.content.len());
     }
     assert_eq!(recs.last().unwrap().tag, 'F');
     assert_eq!(recs.last().unwrap().content, b"short");
@@ -230,7 +232,7 @@ fn large_stream_64mib_reconstructs_byte_exactly() {
     }
     assert!(recs.iter().any(|r| r.tag == 'P'), "long lines must produce P records");
     let longest = recs.iter().map(|r| r.content.len()).max().unwrap();
-    assert!(longest <= 8192, "record content longer than an 8192-byte read: {longest}");
+    assert!(longest <= 65536, "record content longer than a 64 KiB read: {longest}");
     assert_eq!(recs.last().unwrap().tag, 'P');
     assert_eq!(recs.last().unwrap().content, b"final partial line without newline");
 }
