@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod image;
 pub mod paths;
+pub mod spec;
 
 pub use context::Context;
 pub use error::RunnerError;

@@ -1,0 +1,520 @@
+//! The OCI runtime spec of a container, from the image config and the
+//! `create`/`run` flags, with Podman's defaults (shared/spec/runner-notes.md §3).
+//!
+//! Everything here is pure (the caller reads files and the host's limits), so
+//! the defaults are unit-tested.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
+    Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
+};
+
+use crate::error::RunnerError;
+
+/// `PATH` every container starts with.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// containers.conf `default_capabilities`.
+pub const DEFAULT_CAPABILITIES: [Capability; 11] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fowner,
+    Capability::Fsetid,
+    Capability::Kill,
+    Capability::NetBindService,
+    Capability::Setfcap,
+    Capability::Setgid,
+    Capability::Setpcap,
+    Capability::Setuid,
+    Capability::SysChroot,
+];
+/// containers.conf masked paths.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/interrupts",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+];
+/// containers.conf read-only paths.
+pub const READONLY_PATHS: [&str; 6] =
+    ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+/// containers.conf `pids_limit`.
+pub const PIDS_LIMIT: i64 = 2048;
+/// Podman's NOFILE/NPROC target before clamping.
+pub const RLIMIT_TARGET: u64 = 1_048_576;
+
+/// The network namespace mode (`--network`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// A private namespace with only loopback (also `private`: vigil has no bridge).
+    None,
+    /// The host's namespace.
+    Host,
+    /// Join the namespace at this path (`ns:PATH`).
+    Path(PathBuf),
+}
+
+impl Network {
+    /// Parse a `--network` value; `None` for the default.
+    pub fn parse(value: Option<&str>) -> Result<Network, RunnerError> {
+        match value {
+            None | Some("none") | Some("private") | Some("bridge") => Ok(Network::None),
+            Some("host") => Ok(Network::Host),
+            Some(v) => match v.strip_prefix("ns:") {
+                Some(p) if p.starts_with('/') => Ok(Network::Path(p.into())),
+                _ => Err(RunnerError::Engine(format!("unsupported network mode {v:?} (none, host, ns:PATH)"))),
+            },
+        }
+    }
+
+    /// The name shown by `inspect`.
+    pub fn name(&self) -> String {
+        match self {
+            Network::None => "none".into(),
+            Network::Host => "host".into(),
+            Network::Path(p) => format!("ns:{}", p.display()),
+        }
+    }
+}
+
+/// A resolved process user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// From the passwd entry, else `/`.
+    pub home: String,
+}
+
+/// A bind mount (`-v` or one of the per-container `/etc` files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub options: Vec<String>,
+}
+
+/// Everything the spec is made from.
+#[derive(Clone, Debug)]
+pub struct SpecOptions {
+    pub rootfs: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: User,
+    pub terminal: bool,
+    pub hostname: String,
+    pub network: Network,
+    pub cgroups_path: String,
+    /// Bind mounts, after the default file systems, in order.
+    pub binds: Vec<BindMount>,
+    pub memory_limit: Option<i64>,
+    /// Soft and hard limit for NOFILE and NPROC (see [`rlimit_value`]).
+    pub rlimit: u64,
+    /// Mount a cgroup namespace (cgroup v2 hosts).
+    pub cgroup_ns: bool,
+}
+
+fn err(e: impl std::fmt::Display) -> RunnerError {
+    RunnerError::Engine(format!("building the runtime spec: {e}"))
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, RunnerError> {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(err)
+}
+
+/// Podman's default mounts (runner-notes §3.2), then `binds`.
+pub fn mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
+    let mut all = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"])?,
+        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        )?,
+        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
+        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
+        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"])?,
+    ];
+    for b in binds {
+        let source = b.source.to_string_lossy();
+        let opts: Vec<&str> = b.options.iter().map(String::as_str).collect();
+        all.push(mount(&b.destination, "bind", &source, &opts)?);
+    }
+    Ok(all)
+}
+
+fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamespace, RunnerError> {
+    let b = LinuxNamespaceBuilder::default().typ(typ);
+    match path {
+        Some(p) => b.path(p).build(),
+        None => b.build(),
+    }
+    .map_err(err)
+}
+
+/// The process part: args, env, cwd, user, terminal, capabilities, rlimits.
+pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
+    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
+    let root = opts.user.uid == 0;
+    let full = || caps.clone();
+    let none = HashSet::new;
+    let capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(full())
+        .effective(if root { full() } else { none() })
+        .permitted(if root { full() } else { none() })
+        .inheritable(none())
+        .ambient(none())
+        .build()
+        .map_err(err)?;
+    let rlimits = [PosixRlimitType::RlimitNofile, PosixRlimitType::RlimitNproc]
+        .into_iter()
+        .map(|typ| PosixRlimitBuilder::default().typ(typ).soft(opts.rlimit).hard(opts.rlimit).build().map_err(err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let user = UserBuilder::default()
+        .uid(opts.user.uid)
+        .gid(opts.user.gid)
+        .additional_gids(opts.user.additional_gids.clone())
+        .umask(0o022u32)
+        .build()
+        .map_err(err)?;
+    ProcessBuilder::default()
+        .terminal(opts.terminal)
+        .user(user)
+        .args(opts.args.clone())
+        .env(opts.env.clone())
+        .cwd(opts.cwd.clone())
+        .capabilities(capabilities)
+        .rlimits(rlimits)
+        .no_new_privileges(false)
+        .build()
+        .map_err(err)
+}
+
+/// The whole spec.
+pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
+    let mut namespaces = vec![namespace(LinuxNamespaceType::Pid, None)?];
+    match &opts.network {
+        Network::None => namespaces.push(namespace(LinuxNamespaceType::Network, None)?),
+        Network::Host => {}
+        Network::Path(p) => namespaces.push(namespace(LinuxNamespaceType::Network, Some(p))?),
+    }
+    namespaces.push(namespace(LinuxNamespaceType::Ipc, None)?);
+    namespaces.push(namespace(LinuxNamespaceType::Uts, None)?);
+    namespaces.push(namespace(LinuxNamespaceType::Mount, None)?);
+    if opts.cgroup_ns {
+        namespaces.push(namespace(LinuxNamespaceType::Cgroup, None)?);
+    }
+    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(err)?;
+    let mut resources = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all])
+        .pids(LinuxPidsBuilder::default().limit(PIDS_LIMIT).build().map_err(err)?);
+    if let Some(limit) = opts.memory_limit {
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(err)?);
+    }
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(resources.build().map_err(err)?)
+        .cgroups_path(PathBuf::from(&opts.cgroups_path))
+        .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(err)?;
+    SpecBuilder::default()
+        .version("1.0.2-dev")
+        .root(RootBuilder::default().path(&opts.rootfs).readonly(false).build().map_err(err)?)
+        .process(process(opts)?)
+        .hostname(opts.hostname.clone())
+        .mounts(mounts(&opts.binds)?)
+        .linux(linux)
+        .build()
+        .map_err(err)
+}
+
+/// NOFILE/NPROC for the container: Podman's 1048576, clamped to `nr_open`
+/// and, without CAP_SYS_RESOURCE (non-root), to the caller's hard limit.
+pub fn rlimit_value(is_root: bool, nr_open: Option<u64>, current_hard: u64) -> u64 {
+    let mut v = RLIMIT_TARGET;
+    if let Some(max) = nr_open {
+        v = v.min(max);
+    }
+    if !is_root {
+        v = v.min(current_hard);
+    }
+    v
+}
+
+/// The command: `--entrypoint` (a JSON array or one word) replaces the image's
+/// entrypoint and drops its Cmd; a command given on the line replaces Cmd.
+pub fn command(
+    entrypoint_flag: Option<&str>,
+    image_entrypoint: &[String],
+    image_cmd: &[String],
+    user_cmd: &[String],
+) -> Result<Vec<String>, RunnerError> {
+    let (entrypoint, cmd): (Vec<String>, &[String]) = match entrypoint_flag {
+        Some(flag) => {
+            let ep = if flag.trim_start().starts_with('[') {
+                serde_json::from_str::<Vec<String>>(flag)
+                    .map_err(|e| RunnerError::Engine(format!("invalid --entrypoint {flag:?}: {e}")))?
+            } else if flag.is_empty() {
+                Vec::new()
+            } else {
+                vec![flag.to_string()]
+            };
+            (ep, user_cmd)
+        }
+        None => (image_entrypoint.to_vec(), if user_cmd.is_empty() { image_cmd } else { user_cmd }),
+    };
+    let mut args = entrypoint;
+    args.extend(cmd.iter().cloned());
+    if args.is_empty() {
+        return Err(RunnerError::Engine("no command or entrypoint specified".into()));
+    }
+    Ok(args)
+}
+
+/// The environment, by Podman's precedence: defaults < image < `-e` (a bare
+/// `NAME` takes vigil's value, or is dropped if unset); then `TERM` (terminal),
+/// `HOSTNAME` and `HOME` if still unset. Order: first definition wins the slot.
+pub fn environment(
+    image_env: &[String],
+    flags: &[String],
+    lookup: impl Fn(&str) -> Option<String>,
+    terminal: bool,
+    hostname: &str,
+    home: &str,
+) -> Vec<String> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: &str| match env.iter_mut().find(|(name, _)| name == k) {
+        Some(slot) => slot.1 = v.to_string(),
+        None => env.push((k.to_string(), v.to_string())),
+    };
+    set("PATH", &DEFAULT_PATH[5..]);
+    set("container", "vigil");
+    for e in image_env {
+        let (k, v) = e.split_once('=').unwrap_or((e, ""));
+        set(k, v);
+    }
+    for e in flags {
+        match e.split_once('=') {
+            Some((k, v)) => set(k, v),
+            None => {
+                if let Some(v) = lookup(e) {
+                    set(e, &v);
+                }
+            }
+        }
+    }
+    let mut add_default = |k: &str, v: &str| {
+        if !env.iter().any(|(name, _)| name == k) {
+            env.push((k.to_string(), v.to_string()));
+        }
+    };
+    if terminal {
+        add_default("TERM", "xterm");
+    }
+    add_default("HOSTNAME", hostname);
+    add_default("HOME", home);
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Resolve `USER[:GROUP]` (names or numbers) against the container's
+/// `/etc/passwd` and `/etc/group` contents. An empty spec is root.
+pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, RunnerError> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let entry = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 7 {
+            return None;
+        }
+        let matches = f[0] == user_part || f[2] == user_part;
+        matches.then(|| (f[0].to_string(), f[2].parse::<u32>().ok(), f[3].parse::<u32>().ok(), f[5].to_string()))
+    });
+    let (name, uid, mut gid, home) = match (entry, user_part.parse::<u32>()) {
+        (Some((name, Some(uid), gid, home)), _) => (Some(name), uid, gid.unwrap_or(0), home),
+        (_, Ok(uid)) => (None, uid, uid, "/".to_string()),
+        _ => return Err(RunnerError::Engine(format!("unable to find user {user_part}: no matching entries in passwd file"))),
+    };
+    if let Some(g) = group_part.filter(|g| !g.is_empty()) {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .lines()
+                .find_map(|line| {
+                    let f: Vec<&str> = line.split(':').collect();
+                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u32>().ok()).flatten()
+                })
+                .ok_or_else(|| RunnerError::Engine(format!("unable to find group {g}: no matching entries in group file")))?,
+        };
+    }
+    let mut additional_gids = vec![gid];
+    if let Some(name) = name {
+        for line in group.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
+                if let Ok(g) = f[2].parse::<u32>() {
+                    if !additional_gids.contains(&g) {
+                        additional_gids.push(g);
+                    }
+                }
+            }
+        }
+    }
+    let home = if home.is_empty() { "/".into() } else { home };
+    Ok(User { uid, gid, additional_gids, home })
+}
+
+/// Parse `-v SRC:DEST[:OPTIONS]` (bind mounts of absolute host paths only).
+pub fn parse_volume(spec: &str) -> Result<BindMount, RunnerError> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dest, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => return Err(RunnerError::Engine(format!("invalid volume {spec:?}: expected SRC:DEST[:OPTIONS]"))),
+    };
+    if !src.starts_with('/') {
+        return Err(RunnerError::Engine(format!("invalid volume {spec:?}: named volumes are not supported, use an absolute host path")));
+    }
+    if !dest.starts_with('/') {
+        return Err(RunnerError::Engine(format!("invalid volume {spec:?}: the destination must be absolute")));
+    }
+    let mut options = vec!["rbind".to_string()];
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "suid" | "dev" | "exec" => options.push(o.into()),
+            "z" | "Z" => {}
+            "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => options.push(o.into()),
+            _ => return Err(RunnerError::Engine(format!("invalid volume option {o:?} in {spec:?}"))),
+        }
+    }
+    if !options.iter().any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")) {
+        options.push("rprivate".into());
+    }
+    Ok(BindMount { source: src.into(), destination: dest.into(), options })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> SpecOptions {
+        SpecOptions {
+            rootfs: "/r".into(),
+            args: vec!["sh".into()],
+            env: vec![DEFAULT_PATH.into()],
+            cwd: "/".into(),
+            user: User { uid: 0, gid: 0, additional_gids: vec![0], home: "/root".into() },
+            terminal: false,
+            hostname: "abc".into(),
+            network: Network::None,
+            cgroups_path: "/vigil/x".into(),
+            binds: vec![BindMount { source: "/h".into(), destination: "/etc/hosts".into(), options: vec!["rbind".into()] }],
+            memory_limit: Some(1 << 20),
+            rlimit: 1024,
+            cgroup_ns: false,
+        }
+    }
+
+    #[test]
+    fn spec_has_podman_defaults() {
+        let spec = build(&opts()).unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        let ns: Vec<&str> = json["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount"]);
+        let dests: Vec<&str> = json["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+        assert_eq!(dests, ["/proc", "/dev", "/sys", "/dev/pts", "/dev/mqueue", "/dev/shm", "/sys/fs/cgroup", "/etc/hosts"]);
+        assert_eq!(json["process"]["capabilities"]["effective"].as_array().unwrap().len(), 11);
+        assert_eq!(json["process"]["rlimits"][0], serde_json::json!({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}));
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], 2048);
+        assert_eq!(json["linux"]["resources"]["memory"]["limit"], 1 << 20);
+        assert_eq!(json["linux"]["maskedPaths"].as_array().unwrap().len(), 12);
+        assert_eq!(json["root"]["path"], "/r");
+        assert_eq!(json["hostname"], "abc");
+
+        let mut o = opts();
+        o.network = Network::Host;
+        o.user.uid = 1000;
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 4);
+        assert!(json["process"]["capabilities"]["effective"].as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn commands_follow_podman() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(command(None, &s(&["/ep"]), &s(&["a"]), &[]).unwrap(), s(&["/ep", "a"]));
+        assert_eq!(command(None, &s(&["/ep"]), &s(&["a"]), &s(&["b"])).unwrap(), s(&["/ep", "b"]));
+        assert_eq!(command(Some("/x"), &s(&["/ep"]), &s(&["a"]), &[]).unwrap(), s(&["/x"]));
+        assert_eq!(command(Some("[\"/x\",\"-c\"]"), &[], &s(&["a"]), &s(&["y"])).unwrap(), s(&["/x", "-c", "y"]));
+        assert_eq!(command(None, &[], &[], &[]).unwrap_err().exit_code(), 125);
+        assert!(command(Some("[bad"), &[], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn environment_precedence() {
+        let env = environment(
+            &["PATH=/img".into(), "A=1".into()],
+            &["A=2".into(), "B".into(), "C".into()],
+            |k| (k == "B").then(|| "host".to_string()),
+            true,
+            "h",
+            "/root",
+        );
+        assert_eq!(env, ["PATH=/img", "container=vigil", "A=2", "B=host", "TERM=xterm", "HOSTNAME=h", "HOME=/root"]);
+    }
+
+    #[test]
+    fn users_resolve_from_the_container_files() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n";
+        let group = "root:x:0:\napp:x:1001:\nwheel:x:10:app,other\n";
+        assert_eq!(resolve_user("", passwd, group).unwrap(), User { uid: 0, gid: 0, additional_gids: vec![0], home: "/root".into() });
+        assert_eq!(resolve_user("app", passwd, group).unwrap(), User { uid: 1000, gid: 1001, additional_gids: vec![1001, 10], home: "/home/app".into() });
+        assert_eq!(resolve_user("1000:wheel", passwd, group).unwrap().gid, 10);
+        assert_eq!(resolve_user("4242:7", passwd, group).unwrap(), User { uid: 4242, gid: 7, additional_gids: vec![7], home: "/".into() });
+        assert!(resolve_user("nobody", passwd, group).is_err());
+        assert!(resolve_user("app:nogroup", passwd, group).is_err());
+    }
+
+    #[test]
+    fn volumes_and_networks_parse() {
+        let v = parse_volume("/src:/dst:ro,Z").unwrap();
+        assert_eq!(v.options, ["rbind", "ro", "rprivate"]);
+        assert!(parse_volume("named:/dst").is_err());
+        assert!(parse_volume("/a").is_err());
+        assert!(parse_volume("/a:/b:bogus").is_err());
+        assert_eq!(Network::parse(Some("host")).unwrap(), Network::Host);
+        assert_eq!(Network::parse(None).unwrap(), Network::None);
+        assert_eq!(Network::parse(Some("ns:/proc/1/ns/net")).unwrap(), Network::Path("/proc/1/ns/net".into()));
+        assert!(Network::parse(Some("slirp4netns")).is_err());
+        assert_eq!(rlimit_value(true, Some(1 << 30), 10), RLIMIT_TARGET);
+        assert_eq!(rlimit_value(false, None, 20000), 20000);
+        assert_eq!(rlimit_value(true, Some(65536), 10), 65536);
+    }
+}
