@@ -8,6 +8,7 @@
 //! never wait for it (conmon instead blocks on the slowest client).
 
 use crate::diag::Fatal;
+use crate::pagebuf::PageBuf;
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
@@ -73,7 +74,7 @@ pub struct AttachServer {
     listener: OwnedFd,
     clients: Vec<Option<Client>>,
     pub paths: AttachPaths,
-    input_buf: Box<[u8]>,
+    input_buf: PageBuf,
 }
 
 impl AttachServer {
@@ -104,7 +105,7 @@ impl AttachServer {
             listener,
             clients: Vec::new(),
             paths: AttachPaths { socket: socket_path, symlink },
-            input_buf: vec![0u8; MAX_INPUT].into_boxed_slice(),
+            input_buf: PageBuf::new(MAX_INPUT).map_err(|e| Fatal::from_io("Failed to allocate the attach buffer", &e))?,
         })
     }
 
@@ -225,10 +226,11 @@ impl AttachServer {
             if c.read_closed {
                 return up;
             }
+            let space = self.input_buf.space();
             // SAFETY: reading into our own buffer.
-            let n = unsafe { libc::read(c.fd.as_raw_fd(), self.input_buf.as_mut_ptr().cast(), self.input_buf.len()) };
+            let n = unsafe { libc::read(c.fd.as_raw_fd(), space.as_mut_ptr().cast(), MAX_INPUT) };
             if n > 0 {
-                c.pending_input.extend_from_slice(&self.input_buf[..n as usize]);
+                c.pending_input.extend_from_slice(&space[..n as usize]);
                 continue;
             }
             let errno = crate::diag::last_errno();
@@ -242,6 +244,11 @@ impl AttachServer {
             up.input_ended = true;
             return up;
         }
+    }
+
+    /// Idle: return the input buffer's pages.
+    pub fn release_memory(&mut self) {
+        self.input_buf.release();
     }
 
     /// The client hung up completely.

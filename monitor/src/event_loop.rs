@@ -9,6 +9,7 @@ use crate::attach::AttachServer;
 use crate::ctl::{resize_pty, CtlFifos};
 use crate::logging::LogSinks;
 use crate::oom::OomMonitor;
+use crate::pagebuf::PageBuf;
 use crate::signals::{SignalFd, FORWARDED};
 use crate::stdio::{OutputStream, ReadOutcome, READ_SIZE};
 use mio::unix::SourceFd;
@@ -31,6 +32,8 @@ const CLIENT_BASE: usize = 16;
 const READ_BUDGET: usize = 16;
 /// Reads per stream when draining at exit (256 x 64 KiB = 16 MiB).
 const DRAIN_READS: usize = 256;
+/// Idle time after which buffer pages are returned to the kernel.
+const IDLE_RELEASE: Duration = Duration::from_millis(200);
 
 /// The container's processes as the monitor knows them.
 pub struct Children {
@@ -112,7 +115,9 @@ pub struct EventLoop {
     pub pty: Option<RawFd>,
     pub oom: Option<OomMonitor>,
     notify: Option<crate::notify::NotifyRelay>,
-    buf: Box<[u8]>,
+    buf: PageBuf,
+    /// Buffers were used since they were last released.
+    buffers_dirty: bool,
     changed: Vec<(usize, bool)>,
 }
 
@@ -160,7 +165,8 @@ impl EventLoop {
             pty,
             oom: None,
             notify: None,
-            buf: vec![0u8; READ_SIZE].into_boxed_slice(),
+            buf: PageBuf::new(READ_SIZE)?,
+            buffers_dirty: false,
             changed: Vec::with_capacity(8),
         })
     }
@@ -203,12 +209,21 @@ impl EventLoop {
             let timeout = if hot.iter().any(|&h| h) {
                 Some(Duration::ZERO)
             } else {
-                deadline.map(|d| d.saturating_duration_since(now))
+                let until_deadline = deadline.map(|d| d.saturating_duration_since(now));
+                if self.buffers_dirty {
+                    Some(until_deadline.map_or(IDLE_RELEASE, |d| d.min(IDLE_RELEASE)))
+                } else {
+                    until_deadline
+                }
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     crate::warn!("poll failed: {e}");
                 }
+                continue;
+            }
+            if events.is_empty() && self.buffers_dirty && !hot.iter().any(|&h| h) {
+                self.release_memory();
                 continue;
             }
             let mut signalled = false;
@@ -269,10 +284,11 @@ impl EventLoop {
     fn pump(&mut self, i: usize, budget: usize) -> bool {
         for _ in 0..budget {
             let Some(s) = &self.streams[i] else { return false };
-            match s.read(&mut self.buf) {
+            match s.read(self.buf.space()) {
                 ReadOutcome::Data(n) => {
+                    self.buffers_dirty = true;
                     let stream = s.stream;
-                    let chunk = &self.buf[..n];
+                    let chunk = &self.buf.space()[..n];
                     self.logs.write(stream, chunk);
                     if let Some(a) = &mut self.attach {
                         a.broadcast(stream, chunk, &mut self.changed);
@@ -289,6 +305,16 @@ impl EventLoop {
             }
         }
         true
+    }
+
+    /// Nothing happened for a while: give buffer pages back to the kernel.
+    fn release_memory(&mut self) {
+        self.buf.release();
+        self.logs.release_memory();
+        if let Some(a) = &mut self.attach {
+            a.release_memory();
+        }
+        self.buffers_dirty = false;
     }
 
     fn accept_clients(&mut self) {

@@ -16,6 +16,7 @@ mod fds;
 mod logging;
 mod notify;
 mod oom;
+mod pagebuf;
 mod runtime;
 mod signals;
 mod stdio;

@@ -60,16 +60,22 @@ fn memchr_nl(s: &[u8]) -> Option<usize> {
     s.iter().position(|&b| b == b'\n')
 }
 
-/// Append the record for `piece` to `out`: `ts stream F|P bytes[\n]`.
+/// The bytes between a record's timestamp and its content: ` stdout F ` etc.
 #[inline]
-pub fn append_record(out: &mut Vec<u8>, timestamp: &[u8], stream: Stream, piece: Piece<'_>) {
-    out.extend_from_slice(timestamp);
-    out.extend_from_slice(match (stream, piece.partial) {
+pub fn record_tag(stream: Stream, partial: bool) -> &'static [u8] {
+    match (stream, partial) {
         (Stream::Stdout, false) => b" stdout F ",
         (Stream::Stdout, true) => b" stdout P ",
         (Stream::Stderr, false) => b" stderr F ",
         (Stream::Stderr, true) => b" stderr P ",
-    });
+    }
+}
+
+/// Append the record for `piece` to `out`: `ts stream F|P bytes[\n]`.
+#[inline]
+pub fn append_record(out: &mut Vec<u8>, timestamp: &[u8], stream: Stream, piece: Piece<'_>) {
+    out.extend_from_slice(timestamp);
+    out.extend_from_slice(record_tag(stream, piece.partial));
     out.extend_from_slice(piece.bytes);
     if piece.partial {
         out.push(b'\n');

@@ -14,7 +14,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use vigil::logfmt::k8s::{append_record, pieces, Piece};
+use crate::pagebuf::PageBuf;
+use vigil::logfmt::k8s::{pieces, record_tag, Piece};
 use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
 use vigil::proto::attach::Stream;
 
@@ -36,7 +37,7 @@ pub struct K8sFileLog {
     global_bytes: u64,
     rotate: bool,
     max_files: i32,
-    out: Vec<u8>,
+    out: PageBuf,
     ts: TimestampCache,
     /// A write failed and the loss was reported; cleared on the next success.
     failing: bool,
@@ -77,7 +78,7 @@ impl K8sFileLog {
             global_bytes: size,
             rotate: opts.log_rotate,
             max_files: opts.log_max_files,
-            out: Vec::with_capacity(OUT_CAP),
+            out: PageBuf::new(OUT_CAP).map_err(|e| Fatal::from_io("Failed to allocate the log buffer", &e))?,
             ts: TimestampCache::new(),
             failing: false,
         })
@@ -101,10 +102,15 @@ impl K8sFileLog {
                 self.flush();
                 self.write_direct(ts, stream, piece);
             } else {
-                if self.out.len() + piece.bytes.len() + RECORD_SLACK > OUT_CAP {
+                if self.out.len() + piece.bytes.len() + RECORD_SLACK > self.out.capacity() {
                     self.flush();
                 }
-                append_record(&mut self.out, ts, stream, piece);
+                self.out.extend_from_slice(ts);
+                self.out.extend_from_slice(record_tag(stream, piece.partial));
+                self.out.extend_from_slice(piece.bytes);
+                if piece.partial {
+                    self.out.push(b'\n');
+                }
             }
             self.bytes += rec;
             self.global_bytes += rec;
@@ -113,12 +119,7 @@ impl K8sFileLog {
     }
 
     fn write_direct(&mut self, ts: &[u8], stream: Stream, piece: Piece<'_>) {
-        let tag: &[u8] = match (stream, piece.partial) {
-            (Stream::Stdout, false) => b" stdout F ",
-            (Stream::Stdout, true) => b" stdout P ",
-            (Stream::Stderr, false) => b" stderr F ",
-            (Stream::Stderr, true) => b" stderr P ",
-        };
+        let tag = record_tag(stream, piece.partial);
         let nl: &[u8] = if piece.partial { b"\n" } else { b"" };
         let parts = [ts, tag, piece.bytes, nl];
         let res = writev_all(&self.file, &parts);
@@ -130,7 +131,7 @@ impl K8sFileLog {
         if self.out.is_empty() {
             return;
         }
-        let res = crate::fds::write_all(self.file.as_raw_fd(), &self.out);
+        let res = crate::fds::write_all(self.file.as_raw_fd(), self.out.filled());
         self.out.clear();
         self.note_result(res);
     }
@@ -152,6 +153,11 @@ impl K8sFileLog {
             }
             Err(_) => {}
         }
+    }
+
+    /// Idle: return the output buffer's pages.
+    pub fn release_memory(&mut self) {
+        self.out.release();
     }
 
     pub fn sync(&mut self) {

@@ -169,6 +169,13 @@ impl LogSinks {
         }
     }
 
+    /// Idle: return buffer pages to the kernel.
+    pub fn release_memory(&mut self) {
+        if let Some(k8s) = &mut self.k8s {
+            k8s.release_memory();
+        }
+    }
+
     /// Flush buffered records and, unless `--no-sync-log`, fsync.
     pub fn finish(&mut self, sync: bool) {
         if let Some(limiter) = &mut self.limiter {
