@@ -189,9 +189,10 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
             Ok(c) => ctl = Some(c),
             Err(f) => return fail(f),
         }
-        if let Some(ap) = attach_pipe.as_mut() {
-            ap.send(0, None);
-        }
+    }
+    // Exec attach: the engine may now connect, then send the second start byte.
+    if let Some(ap) = attach_pipe.as_mut() {
+        ap.send(0, None);
     }
 
     let old_mask = signals::block();
