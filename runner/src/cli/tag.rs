@@ -2,8 +2,10 @@
 
 use clap::Args;
 
+use crate::cli::load::engine_err;
 use crate::context::Context;
 use crate::error::RunnerError;
+use crate::image::Store;
 
 #[derive(Debug, Clone, Args)]
 pub struct TagArgs {
@@ -16,6 +18,8 @@ pub struct TagArgs {
     pub names: Vec<String>,
 }
 
-pub fn handle(_ctx: &Context, _args: &TagArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+pub fn handle(ctx: &Context, args: &TagArgs) -> Result<i32, RunnerError> {
+    let store = Store::open(&ctx.paths).map_err(engine_err)?;
+    store.tag(&args.image, &args.names).map_err(engine_err)?;
+    Ok(0)
 }

@@ -10,3 +10,12 @@
 pub mod compress;
 pub mod digest;
 pub mod unpack;
+pub mod archive;
+pub mod layout;
+pub mod oci;
+pub mod progress;
+pub mod reference;
+pub mod source;
+pub mod store;
+
+pub use store::{ImageRecord, Store, StoreError};

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 mod apply;
 mod entry;
 pub mod root;
-mod sys;
+pub(crate) mod sys;
 pub mod xattr;
 
 pub use entry::parse_pax_time;
