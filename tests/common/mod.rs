@@ -1147,3 +1147,475 @@ pub fn describe_status(st: &ExitStatus) -> String {
         _ => format!("{st:?}"),
     }
 }
+
+// ===========================================================================
+// Helpers for the attach / terminal / ctl / exec / journald / syslog / oom /
+// notify tests (appended; nothing above depends on them).
+// ===========================================================================
+
+/// Output collected from an attach client, split by stream id.
+#[derive(Debug, Default, Clone)]
+pub struct AttachOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Number of packets received.
+    pub packets: usize,
+    /// Largest payload seen (without the stream id byte).
+    pub max_payload: usize,
+    /// The peer closed the connection.
+    pub eof: bool,
+}
+
+impl AttachOutput {
+    /// Account one packet; panics on a malformed one (§5.3: id 2/3, payload ≤ 8192).
+    pub fn push(&mut self, pkt: &[u8]) {
+        assert!(!pkt.is_empty(), "empty attach packet");
+        let payload = &pkt[1..];
+        assert!(
+            payload.len() <= 8192,
+            "attach packet payload of {} bytes exceeds 8192",
+            payload.len()
+        );
+        match pkt[0] {
+            2 => self.stdout.extend_from_slice(payload),
+            3 => self.stderr.extend_from_slice(payload),
+            id => panic!("attach packet with stream id {id}: {}", show(&pkt[..pkt.len().min(100)])),
+        }
+        self.packets += 1;
+        self.max_payload = self.max_payload.max(payload.len());
+    }
+}
+
+/// A client of the monitor's SEQPACKET attach socket (like Podman's).
+pub struct AttachClient {
+    pub fd: OwnedFd,
+}
+
+impl AttachClient {
+    /// Connect to the socket at `path` through an `O_PATH` fd of its
+    /// directory (`/proc/self/fd/N/attach`), as Podman does.
+    pub fn connect(path: &Path) -> io::Result<AttachClient> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = path.parent().unwrap();
+        let cdir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let dfd = unsafe { libc::open(cdir.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if dfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let dfd = unsafe { OwnedFd::from_raw_fd(dfd) };
+        let short = format!(
+            "/proc/self/fd/{}/{}",
+            dfd.as_raw_fd(),
+            path.file_name().unwrap().to_string_lossy()
+        );
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(short.as_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        let r = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(AttachClient { fd })
+    }
+
+    /// Connect or panic with context.
+    pub fn connect_or_panic(path: &Path) -> AttachClient {
+        AttachClient::connect(path).unwrap_or_else(|e| panic!("connect to attach socket {}: {e}", path.display()))
+    }
+
+    /// Send `data` as one message (raw input for the container's stdin).
+    pub fn send(&self, data: &[u8]) {
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), data.as_ptr() as *const _, data.len(), libc::MSG_NOSIGNAL) };
+        assert_eq!(n, data.len() as isize, "send to attach socket: {}", io::Error::last_os_error());
+    }
+
+    /// `shutdown(SHUT_WR)`: end of input (Podman's CloseWrite).
+    pub fn shutdown_write(&self) {
+        let r = unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) };
+        assert_eq!(r, 0, "shutdown(SHUT_WR): {}", io::Error::last_os_error());
+    }
+
+    /// One packet, waiting at most `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Packet {
+        read_packet(self.fd.as_raw_fd(), timeout)
+    }
+
+    /// Read packets into `out` until `done(out)` holds or EOF; false on timeout.
+    pub fn read_until(
+        &self,
+        out: &mut AttachOutput,
+        timeout: Duration,
+        mut done: impl FnMut(&AttachOutput) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(out) {
+                return true;
+            }
+            if out.eof {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            match self.recv(deadline - now) {
+                Packet::Data(d) => out.push(&d),
+                Packet::Eof => out.eof = true,
+                Packet::Timeout => return false,
+            }
+        }
+    }
+
+    /// Read until EOF; panics (with what was read) if it does not come in time.
+    pub fn read_to_eof(&self, timeout: Duration) -> AttachOutput {
+        let mut out = AttachOutput::default();
+        self.read_until(&mut out, timeout, |o| o.eof);
+        assert!(
+            out.eof,
+            "attach client: no EOF within {timeout:?}; stdout so far {} stderr so far {}",
+            show(&out.stdout[..out.stdout.len().min(300)]),
+            show(&out.stderr[..out.stderr.len().min(300)])
+        );
+        out
+    }
+}
+
+/// An OCI `process` object for `runc exec --process` (root, cwd /).
+pub fn oci_process(args: &[&str], terminal: bool) -> serde_json::Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "terminal": terminal,
+        "user": {"uid": 0, "gid": 0},
+        "args": args,
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+        "cwd": "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+        "noNewPrivileges": true
+    })
+}
+
+/// Parse `{"<key>": <n>}\n` / `{"<key>": <n>, "message": "<m>"}\n` exactly;
+/// returns (n, message).
+pub fn parse_sync_message(msg: &[u8], key: &str) -> (i64, Option<String>) {
+    let text = String::from_utf8_lossy(msg);
+    let re = regex::Regex::new(&format!(r#"(?s)^\{{"{key}": (-?\d+)(?:, "message": "(.*)")?\}}\n$"#)).unwrap();
+    let caps = re
+        .captures(&text)
+        .unwrap_or_else(|| panic!("sync message {text:?} is not {{\"{key}\": N[, \"message\": M]}}\\n"));
+    (caps[1].parse().unwrap(), caps.get(2).map(|m| m.as_str().to_string()))
+}
+
+impl Container {
+    /// Overwrite config.json with `cfg`.
+    pub fn write_config_value(&self, cfg: &serde_json::Value) {
+        fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+    }
+
+    /// Edit config.json in place.
+    pub fn edit_config(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.bundle.join("config.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        f(&mut v);
+        self.write_config_value(&v);
+    }
+
+    /// `<bundle>/attach`.
+    pub fn attach_path(&self) -> PathBuf {
+        self.bundle.join("attach")
+    }
+
+    /// Like `spawn`, with an explicit argv instead of `conmon_args()`.
+    pub fn spawn_with_args(&mut self, args: Vec<OsString>) -> Child {
+        let child = self.spawn_raw_with_args(args);
+        self.send_start_byte();
+        child
+    }
+
+    /// Like `launch`, with an explicit argv instead of `conmon_args()`.
+    pub fn launch_with_args(&mut self, args: Vec<OsString>) -> Launch {
+        let mut child = self.spawn_with_args(args);
+        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
+        let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
+        let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
+        let (sync_msg, eof) = if status.code() == Some(0) {
+            match self.next_sync_packet(Duration::from_secs(30)) {
+                Packet::Data(d) => (Some(d), false),
+                Packet::Eof => (None, true),
+                Packet::Timeout => (None, false),
+            }
+        } else {
+            (None, false)
+        };
+        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+    }
+
+    /// `spawn_without_start_byte` with an explicit argv.
+    fn spawn_raw_with_args(&mut self, args: Vec<OsString>) -> Child {
+        assert!(!self.launched, "launch() called twice");
+        self.launched = true;
+        let (sync_parent, sync_child) = seqpacket_pair();
+        let (start_parent, start_child) = seqpacket_pair();
+        let out = File::create(self.root().join("conmon.stdout")).unwrap();
+        let err = File::create(self.root().join("conmon.stderr")).unwrap();
+        let mut cmd = Command::new(conmon_binary());
+        cmd.args(args)
+            .current_dir(self.root())
+            .env("_OCI_SYNCPIPE", "3")
+            .env("_OCI_STARTPIPE", "4")
+            .env_remove("_OCI_ATTACHPIPE")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut map: Vec<(RawFd, RawFd)> = vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
+        map.extend(self.extra_fds.iter().copied());
+        let umask = self.umask;
+        unsafe {
+            cmd.pre_exec(move || {
+                if let Some(m) = umask {
+                    libc::umask(m);
+                }
+                let mut tmp = [0 as RawFd; 16];
+                for (i, (src, _)) in map.iter().enumerate() {
+                    let t = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
+                    if t < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    tmp[i] = t;
+                }
+                for (i, (_, dst)) in map.iter().enumerate() {
+                    if libc::dup2(tmp[i], *dst) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn conmon");
+        drop(sync_child);
+        drop(start_child);
+        self.sync = Some(sync_parent);
+        self.start = Some(start_parent);
+        child
+    }
+
+    /// Wait until the k8s log contains `needle`.
+    pub fn wait_log_contains(&self, needle: &str, timeout: Duration) {
+        let ok = wait_for(timeout, || {
+            fs::read(&self.log_path)
+                .map(|l| String::from_utf8_lossy(&l).contains(needle))
+                .unwrap_or(false)
+        });
+        assert!(
+            ok,
+            "log never contained {needle:?} within {timeout:?}: {}",
+            show(&fs::read(&self.log_path).unwrap_or_default())
+        );
+    }
+
+    /// Write `msg` to `<bundle>/ctl` (non-blocking open: the monitor holds the
+    /// read side) and wait until the monitor has read it all from the FIFO.
+    pub fn write_ctl(&self, msg: &[u8]) {
+        write_fifo_and_wait_drained(&self.bundle.join("ctl"), msg);
+    }
+
+    /// An exec session (`-e`) in the running container `main`: its own
+    /// directory with `<exec-bundle>`, `exec_pid`, `exit/` (Podman's layout),
+    /// id = the container's id, runtime = the real runtime, log `none`.
+    pub fn exec_in(main: &Container, test: &str, process: &serde_json::Value) -> Container {
+        let mut c = Self::base(test, main.runtime.clone(), false);
+        c.id = main.id.clone();
+        let spec = c.bundle.join("exec-process-1");
+        fs::write(&spec, serde_json::to_vec_pretty(process).unwrap()).unwrap();
+        c.pidfile = c.bundle.join("exec_pid");
+        c.exit_dir = c.bundle.join("exit");
+        fs::create_dir_all(&c.exit_dir).unwrap();
+        c.log_specs = vec!["none".into()];
+        c.extra_args = vec!["-e".into(), "--exec-process-spec".into(), spec.display().to_string()];
+        c
+    }
+}
+
+/// Write `msg` to the FIFO at `path` and wait (≤ 10 s) until a reader took every byte.
+pub fn write_fifo_and_wait_drained(path: &Path, msg: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {} for writing: {e}", path.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rest = msg;
+    while !rest.is_empty() {
+        match f.write(rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "FIFO {} not drained", path.display());
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("write {}: {e}", path.display()),
+        }
+    }
+    let drained = wait_for(Duration::from_secs(10), || {
+        let mut n: libc::c_int = 0;
+        let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut n) };
+        r == 0 && n == 0
+    });
+    assert!(drained, "the monitor did not read {} within 10 s", path.display());
+    // Reading and acting happen in the same event-loop turn; allow for scheduling.
+    thread::sleep(Duration::from_millis(100));
+}
+
+/// Remove every `flag` (no value) from an argv.
+pub fn args_without_flag(args: &[OsString], flag: &str) -> Vec<OsString> {
+    args.iter().filter(|a| a.as_os_str() != flag).cloned().collect()
+}
+
+/// Remove an option and its value (`-n NAME`) from an argv.
+pub fn args_without_option(args: &[OsString], opt: &str) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a.as_os_str() == opt {
+            skip = true;
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
+/// Replace the value of option `opt` (`-u X` → `-u value`).
+pub fn args_with_option_value(args: &[OsString], opt: &str, value: &str) -> Vec<OsString> {
+    let mut out: Vec<OsString> = args.to_vec();
+    let i = out.iter().position(|a| a.as_os_str() == opt).unwrap_or_else(|| panic!("{opt} not in argv"));
+    out[i + 1] = value.into();
+    out
+}
+
+// ---------------------------------------------------------------------------
+// journald
+// ---------------------------------------------------------------------------
+
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+fn journal_socket_alive() -> bool {
+    let s = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(_) => return false,
+    };
+    s.connect(JOURNAL_SOCKET).is_ok()
+}
+
+/// Make sure a systemd-journald is listening on `/run/systemd/journal/socket`
+/// (starts `/lib/systemd/systemd-journald` once if not; serialised with a
+/// file lock because tests run in parallel and in several processes).
+/// Returns the reason when journald cannot be provided.
+pub fn ensure_journald() -> Result<(), String> {
+    static RESULT: OnceLock<Result<(), String>> = OnceLock::new();
+    RESULT
+        .get_or_init(|| {
+            if journal_socket_alive() {
+                return Ok(());
+            }
+            let daemon = Path::new("/lib/systemd/systemd-journald");
+            if !is_executable(daemon) {
+                return Err("no journald socket and /lib/systemd/systemd-journald not installed".into());
+            }
+            if !is_executable(Path::new("/usr/bin/journalctl")) && !is_executable(Path::new("/bin/journalctl")) {
+                return Err("journalctl not installed".into());
+            }
+            fs::create_dir_all("/run/systemd/journal").map_err(|e| format!("mkdir /run/systemd/journal: {e}"))?;
+            let lock = File::create("/run/systemd/vigil-tests-journald.lock")
+                .map_err(|e| format!("journald lock file: {e}"))?;
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(format!("flock: {}", io::Error::last_os_error()));
+            }
+            if !journal_socket_alive() {
+                // A stale socket from a dead journald would make it fail to bind.
+                let _ = fs::remove_file(JOURNAL_SOCKET);
+                Command::new(daemon)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| format!("start systemd-journald: {e}"))?;
+                if !wait_for(Duration::from_secs(15), journal_socket_alive) {
+                    return Err("systemd-journald did not come up".into());
+                }
+            }
+            drop(lock);
+            Ok(())
+        })
+        .clone()
+}
+
+/// One journal entry: field name → raw value bytes.
+pub type JournalEntry = std::collections::BTreeMap<String, Vec<u8>>;
+
+fn json_field_bytes(v: &serde_json::Value) -> Vec<u8> {
+    match v {
+        serde_json::Value::String(s) => s.as_bytes().to_vec(),
+        serde_json::Value::Array(a) if a.iter().all(|x| x.is_u64()) => {
+            a.iter().map(|x| x.as_u64().unwrap() as u8).collect()
+        }
+        // A field present several times: keep the first value.
+        serde_json::Value::Array(a) if !a.is_empty() => json_field_bytes(&a[0]),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+/// `journalctl -a -o json --no-pager MATCH…` parsed.
+pub fn journal_entries(matches: &[&str]) -> Vec<JournalEntry> {
+    let out = run_with_timeout(
+        Command::new("journalctl").args(["-a", "-o", "json", "--no-pager"]).args(matches),
+        Duration::from_secs(30),
+    );
+    let mut v = Vec::new();
+    for line in out.stdout_str().lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("journalctl json line {line:?}: {e}"));
+        let map = obj.as_object().expect("journal entry is an object");
+        v.push(map.iter().map(|(k, val)| (k.clone(), json_field_bytes(val))).collect());
+    }
+    v
+}
+
+/// Poll the journal until `done(entries)` holds (≤ `timeout`); returns the last entries.
+pub fn wait_journal(matches: &[&str], timeout: Duration, mut done: impl FnMut(&[JournalEntry]) -> bool) -> Vec<JournalEntry> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let e = journal_entries(matches);
+        if done(&e) || Instant::now() >= deadline {
+            return e;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
