@@ -122,8 +122,10 @@ pub struct SpecOptions {
     /// Bind mounts, after the default file systems, in order.
     pub binds: Vec<BindMount>,
     pub memory_limit: Option<i64>,
-    /// Soft and hard limit for NOFILE and NPROC (see [`rlimit_value`]).
-    pub rlimit: u64,
+    /// Soft and hard limit for NOFILE (see [`rlimit_value`]).
+    pub rlimit_nofile: u64,
+    /// Soft and hard limit for NPROC (see [`rlimit_value`]).
+    pub rlimit_nproc: u64,
     /// Mount a cgroup namespace (cgroup v2 hosts).
     pub cgroup_ns: bool,
 }
@@ -189,9 +191,9 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
         .ambient(none())
         .build()
         .map_err(err)?;
-    let rlimits = [PosixRlimitType::RlimitNofile, PosixRlimitType::RlimitNproc]
+    let rlimits = [(PosixRlimitType::RlimitNofile, opts.rlimit_nofile), (PosixRlimitType::RlimitNproc, opts.rlimit_nproc)]
         .into_iter()
-        .map(|typ| PosixRlimitBuilder::default().typ(typ).soft(opts.rlimit).hard(opts.rlimit).build().map_err(err))
+        .map(|(typ, v)| PosixRlimitBuilder::default().typ(typ).soft(v).hard(v).build().map_err(err))
         .collect::<Result<Vec<_>, _>>()?;
     let user = UserBuilder::default()
         .uid(opts.user.uid)
@@ -254,13 +256,13 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
 }
 
 /// NOFILE/NPROC for the container: Podman's 1048576, clamped to `nr_open`
-/// and, without CAP_SYS_RESOURCE (non-root), to the caller's hard limit.
-pub fn rlimit_value(is_root: bool, nr_open: Option<u64>, current_hard: u64) -> u64 {
+/// (NOFILE) and, without CAP_SYS_RESOURCE, to the caller's hard limit.
+pub fn rlimit_value(can_raise: bool, nr_open: Option<u64>, current_hard: u64) -> u64 {
     let mut v = RLIMIT_TARGET;
     if let Some(max) = nr_open {
         v = v.min(max);
     }
-    if !is_root {
+    if !can_raise {
         v = v.min(current_hard);
     }
     v
@@ -437,7 +439,8 @@ mod tests {
             cgroups_path: "/vigil/x".into(),
             binds: vec![BindMount { source: "/h".into(), destination: "/etc/hosts".into(), options: vec!["rbind".into()] }],
             memory_limit: Some(1 << 20),
-            rlimit: 1024,
+            rlimit_nofile: 1024,
+            rlimit_nproc: 2048,
             cgroup_ns: false,
         }
     }

@@ -4,6 +4,7 @@
 use clap::{Args, ValueEnum};
 
 use super::argv::ImageAndCommand;
+use crate::container::{image, CreateRequest, Engine};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -82,6 +83,11 @@ pub struct CreateArgs {
     #[arg(long, value_name = "RATE")]
     pub log_rate_limit: Option<String>,
 
+    /// The first argument is not an image but a root file system directory
+    /// (kept read-only: an overlay gives the container its own upper layer)
+    #[arg(long)]
+    pub rootfs: bool,
+
     #[command(flatten)]
     pub target: ImageAndCommand,
 }
@@ -99,6 +105,61 @@ pub enum LogDriver {
     None,
 }
 
-pub fn handle(_ctx: &Context, _args: &CreateArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+impl LogDriver {
+    /// The driver's name as the monitor and `inspect` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::K8sFile => "k8s-file",
+            LogDriver::Journald => "journald",
+            LogDriver::Passthrough => "passthrough",
+            LogDriver::None => "none",
+        }
+    }
+}
+
+impl CreateArgs {
+    /// The container definition these flags ask for.
+    pub fn request(&self) -> CreateRequest {
+        CreateRequest {
+            name: self.name.clone(),
+            command: self.target.command.clone(),
+            entrypoint: self.entrypoint.clone(),
+            env: self.env.clone(),
+            volumes: self.volume.clone(),
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            tty: self.tty,
+            stdin: self.interactive,
+            network: self.network.clone(),
+            log_driver: self.log_driver.name().to_string(),
+            log_opts: self.log_opt.clone(),
+            log_rate_limit: self.log_rate_limit.clone(),
+            memory: self.memory.clone(),
+            auto_remove: self.rm,
+        }
+    }
+
+    /// Reject what vigil does not implement instead of silently ignoring it.
+    pub fn check_supported(&self) -> Result<(), RunnerError> {
+        let unsupported = [
+            (self.userns.is_some(), "--userns"),
+            (!self.uidmap.is_empty(), "--uidmap"),
+            (!self.gidmap.is_empty(), "--gidmap"),
+            (self.init, "--init"),
+        ];
+        match unsupported.iter().find(|(set, _)| *set) {
+            Some((_, flag)) => Err(RunnerError::Engine(format!("{flag} is not supported yet"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Create the container and print its id.
+pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
+    args.check_supported()?;
+    let engine = Engine::new(ctx);
+    let image = image::resolve(ctx, &args.target.image, args.rootfs)?;
+    let record = crate::container::create::create(&engine.store, &image, &args.request())?;
+    println!("{}", record.id);
+    Ok(0)
 }

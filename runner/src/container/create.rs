@@ -1,0 +1,200 @@
+//! `create`: validate the flags, resolve the command, environment and user,
+//! and write the record. Nothing runs until `start`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::image::ImageInfo;
+use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
+use super::runtime::parse_signal;
+use super::store::{generated_name, new_id, Store};
+use crate::error::RunnerError;
+use crate::spec::{self, Network, User};
+
+/// Everything `create`/`run` ask for, already parsed by clap.
+#[derive(Clone, Debug, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub volumes: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub network: Option<String>,
+    /// `k8s-file`, `journald`, `passthrough` or `none`.
+    pub log_driver: String,
+    pub log_opts: Vec<String>,
+    pub log_rate_limit: Option<String>,
+    pub memory: Option<String>,
+    pub auto_remove: bool,
+}
+
+/// A file of the image's root file system (`etc/passwd`...), from the top-most layer that has it.
+pub fn read_image_file(source: &RootfsSource, rel: &str) -> String {
+    let dirs: Vec<&PathBuf> = match source {
+        RootfsSource::Layers(layers) => layers.iter().rev().collect(),
+        RootfsSource::Directory(d) => vec![d],
+    };
+    for d in dirs {
+        let path = d.join(rel);
+        // Only regular files inside the layer: no symlink may lead outside it.
+        if path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            return fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+    String::new()
+}
+
+/// Resolve `USER[:GROUP]` against the image's /etc/passwd and /etc/group.
+pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerError> {
+    spec::resolve_user(user, &read_image_file(source, "etc/passwd"), &read_image_file(source, "etc/group"))
+}
+
+/// Parse a size such as `512m`, `1g`, `1048576`.
+pub fn parse_size(s: &str) -> Result<i64, RunnerError> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = match t.strip_suffix('b') {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => t.as_str(),
+    };
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| RunnerError::Engine(format!("invalid size {s:?}")))
+}
+
+/// Parse `--log-rate-limit BYTES[:BURST]` (sizes with units).
+pub fn parse_rate_limit(s: &str) -> Result<(u64, u64), RunnerError> {
+    let (rate, burst) = s.split_once(':').unwrap_or((s, "0"));
+    let rate = parse_size(rate)? as u64;
+    let burst = if burst == "0" { 0 } else { parse_size(burst)? as u64 };
+    Ok((rate, burst))
+}
+
+fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError> {
+    let mut log = LogConfig { driver: req.log_driver.clone(), ..Default::default() };
+    if log.driver == "k8s-file" {
+        log.path = Some(data.join("ctr.log"));
+    }
+    for opt in &req.log_opts {
+        let (k, v) = opt.split_once('=').ok_or_else(|| RunnerError::Engine(format!("invalid log option {opt:?}")))?;
+        match k {
+            "path" if log.driver == "k8s-file" => log.path = Some(PathBuf::from(v)),
+            "max-size" => log.size_max = Some(parse_size(v)?),
+            "tag" => log.tag = Some(v.to_string()),
+            _ => return Err(RunnerError::Engine(format!("unknown log option {k:?}"))),
+        }
+    }
+    log.rate_limit = req.log_rate_limit.as_deref().map(parse_rate_limit).transpose()?;
+    Ok(log)
+}
+
+/// Validate `req` against `image`, then write the record. Returns it.
+pub fn create(store: &Store, image: &ImageInfo, req: &CreateRequest) -> Result<Record, RunnerError> {
+    let network = Network::parse(req.network.as_deref())?;
+    for v in &req.volumes {
+        spec::parse_volume(v)?;
+    }
+    let memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
+    let d = &image.defaults;
+    let args = spec::command(req.entrypoint.as_deref(), &d.entrypoint, &d.cmd, &req.command)?;
+    let user_spec = req.user.clone().unwrap_or_else(|| d.user.clone());
+    let user = resolve_user(&image.rootfs, &user_spec)?;
+    let stop_signal = d.stop_signal.as_deref().map(parse_signal).transpose()?.unwrap_or(libc::SIGTERM);
+
+    let _all = store.lock_all()?;
+    let records = store.records()?;
+    if let Some(name) = &req.name {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(RunnerError::Engine(format!("invalid container name {name:?}")));
+        }
+        if let Some(other) = records.iter().find(|r| &r.name == name) {
+            return Err(RunnerError::Engine(format!(
+                "the container name {name:?} is already in use by {}. You have to remove that container to be able to reuse that name: that name is already in use",
+                other.id
+            )));
+        }
+    }
+    let id = new_id()?;
+    let mut name = req.name.clone().unwrap_or_else(|| generated_name(&id));
+    if req.name.is_none() && records.iter().any(|r| r.name == name) {
+        name = format!("{name}_{}", &id[..6]);
+    }
+    let hostname = id[..12].to_string();
+    let env = spec::environment(&d.env, &req.env, |k| std::env::var(k).ok(), req.tty, &hostname, &user.home);
+    let (dir, data) = (store.dir(&id), store.data_dir(&id));
+    for p in [&dir, &data] {
+        fs::create_dir_all(p).map_err(|e| RunnerError::io(format!("creating {}", p.display()), e))?;
+    }
+    let record = Record {
+        id: id.clone(),
+        name,
+        image: image.name.clone(),
+        image_id: image.id.clone(),
+        created: now_nanos(),
+        rootfs_source: image.rootfs.clone(),
+        config: RunConfig {
+            args,
+            env,
+            cwd: req.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| {
+                if d.working_dir.is_empty() { "/".into() } else { d.working_dir.clone() }
+            }),
+            user: user_spec,
+            entrypoint: d.entrypoint.clone(),
+            cmd: if req.command.is_empty() { d.cmd.clone() } else { req.command.clone() },
+            hostname,
+            network: network.name(),
+            tty: req.tty,
+            stdin: req.stdin,
+            stop_signal,
+            stop_timeout: 10,
+            volumes: req.volumes.clone(),
+        },
+        log: log_config(req, &data)?,
+        auto_remove: req.auto_remove,
+        memory_limit,
+        status: Status::Created,
+        pid: None,
+        monitor_pid: None,
+        exit_code: None,
+        oom_killed: false,
+        started_at: None,
+        finished_at: None,
+        mounted: None,
+    };
+    if let Err(e) = record.save(&dir) {
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&data);
+        return Err(e);
+    }
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_rates() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("4k").unwrap(), 4096);
+        assert_eq!(parse_size("2m").unwrap(), 2 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_size("100b").unwrap(), 100);
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("-1").is_err());
+        assert_eq!(parse_rate_limit("1m:4m").unwrap(), (1 << 20, 4 << 20));
+        assert_eq!(parse_rate_limit("100").unwrap(), (100, 0));
+    }
+}

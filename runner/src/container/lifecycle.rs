@@ -1,0 +1,348 @@
+//! Running a container through the monitor: init (rootfs, spec, `runc create`
+//! by the monitor), start, state refresh and cleanup, stop, kill, remove.
+//! All monitor interaction goes through `vigil::client`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vigil::client::{self, ExitWatcher, LogDriver, Monitor, MonitorOptions};
+
+use super::create::resolve_user;
+use super::record::{now_nanos, MountKind, Record, Status};
+use super::rootfs;
+use super::runtime::Runtime;
+use super::store::Store;
+use super::etc;
+use crate::cli::LogLevel;
+use crate::context::Context;
+use crate::error::RunnerError;
+use crate::spec::{self, Network, SpecOptions};
+
+/// How long the monitor may take to report the container pid.
+pub const PID_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The store, the runtime and the monitor of one invocation.
+pub struct Engine<'a> {
+    pub ctx: &'a Context,
+    pub store: Store,
+}
+
+/// Files of a container's state directory (its bundle).
+pub struct Files {
+    pub dir: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Files {
+    pub fn exit_dir(&self) -> PathBuf {
+        self.dir.join("exits")
+    }
+    pub fn persist_dir(&self) -> PathBuf {
+        self.dir.join("persist")
+    }
+    pub fn oci_log(&self) -> PathBuf {
+        self.dir.join("oci-log")
+    }
+}
+
+/// Map a client error to the runner's, keeping Podman's 126/127.
+pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
+    let runtime = match e {
+        client::Error::Runtime(r) => r,
+        client::Error::MonitorExited { ref stderr } => match oci_log.and_then(last_runtime_error) {
+            Some(message) => client::RuntimeError { message },
+            None if stderr.is_empty() => return RunnerError::Engine(e.to_string()),
+            None => client::RuntimeError { message: stderr.clone() },
+        },
+        other => return RunnerError::Engine(other.to_string()),
+    };
+    match runtime.exit_code() {
+        127 => RunnerError::CommandNotFound(runtime.summary()),
+        126 => RunnerError::CannotInvoke(runtime.summary()),
+        _ => RunnerError::Engine(format!("OCI runtime error: {}", runtime.summary())),
+    }
+}
+
+/// The last error the runtime wrote to its JSON log (`--log-format=json`).
+pub fn last_runtime_error(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        (v["level"] == "error").then(|| v["msg"].as_str().map(str::to_string)).flatten()
+    })
+}
+
+fn log_level(level: LogLevel) -> client::LogLevel {
+    match level {
+        LogLevel::Trace => client::LogLevel::Trace,
+        LogLevel::Debug => client::LogLevel::Debug,
+        LogLevel::Info => client::LogLevel::Info,
+        LogLevel::Warn => client::LogLevel::Warn,
+        LogLevel::Error => client::LogLevel::Error,
+        LogLevel::Fatal | LogLevel::Panic => client::LogLevel::Fatal,
+    }
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(ctx: &'a Context) -> Engine<'a> {
+        Engine { ctx, store: Store::new(&ctx.paths) }
+    }
+
+    pub fn files(&self, id: &str) -> Files {
+        Files { dir: self.store.dir(id), data: self.store.data_dir(id) }
+    }
+
+    pub fn runtime(&self) -> Result<Runtime, RunnerError> {
+        Ok(Runtime::new(self.ctx.runtime_path()?, self.store.runtime_root()))
+    }
+
+    /// Monitor options for the container (create mode).
+    fn monitor_options(&self, rec: &Record, rt: &Runtime, f: &Files) -> MonitorOptions {
+        let mut o = MonitorOptions::new(rec.id.clone(), rt.path.clone());
+        o.name = Some(rec.name.clone());
+        o.bundle = Some(f.dir.clone());
+        o.container_pidfile = Some(f.dir.join("pidfile"));
+        o.conmon_pidfile = Some(f.dir.join("conmon.pid"));
+        o.exit_dir = Some(f.exit_dir());
+        o.persist_dir = Some(f.persist_dir());
+        o.runtime_args = rt.global_args(Some(&f.oci_log()));
+        o.log_drivers = vec![match rec.log.driver.as_str() {
+            "journald" => LogDriver::Journald,
+            "passthrough" => LogDriver::Passthrough,
+            "none" => LogDriver::None,
+            _ => LogDriver::K8sFile(rec.log.path.clone().unwrap_or_else(|| f.data.join("ctr.log"))),
+        }];
+        o.log_level = Some(log_level(self.ctx.log_level));
+        o.log_size_max = rec.log.size_max;
+        o.log_tag = rec.log.tag.clone();
+        o.log_rate_limit = rec.log.rate_limit;
+        o.terminal = rec.config.tty;
+        o.stdin = rec.config.stdin;
+        o
+    }
+
+    /// Exit command that removes a detached `--rm` container when it exits.
+    fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        let exe = std::env::current_exe().ok()?;
+        let p = &self.ctx.paths;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--root".into(),
+            p.store.clone().into(),
+            "--runroot".into(),
+            p.state.clone().into(),
+            "--runtime".into(),
+            self.ctx.runtime.clone().into(),
+        ];
+        if let Some(conmon) = &self.ctx.conmon {
+            args.extend(["--conmon".into(), conmon.clone().into()]);
+        }
+        args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
+        Some(client::ExitCommand { path: exe, args, delay: None })
+    }
+
+    /// Mount the rootfs, write the spec and /etc files, and have the monitor
+    /// create the container. On success the record has the pids (still `Created`).
+    pub fn init(&self, rec: &mut Record, detached_auto_remove: bool) -> Result<Monitor, RunnerError> {
+        let rt = self.runtime()?;
+        let monitor = self.ctx.monitor_path()?;
+        let f = self.files(&rec.id);
+        for stale in ["pidfile", "conmon.pid", "attach", "oci-log"] {
+            let _ = fs::remove_file(f.dir.join(stale));
+        }
+        let _ = fs::remove_dir_all(f.exit_dir());
+        let _ = fs::remove_dir_all(f.persist_dir());
+        for d in [f.exit_dir(), f.persist_dir()] {
+            fs::create_dir_all(&d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+        }
+        let kind = rootfs::mount(&rec.rootfs_source, &f.data)?;
+        rec.mounted = Some(kind);
+        rec.save(&f.dir)?;
+        let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
+        match result {
+            Ok((m, pid)) => {
+                rec.pid = Some(pid);
+                rec.monitor_pid = m.pid();
+                rec.save(&f.dir)?;
+                Ok(m)
+            }
+            Err(e) => {
+                let _ = rt.delete(&rec.id);
+                self.unmount(rec);
+                let _ = rec.save(&f.dir);
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn_monitor(
+        &self,
+        rec: &Record,
+        rt: &Runtime,
+        monitor: &Path,
+        f: &Files,
+        detached_auto_remove: bool,
+    ) -> Result<(Monitor, i32), RunnerError> {
+        let network = Network::parse(Some(&rec.config.network))?;
+        let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
+        for v in &rec.config.volumes {
+            binds.push(spec::parse_volume(v)?);
+        }
+        let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
+        let can_raise = has_cap_sys_resource();
+        let nr_open = fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse().ok());
+        let spec = spec::build(&SpecOptions {
+            rootfs: rootfs::rootfs_path(&f.data),
+            args: rec.config.args.clone(),
+            env: rec.config.env.clone(),
+            cwd: rec.config.cwd.clone(),
+            user,
+            terminal: rec.config.tty,
+            hostname: rec.config.hostname.clone(),
+            network,
+            cgroups_path: format!("/vigil/vigil-{}", rec.id),
+            binds,
+            memory_limit: rec.memory_limit,
+            rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(libc::RLIMIT_NOFILE)),
+            rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(libc::RLIMIT_NPROC)),
+            cgroup_ns: is_cgroup2(),
+        })?;
+        let config = f.dir.join("config.json");
+        spec.save(&config).map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
+        let mut opts = self.monitor_options(rec, rt, f);
+        if detached_auto_remove {
+            opts.exit_command = self.auto_remove_command(rec);
+        }
+        let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
+        let pid = m.await_pid(Some(PID_TIMEOUT)).map_err(|e| client_error(e, Some(&f.oci_log())))?;
+        Ok((m, pid))
+    }
+
+    /// `runtime start`: the container process runs its command from now on.
+    pub fn start(&self, rec: &mut Record) -> Result<(), RunnerError> {
+        let rt = self.runtime()?;
+        rt.start(&rec.id)?;
+        rec.status = Status::Running;
+        rec.started_at = Some(now_nanos());
+        rec.exit_code = None;
+        rec.finished_at = None;
+        rec.oom_killed = false;
+        rec.save(&self.store.dir(&rec.id))
+    }
+
+    /// Load the record and bring its status up to date: a container whose
+    /// exit file appeared (or whose monitor vanished) becomes `Exited` and is
+    /// cleaned up (runtime state deleted, rootfs unmounted). Call under its lock.
+    pub fn refresh(&self, id: &str) -> Result<Record, RunnerError> {
+        let f = self.files(id);
+        let mut rec = Record::load(&f.dir)?;
+        if rec.monitor_pid.is_none() {
+            return Ok(rec);
+        }
+        let watcher = ExitWatcher::new(&f.exit_dir(), id).persist_dir(&f.persist_dir());
+        let mut status = watcher.try_read().map_err(|e| client_error(e, None))?;
+        if status.is_none() && !rec.monitor_pid.is_some_and(pid_alive) {
+            status = Some(watcher.try_read().map_err(|e| client_error(e, None))?.unwrap_or(client::ExitStatus {
+                code: -1,
+                oom_killed: watcher.oom_killed(),
+            }));
+        }
+        if let Some(st) = status {
+            rec.status = Status::Exited;
+            rec.exit_code = Some(st.code);
+            rec.oom_killed = st.oom_killed;
+            rec.finished_at = Some(mtime_nanos(watcher.exit_file()).unwrap_or_else(now_nanos));
+            self.cleanup(&mut rec);
+            rec.save(&f.dir)?;
+        }
+        Ok(rec)
+    }
+
+    /// After exit: delete the runtime's state, unmount, forget the pids.
+    pub fn cleanup(&self, rec: &mut Record) {
+        if let Ok(rt) = self.runtime() {
+            let _ = rt.delete(&rec.id);
+        }
+        self.unmount(rec);
+        rec.pid = None;
+        rec.monitor_pid = None;
+    }
+
+    fn unmount(&self, rec: &mut Record) {
+        let data = self.store.data_dir(&rec.id);
+        if rec.mounted == Some(MountKind::Overlay) || rootfs::is_mounted(&rootfs::rootfs_path(&data)) {
+            let _ = rootfs::unmount(&data);
+        }
+        if rec.mounted == Some(MountKind::Overlay) {
+            rec.mounted = None;
+        }
+    }
+
+    /// Wait for the container to exit (under no lock), then refresh it.
+    pub fn wait_exit(&self, id: &str, timeout: Option<Duration>) -> Result<Record, RunnerError> {
+        let f = self.files(id);
+        let rec = Record::load(&f.dir)?;
+        if let Some(pid) = rec.monitor_pid {
+            let watcher = ExitWatcher::new(&f.exit_dir(), id).monitor_pid(pid);
+            match watcher.wait(timeout) {
+                Ok(_) | Err(client::Error::MonitorExited { .. }) => {}
+                Err(e) => return Err(client_error(e, None)),
+            }
+        }
+        let _lock = self.store.lock(id)?;
+        self.refresh(id)
+    }
+
+    /// Remove a stopped container: runtime state, mounts, state and data dirs.
+    pub fn remove(&self, rec: &mut Record) -> Result<(), RunnerError> {
+        self.cleanup(rec);
+        let f = self.files(&rec.id);
+        let _ = rootfs::unmount(&f.data);
+        for d in [&f.data, &f.dir] {
+            match fs::remove_dir_all(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RunnerError::io(format!("removing {}", d.display()), e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+fn mtime_nanos(path: &Path) -> Option<i128> {
+    let t = fs::metadata(path).ok()?.modified().ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i128)
+}
+
+/// CAP_SYS_RESOURCE in our effective set (root in a sandbox may lack it).
+fn has_cap_sys_resource() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 24) != 0)
+}
+
+fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: valid out-pointer.
+    if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
+        lim.rlim_max
+    } else {
+        1024
+    }
+}
+
+fn is_cgroup2() -> bool {
+    // SAFETY: statfs into a zeroed struct with a valid C string.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type == 0x6367_7270
+    }
+}

@@ -1,0 +1,198 @@
+//! The container record: `<runroot>/containers/<id>/state.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RunnerError;
+
+/// Name of the record file in the container's state directory.
+pub const RECORD_FILE: &str = "state.json";
+
+/// Lifecycle state, as Podman names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Defined, never started (or cleaned up before a restart).
+    Created,
+    /// The monitor and the container process are alive.
+    Running,
+    /// The process exited; `exit_code` is set.
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// Where the root file system comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "dirs")]
+pub enum RootfsSource {
+    /// Unpacked image layers, lowest first.
+    Layers(Vec<PathBuf>),
+    /// A directory given with `--rootfs` (used as the only lower layer).
+    Directory(PathBuf),
+}
+
+/// How the rootfs is currently mounted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Overlay,
+    /// Overlay failed: the layers were copied into a private directory.
+    Copy,
+}
+
+/// What the container runs, for `inspect` and for `exec`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub hostname: String,
+    pub network: String,
+    pub tty: bool,
+    pub stdin: bool,
+    pub stop_signal: i32,
+    pub stop_timeout: u32,
+    pub volumes: Vec<String>,
+}
+
+/// Logging settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `k8s-file`, `journald`, `passthrough` or `none`.
+    pub driver: String,
+    /// The k8s-file path.
+    pub path: Option<PathBuf>,
+    pub size_max: Option<i64>,
+    pub tag: Option<String>,
+    pub rate_limit: Option<(u64, u64)>,
+}
+
+/// The record of one container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    /// The image as named on the command line (or the rootfs path).
+    pub image: String,
+    pub image_id: String,
+    /// Unix nanoseconds.
+    pub created: i128,
+    pub rootfs_source: RootfsSource,
+    pub config: RunConfig,
+    pub log: LogConfig,
+    pub auto_remove: bool,
+    pub memory_limit: Option<i64>,
+    pub status: Status,
+    pub pid: Option<i32>,
+    pub monitor_pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    pub started_at: Option<i128>,
+    pub finished_at: Option<i128>,
+    /// Set while the rootfs is mounted.
+    pub mounted: Option<MountKind>,
+}
+
+impl Record {
+    /// The 12-character short id.
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// Load `<dir>/state.json`.
+    pub fn load(dir: &Path) -> Result<Record, RunnerError> {
+        let path = dir.join(RECORD_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RunnerError::Engine(format!("corrupt container record {}: {e}", path.display())))
+    }
+
+    /// Write `<dir>/state.json` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), RunnerError> {
+        let path = dir.join(RECORD_FILE);
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| RunnerError::Engine(format!("encoding record: {e}")))?;
+        vigil::proto::exit::write_atomic(&path, &bytes)
+            .map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))
+    }
+}
+
+/// Now, in Unix nanoseconds.
+pub fn now_nanos() -> i128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+}
+
+/// RFC 3339 in UTC with nanoseconds (`2025-06-01T11:47:57.769671123Z`).
+pub fn format_rfc3339(nanos: i128) -> String {
+    let secs = nanos.div_euclid(1_000_000_000) as i64;
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z", tod / 3600, tod / 60 % 60, tod % 60)
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// go-units' `HumanDuration`, as Podman prints ages.
+pub fn human_duration(nanos: i128) -> String {
+    let seconds = nanos / 1_000_000_000;
+    let minutes = seconds / 60;
+    let hours = (nanos as f64 / 3.6e12 + 0.5) as i64;
+    match () {
+        _ if seconds < 1 => "Less than a second".into(),
+        _ if seconds == 1 => "1 second".into(),
+        _ if seconds < 60 => format!("{seconds} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", seconds / 3600 / 24 / 365),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(format_rfc3339(1_748_778_477_769_671_123), "2025-06-01T11:47:57.769671123Z");
+        let s = 1_000_000_000i128;
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(s), "1 second");
+        assert_eq!(human_duration(59 * s), "59 seconds");
+        assert_eq!(human_duration(61 * s), "About a minute");
+        assert_eq!(human_duration(300 * s), "5 minutes");
+        assert_eq!(human_duration(3600 * s), "About an hour");
+        assert_eq!(human_duration(5 * 3600 * s), "5 hours");
+        assert_eq!(human_duration(72 * 3600 * s), "3 days");
+    }
+}

@@ -1,0 +1,138 @@
+//! The container's root file system: an overlay of the image layers (lower)
+//! and a private upper/work directory, or a private copy when overlay fails.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::record::{MountKind, RootfsSource};
+use crate::error::RunnerError;
+
+/// The mounted root file system of the container with data dir `data`.
+pub fn rootfs_path(data: &Path) -> PathBuf {
+    data.join("merged")
+}
+
+fn lower_dirs(source: &RootfsSource) -> Vec<PathBuf> {
+    match source {
+        // overlay wants the top-most layer first.
+        RootfsSource::Layers(layers) => layers.iter().rev().cloned().collect(),
+        RootfsSource::Directory(dir) => vec![dir.clone()],
+    }
+}
+
+fn mkdirs(dirs: &[&Path]) -> Result<(), RunnerError> {
+    for d in dirs {
+        fs::create_dir_all(d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Mount the rootfs under `data` (idempotent for an already-populated copy).
+pub fn mount(source: &RootfsSource, data: &Path) -> Result<MountKind, RunnerError> {
+    let (upper, work, merged) = (data.join("upper"), data.join("work"), rootfs_path(data));
+    mkdirs(&[&upper, &work, &merged])?;
+    let lowers = lower_dirs(source);
+    if lowers.is_empty() {
+        return Ok(MountKind::Copy);
+    }
+    if data.join("copied").exists() {
+        return Ok(MountKind::Copy);
+    }
+    match mount_overlay(&lowers, &upper, &work, &merged) {
+        Ok(()) => Ok(MountKind::Overlay),
+        Err(overlay_err) => copy_layers(&lowers, &merged)
+            .map(|()| {
+                let _ = fs::write(data.join("copied"), b"");
+                MountKind::Copy
+            })
+            .map_err(|e| RunnerError::Engine(format!("mounting the rootfs: overlay: {overlay_err}; copy: {e}"))),
+    }
+}
+
+fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> Result<(), String> {
+    let check = |p: &Path| {
+        let s = p.to_string_lossy().into_owned();
+        if s.contains([',', ':']) {
+            Err(format!("path {s:?} cannot be used in overlay options"))
+        } else {
+            Ok(s)
+        }
+    };
+    let lower = lowers.iter().map(|p| check(p)).collect::<Result<Vec<_>, _>>()?.join(":");
+    let data = format!("lowerdir={lower},upperdir={},workdir={}", check(upper)?, check(work)?);
+    let c = |s: &[u8]| CString::new(s).map_err(|_| "NUL in path".to_string());
+    let (src, target, fstype, data) =
+        (c(b"overlay")?, c(merged.as_os_str().as_bytes())?, c(b"overlay")?, c(data.as_bytes())?);
+    // SAFETY: all pointers are valid C strings for the duration of the call.
+    let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, data.as_ptr().cast()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
+
+/// Copy the layers, lowest first, into `merged`; whiteouts (0/0 character
+/// devices) are applied by removing what they name.
+fn copy_layers(lowers: &[PathBuf], merged: &Path) -> Result<(), String> {
+    for layer in lowers.iter().rev() {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg("--remove-destination")
+            .arg(format!("{}/.", layer.display()))
+            .arg(merged)
+            .status()
+            .map_err(|e| format!("running cp: {e}"))?;
+        if !status.success() {
+            return Err(format!("cp -a {} failed ({status})", layer.display()));
+        }
+        remove_whiteouts(merged);
+    }
+    Ok(())
+}
+
+fn remove_whiteouts(dir: &Path) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(meta) = e.path().symlink_metadata() else { continue };
+        if meta.file_type().is_char_device() && meta.rdev() == 0 {
+            let _ = fs::remove_file(e.path());
+        } else if meta.is_dir() {
+            remove_whiteouts(&e.path());
+        }
+    }
+}
+
+/// Unmount the rootfs (lazily if busy). Not mounted is fine.
+pub fn unmount(data: &Path) -> Result<(), RunnerError> {
+    let merged = rootfs_path(data);
+    let Ok(target) = CString::new(merged.as_os_str().as_bytes()) else { return Ok(()) };
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(target.as_ptr(), 0) } == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
+        Some(libc::EBUSY) => {
+            // SAFETY: valid C string.
+            if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } == 0 {
+                Ok(())
+            } else {
+                Err(RunnerError::io(format!("unmounting {}", merged.display()), std::io::Error::last_os_error()))
+            }
+        }
+        _ => Err(RunnerError::io(format!("unmounting {}", merged.display()), e)),
+    }
+}
+
+/// Is `path` a mount point (per /proc/self/mountinfo)?
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let want = path.to_string_lossy();
+    info.lines().any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
+}

@@ -1,0 +1,136 @@
+//! The OCI runtime's own commands (`start`, `kill`, `delete`, `state`); the
+//! monitor runs `create` and `exec`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::RunnerError;
+
+/// A runtime binary with its state root.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    pub path: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(path: PathBuf, root: &Path) -> Runtime {
+        Runtime { path, root: root.to_path_buf() }
+    }
+
+    /// Global flags the monitor must pass too (`--runtime-arg`).
+    pub fn global_args(&self, log: Option<&Path>) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec!["--root".into(), self.root.clone().into()];
+        if let Some(log) = log {
+            args.extend(["--log-format=json".into(), "--log".into(), log.into()]);
+        }
+        args
+    }
+
+    fn run(&self, args: &[&str]) -> Result<(bool, String), RunnerError> {
+        let out = Command::new(&self.path)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RunnerError::io(format!("running {}", self.path.display()), e))?;
+        let mut text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if text.is_empty() {
+            text = format!("exit status {}", out.status.code().unwrap_or(-1));
+        }
+        Ok((out.status.success(), text))
+    }
+
+    /// `runtime start ID`.
+    pub fn start(&self, id: &str) -> Result<(), RunnerError> {
+        match self.run(&["start", id])? {
+            (true, _) => Ok(()),
+            (false, err) => Err(RunnerError::Engine(format!("OCI runtime start failed: {err}"))),
+        }
+    }
+
+    /// `runtime kill [--all] ID SIGNAL`.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RunnerError> {
+        let sig = signal.to_string();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([id, sig.as_str()]);
+        match self.run(&args)? {
+            (true, _) => Ok(()),
+            (false, err) => Err(RunnerError::Engine(format!("sending signal {signal}: {err}"))),
+        }
+    }
+
+    /// `runtime delete --force ID`; a container the runtime does not know is fine.
+    pub fn delete(&self, id: &str) -> Result<(), RunnerError> {
+        match self.run(&["delete", "--force", id])? {
+            (true, _) => Ok(()),
+            (false, err) if err.contains("does not exist") || err.contains("not exist") => Ok(()),
+            (false, err) => Err(RunnerError::Engine(format!("OCI runtime delete failed: {err}"))),
+        }
+    }
+}
+
+/// A signal by name (`KILL`, `SIGTERM`, `term`) or number.
+pub fn parse_signal(s: &str) -> Result<i32, RunnerError> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" | "CLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(RunnerError::Engine(format!("invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("BOGUS").is_err());
+    }
+}
