@@ -1619,3 +1619,19 @@ pub fn wait_journal(matches: &[&str], timeout: Duration, mut done: impl FnMut(&[
         thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Window size (rows, cols) of the terminal on fd 0 of process `pid`, read
+/// from the host through `/proc/<pid>/fd/0` (busybox `stty size` refuses to
+/// print a 0×0 size).
+pub fn pty_size_of(pid: i32) -> (u16, u16) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/0"))
+        .unwrap_or_else(|e| panic!("open /proc/{pid}/fd/0: {e}"));
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    assert_eq!(r, 0, "TIOCGWINSZ on /proc/{pid}/fd/0: {}", io::Error::last_os_error());
+    (ws.ws_row, ws.ws_col)
+}
