@@ -3,6 +3,9 @@
 use clap::Args;
 
 use super::argv::ContainerAndCommand;
+use crate::container::exec::{exec, ExecRequest};
+use crate::container::session::parse_detach_keys;
+use crate::container::Engine;
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -44,6 +47,22 @@ pub struct ExecArgs {
     pub target: ContainerAndCommand,
 }
 
-pub fn handle(_ctx: &Context, _args: &ExecArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+/// Run the command in the container; exit with its status.
+pub fn handle(ctx: &Context, args: &ExecArgs) -> Result<i32, RunnerError> {
+    if args.preserve_fds > 0 {
+        return Err(RunnerError::Engine("--preserve-fds is not supported yet".into()));
+    }
+    let engine = Engine::new(ctx);
+    let id = engine.store.resolve(&args.target.container)?;
+    let req = ExecRequest {
+        command: args.target.command.clone(),
+        env: args.env.clone(),
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        tty: args.tty,
+        stdin: args.interactive,
+        detach: args.detach,
+        detach_keys: parse_detach_keys(args.detach_keys.as_deref())?,
+    };
+    exec(&engine, &id, &req)
 }

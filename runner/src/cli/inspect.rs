@@ -2,6 +2,10 @@
 
 use clap::{Args, ValueEnum};
 
+use serde_json::{json, Value};
+
+use crate::container::record::format_rfc3339;
+use crate::container::{Engine, Record, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -25,6 +29,85 @@ pub enum InspectType {
     All,
 }
 
-pub fn handle(_ctx: &Context, _args: &InspectArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+/// Podman-style `inspect` JSON of a container.
+pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
+    let dir = engine.store.dir(&rec.id);
+    let time = |t: Option<i128>| t.map(format_rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+    json!({
+        "Id": rec.id,
+        "Created": format_rfc3339(rec.created),
+        "Path": rec.config.args.first().cloned().unwrap_or_default(),
+        "Args": rec.config.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "OciVersion": "1.0.2-dev",
+            "Status": rec.status.as_str(),
+            "Running": rec.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": rec.oom_killed,
+            "Dead": false,
+            "Pid": rec.pid.unwrap_or(0),
+            "ConmonPid": rec.monitor_pid.unwrap_or(0),
+            "ExitCode": rec.exit_code.unwrap_or(0),
+            "StartedAt": time(rec.started_at),
+            "FinishedAt": time(rec.finished_at),
+        },
+        "Image": rec.image_id,
+        "ImageName": rec.image,
+        "Rootfs": "",
+        "Name": rec.name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "LogPath": rec.log.path,
+        "ConmonPidFile": dir.join("conmon.pid"),
+        "BundlePath": dir,
+        "Config": {
+            "Hostname": rec.config.hostname,
+            "User": rec.config.user,
+            "Env": rec.config.env,
+            "Cmd": rec.config.cmd,
+            "Entrypoint": rec.config.entrypoint,
+            "WorkingDir": rec.config.cwd,
+            "Image": rec.image,
+            "Tty": rec.config.tty,
+            "OpenStdin": rec.config.stdin,
+            "StopSignal": rec.config.stop_signal,
+            "StopTimeout": rec.config.stop_timeout,
+        },
+        "HostConfig": {
+            "AutoRemove": rec.auto_remove,
+            "NetworkMode": rec.config.network,
+            "Binds": rec.config.volumes,
+            "Memory": rec.memory_limit.unwrap_or(0),
+            "LogConfig": {"Type": rec.log.driver, "Path": rec.log.path, "Tag": rec.log.tag},
+        },
+    })
+}
+
+/// Print a JSON array with one object per name (4-space indent like Podman).
+pub fn handle(ctx: &Context, args: &InspectArgs) -> Result<i32, RunnerError> {
+    let engine = Engine::new(ctx);
+    let mut out = Vec::new();
+    for name in &args.names {
+        let found = match args.kind {
+            InspectType::Image => None,
+            _ => engine.store.lookup(name)?,
+        };
+        let Some(id) = found else {
+            return Err(RunnerError::Engine(format!("no such object: {name:?}")));
+        };
+        let rec = {
+            let _lock = engine.store.lock(&id)?;
+            engine.refresh(&id)?
+        };
+        out.push(container_json(&engine, &rec));
+    }
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(&out, &mut ser).map_err(|e| RunnerError::Engine(e.to_string()))?;
+    buf.push(b'\n');
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
+    Ok(0)
 }

@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::container::record::{human_duration, now_nanos};
+use crate::container::{Engine, Record, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -20,6 +22,78 @@ pub struct PsArgs {
     pub no_trunc: bool,
 }
 
-pub fn handle(_ctx: &Context, _args: &PsArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+/// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`.
+pub fn status_text(rec: &Record, now: i128) -> String {
+    match rec.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", human_duration(now - rec.started_at.unwrap_or(now))),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            rec.exit_code.unwrap_or(-1),
+            human_duration(now - rec.finished_at.unwrap_or(now))
+        ),
+    }
+}
+
+/// Columns separated by at least two spaces, like Go's tabwriter in Podman.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// List containers, refreshing their state first.
+pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
+    let engine = Engine::new(ctx);
+    let mut records = Vec::new();
+    for id in engine.store.ids()? {
+        let Ok(_lock) = engine.store.lock(&id) else { continue };
+        if let Ok(rec) = engine.refresh(&id) {
+            if args.all || rec.status == Status::Running {
+                records.push(rec);
+            }
+        }
+    }
+    records.sort_by_key(|r| std::cmp::Reverse(r.created));
+    let id = |r: &Record| if args.no_trunc { r.id.clone() } else { r.short_id().to_string() };
+    if args.quiet {
+        for r in &records {
+            println!("{}", id(r));
+        }
+        return Ok(0);
+    }
+    let now = now_nanos();
+    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        .map(String::from)
+        .to_vec()];
+    for r in &records {
+        let mut command = r.config.args.join(" ");
+        if !args.no_trunc && command.chars().count() > 20 {
+            command = command.chars().take(17).collect::<String>() + "...";
+        }
+        rows.push(vec![
+            id(r),
+            r.image.clone(),
+            command,
+            format!("{} ago", human_duration(now - r.created)),
+            status_text(r, now),
+            String::new(),
+            r.name.clone(),
+        ]);
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), table(&rows).as_bytes());
+    Ok(0)
 }

@@ -2,6 +2,9 @@
 
 use clap::Args;
 
+use std::time::Duration;
+
+use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -16,6 +19,37 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-pub fn handle(_ctx: &Context, _args: &RmArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+/// Remove each container (killing it first with `--force`), printing its id.
+/// Exit codes as Podman: 1 if a container does not exist, 2 if one is running.
+pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
+    let engine = Engine::new(ctx);
+    let mut code = 0;
+    for name in &args.containers {
+        let Some(id) = engine.store.lookup(name)? else {
+            eprintln!("vigil rm: {}", crate::container::store::no_such_container(name));
+            code = code.max(1);
+            continue;
+        };
+        let mut rec = {
+            let _lock = engine.store.lock(&id)?;
+            engine.refresh(&id)?
+        };
+        if rec.status == Status::Running {
+            if !args.force {
+                eprintln!(
+                    "vigil rm: cannot remove container {id} as it is running - running or paused containers \
+                     cannot be removed without force: container state improper"
+                );
+                code = 2;
+                continue;
+            }
+            let _ = engine.runtime()?.kill(&id, libc::SIGKILL, true);
+            rec = engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
+        }
+        let _all = engine.store.lock_all()?;
+        let _lock = engine.store.lock(&id)?;
+        engine.remove(&mut rec)?;
+        println!("{id}");
+    }
+    Ok(code)
 }

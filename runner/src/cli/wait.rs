@@ -2,6 +2,9 @@
 
 use clap::Args;
 
+use std::time::Duration;
+
+use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -12,6 +15,24 @@ pub struct WaitArgs {
     pub containers: Vec<String>,
 }
 
-pub fn handle(_ctx: &Context, _args: &WaitArgs) -> Result<i32, RunnerError> {
-    Err(RunnerError::NotImplemented)
+/// Wait for each container to exit and print its exit code.
+pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
+    let engine = Engine::new(ctx);
+    for name in &args.containers {
+        let id = engine.store.resolve(name)?;
+        let rec = loop {
+            let rec = {
+                let _lock = engine.store.lock(&id)?;
+                engine.refresh(&id)?
+            };
+            match rec.status {
+                Status::Exited => break rec,
+                Status::Running => break engine.wait_exit(&id, None)?,
+                // Not started yet: wait until someone starts it.
+                Status::Created => std::thread::sleep(Duration::from_millis(250)),
+            }
+        };
+        println!("{}", rec.exit_code.unwrap_or(-1));
+    }
+    Ok(0)
 }
