@@ -576,7 +576,8 @@ fn diff_id_mismatch_is_refused() {
 #[test]
 fn hostile_descriptors_are_refused() {
     let hex = "a".repeat(64);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("size mismatch", Box::new(|m: &mut Value| m["layers"][0]["size"] = json!(m["layers"][0]["size"].as_i64().unwrap() - 1))),
         ("negative size", Box::new(|m: &mut Value| m["layers"][0]["size"] = json!(-1))),
         ("invalid sha256", Box::new(|m: &mut Value| m["layers"][0]["digest"] = json!(format!("sha256:../../{}", &"a".repeat(58))))),
@@ -879,4 +880,96 @@ fn generated_multi_image_mounts_as_overlay() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+// ---- Flat copy (fallback without overlayfs) ------------------------------------------
+
+/// Name, type, mode, owner, size, link target and content of every path,
+/// without link counts (overlay copy-up changes those).
+fn tree(dir: &Path) -> Vec<(PathBuf, image_support::Node)> {
+    image_support::snapshot(dir, Path::new("/nonexistent"))
+        .into_iter()
+        .filter(|(p, _)| !p.as_os_str().is_empty())
+        .map(|(p, mut n)| {
+            n.nlink = 0;
+            (p, n)
+        })
+        .collect()
+}
+
+#[test]
+fn flattened_copy_equals_the_overlay_view() {
+    let vigil = Vigil::new();
+    let mut layout = Layout::new();
+    let desc = layout.image(&four_layers([Comp::Gzip, Comp::Zstd, Comp::Plain, Comp::MultiGzip]));
+    layout.add(desc, Some("flat"));
+    layout.load(&vigil);
+    let store = vigil_runner::image::Store::open_dir(vigil.store()).unwrap();
+    let record = store.resolve("flat").unwrap();
+    let flat = tempfile::tempdir().unwrap();
+    let warnings = record.flatten_into(flat.path()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let f = flat.path();
+    assert!(!f.join("dir/gone").exists());
+    assert!(!f.join("dir/sub/x").exists());
+    assert_eq!(fs::read_to_string(f.join("dir/sub/y")).unwrap(), "y");
+    assert_eq!(fs::read_to_string(f.join("l4")).unwrap(), "four");
+    let tool = fs::symlink_metadata(f.join("bin/tool")).unwrap();
+    assert_eq!(tool.ino(), fs::symlink_metadata(f.join("bin/tool-link")).unwrap().ino());
+    let owned = fs::symlink_metadata(f.join("owned")).unwrap();
+    assert_eq!((owned.uid(), owned.mode() & 0o7777), (1000, 0o4750));
+
+    let mnt = tempfile::tempdir().unwrap();
+    let mut lower: Vec<String> = record.layer_dirs().iter().map(|p| p.display().to_string()).collect();
+    lower.reverse();
+    let mounted = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lower.join(":"))])
+        .arg(mnt.path())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP (overlay comparison): cannot mount overlayfs here");
+        return;
+    }
+    let view = tree(mnt.path());
+    let _ = Command::new("umount").arg(mnt.path()).status();
+    assert_eq!(tree(f), view);
+}
+
+#[test]
+fn generated_multi_image_flattens_like_overlay() {
+    let Some(dir) = test_images() else { return };
+    if !built(&dir, "oci") {
+        return;
+    }
+    let vigil = Vigil::new();
+    vigil.ok(&["load", "--layout", dir.join("oci").to_str().unwrap()]);
+    let store = vigil_runner::image::Store::open_dir(vigil.store()).unwrap();
+    let record = store.resolve("multi").unwrap();
+    let flat = tempfile::tempdir().unwrap();
+    record.flatten_into(flat.path()).unwrap();
+    let f = flat.path();
+    assert!(!f.join("dir1/todelete").exists());
+    assert!(!f.join("dir1/sub").exists());
+    assert!(!f.join("opq/old").exists());
+    assert_eq!(fs::read_to_string(f.join("opq/new")).unwrap(), "new\n");
+    assert_eq!(fs::symlink_metadata(f.join("bin/suid-busybox")).unwrap().mode() & 0o7777, 0o4755);
+    assert_eq!(fs::symlink_metadata(f.join("dir1/hl-to-lower")).unwrap().ino(), fs::symlink_metadata(f.join("dir1/file")).unwrap().ino());
+    let mnt = tempfile::tempdir().unwrap();
+    let mut lower: Vec<String> = record.layer_dirs().iter().map(|p| p.display().to_string()).collect();
+    lower.reverse();
+    let mounted = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lower.join(":"))])
+        .arg(mnt.path())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP (overlay comparison): cannot mount overlayfs here");
+        return;
+    }
+    let view = tree(mnt.path());
+    let _ = Command::new("umount").arg(mnt.path()).status();
+    assert_eq!(tree(f), view);
 }

@@ -99,7 +99,7 @@ fn case01_dotdot_absolute_and_pax_path_names_stay_inside() {
             .pax(&[("path", b"../../z")])
             .file("innocent", b"z");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let root = sb.target();
         assert_eq!(read(root.join("x")), "x");
         assert_eq!(read(root.join("abs/x")), "abs");
@@ -265,7 +265,7 @@ fn case10_opaque_through_symlinked_dir_keeps_host_contents() {
         let mut t = Tar::new();
         t.symlink("od", &host_dir).file("od/.wh..wh..opq", b"");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         assert!(lmeta(sb.target().join("od")).file_type().is_symlink());
         let dirs = overlay(sb, &[layer]).unwrap();
         let inside = sb.in_root(&dirs[0], &host_dir);
@@ -288,7 +288,7 @@ fn case11_invalid_whiteout_names() {
         let mut t = Tar::new();
         t.symlink("sl", &sb.host()).file("sl/.wh.file", b"").file("sl/.wh.dir", b"");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
         assert!(is_whiteout(&sb.in_root(&dirs[0], &sb.host()).join("file")));
     });
@@ -381,7 +381,7 @@ fn case15_whiteout_of_missing_path_is_not_an_error() {
         let mut t = Tar::new();
         t.file(".wh.nothere", b"").file("nodir/.wh.x", b"").file("f", b"");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         assert!(exists(sb.target().join("f")));
         let dirs = overlay(sb, &[layer]).unwrap();
         assert!(is_whiteout(&dirs[0].join("nothere")));
@@ -401,7 +401,7 @@ fn case16_aufs_plink_hardlink_sources() {
             .dir(".wh..wh.orph/")
             .file(".wh..wh.orph/junk", b"");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let root = sb.target();
         assert_eq!(read(root.join("bin/app")), "linked");
         assert_eq!(lmeta(root.join("bin/app")).ino(), lmeta(root.join("bin/app2")).ino());
@@ -437,7 +437,7 @@ fn case17_setuid_setgid_sticky_survive_chown() {
             h.gid = 7;
         });
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
             let suid = lmeta(root.join("suid"));
@@ -470,7 +470,7 @@ fn case18_xattrs_kept_ignored_and_stripped() {
             h.mode = 0o755;
         });
         let layer = t.finish();
-        let report = flat(sb, &[layer.clone()]).unwrap();
+        let report = flat(sb, std::slice::from_ref(&layer)).unwrap();
         assert!(report.warnings.iter().any(|w| w.contains("trusted.overlay.opaque")), "{report:?}");
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
@@ -492,7 +492,7 @@ fn case19_device_nodes_and_rootless_fallback() {
         let mut t = Tar::new();
         t.chardev("dev/null", 1, 3);
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let null = lmeta(sb.target().join("dev/null"));
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), libc::makedev(1, 3));
@@ -503,7 +503,7 @@ fn case19_device_nodes_and_rootless_fallback() {
         opts.devices = DevicePolicy::Placeholder;
         fs::remove_dir_all(sb.target()).unwrap();
         fs::create_dir(sb.target()).unwrap();
-        flat_with(sb, &[layer.clone()], &opts).unwrap();
+        flat_with(sb, std::slice::from_ref(&layer), &opts).unwrap();
         let null = lmeta(sb.target().join("dev/null"));
         assert!(null.is_file());
         assert_eq!((null.len(), null.mode() & 0o7777), (0, 0o666));
@@ -529,7 +529,7 @@ fn case20_fifo_empty_file_and_restrictive_dirs_with_children() {
             .dir("none/sub/")
             .file("none/sub/f", b"f");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
             assert!(lmeta(root.join("pipe")).file_type().is_fifo());
@@ -603,7 +603,7 @@ fn case23_directory_mtimes_match_headers() {
             .file("a/g", b"");
         t.pax(&[("mtime", b"1500000000.5")]).dir("p/").file("p/child", b"");
         let layer = t.finish();
-        flat(sb, &[layer.clone()]).unwrap();
+        flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
             assert_eq!(lmeta(root.join("a")).mtime(), 1_234_567_890);

@@ -171,7 +171,10 @@ fn resolve_index(src: &dyn Source, desc: &Descriptor, host: &Platform, depth: us
     let index = parse_index(&bytes, &format!("image index {digest}"))?;
     let mut fallback = None;
     for entry in &index.manifests {
-        let fits = entry.platform.as_ref().map_or(true, |p| p.matches(host));
+        let fits = match &entry.platform {
+            Some(p) => p.matches(host),
+            None => true,
+        };
         if !fits {
             continue;
         }

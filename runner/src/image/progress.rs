@@ -57,7 +57,11 @@ impl Progress {
         if !self.enabled || !self.tty || self.start.elapsed() < QUIET_FOR {
             return;
         }
-        if self.last.map_or(true, |t| t.elapsed() >= TTY_EVERY) {
+        let due = match self.last {
+            Some(t) => t.elapsed() >= TTY_EVERY,
+            None => true,
+        };
+        if due {
             self.last = Some(Instant::now());
             let _ = write!(io::stderr(), "\r{} {}\x1b[K", self.label, human_size(self.bytes));
         }

@@ -151,6 +151,21 @@ impl ImageRecord {
         &self.config.config
     }
 
+    /// Copies the image into `target` (an empty directory) as one flat root
+    /// file system, applying whiteouts and opaque directories: the fallback
+    /// when the layers cannot be mounted with overlayfs. Returns warnings.
+    /// Hold [`Store::lock_shared`] while copying.
+    pub fn flatten_into(&self, target: &Path) -> Result<Vec<String>, StoreError> {
+        let opts = Options::new(Mode::Flat);
+        let mut warnings = Vec::new();
+        for (layer, dir) in self.layers.iter().zip(self.layer_dirs()) {
+            let report = unpack::apply_layer_dir(&dir, target, &opts)
+                .map_err(|error| StoreError::Unpack { what: format!("layer {}", layer.diff_id), error })?;
+            warnings.extend(report.warnings);
+        }
+        Ok(warnings)
+    }
+
     /// The image config as stored, as JSON (for `image inspect`).
     pub fn raw_config(&self) -> Result<serde_json::Value, StoreError> {
         let path = blob_file(&self.store, &self.id);

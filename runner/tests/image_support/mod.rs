@@ -91,7 +91,7 @@ impl Tar {
     fn data(&mut self, data: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(data);
         let pad = (512 - data.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat(0).take(pad));
+        self.buf.resize(self.buf.len() + pad, 0);
         self
     }
 
@@ -172,7 +172,7 @@ impl Tar {
     /// The archive with its two end-of-archive blocks.
     pub fn finish(&self) -> Vec<u8> {
         let mut out = self.buf.clone();
-        out.extend(std::iter::repeat(0).take(1024));
+        out.resize(out.len() + 1024, 0);
         out
     }
 }

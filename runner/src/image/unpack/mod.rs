@@ -27,6 +27,7 @@ mod apply;
 mod entry;
 pub mod root;
 pub(crate) mod sys;
+mod walk;
 pub mod xattr;
 
 pub use entry::parse_pax_time;
@@ -188,5 +189,20 @@ pub fn apply_layer<R: Read>(reader: R, target: &Path, opts: &Options) -> Result<
         }
         applier.apply(entry, &mut tar_entry)?;
     }
+    applier.finish()
+}
+
+/// Applies an unpacked layer directory in overlay form (as the store keeps
+/// them) to `target` in flat mode (`opts.mode` should be [`Mode::Flat`]):
+/// the copy fallback for hosts without overlayfs. Call it for each layer,
+/// lowest first, on an empty `target`.
+pub fn apply_layer_dir(src: &Path, target: &Path, opts: &Options) -> Result<UnpackReport, UnpackError> {
+    let source = root::Root::open(src).map_err(|source| UnpackError::Io {
+        name: src.display().to_string(),
+        action: "opening layer directory",
+        source,
+    })?;
+    let mut applier = apply::Applier::new(target, opts)?;
+    walk::replay(&source, &mut applier)?;
     applier.finish()
 }

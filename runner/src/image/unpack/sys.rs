@@ -269,3 +269,31 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
     }
 }
 
+
+/// The xattrs of `name` in `dir` without following a symlink (via
+/// `/proc/self/fd/<dir>/<name>`), for any file type.
+pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    path.extend_from_slice(name);
+    let path = c_name(&path)?;
+    let mut names = vec![0u8; 64 * 1024];
+    // SAFETY: valid C string and buffer.
+    let n = unsafe { libc::llistxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return if err.raw_os_error() == Some(libc::ENOTSUP) { Ok(Vec::new()) } else { Err(err) };
+    }
+    names.truncate(n as usize);
+    let mut out = Vec::new();
+    for key in names.split(|&b| b == 0).filter(|k| !k.is_empty()) {
+        let ckey = c_name(key)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        // SAFETY: valid C strings and buffer.
+        let len = unsafe { libc::lgetxattr(path.as_ptr(), ckey.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if len >= 0 {
+            buf.truncate(len as usize);
+            out.push((key.to_vec(), buf));
+        }
+    }
+    Ok(out)
+}
