@@ -39,8 +39,22 @@ fn valid_path_component(c: &str) -> bool {
         && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// `host[:port]`, or a bracketed IPv6 address with an optional port.
 fn valid_domain(d: &str) -> bool {
-    !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:[]".contains(&b))
+    let (host, port) = match d.rsplit_once(':') {
+        Some((host, port)) if !d.ends_with(']') => (host, Some(port)),
+        _ => (d, None),
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    let port_ok = match port {
+        Some(p) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()),
+        None => true,
+    };
+    host_ok && port_ok
 }
 
 fn valid_tag(t: &str) -> bool {
@@ -180,6 +194,7 @@ mod tests {
         assert_eq!(normalize("localhost/test:base").unwrap(), "localhost/test:base");
         assert_eq!(normalize("quay.io/a/b:1.0").unwrap(), "quay.io/a/b:1.0");
         assert_eq!(normalize("host:5000/x").unwrap(), "host:5000/x:latest");
+        assert_eq!(normalize("[::1]:5000/x:1").unwrap(), "[::1]:5000/x:1");
         assert_eq!(normalize_docker("busybox:1").unwrap(), "docker.io/library/busybox:1");
         assert_eq!(normalize_docker("me/app").unwrap(), "docker.io/me/app:latest");
         for bad in ["", "UPPER", "a//b", "a:", "a:b:c/d", "-a", "a@sha256:xyz", "a b"] {
