@@ -650,3 +650,14 @@ fn truncated_and_garbage_streams_are_errors_not_hangs() {
         assert!(flat(sb, &[vec![0x41u8; 1024]]).is_err());
     });
 }
+
+#[test]
+fn absurdly_deep_paths_are_errors() {
+    guarded(|sb| {
+        let mut t = Tar::new();
+        let deep = "d/".repeat(2000) + "f";
+        t.pax(&[("path", deep.as_bytes())]).file("x", b"");
+        let err = flat(sb, &[t.finish()]).unwrap_err();
+        assert!(matches!(err, UnpackError::Io { .. }), "{err}");
+    });
+}

@@ -16,6 +16,10 @@ use super::sys;
 /// Symlinks followed in one resolution before giving up (as the kernel: 40).
 const MAX_SYMLINKS: usize = 40;
 
+/// Directories a resolution may descend (a bound on fds held and on the
+/// recursion depth of every tree walk over what the unpacker creates).
+const MAX_DEPTH: usize = 1024;
+
 /// A cleaned path inside the root: components, none empty, `.` or `..`.
 pub type InPath = Vec<Vec<u8>>;
 
@@ -112,6 +116,9 @@ impl Root {
             let st = sys::lstat(handle.as_fd(), b"")?;
             match sys::file_type(&st) {
                 libc::S_IFDIR => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+                    }
                     let next = sys::open_dir(current.as_fd(), &comp)?;
                     stack.push(std::mem::replace(&mut current, next));
                     lexical.push(comp);
