@@ -401,3 +401,30 @@ fn slow_client_does_not_hold_back_a_reading_client() {
     c.wait_conmon_exit(T);
     assert_eq!(reconstruct(&parse_k8s_log(&c.read_log()), "stdout").len(), TOTAL);
 }
+
+#[test]
+fn large_stdin_input_with_back_pressure_is_not_lost() {
+    if skip_without_runtime("large_stdin_input_with_back_pressure_is_not_lost") {
+        return;
+    }
+    // Contract §9: 1.5 MB pushed through stdin in 32 KiB messages; the
+    // monitor must stop reading while the pipe is full, never drop.
+    const TOTAL: usize = 48 * 32768;
+    let mut c = Container::new("attach-bigin", &["sh", "-c", "wc -c"]);
+    c.extra_args = vec!["--stdin".into()];
+    let (_pid, client) = launch_attach_start(&mut c);
+    let writer = std::thread::spawn(move || {
+        let mut rng = Rng::new(7);
+        for _ in 0..TOTAL / 32768 {
+            let msg: Vec<u8> = (0..32768).map(|_| rng.next() as u8).collect();
+            client.send(&msg);
+        }
+        client.shutdown_write();
+        client
+    });
+    let client = writer.join().unwrap();
+    let out = client.read_to_eof(T);
+    assert_eq!(show(&out.stdout), show(format!("{TOTAL}\n").as_bytes()));
+    assert_eq!(c.wait_exit_file(T), b"0");
+    c.wait_conmon_exit(T);
+}

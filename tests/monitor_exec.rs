@@ -302,3 +302,50 @@ fn exec_of_missing_binary_reports_runtime_error() {
     assert_eq!(exit_dir_entries(&e), Vec::<String>::new(), "no exit file after a failed exec");
     stop_main(&main);
 }
+
+#[test]
+fn exec_tty_initial_size_written_before_second_start_byte() {
+    if skip_without_runtime("exec_tty_initial_size_written_before_second_start_byte") {
+        return;
+    }
+    // podman exec -t: the initial size goes to <exec-bundle>/ctl right after
+    // the attach-ready message, before the process is started. (The process
+    // sleeps a little: runc may start it before the monitor got the pty.)
+    let main = main_container("exec-tty-size-main", &["sleep", "1000"]);
+    let mut e = Container::exec_in(&main, "exec-tty-size", &oci_process(&["sh", "-c", "sleep 0.5; stty size"], true));
+    let tmp = e.root().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    e.env.push(("TMPDIR".into(), tmp.display().to_string()));
+    let attach_pipe = with_attach_pipe(&mut e);
+    e.extra_args.insert(0, "-t".into());
+    let mut child = e.spawn();
+    close_raw(e.extra_fds[0].0);
+    assert_eq!(e.wait_spawned(&mut child, T).code(), Some(0), "launcher; {}", e.conmon_stderr());
+    match read_packet(attach_pipe.as_raw_fd(), T) {
+        Packet::Data(d) => assert_eq!(show(&d), show(b"{\"data\": 0}\n")),
+        _ => panic!("no attach pipe message; {}", e.conmon_stderr()),
+    }
+    // The monitor only reads ctl once the runtime has finished: the line
+    // waits in the FIFO (Podman opens it O_WRONLY|O_NONBLOCK and writes).
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(e.bundle.join("ctl"))
+            .expect("open exec ctl O_WRONLY|O_NONBLOCK (the monitor must hold the read side)");
+        f.write_all(b"1 11 22\n").unwrap();
+    }
+    let client = AttachClient::connect_or_panic(&e.attach_path());
+    e.send_start_byte();
+    match e.next_sync_packet(T) {
+        Packet::Data(d) => assert!(parse_sync_message(&d, "data").0 > 0, "{}", show(&d)),
+        _ => panic!("no pid message; {}", e.conmon_stderr()),
+    }
+    let out = client.read_to_eof(T);
+    assert_eq!(show(&out.stdout), show(b"11 22\r\n"));
+    expect_sync(&e, b"{\"data\": 0}\n", "exit status");
+    assert_eq!(e.wait_exit_file(T), b"0");
+    stop_main(&main);
+}
