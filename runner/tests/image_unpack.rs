@@ -4,8 +4,13 @@
 //! sandbox whose other files are decoys, and checks (a) nothing outside the
 //! target changed (a snapshot of names, types, sizes, modes, owners, link
 //! counts, link targets and contents) and (b) the result inside the target.
-//! Stream and manifest cases (24–27) are in `image_load.rs`; config-to-spec
-//! cases (29–32) belong to the runtime-spec code.
+//! Cases 24–27 (streams, digests, indexes, docker-archives) are checked here
+//! at the library level and again end to end through `vigil load` in
+//! `image_load.rs`. Cases 29–31 check the safe root-file-system helpers
+//! (`image::rootfs`) the container code uses for `/etc/passwd`, `WorkingDir`
+//! and `/dev`-like mount points; case 32 checks the store's private
+//! directories. The rest of 29–32 (user-name resolution, capabilities,
+//! masked paths in the generated spec) is the runtime-spec code's to test.
 
 mod image_support;
 
@@ -659,5 +664,289 @@ fn absurdly_deep_paths_are_errors() {
         t.pax(&[("path", deep.as_bytes())]).file("x", b"");
         let err = flat(sb, &[t.finish()]).unwrap_err();
         assert!(matches!(err, UnpackError::Io { .. }), "{err}");
+    });
+}
+
+// ---- Streams, digests, indexes, archives (library level) -------------------
+
+use std::io::{Read, Write};
+
+use serde_json::json;
+use sha2::Digest as _;
+use vigil_runner::image::archive::{read_archive, ArchiveSource};
+use vigil_runner::image::compress::{decompress, Compression};
+use vigil_runner::image::digest::{Digest, HashingReader};
+use vigil_runner::image::layout::{read_layout, DirSource};
+use vigil_runner::image::rootfs;
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Decompresses `blob`, applies it, drains and returns the diff ID.
+fn apply_stream(sb: &Sandbox, blob: &[u8]) -> (Compression, String) {
+    let (kind, plain) = decompress(blob).unwrap();
+    let mut plain = HashingReader::new(plain);
+    apply_layer(&mut plain, &sb.target(), &options(Mode::Flat)).unwrap();
+    let _ = plain.drain();
+    (kind, plain.finish().0.to_string())
+}
+
+#[test]
+fn case24_gzip_members_trailing_zeros_zstd_frames_and_plain() {
+    guarded(|sb| {
+        let mut t = Tar::new();
+        t.file("a", &[1u8; 3000]).file("b", b"bee");
+        let mut tar = t.finish();
+        tar.extend([0u8; 1536]); // extra zero blocks after the end of the archive
+        let diff_id = sha(&tar);
+        let mut multi = gz(&tar[..1000]);
+        multi.extend(gz(&tar[1000..]));
+        multi.extend([0u8; 32]); // trailing zeros after the last member
+        let mut zst = vec![0x5e, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9];
+        zst.extend(zstd::encode_all(&tar[..2000], 1).unwrap());
+        zst.extend(zstd::encode_all(&tar[2000..], 1).unwrap());
+        for (blob, want) in [(multi, Compression::Gzip), (zst, Compression::Zstd), (tar.clone(), Compression::None)] {
+            let (kind, got) = apply_stream(sb, &blob);
+            assert_eq!((kind, got.as_str()), (want, diff_id.as_str()));
+            assert_eq!(read(sb.target().join("b")), "bee");
+        }
+    });
+}
+
+#[test]
+fn case25_digest_grammar_sizes_and_symlinked_blobs() {
+    let good = "a".repeat(64);
+    assert!(Digest::parse(&format!("sha256:{good}")).is_ok());
+    for bad in [
+        format!("sha256:{}", good.to_uppercase()),
+        format!("sha256:{}", &good[1..]),
+        format!("sha256:../../{}", &good[6..]),
+        format!("sha512:{good}{good}"),
+        format!("md5:{}", &good[..32]),
+        "sha256".to_string(),
+    ] {
+        assert!(Digest::parse(&bad).is_err(), "{bad}");
+    }
+    guarded(|sb| {
+        // A layout whose index.json is a symlink out of the layout is refused.
+        let layout = sb.target().join("layout");
+        fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        std::os::unix::fs::symlink(sb.path().join("outside"), layout.join("index.json")).unwrap();
+        let src = DirSource::open(&layout).unwrap();
+        assert!(read_layout(&src).is_err());
+        // A descriptor with a negative size.
+        fs::remove_file(layout.join("index.json")).unwrap();
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{good}"), "size": -1}]});
+        fs::write(layout.join("index.json"), index.to_string()).unwrap();
+        let err = read_layout(&src).unwrap_err().to_string();
+        assert!(err.contains("negative size"), "{err}");
+    });
+}
+
+/// A minimal OCI layout in `dir` with one image per `(arch, name)` and
+/// `extra` entries appended to index.json.
+fn tiny_layout(dir: &Path, images: &[(&str, Option<&str>)], extra: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let blob = |mt: &str, bytes: &[u8]| {
+        fs::write(dir.join("blobs/sha256").join(&sha(bytes)[7..]), bytes).unwrap();
+        json!({"mediaType": mt, "digest": sha(bytes), "size": bytes.len()})
+    };
+    let mut t = Tar::new();
+    t.file("f", b"x");
+    let layer = t.finish();
+    let mut descs = Vec::new();
+    for (arch, name) in images {
+        let config = json!({"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]}});
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": blob("application/vnd.oci.image.config.v1+json", config.to_string().as_bytes()),
+            "layers": [blob("application/vnd.oci.image.layer.v1.tar", &layer)]});
+        let mut desc = blob("application/vnd.oci.image.manifest.v1+json", manifest.to_string().as_bytes());
+        desc["platform"] = json!({"architecture": arch, "os": "linux"});
+        if let Some(name) = name {
+            desc["annotations"] = json!({"org.opencontainers.image.ref.name": name});
+        }
+        descs.push(desc);
+    }
+    let mut entries = descs.clone();
+    entries.extend(extra);
+    fs::write(dir.join("index.json"), json!({"schemaVersion": 2, "manifests": entries}).to_string()).unwrap();
+    descs
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+#[test]
+fn case26_index_resolution() {
+    guarded(|sb| {
+        // Multi-platform at top level plus an unknown media type: only the host image.
+        let dir = sb.target().join("multi");
+        let unknown = json!({"mediaType": "application/x-unknown", "digest": sha(b"u"), "size": 1});
+        tiny_layout(&dir, &[("s390x", Some("other")), (host_arch(), Some("mine"))], vec![unknown]);
+        let images = read_layout(&DirSource::open(&dir).unwrap()).unwrap();
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].names, ["localhost/mine:latest"]);
+
+        // Nested index.
+        let dir = sb.target().join("nested");
+        let descs = tiny_layout(&dir, &[("s390x", None), (host_arch(), None)], vec![]);
+        let nested = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs});
+        let bytes = nested.to_string();
+        fs::write(dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]), &bytes).unwrap();
+        let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": sha(bytes.as_bytes()), "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "localhost/n:1"}}]});
+        fs::write(dir.join("index.json"), top.to_string()).unwrap();
+        let images = read_layout(&DirSource::open(&dir).unwrap()).unwrap();
+        assert_eq!(images.len(), 1);
+        assert_eq!(images[0].config.architecture, host_arch());
+        assert_eq!(images[0].names, ["localhost/n:1"]);
+
+        // Empty manifests; a mixed document.
+        let dir = sb.target().join("empty");
+        tiny_layout(&dir, &[], vec![]);
+        assert!(read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string().contains("no image"));
+        fs::write(dir.join("index.json"), r#"{"schemaVersion":2,"manifests":[],"layers":[]}"#).unwrap();
+        assert!(read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string().contains("ambiguous"));
+    });
+}
+
+#[test]
+fn case26_artifact_manifest_is_refused() {
+    guarded(|sb| {
+        let dir = sb.target().join("art");
+        let descs = tiny_layout(&dir, &[(host_arch(), None)], vec![]);
+        let path = dir.join("blobs/sha256").join(&descs[0]["digest"].as_str().unwrap()[7..]);
+        let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        manifest["config"]["mediaType"] = json!("application/vnd.example.artifact.config+json");
+        let bytes = manifest.to_string();
+        fs::write(dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]), &bytes).unwrap();
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": sha(bytes.as_bytes()), "size": bytes.len()}]});
+        fs::write(dir.join("index.json"), index.to_string()).unwrap();
+        let err = read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("artifact"), "{err}");
+    });
+}
+
+#[test]
+fn case27_docker_archive_members_stay_inside_the_archive() {
+    guarded(|sb| {
+        let mut t = Tar::new();
+        t.file("f", b"x");
+        let layer = t.finish();
+        let config = json!({"architecture": host_arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]}}).to_string();
+        let build = |layers: serde_json::Value, two: bool| {
+            let mut a = Tar::new();
+            a.file("c.json", config.as_bytes()).file("abc.tar", &gz(&layer)).dir("legacy/").symlink("legacy/layer.tar", "../abc.tar");
+            let mut items = vec![json!({"Config": "c.json", "RepoTags": ["one:1"], "Layers": layers})];
+            if two {
+                items.push(json!({"Config": "c.json", "RepoTags": ["two:2"], "Layers": ["abc.tar"]}));
+            }
+            a.file("manifest.json", json!(items).to_string().as_bytes());
+            let path = sb.target().join(format!("a{}.tar", layers.to_string().len()));
+            fs::write(&path, a.finish()).unwrap();
+            ArchiveSource::open(&path, &sb.target()).unwrap()
+        };
+        let src = build(json!(["legacy/layer.tar"]), true);
+        let images = read_archive(&src).unwrap();
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].names, ["docker.io/library/one:1"]);
+        assert_eq!(images[1].names, ["docker.io/library/two:2"]);
+        // The legacy symlink member resolves to the gzip layer, read by member offset.
+        let (mut r, _) = vigil_runner::image::source::Source::open(&src, "legacy/layer.tar").unwrap();
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, gz(&layer));
+        let err = read_archive(&build(json!(["../../../../etc/passwd"]), false)).unwrap_err().to_string();
+        assert!(err.contains("not found"), "{err}");
+        let err = read_archive(&build(json!(["abc.tar", "abc.tar"]), false)).unwrap_err().to_string();
+        assert!(err.contains("diff_ids"), "{err}");
+    });
+}
+
+// ---- Root file system helpers (cases 29–31) and private store (32) ----------
+
+#[test]
+fn case29_passwd_symlinked_to_host_fifo_or_huge_is_safe() {
+    guarded(|sb| {
+        let root = sb.target();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        // Absolute symlink to the host's decoy: resolves inside the root (missing).
+        let host_file = format!("{}/file", sb.host());
+        std::os::unix::fs::symlink(&host_file, root.join("etc/passwd")).unwrap();
+        assert_eq!(rootfs::read_file(&root, "/etc/passwd", 1 << 20).unwrap(), None);
+        // Relative symlink climbing out: also clamped to the root.
+        fs::remove_file(root.join("etc/passwd")).unwrap();
+        std::os::unix::fs::symlink("../../../../../host/file", root.join("etc/passwd")).unwrap();
+        fs::create_dir_all(root.join("host")).unwrap();
+        fs::write(root.join("host/file"), "root:x:0:0::/:/bin/sh\n").unwrap();
+        assert_eq!(rootfs::read_file(&root, "/etc/passwd", 1 << 20).unwrap().unwrap(), b"root:x:0:0::/:/bin/sh\n");
+        // A FIFO is refused without blocking; a huge file is refused.
+        let fifo = std::ffi::CString::new(root.join("etc/group").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert!(matches!(rootfs::read_file(&root, "/etc/group", 1 << 20), Err(rootfs::RootfsError::NotRegular(_))));
+        fs::write(root.join("etc/shadow"), vec![b'x'; 5000]).unwrap();
+        assert!(matches!(rootfs::read_file(&root, "/etc/shadow", 4096), Err(rootfs::RootfsError::TooLarge { .. })));
+    });
+}
+
+#[test]
+fn case30_working_dir_checks_and_creation_in_root() {
+    assert!(rootfs::working_dir("/proc/self/fd/7").is_err());
+    assert!(rootfs::working_dir("/../proc/1/cwd").is_err());
+    assert_eq!(rootfs::working_dir("work/dir").unwrap(), "/work/dir");
+    assert_eq!(rootfs::working_dir("").unwrap(), "/");
+    guarded(|sb| {
+        let root = sb.target();
+        std::os::unix::fs::symlink(sb.host(), root.join("wd")).unwrap();
+        rootfs::make_dir_all(&root, "/wd/new/deeper").unwrap();
+        assert!(sb.in_root(&root, &sb.host()).join("new/deeper").is_dir());
+    });
+}
+
+#[test]
+fn case31_mount_points_that_are_symlinks_become_real_directories() {
+    guarded(|sb| {
+        let root = sb.target();
+        std::os::unix::fs::symlink(format!("{}/dir", sb.host()), root.join("dev")).unwrap();
+        std::os::unix::fs::symlink(sb.host(), root.join("proc")).unwrap();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink(format!("{}/file", sb.host()), root.join("etc/hosts")).unwrap();
+        assert!(rootfs::ensure_real_dir(&root, "/dev").unwrap());
+        assert!(rootfs::ensure_real_dir(&root, "/proc").unwrap());
+        assert!(!rootfs::ensure_real_dir(&root, "/dev").unwrap());
+        assert!(!rootfs::ensure_real_dir(&root, "/dev/shm").unwrap());
+        assert!(lmeta(root.join("dev")).is_dir());
+        assert!(lmeta(root.join("dev/shm")).is_dir());
+        assert!(lmeta(root.join("proc")).is_dir());
+        // Generated files are not written through image symlinks: reading
+        // /etc/hosts resolves in root and finds nothing.
+        assert_eq!(rootfs::read_file(&root, "/etc/hosts", 4096).unwrap(), None);
+    });
+}
+
+#[test]
+fn case32_store_directories_are_private() {
+    guarded(|sb| {
+        let store_dir = sb.target().join("store");
+        vigil_runner::image::Store::open_dir(&store_dir).unwrap();
+        for sub in ["", "layers", "images", "blobs", "tmp"] {
+            assert_eq!(lmeta(store_dir.join(sub)).mode() & 0o777, 0o700, "{sub}");
+        }
     });
 }

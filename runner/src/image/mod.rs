@@ -15,6 +15,7 @@ pub mod layout;
 pub mod oci;
 pub mod progress;
 pub mod reference;
+pub mod rootfs;
 pub mod source;
 pub mod store;
 
