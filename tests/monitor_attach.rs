@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -378,7 +378,7 @@ fn slow_client_does_not_hold_back_a_reading_client() {
     // Once the slow client was dropped its connection ends (EOF after
     // whatever its socket still holds) while the container is still running.
     let mut got = 0usize;
-    let mut dropped_while_running = false;
+    let dropped_while_running;
     std::thread::sleep(Duration::from_millis(200));
     loop {
         match slow.recv(T) {
