@@ -292,3 +292,31 @@ fn rate_limit_not_reached_logs_everything_without_marker() {
         vec![("stderr".to_string(), 'F', "err".to_string()), ("stdout".to_string(), 'F', "small".to_string())]
     );
 }
+
+#[test]
+#[ignore = "monitor bug: a line longer than 8 KiB goes out as one record per read (up to 64 KiB), not in 8 KiB pieces (shared LineJoiner)"]
+fn long_line_is_sent_in_8k_pieces() {
+    if skip_without_runtime("long_line_is_sent_in_8k_pieces") {
+        return;
+    }
+    let dir = tempdir("syslog-long");
+    let path = dir.path().join("log.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut c = Container::new("syslog-long", &["sh", "-c", "head -c 65535 /dev/zero | tr '\\000' '#'"]);
+    c.log_specs = vec![format!("syslog:unix:{}", path.display())];
+    let (_pid, code) = c.run_to_exit(T);
+    assert_eq!(code, b"0");
+    let mut sizes = Vec::new();
+    let mut total = 0;
+    let mut buf = vec![0u8; 131072];
+    while let Ok(n) = sock.recv(&mut buf) {
+        let r = parse_record(&buf[..n]);
+        assert!(r.msg.bytes().all(|b| b == b'#'));
+        total += r.msg.len();
+        sizes.push(r.msg.len());
+    }
+    c.wait_conmon_exit(T);
+    assert_eq!(total, 65535, "all bytes sent: {sizes:?}");
+    assert!(sizes.iter().all(|&n| n <= 8192), "pieces larger than 8 KiB: {sizes:?}");
+}
