@@ -236,7 +236,10 @@ fn rate_limit_drops_excess_from_log_but_not_from_attach() {
     // 1 MiB of 16-byte lines, written as fast as possible.
     let mut c = Container::new(
         "rate-limit",
-        &["sh", "-c", "yes 0123456789abcde | head -c 1048576"],
+        // The trailing sleep lets the attach queue drain while the container
+        // runs (queued output is lost at shutdown: see
+        // monitor_attach::queued_output_is_flushed_to_a_late_reader_before_close).
+        &["sh", "-c", "yes 0123456789abcde | head -c 1048576; sleep 1"],
     );
     c.extra_args = vec!["--log-rate-limit".into(), "1000:10000".into()];
     let l = c.launch();
