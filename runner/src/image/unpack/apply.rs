@@ -33,6 +33,8 @@ pub struct Applier<'o> {
     used_plink: bool,
     warned: BTreeSet<String>,
     report: UnpackReport,
+    /// Copy buffer, reused for every file.
+    buf: Vec<u8>,
 }
 
 /// Creates implicit parent directories: mode 0755, owned by the caller, or in
@@ -101,6 +103,7 @@ impl<'o> Applier<'o> {
             used_plink: false,
             warned: BTreeSet::new(),
             report: UnpackReport::default(),
+            buf: vec![0u8; 128 * 1024],
         })
     }
 
@@ -213,9 +216,15 @@ impl<'o> Applier<'o> {
     }
 
     fn copy_data(&mut self, entry: &Entry, data: &mut dyn Read, out: &mut File) -> Result<(), UnpackError> {
-        let mut buf = vec![0u8; 128 * 1024];
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.copy_with(entry, data, out, &mut buf);
+        self.buf = buf;
+        result
+    }
+
+    fn copy_with(&mut self, entry: &Entry, data: &mut dyn Read, out: &mut File, buf: &mut [u8]) -> Result<(), UnpackError> {
         loop {
-            let n = match data.read(&mut buf) {
+            let n = match data.read(buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
