@@ -165,7 +165,7 @@ fn foreground_run_relays_output_and_exit_codes() {
 
     // The container's init ignores signals from inside its namespace: the
     // child dies of SIGKILL and the shell reports it as 137.
-    let out = v.run_container(&["--rm"], &["sh", "-c", "sh -c 'kill -9 $$'"]);
+    let out = v.run_container(&["--rm"], &["sh", "-c", "sleep 100 & kill -9 $!; wait $!"]);
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
 
     let out = v.run_container(&["--rm", "-e", "FOO=bar", "-w", "/tmp"], &["sh", "-c", "echo $FOO $(pwd) $(hostname)"]);
