@@ -121,8 +121,12 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
             let exit_file = engine.files(&id).exit_dir().join(&id);
             let monitor = rec.monitor_pid;
             reader.set_stop(move || {
-                // SAFETY: signal 0 only checks existence.
-                exit_file.exists() || !monitor.is_some_and(|p| unsafe { libc::kill(p, 0) } == 0)
+                let monitor_alive = match monitor {
+                    // SAFETY: signal 0 only checks existence.
+                    Some(p) => unsafe { libc::kill(p, 0) } == 0,
+                    None => false,
+                };
+                exit_file.exists() || !monitor_alive
             });
         }
         while let Some(line) = reader.next_line().map_err(|e| RunnerError::Engine(e.to_string()))? {

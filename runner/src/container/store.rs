@@ -174,6 +174,6 @@ mod tests {
         let id = new_id().unwrap();
         assert_eq!(id.len(), 64);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(generated_name("0f1e"), "brave_wirth");
+        assert_eq!(generated_name("0f1e"), "zealous_perlman");
     }
 }
