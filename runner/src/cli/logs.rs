@@ -123,7 +123,7 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
             reader.set_stop(move || {
                 let monitor_alive = match monitor {
                     // SAFETY: signal 0 only checks existence.
-                    Some(p) => unsafe { libc::kill(p, 0) } == 0,
+                    Some(p) => (unsafe { libc::kill(p, 0) }) == 0,
                     None => false,
                 };
                 exit_file.exists() || !monitor_alive
