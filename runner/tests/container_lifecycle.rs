@@ -306,3 +306,46 @@ fn create_start_attach_and_follow_logs() {
     v.ok(&["rm", "c"]);
     v.assert_clean();
 }
+
+/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
+fn test_image_archive() -> Result<PathBuf, String> {
+    let dir = env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
+    let archive = dir.join("docker.tar");
+    if !archive.is_file() {
+        let _ = Command::new("bash").arg(workspace().join("scripts/make-test-images")).arg(&dir).status();
+    }
+    if archive.is_file() {
+        Ok(archive)
+    } else {
+        Err(format!("{} not built by scripts/make-test-images", archive.display()))
+    }
+}
+
+#[test]
+fn containers_from_a_loaded_image_use_its_config() {
+    let Some(v) = setup("containers_from_a_loaded_image_use_its_config") else { return };
+    let archive = match test_image_archive() {
+        Ok(a) => a,
+        Err(why) => return eprintln!("skipping containers_from_a_loaded_image_use_its_config: {why}"),
+    };
+    v.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
+    // Entrypoint /bin/sh, Cmd [-c, echo hi], User 1000:1000, WorkingDir /dir1, Env FOO=bar.
+    let out = v.run(&["run", "--rm", "localhost/test:multi"]);
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("hi\n", Some(0)), "{}", text(&out.stderr));
+    let out = v.run(&["run", "--rm", "localhost/test:multi", "-c", "id -u; pwd; echo $FOO; ls /opq"]);
+    assert_eq!(text(&out.stdout), "1000\n/dir1\nbar\nnew\n", "{}", text(&out.stderr));
+    let out = v.run(&["run", "--rm", "-u", "0", "--entrypoint", "id", "localhost/test:multi", "-u"]);
+    assert_eq!(text(&out.stdout), "0\n", "{}", text(&out.stderr));
+
+    // The image's StopSignal (SIGINT) is what `stop` sends first.
+    let script = "trap 'echo got-int; exit 0' INT; echo up; while :; do sleep 0.1; done";
+    let out = v.run(&["run", "-d", "--name", "img", "localhost/test:multi", "-c", script]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(v.ok(&["ps"]).contains("localhost/test:multi"));
+    assert_eq!(v.ok(&["stop", "img"]), "img\n");
+    assert_eq!(v.ok(&["wait", "img"]), "0\n");
+    assert_eq!(v.ok(&["logs", "img"]), "up\ngot-int\n");
+    v.ok(&["rm", "img"]);
+    assert_eq!(v.run(&["run", "--rm", "localhost/test:missing"]).status.code(), Some(125));
+    v.assert_clean();
+}

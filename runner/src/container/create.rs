@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+
 use super::image::ImageInfo;
 use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
 use super::runtime::parse_signal;
@@ -32,17 +33,17 @@ pub struct CreateRequest {
     pub auto_remove: bool,
 }
 
-/// A file of the image's root file system (`etc/passwd`...), from the top-most layer that has it.
-pub fn read_image_file(source: &RootfsSource, rel: &str) -> String {
+/// A file of the image's root file system (`/etc/passwd`...), from the
+/// top-most layer that has it, resolved inside that layer only and refused
+/// unless it is a regular file of sane size.
+pub fn read_image_file(source: &RootfsSource, path: &str) -> String {
     let dirs: Vec<&PathBuf> = match source {
         RootfsSource::Layers(layers) => layers.iter().rev().collect(),
         RootfsSource::Directory(d) => vec![d],
     };
     for d in dirs {
-        let path = d.join(rel);
-        // Only regular files inside the layer: no symlink may lead outside it.
-        if path.symlink_metadata().is_ok_and(|m| m.is_file()) {
-            return fs::read_to_string(&path).unwrap_or_default();
+        if let Ok(Some(bytes)) = crate::image::rootfs::read_file(d, path, 1 << 20) {
+            return String::from_utf8_lossy(&bytes).into_owned();
         }
     }
     String::new()
@@ -50,7 +51,7 @@ pub fn read_image_file(source: &RootfsSource, rel: &str) -> String {
 
 /// Resolve `USER[:GROUP]` against the image's /etc/passwd and /etc/group.
 pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerError> {
-    spec::resolve_user(user, &read_image_file(source, "etc/passwd"), &read_image_file(source, "etc/group"))
+    spec::resolve_user(user, &read_image_file(source, "/etc/passwd"), &read_image_file(source, "/etc/group"))
 }
 
 /// Parse a size such as `512m`, `1g`, `1048576`.

@@ -1,7 +1,7 @@
 //! What a container needs from an image: its run defaults and its layers.
 //!
-//! This is the seam to the image store (`crate::image`): [`resolve`] is the
-//! only place that knows how images are looked up. `--rootfs DIR` bypasses
+//! This is the seam to the image store (`crate::image::store`): [`resolve`]
+//! is the only place that knows how images are looked up. `--rootfs DIR` bypasses
 //! the store and uses a directory as the only (read-only) layer.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::record::RootfsSource;
 use crate::context::Context;
 use crate::error::RunnerError;
+use crate::image::store::{Store, StoreError};
 
 /// Run defaults from the image config (OCI image-spec `config`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,11 +56,37 @@ pub fn from_directory(dir: &Path) -> Result<ImageInfo, RunnerError> {
     })
 }
 
-/// Images from the store. The store API (`Store::open(paths)`,
-/// `Store::resolve(name) -> ImageRecord` with `config` and `layer_dirs()`)
-/// plugs in here once it lands.
-fn from_store(_ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
-    Err(RunnerError::Engine(format!(
-        "{name}: image not known (the image store is not available in this build; use --rootfs DIR)"
-    )))
+fn store_error(e: StoreError) -> RunnerError {
+    match e {
+        StoreError::NotFound(name) => RunnerError::Engine(format!("{name}: image not known")),
+        other => RunnerError::Engine(other.to_string()),
+    }
+}
+
+/// An image of the store: its config's defaults and its unpacked layers.
+fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
+    let store = Store::open(&ctx.paths).map_err(store_error)?;
+    let record = store.resolve(name).map_err(store_error)?;
+    let c = record.container_config();
+    Ok(ImageInfo {
+        name: record.names.first().cloned().unwrap_or_else(|| name.to_string()),
+        id: record.id.hex().to_string(),
+        defaults: ImageDefaults {
+            env: c.env.clone().unwrap_or_default(),
+            entrypoint: c.entrypoint.clone().unwrap_or_default(),
+            cmd: c.cmd.clone().unwrap_or_default(),
+            working_dir: c.working_dir.clone().unwrap_or_default(),
+            user: c.user.clone().unwrap_or_default(),
+            stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
+        },
+        rootfs: RootfsSource::Layers(record.layer_dirs()),
+    })
+}
+
+/// Copy image `id` flattened into `target`: the fallback when overlay fails.
+pub fn flatten_image(ctx: &Context, id: &str, target: &Path) -> Result<(), String> {
+    let store = Store::open(&ctx.paths).map_err(|e| e.to_string())?;
+    let _lock = store.lock_shared().map_err(|e| e.to_string())?;
+    let record = store.resolve(id).map_err(|e| e.to_string())?;
+    record.flatten_into(target).map(drop).map_err(|e| e.to_string())
 }

@@ -155,7 +155,10 @@ impl<'a> Engine<'a> {
         for d in [f.exit_dir(), f.persist_dir()] {
             fs::create_dir_all(&d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
         }
-        let kind = rootfs::mount(&rec.rootfs_source, &f.data)?;
+        let image_id = rec.image_id.clone();
+        let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
+        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_)) && !image_id.is_empty();
+        let kind = rootfs::mount(&rec.rootfs_source, &f.data, if use_store { Some(&flatten) } else { None })?;
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
         let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);

@@ -31,7 +31,13 @@ fn mkdirs(dirs: &[&Path]) -> Result<(), RunnerError> {
 }
 
 /// Mount the rootfs under `data` (idempotent for an already-populated copy).
-pub fn mount(source: &RootfsSource, data: &Path) -> Result<MountKind, RunnerError> {
+/// When overlay fails, `flatten` (if given) fills the directory instead of
+/// copying the layers one by one.
+pub fn mount(
+    source: &RootfsSource,
+    data: &Path,
+    flatten: Option<&dyn Fn(&Path) -> Result<(), String>>,
+) -> Result<MountKind, RunnerError> {
     let (upper, work, merged) = (data.join("upper"), data.join("work"), rootfs_path(data));
     mkdirs(&[&upper, &work, &merged])?;
     let lowers = lower_dirs(source);
@@ -43,7 +49,10 @@ pub fn mount(source: &RootfsSource, data: &Path) -> Result<MountKind, RunnerErro
     }
     match mount_overlay(&lowers, &upper, &work, &merged) {
         Ok(()) => Ok(MountKind::Overlay),
-        Err(overlay_err) => copy_layers(&lowers, &merged)
+        Err(overlay_err) => match flatten {
+            Some(f) => f(&merged),
+            None => copy_layers(&lowers, &merged),
+        }
             .map(|()| {
                 let _ = fs::write(data.join("copied"), b"");
                 MountKind::Copy
