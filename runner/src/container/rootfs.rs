@@ -10,6 +10,9 @@ use std::process::Command;
 use super::record::{MountKind, RootfsSource};
 use crate::error::RunnerError;
 
+/// Fills a directory with a flat copy of the image (the overlay fallback).
+pub type Flatten<'a> = dyn Fn(&Path) -> Result<(), String> + 'a;
+
 /// The mounted root file system of the container with data dir `data`.
 pub fn rootfs_path(data: &Path) -> PathBuf {
     data.join("merged")
@@ -36,7 +39,7 @@ fn mkdirs(dirs: &[&Path]) -> Result<(), RunnerError> {
 pub fn mount(
     source: &RootfsSource,
     data: &Path,
-    flatten: Option<&dyn Fn(&Path) -> Result<(), String>>,
+    flatten: Option<&Flatten<'_>>,
 ) -> Result<MountKind, RunnerError> {
     let (upper, work, merged) = (data.join("upper"), data.join("work"), rootfs_path(data));
     mkdirs(&[&upper, &work, &merged])?;
