@@ -157,7 +157,6 @@ fn long_output_without_newline_gives_partial_entries() {
 }
 
 #[test]
-#[ignore = "monitor bug: journald entries are cut at read boundaries (up to 64 KiB) instead of ≈8 KiB pieces"]
 fn long_output_is_split_into_8k_pieces() {
     if !need_journald("long_output_is_split_into_8k_pieces") {
         return;

@@ -297,7 +297,6 @@ fn rate_limit_not_reached_logs_everything_without_marker() {
 }
 
 #[test]
-#[ignore = "monitor bug: a line longer than 8 KiB goes out as one record per read (up to 64 KiB), not in 8 KiB pieces (shared LineJoiner)"]
 fn long_line_is_sent_in_8k_pieces() {
     if skip_without_runtime("long_line_is_sent_in_8k_pieces") {
         return;

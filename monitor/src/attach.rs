@@ -19,6 +19,8 @@ use vigil::proto::attach::{Stream, MAX_INPUT, MAX_PAYLOAD};
 
 /// Bytes of output queued for one client before it is dropped.
 pub const CLIENT_QUEUE_MAX: usize = 4 * 1024 * 1024;
+/// How long shutdown waits, in total, for clients to take queued output.
+pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the socket lives, and the symlink to remove at exit.
 pub struct AttachPaths {
@@ -267,15 +269,30 @@ impl AttachServer {
             .collect()
     }
 
-    /// Flush queued output with blocking writes at shutdown (bounded by the
-    /// queue limit), then close every client and the listener.
+    /// Flush queued output at shutdown, waiting for slow readers up to
+    /// [`SHUTDOWN_FLUSH`] in total, then close every client and the listener.
     pub fn close_all(&mut self) {
+        let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
         for c in self.clients.iter_mut().flatten() {
-            let _ = crate::fds::set_nonblocking(c.fd.as_raw_fd(), false);
-            while let Some(pkt) = c.queue.pop_front() {
-                if send_packet(c.fd.as_raw_fd(), &pkt[..1], &pkt[1..]).map_or(true, |sent| !sent) {
-                    break;
+            'client: while let Some(pkt) = c.queue.front() {
+                loop {
+                    match send_packet(c.fd.as_raw_fd(), &pkt[..1], &pkt[1..]) {
+                        Ok(true) => break,
+                        Ok(false) => {
+                            let left = deadline.saturating_duration_since(std::time::Instant::now());
+                            if left.is_zero() {
+                                crate::warn!("Attach client did not take its last {} bytes of output", c.queued);
+                                break 'client;
+                            }
+                            let mut p = libc::pollfd { fd: c.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                            // SAFETY: one valid pollfd.
+                            unsafe { libc::poll(&mut p, 1, left.as_millis().min(1000) as libc::c_int) };
+                        }
+                        Err(_) => break 'client,
+                    }
                 }
+                c.queued -= pkt.len();
+                c.queue.pop_front();
             }
         }
         self.clients.clear();

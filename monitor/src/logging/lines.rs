@@ -17,17 +17,31 @@ impl<const N: usize> LineJoiner<N> {
         LineJoiner { buf: Box::new([0; N]), len: 0, at_line_start: true }
     }
 
-    /// Cut `chunk` into entries. `emit(buffered, line, partial)` gets the
-    /// buffered start of the line and the new bytes (with `\n` unless
-    /// partial); it returns whether the entry was delivered.
+    /// Cut `chunk` into entries of at most `N` bytes. `emit(buffered, line,
+    /// partial, fresh)` gets the buffered start of the line and the new bytes
+    /// (ending in `\n` unless partial); it returns whether the entry was delivered.
     pub fn feed(&mut self, chunk: &[u8], mut emit: impl FnMut(&[u8], &[u8], bool, bool) -> bool) {
         for piece in pieces(chunk) {
-            if piece.partial && piece.bytes.len() < N - self.len {
-                self.buf[self.len..self.len + piece.bytes.len()].copy_from_slice(piece.bytes);
-                self.len += piece.bytes.len();
-                return;
+            let mut rest = piece.bytes;
+            loop {
+                let room = N - self.len;
+                if !piece.partial && rest.len() <= room {
+                    self.deliver(rest, false, &mut emit);
+                    break;
+                }
+                if piece.partial && rest.len() < room {
+                    self.buf[self.len..self.len + rest.len()].copy_from_slice(rest);
+                    self.len += rest.len();
+                    break;
+                }
+                // Too long for one entry: send N bytes as a partial entry.
+                let (now, later) = rest.split_at(room);
+                self.deliver(now, true, &mut emit);
+                rest = later;
+                if rest.is_empty() {
+                    break;
+                }
             }
-            self.deliver(piece.bytes, piece.partial, &mut emit);
         }
     }
 
@@ -69,7 +83,12 @@ mod tests {
     #[test]
     fn joins_short_lines_and_cuts_long_ones() {
         assert_eq!(run(&[b"ab", b"c\nd"]), vec![(b"abc\n".to_vec(), false), (b"d".to_vec(), true)]);
-        assert_eq!(run(&[b"0123456789"]), vec![(b"0123456789".to_vec(), true)]);
+        assert_eq!(run(&[b"0123456789"]), vec![(b"01234567".to_vec(), true), (b"89".to_vec(), true)]);
         assert_eq!(run(&[b"0123", b"4567", b"\n"]), vec![(b"01234567".to_vec(), true), (b"\n".to_vec(), false)]);
+        assert_eq!(
+            run(&[b"0123456789abcdefgh\nx\n"]),
+            vec![(b"01234567".to_vec(), true), (b"89abcdef".to_vec(), true), (b"gh\n".to_vec(), false), (b"x\n".to_vec(), false)]
+        );
+        assert_eq!(run(&[b"012345678"]), vec![(b"01234567".to_vec(), true), (b"8".to_vec(), true)]);
     }
 }
