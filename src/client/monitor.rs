@@ -245,7 +245,7 @@ impl Monitor {
         match sys::send(fd.as_raw_fd(), b"0") {
             Ok(_) => Ok(()),
             // The monitor already failed; the sync pipe will tell why.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => Ok(()),
             Err(e) => Err(Error::io("writing the start pipe", e)),
         }
     }
@@ -273,5 +273,102 @@ impl Monitor {
             }
             self.pending.extend_from_slice(&buf[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::LogDriver;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    /// A stand-in monitor: a shell script that ignores its arguments.
+    fn fake_monitor(name: &str, body: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigil-client-monitor-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("conmon");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn opts() -> MonitorOptions {
+        let mut o = MonitorOptions::new("cid", "/bin/true");
+        o.log_drivers = vec![LogDriver::None];
+        o
+    }
+
+    #[test]
+    fn passes_fds_at_fixed_numbers_and_reads_the_pid() {
+        // fd 3 is the caller's extra fd, then the sync (4) and start (5) pipes.
+        let bin = fake_monitor(
+            "fds",
+            "echo \"$_OCI_SYNCPIPE $_OCI_STARTPIPE ${_OCI_ATTACHPIPE:-none}\" >&3\nprintf '{\"data\": 42}\\n' >&4",
+        );
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let mut m = Monitor::spawn(&bin, &opts(), &[writer.as_fd()]).unwrap();
+        drop(writer);
+        assert_eq!(m.await_pid(Some(Duration::from_secs(10))).unwrap(), 42);
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "4 5 none\n");
+        assert_eq!(m.pid(), None, "no conmon pidfile was asked for");
+        assert!(matches!(m.await_pid(Some(Duration::from_secs(10))), Err(Error::MonitorExited { .. })));
+    }
+
+    #[test]
+    fn reports_launcher_and_runtime_failures() {
+        let bin = fake_monitor("launcher", "echo '[conmon:e]: Runtime path /x is not valid' >&2\nexit 1");
+        match Monitor::spawn(&bin, &opts(), &[]) {
+            Err(Error::Launcher { status, stderr }) => {
+                assert_eq!(status, "exit status 1");
+                assert_eq!(stderr, "[conmon:e]: Runtime path /x is not valid");
+            }
+            other => panic!("expected a launcher error, got {:?}", other.err()),
+        }
+
+        let bin = fake_monitor(
+            "runtime",
+            "printf '{\"data\": -1, \"message\": \"exec: \\\\\"x\\\\\": executable file not found in $PATH\"}\\n' >&3",
+        );
+        let mut m = Monitor::spawn(&bin, &opts(), &[]).unwrap();
+        match m.await_pid(Some(Duration::from_secs(10))) {
+            Err(Error::Runtime(e)) => {
+                assert_eq!(e.message, "exec: \"x\": executable file not found in $PATH");
+                assert_eq!(e.exit_code(), 127);
+            }
+            other => panic!("expected a runtime error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_attach_uses_the_attach_pipe_and_conmon_pidfile() {
+        let dir = std::env::temp_dir().join(format!("vigil-client-monitor-{}-pidfile", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("conmon.pid");
+        let bin = fake_monitor(
+            "attach",
+            &format!(
+                "printf 4242 > {}\nprintf '{{\"data\": 0}}\\n' >&5\nsleep 0.1\nprintf '{{\"data\": 7}}\\n' >&3\nprintf '{{\"data\": 3}}\\n' >&3",
+                pidfile.display()
+            ),
+        );
+        let mut o = opts();
+        o.conmon_pidfile = Some(pidfile);
+        o.exec = Some(crate::client::ExecOptions { process_spec: "/p.json".into(), attach: true });
+        let mut m = Monitor::spawn(&bin, &o, &[]).unwrap();
+        assert_eq!(m.pid(), Some(4242));
+        m.await_attach_ready(Some(Duration::from_secs(10))).unwrap();
+        m.release_exec().unwrap();
+        assert_eq!(m.await_pid(Some(Duration::from_secs(10))).unwrap(), 7);
+        assert_eq!(m.await_exit_code(Some(Duration::from_secs(10))).unwrap(), 3);
+        assert!(matches!(m.release_exec(), Err(Error::Usage(_))));
+
+        let mut legacy = o.clone();
+        legacy.api_version = false;
+        assert!(matches!(Monitor::spawn(&bin, &legacy, &[]), Err(Error::Usage(_))));
     }
 }
