@@ -21,8 +21,9 @@ use vigil::proto::attach::Stream;
 
 /// Output buffer size; one chunk's records usually fit in one write.
 const OUT_CAP: usize = 192 * 1024;
-/// Pieces at least this long are written with writev instead of copied.
-const DIRECT_MIN: usize = 8 * 1024;
+/// Pieces at least this long are written with writev instead of copied. A
+/// whole read (64 KiB) is still copied: one write per chunk beats several.
+const DIRECT_MIN: usize = 96 * 1024;
 /// Room for a record's prefix and added newline.
 const RECORD_SLACK: usize = MAX_LEN + 16;
 
