@@ -262,8 +262,42 @@ fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
 
 #[cfg(test)]
 mod tests {
-    use super::cgroup_dir;
+    use super::{cgroup_dir, read_counter, OomMonitor, Watch};
+    use std::os::fd::{FromRawFd, OwnedFd};
     use std::path::PathBuf;
+
+    /// cgroup v2 `memory.events` on fake files: separate oom/oom_kill
+    /// counters, zero counters, malformed values, a removed cgroup.
+    #[test]
+    fn v2_memory_events_parsing() {
+        let dir = std::env::temp_dir().join(format!("vigil-oom-v2-{}", std::process::id()));
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let events = dir.join("memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 4\noom 0\noom_kill 0\n").unwrap();
+        assert_eq!(read_counter(&events, "max"), Some(4));
+        assert_eq!(read_counter(&events, "oom"), Some(0));
+        assert_eq!(read_counter(&events, "nope"), None);
+        // SAFETY: a fresh eventfd, only used as a placeholder fd here.
+        let fd = unsafe { OwnedFd::from_raw_fd(libc::eventfd(0, libc::EFD_CLOEXEC)) };
+        let mut m = OomMonitor {
+            watch: Some(Watch::V2 { inotify: fd, events: events.clone(), last_oom: 0, last_oom_kill: 0 }),
+            targets: vec![out.clone()],
+            reported: false,
+        };
+        m.check_v2();
+        assert!(!out.join("oom").exists(), "zero counters are not an OOM");
+        std::fs::write(&events, "oom x\noom_kill\n").unwrap();
+        m.check_v2();
+        assert!(!out.join("oom").exists(), "malformed values are ignored");
+        std::fs::write(&events, "oom 0\noom_kill 1\n").unwrap();
+        m.check_v2();
+        assert!(out.join("oom").exists(), "oom_kill going up is an OOM");
+        std::fs::remove_file(&events).unwrap();
+        m.check_v2();
+        assert!(m.watch.is_none(), "a removed cgroup stops monitoring");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn resolves_v1_and_v2() {
