@@ -168,6 +168,10 @@ fn foreground_run_relays_output_and_exit_codes() {
     let out = v.run_container(&["--rm"], &["sh", "-c", "sleep 100 & kill -9 $!; wait $!"]);
     assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
 
+    // With a terminal everything is stdout, with the pty's line endings.
+    let out = v.run_container(&["--rm", "-t"], &["sh", "-c", "tty; echo e >&2; exit 2"]);
+    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("/dev/pts/0\r\ne\r\n", Some(2)));
+
     let out = v.run_container(&["--rm", "-e", "FOO=bar", "-w", "/tmp"], &["sh", "-c", "echo $FOO $(pwd) $(hostname)"]);
     let line = text(&out.stdout);
     let words: Vec<&str> = line.split_whitespace().collect();
