@@ -47,11 +47,15 @@ fn run(args: &Args) -> Result<i32, vigil::client::Error> {
     let bundle = std::env::temp_dir().join(format!("vigil-engine-{cid}"));
     let io = |what: &str| {
         let what = what.to_string();
-        move |e| vigil::client::Error::Io { context: what, source: e }
+        move |e| vigil::client::Error::Io {
+            context: what,
+            source: e,
+        }
     };
     std::fs::create_dir_all(bundle.join("exits")).map_err(io("creating the bundle"))?;
     let runc_root = bundle.join("runc");
-    std::fs::write(bundle.join("config.json"), config_json(args)).map_err(io("writing config.json"))?;
+    std::fs::write(bundle.join("config.json"), config_json(args))
+        .map_err(io("writing config.json"))?;
 
     // 1. The monitor creates the container (`runc create`) and reports its pid.
     let mut opts = MonitorOptions::new(cid.clone(), &args.runtime);
@@ -112,15 +116,30 @@ fn run(args: &Args) -> Result<i32, vigil::client::Error> {
         Ok(watcher.wait(Some(Duration::from_secs(30)))?.code)
     })();
 
-    let _ = Command::new(&args.runtime).arg("--root").arg(&runc_root).args(["delete", "--force", &cid]).status();
+    let _ = Command::new(&args.runtime)
+        .arg("--root")
+        .arg(&runc_root)
+        .args(["delete", "--force", &cid])
+        .status();
     let _ = std::fs::remove_dir_all(&bundle);
     result
 }
 
 /// A small runtime spec: the rootfs read-only, private namespaces but the network.
 fn config_json(args: &Args) -> String {
-    let caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETGID", "CAP_SETUID"];
-    let command = if args.command.is_empty() { vec!["sh".to_string()] } else { args.command.clone() };
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+    ];
+    let command = if args.command.is_empty() {
+        vec!["sh".to_string()]
+    } else {
+        args.command.clone()
+    };
     serde_json::json!({
         "ociVersion": "1.0.2-dev",
         "process": {
@@ -154,14 +173,18 @@ fn config_json(args: &Args) -> String {
 
 fn parse_args() -> Result<Args, String> {
     let mut argv = std::env::args().skip(1);
-    let mut conmon = std::env::var_os("CONMON_BINARY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let mut conmon = std::env::var_os("CONMON_BINARY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let mut runtime = None;
     let (mut tty, mut stdin) = (false, false);
     let rootfs = loop {
         let arg = argv.next().ok_or("missing ROOTFS")?;
         match arg.as_str() {
             "--conmon" => conmon = Some(argv.next().ok_or("--conmon needs a value")?.into()),
-            "--runtime" => runtime = Some(PathBuf::from(argv.next().ok_or("--runtime needs a value")?)),
+            "--runtime" => {
+                runtime = Some(PathBuf::from(argv.next().ok_or("--runtime needs a value")?))
+            }
             "-t" => tty = true,
             "-i" => stdin = true,
             "-it" | "-ti" => (tty, stdin) = (true, true),
@@ -169,23 +192,46 @@ fn parse_args() -> Result<Args, String> {
             _ => break PathBuf::from(arg),
         }
     };
-    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| format!("rootfs {}: {e}", rootfs.display()))?;
-    let find = |p: PathBuf| if p.components().count() > 1 { Some(p) } else { which(&p) };
-    let conmon = find(conmon.unwrap_or_else(|| "conmon".into())).ok_or("monitor not found (use --conmon)")?;
-    let runtime = find(runtime.unwrap_or_else(|| "runc".into())).ok_or("runtime not found (use --runtime)")?;
-    Ok(Args { conmon, runtime, tty, stdin, rootfs, command: argv.collect() })
+    let rootfs =
+        std::fs::canonicalize(&rootfs).map_err(|e| format!("rootfs {}: {e}", rootfs.display()))?;
+    let find = |p: PathBuf| {
+        if p.components().count() > 1 {
+            Some(p)
+        } else {
+            which(&p)
+        }
+    };
+    let conmon = find(conmon.unwrap_or_else(|| "conmon".into()))
+        .ok_or("monitor not found (use --conmon)")?;
+    let runtime = find(runtime.unwrap_or_else(|| "runc".into()))
+        .ok_or("runtime not found (use --runtime)")?;
+    Ok(Args {
+        conmon,
+        runtime,
+        tty,
+        stdin,
+        rootfs,
+        command: argv.collect(),
+    })
 }
 
 fn which(name: &Path) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
     if !ok {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -16,11 +16,15 @@ fn workspace() -> PathBuf {
 
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 struct Setup {
@@ -41,34 +45,52 @@ fn find_setup() -> Result<Setup, String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("not root".into());
     }
-    let runtime = env_path("RUNTIME_BINARY").or_else(|| which("runc")).ok_or("runc not found")?;
-    let conmon = env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
+    let runtime = env_path("RUNTIME_BINARY")
+        .or_else(|| which("runc"))
+        .ok_or("runc not found")?;
+    let conmon =
+        env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
     if !conmon.is_file() {
-        return Err(format!("monitor {} not built (set CONMON_BINARY)", conmon.display()));
+        return Err(format!(
+            "monitor {} not built (set CONMON_BINARY)",
+            conmon.display()
+        ));
     }
-    let rootfs =
-        env_path("VIGIL_TEST_ROOTFS").unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
+    let rootfs = env_path("VIGIL_TEST_ROOTFS")
+        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
     if !rootfs.join("bin/busybox").is_file() {
-        let made = Command::new("bash").arg(workspace().join("scripts/make-test-rootfs")).arg(&rootfs).status();
+        let made = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-rootfs"))
+            .arg(&rootfs)
+            .status();
         if !made.is_ok_and(|s| s.success()) || !rootfs.join("bin/busybox").is_file() {
             return Err(format!("no busybox rootfs at {}", rootfs.display()));
         }
     }
-    Ok(Setup { engine: engine_binary()?, conmon, runtime, rootfs })
+    Ok(Setup {
+        engine: engine_binary()?,
+        conmon,
+        runtime,
+        rootfs,
+    })
 }
 
 /// The example binary cargo built next to this test (target/<profile>/examples),
 /// else built now.
 fn engine_binary() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or("odd test binary location")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("odd test binary location")?;
     let built = profile_dir.join("examples/engine");
     if built.is_file() {
         return Ok(built);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace()).args(["build", "--example", "engine"]);
+    cmd.current_dir(workspace())
+        .args(["build", "--example", "engine"]);
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
@@ -76,7 +98,10 @@ fn engine_binary() -> Result<PathBuf, String> {
     if ok && built.is_file() {
         Ok(built)
     } else {
-        Err(format!("could not build the engine example into {}", built.display()))
+        Err(format!(
+            "could not build the engine example into {}",
+            built.display()
+        ))
     }
 }
 
@@ -125,7 +150,12 @@ fn engine_relays_output_and_exit_code() {
 #[test]
 fn engine_terminal_gets_the_size_from_ctl() {
     let s = setup_or_skip!("engine_terminal_gets_the_size_from_ctl");
-    let out = engine(s, &["-t"], &["sh", "-c", "sleep 0.3; stty size; exit 7"], b"");
+    let out = engine(
+        s,
+        &["-t"],
+        &["sh", "-c", "sleep 0.3; stty size; exit 7"],
+        b"",
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "24 80\r\n");
     assert_eq!(out.status.code(), Some(7));
 }
@@ -138,6 +168,11 @@ fn engine_forwards_stdin_and_reports_runtime_errors() {
     assert_eq!(out.status.code(), Some(0));
 
     let out = engine(s, &[], &["/nonexistent"], b"");
-    assert_eq!(out.status.code(), Some(127), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or directory"));
 }

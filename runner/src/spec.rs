@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::error::RunnerError;
@@ -48,8 +48,14 @@ pub const MASKED_PATHS: [&str; 12] = [
     "/sys/fs/selinux",
 ];
 /// containers.conf read-only paths.
-pub const READONLY_PATHS: [&str; 6] =
-    ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 6] = [
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 /// containers.conf `pids_limit`.
 pub const PIDS_LIMIT: i64 = 2048;
 /// Podman's NOFILE/NPROC target before clamping.
@@ -74,7 +80,9 @@ impl Network {
             Some("host") => Ok(Network::Host),
             Some(v) => match v.strip_prefix("ns:") {
                 Some(p) if p.starts_with('/') => Ok(Network::Path(p.into())),
-                _ => Err(RunnerError::Engine(format!("unsupported network mode {v:?} (none, host, ns:PATH)"))),
+                _ => Err(RunnerError::Engine(format!(
+                    "unsupported network mode {v:?} (none, host, ns:PATH)"
+                ))),
             },
         }
     }
@@ -148,17 +156,49 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
 pub fn mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
     let mut all = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"])?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
         mount(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         )?,
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"])?,
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"])?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
+        )?,
     ];
     for b in binds {
         let source = b.source.to_string_lossy();
@@ -191,10 +231,20 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
         .ambient(none())
         .build()
         .map_err(err)?;
-    let rlimits = [(PosixRlimitType::RlimitNofile, opts.rlimit_nofile), (PosixRlimitType::RlimitNproc, opts.rlimit_nproc)]
-        .into_iter()
-        .map(|(typ, v)| PosixRlimitBuilder::default().typ(typ).soft(v).hard(v).build().map_err(err))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rlimits = [
+        (PosixRlimitType::RlimitNofile, opts.rlimit_nofile),
+        (PosixRlimitType::RlimitNproc, opts.rlimit_nproc),
+    ]
+    .into_iter()
+    .map(|(typ, v)| {
+        PosixRlimitBuilder::default()
+            .typ(typ)
+            .soft(v)
+            .hard(v)
+            .build()
+            .map_err(err)
+    })
+    .collect::<Result<Vec<_>, _>>()?;
     let user = UserBuilder::default()
         .uid(opts.user.uid)
         .gid(opts.user.gid)
@@ -229,24 +279,54 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
     if opts.cgroup_ns {
         namespaces.push(namespace(LinuxNamespaceType::Cgroup, None)?);
     }
-    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(err)?;
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()
+        .map_err(err)?;
     let mut resources = LinuxResourcesBuilder::default()
         .devices(vec![deny_all])
-        .pids(LinuxPidsBuilder::default().limit(PIDS_LIMIT).build().map_err(err)?);
+        .pids(
+            LinuxPidsBuilder::default()
+                .limit(PIDS_LIMIT)
+                .build()
+                .map_err(err)?,
+        );
     if let Some(limit) = opts.memory_limit {
-        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(err)?);
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(err)?,
+        );
     }
     let linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build().map_err(err)?)
         .cgroups_path(PathBuf::from(&opts.cgroups_path))
-        .masked_paths(MASKED_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .readonly_paths(READONLY_PATHS.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .masked_paths(
+            MASKED_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .readonly_paths(
+            READONLY_PATHS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
         .build()
         .map_err(err)?;
     SpecBuilder::default()
         .version("1.0.2-dev")
-        .root(RootBuilder::default().path(&opts.rootfs).readonly(false).build().map_err(err)?)
+        .root(
+            RootBuilder::default()
+                .path(&opts.rootfs)
+                .readonly(false)
+                .build()
+                .map_err(err)?,
+        )
         .process(process(opts)?)
         .hostname(opts.hostname.clone())
         .mounts(mounts(&opts.binds)?)
@@ -279,8 +359,9 @@ pub fn command(
     let (entrypoint, cmd): (Vec<String>, &[String]) = match entrypoint_flag {
         Some(flag) => {
             let ep = if flag.trim_start().starts_with('[') {
-                serde_json::from_str::<Vec<String>>(flag)
-                    .map_err(|e| RunnerError::Engine(format!("invalid --entrypoint {flag:?}: {e}")))?
+                serde_json::from_str::<Vec<String>>(flag).map_err(|e| {
+                    RunnerError::Engine(format!("invalid --entrypoint {flag:?}: {e}"))
+                })?
             } else if flag.is_empty() {
                 Vec::new()
             } else {
@@ -288,12 +369,21 @@ pub fn command(
             };
             (ep, user_cmd)
         }
-        None => (image_entrypoint.to_vec(), if user_cmd.is_empty() { image_cmd } else { user_cmd }),
+        None => (
+            image_entrypoint.to_vec(),
+            if user_cmd.is_empty() {
+                image_cmd
+            } else {
+                user_cmd
+            },
+        ),
     };
     let mut args = entrypoint;
     args.extend(cmd.iter().cloned());
     if args.is_empty() {
-        return Err(RunnerError::Engine("no command or entrypoint specified".into()));
+        return Err(RunnerError::Engine(
+            "no command or entrypoint specified".into(),
+        ));
     }
     Ok(args)
 }
@@ -357,12 +447,23 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Runne
             return None;
         }
         let matches = f[0] == user_part || f[2] == user_part;
-        matches.then(|| (f[0].to_string(), f[2].parse::<u32>().ok(), f[3].parse::<u32>().ok(), f[5].to_string()))
+        matches.then(|| {
+            (
+                f[0].to_string(),
+                f[2].parse::<u32>().ok(),
+                f[3].parse::<u32>().ok(),
+                f[5].to_string(),
+            )
+        })
     });
     let (name, uid, mut gid, home) = match (entry, user_part.parse::<u32>()) {
         (Some((name, Some(uid), gid, home)), _) => (Some(name), uid, gid.unwrap_or(0), home),
         (_, Ok(uid)) => (None, uid, uid, "/".to_string()),
-        _ => return Err(RunnerError::Engine(format!("unable to find user {user_part}: no matching entries in passwd file"))),
+        _ => {
+            return Err(RunnerError::Engine(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )))
+        }
     };
     if let Some(g) = group_part.filter(|g| !g.is_empty()) {
         gid = match g.parse::<u32>() {
@@ -371,9 +472,15 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Runne
                 .lines()
                 .find_map(|line| {
                     let f: Vec<&str> = line.split(':').collect();
-                    (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u32>().ok()).flatten()
+                    (f.len() >= 3 && f[0] == g)
+                        .then(|| f[2].parse::<u32>().ok())
+                        .flatten()
                 })
-                .ok_or_else(|| RunnerError::Engine(format!("unable to find group {g}: no matching entries in group file")))?,
+                .ok_or_else(|| {
+                    RunnerError::Engine(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
         };
     }
     let mut additional_gids = vec![gid];
@@ -390,7 +497,12 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Runne
         }
     }
     let home = if home.is_empty() { "/".into() } else { home };
-    Ok(User { uid, gid, additional_gids, home })
+    Ok(User {
+        uid,
+        gid,
+        additional_gids,
+        home,
+    })
 }
 
 /// Parse `-v SRC:DEST[:OPTIONS]` (bind mounts of absolute host paths only).
@@ -399,27 +511,50 @@ pub fn parse_volume(spec: &str) -> Result<BindMount, RunnerError> {
     let (src, dest, opts) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
         [s, d, o] => (*s, *d, *o),
-        _ => return Err(RunnerError::Engine(format!("invalid volume {spec:?}: expected SRC:DEST[:OPTIONS]"))),
+        _ => {
+            return Err(RunnerError::Engine(format!(
+                "invalid volume {spec:?}: expected SRC:DEST[:OPTIONS]"
+            )))
+        }
     };
     if !src.starts_with('/') {
-        return Err(RunnerError::Engine(format!("invalid volume {spec:?}: named volumes are not supported, use an absolute host path")));
+        return Err(RunnerError::Engine(format!(
+            "invalid volume {spec:?}: named volumes are not supported, use an absolute host path"
+        )));
     }
     if !dest.starts_with('/') {
-        return Err(RunnerError::Engine(format!("invalid volume {spec:?}: the destination must be absolute")));
+        return Err(RunnerError::Engine(format!(
+            "invalid volume {spec:?}: the destination must be absolute"
+        )));
     }
     let mut options = vec!["rbind".to_string()];
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
-            "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "suid" | "dev" | "exec" => options.push(o.into()),
+            "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "suid" | "dev" | "exec" => {
+                options.push(o.into())
+            }
             "z" | "Z" => {}
-            "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => options.push(o.into()),
-            _ => return Err(RunnerError::Engine(format!("invalid volume option {o:?} in {spec:?}"))),
+            "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave" => {
+                options.push(o.into())
+            }
+            _ => {
+                return Err(RunnerError::Engine(format!(
+                    "invalid volume option {o:?} in {spec:?}"
+                )))
+            }
         }
     }
-    if !options.iter().any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")) {
+    if !options
+        .iter()
+        .any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave"))
+    {
         options.push("rprivate".into());
     }
-    Ok(BindMount { source: src.into(), destination: dest.into(), options })
+    Ok(BindMount {
+        source: src.into(),
+        destination: dest.into(),
+        options,
+    })
 }
 
 #[cfg(test)]
@@ -432,12 +567,21 @@ mod tests {
             args: vec!["sh".into()],
             env: vec![DEFAULT_PATH.into()],
             cwd: "/".into(),
-            user: User { uid: 0, gid: 0, additional_gids: vec![0], home: "/root".into() },
+            user: User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![0],
+                home: "/root".into(),
+            },
             terminal: false,
             hostname: "abc".into(),
             network: Network::None,
             cgroups_path: "/vigil/x".into(),
-            binds: vec![BindMount { source: "/h".into(), destination: "/etc/hosts".into(), options: vec!["rbind".into()] }],
+            binds: vec![BindMount {
+                source: "/h".into(),
+                destination: "/etc/hosts".into(),
+                options: vec!["rbind".into()],
+            }],
             memory_limit: Some(1 << 20),
             rlimit_nofile: 1024,
             rlimit_nproc: 2048,
@@ -449,12 +593,43 @@ mod tests {
     fn spec_has_podman_defaults() {
         let spec = build(&opts()).unwrap();
         let json = serde_json::to_value(&spec).unwrap();
-        let ns: Vec<&str> = json["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        let ns: Vec<&str> = json["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
         assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount"]);
-        let dests: Vec<&str> = json["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
-        assert_eq!(dests, ["/proc", "/dev", "/sys", "/dev/pts", "/dev/mqueue", "/dev/shm", "/sys/fs/cgroup", "/etc/hosts"]);
-        assert_eq!(json["process"]["capabilities"]["effective"].as_array().unwrap().len(), 11);
-        assert_eq!(json["process"]["rlimits"][0], serde_json::json!({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}));
+        let dests: Vec<&str> = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/sys",
+                "/dev/pts",
+                "/dev/mqueue",
+                "/dev/shm",
+                "/sys/fs/cgroup",
+                "/etc/hosts"
+            ]
+        );
+        assert_eq!(
+            json["process"]["capabilities"]["effective"]
+                .as_array()
+                .unwrap()
+                .len(),
+            11
+        );
+        assert_eq!(
+            json["process"]["rlimits"][0],
+            serde_json::json!({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024})
+        );
         assert_eq!(json["linux"]["resources"]["pids"]["limit"], 2048);
         assert_eq!(json["linux"]["resources"]["memory"]["limit"], 1 << 20);
         assert_eq!(json["linux"]["maskedPaths"].as_array().unwrap().len(), 12);
@@ -466,16 +641,31 @@ mod tests {
         o.user.uid = 1000;
         let json = serde_json::to_value(build(&o).unwrap()).unwrap();
         assert_eq!(json["linux"]["namespaces"].as_array().unwrap().len(), 4);
-        assert!(json["process"]["capabilities"]["effective"].as_array().unwrap().is_empty());
+        assert!(json["process"]["capabilities"]["effective"]
+            .as_array()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn commands_follow_podman() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(command(None, &s(&["/ep"]), &s(&["a"]), &[]).unwrap(), s(&["/ep", "a"]));
-        assert_eq!(command(None, &s(&["/ep"]), &s(&["a"]), &s(&["b"])).unwrap(), s(&["/ep", "b"]));
-        assert_eq!(command(Some("/x"), &s(&["/ep"]), &s(&["a"]), &[]).unwrap(), s(&["/x"]));
-        assert_eq!(command(Some("[\"/x\",\"-c\"]"), &[], &s(&["a"]), &s(&["y"])).unwrap(), s(&["/x", "-c", "y"]));
+        assert_eq!(
+            command(None, &s(&["/ep"]), &s(&["a"]), &[]).unwrap(),
+            s(&["/ep", "a"])
+        );
+        assert_eq!(
+            command(None, &s(&["/ep"]), &s(&["a"]), &s(&["b"])).unwrap(),
+            s(&["/ep", "b"])
+        );
+        assert_eq!(
+            command(Some("/x"), &s(&["/ep"]), &s(&["a"]), &[]).unwrap(),
+            s(&["/x"])
+        );
+        assert_eq!(
+            command(Some("[\"/x\",\"-c\"]"), &[], &s(&["a"]), &s(&["y"])).unwrap(),
+            s(&["/x", "-c", "y"])
+        );
         assert_eq!(command(None, &[], &[], &[]).unwrap_err().exit_code(), 125);
         assert!(command(Some("[bad"), &[], &[], &[]).is_err());
     }
@@ -490,17 +680,52 @@ mod tests {
             "h",
             "/root",
         );
-        assert_eq!(env, ["PATH=/img", "container=vigil", "A=2", "B=host", "TERM=xterm", "HOSTNAME=h", "HOME=/root"]);
+        assert_eq!(
+            env,
+            [
+                "PATH=/img",
+                "container=vigil",
+                "A=2",
+                "B=host",
+                "TERM=xterm",
+                "HOSTNAME=h",
+                "HOME=/root"
+            ]
+        );
     }
 
     #[test]
     fn users_resolve_from_the_container_files() {
         let passwd = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n";
         let group = "root:x:0:\napp:x:1001:\nwheel:x:10:app,other\n";
-        assert_eq!(resolve_user("", passwd, group).unwrap(), User { uid: 0, gid: 0, additional_gids: vec![0], home: "/root".into() });
-        assert_eq!(resolve_user("app", passwd, group).unwrap(), User { uid: 1000, gid: 1001, additional_gids: vec![1001, 10], home: "/home/app".into() });
+        assert_eq!(
+            resolve_user("", passwd, group).unwrap(),
+            User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![0],
+                home: "/root".into()
+            }
+        );
+        assert_eq!(
+            resolve_user("app", passwd, group).unwrap(),
+            User {
+                uid: 1000,
+                gid: 1001,
+                additional_gids: vec![1001, 10],
+                home: "/home/app".into()
+            }
+        );
         assert_eq!(resolve_user("1000:wheel", passwd, group).unwrap().gid, 10);
-        assert_eq!(resolve_user("4242:7", passwd, group).unwrap(), User { uid: 4242, gid: 7, additional_gids: vec![7], home: "/".into() });
+        assert_eq!(
+            resolve_user("4242:7", passwd, group).unwrap(),
+            User {
+                uid: 4242,
+                gid: 7,
+                additional_gids: vec![7],
+                home: "/".into()
+            }
+        );
         assert!(resolve_user("nobody", passwd, group).is_err());
         assert!(resolve_user("app:nogroup", passwd, group).is_err());
     }
@@ -514,7 +739,10 @@ mod tests {
         assert!(parse_volume("/a:/b:bogus").is_err());
         assert_eq!(Network::parse(Some("host")).unwrap(), Network::Host);
         assert_eq!(Network::parse(None).unwrap(), Network::None);
-        assert_eq!(Network::parse(Some("ns:/proc/1/ns/net")).unwrap(), Network::Path("/proc/1/ns/net".into()));
+        assert_eq!(
+            Network::parse(Some("ns:/proc/1/ns/net")).unwrap(),
+            Network::Path("/proc/1/ns/net".into())
+        );
         assert!(Network::parse(Some("slirp4netns")).is_err());
         assert_eq!(rlimit_value(true, Some(1 << 30), 10), RLIMIT_TARGET);
         assert_eq!(rlimit_value(false, None, 20000), 20000);

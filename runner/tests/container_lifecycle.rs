@@ -13,16 +13,23 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// A private vigil installation: binaries plus temporary store and state dirs.
@@ -46,21 +53,37 @@ fn setup(test: &str) -> Option<Vigil> {
         return skip("runc not found on PATH".into());
     }
     let bin = env_path("VIGIL_BINARY").unwrap_or_else(|| workspace().join("target/release/vigil"));
-    let conmon = env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
+    let conmon =
+        env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
     for b in [&bin, &conmon] {
         if !b.is_file() {
-            return skip(format!("{} not built (set VIGIL_BINARY / CONMON_BINARY)", b.display()));
+            return skip(format!(
+                "{} not built (set VIGIL_BINARY / CONMON_BINARY)",
+                b.display()
+            ));
         }
     }
-    let rootfs = env_path("VIGIL_TEST_ROOTFS").unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
+    let rootfs = env_path("VIGIL_TEST_ROOTFS")
+        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
     if !rootfs.join("bin/busybox").is_file() {
-        let _ = Command::new("bash").arg(workspace().join("scripts/make-test-rootfs")).arg(&rootfs).status();
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-rootfs"))
+            .arg(&rootfs)
+            .status();
         if !rootfs.join("bin/busybox").is_file() {
             return skip(format!("no busybox rootfs at {}", rootfs.display()));
         }
     }
-    let dir = tempfile::Builder::new().prefix("vigil-lc-").tempdir().expect("tempdir");
-    Some(Vigil { bin, conmon, rootfs, dir })
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-lc-")
+        .tempdir()
+        .expect("tempdir");
+    Some(Vigil {
+        bin,
+        conmon,
+        rootfs,
+        dir,
+    })
 }
 
 impl Vigil {
@@ -74,7 +97,10 @@ impl Vigil {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--root").arg(self.root()).arg("--runroot").arg(self.runroot());
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot());
         c.arg("--conmon").arg(&self.conmon);
         c.args(args);
         c
@@ -97,7 +123,10 @@ impl Vigil {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let out = child.wait_with_output().expect("output");
-                panic!("vigil {args:?} timed out; stderr: {}", String::from_utf8_lossy(&out.stderr));
+                panic!(
+                    "vigil {args:?} timed out; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -121,7 +150,12 @@ impl Vigil {
     /// Like [`run`](Self::run), asserting success; stdout as text.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "vigil {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "vigil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
@@ -130,9 +164,17 @@ impl Vigil {
         let info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
         let base = self.dir.path().to_string_lossy().into_owned();
         assert!(!info.contains(&base), "mounts left under {base}");
-        for d in [self.runroot().join("containers"), self.root().join("containers")] {
+        for d in [
+            self.runroot().join("containers"),
+            self.root().join("containers"),
+        ] {
             let left: Vec<_> = std::fs::read_dir(&d)
-                .map(|e| e.filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n != ".lock").collect())
+                .map(|e| {
+                    e.filter_map(|e| e.ok())
+                        .map(|e| e.file_name())
+                        .filter(|n| n != ".lock")
+                        .collect()
+                })
                 .unwrap_or_default();
             assert!(left.is_empty(), "left in {}: {left:?}", d.display());
         }
@@ -154,14 +196,21 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn foreground_run_relays_output_and_exit_codes() {
-    let Some(v) = setup("foreground_run_relays_output_and_exit_codes") else { return };
+    let Some(v) = setup("foreground_run_relays_output_and_exit_codes") else {
+        return;
+    };
     let out = v.run_container(&["--rm"], &["sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(text(&out.stdout), "out\n");
     assert_eq!(text(&out.stderr), "err\n");
     assert_eq!(out.status.code(), Some(3));
 
     let out = v.run_container(&["--rm"], &["true"]);
-    assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0), "{}", text(&out.stderr));
+    assert_eq!(
+        (out.status.code(), out.stdout.len()),
+        (Some(0), 0),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The container's init ignores signals from inside its namespace: the
     // child dies of SIGKILL and the shell reports it as 137.
@@ -170,9 +219,15 @@ fn foreground_run_relays_output_and_exit_codes() {
 
     // With a terminal everything is stdout, with the pty's line endings.
     let out = v.run_container(&["--rm", "-t"], &["sh", "-c", "tty; echo e >&2; exit 2"]);
-    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("/dev/pts/0\r\ne\r\n", Some(2)));
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("/dev/pts/0\r\ne\r\n", Some(2))
+    );
 
-    let out = v.run_container(&["--rm", "-e", "FOO=bar", "-w", "/tmp"], &["sh", "-c", "echo $FOO $(pwd) $(hostname)"]);
+    let out = v.run_container(
+        &["--rm", "-e", "FOO=bar", "-w", "/tmp"],
+        &["sh", "-c", "echo $FOO $(pwd) $(hostname)"],
+    );
     let line = text(&out.stdout);
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&words[..2], ["bar", "/tmp"], "{line}");
@@ -182,32 +237,67 @@ fn foreground_run_relays_output_and_exit_codes() {
 
 #[test]
 fn runtime_errors_map_to_podman_exit_codes() {
-    let Some(v) = setup("runtime_errors_map_to_podman_exit_codes") else { return };
+    let Some(v) = setup("runtime_errors_map_to_podman_exit_codes") else {
+        return;
+    };
     let out = v.run_container(&["--rm"], &["/nonexistent"]);
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("no such file or directory"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no such file or directory"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = v.run_container(&["--rm"], &["/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
     let out = v.run(&["run", "--rm", "--rootfs", "/nonexistent-rootfs", "true"]);
     assert_eq!(out.status.code(), Some(125));
-    let out = v.run(&["run", "--rm", "--network", "bogus", "--rootfs", v.rootfs.to_str().unwrap(), "true"]);
+    let out = v.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "bogus",
+        "--rootfs",
+        v.rootfs.to_str().unwrap(),
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(125));
     v.assert_clean();
 }
 
 #[test]
 fn interactive_run_forwards_stdin() {
-    let Some(v) = setup("interactive_run_forwards_stdin") else { return };
+    let Some(v) = setup("interactive_run_forwards_stdin") else {
+        return;
+    };
     let rootfs = v.rootfs.to_str().unwrap().to_string();
-    let out = v.run_input(&["run", "--rm", "-i", "--rootfs", &rootfs, "sh", "-c", "read x; echo got:$x; cat"], b"hello\nrest\n");
-    assert_eq!(text(&out.stdout), "got:hello\nrest\n", "{}", text(&out.stderr));
+    let out = v.run_input(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--rootfs",
+            &rootfs,
+            "sh",
+            "-c",
+            "read x; echo got:$x; cat",
+        ],
+        b"hello\nrest\n",
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "got:hello\nrest\n",
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(0));
     v.assert_clean();
 }
 
 #[test]
 fn detached_lifecycle_ps_logs_exec_stop_rm() {
-    let Some(v) = setup("detached_lifecycle_ps_logs_exec_stop_rm") else { return };
+    let Some(v) = setup("detached_lifecycle_ps_logs_exec_stop_rm") else {
+        return;
+    };
     let script = "trap 'echo bye; exit 0' TERM; echo one; echo two >&2; printf three; while :; do sleep 0.1; done";
     let out = v.run_container(&["-d", "--name", "web"], &["sh", "-c", script]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -219,7 +309,10 @@ fn detached_lifecycle_ps_logs_exec_stop_rm() {
     let lines: Vec<&str> = ps.lines().collect();
     assert_eq!(lines.len(), 2, "{ps}");
     assert!(lines[0].starts_with("CONTAINER ID  IMAGE"), "{ps}");
-    assert!(lines[1].starts_with(&id[..12]) && lines[1].ends_with("web") && lines[1].contains("Up "), "{ps}");
+    assert!(
+        lines[1].starts_with(&id[..12]) && lines[1].ends_with("web") && lines[1].contains("Up "),
+        "{ps}"
+    );
 
     // Wait for the output to reach the log.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -235,27 +328,52 @@ fn detached_lifecycle_ps_logs_exec_stop_rm() {
         .split_inclusive('\n')
         .map(|line| {
             let (ts, rest) = line.split_once(' ').expect("timestamp, space, content");
-            assert!(vigil::client::parse_rfc3339_nanos(ts).is_some(), "{stamped:?}");
+            assert!(
+                vigil::client::parse_rfc3339_nanos(ts).is_some(),
+                "{stamped:?}"
+            );
             rest
         })
         .collect();
     assert_eq!(contents, ["one\n", "three"]);
 
-    let out = v.run(&["exec", "web", "sh", "-c", "echo in-exec; echo e >&2; exit 5"]);
-    assert_eq!((text(&out.stdout).as_str(), text(&out.stderr).as_str(), out.status.code()), ("in-exec\n", "e\n", Some(5)));
+    let out = v.run(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "echo in-exec; echo e >&2; exit 5",
+    ]);
+    assert_eq!(
+        (
+            text(&out.stdout).as_str(),
+            text(&out.stderr).as_str(),
+            out.status.code()
+        ),
+        ("in-exec\n", "e\n", Some(5))
+    );
     let out = v.run_input(&["exec", "-i", "web", "cat"], b"piped\n");
-    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("piped\n", Some(0)));
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("piped\n", Some(0))
+    );
     let out = v.run(&["exec", "web", "nonexistent-command"]);
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
 
-    let inspect: serde_json::Value = serde_json::from_str(&v.ok(&["inspect", "web"])).expect("inspect JSON");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&v.ok(&["inspect", "web"])).expect("inspect JSON");
     assert_eq!(inspect[0]["Id"], id.as_str());
     assert_eq!(inspect[0]["Name"], "web");
     assert_eq!(inspect[0]["State"]["Status"], "running");
     assert!(inspect[0]["State"]["Pid"].as_i64().unwrap_or(0) > 0);
 
     let out = v.run(&["rm", "web"]);
-    assert_eq!(out.status.code(), Some(2), "rm of a running container: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rm of a running container: {}",
+        text(&out.stderr)
+    );
 
     assert_eq!(v.ok(&["stop", "-t", "10", "web"]), "web\n");
     assert_eq!(v.ok(&["wait", "web"]), "0\n");
@@ -263,7 +381,8 @@ fn detached_lifecycle_ps_logs_exec_stop_rm() {
     let ps = v.ok(&["ps", "-a"]);
     assert!(ps.contains("Exited (0)"), "{ps}");
     assert_eq!(text(&v.run(&["logs", "web"]).stdout), "one\nthreebye\n");
-    let inspect: serde_json::Value = serde_json::from_str(&v.ok(&["inspect", "web"])).expect("inspect JSON");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&v.ok(&["inspect", "web"])).expect("inspect JSON");
     assert_eq!(inspect[0]["State"]["Status"], "exited");
     assert_eq!(inspect[0]["State"]["ExitCode"], 0);
 
@@ -275,12 +394,18 @@ fn detached_lifecycle_ps_logs_exec_stop_rm() {
 
 #[test]
 fn kill_wait_and_force_remove() {
-    let Some(v) = setup("kill_wait_and_force_remove") else { return };
+    let Some(v) = setup("kill_wait_and_force_remove") else {
+        return;
+    };
     let out = v.run_container(&["-d", "--name", "k"], &["sleep", "1000"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(v.ok(&["kill", "k"]), "k\n");
     assert_eq!(v.ok(&["wait", "k"]), "137\n");
-    assert_eq!(v.run(&["kill", "k"]).status.code(), Some(125), "killing an exited container");
+    assert_eq!(
+        v.run(&["kill", "k"]).status.code(),
+        Some(125),
+        "killing an exited container"
+    );
 
     let out = v.run_container(&["-d", "--name", "f"], &["sleep", "1000"]);
     let id = text(&out.stdout).trim().to_string();
@@ -291,10 +416,17 @@ fn kill_wait_and_force_remove() {
 
 #[test]
 fn create_start_attach_and_follow_logs() {
-    let Some(v) = setup("create_start_attach_and_follow_logs") else { return };
+    let Some(v) = setup("create_start_attach_and_follow_logs") else {
+        return;
+    };
     let rootfs = v.rootfs.to_str().unwrap().to_string();
     let script = "for i in 1 2 3; do echo line$i; sleep 0.2; done; exit 4";
-    let id = v.ok(&["create", "--name", "c", "--rootfs", &rootfs, "sh", "-c", script]).trim().to_string();
+    let id = v
+        .ok(&[
+            "create", "--name", "c", "--rootfs", &rootfs, "sh", "-c", script,
+        ])
+        .trim()
+        .to_string();
     assert_eq!(id.len(), 64);
     assert!(v.ok(&["ps", "-a"]).contains("Created"));
     assert_eq!(v.ok(&["ps", "-q"]), "");
@@ -305,7 +437,10 @@ fn create_start_attach_and_follow_logs() {
 
     // Started again, attached: the exit code is the container's.
     let out = v.run(&["start", "-a", "c"]);
-    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("line1\nline2\nline3\n", Some(4)));
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("line1\nline2\nline3\n", Some(4))
+    );
     assert_eq!(v.ok(&["logs", "--tail", "2", "c"]), "line2\nline3\n");
     v.ok(&["rm", "c"]);
     v.assert_clean();
@@ -313,43 +448,92 @@ fn create_start_attach_and_follow_logs() {
 
 /// `docker.tar` of scripts/make-test-images (built on first use), or why not.
 fn test_image_archive() -> Result<PathBuf, String> {
-    let dir = env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
+    let dir =
+        env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
     let archive = dir.join("docker.tar");
     if !archive.is_file() {
-        let _ = Command::new("bash").arg(workspace().join("scripts/make-test-images")).arg(&dir).status();
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-images"))
+            .arg(&dir)
+            .status();
     }
     if archive.is_file() {
         Ok(archive)
     } else {
-        Err(format!("{} not built by scripts/make-test-images", archive.display()))
+        Err(format!(
+            "{} not built by scripts/make-test-images",
+            archive.display()
+        ))
     }
 }
 
 #[test]
 fn containers_from_a_loaded_image_use_its_config() {
-    let Some(v) = setup("containers_from_a_loaded_image_use_its_config") else { return };
+    let Some(v) = setup("containers_from_a_loaded_image_use_its_config") else {
+        return;
+    };
     let archive = match test_image_archive() {
         Ok(a) => a,
-        Err(why) => return eprintln!("skipping containers_from_a_loaded_image_use_its_config: {why}"),
+        Err(why) => {
+            return eprintln!("skipping containers_from_a_loaded_image_use_its_config: {why}")
+        }
     };
     v.ok(&["load", "-i", archive.to_str().expect("utf-8 path")]);
     // Entrypoint /bin/sh, Cmd [-c, echo hi], User 1000:1000, WorkingDir /dir1, Env FOO=bar.
     let out = v.run(&["run", "--rm", "localhost/test:multi"]);
-    assert_eq!((text(&out.stdout).as_str(), out.status.code()), ("hi\n", Some(0)), "{}", text(&out.stderr));
-    let out = v.run(&["run", "--rm", "localhost/test:multi", "-c", "id -u; pwd; echo $FOO; ls /opq"]);
-    assert_eq!(text(&out.stdout), "1000\n/dir1\nbar\nnew\n", "{}", text(&out.stderr));
-    let out = v.run(&["run", "--rm", "-u", "0", "--entrypoint", "id", "localhost/test:multi", "-u"]);
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("hi\n", Some(0)),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = v.run(&[
+        "run",
+        "--rm",
+        "localhost/test:multi",
+        "-c",
+        "id -u; pwd; echo $FOO; ls /opq",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "1000\n/dir1\nbar\nnew\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let out = v.run(&[
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "id",
+        "localhost/test:multi",
+        "-u",
+    ]);
     assert_eq!(text(&out.stdout), "0\n", "{}", text(&out.stderr));
 
     // The image's StopSignal (SIGINT) is what `stop` sends first.
     let script = "trap 'echo got-int; exit 0' INT; echo up; while :; do sleep 0.1; done";
-    let out = v.run(&["run", "-d", "--name", "img", "localhost/test:multi", "-c", script]);
+    let out = v.run(&[
+        "run",
+        "-d",
+        "--name",
+        "img",
+        "localhost/test:multi",
+        "-c",
+        script,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(v.ok(&["ps"]).contains("localhost/test:multi"));
     assert_eq!(v.ok(&["stop", "img"]), "img\n");
     assert_eq!(v.ok(&["wait", "img"]), "0\n");
     assert_eq!(v.ok(&["logs", "img"]), "up\ngot-int\n");
     v.ok(&["rm", "img"]);
-    assert_eq!(v.run(&["run", "--rm", "localhost/test:missing"]).status.code(), Some(125));
+    assert_eq!(
+        v.run(&["run", "--rm", "localhost/test:missing"])
+            .status
+            .code(),
+        Some(125)
+    );
     v.assert_clean();
 }

@@ -43,9 +43,16 @@ pub struct AttachWriter {
 impl Attach {
     /// Connect to `<bundle>/attach` (through `/proc/self/fd`, so long bundle paths work).
     pub fn connect(bundle: &Path) -> Result<Attach> {
-        let sock = sys::connect_seqpacket_in(bundle, ATTACH_SOCKET)
-            .map_err(|e| Error::io(format!("connecting to {}/{ATTACH_SOCKET}", bundle.display()), e))?;
-        Ok(Attach { sock, buf: Box::new([0; MAX_PAYLOAD + 1]) })
+        let sock = sys::connect_seqpacket_in(bundle, ATTACH_SOCKET).map_err(|e| {
+            Error::io(
+                format!("connecting to {}/{ATTACH_SOCKET}", bundle.display()),
+                e,
+            )
+        })?;
+        Ok(Attach {
+            sock,
+            buf: Box::new([0; MAX_PAYLOAD + 1]),
+        })
     }
 
     /// The next output chunk; `None` once the monitor closed the connection
@@ -58,7 +65,9 @@ impl Attach {
     pub fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Option<(Stream, &[u8])>> {
         let fd = self.sock.as_raw_fd();
         let (stream, n) = loop {
-            if !sys::wait_readable(fd, deadline).map_err(|e| Error::io("waiting on the attach socket", e))? {
+            if !sys::wait_readable(fd, deadline)
+                .map_err(|e| Error::io("waiting on the attach socket", e))?
+            {
                 return Err(Error::Timeout("attach output".into()));
             }
             let n = match sys::recv(fd, &mut self.buf[..]) {
@@ -84,12 +93,16 @@ impl Attach {
     /// End of input: `shutdown(SHUT_WR)`. Output keeps flowing; the monitor
     /// closes the container's stdin unless it runs with `--leave-stdin-open`.
     pub fn close_stdin(&self) -> Result<()> {
-        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR).map_err(|e| Error::io("closing attach input", e))
+        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR)
+            .map_err(|e| Error::io("closing attach input", e))
     }
 
     /// Split into this reader and a writer usable from another thread.
     pub fn split(self) -> Result<(Attach, AttachWriter)> {
-        let dup = self.sock.try_clone().map_err(|e| Error::io("duplicating the attach socket", e))?;
+        let dup = self
+            .sock
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the attach socket", e))?;
         Ok((self, AttachWriter { sock: dup }))
     }
 }
@@ -102,15 +115,20 @@ impl AttachWriter {
 
     /// End of input (`shutdown(SHUT_WR)` on the shared socket).
     pub fn close_stdin(&self) -> Result<()> {
-        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR).map_err(|e| Error::io("closing attach input", e))
+        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR)
+            .map_err(|e| Error::io("closing attach input", e))
     }
 }
 
 fn write_packets(sock: &OwnedFd, bytes: &[u8]) -> Result<()> {
     for chunk in bytes.chunks(MAX_INPUT) {
-        let n = sys::send(sock.as_raw_fd(), chunk).map_err(|e| Error::io("writing to the attach socket", e))?;
+        let n = sys::send(sock.as_raw_fd(), chunk)
+            .map_err(|e| Error::io("writing to the attach socket", e))?;
         if n != chunk.len() {
-            return Err(Error::io("writing to the attach socket", io::Error::from(io::ErrorKind::WriteZero)));
+            return Err(Error::io(
+                "writing to the attach socket",
+                io::Error::from(io::ErrorKind::WriteZero),
+            ));
         }
     }
     Ok(())

@@ -31,15 +31,26 @@ impl Ctl {
     pub fn open(bundle: &Path) -> Result<Ctl> {
         let path = bundle.join(CTL_FIFO);
         let context = || format!("opening {}", path.display());
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::io(context(), std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            Error::io(
+                context(),
+                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            )
+        })?;
         // SAFETY: valid C string; the result is owned below.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
         if fd < 0 {
             return Err(Error::io(context(), std::io::Error::last_os_error()));
         }
         // SAFETY: fresh descriptor.
-        Ok(Ctl { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+        Ok(Ctl {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     /// Set the container's terminal size (rows, columns; 0..=1000 each).
@@ -55,9 +66,13 @@ impl Ctl {
     /// Send one message as a single write (atomic: far below `PIPE_BUF`).
     pub fn send(&self, msg: CtlMessage) -> Result<()> {
         let line = encode_ctl(msg);
-        let n = sys::write(self.fd.as_raw_fd(), line.as_bytes()).map_err(|e| Error::io("writing to ctl", e))?;
+        let n = sys::write(self.fd.as_raw_fd(), line.as_bytes())
+            .map_err(|e| Error::io("writing to ctl", e))?;
         if n != line.len() {
-            return Err(Error::io("writing to ctl", std::io::Error::from(std::io::ErrorKind::WriteZero)));
+            return Err(Error::io(
+                "writing to ctl",
+                std::io::Error::from(std::io::ErrorKind::WriteZero),
+            ));
         }
         Ok(())
     }

@@ -33,7 +33,8 @@ impl RuntimeError {
         let m = self.message.to_ascii_lowercase();
         if m.contains("permission denied") || m.contains("operation not permitted") {
             EXIT_CANNOT_INVOKE
-        } else if m.contains("executable file not found") || m.contains("no such file or directory") {
+        } else if m.contains("executable file not found") || m.contains("no such file or directory")
+        {
             EXIT_NOT_FOUND
         } else {
             EXIT_ENGINE
@@ -93,7 +94,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The exit code Podman would use for this failure.
@@ -151,19 +155,29 @@ mod tests {
     #[test]
     fn classifies_like_podman() {
         let code = |m: &str| RuntimeError { message: m.into() }.exit_code();
-        assert_eq!(code("exec: \"foo\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            code("exec: \"foo\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(code("stat /x: No such file or directory"), 127);
         assert_eq!(code("exec /etc/passwd: permission denied"), 126);
-        assert_eq!(code("Operation not permitted; no such file or directory"), 126);
+        assert_eq!(
+            code("Operation not permitted; no such file or directory"),
+            126
+        );
         assert_eq!(code("cgroup busy"), 125);
         assert_eq!(Error::Timeout("x".into()).exit_code(), 125);
     }
 
     #[test]
     fn summary_strips_logrus() {
-        let e = RuntimeError { message: "plain text\n".into() };
+        let e = RuntimeError {
+            message: "plain text\n".into(),
+        };
         assert_eq!(e.summary(), "plain text");
-        let e = RuntimeError { message: "msg=\"unterminated".into() };
+        let e = RuntimeError {
+            message: "msg=\"unterminated".into(),
+        };
         assert_eq!(e.summary(), "msg=\"unterminated");
     }
 }

@@ -43,7 +43,11 @@ pub struct ExitWatcher {
 impl ExitWatcher {
     /// Watch `<exit_dir>/<cid>`.
     pub fn new(exit_dir: &Path, cid: &str) -> Self {
-        ExitWatcher { exit_file: exit_dir.join(cid), persist_dir: None, monitor_pid: None }
+        ExitWatcher {
+            exit_file: exit_dir.join(cid),
+            persist_dir: None,
+            monitor_pid: None,
+        }
     }
 
     /// Also report `<dir>/oom` as [`ExitStatus::oom_killed`].
@@ -68,7 +72,10 @@ impl ExitWatcher {
     pub fn try_read(&self) -> Result<Option<ExitStatus>> {
         let code = read_status(&self.exit_file)
             .map_err(|e| Error::io(format!("reading {}", self.exit_file.display()), e))?;
-        Ok(code.map(|code| ExitStatus { code, oom_killed: self.oom_killed() }))
+        Ok(code.map(|code| ExitStatus {
+            code,
+            oom_killed: self.oom_killed(),
+        }))
     }
 
     /// `<persist-dir>/oom` exists.
@@ -88,12 +95,17 @@ impl ExitWatcher {
             if let Some(pid) = self.monitor_pid {
                 if !sys::pid_exists(pid) {
                     // It may have written the file just before exiting.
-                    return self.try_read()?.ok_or(Error::MonitorExited { stderr: String::new() });
+                    return self.try_read()?.ok_or(Error::MonitorExited {
+                        stderr: String::new(),
+                    });
                 }
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(Error::Timeout(format!("exit file {}", self.exit_file.display())));
+                return Err(Error::Timeout(format!(
+                    "exit file {}",
+                    self.exit_file.display()
+                )));
             }
             // Wake at least every 250 ms to re-check the monitor (50 ms without inotify).
             let step = if notify.is_some() { 250 } else { 50 };
@@ -150,7 +162,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let w = ExitWatcher::new(&dir, "cid").persist_dir(&dir);
         assert_eq!(w.try_read().unwrap(), None);
-        assert!(matches!(w.wait(Some(Duration::from_millis(30))), Err(Error::Timeout(_))));
+        assert!(matches!(
+            w.wait(Some(Duration::from_millis(30))),
+            Err(Error::Timeout(_))
+        ));
         let file = dir.join("cid");
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
@@ -158,7 +173,13 @@ mod tests {
         });
         let st = w.wait(Some(Duration::from_secs(5))).unwrap();
         t.join().unwrap();
-        assert_eq!(st, ExitStatus { code: 137, oom_killed: false });
+        assert_eq!(
+            st,
+            ExitStatus {
+                code: 137,
+                oom_killed: false
+            }
+        );
         std::fs::write(dir.join("oom"), b"").unwrap();
         assert!(w.try_read().unwrap().unwrap().oom_killed);
         let gone = ExitWatcher::new(&dir, "other").monitor_pid(i32::MAX);

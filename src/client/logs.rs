@@ -28,7 +28,12 @@ pub struct LogReadOptions {
 
 impl Default for LogReadOptions {
     fn default() -> Self {
-        LogReadOptions { tail: None, since: None, follow: false, poll_interval: Duration::from_millis(100) }
+        LogReadOptions {
+            tail: None,
+            since: None,
+            follow: false,
+            poll_interval: Duration::from_millis(100),
+        }
     }
 }
 
@@ -138,7 +143,11 @@ impl LogReader {
         let asm = std::mem::take(&mut self.asm);
         for (stream, bytes) in asm.finish() {
             if !bytes.is_empty() {
-                let line = LogLine { timestamp: self.last_ts.clone(), stream, bytes };
+                let line = LogLine {
+                    timestamp: self.last_ts.clone(),
+                    stream,
+                    bytes,
+                };
                 self.emit(line);
             }
         }
@@ -158,7 +167,9 @@ impl LogReader {
         if self.cur.is_none() && !self.open_next()? {
             return Ok(false);
         }
-        let Some(cur) = self.cur.as_mut() else { return Ok(false) };
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(false);
+        };
         let mut line = std::mem::take(&mut self.carry);
         let n = cur
             .reader
@@ -194,8 +205,14 @@ impl LogReader {
             let live = path == self.path;
             match File::open(&path) {
                 Ok(file) => {
-                    let meta = file.metadata().map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
-                    self.cur = Some(Current { reader: BufReader::new(file), id: (meta.dev(), meta.ino()), live });
+                    let meta = file
+                        .metadata()
+                        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+                    self.cur = Some(Current {
+                        reader: BufReader::new(file),
+                        id: (meta.dev(), meta.ino()),
+                        live,
+                    });
                     return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -212,12 +229,18 @@ impl LogReader {
 
     /// Truncated in place (copytruncate): start over from the beginning.
     fn check_truncation(&mut self) -> Result<()> {
-        let Some(cur) = self.cur.as_mut() else { return Ok(()) };
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(());
+        };
         let file = cur.reader.get_mut();
-        let pos = file.stream_position().map_err(|e| Error::io("log position", e))?;
+        let pos = file
+            .stream_position()
+            .map_err(|e| Error::io("log position", e))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(pos);
         if len < pos {
-            cur.reader.seek(SeekFrom::Start(0)).map_err(|e| Error::io("rewinding the log", e))?;
+            cur.reader
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io("rewinding the log", e))?;
             self.carry.clear();
         }
         Ok(())
@@ -226,7 +249,9 @@ impl LogReader {
     /// The live path now names another file (rotation or truncate-by-rename):
     /// the old one was read to its end, continue with the new one.
     fn switch_if_rotated(&mut self) -> Result<bool> {
-        let Ok(meta) = fs::metadata(&self.path) else { return Ok(false) };
+        let Ok(meta) = fs::metadata(&self.path) else {
+            return Ok(false);
+        };
         let id = (meta.dev(), meta.ino());
         match &self.cur {
             Some(cur) if cur.id == id => Ok(false),
@@ -256,7 +281,11 @@ pub fn rotated_files(path: &Path) -> Result<Vec<PathBuf>> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(Vec::new());
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let prefix = format!("{}.", name.to_string_lossy());
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -266,7 +295,12 @@ pub fn rotated_files(path: &Path) -> Result<Vec<PathBuf>> {
     let mut found: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().strip_prefix(&prefix)?.parse::<u64>().ok()?;
+            let n = e
+                .file_name()
+                .to_string_lossy()
+                .strip_prefix(&prefix)?
+                .parse::<u64>()
+                .ok()?;
             Some((n, e.path()))
         })
         .collect();
@@ -288,7 +322,10 @@ mod tests {
     }
 
     fn text(lines: &[LogLine]) -> Vec<String> {
-        lines.iter().map(|l| format!("{}:{}", l.stream.name(), String::from_utf8_lossy(&l.bytes))).collect()
+        lines
+            .iter()
+            .map(|l| format!("{}:{}", l.stream.name(), String::from_utf8_lossy(&l.bytes)))
+            .collect()
     }
 
     const T1: &str = "2025-06-01T11:47:57.000000001+00:00";
@@ -299,23 +336,58 @@ mod tests {
         let d = dir("rot");
         let log = d.join("ctr.log");
         fs::write(d.join("ctr.log.2"), format!("{T1} stdout F one\n")).unwrap();
-        fs::write(d.join("ctr.log.1"), format!("{T1} stdout P tw\n{T1} stdout F o\n")).unwrap();
+        fs::write(
+            d.join("ctr.log.1"),
+            format!("{T1} stdout P tw\n{T1} stdout F o\n"),
+        )
+        .unwrap();
         fs::write(&log, format!("{T2} stderr F three\n{T2} stdout P four")).unwrap();
         fs::write(d.join("ctr.log.tmp"), "junk").unwrap();
-        let all: Vec<_> = LogReader::open(&log, Default::default()).unwrap().map(|l| l.unwrap()).collect();
-        assert_eq!(text(&all), ["stdout:one\n", "stdout:two\n", "stderr:three\n"]);
+        let all: Vec<_> = LogReader::open(&log, Default::default())
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect();
+        assert_eq!(
+            text(&all),
+            ["stdout:one\n", "stdout:two\n", "stderr:three\n"]
+        );
         // The trailing record has no newline yet: it is not complete.
         fs::write(&log, format!("{T2} stderr F three\n{T2} stdout P four\n")).unwrap();
-        let all: Vec<_> = LogReader::open(&log, Default::default()).unwrap().map(|l| l.unwrap()).collect();
-        assert_eq!(text(&all), ["stdout:one\n", "stdout:two\n", "stderr:three\n", "stdout:four"]);
+        let all: Vec<_> = LogReader::open(&log, Default::default())
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect();
+        assert_eq!(
+            text(&all),
+            [
+                "stdout:one\n",
+                "stdout:two\n",
+                "stderr:three\n",
+                "stdout:four"
+            ]
+        );
         assert_eq!(all[2].stream, Stream::Stderr);
-        let opts = LogReadOptions { tail: Some(2), ..Default::default() };
-        let tail: Vec<_> = LogReader::open(&log, opts).unwrap().map(|l| l.unwrap()).collect();
+        let opts = LogReadOptions {
+            tail: Some(2),
+            ..Default::default()
+        };
+        let tail: Vec<_> = LogReader::open(&log, opts)
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect();
         assert_eq!(text(&tail), ["stderr:three\n", "stdout:four"]);
-        let opts = LogReadOptions { since: parse_rfc3339_nanos(T2), ..Default::default() };
-        let since: Vec<_> = LogReader::open(&log, opts).unwrap().map(|l| l.unwrap()).collect();
+        let opts = LogReadOptions {
+            since: parse_rfc3339_nanos(T2),
+            ..Default::default()
+        };
+        let since: Vec<_> = LogReader::open(&log, opts)
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect();
         assert_eq!(text(&since), ["stderr:three\n", "stdout:four"]);
-        let missing: Vec<_> = LogReader::open(&d.join("none.log"), Default::default()).unwrap().collect();
+        let missing: Vec<_> = LogReader::open(&d.join("none.log"), Default::default())
+            .unwrap()
+            .collect();
         assert!(missing.is_empty());
         fs::remove_dir_all(&d).unwrap();
     }
@@ -325,7 +397,11 @@ mod tests {
         let d = dir("follow");
         let log = d.join("ctr.log");
         fs::write(&log, format!("{T1} stdout F a\n")).unwrap();
-        let opts = LogReadOptions { follow: true, poll_interval: Duration::from_millis(5), ..Default::default() };
+        let opts = LogReadOptions {
+            follow: true,
+            poll_interval: Duration::from_millis(5),
+            ..Default::default()
+        };
         let mut r = LogReader::open(&log, opts).unwrap();
         let stop_file = d.join("stop");
         let sf = stop_file.clone();
@@ -338,10 +414,12 @@ mod tests {
                 let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
                 f.write_all(format!("{T1} stdout P b").as_bytes()).unwrap();
                 std::thread::sleep(Duration::from_millis(30));
-                f.write_all(format!("1\n{T1} stdout F b2\n").as_bytes()).unwrap();
+                f.write_all(format!("1\n{T1} stdout F b2\n").as_bytes())
+                    .unwrap();
                 // Rotate: the old file becomes .1, a new file takes the name.
                 fs::rename(&log, d.join("ctr.log.1")).unwrap();
-                f.write_all(format!("{T1} stdout F c\n").as_bytes()).unwrap();
+                f.write_all(format!("{T1} stdout F c\n").as_bytes())
+                    .unwrap();
                 fs::write(&log, format!("{T2} stdout F d\n")).unwrap();
                 std::thread::sleep(Duration::from_millis(30));
                 fs::write(d.join("stop"), "").unwrap();
@@ -349,7 +427,10 @@ mod tests {
         };
         let got: Vec<_> = r.map(|l| l.unwrap()).collect();
         writer.join().unwrap();
-        assert_eq!(text(&got), ["stdout:a\n", "stdout:b1b2\n", "stdout:c\n", "stdout:d\n"]);
+        assert_eq!(
+            text(&got),
+            ["stdout:a\n", "stdout:b1b2\n", "stdout:c\n", "stdout:d\n"]
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -57,7 +57,11 @@ impl Monitor {
     /// the sync, start (and attach) pipes follow them. The monitor gets its own
     /// process group, the start byte is written, and (unless `--sync`) the
     /// launcher is waited for and the conmon pidfile read.
-    pub fn spawn(binary: &Path, opts: &MonitorOptions, extra_fds: &[BorrowedFd<'_>]) -> Result<Monitor> {
+    pub fn spawn(
+        binary: &Path,
+        opts: &MonitorOptions,
+        extra_fds: &[BorrowedFd<'_>],
+    ) -> Result<Monitor> {
         let exec_attach = opts.exec.as_ref().is_some_and(|e| e.attach);
         if exec_attach && !opts.api_version {
             return Err(Error::Usage("exec attach needs the API version 1 protocol"));
@@ -97,9 +101,13 @@ impl Monitor {
             cmd.current_dir(bundle);
         }
         if opts.is_passthrough() {
-            cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+            cmd.stdin(Stdio::inherit())
+                .stdout(Stdio::inherit())
+                .stderr(Stdio::inherit());
         } else {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
         }
         // SAFETY: the closure only calls dup2, which is async-signal-safe, on
         // descriptors that are open in the child; it allocates nothing.
@@ -144,7 +152,9 @@ impl Monitor {
             monitor.sync_child = Some(child);
             return Ok(monitor);
         }
-        let status = child.wait().map_err(|e| Error::io("waiting for the monitor launcher", e))?;
+        let status = child
+            .wait()
+            .map_err(|e| Error::io("waiting for the monitor launcher", e))?;
         if !status.success() {
             let stderr = monitor.take_stderr(Duration::from_millis(500));
             let status = match (status.code(), status.signal()) {
@@ -173,7 +183,9 @@ impl Monitor {
         let msg = self.read_message(timeout, "the container pid")?;
         if msg.is_error() {
             return Err(Error::Runtime(RuntimeError {
-                message: msg.message.unwrap_or_else(|| "the OCI runtime failed".into()),
+                message: msg
+                    .message
+                    .unwrap_or_else(|| "the OCI runtime failed".into()),
             }));
         }
         i32::try_from(msg.value).map_err(|_| Error::Protocol(sync::DecodeError("pid out of range")))
@@ -195,16 +207,22 @@ impl Monitor {
             .as_raw_fd();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut buf = vec![0u8; 4096];
-        if !sys::wait_readable(fd, deadline).map_err(|e| Error::io("waiting on the attach pipe", e))? {
+        if !sys::wait_readable(fd, deadline)
+            .map_err(|e| Error::io("waiting on the attach pipe", e))?
+        {
             return Err(Error::Timeout("the attach socket".into()));
         }
         let n = sys::recv(fd, &mut buf).map_err(|e| Error::io("reading the attach pipe", e))?;
         if n == 0 {
-            return Err(Error::MonitorExited { stderr: self.take_stderr(Duration::from_millis(200)) });
+            return Err(Error::MonitorExited {
+                stderr: self.take_stderr(Duration::from_millis(200)),
+            });
         }
         let msg = sync::decode(&buf[..n]).map_err(Error::Protocol)?;
         if msg.is_error() {
-            return Err(Error::Runtime(RuntimeError { message: msg.message.unwrap_or_default() }));
+            return Err(Error::Runtime(RuntimeError {
+                message: msg.message.unwrap_or_default(),
+            }));
         }
         self.attach_pipe = None;
         Ok(())
@@ -223,9 +241,16 @@ impl Monitor {
 
     /// `--sync` mode: wait for the monitor process and return its exit code.
     pub fn wait_sync(&mut self) -> Result<i32> {
-        let child = self.sync_child.as_mut().ok_or(Error::Usage("the monitor was not started with --sync"))?;
-        let status = child.wait().map_err(|e| Error::io("waiting for the monitor", e))?;
-        Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        let child = self
+            .sync_child
+            .as_mut()
+            .ok_or(Error::Usage("the monitor was not started with --sync"))?;
+        let status = child
+            .wait()
+            .map_err(|e| Error::io("waiting for the monitor", e))?;
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
     }
 
     /// Whatever the monitor wrote to its stderr so far (only before it
@@ -241,7 +266,9 @@ impl Monitor {
     }
 
     fn write_start_byte(&mut self) -> Result<()> {
-        let Some(fd) = &self.start_pipe else { return Ok(()) };
+        let Some(fd) = &self.start_pipe else {
+            return Ok(());
+        };
         match sys::send(fd.as_raw_fd(), b"0") {
             Ok(_) => Ok(()),
             // The monitor already failed; the sync pipe will tell why.
@@ -264,12 +291,16 @@ impl Monitor {
                 let line = std::mem::take(&mut self.pending);
                 return sync::decode(&line).map_err(Error::Protocol);
             }
-            if !sys::wait_readable(fd, deadline).map_err(|e| Error::io("waiting on the sync pipe", e))? {
+            if !sys::wait_readable(fd, deadline)
+                .map_err(|e| Error::io("waiting on the sync pipe", e))?
+            {
                 return Err(Error::Timeout(what.into()));
             }
             let n = sys::recv(fd, &mut buf).map_err(|e| Error::io("reading the sync pipe", e))?;
             if n == 0 {
-                return Err(Error::MonitorExited { stderr: self.take_stderr(Duration::from_millis(200)) });
+                return Err(Error::MonitorExited {
+                    stderr: self.take_stderr(Duration::from_millis(200)),
+                });
             }
             self.pending.extend_from_slice(&buf[..n]);
         }
@@ -287,7 +318,10 @@ mod tests {
 
     /// A stand-in monitor: a shell script that ignores its arguments.
     fn fake_monitor(name: &str, body: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("vigil-client-monitor-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-client-monitor-{}-{name}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("conmon");
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -316,12 +350,18 @@ mod tests {
         reader.read_to_string(&mut seen).unwrap();
         assert_eq!(seen, "4 5 none\n");
         assert_eq!(m.pid(), None, "no conmon pidfile was asked for");
-        assert!(matches!(m.await_pid(Some(Duration::from_secs(10))), Err(Error::MonitorExited { .. })));
+        assert!(matches!(
+            m.await_pid(Some(Duration::from_secs(10))),
+            Err(Error::MonitorExited { .. })
+        ));
     }
 
     #[test]
     fn reports_launcher_and_runtime_failures() {
-        let bin = fake_monitor("launcher", "echo '[conmon:e]: Runtime path /x is not valid' >&2\nexit 1");
+        let bin = fake_monitor(
+            "launcher",
+            "echo '[conmon:e]: Runtime path /x is not valid' >&2\nexit 1",
+        );
         match Monitor::spawn(&bin, &opts(), &[]) {
             Err(Error::Launcher { status, stderr }) => {
                 assert_eq!(status, "exit status 1");
@@ -346,7 +386,10 @@ mod tests {
 
     #[test]
     fn exec_attach_uses_the_attach_pipe_and_conmon_pidfile() {
-        let dir = std::env::temp_dir().join(format!("vigil-client-monitor-{}-pidfile", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "vigil-client-monitor-{}-pidfile",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let pidfile = dir.join("conmon.pid");
         let bin = fake_monitor(
@@ -358,7 +401,10 @@ mod tests {
         );
         let mut o = opts();
         o.conmon_pidfile = Some(pidfile);
-        o.exec = Some(crate::client::ExecOptions { process_spec: "/p.json".into(), attach: true });
+        o.exec = Some(crate::client::ExecOptions {
+            process_spec: "/p.json".into(),
+            attach: true,
+        });
         let mut m = Monitor::spawn(&bin, &o, &[]).unwrap();
         assert_eq!(m.pid(), Some(4242));
         m.await_attach_ready(Some(Duration::from_secs(10))).unwrap();
@@ -369,6 +415,9 @@ mod tests {
 
         let mut legacy = o.clone();
         legacy.api_version = false;
-        assert!(matches!(Monitor::spawn(&bin, &legacy, &[]), Err(Error::Usage(_))));
+        assert!(matches!(
+            Monitor::spawn(&bin, &legacy, &[]),
+            Err(Error::Usage(_))
+        ));
     }
 }

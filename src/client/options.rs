@@ -259,7 +259,10 @@ impl MonitorOptions {
             a.flag("--syslog");
         }
         a.opt("--log-size-max", self.log_size_max.map(|n| n.to_string()));
-        a.opt("--log-global-size-max", self.log_global_size_max.map(|n| n.to_string()));
+        a.opt(
+            "--log-global-size-max",
+            self.log_global_size_max.map(|n| n.to_string()),
+        );
         if self.log_rotate {
             a.flag("--log-rotate");
         }
@@ -311,7 +314,11 @@ impl MonitorOptions {
             a.flag("--sync");
         }
         if let Some((rate, burst)) = self.log_rate_limit {
-            let value = if burst == 0 { rate.to_string() } else { format!("{rate}:{burst}") };
+            let value = if burst == 0 {
+                rate.to_string()
+            } else {
+                format!("{rate}:{burst}")
+            };
             a.val("--log-rate-limit", value);
         }
         a.0
@@ -342,7 +349,10 @@ mod tests {
     use super::*;
 
     fn argv(opts: &MonitorOptions) -> Vec<String> {
-        opts.to_args().into_iter().map(|a| a.into_string().unwrap()).collect()
+        opts.to_args()
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
     }
 
     #[test]
@@ -367,12 +377,43 @@ mod tests {
         assert_eq!(
             argv(&o),
             [
-                "--api-version", "-c", "abc", "-u", "abc", "-r", "/usr/bin/runc", "-b", "/b",
-                "-p", "/b/pidfile", "-n", "web", "--exit-dir", "/x", "--persist-dir", "/p",
-                "--full-attach", "--runtime-arg", "--root", "--runtime-arg", "/run/runc", "-l",
-                "k8s-file:/b/ctr.log", "--log-level", "warn", "--log-size-max", "1024", "-t",
-                "--conmon-pidfile", "/b/conmon.pid", "--exit-command", "/bin/vigil",
-                "--exit-command-arg", "cleanup", "--exit-command-arg", "abc",
+                "--api-version",
+                "-c",
+                "abc",
+                "-u",
+                "abc",
+                "-r",
+                "/usr/bin/runc",
+                "-b",
+                "/b",
+                "-p",
+                "/b/pidfile",
+                "-n",
+                "web",
+                "--exit-dir",
+                "/x",
+                "--persist-dir",
+                "/p",
+                "--full-attach",
+                "--runtime-arg",
+                "--root",
+                "--runtime-arg",
+                "/run/runc",
+                "-l",
+                "k8s-file:/b/ctr.log",
+                "--log-level",
+                "warn",
+                "--log-size-max",
+                "1024",
+                "-t",
+                "--conmon-pidfile",
+                "/b/conmon.pid",
+                "--exit-command",
+                "/bin/vigil",
+                "--exit-command-arg",
+                "cleanup",
+                "--exit-command-arg",
+                "abc",
             ]
         );
     }
@@ -398,8 +439,15 @@ mod tests {
         o.no_new_keyring = true;
         o.no_pivot = true;
         o.no_sync_log = true;
-        o.exec = Some(ExecOptions { process_spec: "/e/p.json".into(), attach: true });
-        o.exit_command = Some(ExitCommand { path: "/x".into(), args: vec![], delay: Some(2) });
+        o.exec = Some(ExecOptions {
+            process_spec: "/e/p.json".into(),
+            attach: true,
+        });
+        o.exit_command = Some(ExitCommand {
+            path: "/x".into(),
+            args: vec![],
+            delay: Some(2),
+        });
         o.runtime_opts = vec!["--preserve-fds=2".into()];
         o.restore = Some("/ckpt".into());
         o.sync = true;
@@ -407,14 +455,56 @@ mod tests {
         assert_eq!(
             argv(&o),
             [
-                "--api-version", "-c", "c1", "-u", "u1", "-r", "runc", "--socket-dir-path", "/s",
-                "-s", "-l", "none:", "-l", "journald:", "-l", "passthrough:", "--syslog",
-                "--log-global-size-max", "16", "--log-rotate", "--log-max-files", "3",
-                "--log-tag", "t", "--log-label", "A=b", "--sdnotify-socket", "/n", "-i",
-                "--leave-stdin-open", "--timeout", "5", "--no-new-keyring", "--no-pivot",
-                "--no-sync-log", "-e", "--exec-attach", "--exec-process-spec", "/e/p.json",
-                "--exit-command", "/x", "--exit-delay", "2", "--runtime-opt", "--preserve-fds=2",
-                "--restore", "/ckpt", "--sync", "--log-rate-limit", "100",
+                "--api-version",
+                "-c",
+                "c1",
+                "-u",
+                "u1",
+                "-r",
+                "runc",
+                "--socket-dir-path",
+                "/s",
+                "-s",
+                "-l",
+                "none:",
+                "-l",
+                "journald:",
+                "-l",
+                "passthrough:",
+                "--syslog",
+                "--log-global-size-max",
+                "16",
+                "--log-rotate",
+                "--log-max-files",
+                "3",
+                "--log-tag",
+                "t",
+                "--log-label",
+                "A=b",
+                "--sdnotify-socket",
+                "/n",
+                "-i",
+                "--leave-stdin-open",
+                "--timeout",
+                "5",
+                "--no-new-keyring",
+                "--no-pivot",
+                "--no-sync-log",
+                "-e",
+                "--exec-attach",
+                "--exec-process-spec",
+                "/e/p.json",
+                "--exit-command",
+                "/x",
+                "--exit-delay",
+                "2",
+                "--runtime-opt",
+                "--preserve-fds=2",
+                "--restore",
+                "/ckpt",
+                "--sync",
+                "--log-rate-limit",
+                "100",
             ]
         );
         assert!(o.is_passthrough());
@@ -425,11 +515,24 @@ mod tests {
         let mut o = MonitorOptions::new("c", "runc");
         o.api_version = false;
         o.full_attach = false;
-        o.exec = Some(ExecOptions { process_spec: "p".into(), attach: false });
+        o.exec = Some(ExecOptions {
+            process_spec: "p".into(),
+            attach: false,
+        });
         o.log_drivers = vec![LogDriver::K8sFile("l".into())];
         assert_eq!(
             argv(&o),
-            ["-c", "c", "-r", "runc", "-l", "k8s-file:l", "-e", "--exec-process-spec", "p"]
+            [
+                "-c",
+                "c",
+                "-r",
+                "runc",
+                "-l",
+                "k8s-file:l",
+                "-e",
+                "--exec-process-spec",
+                "p"
+            ]
         );
     }
 }

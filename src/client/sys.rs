@@ -20,7 +20,12 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds is a valid array of two ints.
     cvt(unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
     })?;
     // SAFETY: socketpair returned two fresh descriptors we now own.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -42,10 +47,15 @@ pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<bool> {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 // Round up so we never spin with a zero timeout before the deadline.
-                left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_nanos() % 1_000_000 != 0)
+                left.as_millis().min(i32::MAX as u128) as i32
+                    + i32::from(left.subsec_nanos() % 1_000_000 != 0)
             }
         };
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
         if n < 0 {
@@ -121,19 +131,28 @@ pub fn connect_seqpacket_in(dir: &Path, name: &str) -> io::Result<OwnedFd> {
     let cdir = CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
     // SAFETY: valid C string; result is owned below.
-    let dirfd = cvt(unsafe { libc::open(cdir.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY) })?;
+    let dirfd = cvt(unsafe {
+        libc::open(
+            cdir.as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY,
+        )
+    })?;
     // SAFETY: fresh descriptor.
     let dirfd = unsafe { OwnedFd::from_raw_fd(dirfd) };
     let path = format!("/proc/self/fd/{}/{}", dirfd.as_raw_fd(), name);
     // SAFETY: plain socket call.
-    let sock = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
+    let sock =
+        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: fresh descriptor.
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     if path.len() >= addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
     }
     for (dst, src) in addr.sun_path.iter_mut().zip(path.as_bytes()) {
         *dst = *src as libc::c_char;
@@ -141,7 +160,13 @@ pub fn connect_seqpacket_in(dir: &Path, name: &str) -> io::Result<OwnedFd> {
     let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
     loop {
         // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
-        let r = unsafe { libc::connect(sock.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len as libc::socklen_t) };
+        let r = unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len as libc::socklen_t,
+            )
+        };
         if r == 0 {
             return Ok(sock);
         }

@@ -59,16 +59,26 @@ pub fn handle(ctx: &Context, args: &AttachArgs) -> Result<i32, RunnerError> {
         )));
     }
     if rec.log.driver == "passthrough" {
-        return Err(RunnerError::Engine("cannot attach to a container using the passthrough log driver".into()));
+        return Err(RunnerError::Engine(
+            "cannot attach to a container using the passthrough log driver".into(),
+        ));
     }
     let dir = engine.store.dir(&id);
     let attach = Attach::connect(&dir).map_err(|e| RunnerError::Engine(e.to_string()))?;
-    let ctl = if rec.config.tty { Ctl::open(&dir).ok() } else { None };
+    let ctl = if rec.config.tty {
+        Ctl::open(&dir).ok()
+    } else {
+        None
+    };
     let opts = SessionOptions {
         stdin: !args.no_stdin && rec.config.stdin,
         tty: rec.config.tty,
         detach_keys: parse_detach_keys(args.options.detach_keys.as_deref())?,
-        sig_proxy: if args.options.sig_proxy { Some((engine.runtime()?, id.clone())) } else { None },
+        sig_proxy: if args.options.sig_proxy {
+            Some((engine.runtime()?, id.clone()))
+        } else {
+            None
+        },
     };
     if relay(attach, ctl, opts)? == SessionEnd::Detached {
         return Ok(0);

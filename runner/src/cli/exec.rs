@@ -50,7 +50,9 @@ pub struct ExecArgs {
 /// Run the command in the container; exit with its status.
 pub fn handle(ctx: &Context, args: &ExecArgs) -> Result<i32, RunnerError> {
     if args.preserve_fds > 0 {
-        return Err(RunnerError::Engine("--preserve-fds is not supported yet".into()));
+        return Err(RunnerError::Engine(
+            "--preserve-fds is not supported yet".into(),
+        ));
     }
     let engine = Engine::new(ctx);
     let id = engine.store.resolve(&args.target.container)?;

@@ -32,7 +32,10 @@ pub enum InspectType {
 /// Podman-style `inspect` JSON of a container.
 pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
     let dir = engine.store.dir(&rec.id);
-    let time = |t: Option<i128>| t.map(format_rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+    let time = |t: Option<i128>| {
+        t.map(format_rfc3339)
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
+    };
     json!({
         "Id": rec.id,
         "Created": format_rfc3339(rec.created),

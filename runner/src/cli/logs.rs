@@ -48,18 +48,33 @@ pub fn parse_since(value: &str, now: i128) -> Result<i128, RunnerError> {
     if let Some(t) = parse_rfc3339_nanos(value) {
         return Ok(t);
     }
-    let bad = || RunnerError::Engine(format!("invalid --since {value:?}: use RFC 3339, Unix time or a duration such as 10m"));
+    let bad = || {
+        RunnerError::Engine(format!(
+            "invalid --since {value:?}: use RFC 3339, Unix time or a duration such as 10m"
+        ))
+    };
     if let Some((secs, frac)) = value.split_once('.').or(Some((value, ""))) {
-        if !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit()) && frac.len() <= 9 {
+        if !secs.is_empty()
+            && secs.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+            && frac.len() <= 9
+        {
             let s: i128 = secs.parse().map_err(|_| bad())?;
-            let f: i128 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
+            let f: i128 = if frac.is_empty() {
+                0
+            } else {
+                format!("{frac:0<9}").parse().map_err(|_| bad())?
+            };
             return Ok(s * 1_000_000_000 + f);
         }
     }
     let mut total: i128 = 0;
     let mut rest = value;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        let digits = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
         let num: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
@@ -89,7 +104,10 @@ fn print_line(line: &vigil::logfmt::k8s::LogLine, timestamps: bool) {
     }
     buf.extend_from_slice(&line.bytes);
     let _ = match line.stream {
-        Stream::Stdout => std::io::stdout().lock().write_all(&buf).and_then(|_| std::io::stdout().flush()),
+        Stream::Stdout => std::io::stdout()
+            .lock()
+            .write_all(&buf)
+            .and_then(|_| std::io::stdout().flush()),
         Stream::Stderr => std::io::stderr().lock().write_all(&buf),
     };
 }
@@ -106,7 +124,11 @@ fn log_path(rec: &Record) -> Result<std::path::PathBuf, RunnerError> {
 /// Print each container's log; `--follow` keeps going until the container exits.
 pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    let since = args.since.as_deref().map(|s| parse_since(s, now_nanos())).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now_nanos()))
+        .transpose()?;
     for name in &args.containers {
         let id = engine.store.resolve(name)?;
         let rec = {
@@ -114,9 +136,17 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
             engine.refresh(&id)?
         };
         let path = log_path(&rec)?;
-        let tail = args.tail_lines().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-        let opts = LogReadOptions { tail, since, follow: args.follow, ..Default::default() };
-        let mut reader = LogReader::open(&path, opts).map_err(|e| RunnerError::Engine(e.to_string()))?;
+        let tail = args
+            .tail_lines()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let opts = LogReadOptions {
+            tail,
+            since,
+            follow: args.follow,
+            ..Default::default()
+        };
+        let mut reader =
+            LogReader::open(&path, opts).map_err(|e| RunnerError::Engine(e.to_string()))?;
         if args.follow {
             let exit_file = engine.files(&id).exit_dir().join(&id);
             let monitor = rec.monitor_pid;
@@ -129,7 +159,10 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
                 exit_file.exists() || !monitor_alive
             });
         }
-        while let Some(line) = reader.next_line().map_err(|e| RunnerError::Engine(e.to_string()))? {
+        while let Some(line) = reader
+            .next_line()
+            .map_err(|e| RunnerError::Engine(e.to_string()))?
+        {
             print_line(&line, args.timestamps);
         }
     }
@@ -143,7 +176,10 @@ mod since_tests {
     #[test]
     fn since_forms() {
         let now = 1_000 * 1_000_000_000i128;
-        assert_eq!(parse_since("1970-01-01T00:00:10Z", now).unwrap(), 10_000_000_000);
+        assert_eq!(
+            parse_since("1970-01-01T00:00:10Z", now).unwrap(),
+            10_000_000_000
+        );
         assert_eq!(parse_since("100", now).unwrap(), 100_000_000_000);
         assert_eq!(parse_since("100.5", now).unwrap(), 100_500_000_000);
         assert_eq!(parse_since("10s", now).unwrap(), now - 10_000_000_000);

@@ -38,8 +38,15 @@ pub fn status_text(rec: &Record, now: i128) -> String {
 /// Columns separated by at least two spaces, like Go's tabwriter in Podman.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for row in rows {
         let mut line = String::new();
@@ -60,7 +67,9 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let mut records = Vec::new();
     for id in engine.store.ids()? {
-        let Ok(_lock) = engine.store.lock(&id) else { continue };
+        let Ok(_lock) = engine.store.lock(&id) else {
+            continue;
+        };
         if let Ok(rec) = engine.refresh(&id) {
             if args.all || rec.status == Status::Running {
                 records.push(rec);
@@ -68,7 +77,13 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
         }
     }
     records.sort_by_key(|r| std::cmp::Reverse(r.created));
-    let id = |r: &Record| if args.no_trunc { r.id.clone() } else { r.short_id().to_string() };
+    let id = |r: &Record| {
+        if args.no_trunc {
+            r.id.clone()
+        } else {
+            r.short_id().to_string()
+        }
+    };
     if args.quiet {
         for r in &records {
             println!("{}", id(r));
@@ -76,9 +91,17 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
         return Ok(0);
     }
     let now = now_nanos();
-    let mut rows = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec()];
     for r in &records {
         let mut command = r.config.args.join(" ");
         if !args.no_trunc && command.chars().count() > 20 {

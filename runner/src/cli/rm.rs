@@ -26,7 +26,10 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     let mut code = 0;
     for name in &args.containers {
         let Some(id) = engine.store.lookup(name)? else {
-            eprintln!("vigil rm: {}", crate::container::store::no_such_container(name));
+            eprintln!(
+                "vigil rm: {}",
+                crate::container::store::no_such_container(name)
+            );
             code = code.max(1);
             continue;
         };

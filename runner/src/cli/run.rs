@@ -67,7 +67,11 @@ pub fn start_attached(
     } else {
         Some(Attach::connect(&dir).map_err(|e| RunnerError::Engine(e.to_string()))?)
     };
-    let ctl = if rec.config.tty { Ctl::open(&dir).ok() } else { None };
+    let ctl = if rec.config.tty {
+        Ctl::open(&dir).ok()
+    } else {
+        None
+    };
     engine.start(rec)?;
     drop(lock);
     if let Some(attach) = attach {
@@ -75,7 +79,11 @@ pub fn start_attached(
             stdin: stdin && rec.config.stdin,
             tty: rec.config.tty,
             detach_keys,
-            sig_proxy: if sig_proxy { Some((engine.runtime()?, rec.id.clone())) } else { None },
+            sig_proxy: if sig_proxy {
+                Some((engine.runtime()?, rec.id.clone()))
+            } else {
+                None
+            },
         };
         if relay(attach, ctl, opts)? == SessionEnd::Detached {
             return Ok(0);
@@ -85,7 +93,12 @@ pub fn start_attached(
     Ok(rec.exit_code.unwrap_or(crate::error::exit_code::ENGINE))
 }
 
-fn run_attached(engine: &Engine<'_>, rec: &mut Record, args: &RunArgs, keys: Vec<u8>) -> Result<i32, RunnerError> {
+fn run_attached(
+    engine: &Engine<'_>,
+    rec: &mut Record,
+    args: &RunArgs,
+    keys: Vec<u8>,
+) -> Result<i32, RunnerError> {
     let code = start_attached(engine, rec, true, args.attach.sig_proxy, keys)?;
     if rec.auto_remove && rec.status == crate::container::Status::Exited {
         remove(engine, &rec.id);

@@ -32,7 +32,9 @@ pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     if args.attach || args.interactive {
         let [name] = args.containers.as_slice() else {
-            return Err(RunnerError::Engine("you cannot start and attach multiple containers at once".into()));
+            return Err(RunnerError::Engine(
+                "you cannot start and attach multiple containers at once".into(),
+            ));
         };
         let id = engine.store.resolve(name)?;
         let mut rec = {
@@ -40,10 +42,18 @@ pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
             engine.refresh(&id)?
         };
         if rec.status == Status::Running {
-            return Err(RunnerError::Engine(format!("container {name} is already running")));
+            return Err(RunnerError::Engine(format!(
+                "container {name} is already running"
+            )));
         }
         let keys = parse_detach_keys(args.options.detach_keys.as_deref())?;
-        return super::run::start_attached(&engine, &mut rec, args.interactive, args.options.sig_proxy, keys);
+        return super::run::start_attached(
+            &engine,
+            &mut rec,
+            args.interactive,
+            args.options.sig_proxy,
+            keys,
+        );
     }
     for name in &args.containers {
         let id = engine.store.resolve(name)?;

@@ -34,7 +34,9 @@ pub fn handle(ctx: &Context, args: &StopArgs) -> Result<i32, RunnerError> {
             let timeout = args.time.unwrap_or(rec.config.stop_timeout);
             let stopped = timeout > 0
                 && rt.kill(&id, rec.config.stop_signal, false).is_ok()
-                && engine.wait_exit(&id, Some(Duration::from_secs(timeout.into()))).is_ok_and(|r| r.status == Status::Exited);
+                && engine
+                    .wait_exit(&id, Some(Duration::from_secs(timeout.into())))
+                    .is_ok_and(|r| r.status == Status::Exited);
             if !stopped {
                 // Already gone is fine: the exit file tells.
                 let _ = rt.kill(&id, libc::SIGKILL, true);

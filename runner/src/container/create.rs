@@ -4,7 +4,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-
 use super::image::ImageInfo;
 use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
 use super::runtime::parse_signal;
@@ -51,7 +50,11 @@ pub fn read_image_file(source: &RootfsSource, path: &str) -> String {
 
 /// Resolve `USER[:GROUP]` against the image's /etc/passwd and /etc/group.
 pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerError> {
-    spec::resolve_user(user, &read_image_file(source, "/etc/passwd"), &read_image_file(source, "/etc/group"))
+    spec::resolve_user(
+        user,
+        &read_image_file(source, "/etc/passwd"),
+        &read_image_file(source, "/etc/group"),
+    )
 }
 
 /// Parse a size such as `512m`, `1g`, `1048576`.
@@ -78,17 +81,26 @@ pub fn parse_size(s: &str) -> Result<i64, RunnerError> {
 pub fn parse_rate_limit(s: &str) -> Result<(u64, u64), RunnerError> {
     let (rate, burst) = s.split_once(':').unwrap_or((s, "0"));
     let rate = parse_size(rate)? as u64;
-    let burst = if burst == "0" { 0 } else { parse_size(burst)? as u64 };
+    let burst = if burst == "0" {
+        0
+    } else {
+        parse_size(burst)? as u64
+    };
     Ok((rate, burst))
 }
 
 fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError> {
-    let mut log = LogConfig { driver: req.log_driver.clone(), ..Default::default() };
+    let mut log = LogConfig {
+        driver: req.log_driver.clone(),
+        ..Default::default()
+    };
     if log.driver == "k8s-file" {
         log.path = Some(data.join("ctr.log"));
     }
     for opt in &req.log_opts {
-        let (k, v) = opt.split_once('=').ok_or_else(|| RunnerError::Engine(format!("invalid log option {opt:?}")))?;
+        let (k, v) = opt
+            .split_once('=')
+            .ok_or_else(|| RunnerError::Engine(format!("invalid log option {opt:?}")))?;
         match k {
             "path" if log.driver == "k8s-file" => log.path = Some(PathBuf::from(v)),
             "max-size" => log.size_max = Some(parse_size(v)?),
@@ -96,28 +108,52 @@ fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError
             _ => return Err(RunnerError::Engine(format!("unknown log option {k:?}"))),
         }
     }
-    log.rate_limit = req.log_rate_limit.as_deref().map(parse_rate_limit).transpose()?;
+    log.rate_limit = req
+        .log_rate_limit
+        .as_deref()
+        .map(parse_rate_limit)
+        .transpose()?;
     Ok(log)
 }
 
 /// Validate `req` against `image`, then write the record. Returns it.
-pub fn create(store: &Store, image: &ImageInfo, req: &CreateRequest) -> Result<Record, RunnerError> {
+pub fn create(
+    store: &Store,
+    image: &ImageInfo,
+    req: &CreateRequest,
+) -> Result<Record, RunnerError> {
     let network = Network::parse(req.network.as_deref())?;
     for v in &req.volumes {
         spec::parse_volume(v)?;
     }
     let memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
     let d = &image.defaults;
-    let args = spec::command(req.entrypoint.as_deref(), &d.entrypoint, &d.cmd, &req.command)?;
+    let args = spec::command(
+        req.entrypoint.as_deref(),
+        &d.entrypoint,
+        &d.cmd,
+        &req.command,
+    )?;
     let user_spec = req.user.clone().unwrap_or_else(|| d.user.clone());
     let user = resolve_user(&image.rootfs, &user_spec)?;
-    let stop_signal = d.stop_signal.as_deref().map(parse_signal).transpose()?.unwrap_or(libc::SIGTERM);
+    let stop_signal = d
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(libc::SIGTERM);
 
     let _all = store.lock_all()?;
     let records = store.records()?;
     if let Some(name) = &req.name {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return Err(RunnerError::Engine(format!("invalid container name {name:?}")));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(RunnerError::Engine(format!(
+                "invalid container name {name:?}"
+            )));
         }
         if let Some(other) = records.iter().find(|r| &r.name == name) {
             return Err(RunnerError::Engine(format!(
@@ -132,10 +168,18 @@ pub fn create(store: &Store, image: &ImageInfo, req: &CreateRequest) -> Result<R
         name = format!("{name}_{}", &id[..6]);
     }
     let hostname = id[..12].to_string();
-    let env = spec::environment(&d.env, &req.env, |k| std::env::var(k).ok(), req.tty, &hostname, &user.home);
+    let env = spec::environment(
+        &d.env,
+        &req.env,
+        |k| std::env::var(k).ok(),
+        req.tty,
+        &hostname,
+        &user.home,
+    );
     let (dir, data) = (store.dir(&id), store.data_dir(&id));
     for p in [&dir, &data] {
-        fs::create_dir_all(p).map_err(|e| RunnerError::io(format!("creating {}", p.display()), e))?;
+        fs::create_dir_all(p)
+            .map_err(|e| RunnerError::io(format!("creating {}", p.display()), e))?;
     }
     let record = Record {
         id: id.clone(),
@@ -147,12 +191,24 @@ pub fn create(store: &Store, image: &ImageInfo, req: &CreateRequest) -> Result<R
         config: RunConfig {
             args,
             env,
-            cwd: req.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| {
-                if d.working_dir.is_empty() { "/".into() } else { d.working_dir.clone() }
-            }),
+            cwd: req
+                .workdir
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| {
+                    if d.working_dir.is_empty() {
+                        "/".into()
+                    } else {
+                        d.working_dir.clone()
+                    }
+                }),
             user: user_spec,
             entrypoint: d.entrypoint.clone(),
-            cmd: if req.command.is_empty() { d.cmd.clone() } else { req.command.clone() },
+            cmd: if req.command.is_empty() {
+                d.cmd.clone()
+            } else {
+                req.command.clone()
+            },
             hostname,
             network: network.name(),
             tty: req.tty,

@@ -44,10 +44,16 @@ pub fn resolv_conf(host: &str, network: &Network) -> String {
 }
 
 /// Write the files into `dir` and return their bind mounts.
-pub fn write_files(dir: &Path, hostname: &str, name: &str, network: &Network) -> Result<Vec<BindMount>, RunnerError> {
+pub fn write_files(
+    dir: &Path,
+    hostname: &str,
+    name: &str,
+    network: &Network,
+) -> Result<Vec<BindMount>, RunnerError> {
     let write = |file: &str, text: &str| {
         let path = dir.join(file);
-        fs::write(&path, text).map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))?;
+        fs::write(&path, text)
+            .map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))?;
         Ok::<_, RunnerError>(path)
     };
     let bind = |source, destination: &str| BindMount {
@@ -57,15 +63,24 @@ pub fn write_files(dir: &Path, hostname: &str, name: &str, network: &Network) ->
     };
     let host_hosts = fs::read_to_string("/etc/hosts").unwrap_or_default();
     let mut mounts = vec![
-        bind(write("hostname", &format!("{hostname}\n"))?, "/etc/hostname"),
-        bind(write("hosts", &hosts_file(&host_hosts, hostname, name))?, "/etc/hosts"),
+        bind(
+            write("hostname", &format!("{hostname}\n"))?,
+            "/etc/hostname",
+        ),
+        bind(
+            write("hosts", &hosts_file(&host_hosts, hostname, name))?,
+            "/etc/hosts",
+        ),
     ];
     if *network != Network::None {
         let mut host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         if host.contains("127.0.0.53") {
             host = fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or(host);
         }
-        mounts.push(bind(write("resolv.conf", &resolv_conf(&host, network))?, "/etc/resolv.conf"));
+        mounts.push(bind(
+            write("resolv.conf", &resolv_conf(&host, network))?,
+            "/etc/resolv.conf",
+        ));
     }
     mounts.push(bind(write(".containerenv", "")?, "/run/.containerenv"));
     Ok(mounts)
@@ -77,10 +92,19 @@ mod tests {
 
     #[test]
     fn files_have_podman_content() {
-        assert_eq!(hosts_file("127.0.0.1 localhost", "abc", "web"), "127.0.0.1 localhost\n127.0.0.1\tabc web\n");
+        assert_eq!(
+            hosts_file("127.0.0.1 localhost", "abc", "web"),
+            "127.0.0.1 localhost\n127.0.0.1\tabc web\n"
+        );
         let host = "search x\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n";
-        assert_eq!(resolv_conf(host, &Network::None), "search x\nnameserver 10.0.0.1\n");
-        assert_eq!(resolv_conf("nameserver 127.0.0.1\n", &Network::None), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        assert_eq!(
+            resolv_conf(host, &Network::None),
+            "search x\nnameserver 10.0.0.1\n"
+        );
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.1\n", &Network::None),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
         assert_eq!(resolv_conf(host, &Network::Host), host);
     }
 }

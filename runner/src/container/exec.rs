@@ -86,10 +86,13 @@ pub fn exec(engine: &Engine<'_>, id: &str, req: &ExecRequest) -> Result<i32, Run
     let process = process_spec(&base, &rec, req)?;
     let exec_id = new_id()?;
     let session: PathBuf = f.dir.join("exec").join(&exec_id[..12]);
-    fs::create_dir_all(session.join("exits")).map_err(|e| RunnerError::io(format!("creating {}", session.display()), e))?;
+    fs::create_dir_all(session.join("exits"))
+        .map_err(|e| RunnerError::io(format!("creating {}", session.display()), e))?;
     let spec_path = session.join("process.json");
-    let json = serde_json::to_vec(&process).map_err(|e| RunnerError::Engine(format!("encoding process: {e}")))?;
-    fs::write(&spec_path, json).map_err(|e| RunnerError::io(format!("writing {}", spec_path.display()), e))?;
+    let json = serde_json::to_vec(&process)
+        .map_err(|e| RunnerError::Engine(format!("encoding process: {e}")))?;
+    fs::write(&spec_path, json)
+        .map_err(|e| RunnerError::io(format!("writing {}", spec_path.display()), e))?;
 
     let result = run_session(engine, &rec, req, &session, &spec_path, &exec_id);
     if !req.detach {
@@ -119,19 +122,29 @@ fn run_session(
     o.log_drivers = vec![LogDriver::None];
     o.terminal = req.tty;
     o.stdin = req.stdin;
-    o.exec = Some(ExecOptions { process_spec: spec_path.to_path_buf(), attach: !req.detach });
+    o.exec = Some(ExecOptions {
+        process_spec: spec_path.to_path_buf(),
+        attach: !req.detach,
+    });
     let monitor = engine.ctx.monitor_path()?;
     let mut m = Monitor::spawn(&monitor, &o, &[]).map_err(|e| client_error(e, None))?;
     if req.detach {
-        m.await_pid(Some(PID_TIMEOUT)).map_err(|e| client_error(e, Some(&oci_log)))?;
+        m.await_pid(Some(PID_TIMEOUT))
+            .map_err(|e| client_error(e, Some(&oci_log)))?;
         println!("{exec_id}");
         return Ok(0);
     }
-    m.await_attach_ready(Some(PID_TIMEOUT)).map_err(|e| client_error(e, Some(&oci_log)))?;
+    m.await_attach_ready(Some(PID_TIMEOUT))
+        .map_err(|e| client_error(e, Some(&oci_log)))?;
     let attach = Attach::connect(session).map_err(|e| client_error(e, None))?;
     m.release_exec().map_err(|e| client_error(e, None))?;
-    m.await_pid(Some(PID_TIMEOUT)).map_err(|e| client_error(e, Some(&oci_log)))?;
-    let ctl = if req.tty { Ctl::open(session).ok() } else { None };
+    m.await_pid(Some(PID_TIMEOUT))
+        .map_err(|e| client_error(e, Some(&oci_log)))?;
+    let ctl = if req.tty {
+        Ctl::open(session).ok()
+    } else {
+        None
+    };
     let opts = SessionOptions {
         stdin: req.stdin,
         tty: req.tty,
@@ -141,6 +154,8 @@ fn run_session(
     if relay(attach, ctl, opts)? == SessionEnd::Detached {
         return Ok(0);
     }
-    let code = m.await_exit_code(None).map_err(|e| client_error(e, Some(&oci_log)))?;
+    let code = m
+        .await_exit_code(None)
+        .map_err(|e| client_error(e, Some(&oci_log)))?;
     Ok(code)
 }

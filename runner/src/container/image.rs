@@ -46,7 +46,10 @@ pub fn from_directory(dir: &Path) -> Result<ImageInfo, RunnerError> {
     let abs: PathBuf = std::fs::canonicalize(dir)
         .map_err(|e| RunnerError::io(format!("rootfs {}", dir.display()), e))?;
     if !abs.is_dir() {
-        return Err(RunnerError::Engine(format!("rootfs {} is not a directory", dir.display())));
+        return Err(RunnerError::Engine(format!(
+            "rootfs {} is not a directory",
+            dir.display()
+        )));
     }
     Ok(ImageInfo {
         name: abs.to_string_lossy().into_owned(),
@@ -69,7 +72,11 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
     let record = store.resolve(name).map_err(store_error)?;
     let c = record.container_config();
     Ok(ImageInfo {
-        name: record.names.first().cloned().unwrap_or_else(|| name.to_string()),
+        name: record
+            .names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| name.to_string()),
         id: record.id.hex().to_string(),
         defaults: ImageDefaults {
             env: c.env.clone().unwrap_or_default(),
@@ -88,5 +95,8 @@ pub fn flatten_image(ctx: &Context, id: &str, target: &Path) -> Result<(), Strin
     let store = Store::open(&ctx.paths).map_err(|e| e.to_string())?;
     let _lock = store.lock_shared().map_err(|e| e.to_string())?;
     let record = store.resolve(id).map_err(|e| e.to_string())?;
-    record.flatten_into(target).map(drop).map_err(|e| e.to_string())
+    record
+        .flatten_into(target)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use vigil::client::{self, ExitWatcher, LogDriver, Monitor, MonitorOptions};
 
 use super::create::resolve_user;
+use super::etc;
 use super::record::{now_nanos, MountKind, Record, Status};
 use super::rootfs;
 use super::runtime::Runtime;
 use super::store::Store;
-use super::etc;
 use crate::cli::LogLevel;
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -53,7 +53,9 @@ pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
         client::Error::MonitorExited { ref stderr } => match oci_log.and_then(last_runtime_error) {
             Some(message) => client::RuntimeError { message },
             None if stderr.is_empty() => return RunnerError::Engine(e.to_string()),
-            None => client::RuntimeError { message: stderr.clone() },
+            None => client::RuntimeError {
+                message: stderr.clone(),
+            },
         },
         other => return RunnerError::Engine(other.to_string()),
     };
@@ -69,7 +71,9 @@ pub fn last_runtime_error(path: &Path) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
     text.lines().rev().find_map(|line| {
         let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        (v["level"] == "error").then(|| v["msg"].as_str().map(str::to_string)).flatten()
+        (v["level"] == "error")
+            .then(|| v["msg"].as_str().map(str::to_string))
+            .flatten()
     })
 }
 
@@ -86,15 +90,24 @@ fn log_level(level: LogLevel) -> client::LogLevel {
 
 impl<'a> Engine<'a> {
     pub fn new(ctx: &'a Context) -> Engine<'a> {
-        Engine { ctx, store: Store::new(&ctx.paths) }
+        Engine {
+            ctx,
+            store: Store::new(&ctx.paths),
+        }
     }
 
     pub fn files(&self, id: &str) -> Files {
-        Files { dir: self.store.dir(id), data: self.store.data_dir(id) }
+        Files {
+            dir: self.store.dir(id),
+            data: self.store.data_dir(id),
+        }
     }
 
     pub fn runtime(&self) -> Result<Runtime, RunnerError> {
-        Ok(Runtime::new(self.ctx.runtime_path()?, self.store.runtime_root()))
+        Ok(Runtime::new(
+            self.ctx.runtime_path()?,
+            self.store.runtime_root(),
+        ))
     }
 
     /// Monitor options for the container (create mode).
@@ -111,7 +124,12 @@ impl<'a> Engine<'a> {
             "journald" => LogDriver::Journald,
             "passthrough" => LogDriver::Passthrough,
             "none" => LogDriver::None,
-            _ => LogDriver::K8sFile(rec.log.path.clone().unwrap_or_else(|| f.data.join("ctr.log"))),
+            _ => LogDriver::K8sFile(
+                rec.log
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| f.data.join("ctr.log")),
+            ),
         }];
         o.log_level = Some(log_level(self.ctx.log_level));
         o.log_size_max = rec.log.size_max;
@@ -138,12 +156,20 @@ impl<'a> Engine<'a> {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
         args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
-        Some(client::ExitCommand { path: exe, args, delay: None })
+        Some(client::ExitCommand {
+            path: exe,
+            args,
+            delay: None,
+        })
     }
 
     /// Mount the rootfs, write the spec and /etc files, and have the monitor
     /// create the container. On success the record has the pids (still `Created`).
-    pub fn init(&self, rec: &mut Record, detached_auto_remove: bool) -> Result<Monitor, RunnerError> {
+    pub fn init(
+        &self,
+        rec: &mut Record,
+        detached_auto_remove: bool,
+    ) -> Result<Monitor, RunnerError> {
         let rt = self.runtime()?;
         let monitor = self.ctx.monitor_path()?;
         let f = self.files(&rec.id);
@@ -153,12 +179,18 @@ impl<'a> Engine<'a> {
         let _ = fs::remove_dir_all(f.exit_dir());
         let _ = fs::remove_dir_all(f.persist_dir());
         for d in [f.exit_dir(), f.persist_dir()] {
-            fs::create_dir_all(&d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+            fs::create_dir_all(&d)
+                .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
         }
         let image_id = rec.image_id.clone();
         let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
-        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_)) && !image_id.is_empty();
-        let kind = rootfs::mount(&rec.rootfs_source, &f.data, if use_store { Some(&flatten) } else { None })?;
+        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
+            && !image_id.is_empty();
+        let kind = rootfs::mount(
+            &rec.rootfs_source,
+            &f.data,
+            if use_store { Some(&flatten) } else { None },
+        )?;
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
         let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
@@ -193,7 +225,9 @@ impl<'a> Engine<'a> {
         }
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
         let can_raise = has_cap_sys_resource();
-        let nr_open = fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|s| s.trim().parse().ok());
+        let nr_open = fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         let spec = spec::build(&SpecOptions {
             rootfs: rootfs::rootfs_path(&f.data),
             args: rec.config.args.clone(),
@@ -211,13 +245,16 @@ impl<'a> Engine<'a> {
             cgroup_ns: is_cgroup2(),
         })?;
         let config = f.dir.join("config.json");
-        spec.save(&config).map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
+        spec.save(&config)
+            .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
         if detached_auto_remove {
             opts.exit_command = self.auto_remove_command(rec);
         }
         let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
-        let pid = m.await_pid(Some(PID_TIMEOUT)).map_err(|e| client_error(e, Some(&f.oci_log())))?;
+        let pid = m
+            .await_pid(Some(PID_TIMEOUT))
+            .map_err(|e| client_error(e, Some(&f.oci_log())))?;
         Ok((m, pid))
     }
 
@@ -245,10 +282,15 @@ impl<'a> Engine<'a> {
         let watcher = ExitWatcher::new(&f.exit_dir(), id).persist_dir(&f.persist_dir());
         let mut status = watcher.try_read().map_err(|e| client_error(e, None))?;
         if status.is_none() && !rec.monitor_pid.is_some_and(pid_alive) {
-            status = Some(watcher.try_read().map_err(|e| client_error(e, None))?.unwrap_or(client::ExitStatus {
-                code: -1,
-                oom_killed: watcher.oom_killed(),
-            }));
+            status = Some(
+                watcher
+                    .try_read()
+                    .map_err(|e| client_error(e, None))?
+                    .unwrap_or(client::ExitStatus {
+                        code: -1,
+                        oom_killed: watcher.oom_killed(),
+                    }),
+            );
         }
         if let Some(st) = status {
             rec.status = Status::Exited;
@@ -273,7 +315,9 @@ impl<'a> Engine<'a> {
 
     fn unmount(&self, rec: &mut Record) {
         let data = self.store.data_dir(&rec.id);
-        if rec.mounted == Some(MountKind::Overlay) || rootfs::is_mounted(&rootfs::rootfs_path(&data)) {
+        if rec.mounted == Some(MountKind::Overlay)
+            || rootfs::is_mounted(&rootfs::rootfs_path(&data))
+        {
             let _ = rootfs::unmount(&data);
         }
         if rec.mounted == Some(MountKind::Overlay) {
@@ -314,7 +358,9 @@ impl<'a> Engine<'a> {
 
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks existence.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 fn mtime_nanos(path: &Path) -> Option<i128> {
@@ -333,7 +379,10 @@ fn has_cap_sys_resource() -> bool {
 }
 
 fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: valid out-pointer.
     if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
         lim.rlim_max

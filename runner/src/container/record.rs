@@ -116,15 +116,18 @@ impl Record {
     /// Load `<dir>/state.json`.
     pub fn load(dir: &Path) -> Result<Record, RunnerError> {
         let path = dir.join(RECORD_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| RunnerError::Engine(format!("corrupt container record {}: {e}", path.display())))
+        let bytes = std::fs::read(&path)
+            .map_err(|e| RunnerError::io(format!("reading {}", path.display()), e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            RunnerError::Engine(format!("corrupt container record {}: {e}", path.display()))
+        })
     }
 
     /// Write `<dir>/state.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<(), RunnerError> {
         let path = dir.join(RECORD_FILE);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| RunnerError::Engine(format!("encoding record: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| RunnerError::Engine(format!("encoding record: {e}")))?;
         vigil::proto::exit::write_atomic(&path, &bytes)
             .map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))
     }
@@ -132,7 +135,10 @@ impl Record {
 
 /// Now, in Unix nanoseconds.
 pub fn now_nanos() -> i128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
 }
 
 /// RFC 3339 in UTC with nanoseconds (`2025-06-01T11:47:57.769671123Z`).
@@ -142,7 +148,12 @@ pub fn format_rfc3339(nanos: i128) -> String {
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z", tod / 3600, tod / 60 % 60, tod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
@@ -184,7 +195,10 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(format_rfc3339(1_748_778_477_769_671_123), "2025-06-01T11:47:57.769671123Z");
+        assert_eq!(
+            format_rfc3339(1_748_778_477_769_671_123),
+            "2025-06-01T11:47:57.769671123Z"
+        );
         let s = 1_000_000_000i128;
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(s), "1 second");

@@ -28,7 +28,8 @@ fn lower_dirs(source: &RootfsSource) -> Vec<PathBuf> {
 
 fn mkdirs(dirs: &[&Path]) -> Result<(), RunnerError> {
     for d in dirs {
-        fs::create_dir_all(d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+        fs::create_dir_all(d)
+            .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
     }
     Ok(())
 }
@@ -56,15 +57,24 @@ pub fn mount(
             Some(f) => f(&merged),
             None => copy_layers(&lowers, &merged),
         }
-            .map(|()| {
-                let _ = fs::write(data.join("copied"), b"");
-                MountKind::Copy
-            })
-            .map_err(|e| RunnerError::Engine(format!("mounting the rootfs: overlay: {overlay_err}; copy: {e}"))),
+        .map(|()| {
+            let _ = fs::write(data.join("copied"), b"");
+            MountKind::Copy
+        })
+        .map_err(|e| {
+            RunnerError::Engine(format!(
+                "mounting the rootfs: overlay: {overlay_err}; copy: {e}"
+            ))
+        }),
     }
 }
 
-fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> Result<(), String> {
+fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), String> {
     let check = |p: &Path| {
         let s = p.to_string_lossy().into_owned();
         if s.contains([',', ':']) {
@@ -73,13 +83,33 @@ fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -
             Ok(s)
         }
     };
-    let lower = lowers.iter().map(|p| check(p)).collect::<Result<Vec<_>, _>>()?.join(":");
-    let data = format!("lowerdir={lower},upperdir={},workdir={}", check(upper)?, check(work)?);
+    let lower = lowers
+        .iter()
+        .map(|p| check(p))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(":");
+    let data = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        check(upper)?,
+        check(work)?
+    );
     let c = |s: &[u8]| CString::new(s).map_err(|_| "NUL in path".to_string());
-    let (src, target, fstype, data) =
-        (c(b"overlay")?, c(merged.as_os_str().as_bytes())?, c(b"overlay")?, c(data.as_bytes())?);
+    let (src, target, fstype, data) = (
+        c(b"overlay")?,
+        c(merged.as_os_str().as_bytes())?,
+        c(b"overlay")?,
+        c(data.as_bytes())?,
+    );
     // SAFETY: all pointers are valid C strings for the duration of the call.
-    let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, data.as_ptr().cast()) };
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            data.as_ptr().cast(),
+        )
+    };
     if r == 0 {
         Ok(())
     } else {
@@ -108,9 +138,13 @@ fn copy_layers(lowers: &[PathBuf], merged: &Path) -> Result<(), String> {
 
 fn remove_whiteouts(dir: &Path) {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
-        let Ok(meta) = e.path().symlink_metadata() else { continue };
+        let Ok(meta) = e.path().symlink_metadata() else {
+            continue;
+        };
         if meta.file_type().is_char_device() && meta.rdev() == 0 {
             let _ = fs::remove_file(e.path());
         } else if meta.is_dir() {
@@ -122,7 +156,9 @@ fn remove_whiteouts(dir: &Path) {
 /// Unmount the rootfs (lazily if busy). Not mounted is fine.
 pub fn unmount(data: &Path) -> Result<(), RunnerError> {
     let merged = rootfs_path(data);
-    let Ok(target) = CString::new(merged.as_os_str().as_bytes()) else { return Ok(()) };
+    let Ok(target) = CString::new(merged.as_os_str().as_bytes()) else {
+        return Ok(());
+    };
     // SAFETY: valid C string.
     if unsafe { libc::umount2(target.as_ptr(), 0) } == 0 {
         return Ok(());
@@ -135,16 +171,25 @@ pub fn unmount(data: &Path) -> Result<(), RunnerError> {
             if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } == 0 {
                 Ok(())
             } else {
-                Err(RunnerError::io(format!("unmounting {}", merged.display()), std::io::Error::last_os_error()))
+                Err(RunnerError::io(
+                    format!("unmounting {}", merged.display()),
+                    std::io::Error::last_os_error(),
+                ))
             }
         }
-        _ => Err(RunnerError::io(format!("unmounting {}", merged.display()), e)),
+        _ => Err(RunnerError::io(
+            format!("unmounting {}", merged.display()),
+            e,
+        )),
     }
 }
 
 /// Is `path` a mount point (per /proc/self/mountinfo)?
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let want = path.to_string_lossy();
-    info.lines().any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
 }

@@ -15,7 +15,10 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(path: PathBuf, root: &Path) -> Runtime {
-        Runtime { path, root: root.to_path_buf() }
+        Runtime {
+            path,
+            root: root.to_path_buf(),
+        }
     }
 
     /// Global flags the monitor must pass too (`--runtime-arg`).
@@ -46,7 +49,9 @@ impl Runtime {
     pub fn start(&self, id: &str) -> Result<(), RunnerError> {
         match self.run(&["start", id])? {
             (true, _) => Ok(()),
-            (false, err) => Err(RunnerError::Engine(format!("OCI runtime start failed: {err}"))),
+            (false, err) => Err(RunnerError::Engine(format!(
+                "OCI runtime start failed: {err}"
+            ))),
         }
     }
 
@@ -60,7 +65,9 @@ impl Runtime {
         args.extend([id, sig.as_str()]);
         match self.run(&args)? {
             (true, _) => Ok(()),
-            (false, err) => Err(RunnerError::Engine(format!("sending signal {signal}: {err}"))),
+            (false, err) => Err(RunnerError::Engine(format!(
+                "sending signal {signal}: {err}"
+            ))),
         }
     }
 
@@ -69,7 +76,9 @@ impl Runtime {
         match self.run(&["delete", "--force", id])? {
             (true, _) => Ok(()),
             (false, err) if err.contains("does not exist") || err.contains("not exist") => Ok(()),
-            (false, err) => Err(RunnerError::Engine(format!("OCI runtime delete failed: {err}"))),
+            (false, err) => Err(RunnerError::Engine(format!(
+                "OCI runtime delete failed: {err}"
+            ))),
         }
     }
 }

@@ -37,7 +37,9 @@ pub struct SessionOptions {
 
 /// Parse `--detach-keys` (`ctrl-p,ctrl-q`, `a,ctrl-@`); empty disables.
 pub fn parse_detach_keys(spec: Option<&str>) -> Result<Vec<u8>, RunnerError> {
-    let Some(spec) = spec else { return Ok(DEFAULT_DETACH_KEYS.to_vec()) };
+    let Some(spec) = spec else {
+        return Ok(DEFAULT_DETACH_KEYS.to_vec());
+    };
     if spec.is_empty() {
         return Ok(Vec::new());
     }
@@ -87,8 +89,14 @@ fn install(sig: libc::c_int) {
     }
 }
 
-const PROXIED: [libc::c_int; 6] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+const PROXIED: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
 
 /// Our terminal in raw mode until dropped.
 struct RawMode(Option<libc::termios>);
@@ -133,11 +141,19 @@ fn window_size() -> Option<(u16, u16)> {
 }
 
 /// Relay until the monitor hangs up or the user detaches.
-pub fn relay(attach: Attach, ctl: Option<Ctl>, opts: SessionOptions) -> Result<SessionEnd, RunnerError> {
+pub fn relay(
+    attach: Attach,
+    ctl: Option<Ctl>,
+    opts: SessionOptions,
+) -> Result<SessionEnd, RunnerError> {
     let err = |e: client::Error| RunnerError::Engine(e.to_string());
     let (mut attach, writer) = attach.split().map_err(err)?;
     let detached = Arc::new(AtomicBool::new(false));
-    let _raw = if opts.tty { RawMode::enable() } else { RawMode(None) };
+    let _raw = if opts.tty {
+        RawMode::enable()
+    } else {
+        RawMode(None)
+    };
     if let Some(ctl) = &ctl {
         install(libc::SIGWINCH);
         if let Some((h, w)) = window_size() {
@@ -148,7 +164,11 @@ pub fn relay(attach: Attach, ctl: Option<Ctl>, opts: SessionOptions) -> Result<S
         PROXIED.iter().copied().for_each(install);
     }
     if opts.stdin {
-        let keys = if opts.tty { opts.detach_keys.clone() } else { Vec::new() };
+        let keys = if opts.tty {
+            opts.detach_keys.clone()
+        } else {
+            Vec::new()
+        };
         spawn_stdin(writer, keys, Arc::clone(&detached));
     } else {
         drop(writer);
@@ -202,7 +222,11 @@ fn spawn_stdin(writer: AttachWriter, keys: Vec<u8>, detached: Arc<AtomicBool>) {
             let data = &buf[..n as usize];
             if !keys.is_empty() {
                 for &b in data {
-                    matched = if b == keys[matched] { matched + 1 } else { usize::from(b == keys[0]) };
+                    matched = if b == keys[matched] {
+                        matched + 1
+                    } else {
+                        usize::from(b == keys[0])
+                    };
                     if matched == keys.len() {
                         detached.store(true, Ordering::SeqCst);
                         return;

@@ -62,7 +62,8 @@ impl Store {
     /// Create the top directories.
     pub fn ensure(&self) -> Result<(), RunnerError> {
         for d in [&self.state_root, &self.data_root, &self.runtime_root] {
-            fs::create_dir_all(d).map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+            fs::create_dir_all(d)
+                .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
         }
         Ok(())
     }
@@ -98,7 +99,12 @@ impl Store {
         let entries = match fs::read_dir(&self.state_root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RunnerError::io(format!("listing {}", self.state_root.display()), e)),
+            Err(e) => {
+                return Err(RunnerError::io(
+                    format!("listing {}", self.state_root.display()),
+                    e,
+                ))
+            }
         };
         let mut ids: Vec<String> = entries
             .filter_map(|e| e.ok())
@@ -111,7 +117,11 @@ impl Store {
 
     /// All records (unreadable ones are skipped).
     pub fn records(&self) -> Result<Vec<Record>, RunnerError> {
-        Ok(self.ids()?.iter().filter_map(|id| Record::load(&self.dir(id)).ok()).collect())
+        Ok(self
+            .ids()?
+            .iter()
+            .filter_map(|id| Record::load(&self.dir(id)).ok())
+            .collect())
     }
 
     /// Find a container by full id, name, or unique id prefix.
@@ -120,26 +130,37 @@ impl Store {
             return Ok(None);
         }
         let records = self.records()?;
-        if let Some(r) = records.iter().find(|r| r.id == name_or_id || r.name == name_or_id) {
+        if let Some(r) = records
+            .iter()
+            .find(|r| r.id == name_or_id || r.name == name_or_id)
+        {
             return Ok(Some(r.id.clone()));
         }
-        let matches: Vec<&Record> = records.iter().filter(|r| r.id.starts_with(name_or_id)).collect();
+        let matches: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.id.starts_with(name_or_id))
+            .collect();
         match matches.as_slice() {
             [one] => Ok(Some(one.id.clone())),
             [] => Ok(None),
-            _ => Err(RunnerError::Engine(format!("more than one result for container {name_or_id:?}"))),
+            _ => Err(RunnerError::Engine(format!(
+                "more than one result for container {name_or_id:?}"
+            ))),
         }
     }
 
     /// Like [`lookup`](Self::lookup), failing with Podman's message.
     pub fn resolve(&self, name_or_id: &str) -> Result<String, RunnerError> {
-        self.lookup(name_or_id)?.ok_or_else(|| no_such_container(name_or_id))
+        self.lookup(name_or_id)?
+            .ok_or_else(|| no_such_container(name_or_id))
     }
 }
 
 /// Podman's "no such container" error.
 pub fn no_such_container(name_or_id: &str) -> RunnerError {
-    RunnerError::Engine(format!("no container with name or ID {name_or_id:?} found: no such container"))
+    RunnerError::Engine(format!(
+        "no container with name or ID {name_or_id:?} found: no such container"
+    ))
 }
 
 /// 64 random hex digits.
@@ -154,12 +175,12 @@ pub fn new_id() -> Result<String, RunnerError> {
 /// A Docker-style `adjective_name` derived from the id.
 pub fn generated_name(id: &str) -> String {
     const ADJ: [&str; 16] = [
-        "brave", "calm", "eager", "fervent", "gifted", "happy", "jolly", "keen", "lucid", "modest", "nifty",
-        "quirky", "serene", "tender", "vibrant", "zealous",
+        "brave", "calm", "eager", "fervent", "gifted", "happy", "jolly", "keen", "lucid", "modest",
+        "nifty", "quirky", "serene", "tender", "vibrant", "zealous",
     ];
     const NAMES: [&str; 16] = [
-        "turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov", "hamilton",
-        "dijkstra", "lamport", "shannon", "backus", "kay", "perlman", "wirth",
+        "turing", "hopper", "lovelace", "knuth", "ritchie", "thompson", "torvalds", "liskov",
+        "hamilton", "dijkstra", "lamport", "shannon", "backus", "kay", "perlman", "wirth",
     ];
     let n = |i: usize| usize::from_str_radix(id.get(i..i + 2).unwrap_or("0"), 16).unwrap_or(0);
     format!("{}_{}", ADJ[n(0) % 16], NAMES[n(2) % 16])
