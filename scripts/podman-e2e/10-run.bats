@@ -80,9 +80,14 @@ t_run_137() {
 }
 
 # ---------------------------------------------------------------------------------------------
-@test "[$E2E_LABEL] run: runtime errors map to 127 and 126" { scenario t_run_runtime_errors; }
+@test "[$E2E_LABEL] run: errors map to 125, 126 and 127" { scenario t_run_runtime_errors; }
 t_run_runtime_errors() {
     local rc
+    # podman's own errors (before any monitor is involved): 125.
+    rc=0; p run --rm --no-such-option "$IMG" true >out 2>err || rc=$?
+    assert_eq "$rc" 125 "exit status for a podman usage error"
+    rc=0; p run --rm localhost/e2e-no-such-image:latest true >out 2>err || rc=$?
+    assert_eq "$rc" 125 "exit status for a missing image"
     rc=0; p run --rm "$IMG" /no/such/command >out 2>err || rc=$?
     assert_eq "$rc" 127 "exit status for a missing command"
     assert_grep err '/no/such/command.*[Nn]o such file or directory' "error for a missing command"
