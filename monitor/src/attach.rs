@@ -2,10 +2,14 @@
 //! bundle; output is broadcast to every client as `[stream id][payload]`
 //! packets, client input goes raw to the container's stdin.
 //!
-//! Slow clients: packets a client cannot take at once are queued for it, up to
-//! [`CLIENT_QUEUE_MAX`] bytes. A client whose queue would grow beyond that is
-//! dropped with a warning in the monitor's log; logging and the other clients
-//! never wait for it (conmon instead blocks on the slowest client).
+//! Slow clients: packets a client cannot take at once are queued for it (only
+//! then is memory used). While some client has more than [`HIGH_WATER`]
+//! queued, the monitor stops reading the container's output, so a slow reader
+//! (a terminal, a pipe into `less`) slows the container down instead of
+//! losing output, as with conmon. A client that takes nothing at all for
+//! [`STUCK_AFTER`] while over the mark is dropped with a warning in the
+//! monitor's log, and reading resumes: a stuck client cannot hold up the
+//! container or its logs for longer than that.
 
 use crate::diag::Fatal;
 use crate::pagebuf::PageBuf;
@@ -17,8 +21,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use vigil::proto::attach::{Stream, MAX_INPUT, MAX_PAYLOAD};
 
-/// Bytes of output queued for one client before it is dropped.
-pub const CLIENT_QUEUE_MAX: usize = 4 * 1024 * 1024;
+/// Output queued for one client above which container output is paused.
+pub const HIGH_WATER: usize = 1024 * 1024;
+/// A client over [`HIGH_WATER`] that takes nothing for this long is dropped.
+pub const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long shutdown waits, in total, for clients to take queued output.
 pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -56,6 +62,8 @@ struct Client {
     /// Output packets waiting for the client (only when it is slow).
     queue: VecDeque<Box<[u8]>>,
     queued: usize,
+    /// When the client last took a packet (or started having a queue).
+    last_progress: std::time::Instant,
     /// Input read but not yet taken by the container's stdin.
     pending_input: Vec<u8>,
     read_closed: bool,
@@ -131,7 +139,14 @@ impl AttachServer {
         // SAFETY: fresh fd from accept4.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let raw = fd.as_raw_fd();
-        let client = Client { fd, queue: VecDeque::new(), queued: 0, pending_input: Vec::new(), read_closed: false };
+        let client = Client {
+            fd,
+            queue: VecDeque::new(),
+            queued: 0,
+            last_progress: std::time::Instant::now(),
+            pending_input: Vec::new(),
+            read_closed: false,
+        };
         let slot = match self.clients.iter().position(Option::is_none) {
             Some(i) => {
                 self.clients[i] = Some(client);
@@ -146,30 +161,24 @@ impl AttachServer {
     }
 
     /// Send a chunk of container output to every client, in packets of at
-    /// most [`MAX_PAYLOAD`] bytes. Returns the slots that now need a
-    /// writable watch, and those that were dropped.
-    pub fn broadcast(&mut self, stream: Stream, chunk: &[u8], changed: &mut Vec<(usize, bool)>) {
+    /// most [`MAX_PAYLOAD`] bytes; what a client cannot take now is queued.
+    /// Slots of clients that failed are pushed to `dropped`.
+    pub fn broadcast(&mut self, stream: Stream, chunk: &[u8], dropped: &mut Vec<usize>) {
         let id = [stream.id()];
         for slot in (0..self.clients.len()).rev() {
             let Some(c) = self.clients[slot].as_mut() else { continue };
-            let had_queue = !c.queue.is_empty();
-            let mut dropped = false;
+            let mut failed = false;
             for payload in chunk.chunks(MAX_PAYLOAD) {
                 if c.queue.is_empty() {
                     match send_packet(c.fd.as_raw_fd(), &id, payload) {
                         Ok(true) => continue,
-                        Ok(false) => {}
+                        Ok(false) => c.last_progress = std::time::Instant::now(),
                         Err(_) => {
                             crate::warn!("Failed to write to remote console socket");
-                            dropped = true;
+                            failed = true;
                             break;
                         }
                     }
-                }
-                if c.queued + payload.len() + 1 > CLIENT_QUEUE_MAX {
-                    crate::warn!("Attach client too slow: {} bytes of output queued, dropping it", c.queued);
-                    dropped = true;
-                    break;
                 }
                 let mut pkt = Vec::with_capacity(payload.len() + 1);
                 pkt.push(id[0]);
@@ -177,11 +186,56 @@ impl AttachServer {
                 c.queued += pkt.len();
                 c.queue.push_back(pkt.into_boxed_slice());
             }
-            if dropped {
+            if failed {
                 self.clients[slot] = None;
-                changed.push((slot, false));
-            } else if !had_queue && !c.queue.is_empty() {
-                changed.push((slot, true));
+                dropped.push(slot);
+            }
+        }
+    }
+
+    /// Some client has more than [`HIGH_WATER`] queued: stop reading output.
+    pub fn congested(&self) -> bool {
+        self.clients.iter().flatten().any(|c| c.queued > HIGH_WATER)
+    }
+
+    /// Drop congested clients that took nothing for [`STUCK_AFTER`].
+    pub fn drop_stuck(&mut self) {
+        for slot in self.clients.iter_mut() {
+            if let Some(c) = slot {
+                if c.queued > HIGH_WATER && c.last_progress.elapsed() >= STUCK_AFTER {
+                    crate::warn!(
+                        "Attach client took no output for {} s with {} bytes queued: dropping it",
+                        STUCK_AFTER.as_secs(),
+                        c.queued
+                    );
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    /// Block until no client is congested, flushing queues, but not past
+    /// `deadline`; clients still congested then are dropped.
+    pub fn wait_for_room(&mut self, deadline: std::time::Instant) {
+        while self.congested() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                for slot in self.clients.iter_mut() {
+                    if slot.as_ref().is_some_and(|c| c.queued > HIGH_WATER) {
+                        crate::warn!("Attach client too slow at exit: dropping it");
+                        *slot = None;
+                    }
+                }
+                return;
+            }
+            for slot in 0..self.clients.len() {
+                let Some(fd) = self.clients[slot].as_ref().filter(|c| c.queued > HIGH_WATER).map(|c| c.fd.as_raw_fd()) else {
+                    continue;
+                };
+                let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, left.as_millis().min(100) as libc::c_int) };
+                self.flush_client(slot);
             }
         }
     }
@@ -195,6 +249,7 @@ impl AttachServer {
                 Ok(true) => {
                     c.queued -= pkt.len();
                     c.queue.pop_front();
+                    c.last_progress = std::time::Instant::now();
                 }
                 Ok(false) => return (true, false),
                 Err(_) => {

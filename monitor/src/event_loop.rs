@@ -34,6 +34,8 @@ const READ_BUDGET: usize = 16;
 const DRAIN_READS: usize = 256;
 /// Idle time after which buffer pages are returned to the kernel.
 const IDLE_RELEASE: Duration = Duration::from_millis(200);
+/// How often a paused loop checks for stuck attach clients.
+const CONGESTION_TICK: Duration = Duration::from_millis(250);
 
 /// The container's processes as the monitor knows them.
 pub struct Children {
@@ -118,7 +120,7 @@ pub struct EventLoop {
     buf: PageBuf,
     /// Buffers were used since they were last released.
     buffers_dirty: bool,
-    changed: Vec<(usize, bool)>,
+    dropped: Vec<usize>,
 }
 
 impl EventLoop {
@@ -167,7 +169,7 @@ impl EventLoop {
             notify: None,
             buf: PageBuf::new(READ_SIZE)?,
             buffers_dirty: false,
-            changed: Vec::with_capacity(8),
+            dropped: Vec::with_capacity(8),
         })
     }
 
@@ -206,7 +208,11 @@ impl EventLoop {
                 crate::info!("Timed out, killing main loop");
                 return LoopEnd::TimedOut;
             }
-            let timeout = if hot.iter().any(|&h| h) {
+            let paused = self.congested();
+            let timeout = if paused {
+                // Waiting for a slow attach client; check for stuck ones regularly.
+                Some(deadline.map_or(CONGESTION_TICK, |d| d.saturating_duration_since(now).min(CONGESTION_TICK)))
+            } else if hot.iter().any(|&h| h) {
                 Some(Duration::ZERO)
             } else {
                 let until_deadline = deadline.map(|d| d.saturating_duration_since(now));
@@ -222,7 +228,7 @@ impl EventLoop {
                 }
                 continue;
             }
-            if events.is_empty() && self.buffers_dirty && !hot.iter().any(|&h| h) {
+            if events.is_empty() && self.buffers_dirty && !paused && !hot.iter().any(|&h| h) {
                 self.release_memory();
                 continue;
             }
@@ -262,8 +268,13 @@ impl EventLoop {
                     _ => {}
                 }
             }
+            if let Some(a) = &mut self.attach {
+                if a.congested() {
+                    a.drop_stuck();
+                }
+            }
             for (i, h) in hot.iter_mut().enumerate() {
-                if *h {
+                if *h && !self.congested() {
                     *h = self.pump(i, READ_BUDGET);
                 }
             }
@@ -291,8 +302,12 @@ impl EventLoop {
                     let chunk = &self.buf.space()[..n];
                     self.logs.write(stream, chunk);
                     if let Some(a) = &mut self.attach {
-                        a.broadcast(stream, chunk, &mut self.changed);
-                        self.changed.clear();
+                        a.broadcast(stream, chunk, &mut self.dropped);
+                        self.dropped.clear();
+                        if a.congested() {
+                            // Back-pressure: read more once the client caught up.
+                            return true;
+                        }
                     }
                 }
                 ReadOutcome::WouldBlock => return false,
@@ -315,6 +330,10 @@ impl EventLoop {
             a.release_memory();
         }
         self.buffers_dirty = false;
+    }
+
+    fn congested(&self) -> bool {
+        self.attach.as_ref().is_some_and(|a| a.congested())
     }
 
     fn accept_clients(&mut self) {
@@ -380,8 +399,16 @@ impl EventLoop {
     /// then stderr). Bounded: a grandchild that keeps writing must not keep
     /// us alive.
     pub fn drain(&mut self) {
+        let deadline = Instant::now() + crate::attach::SHUTDOWN_FLUSH;
         for i in 0..2 {
-            self.pump(i, DRAIN_READS);
+            for _ in 0..DRAIN_READS {
+                if let Some(a) = &mut self.attach {
+                    a.wait_for_room(deadline);
+                }
+                if !self.pump(i, 1) {
+                    break;
+                }
+            }
         }
     }
 }

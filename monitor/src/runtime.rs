@@ -153,7 +153,12 @@ pub fn read_pidfile(path: &Path) -> Result<libc::pid_t, String> {
             crate::diag::strerror(e.raw_os_error().unwrap_or(libc::EIO))
         )
     })?;
-    Ok(atoi(&data))
+    // An empty or garbage pidfile (CRI-O creates it in advance) means the
+    // runtime failed; pid 0 would otherwise make us wait forever.
+    match atoi(&data) {
+        pid if pid > 0 => Ok(pid),
+        _ => Err(format!("pidfile \u{201c}{}\u{201d} holds no valid pid", path.display())),
+    }
 }
 
 fn atoi(s: &[u8]) -> libc::pid_t {
