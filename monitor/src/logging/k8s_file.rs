@@ -26,6 +26,8 @@ const OUT_CAP: usize = 192 * 1024;
 const DIRECT_MIN: usize = 96 * 1024;
 /// Room for a record's prefix and added newline.
 const RECORD_SLACK: usize = MAX_LEN + 16;
+/// conmon's read size: the largest record it writes.
+const CONMON_READ_SIZE: usize = 8192;
 
 pub struct K8sFileLog {
     path: PathBuf,
@@ -90,33 +92,50 @@ impl K8sFileLog {
         let mut tsbuf = [0u8; MAX_LEN];
         let tslen = self.ts.format_now(&mut tsbuf);
         let ts = &tsbuf[..tslen];
-        for piece in pieces(chunk) {
-            let rec = piece.accounted_len();
-            if self.global_size_max > 0 && self.global_bytes >= self.global_size_max as u64 {
-                break;
-            }
-            if self.size_max > 0 && self.bytes + rec > self.size_max as u64 {
-                self.flush();
-                self.reopen();
-            }
-            if piece.bytes.len() >= DIRECT_MIN {
-                self.flush();
-                self.write_direct(ts, stream, piece);
-            } else {
-                if self.out.len() + piece.bytes.len() + RECORD_SLACK > self.out.capacity() {
-                    self.flush();
-                }
-                self.out.extend_from_slice(ts);
-                self.out.extend_from_slice(record_tag(stream, piece.partial));
-                self.out.extend_from_slice(piece.bytes);
-                if piece.partial {
-                    self.out.push(b'\n');
+        // With a global cap, records are at most conmon's 8 KiB read size, so
+        // the cap is exceeded by at most one such record, as with conmon.
+        let max_record = if self.global_size_max > 0 { CONMON_READ_SIZE } else { usize::MAX };
+        for whole in pieces(chunk) {
+            let mut rest = whole.bytes;
+            while !rest.is_empty() {
+                let (bytes, tail) = rest.split_at(rest.len().min(max_record));
+                rest = tail;
+                let piece = Piece { bytes, partial: whole.partial || !rest.is_empty() };
+                if !self.write_record(ts, stream, piece) {
+                    return self.flush();
                 }
             }
-            self.bytes += rec;
-            self.global_bytes += rec;
         }
         self.flush();
+    }
+
+    /// Account for and buffer one record; false once the global cap is reached.
+    fn write_record(&mut self, ts: &[u8], stream: Stream, piece: Piece<'_>) -> bool {
+        let rec = piece.accounted_len();
+        if self.global_size_max > 0 && self.global_bytes >= self.global_size_max as u64 {
+            return false;
+        }
+        if self.size_max > 0 && self.bytes + rec > self.size_max as u64 {
+            self.flush();
+            self.reopen();
+        }
+        if piece.bytes.len() >= DIRECT_MIN {
+            self.flush();
+            self.write_direct(ts, stream, piece);
+        } else {
+            if self.out.len() + piece.bytes.len() + RECORD_SLACK > self.out.capacity() {
+                self.flush();
+            }
+            self.out.extend_from_slice(ts);
+            self.out.extend_from_slice(record_tag(stream, piece.partial));
+            self.out.extend_from_slice(piece.bytes);
+            if piece.partial {
+                self.out.push(b'\n');
+            }
+        }
+        self.bytes += rec;
+        self.global_bytes += rec;
+        true
     }
 
     fn write_direct(&mut self, ts: &[u8], stream: Stream, piece: Piece<'_>) {
