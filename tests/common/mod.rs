@@ -1635,3 +1635,169 @@ pub fn pty_size_of(pid: i32) -> (u16, u16) {
     assert_eq!(r, 0, "TIOCGWINSZ on /proc/{pid}/fd/0: {}", io::Error::last_os_error());
     (ws.ws_row, ws.ws_col)
 }
+
+// ===========================================================================
+// Helpers for the hygiene tests (appended; nothing above depends on them).
+// ===========================================================================
+
+impl Container {
+    /// Like `launch`, but with Podman's `--preserve-fds N` layout: the fds
+    /// `preserved` (in the test process) become conmon's fds 3…3+N-1 and the
+    /// sync/start pipes move to N+3/N+4 (`_OCI_SYNCPIPE`/`_OCI_STARTPIPE`
+    /// say so). Pass `--runtime-opt --preserve-fds=N` yourself (`tail_args`)
+    /// to have the runtime hand them on to the container.
+    pub fn launch_with_preserved_fds(&mut self, preserved: &[RawFd]) -> Launch {
+        assert!(!self.launched, "launch() called twice");
+        assert!(self.extra_fds.is_empty(), "extra_fds and preserved fds together are not supported");
+        self.launched = true;
+        let n = preserved.len() as RawFd;
+        let (sync_parent, sync_child) = seqpacket_pair();
+        let (start_parent, start_child) = seqpacket_pair();
+        let out = File::create(self.root().join("conmon.stdout")).unwrap();
+        let err = File::create(self.root().join("conmon.stderr")).unwrap();
+        let mut cmd = Command::new(conmon_binary());
+        cmd.args(self.conmon_args())
+            .current_dir(self.root())
+            .env("_OCI_SYNCPIPE", (n + 3).to_string())
+            .env("_OCI_STARTPIPE", (n + 4).to_string())
+            .env_remove("_OCI_ATTACHPIPE")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut map: Vec<(RawFd, RawFd)> = preserved.iter().enumerate().map(|(i, &fd)| (fd, 3 + i as RawFd)).collect();
+        map.push((sync_child.as_raw_fd(), n + 3));
+        map.push((start_child.as_raw_fd(), n + 4));
+        assert!(map.len() <= 16);
+        let umask = self.umask;
+        unsafe {
+            cmd.pre_exec(move || {
+                if let Some(m) = umask {
+                    libc::umask(m);
+                }
+                let mut tmp = [0 as RawFd; 16];
+                for (i, (src, _)) in map.iter().enumerate() {
+                    let t = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
+                    if t < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    tmp[i] = t;
+                }
+                for (i, (_, dst)) in map.iter().enumerate() {
+                    if libc::dup2(tmp[i], *dst) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn conmon");
+        drop(sync_child);
+        drop(start_child);
+        self.sync = Some(sync_parent);
+        self.start = Some(start_parent);
+        self.send_start_byte();
+        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
+        let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
+        let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
+        let (sync_msg, eof) = if status.code() == Some(0) {
+            match self.next_sync_packet(Duration::from_secs(30)) {
+                Packet::Data(d) => (Some(d), false),
+                Packet::Eof => (None, true),
+                Packet::Timeout => (None, false),
+            }
+        } else {
+            (None, false)
+        };
+        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+    }
+}
+
+/// `/proc/<pid>/fd`: fd number → link target (`pipe:[…]`, `/dev/null`, …).
+pub fn fd_table(pid: i32) -> std::collections::BTreeMap<i32, String> {
+    let mut m = std::collections::BTreeMap::new();
+    let dir = format!("/proc/{pid}/fd");
+    for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {dir}: {e}")) {
+        let e = e.unwrap();
+        let Ok(fd) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        // An fd closed between readdir and readlink is simply not there.
+        if let Ok(target) = fs::read_link(e.path()) {
+            m.insert(fd, target.to_string_lossy().into_owned());
+        }
+    }
+    m
+}
+
+/// The `flags:` field of `/proc/<pid>/fdinfo/<fd>` (octal open flags).
+pub fn fd_open_flags(pid: i32, fd: i32) -> Option<i64> {
+    let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let v = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    i64::from_str_radix(v.trim(), 8).ok()
+}
+
+/// Wait until `/proc/<pid>/cmdline` starts with `argv0` (the runtime's init
+/// has exec'd the container process); panics after `timeout`.
+pub fn wait_for_exec(pid: i32, argv0: &str, timeout: Duration) {
+    let want = format!("{argv0}\0");
+    let ok = wait_for(timeout, || {
+        fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.starts_with(want.as_bytes()))
+            .unwrap_or(false)
+    });
+    assert!(
+        ok,
+        "process {pid} did not exec {argv0} within {timeout:?} (cmdline {:?})",
+        fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).into_owned())
+    );
+}
+
+/// Same result as [`parse_k8s_log`] (and a panic on the same malformed
+/// lines), with each line's structure checked by hand instead of by regex:
+/// the regex parser needs about a minute for 256 MiB in a debug build.
+pub fn parse_k8s_log_fast(data: &[u8]) -> Vec<Record> {
+    fn ts_ok(ts: &[u8]) -> bool {
+        // \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{2}:\d{2}
+        ts.len() == 35
+            && ts.iter().enumerate().all(|(i, &b)| match i {
+                4 | 7 => b == b'-',
+                10 => b == b'T',
+                13 | 16 | 32 => b == b':',
+                19 => b == b'.',
+                29 => b == b'+' || b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    }
+    if data.is_empty() {
+        return vec![];
+    }
+    assert!(
+        data.ends_with(b"\n"),
+        "log does not end with a newline; tail: {}",
+        show(&data[data.len().saturating_sub(200)..])
+    );
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, end) in memchr::memchr_iter(b'\n', data).enumerate() {
+        let line = &data[start..end];
+        start = end + 1;
+        let ok = line.len() >= 45
+            && ts_ok(&line[..35])
+            && line[35] == b' '
+            && (&line[36..42] == b"stdout" || &line[36..42] == b"stderr")
+            && line[42] == b' '
+            && (line[43] == b'P' || line[43] == b'F')
+            && line[44] == b' ';
+        assert!(ok, "log line {} is not a k8s-file record: {}", i + 1, show(&line[..line.len().min(300)]));
+        out.push(Record {
+            timestamp: String::from_utf8(line[..35].to_vec()).unwrap(),
+            stream: String::from_utf8(line[36..42].to_vec()).unwrap(),
+            tag: line[43] as char,
+            content: line[45..].to_vec(),
+        });
+    }
+    out
+}
