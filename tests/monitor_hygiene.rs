@@ -234,7 +234,6 @@ fn garbage_listen_pid_fails_the_create() {
 /// a numeric prefix, leading blanks and a long that truncates to a positive
 /// int are all accepted.
 #[test]
-#[ignore = "monitor bug: LISTEN_PID is parsed strictly (rejects '123abc', ' 77', '99999999999' that conmon accepts; says 'Invalid argument' where conmon says 'Success')"]
 fn listen_pid_is_parsed_like_strtol() {
     if skip_without_runtime("listen_pid_is_parsed_like_strtol") {
         return;

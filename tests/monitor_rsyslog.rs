@@ -339,14 +339,13 @@ fn many_lines_over_unix_none_lost_in_order() {
 }
 
 #[test]
-fn long_line_arrives_as_8k_pieces() {
-    if skip("long_line_arrives_as_8k_pieces") {
+fn long_line_arrives_in_pieces_that_fit_rsyslog_defaults() {
+    if skip("long_line_arrives_in_pieces_that_fit_rsyslog_defaults") {
         return;
     }
-    // rsyslog's default maxMessageSize (8 KiB for the whole record) would
-    // truncate an 8 KiB piece plus header: raise it as a receiver of long
-    // lines must.
-    let rs = Rsyslogd::start(Some("64k"));
+    // Pieces of 7936 message bytes keep each whole record within rsyslog's
+    // default maxMessageSize (8 KiB): nothing is truncated by the receiver.
+    let rs = Rsyslogd::start(None);
     let mut c = Container::new("rs-long", &["sh", "-c", "head -c 20000 /dev/zero | tr '\\000' x; echo; echo after"]);
     c.log_specs = vec![format!("syslog:unix:{}", rs.sock.display())];
     let (_pid, code) = c.run_to_exit(T);
@@ -354,7 +353,7 @@ fn long_line_arrives_as_8k_pieces() {
     c.wait_conmon_exit(T);
     let pid = c.conmon_pid();
     let got = rs.wait_records(4, T);
-    let expected: Vec<String> = [8192, 8192, 20000 - 2 * 8192]
+    let expected: Vec<String> = [7936, 7936, 20000 - 2 * 7936]
         .iter()
         .map(|&n| line("rs-long", "stdout", &"x".repeat(n), pid))
         .chain(std::iter::once(line("rs-long", "stdout", "after", pid)))

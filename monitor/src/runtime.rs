@@ -107,19 +107,23 @@ unsafe fn child(setup: &ChildSetup, argv: &[*const libc::c_char]) -> ! {
     libc::_exit(127);
 }
 
-/// `LISTEN_PID` must name the runtime itself when socket activation is passed through.
+/// `LISTEN_PID` must name the runtime itself when socket activation is passed
+/// through. Parsed like conmon: `strtol`, failing on errno or a value <= 0.
 unsafe fn fix_listen_pid(replace: bool) -> Result<(), String> {
     let val = libc::getenv(b"LISTEN_PID\0".as_ptr().cast());
     if val.is_null() {
         return Ok(());
     }
-    let text = std::ffi::CStr::from_ptr(val).to_bytes();
-    let parsed = std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()).filter(|&v| v > 0 && v <= i64::from(i32::MAX));
-    let Some(listen_pid) = parsed else {
-        let shown: String = String::from_utf8_lossy(&text[..text.len().min(10)]).into_owned();
-        return Err(format!("[conmon:e]: Invalid LISTEN_PID {shown} Invalid argument\n"));
-    };
-    if replace || listen_pid == i64::from(libc::getppid()) {
+    *libc::__errno_location() = 0;
+    // conmon stores strtol's long in an int.
+    let listen_pid = libc::strtol(val, std::ptr::null_mut(), 10) as libc::c_int;
+    let errno = *libc::__errno_location();
+    if errno != 0 || listen_pid <= 0 {
+        let text = std::ffi::CStr::from_ptr(val).to_bytes();
+        let shown = String::from_utf8_lossy(&text[..text.len().min(10)]).into_owned();
+        return Err(format!("[conmon:e]: Invalid LISTEN_PID {shown} {}\n", crate::diag::strerror(errno)));
+    }
+    if replace || listen_pid == libc::getppid() {
         let pid = CString::new(libc::getpid().to_string()).unwrap_or_default();
         libc::setenv(b"LISTEN_PID\0".as_ptr().cast(), pid.as_ptr(), 1);
     }

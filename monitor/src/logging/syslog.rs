@@ -4,8 +4,9 @@
 //!
 //! `-l syslog:` (local `/dev/log`), `-l syslog:unix:PATH`,
 //! `-l syslog:udp:HOST:PORT`, `-l syslog:tcp:HOST:PORT` (RFC 6587 octet
-//! counting). A line longer than 8 KiB is sent in 8 KiB pieces; a record the
-//! destination does not take within a second is dropped and counted.
+//! counting). A line longer than [`LINE_MAX`] is sent in pieces, so that each
+//! whole record stays within 8 KiB, rsyslog's default `maxMessageSize`; a
+//! record the destination does not take within a second is dropped and counted.
 
 use super::lines::LineJoiner;
 use crate::diag::Fatal;
@@ -16,7 +17,8 @@ use std::time::Duration;
 use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
 use vigil::proto::attach::Stream;
 
-const LINE_MAX: usize = 8192;
+/// Message bytes per record: 8 KiB minus room for the RFC 5424 header.
+pub const LINE_MAX: usize = 8192 - 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Where records go, as given after `syslog:`.
