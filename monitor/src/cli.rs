@@ -62,6 +62,8 @@ pub struct Options {
     pub log_allowlist_dirs: Vec<String>,
     /// vigil extension: `BYTES_PER_SEC[:BURST_BYTES]` for the log drivers.
     pub log_rate_limit: Option<String>,
+    /// vigil extension: seconds the runtime may take (0 = no limit).
+    pub runtime_timeout: Option<i32>,
 }
 
 impl Options {
@@ -128,6 +130,7 @@ enum Id {
     LogMaxFiles,
     LogAllowlistDir,
     LogRateLimit,
+    RuntimeTimeout,
 }
 
 struct Spec {
@@ -192,6 +195,7 @@ static TABLE: &[Spec] = &[
     o("log-max-files", None, Arg::Int32, Id::LogMaxFiles),
     o("log-allowlist-dir", None, Arg::Str, Id::LogAllowlistDir),
     o("log-rate-limit", None, Arg::Str, Id::LogRateLimit),
+    o("runtime-timeout", None, Arg::Int32, Id::RuntimeTimeout),
 ];
 
 /// Result of parsing argv.
@@ -417,6 +421,7 @@ fn apply(o: &mut Options, spec: &Spec, v: Value) {
         Id::LogMaxFiles => o.log_max_files = n as i32,
         Id::LogAllowlistDir => o.log_allowlist_dirs.extend(s()),
         Id::LogRateLimit => o.log_rate_limit = s(),
+        Id::RuntimeTimeout => o.runtime_timeout = Some(n as i32),
     }
 }
 

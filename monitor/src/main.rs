@@ -272,8 +272,20 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         Ok(s) => s,
         Err(f) => return fail(f),
     };
-    let runtime_status = match runtime::wait(runtime_pid) {
-        Ok(s) => s,
+    let timeout = runtime_timeout(cfg);
+    let runtime_status = match runtime::wait(runtime_pid, timeout) {
+        Ok(runtime::RuntimeWait::Exited(s)) => s,
+        Ok(runtime::RuntimeWait::TimedOut) => {
+            let secs = timeout.map_or(0, |t| t.as_secs());
+            let text = read_runtime_stderr(&stderr_stream);
+            let mut msg = format!("runtime did not finish within {secs} seconds and was killed").into_bytes();
+            if !text.is_empty() {
+                msg.extend_from_slice(b": ");
+                msg.extend_from_slice(&text);
+            }
+            sync.send(-1, Some(&msg));
+            return fail(Fatal::new(String::from_utf8_lossy(&msg).into_owned()));
+        }
         Err(f) => return fail(f),
     };
     let mut children = Children { runtime_pid, container_pid: 0, container_status: None };
@@ -396,6 +408,17 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         attach::AttachServer::remove_paths(&a.paths);
     }
     status & 0xff
+}
+
+/// How long the runtime may take: `--runtime-timeout` (0 = forever), by
+/// default 120 s for create and exec and no limit for restore (CRIU can be slow).
+fn runtime_timeout(cfg: &Config) -> Option<Duration> {
+    match cfg.opts.runtime_timeout {
+        Some(0) => None,
+        Some(s) if s > 0 => Some(Duration::from_secs(s as u64)),
+        _ if matches!(cfg.mode, Mode::Restore { .. }) => None,
+        _ => Some(Duration::from_secs(120)),
+    }
 }
 
 /// One bounded read of what the runtime wrote to its stderr.

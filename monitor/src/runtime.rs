@@ -130,14 +130,53 @@ unsafe fn fix_listen_pid(replace: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Block until `pid` exits (EINTR retried); returns its wait status.
-pub fn wait(pid: libc::pid_t) -> Result<i32, Fatal> {
+/// How waiting for the runtime ended.
+pub enum RuntimeWait {
+    Exited(i32),
+    /// Still running after the timeout; it was killed and reaped.
+    TimedOut,
+}
+
+/// Wait for the runtime to exit; with a timeout (vigil extension
+/// `--runtime-timeout`), a hanging runtime is killed instead of blocking the
+/// engine forever.
+pub fn wait(pid: libc::pid_t, timeout: Option<std::time::Duration>) -> Result<RuntimeWait, Fatal> {
+    if let Some(limit) = timeout {
+        // SAFETY: pidfd_open on our own child; returns a new fd or -1.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+        if pidfd >= 0 {
+            let deadline = std::time::Instant::now() + limit;
+            let exited = loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd.
+                let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as libc::c_int) };
+                if r > 0 {
+                    break true;
+                }
+                if r == 0 || (r < 0 && crate::diag::last_errno() != libc::EINTR) {
+                    break false;
+                }
+            };
+            // SAFETY: closing the pidfd we opened.
+            unsafe { libc::close(pidfd) };
+            if !exited {
+                // SAFETY: killing and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut st = 0;
+                    libc::waitpid(pid, &mut st, 0);
+                }
+                return Ok(RuntimeWait::TimedOut);
+            }
+        }
+    }
     let mut status = 0;
     loop {
         // SAFETY: status is a valid out-pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
-            return Ok(status);
+            return Ok(RuntimeWait::Exited(status));
         }
         if r < 0 && crate::diag::last_errno() != libc::EINTR {
             let f = Fatal::errno("Failed to wait for `runtime create`");
