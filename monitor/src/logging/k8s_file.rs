@@ -42,8 +42,12 @@ pub struct K8sFileLog {
     max_files: i32,
     out: PageBuf,
     ts: TimestampCache,
-    /// A write failed and the loss was reported; cleared on the next success.
-    failing: bool,
+    /// Bytes of records lost since writing last failed (0: writing works).
+    lost: u64,
+    /// The last failed write stopped inside a record: terminate it first.
+    torn: bool,
+    /// The error that made writing fail.
+    last_errno: i32,
 }
 
 impl std::fmt::Debug for K8sFileLog {
@@ -83,7 +87,9 @@ impl K8sFileLog {
             max_files: opts.log_max_files,
             out: PageBuf::new(OUT_CAP).map_err(|e| Fatal::from_io("Failed to allocate the log buffer", &e))?,
             ts: TimestampCache::new(),
-            failing: false,
+            lost: 0,
+            torn: false,
+            last_errno: 0,
         })
     }
 
@@ -142,8 +148,9 @@ impl K8sFileLog {
         let tag = record_tag(stream, piece.partial);
         let nl: &[u8] = if piece.partial { b"\n" } else { b"" };
         let parts = [ts, tag, piece.bytes, nl];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
         let res = writev_all(&self.file, &parts);
-        self.note_result(res);
+        self.note_result(res, total);
     }
 
     /// Write out buffered records.
@@ -151,27 +158,51 @@ impl K8sFileLog {
         if self.out.is_empty() {
             return;
         }
-        let res = crate::fds::write_all(self.file.as_raw_fd(), self.out.filled());
+        let total = self.out.len();
+        let res = write_counted(self.file.as_raw_fd(), self.out.filled());
         self.out.clear();
-        self.note_result(res);
+        self.note_result(res, total);
     }
 
-    fn note_result(&mut self, res: io::Result<()>) {
+    /// Track write failures (disk full, I/O errors): the first one is
+    /// reported in the monitor's log; when writing works again, a marker
+    /// record in the container log says how much was lost.
+    fn note_result(&mut self, res: Result<(), (usize, io::Error)>, total: usize) {
         match res {
-            Ok(()) if self.failing => {
-                self.failing = false;
-                crate::warn!("Writing to log file {} works again", self.path.display());
+            Ok(()) => {
+                if self.lost > 0 {
+                    self.write_loss_marker();
+                }
             }
-            Ok(()) => {}
-            Err(e) if !self.failing => {
-                self.failing = true;
-                crate::warn_errno!(
-                    e.raw_os_error().unwrap_or(libc::EIO),
-                    "Failed to write to log file {}; log output is being lost",
-                    self.path.display()
-                );
+            Err((written, e)) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if self.lost == 0 {
+                    crate::warn_errno!(errno, "Failed to write to log file {}; log output is being lost", self.path.display());
+                }
+                self.last_errno = errno;
+                self.lost += (total - written.min(total)) as u64;
+                self.torn |= written > 0;
+                if self.lost == 0 {
+                    self.lost = 1;
+                }
             }
-            Err(_) => {}
+        }
+    }
+
+    fn write_loss_marker(&mut self) {
+        let mut tsbuf = [0u8; MAX_LEN];
+        let n = self.ts.format_now(&mut tsbuf);
+        let text = format!(
+            "{}{} stderr F vigil: log write failed ({}); {} bytes of log records lost\n",
+            if self.torn { "\n" } else { "" },
+            String::from_utf8_lossy(&tsbuf[..n]),
+            crate::diag::strerror(self.last_errno),
+            self.lost
+        );
+        if write_counted(self.file.as_raw_fd(), text.as_bytes()).is_ok() {
+            crate::warn!("Writing to log file {} works again; {} bytes were lost", self.path.display(), self.lost);
+            self.lost = 0;
+            self.torn = false;
         }
     }
 
@@ -290,11 +321,33 @@ fn set_lock(file: &File, ty: libc::c_short) -> bool {
     unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) == 0 }
 }
 
-/// `writev` until every part is written.
-fn writev_all(file: &File, parts: &[&[u8]; 4]) -> io::Result<()> {
+/// Write all of `buf`; on failure also say how many bytes did get written.
+fn write_counted(fd: i32, buf: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the range is inside buf.
+        let n = unsafe { libc::write(fd, buf[done..].as_ptr().cast(), buf.len() - done) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err((done, e));
+        }
+        if n == 0 {
+            return Err((done, io::Error::from_raw_os_error(libc::ENOSPC)));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// `writev` until every part is written; on failure, how many bytes were.
+fn writev_all(file: &File, parts: &[&[u8]; 4]) -> Result<(), (usize, io::Error)> {
     let mut iov: [libc::iovec; 4] =
         parts.map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
     let mut first = 0;
+    let mut done = 0;
     while first < iov.len() {
         // SAFETY: iov[first..] describes live slices borrowed for this call.
         let n = unsafe { libc::writev(file.as_raw_fd(), iov[first..].as_ptr(), (iov.len() - first) as libc::c_int) };
@@ -303,8 +356,9 @@ fn writev_all(file: &File, parts: &[&[u8]; 4]) -> io::Result<()> {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(e);
+            return Err((done, e));
         }
+        done += n as usize;
         let mut n = n as usize;
         while first < iov.len() && n >= iov[first].iov_len {
             n -= iov[first].iov_len;
