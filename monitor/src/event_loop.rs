@@ -264,6 +264,13 @@ impl EventLoop {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.on_client_readable(slot);
                         }
+                        // Hung up in both directions (not a half-close): its
+                        // input was read above; nothing can reach it any more.
+                        if ev.is_write_closed() {
+                            if let Some(a) = &mut self.attach {
+                                a.drop_client(slot);
+                            }
+                        }
                     }
                     _ => {}
                 }
