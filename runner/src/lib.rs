@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod image;
 pub mod paths;
+pub mod rootless;
 pub mod spec;
 
 pub use context::Context;

@@ -22,9 +22,12 @@ fn main() -> ExitCode {
         }
     };
 
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    let result = Context::new(&cli.global, uid, |name| std::env::var_os(name))
+    // The user vigil acts for; a non-root one moves into the rootless user
+    // namespace now, while the process is still single-threaded.
+    let env = |name: &str| std::env::var_os(name);
+    let (uid, gid) = vigil_runner::rootless::caller_ids(env);
+    let result = Context::new(&cli.global, uid, env)
+        .and_then(|ctx| vigil_runner::rootless::enter(&ctx, uid, gid, env).map(|()| ctx))
         .and_then(|ctx| dispatch(&ctx, &cli.command));
     match result {
         Ok(code) => to_exit_code(code),

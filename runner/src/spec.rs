@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use crate::error::RunnerError;
+use crate::rootless::idmap::IdMap;
 
 /// `PATH` every container starts with.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -136,6 +138,11 @@ pub struct SpecOptions {
     pub rlimit_nproc: u64,
     /// Mount a cgroup namespace (cgroup v2 hosts).
     pub cgroup_ns: bool,
+    /// Rootless (runner-notes §3.6): no cgroup settings, Podman's `/sys` rules.
+    pub rootless: bool,
+    /// A user namespace of the container's own: uid and gid mappings
+    /// (`--userns=keep-id`, `--uidmap`), in IDs of the namespace vigil runs in.
+    pub userns: Option<(IdMap, IdMap)>,
 }
 
 fn err(e: impl std::fmt::Display) -> RunnerError {
@@ -152,8 +159,72 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
         .map_err(err)
 }
 
+/// How the default mounts differ for a rootless container (runner-notes §3.6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MountRules {
+    /// `/sys` cannot be a fresh sysfs (no network namespace of the
+    /// container's own in a user namespace): bind the host's, read-only, and
+    /// bind `/sys/fs/cgroup` the same way (Podman's `canMountSys`).
+    pub bind_sys: bool,
+    /// gid 5 (tty) is not mapped in the container: no `gid=5` for devpts.
+    pub no_tty_gid: bool,
+}
+
 /// Podman's default mounts (runner-notes §3.2), then `binds`.
 pub fn mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
+    mounts_with(binds, MountRules::default())
+}
+
+/// [`mounts`] with the rootless differences of `rules`.
+pub fn mounts_with(binds: &[BindMount], rules: MountRules) -> Result<Vec<Mount>, RunnerError> {
+    let devpts: &[&str] = if rules.no_tty_gid {
+        &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+        ]
+    } else {
+        &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]
+    };
+    let sys = if rules.bind_sys {
+        mount(
+            "/sys",
+            "bind",
+            "/sys",
+            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+        )?
+    } else {
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?
+    };
+    let cgroup = if rules.bind_sys {
+        mount(
+            "/sys/fs/cgroup",
+            "bind",
+            "/sys/fs/cgroup",
+            &["rprivate", "nosuid", "noexec", "nodev", "ro", "rbind"],
+        )?
+    } else {
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
+        )?
+    };
     let mut all = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -162,25 +233,8 @@ pub fn mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
             "tmpfs",
             &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"],
         )?,
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        )?,
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        )?,
+        sys,
+        mount("/dev/pts", "devpts", "devpts", devpts)?,
         mount(
             "/dev/mqueue",
             "mqueue",
@@ -193,12 +247,7 @@ pub fn mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
             "shm",
             &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
         )?,
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["rprivate", "nosuid", "noexec", "nodev", "relatime", "ro"],
-        )?,
+        cgroup,
     ];
     for b in binds {
         let source = b.source.to_string_lossy();
@@ -265,8 +314,31 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
         .map_err(err)
 }
 
+fn id_mappings(map: &IdMap) -> Result<Vec<oci_spec::runtime::LinuxIdMapping>, RunnerError> {
+    map.0
+        .iter()
+        .map(|m| {
+            LinuxIdMappingBuilder::default()
+                .container_id(m.container)
+                .host_id(m.host)
+                .size(m.size)
+                .build()
+                .map_err(err)
+        })
+        .collect()
+}
+
 /// The whole spec.
 pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
+    if opts.rootless {
+        if let Network::Path(p) = &opts.network {
+            return Err(RunnerError::Engine(format!(
+                "--network ns:{}: a rootless container cannot join a network namespace \
+                 it does not own; use --network none or host",
+                p.display()
+            )));
+        }
+    }
     let mut namespaces = vec![namespace(LinuxNamespaceType::Pid, None)?];
     match &opts.network {
         Network::None => namespaces.push(namespace(LinuxNamespaceType::Network, None)?),
@@ -278,6 +350,9 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
     namespaces.push(namespace(LinuxNamespaceType::Mount, None)?);
     if opts.cgroup_ns {
         namespaces.push(namespace(LinuxNamespaceType::Cgroup, None)?);
+    }
+    if opts.userns.is_some() {
+        namespaces.push(namespace(LinuxNamespaceType::User, None)?);
     }
     let deny_all = LinuxDeviceCgroupBuilder::default()
         .allow(false)
@@ -300,16 +375,39 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
                 .map_err(err)?,
         );
     }
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .resources(resources.build().map_err(err)?)
-        .cgroups_path(PathBuf::from(&opts.cgroups_path))
-        .masked_paths(
-            MASKED_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
+    // Rootless: the user has no cgroup of their own here, so no resources
+    // and no cgroups path (runc then skips cgroups it cannot write), and
+    // with the host's network `/sys` is a read-only bind (runner-notes §3.6).
+    let bind_sys = opts.rootless && opts.network == Network::Host;
+    let mut masked: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
+    if bind_sys {
+        masked.push("/sys/kernel".into());
+    }
+    let mut linux = LinuxBuilder::default().namespaces(namespaces);
+    if !opts.rootless {
+        linux = linux
+            .resources(resources.build().map_err(err)?)
+            .cgroups_path(PathBuf::from(&opts.cgroups_path));
+    }
+    if let Some((uids, gids)) = &opts.userns {
+        linux = linux
+            .uid_mappings(id_mappings(uids)?)
+            .gid_mappings(id_mappings(gids)?);
+    }
+    let no_tty_gid = match &opts.userns {
+        Some((_, gids)) => gids.to_host(5).is_none(),
+        None => {
+            opts.rootless
+                && crate::rootless::userns::current_map("gid")
+                    .is_some_and(|m| m.to_host(5).is_none())
+        }
+    };
+    let rules = MountRules {
+        bind_sys,
+        no_tty_gid,
+    };
+    let linux = linux
+        .masked_paths(masked)
         .readonly_paths(
             READONLY_PATHS
                 .iter()
@@ -318,6 +416,10 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         )
         .build()
         .map_err(err)?;
+    let mut linux = linux;
+    if opts.rootless {
+        linux.set_resources(None);
+    }
     SpecBuilder::default()
         .version("1.0.2-dev")
         .root(
@@ -329,7 +431,7 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         )
         .process(process(opts)?)
         .hostname(opts.hostname.clone())
-        .mounts(mounts(&opts.binds)?)
+        .mounts(mounts_with(&opts.binds, rules)?)
         .linux(linux)
         .build()
         .map_err(err)
@@ -586,7 +688,120 @@ mod tests {
             rlimit_nofile: 1024,
             rlimit_nproc: 2048,
             cgroup_ns: false,
+            rootless: false,
+            userns: None,
         }
+    }
+
+    fn mount_of<'a>(json: &'a serde_json::Value, dest: &str) -> &'a serde_json::Value {
+        json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == dest)
+            .unwrap_or_else(|| panic!("no mount {dest}"))
+    }
+
+    #[test]
+    fn rootless_specs_have_no_cgroup_settings_and_podmans_sys_rules() {
+        let mut o = opts();
+        o.rootless = true;
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert!(
+            json["linux"].get("resources").is_none(),
+            "{}",
+            json["linux"]
+        );
+        assert!(
+            json["linux"].get("cgroupsPath").is_none(),
+            "{}",
+            json["linux"]
+        );
+        assert!(json["linux"].get("uidMappings").is_none());
+        // A private network namespace: a fresh sysfs and a cgroup mount.
+        assert_eq!(mount_of(&json, "/sys")["type"], "sysfs");
+        assert_eq!(mount_of(&json, "/sys/fs/cgroup")["type"], "cgroup");
+
+        o.network = Network::Host;
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        let sys = mount_of(&json, "/sys");
+        assert_eq!(
+            (sys["type"].as_str(), sys["source"].as_str()),
+            (Some("bind"), Some("/sys"))
+        );
+        assert!(sys["options"].as_array().unwrap().iter().any(|o| o == "ro"));
+        assert!(sys["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rbind"));
+        let cg = mount_of(&json, "/sys/fs/cgroup");
+        assert_eq!(
+            (cg["type"].as_str(), cg["source"].as_str()),
+            (Some("bind"), Some("/sys/fs/cgroup"))
+        );
+        assert!(json["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/sys/kernel"));
+        let ns: Vec<&str> = json["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(ns, ["pid", "ipc", "uts", "mount"]);
+
+        o.network = Network::Path("/proc/1/ns/net".into());
+        let err = build(&o).unwrap_err().to_string();
+        assert!(err.contains("use --network none or host"), "{err}");
+    }
+
+    #[test]
+    fn a_container_user_namespace_has_its_mappings() {
+        use crate::rootless::idmap::{keep_id_mapping, IdMapping};
+        let mut o = opts();
+        o.rootless = true;
+        let uids = keep_id_mapping(1000, 65537).unwrap();
+        o.userns = Some((uids.clone(), uids));
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(
+            json["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()["type"],
+            "user"
+        );
+        assert_eq!(
+            json["linux"]["uidMappings"][1],
+            serde_json::json!({"containerID": 1000, "hostID": 0, "size": 1})
+        );
+        assert_eq!(json["linux"]["gidMappings"].as_array().unwrap().len(), 3);
+        let pts = mount_of(&json, "/dev/pts");
+        assert!(pts["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "gid=5"));
+        // gid 5 unmapped: devpts without gid=5 (runner-notes §3.2).
+        let small = crate::rootless::idmap::IdMap(vec![IdMapping {
+            container: 0,
+            host: 0,
+            size: 1,
+        }]);
+        o.userns = Some((small.clone(), small));
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        let pts = mount_of(&json, "/dev/pts");
+        assert!(
+            !pts["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o == "gid=5"),
+            "{pts}"
+        );
     }
 
     #[test]

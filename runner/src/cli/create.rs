@@ -136,17 +136,15 @@ impl CreateArgs {
             log_rate_limit: self.log_rate_limit.clone(),
             memory: self.memory.clone(),
             auto_remove: self.rm,
+            userns: self.userns.clone(),
+            uidmap: self.uidmap.clone(),
+            gidmap: self.gidmap.clone(),
         }
     }
 
     /// Reject what vigil does not implement instead of silently ignoring it.
     pub fn check_supported(&self) -> Result<(), RunnerError> {
-        let unsupported = [
-            (self.userns.is_some(), "--userns"),
-            (!self.uidmap.is_empty(), "--uidmap"),
-            (!self.gidmap.is_empty(), "--gidmap"),
-            (self.init, "--init"),
-        ];
+        let unsupported = [(self.init, "--init")];
         match unsupported.iter().find(|(set, _)| *set) {
             Some((_, flag)) => Err(RunnerError::Engine(format!("{flag} is not supported yet"))),
             None => Ok(()),

@@ -30,6 +30,10 @@ pub struct CreateRequest {
     pub log_rate_limit: Option<String>,
     pub memory: Option<String>,
     pub auto_remove: bool,
+    /// `--userns`, `--uidmap`, `--gidmap` (see `crate::rootless`).
+    pub userns: Option<String>,
+    pub uidmap: Vec<String>,
+    pub gidmap: Vec<String>,
 }
 
 /// A file of the image's root file system (`/etc/passwd`...), from the
@@ -55,6 +59,10 @@ pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerErr
         &read_image_file(source, "/etc/passwd"),
         &read_image_file(source, "/etc/group"),
     )
+}
+
+fn network_is_path(network: &Network) -> bool {
+    matches!(network, Network::Path(_))
 }
 
 /// Parse a size such as `512m`, `1g`, `1048576`.
@@ -126,7 +134,21 @@ pub fn create(
     for v in &req.volumes {
         spec::parse_volume(v)?;
     }
-    let memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
+    let mut memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
+    if crate::rootless::active().is_some() {
+        if network_is_path(&network) {
+            return Err(RunnerError::Engine(format!(
+                "--network {}: a rootless container cannot join a network namespace it does \
+                 not own; use --network none or host",
+                network.name()
+            )));
+        }
+        if memory_limit.take().is_some() {
+            eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
+        }
+    }
+    let (userns, userns_user) =
+        crate::rootless::resolve_userns(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
     let d = &image.defaults;
     let args = spec::command(
         req.entrypoint.as_deref(),
@@ -134,8 +156,22 @@ pub fn create(
         &d.cmd,
         &req.command,
     )?;
-    let user_spec = req.user.clone().unwrap_or_else(|| d.user.clone());
-    let user = resolve_user(&image.rootfs, &user_spec)?;
+    // keep-id runs the process as the user unless --user says otherwise (Podman).
+    let user_spec = req
+        .user
+        .clone()
+        .or(userns_user)
+        .unwrap_or_else(|| d.user.clone());
+    let mut user = resolve_user(&image.rootfs, &user_spec)?;
+    if userns.as_ref().is_some_and(|ns| ns.mode == "keep-id") && user.home == "/" {
+        if let Some((_, home)) =
+            crate::rootless::passwd_entry(crate::rootless::active().map_or(0, |r| r.uid))
+        {
+            if !home.is_empty() {
+                user.home = home;
+            }
+        }
+    }
     let stop_signal = d
         .stop_signal
         .as_deref()
@@ -228,6 +264,7 @@ pub fn create(
         started_at: None,
         finished_at: None,
         mounted: None,
+        userns,
     };
     if let Err(e) = record.save(&dir) {
         let _ = fs::remove_dir_all(&dir);

@@ -90,6 +90,35 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
     })
 }
 
+/// Copy image `id` (or the `--rootfs` directory `source`) flattened into
+/// `target` with owners translated through `owners`: the root file system of
+/// a container with a user namespace of its own.
+pub fn copy_translated(
+    ctx: &Context,
+    id: &str,
+    source: &RootfsSource,
+    owners: &crate::image::unpack::OwnerMap,
+    target: &Path,
+) -> Result<(), String> {
+    use crate::image::unpack::{apply_layer_dir, Mode, Options};
+    let mut opts = Options::new(Mode::Flat);
+    opts.owner_map = Some(owners.clone());
+    let apply = |dir: &Path| {
+        apply_layer_dir(dir, target, &opts)
+            .map(drop)
+            .map_err(|e| format!("copying {}: {e}", dir.display()))
+    };
+    match source {
+        RootfsSource::Directory(dir) => apply(dir),
+        RootfsSource::Layers(_) => {
+            let store = Store::open(&ctx.paths).map_err(|e| e.to_string())?;
+            let _lock = store.lock_shared().map_err(|e| e.to_string())?;
+            let record = store.resolve(id).map_err(|e| e.to_string())?;
+            record.layer_dirs().iter().try_for_each(|dir| apply(dir))
+        }
+    }
+}
+
 /// Copy image `id` flattened into `target`: the fallback when overlay fails.
 pub fn flatten_image(ctx: &Context, id: &str, target: &Path) -> Result<(), String> {
     let store = Store::open(&ctx.paths).map_err(|e| e.to_string())?;

@@ -186,11 +186,22 @@ impl<'a> Engine<'a> {
         let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
         let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
             && !image_id.is_empty();
-        let kind = rootfs::mount(
-            &rec.rootfs_source,
-            &f.data,
-            if use_store { Some(&flatten) } else { None },
-        )?;
+        let kind = match &rec.userns {
+            // Its own user namespace: a copy with owners as that mapping wants them.
+            Some(ns) => {
+                let owners = ns.owner_map();
+                let source = rec.rootfs_source.clone();
+                let copy = |target: &Path| {
+                    super::image::copy_translated(self.ctx, &image_id, &source, &owners, target)
+                };
+                rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?
+            }
+            None => rootfs::mount(
+                &rec.rootfs_source,
+                &f.data,
+                if use_store { Some(&flatten) } else { None },
+            )?,
+        };
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
         let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
@@ -224,7 +235,9 @@ impl<'a> Engine<'a> {
             binds.push(spec::parse_volume(v)?);
         }
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
-        let can_raise = has_cap_sys_resource();
+        let rootless = crate::rootless::active().is_some();
+        // Root of the rootless namespace cannot raise limits on the host.
+        let can_raise = !rootless && has_cap_sys_resource();
         let nr_open = fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -239,10 +252,12 @@ impl<'a> Engine<'a> {
             network,
             cgroups_path: format!("/vigil/vigil-{}", rec.id),
             binds,
-            memory_limit: rec.memory_limit,
+            memory_limit: if rootless { None } else { rec.memory_limit },
             rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(libc::RLIMIT_NOFILE)),
             rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(libc::RLIMIT_NPROC)),
             cgroup_ns: is_cgroup2(),
+            rootless,
+            userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
         })?;
         let config = f.dir.join("config.json");
         spec.save(&config)

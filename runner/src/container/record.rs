@@ -105,6 +105,10 @@ pub struct Record {
     pub finished_at: Option<i128>,
     /// Set while the rootfs is mounted.
     pub mounted: Option<MountKind>,
+    /// A user namespace of the container's own (`--userns=keep-id`,
+    /// `--uidmap`); `None`: the namespace vigil runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<crate::rootless::ContainerUserNs>,
 }
 
 impl Record {

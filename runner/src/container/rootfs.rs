@@ -42,6 +42,18 @@ pub fn mount(
     data: &Path,
     flatten: Option<&Flatten<'_>>,
 ) -> Result<MountKind, RunnerError> {
+    mount_with(source, data, flatten, true)
+}
+
+/// [`mount`]; without `overlay`, the copy is made straight away (a
+/// container with a user namespace of its own gets a copy with translated
+/// owners, see `crate::rootless`).
+pub fn mount_with(
+    source: &RootfsSource,
+    data: &Path,
+    flatten: Option<&Flatten<'_>>,
+    overlay: bool,
+) -> Result<MountKind, RunnerError> {
     let (upper, work, merged) = (data.join("upper"), data.join("work"), rootfs_path(data));
     mkdirs(&[&upper, &work, &merged])?;
     let lowers = lower_dirs(source);
@@ -51,7 +63,12 @@ pub fn mount(
     if data.join("copied").exists() {
         return Ok(MountKind::Copy);
     }
-    match mount_overlay(&lowers, &upper, &work, &merged) {
+    let attempt = if overlay {
+        mount_overlay(&lowers, &upper, &work, &merged)
+    } else {
+        Err("not used for this container".to_string())
+    };
+    match attempt {
         Ok(()) => Ok(MountKind::Overlay),
         Err(overlay_err) => match flatten {
             Some(f) => f(&merged),
@@ -88,11 +105,16 @@ fn mount_overlay(
         .map(|p| check(p))
         .collect::<Result<Vec<_>, _>>()?
         .join(":");
-    let data = format!(
+    let mut data = format!(
         "lowerdir={lower},upperdir={},workdir={}",
         check(upper)?,
         check(work)?
     );
+    // In the rootless user namespace overlay keeps its metadata (whiteouts'
+    // opaque markers, copy-up state) in `user.overlay.*` (Linux ≥ 5.11).
+    if crate::rootless::in_user_namespace() {
+        data.push_str(",userxattr");
+    }
     let c = |s: &[u8]| CString::new(s).map_err(|_| "NUL in path".to_string());
     let (src, target, fstype, data) = (
         c(b"overlay")?,

@@ -130,8 +130,12 @@ impl<'o> Applier<'o> {
     }
 
     /// Applies one entry; `data` is its file content.
-    pub fn apply(&mut self, entry: Entry, data: &mut dyn Read) -> Result<(), UnpackError> {
+    pub fn apply(&mut self, mut entry: Entry, data: &mut dyn Read) -> Result<(), UnpackError> {
         self.report.entries += 1;
+        if let Some(map) = &self.opts.owner_map {
+            entry.meta.uid = map.uid(entry.meta.uid);
+            entry.meta.gid = map.gid(entry.meta.gid);
+        }
         let Some((base, parent)) = entry.path.split_last() else {
             return self.apply_root(&entry);
         };

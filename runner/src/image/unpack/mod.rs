@@ -74,6 +74,36 @@ impl Default for Limits {
     }
 }
 
+/// A translation of owners: each `(from, to, count)` maps the IDs
+/// `from..from+count` of the archive to `to..` on disk; IDs in no range are
+/// kept. Used to copy an image into the root file system of a container with
+/// a user namespace of its own (`--userns=keep-id`, `--uidmap`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerMap {
+    pub uids: Vec<(u32, u32, u32)>,
+    pub gids: Vec<(u32, u32, u32)>,
+}
+
+impl OwnerMap {
+    fn map(ranges: &[(u32, u32, u32)], id: u32) -> u32 {
+        ranges
+            .iter()
+            .find_map(|&(from, to, count)| {
+                let off = id.checked_sub(from)?;
+                (off < count).then(|| to + off)
+            })
+            .unwrap_or(id)
+    }
+
+    pub fn uid(&self, id: u32) -> u32 {
+        Self::map(&self.uids, id)
+    }
+
+    pub fn gid(&self, id: u32) -> u32 {
+        Self::map(&self.gids, id)
+    }
+}
+
 /// How to apply a layer.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -87,22 +117,30 @@ pub struct Options {
     /// Overlay mode: the directories of the layers below, topmost first, used
     /// to copy up hard-link targets and the attributes of implicit parents.
     pub lower_dirs: Vec<PathBuf>,
+    /// Owners written to disk are translated through this map (with `chown`).
+    pub owner_map: Option<OwnerMap>,
 }
 
 impl Options {
     /// Options for `mode` suited to the current user: as root, owners are
     /// applied and `trusted.overlay.opaque` is used; otherwise owners are not
-    /// applied and `user.overlay.opaque` is used.
+    /// applied and `user.overlay.opaque` is used. Root of a user namespace
+    /// (rootless vigil, runner-notes §2.5-2.7) applies owners (they land as
+    /// the mapped host IDs), uses `user.overlay.opaque` (for `userxattr`
+    /// mounts: `trusted.*` needs the initial namespace) and skips device
+    /// nodes, which cannot be created there, as Podman does.
     pub fn new(mode: Mode) -> Options {
         // SAFETY: geteuid cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
+        let userns = crate::rootless::in_user_namespace();
         Options {
             mode,
             chown: root,
-            opaque_xattr: if root { "trusted.overlay.opaque" } else { "user.overlay.opaque" }.into(),
-            devices: DevicePolicy::Auto,
+            opaque_xattr: if root && !userns { "trusted.overlay.opaque" } else { "user.overlay.opaque" }.into(),
+            devices: if userns { DevicePolicy::Skip } else { DevicePolicy::Auto },
             limits: Limits::default(),
             lower_dirs: Vec::new(),
+            owner_map: None,
         }
     }
 }

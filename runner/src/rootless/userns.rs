@@ -1,0 +1,439 @@
+//! The rootless user namespace (runner-notes §4.2, §4.4).
+//!
+//! A "pause" process holds a user namespace (mapped with newuidmap and
+//! newgidmap: container 0 = the user, then the subordinate IDs) and a mount
+//! namespace owned by it. Every rootless `vigil` command joins both with
+//! `setns` before doing anything else, so image layers are unpacked with
+//! their real owners, overlay mounts (with `userxattr`) made by one command
+//! are seen by the next, and the monitor and runc run as root of that
+//! namespace. This is Podman's design; its pid is kept in
+//! `<runroot>/pause.pid`.
+//!
+//! `setns(CLONE_NEWUSER)` needs a single-threaded process, so [`join`] and
+//! [`create_pause`] must run before any thread exists (first thing in `main`).
+
+use std::ffi::{CString, OsStr};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::idmap::IdMap;
+use crate::error::RunnerError;
+use crate::paths::find_executable;
+
+/// The pause process's name (`comm`), checked before joining.
+pub const PAUSE_COMM: &str = "vigil-pause";
+
+/// Finds `newuidmap`/`newgidmap` on `search_path` and checks it can do its
+/// job: a regular executable that is setuid root or has file capabilities.
+pub fn find_helper(name: &str, search_path: Option<&OsStr>) -> Result<PathBuf, RunnerError> {
+    let path = find_executable(Path::new(name), search_path).ok_or_else(|| {
+        RunnerError::Engine(format!(
+            "{name} not found on PATH: rootless containers need newuidmap and newgidmap to map \
+             subordinate IDs; install them (Debian/Ubuntu: `apt-get install uidmap`, \
+             Fedora: `dnf install shadow-utils`)"
+        ))
+    })?;
+    check_helper(name, &path)?;
+    Ok(path)
+}
+
+/// Is `path` usable as `name` (setuid root, or file capabilities)?
+pub fn check_helper(name: &str, path: &Path) -> Result<(), RunnerError> {
+    let meta = fs::metadata(path)
+        .map_err(|e| RunnerError::io(format!("inspecting {}", path.display()), e))?;
+    let setuid_root = meta.uid() == 0 && meta.permissions().mode() & 0o4000 != 0;
+    if setuid_root || has_file_caps(path) {
+        return Ok(());
+    }
+    Err(RunnerError::Engine(format!(
+        "{name} ({path}) is not setuid root (mode {mode:04o}, owner uid {owner}) and has no file \
+         capabilities, so it cannot map subordinate IDs: as root, run \
+         `chown root {path} && chmod u+s {path}` or reinstall it \
+         (Debian/Ubuntu: `apt-get install --reinstall uidmap`)",
+        path = path.display(),
+        mode = meta.permissions().mode() & 0o7777,
+        owner = meta.uid()
+    )))
+}
+
+fn has_file_caps(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: valid C strings; a NULL buffer of size 0 asks for the size.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    n > 0
+}
+
+fn last_error(what: &str) -> RunnerError {
+    RunnerError::io(what.to_string(), io::Error::last_os_error())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), RunnerError> {
+    let mut fds = [0; 2];
+    // SAFETY: valid out-array of two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(last_error("creating a pipe"));
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reading into the unfilled part of a valid buffer.
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    got
+}
+
+fn write_all(fd: &OwnedFd, buf: &[u8]) -> bool {
+    // SAFETY: writing from a valid buffer (pipes of a few bytes are atomic).
+    unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
+}
+
+/// What unsharing the user namespace failed with, for the user.
+fn unshare_error(errno: i32) -> RunnerError {
+    let err = io::Error::from_raw_os_error(errno);
+    let hint = match errno {
+        libc::EPERM | libc::ENOSPC | libc::EUSERS => {
+            " (unprivileged user namespaces are disabled or exhausted here: as root check \
+             `sysctl user.max_user_namespaces` (must be > 0) and, on Debian kernels, \
+             `sysctl kernel.unprivileged_userns_clone=1`)"
+        }
+        libc::EINVAL => " (vigil was started multi-threaded; this is a bug)",
+        _ => "",
+    };
+    RunnerError::Engine(format!("cannot create a user namespace: {err}{hint}"))
+}
+
+/// Runs `helper PID <map>`; its stderr is the error.
+fn apply_map(helper: &Path, pid: i32, map: &IdMap, file: &str) -> Result<(), RunnerError> {
+    let out = Command::new(helper)
+        .arg(pid.to_string())
+        .args(map.helper_args())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| RunnerError::io(format!("running {}", helper.display()), e))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(RunnerError::Engine(format!(
+        "{} {} {} failed ({}): {}; check that {file} grants these IDs to you",
+        helper.display(),
+        pid,
+        map.helper_args().join(" "),
+        out.status,
+        if stderr.is_empty() {
+            "no message"
+        } else {
+            &stderr
+        }
+    )))
+}
+
+/// Creates the pause process: a grandchild (so it is not our child) that
+/// unshares a user and a mount namespace, is mapped by `newuidmap` /
+/// `newgidmap` with `uid_map` / `gid_map`, then sleeps forever with its
+/// standard streams on /dev/null and no other descriptor open. Returns its pid.
+pub fn create_pause(
+    uid_map: &IdMap,
+    gid_map: &IdMap,
+    newuidmap: &Path,
+    newgidmap: &Path,
+) -> Result<i32, RunnerError> {
+    let (sync_r, sync_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    // SAFETY: the process is single-threaded (checked by the caller's
+    // contract); the children only make system calls before exiting or
+    // pausing forever.
+    let first = unsafe { libc::fork() };
+    if first < 0 {
+        return Err(last_error("forking the pause process"));
+    }
+    if first == 0 {
+        drop(sync_r);
+        drop(go_w);
+        // SAFETY: plain system calls in the forked child.
+        unsafe {
+            libc::setsid();
+            let second = libc::fork();
+            if second == 0 {
+                pause_child(sync_w, go_r);
+            }
+            if second < 0 {
+                let msg = [
+                    0i32.to_ne_bytes(),
+                    (*libc::__errno_location()).to_ne_bytes(),
+                ]
+                .concat();
+                write_all(&sync_w, &msg);
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(sync_w);
+    drop(go_r);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(first, &mut status, 0) };
+    let mut msg = [0u8; 8];
+    if read_full(&sync_r, &mut msg) != 8 {
+        return Err(RunnerError::Engine(
+            "the pause process died before creating its namespace".into(),
+        ));
+    }
+    let pid = i32::from_ne_bytes(msg[..4].try_into().expect("4 bytes"));
+    let errno = i32::from_ne_bytes(msg[4..].try_into().expect("4 bytes"));
+    if pid <= 0 {
+        return Err(RunnerError::io(
+            "forking the pause process",
+            io::Error::from_raw_os_error(errno),
+        ));
+    }
+    if errno != 0 {
+        return Err(unshare_error(errno));
+    }
+    let mapped = apply_map(newuidmap, pid, uid_map, super::idmap::SUBUID_FILE)
+        .and_then(|()| apply_map(newgidmap, pid, gid_map, super::idmap::SUBGID_FILE));
+    if let Err(e) = mapped {
+        // SAFETY: killing the process we just created.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(e);
+    }
+    if !write_all(&go_w, b"g") {
+        return Err(RunnerError::Engine(
+            "the pause process died while being mapped".into(),
+        ));
+    }
+    Ok(pid)
+}
+
+/// The pause process itself. Never returns.
+///
+/// # Safety
+/// Only in a freshly forked child of a single-threaded process.
+unsafe fn pause_child(sync_w: OwnedFd, go_r: OwnedFd) -> ! {
+    let pid = libc::getpid();
+    let mut errno = 0;
+    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+        errno = *libc::__errno_location();
+    } else {
+        // Receive the host's mount changes, never send ours (they could not
+        // propagate out of a less privileged namespace anyway).
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        );
+    }
+    let msg = [pid.to_ne_bytes(), errno.to_ne_bytes()].concat();
+    write_all(&sync_w, &msg);
+    if errno != 0 {
+        libc::_exit(1);
+    }
+    let mut go = [0u8; 1];
+    if read_full(&go_r, &mut go) != 1 || go[0] != b'g' {
+        libc::_exit(1);
+    }
+    drop(sync_w);
+    drop(go_r);
+    libc::prctl(
+        libc::PR_SET_NAME,
+        c"vigil-pause".as_ptr() as libc::c_ulong,
+        0,
+        0,
+        0,
+    );
+    libc::chdir(c"/".as_ptr());
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+    if null >= 0 {
+        for fd in 0..3 {
+            libc::dup2(null, fd);
+        }
+    }
+    // Nothing of the caller's stays open (pipes of a test harness, locks).
+    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+        for fd in 3..4096 {
+            libc::close(fd);
+        }
+    }
+    for sig in [
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGPIPE,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        libc::signal(sig, libc::SIG_IGN);
+    }
+    loop {
+        libc::pause();
+    }
+}
+
+/// Is `pid` a live pause process of ours? (`comm`, owner, and it is in
+/// another user namespace than we are.)
+pub fn is_our_pause(pid: i32, uid: u32) -> bool {
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let comm = fs::read_to_string(proc.join("comm")).unwrap_or_default();
+    if comm.trim_end() != PAUSE_COMM {
+        return false;
+    }
+    if fs::metadata(&proc).map(|m| m.uid()).ok() != Some(uid) {
+        return false;
+    }
+    let ino = |p: &Path| fs::metadata(p).map(|m| m.ino()).ok();
+    match (
+        ino(&proc.join("ns/user")),
+        ino(Path::new("/proc/self/ns/user")),
+    ) {
+        (Some(theirs), Some(ours)) => theirs != ours,
+        _ => false,
+    }
+}
+
+/// Joins the user and mount namespaces of process `pid`, keeping the
+/// current directory. The process must be single-threaded.
+pub fn join(pid: i32) -> Result<(), RunnerError> {
+    let cwd = std::env::current_dir().ok();
+    // SAFETY: pidfd_open with no flags returns a new owned fd or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd >= 0 {
+        // SAFETY: the fd was just returned and is owned by nobody else.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+        // SAFETY: setns on a valid pidfd.
+        if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+            return Err(last_error(&format!(
+                "joining the user namespace of the pause process {pid}"
+            )));
+        }
+    } else {
+        for (ns, flag) in [("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)] {
+            let path = format!("/proc/{pid}/ns/{ns}");
+            let f =
+                fs::File::open(&path).map_err(|e| RunnerError::io(format!("opening {path}"), e))?;
+            // SAFETY: setns on an open namespace file.
+            if unsafe { libc::setns(f.as_raw_fd(), flag) } != 0 {
+                return Err(last_error(&format!("joining {path}")));
+            }
+        }
+    }
+    if let Some(cwd) = cwd {
+        // Like Podman: a directory the namespace cannot see falls back to `/`.
+        if std::env::set_current_dir(&cwd).is_err() {
+            let _ = std::env::set_current_dir("/");
+        }
+    }
+    Ok(())
+}
+
+/// Is this process in a user namespace other than the initial one?
+pub fn in_user_namespace() -> bool {
+    match fs::read_to_string("/proc/self/uid_map") {
+        Ok(text) => IdMap::parse_proc(&text)
+            .map(|m| {
+                m.0 != [super::idmap::IdMapping {
+                    container: 0,
+                    host: 0,
+                    size: u32::MAX,
+                }]
+            })
+            .unwrap_or(true),
+        Err(_) => false,
+    }
+}
+
+/// The IDs of the current user namespace as seen from inside (`0..len`).
+pub fn current_map(kind: &str) -> Option<IdMap> {
+    IdMap::parse_proc(&fs::read_to_string(format!("/proc/self/{kind}_map")).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn helpers_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = find_helper("newuidmap", Some(dir.path().as_os_str())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("newuidmap not found"), "{msg}");
+        assert!(msg.contains("apt-get install uidmap"), "{msg}");
+        assert_eq!(err.exit_code(), 125);
+    }
+
+    #[test]
+    fn helpers_must_be_setuid() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("newgidmap");
+        fs::write(&fake, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let msg = find_helper("newgidmap", Some(dir.path().as_os_str()))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("is not setuid root"), "{msg}");
+        assert!(
+            msg.contains(&format!("chmod u+s {}", fake.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("mode 0755"), "{msg}");
+    }
+
+    #[test]
+    fn setuid_root_helpers_are_accepted() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return eprintln!("skipping: needs root to make a setuid-root file");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("newuidmap");
+        fs::write(&fake, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o4755)).unwrap();
+        assert_eq!(
+            find_helper("newuidmap", Some(dir.path().as_os_str())).unwrap(),
+            fake
+        );
+    }
+
+    #[test]
+    fn our_own_process_is_not_a_pause_process() {
+        // SAFETY: getpid/geteuid cannot fail.
+        let (pid, uid) = unsafe { (libc::getpid(), libc::geteuid()) };
+        assert!(!is_our_pause(pid, uid));
+        assert!(!is_our_pause(i32::MAX, uid));
+    }
+}
