@@ -65,6 +65,12 @@ impl Runtime {
         args.extend([id, sig.as_str()]);
         match self.run(&args)? {
             (true, _) => Ok(()),
+            // `--all` finds the processes through the container's cgroup,
+            // which a rootless container on cgroup v1 does not have: signal
+            // its init (in its own PID namespace, the rest dies with it).
+            (false, _) if all && crate::rootless::active().is_some() => {
+                self.kill(id, signal, false)
+            }
             (false, err) => Err(RunnerError::Engine(format!(
                 "sending signal {signal}: {err}"
             ))),

@@ -227,11 +227,14 @@ where
         let _ = STATE.set(None);
         return Ok(());
     }
-    prepare_dir(&ctx.paths.store, uid, "store")?;
-    prepare_dir(&ctx.paths.state, uid, "state directory")?;
-    let me = Rootless { uid, gid };
     // SAFETY: geteuid cannot fail.
     let inside = unsafe { libc::geteuid() } == 0 && userns::in_user_namespace();
+    // Inside the namespace (the monitor's exit command) the user's files
+    // show as owned by root of the namespace.
+    let owner = if inside { 0 } else { uid };
+    prepare_dir(&ctx.paths.store, owner, "store")?;
+    prepare_dir(&ctx.paths.state, owner, "state directory")?;
+    let me = Rootless { uid, gid };
     if !inside {
         let lock = lock_file(&ctx.paths.state.join("pause.lock"))?;
         let pid_file = ctx.paths.state.join(PAUSE_PID_FILE);

@@ -1,0 +1,805 @@
+//! Rootless vigil end to end: the real `vigil` binary run as an unprivileged
+//! user with subordinate IDs, with the real monitor and runc.
+//!
+//! Needs root (to switch to the user) and the user made by
+//! `scripts/rootless-setup` (default `vigiltest`, or `$VIGIL_ROOTLESS_USER`)
+//! with ranges in /etc/subuid and /etc/subgid. Each test gets its own
+//! directory under /tmp with copies of the binaries and the test image (so
+//! the workspace need not be readable by the user), and its own
+//! `$XDG_DATA_HOME` and `$XDG_RUNTIME_DIR`; at the end its containers are
+//! removed and its pause process is killed.
+//!
+//! Environment: `VIGIL_BINARY`, `CONMON_BINARY` (default
+//! `<workspace>/target/release/{vigil,conmon}`), `VIGIL_TEST_IMAGES` (default
+//! `<workspace>/target/test-images`, made by scripts/make-test-images).
+//! With `CI` set, a missing user is created by running scripts/rootless-setup.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_runner::rootless::idmap;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn user_name() -> String {
+    std::env::var("VIGIL_ROOTLESS_USER").unwrap_or_else(|_| "vigiltest".into())
+}
+
+/// uid, gid and home of `name` from /etc/passwd.
+fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
+fn test_image_archive() -> Result<PathBuf, String> {
+    let dir =
+        env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
+    let archive = dir.join("docker.tar");
+    if !archive.is_file() {
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-images"))
+            .arg(&dir)
+            .status();
+    }
+    if archive.is_file() {
+        Ok(archive)
+    } else {
+        Err(format!(
+            "{} not built by scripts/make-test-images",
+            archive.display()
+        ))
+    }
+}
+
+/// A private rootless installation for one test.
+struct Rootless {
+    uid: u32,
+    gid: u32,
+    /// Root-owned, world-traversable: `bin/` (vigil, conmon, docker.tar).
+    dir: tempfile::TempDir,
+    /// Extra environment for every call (tests of the error paths).
+    extra_env: Vec<(String, OsString)>,
+}
+
+fn setup(test: &str) -> Option<Rootless> {
+    let skip = |why: String| {
+        eprintln!("skipping {test}: {why}");
+        None
+    };
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("not root (needed to run vigil as the test user)".into());
+    }
+    let name = user_name();
+    if lookup_user(&name).is_none() && std::env::var_os("CI").is_some() {
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/rootless-setup"))
+            .status();
+    }
+    let Some((uid, gid)) = lookup_user(&name) else {
+        return skip(format!(
+            "no user {name:?}: run scripts/rootless-setup as root (creates it with subordinate IDs)"
+        ));
+    };
+    let subuid = fs::read_to_string(idmap::SUBUID_FILE).unwrap_or_default();
+    if idmap::parse_subid(&subuid, idmap::SUBUID_FILE, false, &name, uid).is_err() {
+        return skip(format!(
+            "user {name:?} has no usable range in /etc/subuid: run scripts/rootless-setup"
+        ));
+    }
+    let bin = env_path("VIGIL_BINARY").unwrap_or_else(|| workspace().join("target/release/vigil"));
+    let conmon =
+        env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
+    for b in [&bin, &conmon] {
+        if !b.is_file() {
+            return skip(format!(
+                "{} not built (set VIGIL_BINARY / CONMON_BINARY)",
+                b.display()
+            ));
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-rl-")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let chmod = |p: &Path, mode: u32| {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod(dir.path(), 0o755);
+    let bindir = dir.path().join("bin");
+    fs::create_dir(&bindir).unwrap();
+    chmod(&bindir, 0o755);
+    for (src, name) in [(&bin, "vigil"), (&conmon, "conmon")] {
+        let dst = bindir.join(name);
+        fs::copy(src, &dst).expect("copy binary");
+        chmod(&dst, 0o755);
+    }
+    for sub in ["home", "run"] {
+        let p = dir.path().join(sub);
+        fs::create_dir(&p).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
+        chmod(&p, 0o700);
+    }
+    let r = Rootless {
+        uid,
+        gid,
+        dir,
+        extra_env: Vec::new(),
+    };
+    // The namespace must work here at all (runuser-free check: vigil itself).
+    let out = r.run(&["ps", "-a"]);
+    if out.status.code() != Some(0) {
+        let err = text(&out.stderr);
+        if err.contains("cannot create a user namespace") {
+            return skip(format!("no unprivileged user namespaces here: {err}"));
+        }
+        panic!("rootless `vigil ps -a` failed: {err}");
+    }
+    Some(r)
+}
+
+impl Rootless {
+    fn bin(&self, name: &str) -> PathBuf {
+        self.dir.path().join("bin").join(name)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn data_home(&self) -> PathBuf {
+        self.home().join("data")
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// `$XDG_RUNTIME_DIR/vigil`: vigil's state directory for the user.
+    fn state(&self) -> PathBuf {
+        self.runtime_dir().join("vigil")
+    }
+
+    /// A directory owned by the user (for volumes).
+    fn user_dir(&self, name: &str) -> PathBuf {
+        let p = self.home().join(name);
+        fs::create_dir_all(&p).unwrap();
+        std::os::unix::fs::chown(&p, Some(self.uid), Some(self.gid)).unwrap();
+        p
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.bin("vigil"));
+        c.args(args)
+            .env_clear()
+            .env("HOME", self.home())
+            .env("USER", user_name())
+            .env("LOGNAME", user_name())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("XDG_DATA_HOME", self.data_home())
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .current_dir(self.home())
+            .uid(self.uid)
+            .gid(self.gid);
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run vigil as the user with `stdin`, bounded by 90 s.
+    fn run_input(&self, args: &[&str], stdin: &[u8]) -> Output {
+        // Another test copying its binaries may briefly hold a written file
+        // open in a forked child: ETXTBSY is retried.
+        let mut attempts = 0;
+        let mut child = loop {
+            match self
+                .command(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+            {
+                Ok(child) => break child,
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("spawn vigil: {e}"),
+            }
+        };
+        let mut input = child.stdin.take().expect("stdin");
+        let _ = input.write_all(stdin);
+        drop(input);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!("vigil {args:?} timed out; stderr: {}", text(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("output")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_input(args, b"")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "vigil {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Load the multi-layer test image; its name.
+    fn load_image(&self) -> Option<&'static str> {
+        let archive = match test_image_archive() {
+            Ok(a) => a,
+            Err(why) => {
+                eprintln!("skipping: {why}");
+                return None;
+            }
+        };
+        let copy = self.bin("docker.tar");
+        fs::copy(&archive, &copy).expect("copy image");
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+        self.ok(&["load", "-q", "-i", copy.to_str().unwrap()]);
+        Some("localhost/test:multi")
+    }
+
+    /// The host uid the rootless mapping gives container uid `id`.
+    fn mapped_uid(&self, id: u32) -> u32 {
+        let text = fs::read_to_string(idmap::SUBUID_FILE).unwrap();
+        let ranges =
+            idmap::parse_subid(&text, idmap::SUBUID_FILE, false, &user_name(), self.uid).unwrap();
+        idmap::rootless_mapping(self.uid, &ranges)
+            .to_host(id)
+            .expect("mapped")
+    }
+
+    fn pause_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.state().join("pause.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Nothing of the containers is left in the store or the state.
+    fn assert_clean(&self) {
+        for d in [
+            self.state().join("containers"),
+            self.data_home().join("vigil/containers"),
+        ] {
+            let left: Vec<_> = fs::read_dir(&d)
+                .map(|e| {
+                    e.filter_map(|e| e.ok())
+                        .map(|e| e.file_name())
+                        .filter(|n| n != ".lock")
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(left.is_empty(), "left in {}: {left:?}", d.display());
+        }
+    }
+}
+
+impl Drop for Rootless {
+    fn drop(&mut self) {
+        self.extra_env.clear();
+        let ids = self.run(&["ps", "-a", "-q", "--no-trunc"]);
+        for id in text(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+        if let Some(pid) = self.pause_pid() {
+            // SAFETY: killing the test's own pause process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn uid_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .uid()
+}
+
+/// Every file named `name` in the image store's layer directories.
+fn find_in_layers(store: &Path, rel: &str) -> Vec<PathBuf> {
+    fs::read_dir(store.join("layers"))
+        .map(|e| {
+            e.filter_map(|e| e.ok())
+                .map(|e| e.path().join("rootfs").join(rel))
+                .filter(|p| p.symlink_metadata().is_ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
+}
+
+#[test]
+fn rootless_errors_are_actionable() {
+    let Some(mut r) = setup("rootless_errors_are_actionable") else {
+        return;
+    };
+    let scratch = r.dir.path().join("scratch");
+    fs::create_dir(&scratch).unwrap();
+    fs::set_permissions(&scratch, fs::Permissions::from_mode(0o755)).unwrap();
+    // Each case uses a fresh state directory: no pause process to join yet.
+    let fresh = |r: &Rootless, n: &str| -> String {
+        let d = r.home().join(format!("run-{n}"));
+        fs::create_dir(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(r.uid), Some(r.gid)).unwrap();
+        format!("--runroot={}", d.display())
+    };
+    let expect_error = |r: &Rootless, args: &[&str], wanted: &[&str]| {
+        let out = r.run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?}: expected {w:?} in: {err}");
+        }
+    };
+
+    // No subuid entry for the user: the usermod hint.
+    let other = scratch.join("subuid-other");
+    fs::write(&other, "someoneelse:100000:65536\n").unwrap();
+    r.extra_env = vec![("VIGIL_SUBUID_FILE".into(), other.clone().into())];
+    let runroot = fresh(&r, "nosub");
+    let hint = format!(
+        "add a range with `usermod --add-subuids 100000-165535 {}`",
+        user_name()
+    );
+    expect_error(&r, &[&runroot, "images"], &["no subordinate IDs", &hint]);
+    // Same for subgid.
+    r.extra_env = vec![("VIGIL_SUBGID_FILE".into(), other.into())];
+    let runroot = fresh(&r, "nosubgid");
+    let hint = format!("usermod --add-subgids 100000-165535 {}", user_name());
+    expect_error(&r, &[&runroot, "images"], &[&hint]);
+
+    // A malformed file: the line is named.
+    let bad = scratch.join("subuid-bad");
+    fs::write(
+        &bad,
+        format!("{}:100000:65536\n# fine\nbroken-line\n", user_name()),
+    )
+    .unwrap();
+    r.extra_env = vec![("VIGIL_SUBUID_FILE".into(), bad.clone().into())];
+    let runroot = fresh(&r, "bad");
+    expect_error(
+        &r,
+        &[&runroot, "images"],
+        &[&format!(
+            "{} is malformed: line 3 \"broken-line\"",
+            bad.display()
+        )],
+    );
+
+    // newuidmap missing from PATH.
+    let empty = scratch.join("empty-bin");
+    fs::create_dir(&empty).unwrap();
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0o755)).unwrap();
+    r.extra_env = vec![("PATH".into(), empty.clone().into())];
+    let runroot = fresh(&r, "nohelper");
+    expect_error(
+        &r,
+        &[&runroot, "images"],
+        &["newuidmap not found on PATH", "apt-get install uidmap"],
+    );
+
+    // newuidmap present but not setuid (a plain copy).
+    let plain = scratch.join("plain-bin");
+    fs::create_dir(&plain).unwrap();
+    fs::set_permissions(&plain, fs::Permissions::from_mode(0o755)).unwrap();
+    for helper in ["newuidmap", "newgidmap"] {
+        let src = Command::new("sh")
+            .args(["-c", &format!("command -v {helper}")])
+            .output()
+            .unwrap();
+        let src = text(&src.stdout).trim().to_string();
+        assert!(!src.is_empty(), "{helper} not installed");
+        fs::copy(&src, plain.join(helper)).unwrap();
+        fs::set_permissions(plain.join(helper), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    r.extra_env = vec![("PATH".into(), plain.clone().into())];
+    let runroot = fresh(&r, "nosetuid");
+    expect_error(
+        &r,
+        &[&runroot, "images"],
+        &[
+            &format!(
+                "newuidmap ({}) is not setuid root",
+                plain.join("newuidmap").display()
+            ),
+            "chmod u+s",
+        ],
+    );
+    r.extra_env.clear();
+
+    // Root and rootless stores never mix, and nobody uses another's store.
+    let roots = scratch.join("root-owned");
+    fs::create_dir(&roots).unwrap();
+    fs::set_permissions(&roots, fs::Permissions::from_mode(0o755)).unwrap();
+    let runroot = fresh(&r, "stores");
+    let root_arg = format!("--root={}", roots.display());
+    expect_error(
+        &r,
+        &[&root_arg, &runroot, "images"],
+        &["belongs to uid 0", "never uses root's store"],
+    );
+    // The user's own store is refused to root (vigil run as root here).
+    r.ok(&["images"]);
+    let user_store = r.data_home().join("vigil");
+    let out = Command::new(r.bin("vigil"))
+        .arg("--root")
+        .arg(&user_store)
+        .arg("--runroot")
+        .arg(scratch.join("root-run"))
+        .arg("images")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains(&format!("belongs to uid {}", r.uid)) && err.contains("root never uses"),
+        "{err}"
+    );
+    // keep-id is rootless only.
+    let out = Command::new(r.bin("vigil"))
+        .arg("--root")
+        .arg(scratch.join("root-store"))
+        .arg("--runroot")
+        .arg(scratch.join("root-run"))
+        .args(["create", "--userns=keep-id", "--rootfs", "/", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("only supported rootless"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Explicit mappings that leave out the user cannot reach the store.
+    if let Some(image) = r.load_image() {
+        let out = r.run(&["run", "--rm", "--uidmap", "0:1:1000", image, "-c", "true"]);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(
+            text(&out.stderr).contains("must map uid 0 of the rootless user namespace"),
+            "{}",
+            text(&out.stderr)
+        );
+        let out = r.run(&[
+            "run",
+            "--rm",
+            "--uidmap",
+            "0:1:99999999",
+            image,
+            "-c",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(
+            text(&out.stderr).contains("has uids 0 to"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    r.assert_clean();
+}
+
+#[test]
+fn rootless_run_maps_owners_on_both_sides() {
+    let Some(r) = setup("rootless_run_maps_owners_on_both_sides") else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+
+    // The layers were unpacked inside the user namespace: the image's uid
+    // 1000 file is owned by the mapped subordinate ID on the host, the
+    // device node was skipped (Podman), the opaque marker is a user xattr.
+    let store = r.data_home().join("vigil");
+    let owned = find_in_layers(&store, "home/app/owned");
+    assert_eq!(owned.len(), 1, "{owned:?}");
+    assert_eq!(uid_of(&owned[0]), r.mapped_uid(1000));
+    assert_eq!(
+        uid_of(owned[0].parent().unwrap().parent().unwrap()),
+        r.uid,
+        "/home: container root"
+    );
+    assert!(find_in_layers(&store, "dev/null-test").is_empty());
+
+    // Container root writes into a volume: the file belongs to the user.
+    let vol = r.user_dir("vol");
+    let v = format!("{}:/vol", vol.display());
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "-v",
+        &v,
+        image,
+        "-c",
+        "id -u; stat -c %u /home/app/owned; echo data > /vol/by-root; head -1 /proc/self/uid_map",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["0", "1000"], "{stdout}");
+    let map: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(map, ["0", &r.uid.to_string(), "1"], "{stdout}");
+    assert_eq!(uid_of(&vol.join("by-root")), r.uid);
+    assert_eq!(fs::read_to_string(vol.join("by-root")).unwrap(), "data\n");
+
+    // The image's user (1000) writes into a world-writable volume: the
+    // file carries the mapped subordinate ID on the host.
+    let shared = r.user_dir("shared");
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let s = format!("{}:/shared", shared.display());
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "-v",
+        &s,
+        image,
+        "-c",
+        "id -u; touch /shared/by-1000",
+    ]);
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("1000\n", Some(0)),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(uid_of(&shared.join("by-1000")), r.mapped_uid(1000));
+
+    // --memory is ignored with a warning; --network host works (/sys bound).
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "--network",
+        "host",
+        image,
+        "-c",
+        "test -e /sys/class/net/lo && echo sys-ok",
+    ]);
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("sys-ok\n", Some(0)),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("--memory is ignored"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The default private network: loopback only.
+    let out = r.run(&["run", "--rm", image, "-c", "ls /sys/class/net"]);
+    assert_eq!(text(&out.stdout), "lo\n", "{}", text(&out.stderr));
+    r.assert_clean();
+}
+
+#[test]
+fn rootless_keep_id_and_explicit_mappings() {
+    let Some(r) = setup("rootless_keep_id_and_explicit_mappings") else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+    let vol = r.user_dir("vol");
+    let v = format!("{}:/vol", vol.display());
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "--userns=keep-id",
+        "-v",
+        &v,
+        image,
+        "-c",
+        "id -u; id -g; stat -c %u /home/app/owned; stat -c %u /vol; echo kept > /vol/keep-id",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (uid, gid) = (r.uid.to_string(), r.gid.to_string());
+    assert_eq!(
+        text(&out.stdout).lines().collect::<Vec<_>>(),
+        [uid.as_str(), gid.as_str(), "1000", uid.as_str()]
+    );
+    let meta = fs::metadata(vol.join("keep-id")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (r.uid, r.gid));
+
+    // Explicit mappings (IDs of the rootless namespace: 0 is the user).
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:1:1000",
+        "--uidmap",
+        "1000:0:1",
+        "--uidmap",
+        "1001:1001:100",
+        "-v",
+        &v,
+        image,
+        "-c",
+        "id -u; stat -c %u /home/app/owned; echo mapped > /vol/uidmap; cat /proc/self/uid_map",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["1000", "1000"], "{stdout}");
+    assert_eq!(uid_of(&vol.join("uidmap")), r.uid, "{stdout}");
+    r.assert_clean();
+}
+
+#[test]
+fn rootless_detached_lifecycle_exec_logs_attach_stop_rm() {
+    let Some(r) = setup("rootless_detached_lifecycle_exec_logs_attach_stop_rm") else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+    // The image's user is 1000 (a subordinate ID on the host): stopping it
+    // needs the namespace's privileges over it.
+    let script = "trap 'echo got-int; exit 0' INT; echo up; while :; do sleep 0.1; done";
+    let id = r
+        .ok(&["run", "-d", "--name", "web", image, "-c", script])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let ps = r.ok(&["ps"]);
+    assert!(ps.contains("web") && ps.contains("Up "), "{ps}");
+    let record: serde_json::Value = serde_json::from_slice(
+        &fs::read(r.state().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = if kernel_at_least(5, 11) {
+        "overlay"
+    } else {
+        "copy"
+    };
+    assert_eq!(
+        record["mounted"], expected,
+        "rootless overlay with userxattr"
+    );
+    let spec: serde_json::Value = serde_json::from_slice(
+        &fs::read(r.state().join("containers").join(&id).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(spec["linux"].get("resources").is_none());
+    assert!(spec["linux"].get("cgroupsPath").is_none());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.ok(&["logs", "web"]) != "up\n" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(r.ok(&["logs", "web"]), "up\n");
+
+    let out = r.run(&["exec", "web", "sh", "-c", "id -u; echo e >&2; exit 4"]);
+    assert_eq!(
+        (
+            text(&out.stdout).as_str(),
+            text(&out.stderr).as_str(),
+            out.status.code()
+        ),
+        ("1000\n", "e\n", Some(4))
+    );
+    let out = r.run(&["exec", "-u", "0", "web", "id", "-u"]);
+    assert_eq!(text(&out.stdout), "0\n", "{}", text(&out.stderr));
+    let out = r.run_input(&["exec", "-i", "web", "cat"], b"piped\n");
+    assert_eq!(text(&out.stdout), "piped\n", "{}", text(&out.stderr));
+
+    assert_eq!(r.ok(&["stop", "web"]), "web\n");
+    assert_eq!(r.ok(&["wait", "web"]), "0\n");
+    assert_eq!(r.ok(&["logs", "web"]), "up\ngot-int\n");
+    assert!(r.ok(&["ps", "-a"]).contains("Exited (0)"));
+    assert_eq!(r.ok(&["rm", "web"]), format!("{id}\n"));
+
+    // attach: output of a running container, then its exit code.
+    let out = r.run(&[
+        "run",
+        "-d",
+        "--name",
+        "att",
+        image,
+        "-c",
+        "sleep 2; echo late; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = r.run(&["attach", "--no-stdin", "att"]);
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("late\n", Some(3)),
+        "{}",
+        text(&out.stderr)
+    );
+    r.ok(&["rm", "att"]);
+
+    // kill, and rm -f of a running container.
+    r.ok(&["run", "-d", "--name", "k", image, "-c", "sleep 1000"]);
+    r.ok(&["kill", "k"]);
+    assert_eq!(r.ok(&["wait", "k"]), "137\n");
+    r.ok(&["run", "-d", "--name", "f", image, "-c", "sleep 1000"]);
+    r.ok(&["rm", "-f", "f"]);
+    r.ok(&["rm", "k"]);
+
+    // A detached --rm container removes itself (the monitor's exit command
+    // runs vigil inside the namespace).
+    r.ok(&["run", "-d", "--rm", "--name", "gone", image, "-c", "true"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !r.ok(&["ps", "-a", "-q"]).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(r.ok(&["ps", "-a", "-q"]), "");
+
+    // Foreground run with stdin and exit codes.
+    let out = r.run_input(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            image,
+            "-c",
+            "read x; echo got:$x; exit 7",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("got:hello\n", Some(7)),
+        "{}",
+        text(&out.stderr)
+    );
+    r.assert_clean();
+
+    // Everything ran in one namespace held by one pause process.
+    let pid = r.pause_pid().expect("pause.pid");
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "vigil-pause");
+    assert_eq!(uid_of(Path::new(&format!("/proc/{pid}"))), r.uid);
+    let rmi = r.run(&["rmi", image]);
+    assert_eq!(rmi.status.code(), Some(0), "{}", text(&rmi.stderr));
+    assert!(find_in_layers(&r.data_home().join("vigil"), "bin").is_empty());
+}
