@@ -1,43 +1,191 @@
-/* Fast producer for scripts/bench-monitor: writes the same bytes as
- * `yes LINE | head -c SIZE`, in 1 MiB writes, so the monitor under test is
- * the bottleneck and not a two-process pipeline. */
+/* Helper for scripts/bench-monitor (built statically, runs inside the
+ * benchmark container and on the host).
+ *
+ *   produce LINE SIZE       write the bytes of `yes LINE | head -c SIZE` to
+ *                           fd 1, 1 MiB per write, so the monitor under test
+ *                           is the bottleneck and not a two-process pipeline
+ *   produce -i LINE SIZE    the same byte sequence cut into blocks of whole
+ *                           lines (at most 64 KiB each), written alternately
+ *                           to fd 1 and fd 2 (block 0 to stdout, 1 to stderr,
+ *                           2 to stdout, ...); the last block may be short
+ *   produce -d LOG STREAM   decode a k8s-file log: write the reconstructed
+ *                           bytes of STREAM (stdout|stderr) to fd 1 (F records
+ *                           keep their newline, P records lose the newline the
+ *                           monitor added); "records=N partials=M" goes to fd 2.
+ *                           A line that is not a well-formed record
+ *                           (`<RFC3339Nano with numeric offset> <stream> <P|F> `)
+ *                           is an error: exit status 3, its line number on fd 2.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s LINE SIZE\n", argv[0]);
-        return 2;
-    }
-    size_t len = strlen(argv[1]) + 1, cap = 1 << 20;
-    unsigned long long left = strtoull(argv[2], NULL, 10);
-    size_t lines = cap / len;
-    if (lines == 0)
-        lines = 1;
-    char *buf = malloc(lines * len);
-    if (!buf)
-        return 1;
-    for (size_t i = 0; i < lines; i++) {
-        memcpy(buf + i * len, argv[1], len - 1);
-        buf[i * len + len - 1] = '\n';
-    }
-    size_t full = lines * len;
-    while (left > 0) {
-        size_t n = left < full ? (size_t)left : full;
-        size_t off = 0;
-        while (off < n) {
-            ssize_t w = write(1, buf + off, n - off);
-            if (w < 0) {
-                if (errno == EINTR)
-                    continue;
-                return 1;
-            }
-            off += (size_t)w;
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
         }
-        left -= n;
+        p += w;
+        n -= (size_t)w;
     }
     return 0;
+}
+
+/* A buffer of whole lines, `lines` copies of LINE + '\n'. */
+static char *line_block(const char *line, size_t lines, size_t *len_out) {
+    size_t len = strlen(line) + 1;
+    char *buf = malloc(lines * len);
+    if (!buf)
+        exit(1);
+    for (size_t i = 0; i < lines; i++) {
+        memcpy(buf + i * len, line, len - 1);
+        buf[i * len + len - 1] = '\n';
+    }
+    *len_out = lines * len;
+    return buf;
+}
+
+static int produce(const char *line, unsigned long long left, int interleave) {
+    size_t len = strlen(line) + 1;
+    size_t cap = interleave ? (64 << 10) : (1 << 20);
+    size_t lines = cap / len ? cap / len : 1;
+    size_t full;
+    char *buf = line_block(line, lines, &full);
+    int fd = 1;
+    while (left > 0) {
+        size_t n = left < full ? (size_t)left : full;
+        if (write_all(fd, buf, n) < 0)
+            return 1;
+        left -= n;
+        if (interleave)
+            fd = fd == 1 ? 2 : 1;
+    }
+    return 0;
+}
+
+/* ---- k8s-file decoding */
+
+#define TS_LEN 35 /* 2006-01-02T15:04:05.000000000+07:00 */
+#define PREFIX_LEN (TS_LEN + 10) /* + " stdout F " */
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int valid_ts(const char *p) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddddd?dd:dd";
+    for (int i = 0; i < TS_LEN; i++) {
+        char s = shape[i], c = p[i];
+        if (s == 'd') {
+            if (!is_digit(c))
+                return 0;
+        } else if (s == '?') {
+            if (c != '+' && c != '-')
+                return 0;
+        } else if (c != s) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static char outbuf[1 << 20];
+static size_t outlen;
+
+static void out(const char *p, size_t n) {
+    if (outlen + n > sizeof outbuf) {
+        if (write_all(1, outbuf, outlen) < 0)
+            exit(1);
+        outlen = 0;
+        if (n > sizeof outbuf) {
+            if (write_all(1, p, n) < 0)
+                exit(1);
+            return;
+        }
+    }
+    memcpy(outbuf + outlen, p, n);
+    outlen += n;
+}
+
+static int decode(const char *path, const char *stream) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        perror(path);
+        return 2;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        perror(path);
+        return 2;
+    }
+    size_t size = (size_t)st.st_size;
+    const char *data = "";
+    if (size > 0) {
+        data = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (data == MAP_FAILED) {
+            perror("mmap");
+            return 2;
+        }
+        madvise((void *)data, size, MADV_SEQUENTIAL);
+    }
+    char want[16];
+    snprintf(want, sizeof want, " %.6s ", stream);
+    unsigned long long records = 0, partials = 0, lineno = 0;
+    size_t pos = 0;
+    while (pos < size) {
+        lineno++;
+        const char *rec = data + pos;
+        const char *nl = memchr(rec, '\n', size - pos);
+        if (!nl) {
+            fprintf(stderr, "line %llu: last record has no newline\n", lineno);
+            return 3;
+        }
+        size_t reclen = (size_t)(nl - rec);
+        const char *tag = rec + TS_LEN;
+        if (reclen < PREFIX_LEN || !valid_ts(rec) ||
+            (memcmp(tag, " stdout ", 8) != 0 && memcmp(tag, " stderr ", 8) != 0) ||
+            (tag[8] != 'P' && tag[8] != 'F') || tag[9] != ' ') {
+            fprintf(stderr, "line %llu: malformed record: %.*s\n", lineno,
+                    (int)(reclen < 120 ? reclen : 120), rec);
+            return 3;
+        }
+        if (memcmp(tag, want, 8) == 0) {
+            records++;
+            if (tag[8] == 'P') {
+                partials++;
+                out(rec + PREFIX_LEN, reclen - PREFIX_LEN);
+            } else {
+                out(rec + PREFIX_LEN, reclen - PREFIX_LEN + 1);
+            }
+        }
+        pos += reclen + 1;
+    }
+    if (write_all(1, outbuf, outlen) < 0)
+        return 1;
+    fprintf(stderr, "records=%llu partials=%llu\n", records, partials);
+    return 0;
+}
+
+static int usage(const char *argv0) {
+    fprintf(stderr, "usage: %s [-i] LINE SIZE | %s -d LOG stdout|stderr\n", argv0, argv0);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "-d") == 0) {
+        if (strcmp(argv[3], "stdout") != 0 && strcmp(argv[3], "stderr") != 0)
+            return usage(argv[0]);
+        return decode(argv[2], argv[3]);
+    }
+    if (argc == 4 && strcmp(argv[1], "-i") == 0)
+        return produce(argv[2], strtoull(argv[3], NULL, 10), 1);
+    if (argc == 3)
+        return produce(argv[1], strtoull(argv[2], NULL, 10), 0);
+    return usage(argv[0]);
 }
