@@ -501,6 +501,24 @@ fn rootless_errors_are_actionable() {
         text(&out.stderr)
     );
 
+    // Without XDG_RUNTIME_DIR the state goes to /tmp/vigil-<uid>, private.
+    let fallback = PathBuf::from(format!("/tmp/vigil-{}", r.uid));
+    let out = r
+        .command(&["ps", "-a"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let meta = fs::metadata(&fallback).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (r.uid, 0o700));
+    if let Some(pid) = fs::read_to_string(fallback.join("pause.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    {
+        // SAFETY: the pause process this test just made.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+
     // Explicit mappings that leave out the user cannot reach the store.
     if let Some(image) = r.load_image() {
         let out = r.run(&["run", "--rm", "--uidmap", "0:1:1000", image, "-c", "true"]);
@@ -640,13 +658,29 @@ fn rootless_keep_id_and_explicit_mappings() {
         &v,
         image,
         "-c",
-        "id -u; id -g; stat -c %u /home/app/owned; stat -c %u /vol; echo kept > /vol/keep-id",
+        "id -u; id -g; stat -c %u /home/app/owned; stat -c %u /vol; echo kept > /vol/keep-id; \
+         id -un; echo $HOME",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let (uid, gid) = (r.uid.to_string(), r.gid.to_string());
+    // Like Podman, the user gets a passwd entry (name and home of the host).
+    let home = fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("{}:", user_name())))
+        .map(|l| l.split(':').nth(5).unwrap_or("/").to_string())
+        .unwrap();
+    let name = user_name();
     assert_eq!(
         text(&out.stdout).lines().collect::<Vec<_>>(),
-        [uid.as_str(), gid.as_str(), "1000", uid.as_str()]
+        [
+            uid.as_str(),
+            gid.as_str(),
+            "1000",
+            uid.as_str(),
+            name.as_str(),
+            home.as_str()
+        ]
     );
     let meta = fs::metadata(vol.join("keep-id")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (r.uid, r.gid));
@@ -773,6 +807,36 @@ fn rootless_detached_lifecycle_exec_logs_attach_stop_rm() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(r.ok(&["ps", "-a", "-q"]), "");
+
+    // A terminal.
+    let out = r.run(&["run", "--rm", "-t", image, "-c", "tty; exit 2"]);
+    assert_eq!(
+        (text(&out.stdout).as_str(), out.status.code()),
+        ("/dev/pts/0\r\n", Some(2)),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The pause process dies while a container runs: the next command
+    // rejoins the namespace through the container's monitor (the overlay
+    // mount and the container's processes are there) and starts a new one.
+    r.ok(&["run", "-d", "--name", "orphan", image, "-c", "sleep 1000"]);
+    let old = r.pause_pid().expect("pause.pid");
+    // SAFETY: killing the test's own pause process.
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fs::read_to_string(format!("/proc/{old}/comm")).is_ok_and(|c| c.trim() == "vigil-pause")
+        && fs::read_to_string(format!("/proc/{old}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = r.run(&["exec", "orphan", "id", "-u"]);
+    assert_eq!(text(&out.stdout), "1000\n", "{}", text(&out.stderr));
+    let new = r.pause_pid().expect("pause.pid");
+    assert_ne!(new, old);
+    assert_eq!(r.ok(&["stop", "-t", "1", "orphan"]), "orphan\n");
+    assert_eq!(r.ok(&["rm", "orphan"]).len(), 65);
 
     // Foreground run with stdin and exit codes.
     let out = r.run_input(

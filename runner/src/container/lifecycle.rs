@@ -194,7 +194,16 @@ impl<'a> Engine<'a> {
                 let copy = |target: &Path| {
                     super::image::copy_translated(self.ctx, &image_id, &source, &owners, target)
                 };
-                rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?
+                let kind = rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?;
+                if ns.mode == "keep-id" {
+                    let (uids, gids) = (ns.uids(), ns.gids());
+                    if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
+                        let root = rootfs::rootfs_path(&f.data);
+                        crate::rootless::add_user_entries(&root, uid, gid)
+                            .map_err(RunnerError::Engine)?;
+                    }
+                }
+                kind
             }
             None => rootfs::mount(
                 &rec.rootfs_source,

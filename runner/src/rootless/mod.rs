@@ -236,34 +236,49 @@ where
     prepare_dir(&ctx.paths.state, owner, "state directory")?;
     let me = Rootless { uid, gid };
     if !inside {
-        let lock = lock_file(&ctx.paths.state.join("pause.lock"))?;
+        let _lock = lock_file(&ctx.paths.state.join("pause.lock"))?;
         let pid_file = ctx.paths.state.join(PAUSE_PID_FILE);
-        let existing = fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|pid| *pid > 0 && userns::is_our_pause(*pid, uid));
-        let pid = match existing {
-            Some(pid) => pid,
-            None => {
-                let user = user_name(uid, &env);
-                let (uid_map, gid_map) = namespace_maps(uid, gid, &user, &env)?;
-                let newuidmap = userns::find_helper("newuidmap", ctx.search_path.as_deref())?;
-                let newgidmap = userns::find_helper("newgidmap", ctx.search_path.as_deref())?;
-                let pid = userns::create_pause(&uid_map, &gid_map, &newuidmap, &newgidmap)?;
-                let tmp = pid_file.with_extension("pid.tmp");
-                fs::write(&tmp, format!("{pid}\n"))
-                    .and_then(|()| fs::rename(&tmp, &pid_file))
-                    .map_err(|e| RunnerError::io(format!("writing {}", pid_file.display()), e))?;
-                pid
+        if let Some(pid) = pause_pid(&ctx.paths.state, uid) {
+            // One that died since the check counts as none.
+            if userns::join(pid).is_ok() {
+                return finish_enter(me);
             }
-        };
+        }
+        // The pause process is gone but containers still run in its
+        // namespace: rejoin it through one of their monitors and keep it
+        // with a new pause process (their mounts and processes are there).
+        if let Some(monitor) = userns::monitor_in_namespace(&ctx.paths.state, uid) {
+            userns::join(monitor)?;
+            write_pid(&pid_file, userns::spawn_pause_here()?)?;
+            return finish_enter(me);
+        }
+        let user = user_name(uid, &env);
+        let (uid_map, gid_map) = namespace_maps(uid, gid, &user, &env)?;
+        let newuidmap = userns::find_helper("newuidmap", ctx.search_path.as_deref())?;
+        let newgidmap = userns::find_helper("newgidmap", ctx.search_path.as_deref())?;
+        let pid = userns::create_pause(&uid_map, &gid_map, &newuidmap, &newgidmap)?;
+        write_pid(&pid_file, pid)?;
         userns::join(pid)?;
-        drop(lock);
-        std::env::set_var(ENV_UID, uid.to_string());
-        std::env::set_var(ENV_GID, gid.to_string());
+        return finish_enter(me);
     }
     let _ = STATE.set(Some(me));
     Ok(())
+}
+
+/// Inside the namespace now: leave the markers for the processes vigil
+/// starts there, and remember the user.
+fn finish_enter(me: Rootless) -> Result<(), RunnerError> {
+    std::env::set_var(ENV_UID, me.uid.to_string());
+    std::env::set_var(ENV_GID, me.gid.to_string());
+    let _ = STATE.set(Some(me));
+    Ok(())
+}
+
+fn write_pid(pid_file: &Path, pid: i32) -> Result<(), RunnerError> {
+    let tmp = pid_file.with_extension("pid.tmp");
+    fs::write(&tmp, format!("{pid}\n"))
+        .and_then(|()| fs::rename(&tmp, pid_file))
+        .map_err(|e| RunnerError::io(format!("writing {}", pid_file.display()), e))
 }
 
 fn lock_file(path: &Path) -> Result<fs::File, RunnerError> {
@@ -453,6 +468,69 @@ pub fn resolve_userns(
         }),
         None,
     ))
+}
+
+/// `--userns=keep-id`: like Podman, give the user (container `uid`:`gid`)
+/// entries in the `/etc/passwd` and `/etc/group` of the container's own
+/// root file system copy when the image has none, named after the host user.
+/// The files are changed only if they are regular files (never through a
+/// symlink), resolved inside `rootfs`.
+pub fn add_user_entries(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    use crate::image::unpack::root::{clean, Root};
+    let host_uid = active().map_or(uid, |r| r.uid);
+    let (name, home) = passwd_entry(host_uid).unwrap_or_else(|| (uid.to_string(), "/".into()));
+    let home = if home.is_empty() {
+        "/".to_string()
+    } else {
+        home
+    };
+    let root = Root::open(rootfs).map_err(|e| format!("opening {}: {e}", rootfs.display()))?;
+    let entries = [
+        (
+            "etc/passwd",
+            uid,
+            format!("{name}:*:{uid}:{gid}:{name}:{home}:/bin/sh\n"),
+        ),
+        ("etc/group", gid, format!("{name}:x:{gid}:{name}\n")),
+    ];
+    for (file, id, line) in entries {
+        let path = clean(file.as_bytes());
+        let Ok((dir, last)) = root.resolve_parent(&path, None) else {
+            continue;
+        };
+        let fd = match crate::image::unpack::sys::openat(
+            std::os::fd::AsFd::as_fd(&dir),
+            last,
+            libc::O_RDWR | libc::O_APPEND,
+            0,
+        ) {
+            Ok(fd) => fd,
+            Err(_) => continue, // missing, a symlink, or not writable: leave it
+        };
+        let mut f = fs::File::from(fd);
+        let meta = f.metadata().map_err(|e| format!("/{file}: {e}"))?;
+        if !meta.is_file() || meta.len() > 1 << 20 {
+            continue;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).map_err(|e| format!("/{file}: {e}"))?;
+        let id = id.to_string();
+        let taken = text.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.len() > 2 && (f[0] == name || f[2] == id)
+        });
+        if taken {
+            continue;
+        }
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        std::io::Write::write_all(&mut f, format!("{sep}{line}").as_bytes())
+            .map_err(|e| format!("/{file}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Podman's warning for resource limits a rootless container cannot have.

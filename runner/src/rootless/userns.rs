@@ -235,6 +235,45 @@ pub fn create_pause(
     Ok(pid)
 }
 
+/// Starts a pause process in the namespaces this process is in (after
+/// joining them through another process, when the old pause process is
+/// gone). Returns its pid.
+pub fn spawn_pause_here() -> Result<i32, RunnerError> {
+    let (sync_r, sync_w) = pipe()?;
+    // SAFETY: single-threaded process (caller's contract); the children make
+    // system calls only.
+    let first = unsafe { libc::fork() };
+    if first < 0 {
+        return Err(last_error("forking the pause process"));
+    }
+    if first == 0 {
+        drop(sync_r);
+        // SAFETY: plain system calls in the forked child.
+        unsafe {
+            libc::setsid();
+            let second = libc::fork();
+            if second == 0 {
+                let pid = libc::getpid();
+                write_all(&sync_w, &pid.to_ne_bytes());
+                drop(sync_w);
+                become_pause();
+            }
+            libc::_exit(0);
+        }
+    }
+    drop(sync_w);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(first, &mut status, 0) };
+    let mut msg = [0u8; 4];
+    if read_full(&sync_r, &mut msg) != 4 {
+        return Err(RunnerError::Engine(
+            "the pause process did not start".into(),
+        ));
+    }
+    Ok(i32::from_ne_bytes(msg))
+}
+
 /// The pause process itself. Never returns.
 ///
 /// # Safety
@@ -266,6 +305,15 @@ unsafe fn pause_child(sync_w: OwnedFd, go_r: OwnedFd) -> ! {
     }
     drop(sync_w);
     drop(go_r);
+    become_pause()
+}
+
+/// Name, standard streams on /dev/null, no other descriptor, terminal and
+/// job-control signals ignored, then sleep until killed.
+///
+/// # Safety
+/// Only in a freshly forked child of a single-threaded process.
+unsafe fn become_pause() -> ! {
     libc::prctl(
         libc::PR_SET_NAME,
         c"vigil-pause".as_ptr() as libc::c_ulong,
@@ -309,7 +357,7 @@ unsafe fn pause_child(sync_w: OwnedFd, go_r: OwnedFd) -> ! {
 pub fn is_our_pause(pid: i32, uid: u32) -> bool {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let comm = fs::read_to_string(proc.join("comm")).unwrap_or_default();
-    if comm.trim_end() != PAUSE_COMM {
+    if comm.trim_end() != PAUSE_COMM || !alive(&proc) {
         return false;
     }
     if fs::metadata(&proc).map(|m| m.uid()).ok() != Some(uid) {
@@ -325,6 +373,42 @@ pub fn is_our_pause(pid: i32, uid: u32) -> bool {
     }
 }
 
+/// A live monitor of one of the containers under `state` that runs in a
+/// user namespace of ours other than the current one: the namespace to
+/// rejoin when its pause process is gone (Podman does the same through
+/// conmon's pid file). Returns its pid.
+pub fn monitor_in_namespace(state: &Path, uid: u32) -> Option<i32> {
+    let ours = fs::metadata("/proc/self/ns/user").ok()?.ino();
+    let entries = fs::read_dir(state.join("containers")).ok()?;
+    entries.filter_map(|e| e.ok()).find_map(|e| {
+        let bytes = fs::read(e.path().join("state.json")).ok()?;
+        let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let pid = i32::try_from(record.get("monitor_pid")?.as_i64()?).ok()?;
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let comm = fs::read_to_string(proc.join("comm")).ok()?;
+        let owned = fs::metadata(&proc).ok()?.uid() == uid && alive(&proc);
+        let other_ns = fs::metadata(proc.join("ns/user")).ok()?.ino() != ours;
+        let map = IdMap::parse_proc(&fs::read_to_string(proc.join("uid_map")).ok()?)?;
+        let in_userns = map.0
+            != [super::idmap::IdMapping {
+                container: 0,
+                host: 0,
+                size: u32::MAX,
+            }];
+        (comm.trim_end() == crate::context::MONITOR_NAME && owned && other_ns && in_userns)
+            .then_some(pid)
+    })
+}
+
+/// Not a zombie (a killed pause process nobody reaped yet).
+fn alive(proc: &Path) -> bool {
+    let stat = fs::read_to_string(proc.join("stat")).unwrap_or_default();
+    // `pid (comm) S ...`: the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
+}
+
 /// Joins the user and mount namespaces of process `pid`, keeping the
 /// current directory. The process must be single-threaded.
 pub fn join(pid: i32) -> Result<(), RunnerError> {
@@ -334,30 +418,40 @@ pub fn join(pid: i32) -> Result<(), RunnerError> {
     if pidfd >= 0 {
         // SAFETY: the fd was just returned and is owned by nobody else.
         let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+        // Both namespaces at once, of exactly the process checked before.
         // SAFETY: setns on a valid pidfd.
-        if unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        let r = unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWUSER | libc::CLONE_NEWNS) };
+        if r == 0 {
+            restore_cwd(cwd);
+            return Ok(());
+        }
+        // Kernels before 5.8 take only namespace files.
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
             return Err(last_error(&format!(
-                "joining the user namespace of the pause process {pid}"
+                "joining the namespaces of process {pid}"
             )));
         }
-    } else {
-        for (ns, flag) in [("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)] {
-            let path = format!("/proc/{pid}/ns/{ns}");
-            let f =
-                fs::File::open(&path).map_err(|e| RunnerError::io(format!("opening {path}"), e))?;
-            // SAFETY: setns on an open namespace file.
-            if unsafe { libc::setns(f.as_raw_fd(), flag) } != 0 {
-                return Err(last_error(&format!("joining {path}")));
-            }
+    }
+    for (ns, flag) in [("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)] {
+        let path = format!("/proc/{pid}/ns/{ns}");
+        let f = fs::File::open(&path).map_err(|e| RunnerError::io(format!("opening {path}"), e))?;
+        // SAFETY: setns on an open namespace file.
+        if unsafe { libc::setns(f.as_raw_fd(), flag) } != 0 {
+            return Err(last_error(&format!("joining {path}")));
         }
     }
+    restore_cwd(cwd);
+    Ok(())
+}
+
+/// Back to the directory we were in (by path: the mount namespace changed).
+/// Like Podman, one the namespace cannot see falls back to `/`.
+fn restore_cwd(cwd: Option<PathBuf>) {
     if let Some(cwd) = cwd {
-        // Like Podman: a directory the namespace cannot see falls back to `/`.
         if std::env::set_current_dir(&cwd).is_err() {
             let _ = std::env::set_current_dir("/");
         }
     }
-    Ok(())
 }
 
 /// Is this process in a user namespace other than the initial one?
