@@ -867,3 +867,71 @@ fn rootless_detached_lifecycle_exec_logs_attach_stop_rm() {
     assert_eq!(rmi.status.code(), Some(0), "{}", text(&rmi.stderr));
     assert!(find_in_layers(&r.data_home().join("vigil"), "bin").is_empty());
 }
+
+#[test]
+fn rootless_copy_fallback_when_overlay_cannot_mount() {
+    let Some(r) = setup("rootless_copy_fallback_when_overlay_cannot_mount") else {
+        return;
+    };
+    // A store path with a comma cannot be written in overlay's mount
+    // options: vigil falls back to a flat copy, made inside the namespace.
+    let data = r.home().join("da,ta");
+    let data_arg = data.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = r
+            .command(args)
+            .env("XDG_DATA_HOME", &data_arg)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (text(&out.stdout), text(&out.stderr), out.status.code())
+    };
+    let archive = match test_image_archive() {
+        Ok(a) => a,
+        Err(why) => return eprintln!("skipping: {why}"),
+    };
+    let copy = r.bin("docker.tar");
+    fs::copy(&archive, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, err, code) = run(&["load", "-q", "-i", copy.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let vol = r.user_dir("vol");
+    let v = format!("{}:/vol", vol.display());
+    let (out, err, code) = run(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "-u",
+        "0",
+        "-v",
+        &v,
+        "localhost/test:multi",
+        "-c",
+        "stat -c %u /home/app/owned; ls /opq; ls /dir1; echo x > /vol/f; sleep 1000",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let id = out.trim().to_string();
+    let record: serde_json::Value = serde_json::from_slice(
+        &fs::read(r.state().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["mounted"], "copy");
+    let merged = data.join("vigil/containers").join(&id).join("merged");
+    assert_eq!(uid_of(&merged.join("home/app/owned")), r.mapped_uid(1000));
+    assert_eq!(uid_of(&merged.join("bin/busybox")), r.uid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !vol.join("f").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (logs, err, _) = run(&["logs", "c"]);
+    // Layer 2 removed dir1/todelete and dir1/sub; layer 3 made /opq opaque.
+    assert_eq!(
+        logs, "1000\nnew\nadded\nfifo\nfile\nhardlink\nhl-to-lower\nrel-link\n",
+        "{err}"
+    );
+    assert_eq!(uid_of(&vol.join("f")), r.uid);
+    let (_, err, code) = run(&["rm", "-f", "c"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!data.join("vigil/containers").join(&id).exists());
+}
