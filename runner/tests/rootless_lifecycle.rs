@@ -801,9 +801,16 @@ fn rootless_detached_lifecycle_exec_logs_attach_stop_rm() {
 
     // A detached --rm container removes itself (the monitor's exit command
     // runs vigil inside the namespace).
-    r.ok(&["run", "-d", "--rm", "--name", "gone", image, "-c", "true"]);
+    let gone = r
+        .ok(&["run", "-d", "--rm", "--name", "gone", image, "-c", "true"])
+        .trim()
+        .to_string();
+    let dirs = [
+        r.state().join("containers").join(&gone),
+        r.data_home().join("vigil/containers").join(&gone),
+    ];
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !r.ok(&["ps", "-a", "-q"]).is_empty() && Instant::now() < deadline {
+    while dirs.iter().any(|d| d.exists()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(r.ok(&["ps", "-a", "-q"]), "");
