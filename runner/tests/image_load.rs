@@ -790,7 +790,12 @@ fn check_multi(vigil: &Vigil, name: &str) {
     assert!(is_whiteout(&dirs[1].join("dir1/sub")));
     assert_eq!(fs::read_to_string(dirs[1].join("dir1/added")).unwrap(), "added in layer 2\n");
     assert_eq!(getxattr(&dirs[2].join("opq"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
-    assert_eq!(fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower")).unwrap().nlink(), 2);
+    // The copied-up link target keeps its other name: file, hardlink and hl-to-lower.
+    assert_eq!(fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower")).unwrap().nlink(), 3);
+    assert_eq!(
+        fs::symlink_metadata(dirs[2].join("dir1/hardlink")).unwrap().ino(),
+        fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower")).unwrap().ino()
+    );
 
     let cfg = vigil.inspect(name)["Config"].clone();
     assert_eq!(cfg["Entrypoint"], json!(["/bin/sh"]));

@@ -576,7 +576,10 @@ fn case22_hardlinks_across_layers_and_before_target() {
         let mut l1 = Tar::new();
         l1.dir_with("dir1/", |h| h.mode = 0o711).file_with("dir1/file", b"lower", |h| h.uid = 5);
         let mut l2 = Tar::new();
-        l2.hardlink("dir1/hl", "dir1/file").hardlink("early", "late").file("late", b"late");
+        // A writer gives a link entry its target's attributes (uid 5 here).
+        let mut hl = Header::new("dir1/hl", b'1');
+        (hl.link, hl.uid) = (b"dir1/file".to_vec(), 5);
+        l2.raw(&hl, b"").hardlink("early", "late").file("late", b"late");
         let layers = [l1.finish(), l2.finish()];
         flat(sb, &layers).unwrap();
         let root = sb.target();
@@ -594,6 +597,44 @@ fn case22_hardlinks_across_layers_and_before_target() {
         assert_eq!(lmeta(dirs[0].join("dir1/file")).nlink(), 1);
         assert_eq!(lmeta(dirs[1].join("dir1")).mode() & 0o7777, 0o711, "implicit parent copies lower attributes");
         assert_eq!(lmeta(dirs[1].join("early")).ino(), lmeta(dirs[1].join("late")).ino());
+    });
+}
+
+#[test]
+fn case22b_link_entry_attributes_and_other_names_of_a_copied_up_inode() {
+    guarded(|sb| {
+        let mut l1 = Tar::new();
+        let mut other = Header::new("other", b'1');
+        (other.link, other.mode, other.uid, other.mtime) = (b"f".to_vec(), 0o600, 5, 1_500_000_000);
+        l1.file_with("f", b"shared", |h| (h.mode, h.uid, h.mtime) = (0o600, 5, 1_500_000_000))
+            .raw(&other, b"")
+            .file("shadowed", b"s")
+            .hardlink("shadowed-link", "shadowed");
+        let mut l2 = Tar::new();
+        // The link entry's attributes apply to the inode, as with Podman.
+        let mut hl = Header::new("hl", b'1');
+        (hl.link, hl.mode, hl.uid, hl.mtime) = (b"f".to_vec(), 0o755, 7, 1_600_000_000);
+        l2.raw(&hl, b"").file("shadowed-link", b"replaced").hardlink("hl2", "shadowed");
+        let layers = [l1.finish(), l2.finish()];
+        let check = |root: &Path, what: &str| {
+            let (f, other, hl) = (lmeta(root.join("f")), lmeta(root.join("other")), lmeta(root.join("hl")));
+            assert_eq!((f.ino(), other.ino()), (hl.ino(), hl.ino()), "{what}: one inode");
+            assert_eq!((hl.mode() & 0o7777, hl.uid(), hl.mtime()), (0o755, 7, 1_600_000_000), "{what}");
+            assert_ne!(lmeta(root.join("shadowed-link")).ino(), lmeta(root.join("hl2")).ino(), "{what}");
+            assert_eq!(read(root.join("shadowed-link")), "replaced", "{what}");
+        };
+        flat(sb, &layers).unwrap();
+        check(&sb.target(), "flat");
+
+        let root = sb.target();
+        fs::remove_dir_all(&root).unwrap();
+        fs::create_dir(&root).unwrap();
+        let dirs = overlay(sb, &layers).unwrap();
+        // Every name of the copied-up inode is linked in the upper layer, except
+        // one this layer replaces; the lower layer is untouched.
+        check(&dirs[1], "upper layer");
+        assert_eq!(lmeta(dirs[0].join("f")).mode() & 0o7777, 0o600);
+        assert_eq!(lmeta(dirs[0].join("f")).nlink(), 2);
     });
 }
 

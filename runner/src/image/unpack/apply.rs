@@ -399,7 +399,27 @@ impl<'o> Applier<'o> {
         let tname = target.last().map(Vec::as_slice).unwrap_or_default();
         replace(dir.as_fd(), name).map_err(io_err(entry, "removing old"))?;
         sys::linkat(tdir.as_fd(), tname, dir.as_fd(), name).map_err(io_err(entry, "creating hard link"))?;
+        self.link_attrs(entry, dir.as_fd(), name, sys::file_type(&st) == libc::S_IFLNK)?;
         Ok(true)
+    }
+
+    /// The attributes of a hard-link entry apply to the inode it names, as
+    /// with Podman and Docker (containers/storage `createTarFile`): owner,
+    /// xattrs (added), then mode and times unless the inode is a symlink.
+    /// Writers give a link entry its target's attributes, so this changes
+    /// something only when the inode changed since (a link to a file of a
+    /// lower layer whose attributes this layer updates).
+    fn link_attrs(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8], symlink: bool) -> Result<(), UnpackError> {
+        let meta = &entry.meta;
+        if self.opts.chown {
+            sys::lchownat(dir, name, meta.uid, meta.gid).map_err(io_err(entry, "changing owner of"))?;
+        }
+        self.xattrs(entry, |k, v| sys::lsetxattrat(dir, name, k, v))?;
+        if symlink {
+            return Ok(());
+        }
+        sys::lchmodat(dir, name, meta.mode).map_err(io_err(entry, "changing mode of"))?;
+        sys::lutimesat(dir, name, meta.mtime, meta.mtime_nsec).map_err(io_err(entry, "setting times of"))
     }
 
     /// Overlay mode: copies `target` from the nearest lower layer that has it
@@ -424,7 +444,43 @@ impl<'o> Applier<'o> {
         })();
         self.lowers = lowers;
         result.map_err(err)?;
+        if sys::file_type(&st) == libc::S_IFREG && st.st_nlink > 1 {
+            self.copy_up_other_names(entry, index, target, &st)?;
+        }
         Ok(true)
+    }
+
+    /// After `target` was copied up from lower layer `index`: its other names
+    /// in that layer that the merged view shows (not replaced, whited out or
+    /// hidden by a layer in between, not written by this layer) become hard
+    /// links to the copy, so they stay one file as in a flat unpack.
+    fn copy_up_other_names(&mut self, entry: &Entry, index: usize, target: &InPath, st: &libc::stat) -> Result<(), UnpackError> {
+        let err = |source| UnpackError::Io {
+            name: entry.raw_name.clone(),
+            action: "copying up other names of the link target of",
+            source,
+        };
+        let mut names = Vec::new();
+        let root = sys::open_dir(self.lowers[index].fd(), b".").map_err(err)?;
+        find_inode(root.as_fd(), &mut Vec::new(), (st.st_dev, st.st_ino), &mut names).map_err(err)?;
+        let (tdir, tname) = self.root.resolve_parent(target, None).map_err(err)?;
+        for name in names {
+            if name == *target || self.touched.contains(&name) || find_in_lowers(&self.lowers, &name) != Some(index) {
+                continue;
+            }
+            let lowers = std::mem::take(&mut self.lowers);
+            let result = (|| {
+                let mut maker = Maker { lowers: &lowers, chown: self.opts.chown };
+                let (dir, last) = self.root.resolve_parent(&name, Some(&mut maker))?;
+                if sys::lstat_opt(dir.as_fd(), last)?.is_some() {
+                    return Ok(()); // this layer put something there
+                }
+                sys::linkat(tdir.as_fd(), tname, dir.as_fd(), last)
+            })();
+            self.lowers = lowers;
+            result.map_err(err)?;
+        }
+        Ok(())
     }
 
     fn whiteout(&mut self, entry: &Entry, parent: &[Vec<u8>], name: &[u8]) -> Result<(), UnpackError> {
@@ -574,6 +630,24 @@ fn find_in_lowers(lowers: &[Root], path: &[Vec<u8>]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Collects the in-root paths below `dir` (at `path`) of the inode `id`.
+fn find_inode(dir: BorrowedFd<'_>, path: &mut InPath, id: (u64, u64), found: &mut Vec<InPath>) -> io::Result<()> {
+    for name in sys::list_dir(dir)? {
+        let st = sys::lstat(dir, &name)?;
+        path.push(name.clone());
+        match sys::file_type(&st) {
+            libc::S_IFDIR => {
+                let child = sys::open_dir(dir, &name)?;
+                find_inode(child.as_fd(), path, id, found)?;
+            }
+            libc::S_IFREG if (st.st_dev, st.st_ino) == id => found.push(path.clone()),
+            _ => {}
+        }
+        path.pop();
+    }
+    Ok(())
 }
 
 /// Copies one non-directory inode (regular file or symlink) with owner,
