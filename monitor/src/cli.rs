@@ -337,10 +337,10 @@ fn strtol(s: &str) -> Option<Result<i64, ()>> {
         return None;
     }
     let mag = match u128::from_str_radix(digits, radix) {
-        Ok(m) => m,
-        Err(_) => return Some(Err(())),
+        Ok(m) if m <= u128::from(i64::MAX.unsigned_abs()) + 1 => m as i128,
+        _ => return Some(Err(())),
     };
-    let v = if neg { -(mag as i128) } else { mag as i128 };
+    let v = if neg { -mag } else { mag };
     Some(i64::try_from(v).map_err(|_| ()))
 }
 
@@ -501,5 +501,9 @@ mod tests {
         assert_eq!(strtol("12 "), None);
         assert_eq!(strtol("9223372036854775808"), Some(Err(())));
         assert_eq!(strtol("-9223372036854775808"), Some(Ok(i64::MIN)));
+        // Found by fuzzing: huge magnitudes must not wrap or overflow.
+        assert_eq!(strtol("0xffffffffffffffffffffffffffffffff"), Some(Err(())));
+        assert_eq!(strtol("-0xffffffffffffffffffffffffffffffff"), Some(Err(())));
+        assert_eq!(strtol("-0x80000000000000000000000000000000"), Some(Err(())));
     }
 }

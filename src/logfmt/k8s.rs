@@ -134,6 +134,9 @@ fn valid_timestamp(ts: &[u8]) -> bool {
         return false;
     }
     let year_extra = ts.iter().position(|&b| b == b'-').unwrap_or(0).saturating_sub(4);
+    if ts.len() < shape.len() + year_extra + 2 {
+        return false;
+    }
     let (head, tail) = ts.split_at(shape.len() + year_extra);
     let head_ok = head[year_extra..]
         .iter()
@@ -268,6 +271,8 @@ mod tests {
             b"2025-06-01T11:47:57.1+00:00 stdout F",
             b"2025-06-01T11:47:57.1+00:00 stdout X a",
             b"2025-06-01T11:47:57+00:00 stdout F a",
+            // Found by fuzzing: a long year must not make the check slice past the end.
+            b"0000000000000000000000- stdout F x",
         ] {
             assert!(parse_record(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -20,7 +20,7 @@ use vigil::proto::attach::Stream;
 
 const TS: &[u8] = b"2025-06-01T11:47:57.769671123+00:00";
 
-/// KNOWN ISSUE (reported, not yet fixed; delete this filter once it is):
+/// FIXED (kept so VIGIL_FUZZ_STRICT runs stay comparable; the filter now passes everything):
 /// src/logfmt/k8s.rs `valid_timestamp` calls `ts.split_at(20 + year_extra)`
 /// where `year_extra` comes from the position of the first `-`, without
 /// checking the length: a line such as `0000000000000000000000- stdout F x`
@@ -28,17 +28,8 @@ const TS: &[u8] = b"2025-06-01T11:47:57.769671123+00:00";
 /// client's `LogReader` (`vigil logs`). Such lines are skipped unless
 /// VIGIL_FUZZ_STRICT=1.
 fn known_timestamp_split(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let Some(sp) = line.iter().position(|&b| b == b' ') else {
-        return false;
-    };
-    let ts = &line[..sp];
-    let year_extra = ts
-        .iter()
-        .position(|&b| b == b'-')
-        .unwrap_or(0)
-        .saturating_sub(4);
-    ts.len() >= 22 && 20 + year_extra > ts.len()
+    let _ = line;
+    false
 }
 
 fn strict() -> bool {
