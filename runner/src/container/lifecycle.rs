@@ -136,7 +136,9 @@ impl<'a> Engine<'a> {
         o.log_tag = rec.log.tag.clone();
         o.log_rate_limit = rec.log.rate_limit;
         o.terminal = rec.config.tty;
-        o.stdin = rec.config.stdin;
+        // Like Podman: `-t` alone for terminals (with `-i` the monitor would
+        // close the terminal input when the first attach client leaves).
+        o.stdin = rec.config.stdin && !rec.config.tty;
         o
     }
 
