@@ -20,27 +20,7 @@ use vigil::proto::attach::Stream;
 
 const TS: &[u8] = b"2025-06-01T11:47:57.769671123+00:00";
 
-/// FIXED (kept so VIGIL_FUZZ_STRICT runs stay comparable; the filter now passes everything):
-/// src/logfmt/k8s.rs `valid_timestamp` calls `ts.split_at(20 + year_extra)`
-/// where `year_extra` comes from the position of the first `-`, without
-/// checking the length: a line such as `0000000000000000000000- stdout F x`
-/// panics ("mid > len") in `parse_record`, hence in `read_lines` and in the
-/// client's `LogReader` (`vigil logs`). Such lines are skipped unless
-/// VIGIL_FUZZ_STRICT=1.
-fn known_timestamp_split(line: &[u8]) -> bool {
-    let _ = line;
-    false
-}
-
-fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("VIGIL_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
 fn reader(data: &[u8]) {
-    if !strict() && data.split(|&b| b == b'\n').any(known_timestamp_split) {
-        return;
-    }
     // read_lines: no panic, and every line it returns came from the input.
     if let Ok(lines) = read_lines(data) {
         let total: usize = lines.iter().map(|l| l.bytes.len()).sum();

@@ -73,27 +73,8 @@ fn check_int(value: &str) {
     }
 }
 
-/// FIXED (kept so VIGIL_FUZZ_STRICT runs stay comparable; the filter now passes everything):
-/// monitor/src/cli.rs `strtol` casts the u128 magnitude to i128 before the
-/// range check, so magnitudes in [2^127, 2^128) wrap: `0xfff…f` (32 f's) is
-/// accepted as -1, `-0xfff…f` as 1, and `-0x8000…0` (2^127) overflows on
-/// negation (a panic with overflow checks). Such values are skipped unless
-/// VIGIL_FUZZ_STRICT=1.
-fn known_strtol_wrap(item: &[u8]) -> bool {
-    let _ = item;
-    false
-}
-
-fn strict() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("VIGIL_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
 fuzz_target!(|data: &[u8]| {
     if data.len() > 64 * 1024 {
-        return;
-    }
-    if !strict() && data.split(|&b| b == 0).any(known_strtol_wrap) {
         return;
     }
     let args: Vec<OsString> = data
