@@ -239,7 +239,10 @@ fn exec_argv_and_sync_sequence_api1() {
         "0",
     ]);
     expected.push(c.id.clone());
-    assert_eq!(argv, expected, "exec: no --systemd-cgroup/--no-pivot/--no-new-keyring");
+    assert_eq!(
+        argv, expected,
+        "exec: no --systemd-cgroup/--no-pivot/--no-new-keyring"
+    );
     unsafe { libc::kill(pid, libc::SIGTERM) };
     // Second message: the exit status.
     match c.next_sync_packet(T) {
@@ -260,7 +263,10 @@ fn exec_legacy_reports_only_exit_code() {
     let st = c.wait_spawned(&mut child, T);
     assert_eq!(st.code(), Some(0), "launcher; stderr {}", c.conmon_stderr());
     // Legacy exec sends nothing until the process exits.
-    assert!(wait_for(T, || c.pidfile.exists()), "runtime did not write the exec pid file");
+    assert!(
+        wait_for(T, || c.pidfile.exists()),
+        "runtime did not write the exec pid file"
+    );
     match c.next_sync_packet(Duration::from_millis(500)) {
         Packet::Timeout => {}
         Packet::Data(d) => panic!("unexpected early sync message {}", show(&d)),
@@ -305,11 +311,19 @@ fn terminal_mode_passes_console_socket_and_reports_missing_terminal() {
     // `<tmpdir>/conmon-term.XXXXXX/` (conmon binds `<tmpdir>/conmon-term.XXXXXX`).
     let prefix = format!("{}/conmon-term.", tmp.display());
     assert!(
-        sock.starts_with(&prefix) && sock.len() == prefix.len() + 6 + "/console".len() && sock.ends_with("/console"),
+        sock.starts_with(&prefix)
+            && sock.len() == prefix.len() + 6 + "/console".len()
+            && sock.ends_with("/console"),
         "console socket {sock:?} must be {prefix}XXXXXX/console"
     );
-    assert!(!std::path::Path::new(sock).exists(), "console socket must be removed");
-    assert!(!std::path::Path::new(sock).parent().unwrap().exists(), "console socket dir must be removed");
+    assert!(
+        !std::path::Path::new(sock).exists(),
+        "console socket must be removed"
+    );
+    assert!(
+        !std::path::Path::new(sock).parent().unwrap().exists(),
+        "console socket dir must be removed"
+    );
     assert_eq!(
         &argv[..n - 3],
         &[
@@ -335,14 +349,46 @@ fn runtime_child_environment_and_fds() {
     c.extra_args = vec!["--replace-listen-pid".into()];
     let pid = launch_ok(&mut c, "data");
     drop(wr);
-    assert_eq!(f.rt.probe("3").as_deref(), Some("closed"), "sync pipe must be CLOEXEC");
-    assert_eq!(f.rt.probe("4").as_deref(), Some("closed"), "start pipe must be CLOEXEC");
-    assert_eq!(f.rt.probe("5").as_deref(), Some("open"), "inherited fd 5 must reach the runtime");
-    assert_eq!(f.rt.probe("sockets").as_deref(), Some("0"), "no conmon sockets leak into the runtime");
-    assert_eq!(f.rt.probe("fd0").as_deref(), Some("/dev/null"), "stdin without -i");
-    assert_eq!(f.rt.probe("fd1").as_deref(), Some("pipe:"), "stdout is conmon's pipe");
-    assert_eq!(f.rt.probe("fd2").as_deref(), Some("pipe:"), "stderr is conmon's pipe");
-    assert_eq!(f.rt.probe("syncpipe").as_deref(), Some("3"), "_OCI_SYNCPIPE stays in the env");
+    assert_eq!(
+        f.rt.probe("3").as_deref(),
+        Some("closed"),
+        "sync pipe must be CLOEXEC"
+    );
+    assert_eq!(
+        f.rt.probe("4").as_deref(),
+        Some("closed"),
+        "start pipe must be CLOEXEC"
+    );
+    assert_eq!(
+        f.rt.probe("5").as_deref(),
+        Some("open"),
+        "inherited fd 5 must reach the runtime"
+    );
+    assert_eq!(
+        f.rt.probe("sockets").as_deref(),
+        Some("0"),
+        "no conmon sockets leak into the runtime"
+    );
+    assert_eq!(
+        f.rt.probe("fd0").as_deref(),
+        Some("/dev/null"),
+        "stdin without -i"
+    );
+    assert_eq!(
+        f.rt.probe("fd1").as_deref(),
+        Some("pipe:"),
+        "stdout is conmon's pipe"
+    );
+    assert_eq!(
+        f.rt.probe("fd2").as_deref(),
+        Some("pipe:"),
+        "stderr is conmon's pipe"
+    );
+    assert_eq!(
+        f.rt.probe("syncpipe").as_deref(),
+        Some("3"),
+        "_OCI_SYNCPIPE stays in the env"
+    );
     let self_pid = f.rt.probe("self").unwrap();
     assert_eq!(
         f.rt.probe("listen_pid"),
@@ -361,7 +407,9 @@ fn runtime_child_environment_and_fds() {
     // Closed before the exit file was written: EOF right away.
     match read_packet(rd.as_raw_fd(), Duration::from_millis(100)) {
         Packet::Eof => {}
-        Packet::Timeout => panic!("inherited fd still open in conmon after the exit file was written"),
+        Packet::Timeout => {
+            panic!("inherited fd still open in conmon after the exit file was written")
+        }
         Packet::Data(d) => panic!("unexpected data {}", show(&d)),
     }
     c.wait_conmon_exit(T);
@@ -374,7 +422,11 @@ fn runtime_child_gets_umask_0022() {
     let mut c = Container::with_runtime("argv-umask", &f.rt.path);
     c.umask = Some(0o077);
     let pid = launch_ok(&mut c, "data");
-    assert_eq!(f.rt.probe("umask").as_deref(), Some("0022"), "started with umask 0077");
+    assert_eq!(
+        f.rt.probe("umask").as_deref(),
+        Some("0022"),
+        "started with umask 0077"
+    );
     terminate_and_expect_143(&c, pid);
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(c.exit_file()).unwrap().permissions().mode() & 0o777;

@@ -52,14 +52,20 @@ fn stdin_input_then_half_close_ends_cat_and_client_keeps_receiving() {
     let rest = client.read_to_eof(T);
     out.stdout.extend_from_slice(&rest.stdout);
     out.stderr.extend_from_slice(&rest.stderr);
-    assert_eq!(show(&out.stdout), show(b"Hello there!\nContainer stopped!\n"));
+    assert_eq!(
+        show(&out.stdout),
+        show(b"Hello there!\nContainer stopped!\n")
+    );
     assert_eq!(show(&out.stderr), show(b""));
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
     let recs = parse_k8s_log(&c.read_log());
     assert_eq!(
         triples(&recs),
-        vec![(s("stdout"), 'F', s("Hello there!")), (s("stdout"), 'F', s("Container stopped!"))]
+        vec![
+            (s("stdout"), 'F', s("Hello there!")),
+            (s("stdout"), 'F', s("Container stopped!"))
+        ]
     );
     assert!(
         fs::symlink_metadata(c.attach_path()).is_err(),
@@ -74,7 +80,11 @@ fn without_stdin_cat_sees_eof_at_once_and_input_is_dropped() {
     }
     let mut c = Container::new(
         "attach-nostdin",
-        &["sh", "-c", "cat && echo 'Container stopped!'; sleep 0.5; echo end"],
+        &[
+            "sh",
+            "-c",
+            "cat && echo 'Container stopped!'; sleep 0.5; echo end",
+        ],
     );
     let (_pid, client) = launch_attach_start(&mut c);
     // Nowhere to write it: never reaches the container.
@@ -86,7 +96,10 @@ fn without_stdin_cat_sees_eof_at_once_and_input_is_dropped() {
     let recs = parse_k8s_log(&c.read_log());
     assert_eq!(
         triples(&recs),
-        vec![(s("stdout"), 'F', s("Container stopped!")), (s("stdout"), 'F', s("end"))]
+        vec![
+            (s("stdout"), 'F', s("Container stopped!")),
+            (s("stdout"), 'F', s("end"))
+        ]
     );
 }
 
@@ -104,9 +117,14 @@ fn leave_stdin_open_lets_a_second_client_write() {
     drop(first);
     // The container keeps running and the socket stays.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(pid_alive(pid), "stdin must stay open after the first client left");
     assert!(
-        fs::symlink_metadata(c.attach_path()).map(|m| m.file_type().is_socket()).unwrap_or(false),
+        pid_alive(pid),
+        "stdin must stay open after the first client left"
+    );
+    assert!(
+        fs::symlink_metadata(c.attach_path())
+            .map(|m| m.file_type().is_socket())
+            .unwrap_or(false),
         "attach socket must still exist"
     );
     let second = AttachClient::connect_or_panic(&c.attach_path());
@@ -121,14 +139,20 @@ fn leave_stdin_open_lets_a_second_client_write() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(pid_alive(pid), "still running after the second half-close");
     let log = String::from_utf8(c.read_log()).unwrap();
-    assert!(!log.contains("Container stopped!"), "cat must not have ended: {log:?}");
+    assert!(
+        !log.contains("Container stopped!"),
+        "cat must not have ended: {log:?}"
+    );
     c.runtime_kill("KILL");
     assert_eq!(c.wait_exit_file(T), b"137");
     c.wait_conmon_exit(T);
     let recs = parse_k8s_log(&c.read_log());
     assert_eq!(
         triples(&recs),
-        vec![(s("stdout"), 'F', s("Hello there!")), (s("stdout"), 'F', s("Hello there again!"))]
+        vec![
+            (s("stdout"), 'F', s("Hello there!")),
+            (s("stdout"), 'F', s("Hello there again!"))
+        ]
     );
 }
 
@@ -141,7 +165,11 @@ fn output_framing_stream_ids_and_payload_limit() {
     // then stderr.
     let mut c = Container::new(
         "attach-framing",
-        &["sh", "-c", "echo out; head -c 100000 /dev/zero | tr '\\000' x; echo; echo err >&2; sleep 1"],
+        &[
+            "sh",
+            "-c",
+            "echo out; head -c 100000 /dev/zero | tr '\\000' x; echo; echo err >&2; sleep 1",
+        ],
     );
     let (_pid, client) = launch_attach_start(&mut c);
     let out = client.read_to_eof(T);
@@ -150,7 +178,11 @@ fn output_framing_stream_ids_and_payload_limit() {
     assert!(out.stdout == expected.as_bytes(), "stdout content differs");
     assert_eq!(show(&out.stderr), show(b"err\n"));
     assert!(out.max_payload <= 8192);
-    assert!(out.packets >= 1 + 100001 / 8192 + 1, "too few packets: {}", out.packets);
+    assert!(
+        out.packets >= 1 + 100001 / 8192 + 1,
+        "too few packets: {}",
+        out.packets
+    );
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
 }
@@ -162,10 +194,15 @@ fn many_clients_receive_identical_output() {
     }
     // The trailing sleep keeps this about broadcasting: output still queued
     // at shutdown is lost (queued_output_is_flushed_to_a_late_reader_before_close).
-    let mut c = Container::new("attach-many", &["sh", "-c", "seq 1 20000; echo done >&2; sleep 1"]);
+    let mut c = Container::new(
+        "attach-many",
+        &["sh", "-c", "seq 1 20000; echo done >&2; sleep 1"],
+    );
     let l = c.launch();
     l.expect_pid("data");
-    let clients: Vec<AttachClient> = (0..6).map(|_| AttachClient::connect_or_panic(&c.attach_path())).collect();
+    let clients: Vec<AttachClient> = (0..6)
+        .map(|_| AttachClient::connect_or_panic(&c.attach_path()))
+        .collect();
     c.start();
     let expected: String = (1..=20000).map(|i| format!("{i}\n")).collect();
     // Read them concurrently so none is a slow client.
@@ -175,12 +212,19 @@ fn many_clients_receive_identical_output() {
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
         let out = h.join().unwrap();
-        assert!(out.stdout == expected.as_bytes(), "client {i}: stdout differs ({} bytes)", out.stdout.len());
+        assert!(
+            out.stdout == expected.as_bytes(),
+            "client {i}: stdout differs ({} bytes)",
+            out.stdout.len()
+        );
         assert_eq!(show(&out.stderr), show(b"done\n"), "client {i} stderr");
     }
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(reconstruct(&parse_k8s_log(&c.read_log()), "stdout"), expected.as_bytes());
+    assert_eq!(
+        reconstruct(&parse_k8s_log(&c.read_log()), "stdout"),
+        expected.as_bytes()
+    );
 }
 
 #[test]
@@ -198,7 +242,10 @@ fn clients_see_eof_before_the_exit_file_is_written() {
     let mut out = AttachOutput::default();
     client.read_until(&mut out, Duration::from_millis(300), |o| o.eof);
     assert_eq!(show(&out.stdout), show(b"bye\n"));
-    assert!(out.eof, "attach connection still open after the exit file was written");
+    assert!(
+        out.eof,
+        "attach connection still open after the exit file was written"
+    );
     c.wait_conmon_exit(T);
 }
 
@@ -208,10 +255,18 @@ fn no_replay_for_late_clients() {
         return;
     }
     let trig = tempdir("attach-trig");
-    let mounts = [BindMount { source: trig.path().to_path_buf(), destination: "/trigger".into(), readonly: true }];
+    let mounts = [BindMount {
+        source: trig.path().to_path_buf(),
+        destination: "/trigger".into(),
+        readonly: true,
+    }];
     let mut c = Container::with_mounts(
         "attach-late",
-        &["sh", "-c", "echo early; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo late"],
+        &[
+            "sh",
+            "-c",
+            "echo early; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo late",
+        ],
         &mounts,
     );
     let l = c.launch();
@@ -223,7 +278,11 @@ fn no_replay_for_late_clients() {
     std::thread::sleep(Duration::from_millis(300));
     fs::write(trig.path().join("go"), b"").unwrap();
     let out = client.read_to_eof(T);
-    assert_eq!(show(&out.stdout), show(b"late\n"), "a late client only sees later output");
+    assert_eq!(
+        show(&out.stdout),
+        show(b"late\n"),
+        "a late client only sees later output"
+    );
     assert_eq!(c.wait_exit_file(T), b"0");
 }
 
@@ -252,9 +311,15 @@ fn socket_dir_symlink_to_bundle_removed_at_exit() {
     let l = c.launch_with_args(args);
     l.expect_pid("data");
     let link = sockdir_path.join(&cuuid);
-    assert_eq!(fs::read_link(&link).expect("<socket-dir>/<cuuid> symlink"), c.bundle);
+    assert_eq!(
+        fs::read_link(&link).expect("<socket-dir>/<cuuid> symlink"),
+        c.bundle
+    );
     // The socket file itself lives in the bundle.
-    assert!(fs::symlink_metadata(c.attach_path()).unwrap().file_type().is_socket());
+    assert!(fs::symlink_metadata(c.attach_path())
+        .unwrap()
+        .file_type()
+        .is_socket());
     let client = AttachClient::connect_or_panic(&link.join("attach"));
     c.start();
     client.send(b"via-symlink\n");
@@ -262,8 +327,14 @@ fn socket_dir_symlink_to_bundle_removed_at_exit() {
     assert_eq!(show(&out.stdout), show(b"got:via-symlink\n"));
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert!(fs::symlink_metadata(&link).is_err(), "symlink must be removed at exit");
-    assert!(fs::symlink_metadata(c.attach_path()).is_err(), "socket must be removed at exit");
+    assert!(
+        fs::symlink_metadata(&link).is_err(),
+        "symlink must be removed at exit"
+    );
+    assert!(
+        fs::symlink_metadata(c.attach_path()).is_err(),
+        "socket must be removed at exit"
+    );
 }
 
 #[test]
@@ -275,7 +346,11 @@ fn socket_dir_base_of_107_bytes_drops_last_character() {
     let sockdir_path = fs::canonicalize(sockdir.path()).unwrap();
     let mut c = Container::new("attach-107", &["sh", "-c", "echo hello107"]);
     let prefix_len = sockdir_path.as_os_str().len() + 1;
-    assert!(prefix_len < 90, "temp dir path too long for this test: {}", sockdir_path.display());
+    assert!(
+        prefix_len < 90,
+        "temp dir path too long for this test: {}",
+        sockdir_path.display()
+    );
     let cuuid: String = "u".repeat(107 - prefix_len);
     let full: PathBuf = sockdir_path.join(&cuuid);
     assert_eq!(full.as_os_str().len(), 107);
@@ -288,7 +363,10 @@ fn socket_dir_base_of_107_bytes_drops_last_character() {
         c.bundle,
         "a 107-byte base loses its last character"
     );
-    assert!(fs::symlink_metadata(&full).is_err(), "no entry at the untruncated name");
+    assert!(
+        fs::symlink_metadata(&full).is_err(),
+        "no entry at the untruncated name"
+    );
     let client = AttachClient::connect_or_panic(&truncated.join("attach"));
     c.start();
     let out = client.read_to_eof(T);
@@ -296,7 +374,10 @@ fn socket_dir_base_of_107_bytes_drops_last_character() {
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
     // Through the (truncated) symlink the socket in the bundle is removed.
-    assert!(fs::symlink_metadata(c.attach_path()).is_err(), "socket must be removed at exit");
+    assert!(
+        fs::symlink_metadata(c.attach_path()).is_err(),
+        "socket must be removed at exit"
+    );
 }
 
 // --- slow clients -----------------------------------------------------------------
@@ -316,7 +397,9 @@ fn queued_output_is_flushed_to_a_late_reader_before_close() {
     let (_pid, client) = launch_attach_start(&mut c);
     // The whole stream is in the log (the final newline may be its own record).
     let logged = wait_for(T, || {
-        fs::read(&c.log_path).map(|l| reconstruct(&parse_k8s_log(&l), "stdout").len() == 200001).unwrap_or(false)
+        fs::read(&c.log_path)
+            .map(|l| reconstruct(&parse_k8s_log(&l), "stdout").len() == 200001)
+            .unwrap_or(false)
     });
     assert!(logged, "log never held the whole stream");
     let out = client.read_to_eof(T);
@@ -334,7 +417,11 @@ fn slow_client_is_dropped_and_never_blocks_logging() {
     const TOTAL: usize = 256 * 1024 * 1024;
     let mut c = Container::new(
         "attach-slow",
-        &["sh", "-c", "dd if=/dev/zero bs=65536 count=4096 2>/dev/null; echo done >&2"],
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero bs=65536 count=4096 2>/dev/null; echo done >&2",
+        ],
     );
     let (_pid, slow) = launch_attach_start(&mut c);
     // The slow client never reads while the container runs.
@@ -351,8 +438,14 @@ fn slow_client_is_dropped_and_never_blocks_logging() {
             other => break other,
         }
     };
-    assert!(matches!(end, Packet::Eof), "slow client: connection not closed after {got} bytes");
-    assert!(got <= 5 * 1024 * 1024, "slow client received {got} bytes: it should have been dropped (stuck with 1 MiB queued)");
+    assert!(
+        matches!(end, Packet::Eof),
+        "slow client: connection not closed after {got} bytes"
+    );
+    assert!(
+        got <= 5 * 1024 * 1024,
+        "slow client received {got} bytes: it should have been dropped (stuck with 1 MiB queued)"
+    );
     c.wait_conmon_exit(T);
     let recs = parse_k8s_log_fast(&c.read_log());
     let out = reconstruct(&recs, "stdout");
@@ -370,7 +463,10 @@ fn slow_reading_client_gets_everything_and_paces_the_container() {
     }
     // 3 MiB: more than the 1 MiB high-water mark of the slow client's queue.
     const TOTAL: usize = 24 * 131072;
-    let mut c = Container::new("attach-slow2", &["sh", "-c", "head -c 3145728 /dev/zero; echo done >&2"]);
+    let mut c = Container::new(
+        "attach-slow2",
+        &["sh", "-c", "head -c 3145728 /dev/zero; echo done >&2"],
+    );
     let l = c.launch();
     l.expect_pid("data");
     let slow = AttachClient::connect_or_panic(&c.attach_path());
@@ -396,13 +492,23 @@ fn slow_reading_client_gets_everything_and_paces_the_container() {
         std::thread::sleep(Duration::from_millis(2));
     }
     assert_eq!(got, TOTAL, "the slow client gets every byte");
-    assert!(!exited_before_slow_finished, "the container is paced by the slow reader, not run ahead of it");
+    assert!(
+        !exited_before_slow_finished,
+        "the container is paced by the slow reader, not run ahead of it"
+    );
     let out = reader.join().unwrap();
-    assert_eq!(out.stdout.len(), TOTAL, "the reading client gets every byte");
+    assert_eq!(
+        out.stdout.len(),
+        TOTAL,
+        "the reading client gets every byte"
+    );
     assert!(out.stdout.iter().all(|&b| b == 0));
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(reconstruct(&parse_k8s_log(&c.read_log()), "stdout").len(), TOTAL);
+    assert_eq!(
+        reconstruct(&parse_k8s_log(&c.read_log()), "stdout").len(),
+        TOTAL
+    );
 }
 
 #[test]

@@ -30,7 +30,12 @@ fn vm_hwm_kib(pid: i32) -> u64 {
 /// Run `script`, which must end with a `sleep` after its output so the
 /// monitor's peak memory can be read while it is still alive; returns the
 /// reconstructed (stdout, stderr) and the monitor's VmHWM.
-fn run_and_measure(name: &str, script: &str, expect_stdout: usize, expect_stderr: usize) -> (Vec<u8>, Vec<u8>, u64) {
+fn run_and_measure(
+    name: &str,
+    script: &str,
+    expect_stdout: usize,
+    expect_stderr: usize,
+) -> (Vec<u8>, Vec<u8>, u64) {
     let mut c = Container::new(name, &["sh", "-c", script]);
     let l = c.launch();
     l.expect_pid("data");
@@ -44,10 +49,13 @@ fn run_and_measure(name: &str, script: &str, expect_stdout: usize, expect_stderr
     assert!(
         wait_for(T, || {
             hwm = hwm.max(vm_hwm_kib(pid));
-            fs::metadata(&log).map(|m| m.len() >= min_size).unwrap_or(false)
+            fs::metadata(&log)
+                .map(|m| m.len() >= min_size)
+                .unwrap_or(false)
         } && {
             let recs = parse_k8s_log_fast(&fs::read(&log).unwrap_or_default());
-            reconstruct(&recs, "stdout").len() == expect_stdout && reconstruct(&recs, "stderr").len() == expect_stderr
+            reconstruct(&recs, "stdout").len() == expect_stdout
+                && reconstruct(&recs, "stderr").len() == expect_stderr
         }),
         "log never held all output"
     );
@@ -55,7 +63,11 @@ fn run_and_measure(name: &str, script: &str, expect_stdout: usize, expect_stderr
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
     let recs = parse_k8s_log_fast(&c.read_log());
-    (reconstruct(&recs, "stdout"), reconstruct(&recs, "stderr"), hwm)
+    (
+        reconstruct(&recs, "stdout"),
+        reconstruct(&recs, "stderr"),
+        hwm,
+    )
 }
 
 #[test]
@@ -64,7 +76,8 @@ fn one_gib_without_a_newline_is_logged_in_bounded_memory() {
         return;
     }
     const N: usize = 1 << 30;
-    let (out, err, hwm) = run_and_measure("atk-1gib", &format!("head -c {N} /dev/zero; sleep 1"), N, 0);
+    let (out, err, hwm) =
+        run_and_measure("atk-1gib", &format!("head -c {N} /dev/zero; sleep 1"), N, 0);
     assert_eq!(out.len(), N);
     assert!(out.iter().all(|&b| b == 0));
     assert!(err.is_empty());
@@ -77,8 +90,12 @@ fn a_100_mib_line_is_logged_whole() {
         return;
     }
     const N: usize = 100 << 20;
-    let (out, _err, hwm) =
-        run_and_measure("atk-100mib", &format!("head -c {N} /dev/zero | tr '\\000' a; echo; sleep 1"), N + 1, 0);
+    let (out, _err, hwm) = run_and_measure(
+        "atk-100mib",
+        &format!("head -c {N} /dev/zero | tr '\\000' a; echo; sleep 1"),
+        N + 1,
+        0,
+    );
     assert_eq!(out.len(), N + 1);
     assert!(out[..N].iter().all(|&b| b == b'a'));
     assert_eq!(out[N], b'\n');
@@ -91,8 +108,12 @@ fn stdout_closed_early_while_stderr_floods() {
         return;
     }
     const N: usize = 64 << 20;
-    let (out, err, hwm) =
-        run_and_measure("atk-closed", &format!("echo first; exec 1>&-; head -c {N} /dev/zero >&2; sleep 1"), 6, N);
+    let (out, err, hwm) = run_and_measure(
+        "atk-closed",
+        &format!("echo first; exec 1>&-; head -c {N} /dev/zero >&2; sleep 1"),
+        6,
+        N,
+    );
     assert_eq!(out, b"first\n");
     assert_eq!(err.len(), N);
     assert!(hwm < MEMORY_BOUND_KIB, "monitor VmHWM {hwm} KiB");
@@ -119,7 +140,11 @@ fn binary_garbage_and_escape_sequences_are_logged_byte_exactly() {
     let mut c = Container::with_mounts(
         "atk-garbage",
         &["cat", "/data/g.bin"],
-        &[BindMount { source: fs::canonicalize(data_dir.path()).unwrap(), destination: "/data".into(), readonly: true }],
+        &[BindMount {
+            source: fs::canonicalize(data_dir.path()).unwrap(),
+            destination: "/data".into(),
+            readonly: true,
+        }],
     );
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
@@ -134,10 +159,19 @@ fn binary_garbage_and_escape_sequences_are_logged_byte_exactly() {
 /// drain is bounded) and reports the container's status.
 #[test]
 fn orphans_writing_after_the_container_exited_do_not_keep_the_monitor_alive() {
-    if skip_without_runtime("orphans_writing_after_the_container_exited_do_not_keep_the_monitor_alive") {
+    if skip_without_runtime(
+        "orphans_writing_after_the_container_exited_do_not_keep_the_monitor_alive",
+    ) {
         return;
     }
-    let mut c = Container::new("atk-orphan", &["sh", "-c", "(yes orphan-output >/dev/stdout &); sleep 0.2; exit 5"]);
+    let mut c = Container::new(
+        "atk-orphan",
+        &[
+            "sh",
+            "-c",
+            "(yes orphan-output >/dev/stdout &); sleep 0.2; exit 5",
+        ],
+    );
     c.edit_config(|v| {
         if let Some(ns) = v["linux"]["namespaces"].as_array_mut() {
             ns.retain(|n| n["type"] != "pid");
@@ -149,7 +183,11 @@ fn orphans_writing_after_the_container_exited_do_not_keep_the_monitor_alive() {
     let t0 = Instant::now();
     assert_eq!(c.wait_exit_file(Duration::from_secs(60)), b"5");
     c.wait_conmon_exit(Duration::from_secs(60));
-    assert!(t0.elapsed() < Duration::from_secs(30), "monitor took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "monitor took {:?}",
+        t0.elapsed()
+    );
     let recs = parse_k8s_log_fast(&c.read_log());
     assert!(reconstruct(&recs, "stdout").starts_with(b"orphan-output\n"));
     // The orphan is still around (killed by the harness's `runc delete -f`).
@@ -175,7 +213,9 @@ fn fork_bomb_limited_by_pids_does_not_disturb_the_monitor() {
 }
 
 fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// 1000 attach clients connect and leave (in waves of 100): the monitor keeps
@@ -190,7 +230,11 @@ fn a_thousand_attach_clients_come_and_go() {
     let mut c = Container::with_mounts(
         "atk-clients",
         &["sh", "-c", script],
-        &[BindMount { source: fs::canonicalize(ctl.path()).unwrap(), destination: "/ctl".into(), readonly: false }],
+        &[BindMount {
+            source: fs::canonicalize(ctl.path()).unwrap(),
+            destination: "/ctl".into(),
+            readonly: false,
+        }],
     );
     let l = c.launch();
     l.expect_pid("data");
@@ -198,10 +242,16 @@ fn a_thousand_attach_clients_come_and_go() {
     let pid = c.conmon_pid();
     let base = fd_count(pid);
     for _wave in 0..10 {
-        let clients: Vec<AttachClient> = (0..100).map(|_| AttachClient::connect_or_panic(&c.attach_path())).collect();
+        let clients: Vec<AttachClient> = (0..100)
+            .map(|_| AttachClient::connect_or_panic(&c.attach_path()))
+            .collect();
         drop(clients);
     }
-    assert!(wait_for(Duration::from_secs(30), || fd_count(pid) <= base), "monitor fds {} > {base}", fd_count(pid));
+    assert!(
+        wait_for(Duration::from_secs(30), || fd_count(pid) <= base),
+        "monitor fds {} > {base}",
+        fd_count(pid)
+    );
     let last = AttachClient::connect_or_panic(&c.attach_path());
     fs::write(ctl.path().join("go"), b"").unwrap();
     let out = last.read_to_eof(T);
@@ -226,7 +276,13 @@ fn a_gib_of_stdin_to_a_container_that_never_reads() {
     let pid = c.conmon_pid();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&client.fd);
     // Non-blocking sends: count what the monitor accepted before it pushed back.
-    unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+    unsafe {
+        libc::fcntl(
+            fd,
+            libc::F_SETFL,
+            libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+        )
+    };
     let chunk = vec![b'i'; 32768];
     let mut sent: u64 = 0;
     let t0 = Instant::now();
@@ -240,7 +296,10 @@ fn a_gib_of_stdin_to_a_container_that_never_reads() {
         }
         hwm = hwm.max(vm_hwm_kib(pid));
     }
-    assert!(sent < 64 << 20, "the monitor took {sent} bytes of stdin nobody reads");
+    assert!(
+        sent < 64 << 20,
+        "the monitor took {sent} bytes of stdin nobody reads"
+    );
     assert!(hwm < MEMORY_BOUND_KIB, "monitor VmHWM {hwm} KiB");
     let out = client.read_to_eof(T);
     assert_eq!(out.stdout, b"done\n");

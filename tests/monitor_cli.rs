@@ -30,14 +30,27 @@ fn assert_fails_with(args: &[&str], expected: &str) {
 }
 
 fn parse_error(args: &[&str], glib_message: &str) {
-    assert_fails_with(args, &format!("conmon: option parsing failed: {glib_message}\n"));
+    assert_fails_with(
+        args,
+        &format!("conmon: option parsing failed: {glib_message}\n"),
+    );
 }
 
 /// Minimal valid prefix up to (but excluding) the log path.
-const CID: [&str; 6] = ["--cid", "ctr-cli-test-0001", "--cuuid", "ctr-cli-test-0001", "--runtime", "/tmp"];
+const CID: [&str; 6] = [
+    "--cid",
+    "ctr-cli-test-0001",
+    "--cuuid",
+    "ctr-cli-test-0001",
+    "--runtime",
+    "/tmp",
+];
 
 fn with_cid(extra: &[&str]) -> Vec<String> {
-    CID.iter().chain(extra.iter()).map(|s| s.to_string()).collect()
+    CID.iter()
+        .chain(extra.iter())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn run_in(dir: &Path, args: &[String]) -> Output {
@@ -77,14 +90,22 @@ fn version_first_line_and_commit_line() {
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr_str());
     let text = out.stdout_str();
     let mut lines = text.split_inclusive('\n');
-    assert_eq!(lines.next(), Some("conmon version 2.2.1\n"), "stdout: {text:?}");
+    assert_eq!(
+        lines.next(),
+        Some("conmon version 2.2.1\n"),
+        "stdout: {text:?}"
+    );
     let commit = lines.next().unwrap_or("");
     assert!(
         commit.starts_with("commit: ") && commit.ends_with('\n'),
         "second line must be `commit: …\\n`: {text:?}"
     );
     assert_eq!(lines.next(), None, "only two lines expected: {text:?}");
-    assert_eq!(out.stderr_str(), "", "nothing on stderr (CRI-O reads combined output)");
+    assert_eq!(
+        out.stderr_str(),
+        "",
+        "nothing on stderr (CRI-O reads combined output)"
+    );
 }
 
 #[test]
@@ -100,12 +121,21 @@ fn help_lists_options_consumers_grep_for() {
     let out = run(&["--help"]);
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr_str());
     let text = out.stdout_str();
-    for needle in ["--exec", "journald", "--log-global-size-max", "--api-version", "--log-rotate"] {
+    for needle in [
+        "--exec",
+        "journald",
+        "--log-global-size-max",
+        "--api-version",
+        "--log-rotate",
+    ] {
         assert!(text.contains(needle), "--help lacks {needle:?}:\n{text}");
     }
     // Hidden options are not listed.
     for hidden in ["  --pidfile ", "--restore-arg"] {
-        assert!(!text.contains(hidden), "--help must not list hidden {hidden:?}");
+        assert!(
+            !text.contains(hidden),
+            "--help must not list hidden {hidden:?}"
+        );
     }
 }
 
@@ -118,10 +148,19 @@ fn help_output_is_conmon_2_2_1_then_vigil_extensions() {
         let out = run(&[flag]);
         assert_eq!(out.code(), Some(0), "{flag}: stderr {}", out.stderr_str());
         let text = out.stdout_str();
-        assert!(text.starts_with(expected), "output of conmon {flag} must start with conmon 2.2.1's help:\n{text}");
+        assert!(
+            text.starts_with(expected),
+            "output of conmon {flag} must start with conmon 2.2.1's help:\n{text}"
+        );
         let ext = &text[expected.len()..];
-        assert!(ext.starts_with("vigil extensions"), "extension section: {ext:?}");
-        assert!(ext.contains("--log-rate-limit") && ext.contains("syslog:"), "extension section: {ext:?}");
+        assert!(
+            ext.starts_with("vigil extensions"),
+            "extension section: {ext:?}"
+        );
+        assert!(
+            ext.contains("--log-rate-limit") && ext.contains("syslog:"),
+            "extension section: {ext:?}"
+        );
     }
 }
 
@@ -143,7 +182,10 @@ fn short_option_with_glued_value_is_unknown() {
 #[test]
 fn grouped_short_flags_take_value_from_next_element() {
     // "-tc x": -t is a flag, -c takes "x".
-    assert_fails_with(&["-tc", "x"], "[conmon:e]: Container UUID not provided. Use --cuuid\n");
+    assert_fails_with(
+        &["-tc", "x"],
+        "[conmon:e]: Container UUID not provided. Use --cuuid\n",
+    );
 }
 
 #[test]
@@ -172,7 +214,9 @@ fn integer_not_parsable() {
 fn integer_message_in_c_locale_uses_question_marks() {
     let dir = tempdir("cli");
     let mut cmd = std::process::Command::new(conmon_binary());
-    cmd.args(["--exit-delay", "abc"]).current_dir(dir.path()).env("LC_ALL", "C");
+    cmd.args(["--exit-delay", "abc"])
+        .current_dir(dir.path())
+        .env("LC_ALL", "C");
     let out = run_with_timeout(&mut cmd, Duration::from_secs(10));
     assert_eq!(
         out.stderr_str(),
@@ -220,7 +264,14 @@ fn integer_base_prefixes_are_accepted() {
         );
     }
     assert_fails_with(
-        &["--log-size-max", "0x400", "--log-global-size-max", "-1", "--timeout", "-1"],
+        &[
+            "--log-size-max",
+            "0x400",
+            "--log-global-size-max",
+            "-1",
+            "--timeout",
+            "-1",
+        ],
         "conmon: Container ID not provided. Use --cid\n",
     );
 }
@@ -234,7 +285,10 @@ fn no_arguments() {
 
 #[test]
 fn cid_without_cuuid() {
-    assert_fails_with(&["--cid", "x"], "[conmon:e]: Container UUID not provided. Use --cuuid\n");
+    assert_fails_with(
+        &["--cid", "x"],
+        "[conmon:e]: Container UUID not provided. Use --cuuid\n",
+    );
 }
 
 #[test]
@@ -255,7 +309,10 @@ fn runtime_path_not_valid() {
 
 #[test]
 fn log_level_is_checked_before_cuuid() {
-    assert_fails_with(&["--cid", "x", "--log-level", "bogus"], "[conmon:e]: No such log level bogus\n");
+    assert_fails_with(
+        &["--cid", "x", "--log-level", "bogus"],
+        "[conmon:e]: No such log level bogus\n",
+    );
 }
 
 #[test]
@@ -302,7 +359,16 @@ fn legacy_exec_does_not_need_cuuid() {
 #[test]
 fn negative_exit_delay() {
     assert_fails_with(
-        &["--cid", "x", "--cuuid", "x", "--runtime", "/tmp", "--exit-delay", "-1"],
+        &[
+            "--cid",
+            "x",
+            "--cuuid",
+            "x",
+            "--runtime",
+            "/tmp",
+            "--exit-delay",
+            "-1",
+        ],
         "[conmon:e]: Delay before invoking exit command must be greater than or equal to 0\n",
     );
 }
@@ -346,7 +412,12 @@ fn log_path_unknown_driver() {
 fn log_path_unknown_driver_after_valid_one() {
     let dir = tempdir("cli");
     let log = dir.path().join("ctr.log");
-    let args = with_cid(&["-l", &format!("k8s-file:{}", log.display()), "-l", "invalid:/x"]);
+    let args = with_cid(&[
+        "-l",
+        &format!("k8s-file:{}", log.display()),
+        "-l",
+        "invalid:/x",
+    ]);
     let out = run_in(dir.path(), &args);
     assert_eq!(out.stderr_str(), "[conmon:e]: No such log driver invalid\n");
     assert_eq!(out.code(), Some(1));
@@ -364,9 +435,17 @@ fn log_file_cannot_be_opened() {
 fn k8s_file_rejects_log_tag() {
     let dir = tempdir("cli");
     let log = dir.path().join("ctr.log");
-    let args = with_cid(&["-l", &format!("k8s-file:{}", log.display()), "--log-tag", "t"]);
+    let args = with_cid(&[
+        "-l",
+        &format!("k8s-file:{}", log.display()),
+        "--log-tag",
+        "t",
+    ]);
     let out = run_in(dir.path(), &args);
-    assert_eq!(out.stderr_str(), "[conmon:e]: k8s-file doesn't support --log-tag\n");
+    assert_eq!(
+        out.stderr_str(),
+        "[conmon:e]: k8s-file doesn't support --log-tag\n"
+    );
     assert_eq!(out.code(), Some(1));
 }
 
@@ -419,7 +498,10 @@ fn path_is_truncated_at_second_colon() {
     let log = dir.path().join("a");
     let (_d, _out) = run_passing(&["-l", &format!("k8s-file:{}:b", log.display())]);
     assert_log_file_created(&log);
-    assert!(!dir.path().join("a:b").exists(), "path must be truncated at the second ':'");
+    assert!(
+        !dir.path().join("a:b").exists(),
+        "path must be truncated at the second ':'"
+    );
 }
 
 #[test]
@@ -448,7 +530,10 @@ fn existing_log_file_is_appended_not_truncated() {
 #[test]
 fn api_version_stray_positional_is_ignored() {
     // Podman passes `--api-version 1`: the `1` is an ignored positional.
-    assert_fails_with(&["--api-version", "1"], "conmon: Container ID not provided. Use --cid\n");
+    assert_fails_with(
+        &["--api-version", "1"],
+        "conmon: Container ID not provided. Use --cid\n",
+    );
     let dir = tempdir("cli");
     let log = dir.path().join("ctr.log");
     let (_d, _out) = run_passing(&["--api-version", "1", "-l", log.to_str().unwrap()]);
@@ -465,13 +550,19 @@ fn positional_arguments_anywhere_are_ignored() {
 
 #[test]
 fn equals_form_of_long_options() {
-    assert_fails_with(&["--cid=x"], "[conmon:e]: Container UUID not provided. Use --cuuid\n");
+    assert_fails_with(
+        &["--cid=x"],
+        "[conmon:e]: Container UUID not provided. Use --cuuid\n",
+    );
     assert_fails_with(
         &["--cid=x", "--cuuid=y", "--runtime=/not/a/path"],
         "[conmon:e]: Runtime path /not/a/path is not valid No such file or directory\n",
     );
     // flags accept --flag=anything
-    assert_fails_with(&["--api-version=1"], "conmon: Container ID not provided. Use --cid\n");
+    assert_fails_with(
+        &["--api-version=1"],
+        "conmon: Container ID not provided. Use --cid\n",
+    );
 }
 
 #[test]
@@ -494,7 +585,16 @@ fn short_options_take_next_element() {
 #[test]
 fn last_scalar_value_wins() {
     assert_fails_with(
-        &["--cid", "x", "--cuuid", "x", "--runtime", "/tmp", "--runtime", "/not/a/path"],
+        &[
+            "--cid",
+            "x",
+            "--cuuid",
+            "x",
+            "--runtime",
+            "/tmp",
+            "--runtime",
+            "/not/a/path",
+        ],
         "[conmon:e]: Runtime path /not/a/path is not valid No such file or directory\n",
     );
 }
@@ -502,7 +602,10 @@ fn last_scalar_value_wins() {
 #[test]
 fn double_dash_terminates_options() {
     // After `--`, "--cid" is a positional, so no cid was given.
-    assert_fails_with(&["--", "--cid", "x"], "conmon: Container ID not provided. Use --cid\n");
+    assert_fails_with(
+        &["--", "--cid", "x"],
+        "conmon: Container ID not provided. Use --cid\n",
+    );
 }
 
 #[test]

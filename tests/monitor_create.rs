@@ -20,7 +20,11 @@ fn pid_message_api1_matches_container_pidfile() {
     let l = c.launch();
     let pid = l.expect_pid("data");
     let pidfile = fs::read_to_string(&c.pidfile).expect("container pidfile");
-    assert_eq!(pidfile.trim().parse::<i32>().unwrap(), pid, "pid message vs pidfile {pidfile:?}");
+    assert_eq!(
+        pidfile.trim().parse::<i32>().unwrap(),
+        pid,
+        "pid message vs pidfile {pidfile:?}"
+    );
     assert_eq!(
         l.sync_msg.as_deref().unwrap(),
         format!("{{\"data\": {pid}}}\n").as_bytes()
@@ -45,7 +49,10 @@ fn pid_message_legacy_api_uses_pid_key() {
     c.api_version = false;
     let l = c.launch();
     let pid = l.expect_pid("pid");
-    assert_eq!(l.sync_msg.as_deref().unwrap(), format!("{{\"pid\": {pid}}}\n").as_bytes());
+    assert_eq!(
+        l.sync_msg.as_deref().unwrap(),
+        format!("{{\"pid\": {pid}}}\n").as_bytes()
+    );
     let pidfile = fs::read_to_string(&c.pidfile).unwrap();
     assert_eq!(pidfile.trim().parse::<i32>().unwrap(), pid);
     c.start();
@@ -60,7 +67,8 @@ fn conmon_pidfile_names_the_daemon() {
     let mut c = Container::new("conmon-pidfile", &["sleep", "1000"]);
     let l = c.launch();
     let ctr_pid = l.expect_pid("data");
-    let raw = fs::read(&c.conmon_pidfile).expect("conmon pidfile must exist when the launcher exits");
+    let raw =
+        fs::read(&c.conmon_pidfile).expect("conmon pidfile must exist when the launcher exits");
     assert!(
         !raw.is_empty() && raw.iter().all(|b| b.is_ascii_digit()),
         "conmon pidfile must be bare digits without newline: {}",
@@ -78,8 +86,16 @@ fn conmon_pidfile_names_the_daemon() {
     // §2.3: new session, stdio on /dev/null, oom_score_adj -1000.
     let stat = proc_stat_fields(daemon).unwrap();
     // fields after comm: 0 state, 1 ppid, 2 pgrp, 3 session
-    assert_eq!(stat[3], daemon.to_string(), "daemon must be a session leader (setsid)");
-    assert_eq!(stat[2], daemon.to_string(), "daemon must be a process group leader");
+    assert_eq!(
+        stat[3],
+        daemon.to_string(),
+        "daemon must be a session leader (setsid)"
+    );
+    assert_eq!(
+        stat[2],
+        daemon.to_string(),
+        "daemon must be a process group leader"
+    );
     for fd in 0..3 {
         let target = fs::read_link(format!("/proc/{daemon}/fd/{fd}")).unwrap();
         assert_eq!(target.to_string_lossy(), "/dev/null", "daemon fd {fd}");
@@ -88,18 +104,29 @@ fn conmon_pidfile_names_the_daemon() {
     if can_lower_oom_score_adj() {
         assert_eq!(adj.trim(), "-1000", "daemon oom_score_adj");
     } else {
-        eprintln!("note: cannot lower oom_score_adj here (no CAP_SYS_RESOURCE); daemon has {}", adj.trim());
+        eprintln!(
+            "note: cannot lower oom_score_adj here (no CAP_SYS_RESOURCE); daemon has {}",
+            adj.trim()
+        );
     }
 
     // Subreaper: the container init (re-parented when `runc create` exited)
     // is a child of the daemon.
     let ctr_stat = proc_stat_fields(ctr_pid).unwrap();
-    assert_eq!(ctr_stat[1], daemon.to_string(), "container init's parent must be conmon");
+    assert_eq!(
+        ctr_stat[1],
+        daemon.to_string(),
+        "container init's parent must be conmon"
+    );
 
     // The runtime child restores the caller's oom_score_adj.
     let ours = fs::read_to_string("/proc/self/oom_score_adj").unwrap();
     let ctr_adj = fs::read_to_string(format!("/proc/{ctr_pid}/oom_score_adj")).unwrap();
-    assert_eq!(ctr_adj.trim(), ours.trim(), "container must get the caller's oom_score_adj, not -1000");
+    assert_eq!(
+        ctr_adj.trim(),
+        ours.trim(),
+        "container must get the caller's oom_score_adj, not -1000"
+    );
 
     c.start();
     c.runtime_kill("KILL");
@@ -111,8 +138,7 @@ fn conmon_pidfile_names_the_daemon() {
 /// without CAP_SYS_RESOURCE in a sandbox cannot).
 fn can_lower_oom_score_adj() -> bool {
     let out = run_with_timeout(
-        std::process::Command::new("/bin/sh")
-            .args(["-c", "echo -1000 > /proc/self/oom_score_adj"]),
+        std::process::Command::new("/bin/sh").args(["-c", "echo -1000 > /proc/self/oom_score_adj"]),
         Duration::from_secs(10),
     );
     out.status.success()
@@ -127,10 +153,21 @@ fn runc_create_failure_reports_minus_one_with_stderr() {
     }
     let mut c = Container::new("runc-fail", &["/nonexistent"]);
     let l = c.launch();
-    assert_eq!(l.status.code(), Some(0), "launcher exits 0: {}", l.describe());
-    let msg = l.sync_msg.clone().unwrap_or_else(|| panic!("no sync message: {}", l.describe()));
+    assert_eq!(
+        l.status.code(),
+        Some(0),
+        "launcher exits 0: {}",
+        l.describe()
+    );
+    let msg = l
+        .sync_msg
+        .clone()
+        .unwrap_or_else(|| panic!("no sync message: {}", l.describe()));
     let text = String::from_utf8(msg.clone()).unwrap();
-    assert!(text.starts_with("{\"data\": -1, \"message\": \""), "{text:?}");
+    assert!(
+        text.starts_with("{\"data\": -1, \"message\": \""),
+        "{text:?}"
+    );
     assert!(text.ends_with("\"}\n"), "{text:?}");
     assert_eq!(text.matches('\n').count(), 1, "exactly one line: {text:?}");
     let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("valid JSON");
@@ -139,21 +176,42 @@ fn runc_create_failure_reports_minus_one_with_stderr() {
     assert!(m.contains("runc create failed"), "message: {m:?}");
     assert!(m.contains("/nonexistent"), "message: {m:?}");
     assert!(m.contains("no such file or directory"), "message: {m:?}");
-    assert!(msg.len() < 4096, "message must fit Podman's 4096-byte reader");
+    assert!(
+        msg.len() < 4096,
+        "message must fit Podman's 4096-byte reader"
+    );
     // No exit file for a failed create.
     c.wait_conmon_exit(T);
-    assert!(!c.exit_file().exists(), "no exit file after a failed create");
+    assert!(
+        !c.exit_file().exists(),
+        "no exit file after a failed create"
+    );
     assert!(!c.persist_dir.join("exit").exists());
 }
 
 fn fake_failure(name: &str, stderr: &str, code: i32) -> (Container, Launch) {
     let dir = tempdir("fake");
-    let rt = FakeRuntime::new(dir.path(), FakeMode::Fail { stderr: stderr.into(), code }, &[]);
+    let rt = FakeRuntime::new(
+        dir.path(),
+        FakeMode::Fail {
+            stderr: stderr.into(),
+            code,
+        },
+        &[],
+    );
     let mut c = Container::with_runtime(name, &rt.path);
     let l = c.launch();
-    assert_eq!(l.status.code(), Some(0), "launcher exits 0: {}", l.describe());
+    assert_eq!(
+        l.status.code(),
+        Some(0),
+        "launcher exits 0: {}",
+        l.describe()
+    );
     c.wait_conmon_exit(T);
-    assert!(!c.exit_file().exists(), "no exit file after a failed create");
+    assert!(
+        !c.exit_file().exists(),
+        "no exit file after a failed create"
+    );
     drop(dir);
     (c, l)
 }
@@ -185,7 +243,10 @@ fn failing_runtime_legacy_key() {
     let dir = tempdir("fake");
     let rt = FakeRuntime::new(
         dir.path(),
-        FakeMode::Fail { stderr: "legacy failure\n".into(), code: 1 },
+        FakeMode::Fail {
+            stderr: "legacy failure\n".into(),
+            code: 1,
+        },
         &[],
     );
     let mut c = Container::with_runtime("fake-fail-legacy", &rt.path);
@@ -224,7 +285,10 @@ fn start_pipe_gates_everything() {
         child.try_wait().unwrap().is_none(),
         "conmon must block on the start pipe before forking"
     );
-    assert!(!rt.argv_log.exists(), "runtime must not run before the start byte");
+    assert!(
+        !rt.argv_log.exists(),
+        "runtime must not run before the start byte"
+    );
     assert!(!c.conmon_pidfile.exists(), "no fork before the start byte");
     c.send_start_byte();
     let st = c.wait_spawned(&mut child, T);
@@ -232,7 +296,11 @@ fn start_pipe_gates_everything() {
     let pid = match c.next_sync_packet(T) {
         Packet::Data(d) => {
             let t = String::from_utf8_lossy(&d).into_owned();
-            t.strip_prefix("{\"data\": ").and_then(|r| r.strip_suffix("}\n")).unwrap().parse().unwrap()
+            t.strip_prefix("{\"data\": ")
+                .and_then(|r| r.strip_suffix("}\n"))
+                .unwrap()
+                .parse()
+                .unwrap()
         }
         _ => panic!("no pid message"),
     };
@@ -254,8 +322,12 @@ fn start_pipe_eof_is_accepted() {
     match c.next_sync_packet(T) {
         Packet::Data(d) => {
             let t = String::from_utf8_lossy(&d).into_owned();
-            let pid: i32 =
-                t.strip_prefix("{\"data\": ").and_then(|r| r.strip_suffix("}\n")).unwrap().parse().unwrap();
+            let pid: i32 = t
+                .strip_prefix("{\"data\": ")
+                .and_then(|r| r.strip_suffix("}\n"))
+                .unwrap()
+                .parse()
+                .unwrap();
             c.fake_ctr_pid = Some(pid);
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
@@ -277,7 +349,8 @@ fn attach_socket_and_fifos_exist_when_pid_is_reported() {
     assert!(attach.file_type().is_socket(), "attach must be a socket");
     assert_eq!(attach.permissions().mode() & 0o777, 0o700, "attach mode");
     for fifo in ["ctl", "winsz"] {
-        let m = fs::symlink_metadata(c.bundle.join(fifo)).unwrap_or_else(|e| panic!("<bundle>/{fifo}: {e}"));
+        let m = fs::symlink_metadata(c.bundle.join(fifo))
+            .unwrap_or_else(|e| panic!("<bundle>/{fifo}: {e}"));
         assert!(m.file_type().is_fifo(), "{fifo} must be a FIFO");
         assert_eq!(m.permissions().mode() & 0o777, 0o640, "{fifo} mode");
     }
@@ -286,11 +359,18 @@ fn attach_socket_and_fifos_exist_when_pid_is_reported() {
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(c.bundle.join("ctl"));
-    assert!(ctl.is_ok(), "O_WRONLY|O_NONBLOCK open of ctl must succeed: {:?}", ctl.err());
+    assert!(
+        ctl.is_ok(),
+        "O_WRONLY|O_NONBLOCK open of ctl must succeed: {:?}",
+        ctl.err()
+    );
     drop(ctl);
     c.start();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert!(!c.bundle.join("attach").exists(), "attach socket removed at normal exit");
+    assert!(
+        !c.bundle.join("attach").exists(),
+        "attach socket removed at normal exit"
+    );
     assert!(c.bundle.join("ctl").exists(), "ctl is not removed");
 }

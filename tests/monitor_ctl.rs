@@ -54,9 +54,19 @@ fn resize_case(name: &str, msg: &[u8], expected: (u16, u16)) {
     let (c, pid) = running_tty(name);
     assert_eq!(pty_size_of(pid), (0, 0), "fresh pty");
     c.write_ctl(msg);
-    assert_eq!(pty_size_of(pid), expected, "after ctl message {}", show(&msg[..msg.len().min(40)]));
+    assert_eq!(
+        pty_size_of(pid),
+        expected,
+        "after ctl message {}",
+        show(&msg[..msg.len().min(40)])
+    );
     c.write_ctl(b"1 5 6\n");
-    assert_eq!(pty_size_of(pid), (5, 6), "ctl must keep working after {}", show(&msg[..msg.len().min(40)]));
+    assert_eq!(
+        pty_size_of(pid),
+        (5, 6),
+        "ctl must keep working after {}",
+        show(&msg[..msg.len().min(40)])
+    );
     finish(&c);
 }
 
@@ -163,7 +173,10 @@ fn resize_before_runtime_start_is_applied() {
     c.start();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&c.read_log())), vec![(s("stdout"), 'F', s("7 9\r"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&c.read_log())),
+        vec![(s("stdout"), 'F', s("7 9\r"))]
+    );
 }
 
 #[test]
@@ -173,10 +186,18 @@ fn stty_size_in_container_after_resize() {
     }
     // 10-ctrl.bats: the container waits for a file, then runs `stty size`.
     let trig = tempdir("ctl-trig");
-    let mounts = [BindMount { source: trig.path().to_path_buf(), destination: "/trigger".into(), readonly: true }];
+    let mounts = [BindMount {
+        source: trig.path().to_path_buf(),
+        destination: "/trigger".into(),
+        readonly: true,
+    }];
     let mut c = tty_container(
         "ctl-stty",
-        &["sh", "-c", "while [ ! -e /trigger/go ]; do sleep 0.05; done; stty size"],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /trigger/go ]; do sleep 0.05; done; stty size",
+        ],
         &mounts,
     );
     let l = c.launch();
@@ -186,15 +207,23 @@ fn stty_size_in_container_after_resize() {
     fs::write(trig.path().join("go"), b"").unwrap();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&c.read_log())), vec![(s("stdout"), 'F', s("10 20\r"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&c.read_log())),
+        vec![(s("stdout"), 'F', s("10 20\r"))]
+    );
 }
 
 // --- log reopen (type 2) ------------------------------------------------------------
 
 /// A non-terminal container: `echo before`, wait for /trigger/go, `echo after`.
 fn reopen_container(name: &str, trig: &tempfile::TempDir, before: &str, after: &str) -> Container {
-    let mounts = [BindMount { source: trig.path().to_path_buf(), destination: "/trigger".into(), readonly: true }];
-    let script = format!("echo '{before}'; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo '{after}'");
+    let mounts = [BindMount {
+        source: trig.path().to_path_buf(),
+        destination: "/trigger".into(),
+        readonly: true,
+    }];
+    let script =
+        format!("echo '{before}'; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo '{after}'");
     Container::with_mounts(name, &["sh", "-c", &script], &mounts)
 }
 
@@ -214,13 +243,26 @@ fn reopen_recreates_a_removed_log() {
     c.write_ctl(b"2 1001 0\n");
     assert!(!c.log_path.exists(), "`2 1001 0` must be rejected");
     c.write_ctl(b"2 0 0\n");
-    assert!(wait_for(T, || c.log_path.exists()), "log not recreated by `2 0 0`");
-    assert_eq!(fs::read(&c.log_path).unwrap(), b"", "recreated log starts empty");
-    assert_eq!(fs::metadata(&c.log_path).unwrap().permissions().mode() & 0o777, 0o640);
+    assert!(
+        wait_for(T, || c.log_path.exists()),
+        "log not recreated by `2 0 0`"
+    );
+    assert_eq!(
+        fs::read(&c.log_path).unwrap(),
+        b"",
+        "recreated log starts empty"
+    );
+    assert_eq!(
+        fs::metadata(&c.log_path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
     fs::write(trig.path().join("go"), b"").unwrap();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&c.read_log())), vec![(s("stdout"), 'F', s("after"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&c.read_log())),
+        vec![(s("stdout"), 'F', s("after"))]
+    );
 }
 
 #[test]
@@ -236,8 +278,15 @@ fn reopen_with_log_rotate_moves_old_output_to_dot_1() {
     c.start();
     c.wait_log_contains("before rotation", T);
     c.write_ctl(b"2 1 1\n");
-    let rotated = c.log_path.with_file_name(format!("{}.1", c.log_path.file_name().unwrap().to_string_lossy()));
-    assert!(wait_for(T, || rotated.exists()), "no {} after `2 1 1`", rotated.display());
+    let rotated = c.log_path.with_file_name(format!(
+        "{}.1",
+        c.log_path.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(
+        wait_for(T, || rotated.exists()),
+        "no {} after `2 1 1`",
+        rotated.display()
+    );
     fs::write(trig.path().join("go"), b"").unwrap();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
@@ -245,7 +294,10 @@ fn reopen_with_log_rotate_moves_old_output_to_dot_1() {
         triples(&parse_k8s_log(&fs::read(&rotated).unwrap())),
         vec![(s("stdout"), 'F', s("before rotation"))]
     );
-    assert_eq!(triples(&parse_k8s_log(&c.read_log())), vec![(s("stdout"), 'F', s("after rotation"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&c.read_log())),
+        vec![(s("stdout"), 'F', s("after rotation"))]
+    );
 }
 
 #[test]
@@ -255,10 +307,18 @@ fn reopen_in_terminal_mode_keeps_logging() {
     }
     // 10-ctrl.bats variant: terminal container, log removed, `2 1 1`.
     let trig = tempdir("ctl-trig");
-    let mounts = [BindMount { source: trig.path().to_path_buf(), destination: "/trigger".into(), readonly: true }];
+    let mounts = [BindMount {
+        source: trig.path().to_path_buf(),
+        destination: "/trigger".into(),
+        readonly: true,
+    }];
     let mut c = tty_container(
         "ctl-reopen-tty",
-        &["sh", "-c", "echo before; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo after"],
+        &[
+            "sh",
+            "-c",
+            "echo before; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo after",
+        ],
         &mounts,
     );
     let l = c.launch();
@@ -271,5 +331,8 @@ fn reopen_in_terminal_mode_keeps_logging() {
     fs::write(trig.path().join("go"), b"").unwrap();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&c.read_log())), vec![(s("stdout"), 'F', s("after\r"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&c.read_log())),
+        vec![(s("stdout"), 'F', s("after\r"))]
+    );
 }

@@ -36,7 +36,10 @@ fn stop_main(c: &Container) {
 fn expect_sync(c: &Container, expected: &[u8], what: &str) {
     match c.next_sync_packet(T) {
         Packet::Data(d) => assert_eq!(show(&d), show(expected), "{what}"),
-        Packet::Eof => panic!("{what}: sync pipe closed; conmon stderr {}", c.conmon_stderr()),
+        Packet::Eof => panic!(
+            "{what}: sync pipe closed; conmon stderr {}",
+            c.conmon_stderr()
+        ),
         Packet::Timeout => panic!("{what}: no sync message"),
     }
 }
@@ -60,30 +63,52 @@ fn exit_dir_entries(c: &Container) -> Vec<String> {
 
 #[test]
 fn api1_reports_pid_then_status_and_writes_exit_file_named_by_container_id() {
-    if skip_without_runtime("api1_reports_pid_then_status_and_writes_exit_file_named_by_container_id") {
+    if skip_without_runtime(
+        "api1_reports_pid_then_status_and_writes_exit_file_named_by_container_id",
+    ) {
         return;
     }
     let main = main_container("exec-api1-main", &["sleep", "1000"]);
     let mut e = Container::exec_in(
         &main,
         "exec-api1",
-        &oci_process(&["sh", "-c", "echo from-exec; echo err-exec >&2; exit 7"], false),
+        &oci_process(
+            &["sh", "-c", "echo from-exec; echo err-exec >&2; exit 7"],
+            false,
+        ),
     );
     e.log_specs = vec![format!("k8s-file:{}", e.log_path.display())];
     let l = e.launch();
     let pid = l.expect_pid("data");
-    assert_eq!(fs::read_to_string(&e.pidfile).unwrap(), pid.to_string(), "exec pid file");
+    assert_eq!(
+        fs::read_to_string(&e.pidfile).unwrap(),
+        pid.to_string(),
+        "exec pid file"
+    );
     expect_sync(&e, b"{\"data\": 7}\n", "second message: exit status");
     expect_sync_eof(&e);
     assert_eq!(e.wait_exit_file(T), b"7");
-    assert_eq!(exit_dir_entries(&e), vec![main.id.clone()], "exit file named by the container id");
+    assert_eq!(
+        exit_dir_entries(&e),
+        vec![main.id.clone()],
+        "exit file named by the container id"
+    );
     e.wait_conmon_exit(T);
     let recs = parse_k8s_log(&e.read_log());
     let mut t = triples(&recs);
     t.sort();
-    assert_eq!(t, vec![(s("stderr"), 'F', s("err-exec")), (s("stdout"), 'F', s("from-exec"))]);
+    assert_eq!(
+        t,
+        vec![
+            (s("stderr"), 'F', s("err-exec")),
+            (s("stdout"), 'F', s("from-exec"))
+        ]
+    );
     // The main container is unaffected and its log has no exec output.
-    assert!(main.exit_file().exists() == false, "main container must keep running");
+    assert!(
+        main.exit_file().exists() == false,
+        "main container must keep running"
+    );
     assert_eq!(main.read_log(), b"");
     stop_main(&main);
 }
@@ -96,29 +121,47 @@ fn legacy_exec_reports_only_exit_code_and_logs_separately() {
     // 08-exec.bats: the container waits for a file the exec creates.
     let main = main_container(
         "exec-legacy-main",
-        &["sh", "-c", "echo 'Hello there!'; while [ ! -e /tmp/exec-done ]; do sleep 0.05; done"],
+        &[
+            "sh",
+            "-c",
+            "echo 'Hello there!'; while [ ! -e /tmp/exec-done ]; do sleep 0.05; done",
+        ],
     );
     main.wait_log_contains("Hello there!", T);
     let mut e = Container::exec_in(
         &main,
         "exec-legacy",
-        &oci_process(&["sh", "-c", "echo 'Hello from exec!'; touch /tmp/exec-done"], false),
+        &oci_process(
+            &["sh", "-c", "echo 'Hello from exec!'; touch /tmp/exec-done"],
+            false,
+        ),
     );
     e.api_version = false;
     e.log_specs = vec![format!("k8s-file:{}", e.log_path.display())];
     // No --api-version and no --cuuid (not required for a legacy exec).
     let args = args_without_option(&e.conmon_args(), "-u");
     let mut child = e.spawn_with_args(args);
-    assert_eq!(e.wait_spawned(&mut child, T).code(), Some(0), "launcher; {}", e.conmon_stderr());
+    assert_eq!(
+        e.wait_spawned(&mut child, T).code(),
+        Some(0),
+        "launcher; {}",
+        e.conmon_stderr()
+    );
     // Legacy: no pid message, only the final exit code.
     expect_sync(&e, b"{\"exit_code\": 0}\n", "legacy exec");
     expect_sync_eof(&e);
     assert_eq!(e.wait_exit_file(T), b"0");
     e.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&e.read_log())), vec![(s("stdout"), 'F', s("Hello from exec!"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&e.read_log())),
+        vec![(s("stdout"), 'F', s("Hello from exec!"))]
+    );
     assert_eq!(main.wait_exit_file(T), b"0");
     main.wait_conmon_exit(T);
-    assert_eq!(triples(&parse_k8s_log(&main.read_log())), vec![(s("stdout"), 'F', s("Hello there!"))]);
+    assert_eq!(
+        triples(&parse_k8s_log(&main.read_log())),
+        vec![(s("stdout"), 'F', s("Hello there!"))]
+    );
 }
 
 /// An exec session with `--exec-attach` and `_OCI_ATTACHPIPE` on fd 5;
@@ -144,11 +187,20 @@ fn exec_attach_handshake_and_second_start_byte_gate_the_runtime() {
         return;
     }
     let main = main_container("exec-attach-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-attach", &oci_process(&["sh", "-c", "echo exec-output; echo exec-err >&2"], false));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-attach",
+        &oci_process(&["sh", "-c", "echo exec-output; echo exec-err >&2"], false),
+    );
     let attach_pipe = with_attach_pipe(&mut e);
     let mut child = e.spawn();
     close_raw(e.extra_fds[0].0);
-    assert_eq!(e.wait_spawned(&mut child, T).code(), Some(0), "launcher; {}", e.conmon_stderr());
+    assert_eq!(
+        e.wait_spawned(&mut child, T).code(),
+        Some(0),
+        "launcher; {}",
+        e.conmon_stderr()
+    );
     match read_packet(attach_pipe.as_raw_fd(), T) {
         Packet::Data(d) => assert_eq!(show(&d), show(b"{\"data\": 0}\n"), "attach pipe message"),
         Packet::Eof => panic!("attach pipe closed; conmon stderr {}", e.conmon_stderr()),
@@ -161,7 +213,10 @@ fn exec_attach_handshake_and_second_start_byte_gate_the_runtime() {
         Packet::Data(d) => panic!("pid message before the second start byte: {}", show(&d)),
         Packet::Eof => panic!("sync pipe closed early; {}", e.conmon_stderr()),
     }
-    assert!(!e.pidfile.exists(), "runtime exec ran before the second start byte");
+    assert!(
+        !e.pidfile.exists(),
+        "runtime exec ran before the second start byte"
+    );
     match client.recv(Duration::from_millis(300)) {
         Packet::Timeout => {}
         Packet::Data(d) => panic!("exec output before the second start byte: {}", show(&d)),
@@ -170,7 +225,10 @@ fn exec_attach_handshake_and_second_start_byte_gate_the_runtime() {
     e.send_start_byte();
     let pid_msg = match e.next_sync_packet(T) {
         Packet::Data(d) => d,
-        _ => panic!("no pid message after the second start byte; {}", e.conmon_stderr()),
+        _ => panic!(
+            "no pid message after the second start byte; {}",
+            e.conmon_stderr()
+        ),
     };
     let (pid, msg) = parse_sync_message(&pid_msg, "data");
     assert!(pid > 0 && msg.is_none(), "pid message {}", show(&pid_msg));
@@ -190,13 +248,20 @@ fn exec_stdin_through_attach_socket() {
     }
     // podman exec -i: input through the socket, half-close = EOF for `cat`.
     let main = main_container("exec-stdin-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-stdin", &oci_process(&["sh", "-c", "cat; echo cat-done"], false));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-stdin",
+        &oci_process(&["sh", "-c", "cat; echo cat-done"], false),
+    );
     let attach_pipe = with_attach_pipe(&mut e);
     e.extra_args.push("-i".into());
     let mut child = e.spawn();
     close_raw(e.extra_fds[0].0);
     assert_eq!(e.wait_spawned(&mut child, T).code(), Some(0));
-    assert!(matches!(read_packet(attach_pipe.as_raw_fd(), T), Packet::Data(_)));
+    assert!(matches!(
+        read_packet(attach_pipe.as_raw_fd(), T),
+        Packet::Data(_)
+    ));
     let client = AttachClient::connect_or_panic(&e.attach_path());
     e.send_start_byte();
     let (pid, _) = match e.next_sync_packet(T) {
@@ -220,7 +285,11 @@ fn exec_with_terminal() {
         return;
     }
     let main = main_container("exec-tty-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-tty", &oci_process(&["sh", "-c", "tty; echo hi; exit 3"], true));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-tty",
+        &oci_process(&["sh", "-c", "tty; echo hi; exit 3"], true),
+    );
     e.log_specs = vec![format!("k8s-file:{}", e.log_path.display())];
     let tmp = e.root().join("tmp");
     fs::create_dir(&tmp).unwrap();
@@ -233,9 +302,18 @@ fn exec_with_terminal() {
     e.wait_conmon_exit(T);
     let t = triples(&parse_k8s_log(&e.read_log()));
     assert_eq!(t.len(), 2, "{t:?}");
-    assert!(regex::Regex::new(r"^/dev/pts/\d+\r$").unwrap().is_match(&t[0].2), "{t:?}");
+    assert!(
+        regex::Regex::new(r"^/dev/pts/\d+\r$")
+            .unwrap()
+            .is_match(&t[0].2),
+        "{t:?}"
+    );
     assert_eq!(t[1], (s("stdout"), 'F', s("hi\r")));
-    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "console socket removed");
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "console socket removed"
+    );
     stop_main(&main);
 }
 
@@ -245,17 +323,35 @@ fn exec_timeout_reports_command_timed_out() {
         return;
     }
     let main = main_container("exec-timeout-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-timeout", &oci_process(&["sleep", "1000"], false));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-timeout",
+        &oci_process(&["sleep", "1000"], false),
+    );
     e.extra_args.extend(["-T".to_string(), "1".to_string()]);
     let l = e.launch();
     let pid = l.expect_pid("data");
     let t0 = std::time::Instant::now();
-    expect_sync(&e, b"{\"data\": -1, \"message\": \"command timed out\"}\n", "timeout message");
-    assert!(t0.elapsed() < Duration::from_secs(15), "timeout took {:?}", t0.elapsed());
+    expect_sync(
+        &e,
+        b"{\"data\": -1, \"message\": \"command timed out\"}\n",
+        "timeout message",
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "timeout took {:?}",
+        t0.elapsed()
+    );
     assert_eq!(e.wait_exit_file(T), b"-1");
-    assert!(wait_for(T, || !pid_alive(pid)), "exec process must be killed");
+    assert!(
+        wait_for(T, || !pid_alive(pid)),
+        "exec process must be killed"
+    );
     e.wait_conmon_exit(T);
-    assert!(main.exit_file().exists() == false, "the main container keeps running");
+    assert!(
+        main.exit_file().exists() == false,
+        "the main container keeps running"
+    );
     stop_main(&main);
 }
 
@@ -265,17 +361,31 @@ fn exec_timeout_with_sync_exits_255() {
         return;
     }
     let main = main_container("exec-timeout-sync-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-timeout-sync", &oci_process(&["sleep", "1000"], false));
-    e.extra_args.extend(["-T".to_string(), "1".to_string(), "--sync".to_string()]);
+    let mut e = Container::exec_in(
+        &main,
+        "exec-timeout-sync",
+        &oci_process(&["sleep", "1000"], false),
+    );
+    e.extra_args
+        .extend(["-T".to_string(), "1".to_string(), "--sync".to_string()]);
     let mut child = e.spawn();
     let (pid, _) = match e.next_sync_packet(T) {
         Packet::Data(d) => parse_sync_message(&d, "data"),
         _ => panic!("no pid message; {}", e.conmon_stderr()),
     };
     assert!(pid > 0);
-    expect_sync(&e, b"{\"data\": -1, \"message\": \"command timed out\"}\n", "timeout message");
+    expect_sync(
+        &e,
+        b"{\"data\": -1, \"message\": \"command timed out\"}\n",
+        "timeout message",
+    );
     let st = e.wait_spawned(&mut child, T);
-    assert_eq!(st.code(), Some(255), "--sync: conmon exits 255 after a timeout ({})", describe_status(&st));
+    assert_eq!(
+        st.code(),
+        Some(255),
+        "--sync: conmon exits 255 after a timeout ({})",
+        describe_status(&st)
+    );
     assert_eq!(fs::read(e.exit_file()).unwrap(), b"-1");
     stop_main(&main);
 }
@@ -286,9 +396,16 @@ fn exec_of_missing_binary_reports_runtime_error() {
         return;
     }
     let main = main_container("exec-missing-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-missing", &oci_process(&["/no/such/binary"], false));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-missing",
+        &oci_process(&["/no/such/binary"], false),
+    );
     let l = e.launch();
-    let msg = l.sync_msg.clone().unwrap_or_else(|| panic!("no sync message: {}", l.describe()));
+    let msg = l
+        .sync_msg
+        .clone()
+        .unwrap_or_else(|| panic!("no sync message: {}", l.describe()));
     let (data, message) = parse_sync_message(&msg, "data");
     assert_eq!(data, -1, "{}", show(&msg));
     assert!(message.is_some(), "no message member: {}", show(&msg));
@@ -296,10 +413,17 @@ fn exec_of_missing_binary_reports_runtime_error() {
     let message = v["message"].as_str().unwrap().to_string();
     assert!(message.contains("exec failed"), "message {message:?}");
     assert!(message.contains("/no/such/binary"), "message {message:?}");
-    assert!(message.contains("no such file or directory"), "message {message:?}");
+    assert!(
+        message.contains("no such file or directory"),
+        "message {message:?}"
+    );
     assert!(msg.len() < 4096);
     e.wait_conmon_exit(T);
-    assert_eq!(exit_dir_entries(&e), Vec::<String>::new(), "no exit file after a failed exec");
+    assert_eq!(
+        exit_dir_entries(&e),
+        Vec::<String>::new(),
+        "no exit file after a failed exec"
+    );
     stop_main(&main);
 }
 
@@ -312,7 +436,11 @@ fn exec_tty_initial_size_written_before_second_start_byte() {
     // the attach-ready message, before the process is started. (The process
     // sleeps a little: runc may start it before the monitor got the pty.)
     let main = main_container("exec-tty-size-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(&main, "exec-tty-size", &oci_process(&["sh", "-c", "sleep 0.5; stty size"], true));
+    let mut e = Container::exec_in(
+        &main,
+        "exec-tty-size",
+        &oci_process(&["sh", "-c", "sleep 0.5; stty size"], true),
+    );
     let tmp = e.root().join("tmp");
     fs::create_dir(&tmp).unwrap();
     e.env.push(("TMPDIR".into(), tmp.display().to_string()));
@@ -320,7 +448,12 @@ fn exec_tty_initial_size_written_before_second_start_byte() {
     e.extra_args.insert(0, "-t".into());
     let mut child = e.spawn();
     close_raw(e.extra_fds[0].0);
-    assert_eq!(e.wait_spawned(&mut child, T).code(), Some(0), "launcher; {}", e.conmon_stderr());
+    assert_eq!(
+        e.wait_spawned(&mut child, T).code(),
+        Some(0),
+        "launcher; {}",
+        e.conmon_stderr()
+    );
     match read_packet(attach_pipe.as_raw_fd(), T) {
         Packet::Data(d) => assert_eq!(show(&d), show(b"{\"data\": 0}\n")),
         _ => panic!("no attach pipe message; {}", e.conmon_stderr()),

@@ -42,7 +42,11 @@ fn exit_file_shell_reported_137() {
     }
     // The init cannot SIGKILL itself (pid-namespace init is protected), so a
     // child kills itself and the shell exits with 128+9.
-    exit_code_case("exit-sh137", &["sh", "-c", "sh -c 'kill -9 $$'; exit $?"], b"137");
+    exit_code_case(
+        "exit-sh137",
+        &["sh", "-c", "sh -c 'kill -9 $$'; exit $?"],
+        b"137",
+    );
 }
 
 #[test]
@@ -156,7 +160,11 @@ fn wait_log_contains(c: &Container, needle: &str) {
             .map(|l| String::from_utf8_lossy(&l).contains(needle))
             .unwrap_or(false)
     });
-    assert!(ok, "log never contained {needle:?}: {}", show(&fs::read(&c.log_path).unwrap_or_default()));
+    assert!(
+        ok,
+        "log never contained {needle:?}: {}",
+        show(&fs::read(&c.log_path).unwrap_or_default())
+    );
 }
 
 #[test]
@@ -171,9 +179,16 @@ fn timeout_kills_container_and_writes_minus_one() {
     let t0 = Instant::now();
     c.start();
     assert_eq!(c.wait_exit_file(T), b"-1", "timeout => -1");
-    assert!(t0.elapsed() < Duration::from_secs(15), "timeout took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "timeout took {:?}",
+        t0.elapsed()
+    );
     assert_eq!(fs::read(c.persist_dir.join("exit")).unwrap(), b"-1");
-    assert!(wait_for(T, || !pid_alive(pid)), "container process must be killed");
+    assert!(
+        wait_for(T, || !pid_alive(pid)),
+        "container process must be killed"
+    );
     c.wait_conmon_exit(T);
 }
 
@@ -184,7 +199,11 @@ fn sigterm_to_conmon_is_forwarded_to_container() {
     }
     let mut c = Container::new(
         "exit-fwd",
-        &["sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
     );
     let l = c.launch();
     l.expect_pid("data");
@@ -209,7 +228,9 @@ fn sync_mode_does_not_fork_and_exits_with_container_status() {
         Packet::Data(d) => {
             let text = String::from_utf8_lossy(&d).into_owned();
             let re = regex::Regex::new(r#"^\{"data": (\d+)\}\n$"#).unwrap();
-            let caps = re.captures(&text).unwrap_or_else(|| panic!("sync message {text:?}"));
+            let caps = re
+                .captures(&text)
+                .unwrap_or_else(|| panic!("sync message {text:?}"));
             caps[1].parse::<i32>().unwrap()
         }
         Packet::Eof => panic!("sync pipe closed; stderr {}", c.conmon_stderr()),
@@ -217,12 +238,23 @@ fn sync_mode_does_not_fork_and_exits_with_container_status() {
     };
     // The process we started is the monitor itself: parent of the container.
     let stat = proc_stat_fields(pid).unwrap();
-    assert_eq!(stat[1], child.id().to_string(), "--sync: container init's parent is our child");
+    assert_eq!(
+        stat[1],
+        child.id().to_string(),
+        "--sync: container init's parent is our child"
+    );
     c.start();
     let status = c.wait_spawned(&mut child, T);
-    assert_eq!(status.code(), Some(3), "--sync: conmon exits with the container status");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "--sync: conmon exits with the container status"
+    );
     assert_eq!(fs::read(c.exit_file()).unwrap(), b"3");
-    assert!(!c.conmon_pidfile.exists(), "--sync writes no conmon pidfile");
+    assert!(
+        !c.conmon_pidfile.exists(),
+        "--sync writes no conmon pidfile"
+    );
 }
 
 #[test]

@@ -21,7 +21,11 @@ fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
 #[test]
 fn hanging_runtime_is_killed_and_reported_within_the_bound() {
     let dir = tempdir("hangrt");
-    let rt = script(dir.path(), "hang-runtime", "echo 'stuck in create' >&2\nexec sleep 1000");
+    let rt = script(
+        dir.path(),
+        "hang-runtime",
+        "echo 'stuck in create' >&2\nexec sleep 1000",
+    );
     let mut c = Container::with_runtime("fault-hang", &rt);
     c.extra_args = vec!["--runtime-timeout".into(), "1".into()];
     let t0 = Instant::now();
@@ -43,7 +47,11 @@ fn hanging_runtime_is_killed_and_reported_within_the_bound() {
 #[test]
 fn failing_runtime_reports_its_stderr() {
     let dir = tempdir("failrt");
-    let rt = script(dir.path(), "fail-runtime", "echo 'no such image layer' >&2\nexit 2");
+    let rt = script(
+        dir.path(),
+        "fail-runtime",
+        "echo 'no such image layer' >&2\nexit 2",
+    );
     let mut c = Container::with_runtime("fault-fail", &rt);
     let l = c.launch();
     assert_eq!(
@@ -88,7 +96,10 @@ impl SmallTmpfs {
 
 impl Drop for SmallTmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -109,19 +120,34 @@ fn full_log_filesystem_loses_only_what_did_not_fit_and_recovers() {
     let mut c = Container::with_mounts(
         "fault-full",
         &["sh", "-c", script],
-        &[BindMount { source: fs::canonicalize(ctl.path()).unwrap(), destination: "/ctl".into(), readonly: false }],
+        &[BindMount {
+            source: fs::canonicalize(ctl.path()).unwrap(),
+            destination: "/ctl".into(),
+            readonly: false,
+        }],
     );
     c.log_specs = vec![format!("k8s-file:{}", log.display())];
     let l = c.launch();
     l.expect_pid("data");
     c.start();
-    assert!(wait_for(T, || ctl.path().join("phase1").exists()), "phase 1");
-    assert!(wait_for(T, || fs::read_to_string(&log).unwrap_or_default().contains("before-full")), "logged before");
+    assert!(
+        wait_for(T, || ctl.path().join("phase1").exists()),
+        "phase 1"
+    );
+    assert!(
+        wait_for(T, || fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("before-full")),
+        "logged before"
+    );
     // Fill the file system.
     let filler = fs_.dir.path().join("filler");
     let _ = fs::write(&filler, vec![b'f'; 2 << 20]);
     fs::write(ctl.path().join("go2"), b"").unwrap();
-    assert!(wait_for(T, || ctl.path().join("phase2").exists()), "the container kept running with the disk full");
+    assert!(
+        wait_for(T, || ctl.path().join("phase2").exists()),
+        "the container kept running with the disk full"
+    );
     fs::remove_file(&filler).unwrap();
     fs::write(ctl.path().join("go3"), b"").unwrap();
     assert_eq!(c.wait_exit_file(T), b"0");
@@ -129,15 +155,26 @@ fn full_log_filesystem_loses_only_what_did_not_fit_and_recovers() {
     let data = fs::read(&log).unwrap();
     let text = String::from_utf8_lossy(&data);
     assert!(text.contains(" stdout F before-full\n"), "{text}");
-    assert!(text.contains(" stdout F after-recovery\n"), "logging resumed: {text}");
+    assert!(
+        text.contains(" stdout F after-recovery\n"),
+        "logging resumed: {text}"
+    );
     let marker = text
         .lines()
         .find(|l| l.contains(" stderr F vigil: log write failed (No space left on device); "))
         .unwrap_or_else(|| panic!("no loss marker in {text}"));
-    let lost: u64 = marker.split("; ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    let lost: u64 = marker
+        .split("; ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
     assert!(lost > 0, "{marker}");
     // Every line is still a well-formed record (a torn record was terminated).
     for line in text.lines().filter(|l| !l.is_empty()) {
-        assert!(vigil::logfmt::k8s::parse_record(line.as_bytes()).is_ok(), "malformed record {line:?}");
+        assert!(
+            vigil::logfmt::k8s::parse_record(line.as_bytes()).is_ok(),
+            "malformed record {line:?}"
+        );
     }
 }

@@ -34,9 +34,18 @@ fn field(e: &JournalEntry, name: &str) -> Option<String> {
 
 /// Run the container to completion, then wait until the journal has at
 /// least `n` entries for it (or entries satisfying `done`).
-fn run_and_collect(c: &mut Container, expected_exit: &[u8], done: impl FnMut(&[JournalEntry]) -> bool) -> Vec<JournalEntry> {
+fn run_and_collect(
+    c: &mut Container,
+    expected_exit: &[u8],
+    done: impl FnMut(&[JournalEntry]) -> bool,
+) -> Vec<JournalEntry> {
     let (_pid, code) = c.run_to_exit(T);
-    assert_eq!(code, expected_exit, "exit status; conmon stderr {}", c.conmon_stderr());
+    assert_eq!(
+        code,
+        expected_exit,
+        "exit status; conmon stderr {}",
+        c.conmon_stderr()
+    );
     c.wait_conmon_exit(T);
     let m = format!("CONTAINER_ID_FULL={}", c.id);
     wait_journal(&[&m], JT, done)
@@ -45,7 +54,12 @@ fn run_and_collect(c: &mut Container, expected_exit: &[u8], done: impl FnMut(&[J
 fn messages(entries: &[JournalEntry]) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = entries
         .iter()
-        .map(|e| (field(e, "MESSAGE").unwrap_or_default(), field(e, "PRIORITY").unwrap_or_default()))
+        .map(|e| {
+            (
+                field(e, "MESSAGE").unwrap_or_default(),
+                field(e, "PRIORITY").unwrap_or_default(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -56,35 +70,72 @@ fn entry_fields_for_stdout_and_stderr() {
     if !need_journald("entry_fields_for_stdout_and_stderr") {
         return;
     }
-    let mut c = Container::new("jd-fields", &["sh", "-c", "echo out-line; echo err-line >&2"]);
+    let mut c = Container::new(
+        "jd-fields",
+        &["sh", "-c", "echo out-line; echo err-line >&2"],
+    );
     c.log_specs = vec!["journald:".into()];
-    c.extra_args = ["--log-tag", "mytag", "--log-label", "A_B=c", "--log-label", "LBL2=v2"]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+    c.extra_args = [
+        "--log-tag",
+        "mytag",
+        "--log-label",
+        "A_B=c",
+        "--log-label",
+        "LBL2=v2",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
     let entries = run_and_collect(&mut c, b"0", |e| e.len() >= 2);
     assert_eq!(
         messages(&entries),
-        vec![("err-line\n".to_string(), "3".to_string()), ("out-line\n".to_string(), "6".to_string())],
+        vec![
+            ("err-line\n".to_string(), "3".to_string()),
+            ("out-line\n".to_string(), "6".to_string())
+        ],
         "MESSAGE keeps its newline; PRIORITY 6 stdout / 3 stderr"
     );
     let conmon_pid = c.conmon_pid().to_string();
     for e in &entries {
-        assert_eq!(field(e, "CONTAINER_ID_FULL").as_deref(), Some(c.id.as_str()));
+        assert_eq!(
+            field(e, "CONTAINER_ID_FULL").as_deref(),
+            Some(c.id.as_str())
+        );
         assert_eq!(field(e, "CONTAINER_ID").as_deref(), Some(&c.id[..12]));
         assert_eq!(field(e, "CONTAINER_TAG").as_deref(), Some("mytag"));
         assert_eq!(field(e, "CONTAINER_NAME").as_deref(), Some("jd-fields"));
-        assert_eq!(field(e, "SYSLOG_IDENTIFIER").as_deref(), Some("mytag"), "tag wins");
+        assert_eq!(
+            field(e, "SYSLOG_IDENTIFIER").as_deref(),
+            Some("mytag"),
+            "tag wins"
+        );
         assert_eq!(field(e, "A_B").as_deref(), Some("c"));
         assert_eq!(field(e, "LBL2").as_deref(), Some("v2"));
         assert_eq!(field(e, "CONTAINER_PARTIAL_MESSAGE"), None);
         assert_eq!(field(e, "_COMM").as_deref(), Some("conmon"));
-        assert_eq!(field(e, "_PID").as_deref(), Some(conmon_pid.as_str()), "sent by the monitor daemon");
+        assert_eq!(
+            field(e, "_PID").as_deref(),
+            Some(conmon_pid.as_str()),
+            "sent by the monitor daemon"
+        );
     }
     // Queries by label and tag find the same entries (02-ctr-logs.bats).
-    assert_eq!(journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id), "A_B=c"]).len(), 2);
-    assert_eq!(journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id), "CONTAINER_TAG=mytag"]).len(), 2);
-    assert_eq!(journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id), "A_B=unused"]).len(), 0);
+    assert_eq!(
+        journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id), "A_B=c"]).len(),
+        2
+    );
+    assert_eq!(
+        journal_entries(&[
+            &format!("CONTAINER_ID_FULL={}", c.id),
+            "CONTAINER_TAG=mytag"
+        ])
+        .len(),
+        2
+    );
+    assert_eq!(
+        journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id), "A_B=unused"]).len(),
+        0
+    );
 }
 
 #[test]
@@ -96,8 +147,14 @@ fn syslog_identifier_falls_back_to_name() {
     c.log_specs = vec!["journald:".into()];
     let entries = run_and_collect(&mut c, b"0", |e| !e.is_empty());
     assert_eq!(entries.len(), 1);
-    assert_eq!(field(&entries[0], "SYSLOG_IDENTIFIER").as_deref(), Some("jd-ident-name"));
-    assert_eq!(field(&entries[0], "CONTAINER_NAME").as_deref(), Some("jd-ident-name"));
+    assert_eq!(
+        field(&entries[0], "SYSLOG_IDENTIFIER").as_deref(),
+        Some("jd-ident-name")
+    );
+    assert_eq!(
+        field(&entries[0], "CONTAINER_NAME").as_deref(),
+        Some("jd-ident-name")
+    );
     assert_eq!(field(&entries[0], "CONTAINER_TAG"), None);
 }
 
@@ -118,21 +175,37 @@ fn syslog_identifier_falls_back_to_short_id() {
     let entries = wait_journal(&[&m], JT, |e| !e.is_empty());
     assert_eq!(entries.len(), 1);
     assert_eq!(field(&entries[0], "MESSAGE").as_deref(), Some("y\n"));
-    assert_eq!(field(&entries[0], "SYSLOG_IDENTIFIER").as_deref(), Some(&c.id[..12]));
+    assert_eq!(
+        field(&entries[0], "SYSLOG_IDENTIFIER").as_deref(),
+        Some(&c.id[..12])
+    );
     assert_eq!(field(&entries[0], "CONTAINER_NAME"), None);
 }
 
 fn partial_case(name: &str, extra: &[&str], expect_partial_field: bool, check_piece_size: bool) {
-    let mut c = Container::new(name, &["sh", "-c", "head -c 65535 /dev/zero | tr '\\000' '#'"]);
+    let mut c = Container::new(
+        name,
+        &["sh", "-c", "head -c 65535 /dev/zero | tr '\\000' '#'"],
+    );
     c.log_specs = vec!["journald:".into()];
     c.extra_args = extra.iter().map(|x| x.to_string()).collect();
-    let total = |e: &[JournalEntry]| e.iter().map(|x| x.get("MESSAGE").map_or(0, |m| m.len())).sum::<usize>();
+    let total = |e: &[JournalEntry]| {
+        e.iter()
+            .map(|x| x.get("MESSAGE").map_or(0, |m| m.len()))
+            .sum::<usize>()
+    };
     let entries = run_and_collect(&mut c, b"0", |e| total(e) >= 65535);
     assert_eq!(total(&entries), 65535, "all bytes in the journal");
     if check_piece_size {
         let sizes: Vec<usize> = entries.iter().map(|e| e["MESSAGE"].len()).collect();
-        assert!(entries.len() >= 8, "65535 bytes must be split into ≈8 KiB pieces, got sizes {sizes:?}");
-        assert!(sizes.iter().all(|&n| n <= 8192), "pieces larger than 8 KiB: {sizes:?}");
+        assert!(
+            entries.len() >= 8,
+            "65535 bytes must be split into ≈8 KiB pieces, got sizes {sizes:?}"
+        );
+        assert!(
+            sizes.iter().all(|&n| n <= 8192),
+            "pieces larger than 8 KiB: {sizes:?}"
+        );
     }
     let mut joined = Vec::new();
     for e in &entries {
@@ -140,7 +213,10 @@ fn partial_case(name: &str, extra: &[&str], expect_partial_field: bool, check_pi
         joined.extend_from_slice(m);
         assert_eq!(field(e, "PRIORITY").as_deref(), Some("6"));
         if expect_partial_field {
-            assert_eq!(field(e, "CONTAINER_PARTIAL_MESSAGE").as_deref(), Some("true"));
+            assert_eq!(
+                field(e, "CONTAINER_PARTIAL_MESSAGE").as_deref(),
+                Some("true")
+            );
         } else {
             assert_eq!(field(e, "CONTAINER_PARTIAL_MESSAGE"), None);
         }
@@ -169,7 +245,12 @@ fn no_container_partial_message_drops_the_field() {
     if !need_journald("no_container_partial_message_drops_the_field") {
         return;
     }
-    partial_case("jd-nopartial", &["--no-container-partial-message"], false, false);
+    partial_case(
+        "jd-nopartial",
+        &["--no-container-partial-message"],
+        false,
+        false,
+    );
 }
 
 #[test]
@@ -183,7 +264,10 @@ fn short_line_split_across_reads_is_one_entry() {
     // Nothing else may follow.
     std::thread::sleep(Duration::from_millis(500));
     let entries = journal_entries(&[&format!("CONTAINER_ID_FULL={}", c.id)]);
-    assert_eq!(messages(&entries), vec![("abcdef\n".to_string(), "6".to_string())]);
+    assert_eq!(
+        messages(&entries),
+        vec![("abcdef\n".to_string(), "6".to_string())]
+    );
     assert_eq!(field(&entries[0], "CONTAINER_PARTIAL_MESSAGE"), None);
 }
 
@@ -199,22 +283,19 @@ fn priority_prefixes() {
     c.log_specs = vec!["journald:".into()];
     let entries = run_and_collect(&mut c, b"0", |e| e.len() >= 7);
     let p = |m: &str, pr: &str| (m.to_string(), pr.to_string());
-    assert_eq!(
-        messages(&entries),
-        {
-            let mut v = vec![
-                p("prio three\n", "3"),
-                p("<8>eight\n", "6"),
-                p("<a>letter\n", "6"),
-                p("\n", "0"),
-                p("abc<2>def\n", "6"),
-                p("warn\n", "5"),
-                p("plain\n", "3"),
-            ];
-            v.sort();
-            v
-        }
-    );
+    assert_eq!(messages(&entries), {
+        let mut v = vec![
+            p("prio three\n", "3"),
+            p("<8>eight\n", "6"),
+            p("<a>letter\n", "6"),
+            p("\n", "0"),
+            p("abc<2>def\n", "6"),
+            p("warn\n", "5"),
+            p("plain\n", "3"),
+        ];
+        v.sort();
+        v
+    });
 }
 
 #[test]
@@ -227,23 +308,38 @@ fn journald_and_k8s_file_together() {
     let entries = run_and_collect(&mut c, b"0", |e| e.len() >= 2);
     assert_eq!(
         messages(&entries),
-        vec![("both-drivers\n".to_string(), "6".to_string()), ("e\n".to_string(), "3".to_string())]
+        vec![
+            ("both-drivers\n".to_string(), "6".to_string()),
+            ("e\n".to_string(), "3".to_string())
+        ]
     );
     let mut t = triples(&parse_k8s_log(&c.read_log()));
     t.sort();
     assert_eq!(
         t,
-        vec![("stderr".to_string(), 'F', "e".to_string()), ("stdout".to_string(), 'F', "both-drivers".to_string())]
+        vec![
+            ("stderr".to_string(), 'F', "e".to_string()),
+            ("stdout".to_string(), 'F', "both-drivers".to_string())
+        ]
     );
 }
 
 // --- validation (no container needed) ------------------------------------------------
 
 fn journald_args(cid: &str, extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["--cid", cid, "--cuuid", cid, "--runtime", "/tmp", "-l", "journald:"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = [
+        "--cid",
+        cid,
+        "--cuuid",
+        cid,
+        "--runtime",
+        "/tmp",
+        "-l",
+        "journald:",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -252,13 +348,20 @@ fn fails_with(args: &[String], expected: &str) {
     let dir = tempdir("jd-cli");
     let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let out = run_conmon(&a, dir.path());
-    assert_eq!(out.stderr_str(), format!("[conmon:e]: {expected}\n"), "stderr of conmon {args:?}");
+    assert_eq!(
+        out.stderr_str(),
+        format!("[conmon:e]: {expected}\n"),
+        "stderr of conmon {args:?}"
+    );
     assert_eq!(out.code(), Some(1), "exit status of conmon {args:?}");
 }
 
 #[test]
 fn cid_must_be_longer_than_12_characters() {
-    fails_with(&journald_args("abcdefghijkl", &[]), "Container ID must be longer than 12 characters");
+    fails_with(
+        &journald_args("abcdefghijkl", &[]),
+        "Container ID must be longer than 12 characters",
+    );
 }
 
 #[test]

@@ -22,14 +22,22 @@ fn run_sh(name: &str, script: &str, extra: &[&str]) -> (Container, Vec<Record>) 
     let mut c = Container::new(name, &["sh", "-c", script]);
     c.extra_args = extra.iter().map(|x| x.to_string()).collect();
     let (_pid, code) = c.run_to_exit(T);
-    assert_eq!(code, b"0", "container exit status; conmon stderr {}", c.conmon_stderr());
+    assert_eq!(
+        code,
+        b"0",
+        "container exit status; conmon stderr {}",
+        c.conmon_stderr()
+    );
     c.wait_conmon_exit(T);
     let recs = parse_k8s_log(&c.read_log());
     (c, recs)
 }
 
 fn only(stream: &str, recs: &[Record]) -> Vec<(String, char, String)> {
-    triples(recs).into_iter().filter(|t| t.0 == stream).collect()
+    triples(recs)
+        .into_iter()
+        .filter(|t| t.0 == stream)
+        .collect()
 }
 
 #[test]
@@ -37,13 +45,24 @@ fn records_for_full_and_partial_lines() {
     if skip_without_runtime("records_for_full_and_partial_lines") {
         return;
     }
-    let (c, recs) = run_sh("logs-basic", "echo hello; printf partial; echo err >&2", &[]);
+    let (c, recs) = run_sh(
+        "logs-basic",
+        "echo hello; printf partial; echo err >&2",
+        &[],
+    );
     assert_eq!(
         only("stdout", &recs),
-        vec![(s("stdout"), 'F', s("hello")), (s("stdout"), 'P', s("partial"))]
+        vec![
+            (s("stdout"), 'F', s("hello")),
+            (s("stdout"), 'P', s("partial"))
+        ]
     );
     assert_eq!(only("stderr", &recs), vec![(s("stderr"), 'F', s("err"))]);
-    assert_eq!(recs.len(), 3, "no other records (no terminating F at exit): {recs:?}");
+    assert_eq!(
+        recs.len(),
+        3,
+        "no other records (no terminating F at exit): {recs:?}"
+    );
     // Raw bytes: exact layout `<ts> stdout F hello\n`.
     let raw = String::from_utf8(c.read_log()).unwrap();
     let re = regex::Regex::new(
@@ -67,7 +86,11 @@ fn empty_line_keeps_space_after_tag() {
     );
     let raw = c.read_log();
     let first = raw.split(|&b| b == b'\n').next().unwrap();
-    assert!(first.ends_with(b" stdout F "), "empty line record: {}", show(first));
+    assert!(
+        first.ends_with(b" stdout F "),
+        "empty line record: {}",
+        show(first)
+    );
 }
 
 #[test]
@@ -76,11 +99,7 @@ fn one_timestamp_per_chunk_and_content_is_raw() {
         return;
     }
     // A single write -> a single read -> one timestamp for all pieces.
-    let (_c, recs) = run_sh(
-        "logs-chunk",
-        r"printf 'a b\n\nc\r\n\t d  \001'",
-        &[],
-    );
+    let (_c, recs) = run_sh("logs-chunk", r"printf 'a b\n\nc\r\n\t d  \001'", &[]);
     assert_eq!(
         triples(&recs),
         vec![
@@ -91,7 +110,10 @@ fn one_timestamp_per_chunk_and_content_is_raw() {
         ]
     );
     let ts: Vec<&str> = recs.iter().map(|r| r.timestamp.as_str()).collect();
-    assert!(ts.iter().all(|t| *t == ts[0]), "one timestamp per chunk: {ts:?}");
+    assert!(
+        ts.iter().all(|t| *t == ts[0]),
+        "one timestamp per chunk: {ts:?}"
+    );
 }
 
 /// Seconds since the epoch of a k8s timestamp (`YYYY-MM-DDTHH:MM:SS.N±HH:MM`).
@@ -101,7 +123,8 @@ fn ts_epoch(ts: &str) -> i64 {
     let (hh, mm, ss) = (num(11, 13), num(14, 16), num(17, 19));
     let off = &ts[ts.len() - 6..];
     let sign = if off.starts_with('-') { -1 } else { 1 };
-    let off_s = sign * (off[1..3].parse::<i64>().unwrap() * 3600 + off[4..6].parse::<i64>().unwrap() * 60);
+    let off_s =
+        sign * (off[1..3].parse::<i64>().unwrap() * 3600 + off[4..6].parse::<i64>().unwrap() * 60);
     // days from civil (Howard Hinnant)
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
@@ -114,16 +137,28 @@ fn ts_epoch(ts: &str) -> i64 {
 }
 
 fn tz_case(tz: &str, offset: &str) {
-    let mut c = Container::new(&format!("logs-tz{}", offset.replace(':', "")), &["sh", "-c", "echo tz"]);
+    let mut c = Container::new(
+        &format!("logs-tz{}", offset.replace(':', "")),
+        &["sh", "-c", "echo tz"],
+    );
     c.env.push(("TZ".into(), tz.into()));
-    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
-    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let recs = parse_k8s_log(&c.read_log());
     assert_eq!(triples(&recs), vec![(s("stdout"), 'F', s("tz"))]);
     let ts = &recs[0].timestamp;
-    assert!(ts.ends_with(offset), "TZ={tz}: timestamp {ts} must end with {offset}");
+    assert!(
+        ts.ends_with(offset),
+        "TZ={tz}: timestamp {ts} must end with {offset}"
+    );
     let t = ts_epoch(ts);
     assert!(
         t >= before - 1 && t <= after + 1,
@@ -156,9 +191,16 @@ fn lines_longer_than_read_buffer_become_partial_records() {
     let expected = format!("{}\nshort\n", "x".repeat(200000));
     assert_eq!(reconstruct(&recs, "stdout"), expected.as_bytes());
     let p = recs.iter().filter(|r| r.tag == 'P').count();
-    assert!(p >= 2, "a 20000-byte line must produce >= 2 P records, got {p}");
+    assert!(
+        p >= 2,
+        "a 20000-byte line must produce >= 2 P records, got {p}"
+    );
     for r in &recs {
-        assert!(r.content.len() <= 65536, "record longer than one 64 KiB read: {}", r.content.len());
+        assert!(
+            r.content.len() <= 65536,
+            "record longer than one 64 KiB read: {}",
+            r.content.len()
+        );
     }
     assert_eq!(recs.last().unwrap().tag, 'F');
     assert_eq!(recs.last().unwrap().content, b"short");
@@ -170,11 +212,18 @@ fn binary_output_without_newline_is_drained_completely() {
         return;
     }
     // 700 000 NUL bytes written just before exit: nothing may be lost.
-    let (_c, recs) = run_sh("logs-nul", "dd if=/dev/zero bs=1000 count=700 2>/dev/null", &[]);
+    let (_c, recs) = run_sh(
+        "logs-nul",
+        "dd if=/dev/zero bs=1000 count=700 2>/dev/null",
+        &[],
+    );
     let out = reconstruct(&recs, "stdout");
     assert_eq!(out.len(), 700_000, "stdout bytes in log");
     assert!(out.iter().all(|&b| b == 0));
-    assert!(recs.iter().all(|r| r.tag == 'P'), "no newline => only P records");
+    assert!(
+        recs.iter().all(|r| r.tag == 'P'),
+        "no newline => only P records"
+    );
 }
 
 /// Deterministic stream: lines of 1 B … 20 KiB (incl. "\n"), every byte
@@ -183,7 +232,11 @@ fn generate_stream(path: &Path, total: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut data = Vec::with_capacity(total + 20 * 1024);
     while data.len() < total {
-        let len = if rng.below(2) == 0 { 1 + rng.below(200) } else { 1 + rng.below(20 * 1024) } as usize;
+        let len = if rng.below(2) == 0 {
+            1 + rng.below(200)
+        } else {
+            1 + rng.below(20 * 1024)
+        } as usize;
         for _ in 0..len - 1 {
             let mut b = rng.next() as u8;
             if b == b'\n' {
@@ -219,7 +272,10 @@ fn large_stream_64mib_reconstructs_byte_exactly() {
     let (_pid, code) = c.run_to_exit(Duration::from_secs(600));
     assert_eq!(code, b"0", "conmon stderr {}", c.conmon_stderr());
     let recs = parse_k8s_log(&c.read_log());
-    assert!(recs.iter().all(|r| r.stream == "stdout"), "unexpected stderr records");
+    assert!(
+        recs.iter().all(|r| r.stream == "stdout"),
+        "unexpected stderr records"
+    );
     let out = reconstruct(&recs, "stdout");
     if out != data {
         let first_diff = out.iter().zip(data.iter()).position(|(a, b)| a != b);
@@ -230,11 +286,20 @@ fn large_stream_64mib_reconstructs_byte_exactly() {
             first_diff
         );
     }
-    assert!(recs.iter().any(|r| r.tag == 'P'), "long lines must produce P records");
+    assert!(
+        recs.iter().any(|r| r.tag == 'P'),
+        "long lines must produce P records"
+    );
     let longest = recs.iter().map(|r| r.content.len()).max().unwrap();
-    assert!(longest <= 65536, "record content longer than a 64 KiB read: {longest}");
+    assert!(
+        longest <= 65536,
+        "record content longer than a 64 KiB read: {longest}"
+    );
     assert_eq!(recs.last().unwrap().tag, 'P');
-    assert_eq!(recs.last().unwrap().content, b"final partial line without newline");
+    assert_eq!(
+        recs.last().unwrap().content,
+        b"final partial line without newline"
+    );
 }
 
 // --- size limits (§7.4) -------------------------------------------------------
@@ -254,7 +319,12 @@ fn repeat_line_script(text: &str, n: usize) -> String {
     format!("i=0; while [ $i -lt {n} ]; do echo {text}; i=$((i+1)); done")
 }
 
-fn expected_lines(fmt_width: usize, prefix: &str, n: usize, tail: Option<&str>) -> Vec<(String, char, String)> {
+fn expected_lines(
+    fmt_width: usize,
+    prefix: &str,
+    n: usize,
+    tail: Option<&str>,
+) -> Vec<(String, char, String)> {
     let mut out = String::new();
     for i in 1..=n {
         out.push_str(&format!("{prefix}{i:0fmt_width$}\n"));
@@ -276,10 +346,16 @@ fn log_size_max_10_keeps_only_last_line() {
     }
     let script = numbered_lines_script("hello from %d", 100, None);
     let (c, recs) = run_sh("logs-cap10", &script, &["--log-size-max", "10"]);
-    assert_eq!(triples(&recs), vec![(s("stdout"), 'F', s("hello from 100"))]);
+    assert_eq!(
+        triples(&recs),
+        vec![(s("stdout"), 'F', s("hello from 100"))]
+    );
     let log = c.log_path.display().to_string();
     for suffix in [".1", ".tmp", ".new"] {
-        assert!(!Path::new(&format!("{log}{suffix}")).exists(), "{log}{suffix} must not exist");
+        assert!(
+            !Path::new(&format!("{log}{suffix}")).exists(),
+            "{log}{suffix} must not exist"
+        );
     }
 }
 
@@ -303,7 +379,9 @@ fn log_size_max_truncation_follows_accounting_rule() {
     // Without the tail the last file holds exactly three records.
     let script = numbered_lines_script("line %03d", 99, None);
     let all = expected_lines(3, "line ", 99, None);
-    let expected = simulate_k8s_limits(&all, 0, 162, -1, None)[0].clone().unwrap();
+    let expected = simulate_k8s_limits(&all, 0, 162, -1, None)[0]
+        .clone()
+        .unwrap();
     assert_eq!(expected.len(), 3);
     let (_c, recs) = run_sh("logs-cap162b", &script, &["--log-size-max", "162"]);
     assert_eq!(triples(&recs), expected);
@@ -330,9 +408,16 @@ fn existing_log_is_appended() {
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
     let log = c.read_log();
-    assert!(log.starts_with(&old), "old content must be kept: {}", show(&log));
+    assert!(
+        log.starts_with(&old),
+        "old content must be kept: {}",
+        show(&log)
+    );
     let recs = parse_k8s_log(&log);
-    assert_eq!(triples(&recs[1..]), vec![(s("stdout"), 'F', s("second run"))]);
+    assert_eq!(
+        triples(&recs[1..]),
+        vec![(s("stdout"), 'F', s("second run"))]
+    );
 }
 
 #[test]
@@ -341,13 +426,18 @@ fn size_counter_starts_at_existing_file_size() {
         return;
     }
     // 2.2.x: the per-file counter starts at the current file size.
-    let mut c = Container::new("logs-initial", &["sh", "-c", &repeat_line_script("hello", 10)]);
+    let mut c = Container::new(
+        "logs-initial",
+        &["sh", "-c", &repeat_line_script("hello", 10)],
+    );
     c.extra_args = vec!["--log-size-max".into(), "160".into()];
     fs::write(&c.log_path, filler_record(100)).unwrap();
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
     let all = records_for("stdout", &"hello\n".repeat(10));
-    let expected = simulate_k8s_limits(&all, 100, 160, -1, None)[0].clone().unwrap();
+    let expected = simulate_k8s_limits(&all, 100, 160, -1, None)[0]
+        .clone()
+        .unwrap();
     assert_eq!(expected.len(), 3);
     assert_eq!(file_triples(&c.log_path), expected);
 }
@@ -370,7 +460,11 @@ fn rotation_case(name: &str, max_files: usize) {
     let sim = simulate_k8s_limits(&all, 0, 212, -1, Some(max_files));
     let log = c.log_path.display().to_string();
     for (i, expected) in sim.iter().enumerate() {
-        let path = if i == 0 { log.clone() } else { format!("{log}.{i}") };
+        let path = if i == 0 {
+            log.clone()
+        } else {
+            format!("{log}.{i}")
+        };
         match expected {
             Some(recs) => {
                 assert!(Path::new(&path).exists(), "{path} must exist");
@@ -383,8 +477,14 @@ fn rotation_case(name: &str, max_files: usize) {
         }
     }
     let n = sim.len();
-    assert!(!Path::new(&format!("{log}.{n}")).exists(), "{log}.{n} must not exist");
-    assert!(!Path::new(&format!("{log}.new")).exists(), "{log}.new must not be left behind");
+    assert!(
+        !Path::new(&format!("{log}.{n}")).exists(),
+        "{log}.{n} must not exist"
+    );
+    assert!(
+        !Path::new(&format!("{log}.new")).exists(),
+        "{log}.new must not be left behind"
+    );
 }
 
 #[test]
@@ -412,7 +512,9 @@ fn log_global_size_max_stops_after_cap() {
     let script = repeat_line_script("hello", 10);
     let (_c, recs) = run_sh("logs-global", &script, &["--log-global-size-max", "150"]);
     let all = records_for("stdout", &"hello\n".repeat(10));
-    let expected = simulate_k8s_limits(&all, 0, -1, 150, None)[0].clone().unwrap();
+    let expected = simulate_k8s_limits(&all, 0, -1, 150, None)[0]
+        .clone()
+        .unwrap();
     assert_eq!(expected.len(), 3);
     assert_eq!(triples(&recs), expected);
 }
@@ -432,7 +534,9 @@ fn log_global_size_max_counts_existing_file() {
     let log = c.read_log();
     assert!(log.starts_with(&old));
     let all = records_for("stdout", &"hello\n".repeat(10));
-    let expected = simulate_k8s_limits(&all, 100, -1, 150, None)[0].clone().unwrap();
+    let expected = simulate_k8s_limits(&all, 100, -1, 150, None)[0]
+        .clone()
+        .unwrap();
     assert_eq!(expected.len(), 1);
     assert_eq!(triples(&parse_k8s_log(&log)[1..]), expected);
 }
@@ -457,18 +561,30 @@ fn passthrough_gives_container_conmons_stdio() {
     // Our conmon's stdout/stderr are files (see Container::launch): with
     // passthrough the container writes straight into them; nothing is logged
     // and no attach socket or FIFOs are created.
-    let mut c = Container::new("logs-passthrough", &["sh", "-c", "echo via-passthrough; echo err-pt >&2"]);
+    let mut c = Container::new(
+        "logs-passthrough",
+        &["sh", "-c", "echo via-passthrough; echo err-pt >&2"],
+    );
     c.log_specs = vec!["passthrough:".into()];
     let l = c.launch();
     l.expect_pid("data");
-    assert!(!c.bundle.join("attach").exists(), "no attach socket with passthrough");
-    assert!(!c.bundle.join("ctl").exists(), "no ctl FIFO with passthrough");
+    assert!(
+        !c.bundle.join("attach").exists(),
+        "no attach socket with passthrough"
+    );
+    assert!(
+        !c.bundle.join("ctl").exists(),
+        "no ctl FIFO with passthrough"
+    );
     c.start();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
     let out = fs::read_to_string(c.root().join("conmon.stdout")).unwrap();
     assert_eq!(out, "via-passthrough\n");
     let err = fs::read_to_string(c.root().join("conmon.stderr")).unwrap();
-    assert!(err.contains("err-pt\n"), "container stderr must reach conmon's stderr: {err:?}");
+    assert!(
+        err.contains("err-pt\n"),
+        "container stderr must reach conmon's stderr: {err:?}"
+    );
     assert!(!c.log_path.exists());
 }

@@ -32,14 +32,23 @@ fn start_relay(name: &str) -> Relay {
     fs::create_dir(&notify_dir).unwrap();
     probe.write_config(
         &["sleep", "1000"],
-        &[BindMount { source: notify_dir.clone(), destination: "/tmp/notify".into(), readonly: false }],
+        &[BindMount {
+            source: notify_dir.clone(),
+            destination: "/tmp/notify".into(),
+            readonly: false,
+        }],
     );
     let mut c = probe;
     c.extra_args = vec!["--sdnotify-socket".into(), host_path.display().to_string()];
     let l = c.launch();
     let pid = l.expect_pid("data");
     c.start();
-    Relay { c, host, _hostdir: hostdir, pid }
+    Relay {
+        c,
+        host,
+        _hostdir: hostdir,
+        pid,
+    }
 }
 
 impl Relay {
@@ -66,7 +75,8 @@ impl Relay {
         self.c.runtime_kill("KILL");
         assert_eq!(self.c.wait_exit_file(T), b"137");
         self.c.wait_conmon_exit(T);
-        let m = fs::symlink_metadata(self.container_sock()).expect("notify.sock is not removed at exit");
+        let m = fs::symlink_metadata(self.container_sock())
+            .expect("notify.sock is not removed at exit");
         assert!(m.file_type().is_socket());
     }
 }
@@ -88,7 +98,11 @@ fn relays_only_allowed_lines() {
     );
     // Nothing allowed: nothing is sent.
     r.send(b"MAINPID=3\nREADY=10");
-    assert_eq!(r.recv(Duration::from_millis(700)).map(|d| show(&d)), None, "nothing may be relayed");
+    assert_eq!(
+        r.recv(Duration::from_millis(700)).map(|d| show(&d)),
+        None,
+        "nothing may be relayed"
+    );
     // The relay keeps working and the earlier datagram produced nothing late.
     r.send(b"STOPPING=1");
     assert_eq!(r.recv(T).map(|d| show(&d)), Some(show(b"STOPPING=1")));
@@ -125,10 +139,20 @@ fn container_can_reach_the_socket_through_the_bind_mount() {
     let r = start_relay("notify-mount");
     // The socket is visible inside the container where Podman mounts it.
     let out = run_with_timeout(
-        std::process::Command::new(runtime_binary()).args(["exec", &r.c.id, "ls", "-l", "/tmp/notify/notify.sock"]),
+        std::process::Command::new(runtime_binary()).args([
+            "exec",
+            &r.c.id,
+            "ls",
+            "-l",
+            "/tmp/notify/notify.sock",
+        ]),
         T,
     );
     assert!(out.status.success(), "runc exec ls: {}", out.stderr_str());
-    assert!(out.stdout_str().starts_with("srwxrwxrwx"), "inside the container: {:?}", out.stdout_str());
+    assert!(
+        out.stdout_str().starts_with("srwxrwxrwx"),
+        "inside the container: {:?}",
+        out.stdout_str()
+    );
     r.finish();
 }

@@ -25,7 +25,9 @@ fn limited_container(name: &str, args: &[&str]) -> Container {
 
 fn memory_cgroup_available() -> bool {
     std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists()
-        || fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").map(|s| s.contains("memory")).unwrap_or(false)
+        || fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .map(|s| s.contains("memory"))
+            .unwrap_or(false)
 }
 
 fn skip(test: &str) -> bool {
@@ -43,7 +45,12 @@ fn assert_oom_file(path: &std::path::Path) {
     let m = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(m.is_file(), "{} must be a regular file", path.display());
     assert_eq!(m.len(), 0, "{} must be empty", path.display());
-    assert_eq!(m.permissions().mode() & 0o777, 0o644, "{} mode", path.display());
+    assert_eq!(
+        m.permissions().mode() & 0o777,
+        0o644,
+        "{} mode",
+        path.display()
+    );
 }
 
 #[test]
@@ -77,7 +84,10 @@ fn oom_killed_child_in_surviving_container_is_reported() {
     // busybox sh reports its SIGKILLed child on stderr.
     assert_eq!(
         t,
-        vec![("stderr".to_string(), 'F', "Killed".to_string()), ("stdout".to_string(), 'F', "survived".to_string())]
+        vec![
+            ("stderr".to_string(), 'F', "Killed".to_string()),
+            ("stdout".to_string(), 'F', "survived".to_string())
+        ]
     );
 }
 
@@ -86,12 +96,18 @@ fn normal_exit_has_no_oom_file() {
     if skip("normal_exit_has_no_oom_file") {
         return;
     }
-    let mut c = limited_container("oom-none", &["sh", "-c", "head -c 1000000 /dev/zero > /dev/null; exit 0"]);
+    let mut c = limited_container(
+        "oom-none",
+        &["sh", "-c", "head -c 1000000 /dev/zero > /dev/null; exit 0"],
+    );
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
     c.wait_conmon_exit(T);
     assert!(!c.bundle.join("oom").exists(), "no OOM: no <bundle>/oom");
-    assert!(!c.persist_dir.join("oom").exists(), "no OOM: no <persist-dir>/oom");
+    assert!(
+        !c.persist_dir.join("oom").exists(),
+        "no OOM: no <persist-dir>/oom"
+    );
 }
 
 #[test]
@@ -108,7 +124,9 @@ fn killed_container_is_not_an_oom() {
     assert_eq!(c.wait_exit_file(T), b"137");
     c.wait_conmon_exit(T);
     // runc delete removes the cgroup: the monitor has exited, nothing may appear.
-    let _ = std::process::Command::new(runtime_binary()).args(["delete", "-f", &c.id]).output();
+    let _ = std::process::Command::new(runtime_binary())
+        .args(["delete", "-f", &c.id])
+        .output();
     assert!(!c.bundle.join("oom").exists());
     assert!(!c.persist_dir.join("oom").exists());
 }

@@ -71,14 +71,23 @@ fn read_attach(client: AttachClient, chunk: Vec<u8>, timeout: Duration) -> Recei
     let fd = client.fd.as_raw_fd();
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; 16384];
-    let mut r = Received { stdout: 0, mismatch: None, stderr: Vec::new(), eof: false };
+    let mut r = Received {
+        stdout: 0,
+        mismatch: None,
+        stderr: Vec::new(),
+        eof: false,
+    };
     loop {
         let now = Instant::now();
         if now >= deadline {
             return r;
         }
         let ms = (deadline - now).as_millis().min(1000) as i32;
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let p = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
         if p <= 0 {
             continue;
@@ -108,7 +117,11 @@ fn read_attach(client: AttachClient, chunk: Vec<u8>, timeout: Duration) -> Recei
                     let off = r.stdout % chunk.len();
                     let take = payload.len().min(chunk.len() - off);
                     if r.mismatch.is_none() && payload[..take] != chunk[off..off + take] {
-                        let i = payload[..take].iter().zip(&chunk[off..]).position(|(a, b)| a != b).unwrap();
+                        let i = payload[..take]
+                            .iter()
+                            .zip(&chunk[off..])
+                            .position(|(a, b)| a != b)
+                            .unwrap();
                         r.mismatch = Some(r.stdout + i);
                     }
                     r.stdout += take;
@@ -136,7 +149,11 @@ struct Run {
 
 fn flood(name: &str, rate_limit: Option<&str>) -> Run {
     let out = tempdir("ratelimit-out");
-    let mounts = [BindMount { source: out.path().to_path_buf(), destination: "/out".into(), readonly: false }];
+    let mounts = [BindMount {
+        source: out.path().to_path_buf(),
+        destination: "/out".into(),
+        readonly: false,
+    }];
     let mut c = Container::with_mounts(name, &["sh", "-c", &flood_script()], &mounts);
     // No debug chatter from the monitor while timing.
     c.log_level = "info".into();
@@ -154,11 +171,22 @@ fn flood(name: &str, rate_limit: Option<&str>) -> Run {
     let host_elapsed = t0.elapsed().as_secs_f64();
     c.wait_conmon_exit(T);
     let attach = reader.join().unwrap();
-    let times = fs::read_to_string(out.path().join("times")).expect("/out/times written by the container");
-    let v: Vec<f64> = times.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let times =
+        fs::read_to_string(out.path().join("times")).expect("/out/times written by the container");
+    let v: Vec<f64> = times
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!(v.len(), 2, "times {times:?}");
     let (stdout, stderr_records) = split_log(&c.read_log());
-    Run { ctr_elapsed: v[1] - v[0], host_elapsed, attach, stdout, stderr_records, conmon_stderr: c.conmon_stderr() }
+    Run {
+        ctr_elapsed: v[1] - v[0],
+        host_elapsed,
+        attach,
+        stdout,
+        stderr_records,
+        conmon_stderr: c.conmon_stderr(),
+    }
 }
 
 /// A k8s-file log split into its reassembled stdout stream and its stderr
@@ -166,7 +194,13 @@ fn flood(name: &str, rate_limit: Option<&str>) -> Run {
 fn split_log(data: &[u8]) -> (Vec<u8>, Vec<Record>) {
     let records = parse_k8s_log_fast(data);
     let stdout = reconstruct(&records, "stdout");
-    (stdout, records.into_iter().filter(|r| r.stream == "stderr").collect())
+    (
+        stdout,
+        records
+            .into_iter()
+            .filter(|r| r.stream == "stderr")
+            .collect(),
+    )
 }
 
 /// Seconds since midnight of a k8s timestamp (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+hh:mm`).
@@ -179,20 +213,36 @@ fn seconds_of_day(ts: &str) -> f64 {
 
 fn check_attach(run: &Run, what: &str) {
     let a = &run.attach;
-    assert!(a.eof, "{what}: attach connection not closed ({} stdout bytes so far)", a.stdout);
+    assert!(
+        a.eof,
+        "{what}: attach connection not closed ({} stdout bytes so far)",
+        a.stdout
+    );
     assert_eq!(a.stdout, TOTAL, "{what}: the attach client gets every byte");
-    assert_eq!(a.mismatch, None, "{what}: attach stdout differs from what was written");
-    assert_eq!(show(&a.stderr), show(b""), "{what}: nothing on the attach stderr stream (markers are log-only)");
+    assert_eq!(
+        a.mismatch, None,
+        "{what}: attach stdout differs from what was written"
+    );
+    assert_eq!(
+        show(&a.stderr),
+        show(b""),
+        "{what}: nothing on the attach stderr stream (markers are log-only)"
+    );
 }
 
 #[test]
 fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
-    if skip_without_runtime("rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container") {
+    if skip_without_runtime(
+        "rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container",
+    ) {
         return;
     }
     // Reference: the same flood without a limit (everything logged).
     let free = flood("ratelimit-free", None);
-    eprintln!("[ratelimit] unlimited: container {:.2}s, host {:.2}s", free.ctr_elapsed, free.host_elapsed);
+    eprintln!(
+        "[ratelimit] unlimited: container {:.2}s, host {:.2}s",
+        free.ctr_elapsed, free.host_elapsed
+    );
     check_attach(&free, "unlimited");
     assert_eq!(free.stderr_records, vec![], "unlimited: no stderr record");
     let all = &free.stdout;
@@ -201,7 +251,10 @@ fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
 
     let lim = flood("ratelimit-1m", Some("1048576"));
     let elapsed = lim.ctr_elapsed;
-    eprintln!("[ratelimit] limited: container {:.2}s, host {:.2}s", elapsed, lim.host_elapsed);
+    eprintln!(
+        "[ratelimit] limited: container {:.2}s, host {:.2}s",
+        elapsed, lim.host_elapsed
+    );
     check_attach(&lim, "limited");
 
     // The flood really was a flood: well over the rate for over 2 s.
@@ -220,12 +273,16 @@ fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
     );
 
     // Markers: stderr records only, exact text, each F.
-    let marker = regex::Regex::new(r"^vigil: log rate limit 1048576 B/s exceeded: (\d+) bytes dropped$").unwrap();
+    let marker =
+        regex::Regex::new(r"^vigil: log rate limit 1048576 B/s exceeded: (\d+) bytes dropped$")
+            .unwrap();
     let mut dropped = 0usize;
     let mut marker_times = Vec::new();
     for r in &lim.stderr_records {
         let text = String::from_utf8_lossy(&r.content);
-        let caps = marker.captures(&text).unwrap_or_else(|| panic!("unexpected stderr record {text:?}"));
+        let caps = marker
+            .captures(&text)
+            .unwrap_or_else(|| panic!("unexpected stderr record {text:?}"));
         assert_eq!(r.tag, 'F', "marker record {text:?}");
         let n: usize = caps[1].parse().unwrap();
         assert!(n > 0, "marker with 0 bytes dropped");
@@ -233,7 +290,11 @@ fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
         marker_times.push(seconds_of_day(&r.timestamp));
     }
     // At most one per second while dropping, plus the one at exit.
-    assert!(marker_times.len() >= 2, "markers: {} (expected one per second and one at exit)", marker_times.len());
+    assert!(
+        marker_times.len() >= 2,
+        "markers: {} (expected one per second and one at exit)",
+        marker_times.len()
+    );
     assert!(
         marker_times.len() as f64 <= lim.host_elapsed + 2.0,
         "{} markers in {:.2}s",
@@ -242,15 +303,24 @@ fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
     );
     for w in marker_times[..marker_times.len() - 1].windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap >= 0.99 || gap < -43000.0, "markers {gap:.3}s apart: {marker_times:?}");
+        assert!(
+            gap >= 0.99 || gap < -43000.0,
+            "markers {gap:.3}s apart: {marker_times:?}"
+        );
     }
 
     let logged_bytes = &lim.stdout;
     let logged = logged_bytes.len();
-    assert_eq!(logged + dropped, TOTAL, "logged {logged} + dropped {dropped} must add up to everything written");
+    assert_eq!(
+        logged + dropped,
+        TOTAL,
+        "logged {logged} + dropped {dropped} must add up to everything written"
+    );
     let alphabet = line_body();
     assert!(
-        logged_bytes.iter().all(|&b| b == b'\n' || alphabet.as_bytes().contains(&b)),
+        logged_bytes
+            .iter()
+            .all(|&b| b == b'\n' || alphabet.as_bytes().contains(&b)),
         "logged bytes that were never written"
     );
 
@@ -269,6 +339,13 @@ fn rate_limit_bounds_the_log_reports_drops_and_never_blocks_the_container() {
         "logged {logged} bytes in {:.2}s: over the limit (max {upper:.0})",
         lim.host_elapsed
     );
-    assert!((logged as f64) >= lower, "logged {logged} bytes in {elapsed:.2}s: far under the limit (min {lower:.0})");
-    assert!(!lim.conmon_stderr.contains("panicked"), "monitor stderr: {}", lim.conmon_stderr);
+    assert!(
+        (logged as f64) >= lower,
+        "logged {logged} bytes in {elapsed:.2}s: far under the limit (min {lower:.0})"
+    );
+    assert!(
+        !lim.conmon_stderr.contains("panicked"),
+        "monitor stderr: {}",
+        lim.conmon_stderr
+    );
 }

@@ -52,15 +52,24 @@ fn hostname() -> String {
 /// a lost race makes the readiness probe fail and `Rsyslogd::start` retry).
 fn free_port(tcp: bool) -> u16 {
     if tcp {
-        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     } else {
-        UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 }
 
 /// An RFC 5424 record as the monitor formats it (for the probes).
 fn probe_record(msg: &str) -> Vec<u8> {
-    format!("<14>1 2026-01-01T00:00:00.000000+00:00 probehost vigil-probe 1 probe - {msg}").into_bytes()
+    format!("<14>1 2026-01-01T00:00:00.000000+00:00 probehost vigil-probe 1 probe - {msg}")
+        .into_bytes()
 }
 
 struct Rsyslogd {
@@ -98,7 +107,9 @@ impl Rsyslogd {
         let internal = root.join("internal.log");
         let udp_port = free_port(false);
         let tcp_port = free_port(true);
-        let max = max_message_size.map(|m| format!(" maxMessageSize=\"{m}\"")).unwrap_or_default();
+        let max = max_message_size
+            .map(|m| format!(" maxMessageSize=\"{m}\""))
+            .unwrap_or_default();
         let conf = format!(
             r#"global(workDirectory="{work}"{max})
 module(load="imuxsock" SysSock.Use="off")
@@ -138,7 +149,14 @@ input(type="imtcp" address="127.0.0.1" port="{tcp_port}" ruleset="vigil")
             .process_group(0)
             .spawn()
             .map_err(|e| format!("spawn {RSYSLOGD}: {e}"))?;
-        let mut r = Rsyslogd { child, dir, sock, udp_port, tcp_port, out };
+        let mut r = Rsyslogd {
+            child,
+            dir,
+            sock,
+            udp_port,
+            tcp_port,
+            out,
+        };
         // Readiness: one probe through each input lands in probe.log.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -147,11 +165,17 @@ input(type="imtcp" address="127.0.0.1" port="{tcp_port}" ruleset="vigil")
             }
             let seen = fs::read_to_string(&probe).unwrap_or_default();
             let need = ["probe-unix", "probe-udp", "probe-tcp"];
-            if need.iter().all(|p| seen.lines().any(|l| l.ends_with(&format!("|{p}")))) {
+            if need
+                .iter()
+                .all(|p| seen.lines().any(|l| l.ends_with(&format!("|{p}"))))
+            {
                 break;
             }
             if Instant::now() >= deadline {
-                return Err(format!("probes never arrived (probe.log {seen:?}): {}", r.diagnostics()));
+                return Err(format!(
+                    "probes never arrived (probe.log {seen:?}): {}",
+                    r.diagnostics()
+                ));
             }
             if r.sock.exists() && !seen.contains("probe-unix") {
                 if let Ok(s) = UnixDatagram::unbound() {
@@ -185,7 +209,11 @@ input(type="imtcp" address="127.0.0.1" port="{tcp_port}" ruleset="vigil")
     }
 
     fn lines(&self) -> Vec<String> {
-        fs::read_to_string(&self.out).unwrap_or_default().lines().map(String::from).collect()
+        fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     /// Wait until `n` records were written, then a little longer (nothing
@@ -236,12 +264,29 @@ const SCRIPT: &str = "echo one; echo 'two  spaced' >&2; printf 'a\\n\\n  indente
                       echo 'err 2' >&2; printf tail";
 
 fn check_script_records(got: &[String], app: &str, pid: i32) {
-    let expected_stdout: Vec<String> =
-        ["one", "a", "", "  indented", "b b", "tail"].iter().map(|m| line(app, "stdout", m, pid)).collect();
-    let expected_stderr: Vec<String> = ["two  spaced", "err 2"].iter().map(|m| line(app, "stderr", m, pid)).collect();
-    let stdout: Vec<String> = got.iter().filter(|l| l.contains("|stdout|")).cloned().collect();
-    let stderr: Vec<String> = got.iter().filter(|l| l.contains("|stderr|")).cloned().collect();
-    assert_eq!(got.len(), stdout.len() + stderr.len(), "records on neither stream: {got:#?}");
+    let expected_stdout: Vec<String> = ["one", "a", "", "  indented", "b b", "tail"]
+        .iter()
+        .map(|m| line(app, "stdout", m, pid))
+        .collect();
+    let expected_stderr: Vec<String> = ["two  spaced", "err 2"]
+        .iter()
+        .map(|m| line(app, "stderr", m, pid))
+        .collect();
+    let stdout: Vec<String> = got
+        .iter()
+        .filter(|l| l.contains("|stdout|"))
+        .cloned()
+        .collect();
+    let stderr: Vec<String> = got
+        .iter()
+        .filter(|l| l.contains("|stderr|"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        got.len(),
+        stdout.len() + stderr.len(),
+        "records on neither stream: {got:#?}"
+    );
     // Per stream: exactly these records, in order.
     assert_eq!(stdout, expected_stdout, "stdout records (all: {got:#?})");
     assert_eq!(stderr, expected_stderr, "stderr records (all: {got:#?})");
@@ -264,7 +309,9 @@ fn unix_socket_records_are_rfc5424_for_rsyslog() {
     if skip("unix_socket_records_are_rfc5424_for_rsyslog") {
         return;
     }
-    run_script_through("unix", "rs-unix", |rs| format!("syslog:unix:{}", rs.sock.display()));
+    run_script_through("unix", "rs-unix", |rs| {
+        format!("syslog:unix:{}", rs.sock.display())
+    });
 }
 
 #[test]
@@ -272,7 +319,9 @@ fn udp_records_are_rfc5424_for_rsyslog() {
     if skip("udp_records_are_rfc5424_for_rsyslog") {
         return;
     }
-    run_script_through("udp", "rs-udp", |rs| format!("syslog:udp:127.0.0.1:{}", rs.udp_port));
+    run_script_through("udp", "rs-udp", |rs| {
+        format!("syslog:udp:127.0.0.1:{}", rs.udp_port)
+    });
 }
 
 #[test]
@@ -280,7 +329,9 @@ fn tcp_octet_counted_records_are_rfc5424_for_rsyslog() {
     if skip("tcp_octet_counted_records_are_rfc5424_for_rsyslog") {
         return;
     }
-    run_script_through("tcp", "rs-tcp", |rs| format!("syslog:tcp:127.0.0.1:{}", rs.tcp_port));
+    run_script_through("tcp", "rs-tcp", |rs| {
+        format!("syslog:tcp:127.0.0.1:{}", rs.tcp_port)
+    });
 }
 
 #[test]
@@ -305,20 +356,42 @@ fn without_name_app_name_is_the_short_id() {
 fn many_lines_through(name: &str, spec: impl Fn(&Rsyslogd) -> String) {
     const N: usize = 5000;
     let rs = Rsyslogd::start(None);
-    let mut c =
-        Container::new(name, &["sh", "-c", &format!("seq 1 {N} | sed 's/^/line /'; seq 1 100 | sed 's/^/err /' >&2")]);
+    let mut c = Container::new(
+        name,
+        &[
+            "sh",
+            "-c",
+            &format!("seq 1 {N} | sed 's/^/line /'; seq 1 100 | sed 's/^/err /' >&2"),
+        ],
+    );
     c.log_specs = vec![spec(&rs)];
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
     c.wait_conmon_exit(T);
     let pid = c.conmon_pid();
     let got = rs.wait_records(N + 100, T);
-    let stdout: Vec<String> = got.iter().filter(|l| l.contains("|stdout|")).cloned().collect();
-    let stderr: Vec<String> = got.iter().filter(|l| l.contains("|stderr|")).cloned().collect();
-    let exp_out: Vec<String> = (1..=N).map(|i| line(name, "stdout", &format!("line {i}"), pid)).collect();
-    let exp_err: Vec<String> = (1..=100).map(|i| line(name, "stderr", &format!("err {i}"), pid)).collect();
+    let stdout: Vec<String> = got
+        .iter()
+        .filter(|l| l.contains("|stdout|"))
+        .cloned()
+        .collect();
+    let stderr: Vec<String> = got
+        .iter()
+        .filter(|l| l.contains("|stderr|"))
+        .cloned()
+        .collect();
+    let exp_out: Vec<String> = (1..=N)
+        .map(|i| line(name, "stdout", &format!("line {i}"), pid))
+        .collect();
+    let exp_err: Vec<String> = (1..=100)
+        .map(|i| line(name, "stderr", &format!("err {i}"), pid))
+        .collect();
     assert_eq!(got.len(), N + 100, "record count");
-    assert!(stdout == exp_out, "stdout records differ; first few: {:?}", &stdout[..stdout.len().min(5)]);
+    assert!(
+        stdout == exp_out,
+        "stdout records differ; first few: {:?}",
+        &stdout[..stdout.len().min(5)]
+    );
     assert_eq!(stderr, exp_err);
 }
 
@@ -327,7 +400,9 @@ fn many_lines_over_tcp_none_lost_in_order() {
     if skip("many_lines_over_tcp_none_lost_in_order") {
         return;
     }
-    many_lines_through("rs-many-tcp", |rs| format!("syslog:tcp:127.0.0.1:{}", rs.tcp_port));
+    many_lines_through("rs-many-tcp", |rs| {
+        format!("syslog:tcp:127.0.0.1:{}", rs.tcp_port)
+    });
 }
 
 #[test]
@@ -335,7 +410,9 @@ fn many_lines_over_unix_none_lost_in_order() {
     if skip("many_lines_over_unix_none_lost_in_order") {
         return;
     }
-    many_lines_through("rs-many-unix", |rs| format!("syslog:unix:{}", rs.sock.display()));
+    many_lines_through("rs-many-unix", |rs| {
+        format!("syslog:unix:{}", rs.sock.display())
+    });
 }
 
 #[test]
@@ -346,7 +423,14 @@ fn long_line_arrives_in_pieces_that_fit_rsyslog_defaults() {
     // Pieces of 7936 message bytes keep each whole record within rsyslog's
     // default maxMessageSize (8 KiB): nothing is truncated by the receiver.
     let rs = Rsyslogd::start(None);
-    let mut c = Container::new("rs-long", &["sh", "-c", "head -c 20000 /dev/zero | tr '\\000' x; echo; echo after"]);
+    let mut c = Container::new(
+        "rs-long",
+        &[
+            "sh",
+            "-c",
+            "head -c 20000 /dev/zero | tr '\\000' x; echo; echo after",
+        ],
+    );
     c.log_specs = vec![format!("syslog:unix:{}", rs.sock.display())];
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
@@ -361,6 +445,8 @@ fn long_line_arrives_in_pieces_that_fit_rsyslog_defaults() {
     assert!(
         got == expected,
         "pieces: {:?}",
-        got.iter().map(|l| (l.len(), l.chars().take(60).collect::<String>())).collect::<Vec<_>>()
+        got.iter()
+            .map(|l| (l.len(), l.chars().take(60).collect::<String>()))
+            .collect::<Vec<_>>()
     );
 }

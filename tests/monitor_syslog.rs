@@ -28,12 +28,15 @@ struct Rec {
 }
 
 fn parse_record(raw: &[u8]) -> Rec {
-    let text = String::from_utf8(raw.to_vec()).unwrap_or_else(|_| panic!("record not UTF-8: {}", show(raw)));
+    let text = String::from_utf8(raw.to_vec())
+        .unwrap_or_else(|_| panic!("record not UTF-8: {}", show(raw)));
     let re = regex::Regex::new(
         r"(?s)^<(\d+)>1 (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}[+-]\d{2}:\d{2}) (\S+) (\S+) (\S+) (stdout|stderr) - (.*)$",
     )
     .unwrap();
-    let c = re.captures(&text).unwrap_or_else(|| panic!("not an RFC 5424 record as expected: {text:?}"));
+    let c = re
+        .captures(&text)
+        .unwrap_or_else(|| panic!("not an RFC 5424 record as expected: {text:?}"));
     Rec {
         pri: c[1].to_string(),
         host: c[3].to_string(),
@@ -71,12 +74,18 @@ fn expected_for_script() -> Vec<(String, String, String)> {
 }
 
 fn check_records(c: &Container, recs: &[Rec], app: &str) {
-    let mut got: Vec<(String, String, String)> =
-        recs.iter().map(|r| (r.pri.clone(), r.stream.clone(), r.msg.clone())).collect();
+    let mut got: Vec<(String, String, String)> = recs
+        .iter()
+        .map(|r| (r.pri.clone(), r.stream.clone(), r.msg.clone()))
+        .collect();
     got.sort();
     assert_eq!(got, expected_for_script(), "records: {recs:?}");
     // stdout order is preserved.
-    let stdout: Vec<&str> = recs.iter().filter(|r| r.stream == "stdout").map(|r| r.msg.as_str()).collect();
+    let stdout: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.stream == "stdout")
+        .map(|r| r.msg.as_str())
+        .collect();
     assert_eq!(stdout, vec!["one", "a", "b", "c", "tail"]);
     let host = hostname();
     let pid = c.conmon_pid().to_string();
@@ -105,7 +114,8 @@ fn udp_records_one_per_line() {
         return;
     }
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let port = sock.local_addr().unwrap().port();
     let mut c = Container::new("syslog-udp", &["sh", "-c", SCRIPT]);
     c.log_specs = vec![format!("syslog:udp:127.0.0.1:{port}")];
@@ -143,8 +153,14 @@ fn tcp_records_use_octet_counting() {
     let mut recs = Vec::new();
     let mut rest = &data[..];
     while !rest.is_empty() {
-        let sp = rest.iter().position(|&b| b == b' ').unwrap_or_else(|| panic!("no length prefix: {}", show(rest)));
-        let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap_or_else(|_| panic!("bad length {}", show(&rest[..sp])));
+        let sp = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .unwrap_or_else(|| panic!("no length prefix: {}", show(rest)));
+        let len: usize = std::str::from_utf8(&rest[..sp])
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("bad length {}", show(&rest[..sp])));
         assert!(rest.len() >= sp + 1 + len, "truncated frame");
         recs.push(parse_record(&rest[sp + 1..sp + 1 + len]));
         rest = &rest[sp + 1 + len..];
@@ -160,7 +176,8 @@ fn unix_datagram_records_and_short_id_app_name() {
     let dir = tempdir("syslog-unix");
     let path = dir.path().join("log.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut c = Container::new("syslog-unix", &["sh", "-c", SCRIPT]);
     c.log_specs = vec![format!("syslog:unix:{}", path.display())];
     // Without --name, APP-NAME is the 12-character container id.
@@ -181,7 +198,8 @@ fn syslog_with_k8s_file() {
         return;
     }
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let port = sock.local_addr().unwrap().port();
     let mut c = Container::new("syslog-k8s", &["sh", "-c", SCRIPT]);
     c.log_specs.push(format!("syslog:udp:127.0.0.1:{port}"));
@@ -197,10 +215,24 @@ fn syslog_with_k8s_file() {
 
 fn fails_with_message(log: &str, extra: &[&str], needle: &str) {
     let dir = tempdir("syslog-cli");
-    let mut args = vec!["--cid", "syslog-cli-test-01", "--cuuid", "syslog-cli-test-01", "--runtime", "/tmp", "-l", log];
+    let mut args = vec![
+        "--cid",
+        "syslog-cli-test-01",
+        "--cuuid",
+        "syslog-cli-test-01",
+        "--runtime",
+        "/tmp",
+        "-l",
+        log,
+    ];
     args.extend_from_slice(extra);
     let out = run_conmon(&args, dir.path());
-    assert_eq!(out.code(), Some(1), "conmon {args:?} must fail; stderr {:?}", out.stderr_str());
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "conmon {args:?} must fail; stderr {:?}",
+        out.stderr_str()
+    );
     assert!(
         out.stderr_str().starts_with("[conmon:e]: ") && out.stderr_str().contains(needle),
         "stderr of conmon {args:?}: {:?} (expected {needle:?})",
@@ -210,7 +242,13 @@ fn fails_with_message(log: &str, extra: &[&str], needle: &str) {
 
 #[test]
 fn bad_syslog_destinations_are_rejected() {
-    for bad in ["syslog:udp:nohostport", "syslog:ftp:x:1", "syslog:tcp:host:notaport", "syslog:unix:", "syslog:udp:"] {
+    for bad in [
+        "syslog:udp:nohostport",
+        "syslog:ftp:x:1",
+        "syslog:tcp:host:notaport",
+        "syslog:unix:",
+        "syslog:udp:",
+    ] {
         fails_with_message(bad, &[], "Invalid syslog destination");
     }
 }
@@ -223,7 +261,11 @@ fn invalid_rate_limits_are_rejected() {
         let dir = tempdir("rate-cli");
         let log = dir.path().join("ctr.log");
         let logarg = format!("k8s-file:{}", log.display());
-        fails_with_message(&logarg, &["--log-rate-limit", bad], "Invalid --log-rate-limit");
+        fails_with_message(
+            &logarg,
+            &["--log-rate-limit", bad],
+            "Invalid --log-rate-limit",
+        );
     }
 }
 
@@ -252,7 +294,12 @@ fn rate_limit_drops_excess_from_log_but_not_from_attach() {
     let elapsed = t0.elapsed().as_secs_f64();
     c.wait_conmon_exit(T);
     let out = reader.join().unwrap();
-    let expected: Vec<u8> = b"0123456789abcde\n".iter().copied().cycle().take(TOTAL).collect();
+    let expected: Vec<u8> = b"0123456789abcde\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(TOTAL)
+        .collect();
     assert_eq!(out.stdout.len(), TOTAL, "the attach client gets every byte");
     assert!(out.stdout == expected, "attach stdout content");
 
@@ -264,18 +311,26 @@ fn rate_limit_drops_excess_from_log_but_not_from_attach() {
         "{logged} bytes logged in {elapsed:.2}s exceeds burst 10000 + 1000 B/s"
     );
     assert!(logged >= 10000, "the burst must be logged, got {logged}");
-    let marker = regex::Regex::new(r"^vigil: log rate limit 1000 B/s exceeded: (\d+) bytes dropped$").unwrap();
+    let marker =
+        regex::Regex::new(r"^vigil: log rate limit 1000 B/s exceeded: (\d+) bytes dropped$")
+            .unwrap();
     let mut dropped = 0usize;
     let mut markers = 0;
     for r in recs.iter().filter(|r| r.stream == "stderr") {
         let text = String::from_utf8_lossy(&r.content);
-        let caps = marker.captures(&text).unwrap_or_else(|| panic!("unexpected stderr record {text:?}"));
+        let caps = marker
+            .captures(&text)
+            .unwrap_or_else(|| panic!("unexpected stderr record {text:?}"));
         assert_eq!(r.tag, 'F');
         dropped += caps[1].parse::<usize>().unwrap();
         markers += 1;
     }
     assert!(markers >= 1, "no marker record");
-    assert_eq!(logged + dropped, TOTAL, "logged {logged} + dropped {dropped} must add up to the output");
+    assert_eq!(
+        logged + dropped,
+        TOTAL,
+        "logged {logged} + dropped {dropped} must add up to the output"
+    );
 }
 
 #[test]
@@ -292,7 +347,10 @@ fn rate_limit_not_reached_logs_everything_without_marker() {
     t.sort();
     assert_eq!(
         t,
-        vec![("stderr".to_string(), 'F', "err".to_string()), ("stdout".to_string(), 'F', "small".to_string())]
+        vec![
+            ("stderr".to_string(), 'F', "err".to_string()),
+            ("stdout".to_string(), 'F', "small".to_string())
+        ]
     );
 }
 
@@ -304,8 +362,12 @@ fn long_line_is_sent_in_8k_pieces() {
     let dir = tempdir("syslog-long");
     let path = dir.path().join("log.sock");
     let sock = UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    let mut c = Container::new("syslog-long", &["sh", "-c", "head -c 65535 /dev/zero | tr '\\000' '#'"]);
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut c = Container::new(
+        "syslog-long",
+        &["sh", "-c", "head -c 65535 /dev/zero | tr '\\000' '#'"],
+    );
     c.log_specs = vec![format!("syslog:unix:{}", path.display())];
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
@@ -320,5 +382,8 @@ fn long_line_is_sent_in_8k_pieces() {
     }
     c.wait_conmon_exit(T);
     assert_eq!(total, 65535, "all bytes sent: {sizes:?}");
-    assert!(sizes.iter().all(|&n| n <= 8192), "pieces larger than 8 KiB: {sizes:?}");
+    assert!(
+        sizes.iter().all(|&n| n <= 8192),
+        "pieces larger than 8 KiB: {sizes:?}"
+    );
 }

@@ -43,7 +43,11 @@ fn onlcr_output_to_log_and_clients_as_stdout() {
     let l = c.launch();
     l.expect_pid("data");
     // The console socket (and its directory) are gone once the pid is reported.
-    assert_eq!(tmpdir_entries(&c), Vec::<String>::new(), "console socket left in TMPDIR");
+    assert_eq!(
+        tmpdir_entries(&c),
+        Vec::<String>::new(),
+        "console socket left in TMPDIR"
+    );
     let client = AttachClient::connect_or_panic(&c.attach_path());
     c.start();
     let out = client.read_to_eof(T);
@@ -55,7 +59,10 @@ fn onlcr_output_to_log_and_clients_as_stdout() {
     let recs = parse_k8s_log(&c.read_log());
     assert_eq!(
         triples(&recs),
-        vec![(s("stdout"), 'F', s("hi\r")), (s("stdout"), 'F', s("err\r"))]
+        vec![
+            (s("stdout"), 'F', s("hi\r")),
+            (s("stdout"), 'F', s("err\r"))
+        ]
     );
 }
 
@@ -64,7 +71,14 @@ fn stdio_is_the_pty() {
     if skip_without_runtime("stdio_is_the_pty") {
         return;
     }
-    let mut c = tty_container("tty-isatty", &["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty"]);
+    let mut c = tty_container(
+        "tty-isatty",
+        &[
+            "sh",
+            "-c",
+            "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty",
+        ],
+    );
     let (_pid, code) = c.run_to_exit(T);
     assert_eq!(code, b"0");
     c.wait_conmon_exit(T);
@@ -72,7 +86,9 @@ fn stdio_is_the_pty() {
     let t = triples(&recs);
     assert_eq!(t.len(), 2, "{t:?}");
     assert!(
-        regex::Regex::new(r"^/dev/pts/\d+\r$").unwrap().is_match(&t[0].2),
+        regex::Regex::new(r"^/dev/pts/\d+\r$")
+            .unwrap()
+            .is_match(&t[0].2),
         "tty output {:?}",
         t[0].2
     );
@@ -159,11 +175,18 @@ fn half_close_with_stdin_does_not_give_the_container_eof() {
     );
     client.shutdown_write();
     std::thread::sleep(Duration::from_millis(700));
-    assert!(pid_alive(pid), "container must not see EOF in terminal mode");
+    assert!(
+        pid_alive(pid),
+        "container must not see EOF in terminal mode"
+    );
     assert!(!String::from_utf8_lossy(&c.read_log()).contains("cat-ended"));
     c.runtime_kill("KILL");
     let rest = client.read_to_eof(T);
-    assert_eq!(show(&rest.stdout), show(b""), "no output after the half-close");
+    assert_eq!(
+        show(&rest.stdout),
+        show(b""),
+        "no output after the half-close"
+    );
     assert_eq!(c.wait_exit_file(T), b"137");
     c.wait_conmon_exit(T);
 }

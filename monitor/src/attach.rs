@@ -37,7 +37,12 @@ pub struct AttachPaths {
 }
 
 /// Work out the socket's parent per §5.1; creates the `<cuuid>` symlink.
-fn prepare_parent(bundle: &Path, socket_dir: &Path, cuuid: &str, full_attach: bool) -> Result<(PathBuf, Option<PathBuf>), Fatal> {
+fn prepare_parent(
+    bundle: &Path,
+    socket_dir: &Path,
+    cuuid: &str,
+    full_attach: bool,
+) -> Result<(PathBuf, Option<PathBuf>), Fatal> {
     if full_attach {
         return Ok((bundle.to_path_buf(), None));
     }
@@ -50,10 +55,17 @@ fn prepare_parent(bundle: &Path, socket_dir: &Path, cuuid: &str, full_attach: bo
     let base = PathBuf::from(std::ffi::OsStr::from_bytes(&base));
     if let Err(e) = std::fs::remove_file(&base) {
         if e.kind() != io::ErrorKind::NotFound {
-            return Err(Fatal::from_io(format!("Failed to remove existing symlink for socket directory {}", base.display()), &e));
+            return Err(Fatal::from_io(
+                format!(
+                    "Failed to remove existing symlink for socket directory {}",
+                    base.display()
+                ),
+                &e,
+            ));
         }
     }
-    std::os::unix::fs::symlink(bundle, &base).map_err(|e| Fatal::from_io("Failed to create symlink for notify socket", &e))?;
+    std::os::unix::fs::symlink(bundle, &base)
+        .map_err(|e| Fatal::from_io("Failed to create symlink for notify socket", &e))?;
     Ok((base, Some(link)))
 }
 
@@ -89,33 +101,55 @@ pub struct AttachServer {
 
 impl AttachServer {
     /// Create and bind the listener (before the runtime runs).
-    pub fn bind(bundle: &Path, socket_dir: &Path, cuuid: &str, full_attach: bool) -> Result<AttachServer, Fatal> {
+    pub fn bind(
+        bundle: &Path,
+        socket_dir: &Path,
+        cuuid: &str,
+        full_attach: bool,
+    ) -> Result<AttachServer, Fatal> {
         let (parent, symlink) = prepare_parent(bundle, socket_dir, cuuid, full_attach)?;
-        let cparent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| Fatal::new("invalid socket path"))?;
+        let cparent = CString::new(parent.as_os_str().as_bytes())
+            .map_err(|_| Fatal::new("invalid socket path"))?;
         // SAFETY: valid path; returns a new fd we own.
         let dirfd = unsafe { libc::open(cparent.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if dirfd < 0 {
-            return Err(Fatal::errno(format!("failed to open socket path parent dir {}", parent.display())));
+            return Err(Fatal::errno(format!(
+                "failed to open socket path parent dir {}",
+                parent.display()
+            )));
         }
         // SAFETY: fresh fd.
         let dirfd = unsafe { OwnedFd::from_raw_fd(dirfd) };
         let socket_path = parent.join("attach");
         if let Err(e) = std::fs::remove_file(&socket_path) {
             if e.kind() != io::ErrorKind::NotFound {
-                return Err(Fatal::from_io(format!("Failed to remove existing socket: {}", socket_path.display()), &e));
+                return Err(Fatal::from_io(
+                    format!(
+                        "Failed to remove existing socket: {}",
+                        socket_path.display()
+                    ),
+                    &e,
+                ));
             }
         }
         let short = format!("/proc/self/fd/{}/attach", dirfd.as_raw_fd());
         let listener = bind_seqpacket(&short, &socket_path)?;
         // SAFETY: listening on our own socket.
         if unsafe { libc::listen(listener.as_raw_fd(), 10) } != 0 {
-            return Err(Fatal::errno(format!("Failed to listen on attach socket: {}/attach", parent.display())));
+            return Err(Fatal::errno(format!(
+                "Failed to listen on attach socket: {}/attach",
+                parent.display()
+            )));
         }
         Ok(AttachServer {
             listener,
             clients: Vec::new(),
-            paths: AttachPaths { socket: socket_path, symlink },
-            input_buf: PageBuf::new(MAX_INPUT).map_err(|e| Fatal::from_io("Failed to allocate the attach buffer", &e))?,
+            paths: AttachPaths {
+                socket: socket_path,
+                symlink,
+            },
+            input_buf: PageBuf::new(MAX_INPUT)
+                .map_err(|e| Fatal::from_io("Failed to allocate the attach buffer", &e))?,
         })
     }
 
@@ -127,7 +161,12 @@ impl AttachServer {
     pub fn accept(&mut self) -> Option<(usize, RawFd)> {
         // SAFETY: accept4 on our listener; returns a new fd we own.
         let fd = unsafe {
-            libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            libc::accept4(
+                self.listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
         };
         if fd < 0 {
             let e = crate::diag::last_errno();
@@ -166,7 +205,9 @@ impl AttachServer {
     pub fn broadcast(&mut self, stream: Stream, chunk: &[u8], dropped: &mut Vec<usize>) {
         let id = [stream.id()];
         for slot in (0..self.clients.len()).rev() {
-            let Some(c) = self.clients[slot].as_mut() else { continue };
+            let Some(c) = self.clients[slot].as_mut() else {
+                continue;
+            };
             let mut failed = false;
             for payload in chunk.chunks(MAX_PAYLOAD) {
                 if c.queue.is_empty() {
@@ -229,10 +270,18 @@ impl AttachServer {
                 return;
             }
             for slot in 0..self.clients.len() {
-                let Some(fd) = self.clients[slot].as_ref().filter(|c| c.queued > HIGH_WATER).map(|c| c.fd.as_raw_fd()) else {
+                let Some(fd) = self.clients[slot]
+                    .as_ref()
+                    .filter(|c| c.queued > HIGH_WATER)
+                    .map(|c| c.fd.as_raw_fd())
+                else {
                     continue;
                 };
-                let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
                 // SAFETY: one valid pollfd.
                 unsafe { libc::poll(&mut p, 1, left.as_millis().min(100) as libc::c_int) };
                 self.flush_client(slot);
@@ -243,7 +292,9 @@ impl AttachServer {
     /// The client can take more output; returns false if it was dropped,
     /// and whether its queue is now empty.
     pub fn flush_client(&mut self, slot: usize) -> (bool, bool) {
-        let Some(c) = self.clients.get_mut(slot).and_then(Option::as_mut) else { return (false, true) };
+        let Some(c) = self.clients.get_mut(slot).and_then(Option::as_mut) else {
+            return (false, true);
+        };
         while let Some(pkt) = c.queue.front() {
             match send_packet(c.fd.as_raw_fd(), &pkt[..1], &pkt[1..]) {
                 Ok(true) => {
@@ -320,7 +371,11 @@ impl AttachServer {
         self.clients
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.as_ref().filter(|c| !c.pending_input.is_empty()).map(|_| i))
+            .filter_map(|(i, c)| {
+                c.as_ref()
+                    .filter(|c| !c.pending_input.is_empty())
+                    .map(|_| i)
+            })
             .collect()
     }
 
@@ -334,14 +389,24 @@ impl AttachServer {
                     match send_packet(c.fd.as_raw_fd(), &pkt[..1], &pkt[1..]) {
                         Ok(true) => break,
                         Ok(false) => {
-                            let left = deadline.saturating_duration_since(std::time::Instant::now());
+                            let left =
+                                deadline.saturating_duration_since(std::time::Instant::now());
                             if left.is_zero() {
-                                crate::warn!("Attach client did not take its last {} bytes of output", c.queued);
+                                crate::warn!(
+                                    "Attach client did not take its last {} bytes of output",
+                                    c.queued
+                                );
                                 break 'client;
                             }
-                            let mut p = libc::pollfd { fd: c.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                            let mut p = libc::pollfd {
+                                fd: c.fd.as_raw_fd(),
+                                events: libc::POLLOUT,
+                                revents: 0,
+                            };
                             // SAFETY: one valid pollfd.
-                            unsafe { libc::poll(&mut p, 1, left.as_millis().min(1000) as libc::c_int) };
+                            unsafe {
+                                libc::poll(&mut p, 1, left.as_millis().min(1000) as libc::c_int)
+                            };
                         }
                         Err(_) => break 'client,
                     }
@@ -357,7 +422,11 @@ impl AttachServer {
     pub fn remove_paths(paths: &AttachPaths) {
         if let Err(e) = std::fs::remove_file(&paths.socket) {
             if e.kind() != io::ErrorKind::NotFound {
-                crate::diag::emit(crate::diag::Kind::Fatal, "Failed to remove symlink for attach socket directory", e.raw_os_error());
+                crate::diag::emit(
+                    crate::diag::Kind::Fatal,
+                    "Failed to remove symlink for attach socket directory",
+                    e.raw_os_error(),
+                );
             }
         }
         if let Some(link) = &paths.symlink {
@@ -369,9 +438,18 @@ impl AttachServer {
 /// Bind a SEQPACKET socket at `bind_path` (a short /proc alias of `real_path`), mode 0700.
 fn bind_seqpacket(bind_path: &str, real_path: &Path) -> Result<OwnedFd, Fatal> {
     // SAFETY: new socket fd we own.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
     if fd < 0 {
-        return Err(Fatal::errno(format!("Failed to create socket {}", real_path.display())));
+        return Err(Fatal::errno(format!(
+            "Failed to create socket {}",
+            real_path.display()
+        )));
     }
     // SAFETY: fresh fd.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -380,10 +458,14 @@ fn bind_seqpacket(bind_path: &str, real_path: &Path) -> Result<OwnedFd, Fatal> {
         return Err(Fatal::errno("Failed to change console-socket permissions"));
     }
     bind_unix(&sock, bind_path.as_bytes())?;
-    let creal = CString::new(real_path.as_os_str().as_bytes()).map_err(|_| Fatal::new("invalid socket path"))?;
+    let creal = CString::new(real_path.as_os_str().as_bytes())
+        .map_err(|_| Fatal::new("invalid socket path"))?;
     // SAFETY: valid path.
     if unsafe { libc::chmod(creal.as_ptr(), 0o700) } != 0 {
-        return Err(Fatal::errno(format!("Failed to change socket permissions {}", real_path.display())));
+        return Err(Fatal::errno(format!(
+            "Failed to change socket permissions {}",
+            real_path.display()
+        )));
     }
     Ok(sock)
 }
@@ -399,7 +481,11 @@ pub fn bind_unix(sock: &OwnedFd, path: &[u8]) -> Result<(), Fatal> {
     }
     // SAFETY: addr is a valid sockaddr_un of the given size.
     let r = unsafe {
-        libc::bind(sock.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t)
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
     };
     if r != 0 {
         return Err(Fatal::errno("Failed to bind to console-socket"));
@@ -410,8 +496,14 @@ pub fn bind_unix(sock: &OwnedFd, path: &[u8]) -> Result<(), Fatal> {
 /// Send one packet `head ++ payload` without blocking. Ok(false): would block.
 fn send_packet(fd: RawFd, head: &[u8], payload: &[u8]) -> io::Result<bool> {
     let iov = [
-        libc::iovec { iov_base: head.as_ptr() as *mut libc::c_void, iov_len: head.len() },
-        libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() },
+        libc::iovec {
+            iov_base: head.as_ptr() as *mut libc::c_void,
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: payload.len(),
+        },
     ];
     // SAFETY: an all-zero msghdr is valid; we point it at our iovecs.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };

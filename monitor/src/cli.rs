@@ -68,7 +68,12 @@ pub struct Options {
 
 impl Options {
     fn defaults() -> Options {
-        Options { log_size_max: -1, log_global_size_max: -1, log_max_files: 1, ..Default::default() }
+        Options {
+            log_size_max: -1,
+            log_global_size_max: -1,
+            log_max_files: 1,
+            ..Default::default()
+        }
     }
 }
 
@@ -141,7 +146,12 @@ struct Spec {
 }
 
 const fn o(long: &'static str, short: Option<u8>, arg: Arg, id: Id) -> Spec {
-    Spec { long, short, arg, id }
+    Spec {
+        long,
+        short,
+        arg,
+        id,
+    }
 }
 
 #[rustfmt::skip]
@@ -298,7 +308,9 @@ fn missing(label: &str) -> ParseError {
 }
 
 fn convert(arg: Arg, raw: Option<String>, label: &str) -> Result<Value, ParseError> {
-    let Some(raw) = raw else { return Ok(Value::None) };
+    let Some(raw) = raw else {
+        return Ok(Value::None);
+    };
     let (lo, hi) = match arg {
         Arg::Flag => return Ok(Value::None),
         Arg::Str => return Ok(Value::Str(raw)),
@@ -308,8 +320,12 @@ fn convert(arg: Arg, raw: Option<String>, label: &str) -> Result<Value, ParseErr
     let (lq, rq) = quotes();
     match strtol(&raw) {
         Some(Ok(v)) if (lo..=hi).contains(&v) => Ok(Value::Int(v)),
-        Some(_) => Err(ParseError(format!("Integer value {lq}{raw}{rq} for {label} out of range"))),
-        None => Err(ParseError(format!("Cannot parse integer value {lq}{raw}{rq} for {label}"))),
+        Some(_) => Err(ParseError(format!(
+            "Integer value {lq}{raw}{rq} for {label} out of range"
+        ))),
+        None => Err(ParseError(format!(
+            "Cannot parse integer value {lq}{raw}{rq} for {label}"
+        ))),
     }
 }
 
@@ -437,7 +453,10 @@ pub fn help_text() -> String {
 
 /// `--version` output: the emulated conmon version, then the implementation.
 pub fn version_text() -> String {
-    format!("conmon version 2.2.1\ncommit: vigil-{}\n", env!("CARGO_PKG_VERSION"))
+    format!(
+        "conmon version 2.2.1\ncommit: vigil-{}\n",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 #[cfg(test)]
@@ -454,12 +473,35 @@ mod tests {
 
     #[test]
     fn long_and_short_forms() {
-        let o = p(&["--cid=a", "-u", "b", "--api-version", "1", "-r", "/bin/true", "-l", "k8s-file:/x", "--log-path", "journald:"]).unwrap();
+        let o = p(&[
+            "--cid=a",
+            "-u",
+            "b",
+            "--api-version",
+            "1",
+            "-r",
+            "/bin/true",
+            "-l",
+            "k8s-file:/x",
+            "--log-path",
+            "journald:",
+        ])
+        .unwrap();
         assert_eq!(o.cid.as_deref(), Some("a"));
         assert_eq!(o.cuuid.as_deref(), Some("b"));
         assert!(o.api_version);
         assert_eq!(o.log_paths, vec!["k8s-file:/x", "journald:"]);
-        let o = p(&["--cid", "--cuuid", "--log-size-max", "-1", "-T", "0x10", "--exit-delay", "010"]).unwrap();
+        let o = p(&[
+            "--cid",
+            "--cuuid",
+            "--log-size-max",
+            "-1",
+            "-T",
+            "0x10",
+            "--exit-delay",
+            "010",
+        ])
+        .unwrap();
         assert_eq!(o.cid.as_deref(), Some("--cuuid"));
         assert_eq!((o.log_size_max, o.timeout, o.exit_delay), (-1, 16, 8));
         let o = p(&["--api-version=1", "-ti", "--", "--bogus"]).unwrap();
@@ -468,7 +510,14 @@ mod tests {
 
     #[test]
     fn shared_runtime_opt_list() {
-        let o = p(&["--runtime-opt", "a", "--restore-arg", "b", "--runtime-opt=c"]).unwrap();
+        let o = p(&[
+            "--runtime-opt",
+            "a",
+            "--restore-arg",
+            "b",
+            "--runtime-opt=c",
+        ])
+        .unwrap();
         assert_eq!(o.runtime_opts, vec!["a", "b", "c"]);
         let o = p(&["--cid", "a", "--cid", "b"]).unwrap();
         assert_eq!(o.cid.as_deref(), Some("b"));
@@ -482,14 +531,32 @@ mod tests {
         assert_eq!(p(&["-cfoo", "x"]).unwrap_err(), "Unknown option -cfoo");
         assert_eq!(p(&["-cfoo"]).unwrap_err(), "Missing argument for -c");
         assert_eq!(p(&["--cid"]).unwrap_err(), "Missing argument for --cid");
-        assert_eq!(p(&["--log-max-files", "abc"]).unwrap_err(), "Cannot parse integer value \u{201c}abc\u{201d} for --log-max-files");
-        assert_eq!(p(&["--log-max-files", "2147483648"]).unwrap_err(), "Integer value \u{201c}2147483648\u{201d} for --log-max-files out of range");
-        assert_eq!(p(&["--log-max-files", ""]).unwrap_err(), "Cannot parse integer value \u{201c}\u{201d} for --log-max-files");
-        assert_eq!(p(&["--log-max-files", "0x"]).unwrap_err(), "Cannot parse integer value \u{201c}0x\u{201d} for --log-max-files");
-        assert_eq!(p(&["--log-size-max", "99999999999999999999"]).unwrap_err(), "Integer value \u{201c}99999999999999999999\u{201d} for --log-size-max out of range");
+        assert_eq!(
+            p(&["--log-max-files", "abc"]).unwrap_err(),
+            "Cannot parse integer value \u{201c}abc\u{201d} for --log-max-files"
+        );
+        assert_eq!(
+            p(&["--log-max-files", "2147483648"]).unwrap_err(),
+            "Integer value \u{201c}2147483648\u{201d} for --log-max-files out of range"
+        );
+        assert_eq!(
+            p(&["--log-max-files", ""]).unwrap_err(),
+            "Cannot parse integer value \u{201c}\u{201d} for --log-max-files"
+        );
+        assert_eq!(
+            p(&["--log-max-files", "0x"]).unwrap_err(),
+            "Cannot parse integer value \u{201c}0x\u{201d} for --log-max-files"
+        );
+        assert_eq!(
+            p(&["--log-size-max", "99999999999999999999"]).unwrap_err(),
+            "Integer value \u{201c}99999999999999999999\u{201d} for --log-size-max out of range"
+        );
         assert_eq!(p(&["--log-max-files", "-1"]).unwrap().log_max_files, -1);
         assert_eq!(p(&["--help", "--bogus"]).unwrap_err(), "help");
-        assert_eq!(p(&["--bogus", "--help"]).unwrap_err(), "Unknown option --bogus");
+        assert_eq!(
+            p(&["--bogus", "--help"]).unwrap_err(),
+            "Unknown option --bogus"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ impl Config {
 /// Opens the k8s log file, as conmon does before forking.
 pub fn validate(opts: Options) -> Result<Config, Invalid> {
     if opts.log_max_files < 0 {
-        return Err(Invalid::Plain(format!("conmon: log-max-files must be non-negative, got {}\n", opts.log_max_files)));
+        return Err(Invalid::Plain(format!(
+            "conmon: log-max-files must be non-negative, got {}\n",
+            opts.log_max_files
+        )));
     }
     if opts.log_rotate && opts.log_max_files == 0 {
         return Err(Invalid::Plain(
@@ -64,7 +67,9 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
         ));
     }
     let Some(cid) = opts.cid.clone() else {
-        return Err(Invalid::Plain("conmon: Container ID not provided. Use --cid\n".into()));
+        return Err(Invalid::Plain(
+            "conmon: Container ID not provided. Use --cid\n".into(),
+        ));
     };
     let level = match &opts.log_level {
         None => Level::Warn,
@@ -79,7 +84,9 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
         return Err(Fatal::new("Attach can only be specified with exec").into());
     }
     if opts.exec_attach && !opts.api_version {
-        return Err(Fatal::new("Attach can only be specified for a non-legacy exec session").into());
+        return Err(
+            Fatal::new("Attach can only be specified for a non-legacy exec session").into(),
+        );
     }
     if opts.cuuid.is_none() && (!opts.exec || opts.api_version) {
         return Err(Fatal::new("Container UUID not provided. Use --cuuid").into());
@@ -97,11 +104,15 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
     }
     let mode = if opts.exec {
         let Some(spec) = opts.exec_process_spec.clone() else {
-            return Err(Fatal::new("Exec process spec path not provided. Use --exec-process-spec").into());
+            return Err(
+                Fatal::new("Exec process spec path not provided. Use --exec-process-spec").into(),
+            );
         };
         Mode::Exec { process_spec: spec }
     } else if let Some(r) = &opts.restore {
-        Mode::Restore { image_path: r.clone() }
+        Mode::Restore {
+            image_path: r.clone(),
+        }
     } else {
         Mode::Create
     };
@@ -112,7 +123,10 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
         None => None,
     };
     if opts.exit_delay < 0 {
-        return Err(Fatal::new("Delay before invoking exit command must be greater than or equal to 0").into());
+        return Err(Fatal::new(
+            "Delay before invoking exit command must be greater than or equal to 0",
+        )
+        .into());
     }
     let container_pidfile = match &opts.container_pidfile {
         Some(p) => PathBuf::from(p),
@@ -122,5 +136,13 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
     if opts.no_container_partial_message && !logs.journald {
         crate::warn!("--no-container-partial-message has no effect without journald log driver");
     }
-    Ok(Config { cid, mode, runtime, bundle, container_pidfile, logs, opts })
+    Ok(Config {
+        cid,
+        mode,
+        runtime,
+        bundle,
+        container_pidfile,
+        logs,
+        opts,
+    })
 }

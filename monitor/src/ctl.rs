@@ -24,7 +24,8 @@ pub struct Fifo {
 
 impl Fifo {
     fn create(path: &Path, what: &str) -> Result<Fifo, Fatal> {
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Fatal::new("invalid fifo path"))?;
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Fatal::new("invalid fifo path"))?;
         // SAFETY: valid path.
         unsafe {
             if libc::mkfifo(c.as_ptr(), 0o660) != 0 && crate::diag::last_errno() == libc::EEXIST {
@@ -43,9 +44,15 @@ impl Fifo {
             }
             o.open(path).map(OwnedFd::from)
         };
-        let read = open(false).map_err(|e| Fatal::from_io(format!("Failed to open {what} fifo read half"), &e))?;
-        let write = open(true).map_err(|e| Fatal::from_io(format!("Failed to open {what} fifo write half"), &e))?;
-        Ok(Fifo { read, _write: write, lines: LineBuffer::default() })
+        let read = open(false)
+            .map_err(|e| Fatal::from_io(format!("Failed to open {what} fifo read half"), &e))?;
+        let write = open(true)
+            .map_err(|e| Fatal::from_io(format!("Failed to open {what} fifo write half"), &e))?;
+        Ok(Fifo {
+            read,
+            _write: write,
+            lines: LineBuffer::default(),
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -57,7 +64,13 @@ impl Fifo {
         loop {
             let space = self.lines.space();
             // SAFETY: reading into our line buffer's free space.
-            let n = unsafe { libc::read(self.read.as_raw_fd(), space.as_mut_ptr().cast(), space.len()) };
+            let n = unsafe {
+                libc::read(
+                    self.read.as_raw_fd(),
+                    space.as_mut_ptr().cast(),
+                    space.len(),
+                )
+            };
             if n <= 0 {
                 return;
             }
@@ -111,9 +124,17 @@ impl CtlFifos {
 
 /// Set the pty size (rows = height, cols = width).
 pub fn resize_pty(master: RawFd, height: u16, width: u16) {
-    let ws = libc::winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ with a valid winsize.
     if unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) } != 0 {
-        crate::warn_errno!(crate::diag::last_errno(), "Failed to set process pty terminal size:");
+        crate::warn_errno!(
+            crate::diag::last_errno(),
+            "Failed to set process pty terminal size:"
+        );
     }
 }

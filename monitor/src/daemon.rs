@@ -21,9 +21,16 @@ pub fn protect_from_oom() -> Vec<u8> {
     while saved.last().is_some_and(|b| b.is_ascii_whitespace()) {
         saved.pop();
     }
-    let res = std::fs::OpenOptions::new().write(true).open(OOM_SCORE_ADJ).and_then(|mut f| f.write_all(b"-1000"));
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .open(OOM_SCORE_ADJ)
+        .and_then(|mut f| f.write_all(b"-1000"));
     if let Err(e) = res {
-        crate::debug!("failed to write to {}: {}", OOM_SCORE_ADJ, crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
+        crate::debug!(
+            "failed to write to {}: {}",
+            OOM_SCORE_ADJ,
+            crate::diag::strerror(e.raw_os_error().unwrap_or(0))
+        );
     }
     saved
 }
@@ -36,7 +43,10 @@ pub fn restore_oom_score_adj(saved: &[u8]) {
     // SAFETY: a NUL-terminated constant path; the buffer is valid; raw
     // syscalls are async-signal-safe after fork.
     unsafe {
-        let fd = libc::open(b"/proc/self/oom_score_adj\0".as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let fd = libc::open(
+            b"/proc/self/oom_score_adj\0".as_ptr().cast(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
         if fd >= 0 {
             libc::write(fd, saved.as_ptr().cast(), saved.len());
             libc::close(fd);
@@ -60,7 +70,9 @@ pub fn daemonize(conmon_pidfile: Option<&str>) -> Result<(), Fatal> {
     }
     if pid > 0 {
         if let Some(path) = conmon_pidfile {
-            if let Err(e) = vigil::proto::exit::write_atomic(Path::new(path), pid.to_string().as_bytes()) {
+            if let Err(e) =
+                vigil::proto::exit::write_atomic(Path::new(path), pid.to_string().as_bytes())
+            {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 crate::diag::emit(
                     crate::diag::Kind::Fatal,
@@ -93,7 +105,10 @@ impl DevNull {
                 .map(OwnedFd::from)
                 .map_err(|e| Fatal::from_io("Failed to open /dev/null", &e))
         };
-        Ok(DevNull { read: open(false)?, write: open(true)? })
+        Ok(DevNull {
+            read: open(false)?,
+            write: open(true)?,
+        })
     }
 
     /// Point our fds 0, 1, 2 at /dev/null: the engine's stdio must not be held.

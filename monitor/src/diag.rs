@@ -53,7 +53,11 @@ pub fn init(level: Level, syslog: bool, cid: &str, tag: Option<&str>) {
         }
         id.truncate(cut);
     }
-    let _ = CONFIG.set(Config { level, syslog, syslog_id: id });
+    let _ = CONFIG.set(Config {
+        level,
+        syslog,
+        syslog_id: id,
+    });
 }
 
 fn config() -> (Level, bool, &'static str) {
@@ -88,13 +92,22 @@ pub fn emit(kind: Kind, text: &str, errno: Option<i32>) {
     line.push('\n');
     let _ = std::io::stderr().write_all(line.as_bytes());
     if syslog {
-        let mut msg = format!("conmon {} <{}>: {}", id, kind.syslog_tag(errno.is_some()), text);
+        let mut msg = format!(
+            "conmon {} <{}>: {}",
+            id,
+            kind.syslog_tag(errno.is_some()),
+            text
+        );
         if let Some(e) = &err {
             msg.push_str(": ");
             msg.push_str(e);
         }
         msg.push('\n');
-        let prio = if kind == Kind::Fatal { libc::LOG_ERR } else { libc::LOG_INFO };
+        let prio = if kind == Kind::Fatal {
+            libc::LOG_ERR
+        } else {
+            libc::LOG_INFO
+        };
         if let Ok(c) = CString::new(msg.replace('\0', " ")) {
             // SAFETY: "%s" with one valid NUL-terminated string argument.
             unsafe { libc::syslog(prio, b"%s\0".as_ptr().cast(), c.as_ptr()) };
@@ -179,16 +192,25 @@ pub struct Fatal {
 
 impl Fatal {
     pub fn new(text: impl Into<String>) -> Fatal {
-        Fatal { text: text.into(), errno: None }
+        Fatal {
+            text: text.into(),
+            errno: None,
+        }
     }
 
     /// With the current `errno` appended.
     pub fn errno(text: impl Into<String>) -> Fatal {
-        Fatal { text: text.into(), errno: Some(last_errno()) }
+        Fatal {
+            text: text.into(),
+            errno: Some(last_errno()),
+        }
     }
 
     pub fn from_io(text: impl Into<String>, e: &std::io::Error) -> Fatal {
-        Fatal { text: text.into(), errno: Some(e.raw_os_error().unwrap_or(libc::EIO)) }
+        Fatal {
+            text: text.into(),
+            errno: Some(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
     }
 
     pub fn report(&self) {

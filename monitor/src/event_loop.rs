@@ -55,18 +55,33 @@ impl Children {
             let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
             if pid > 0 {
                 if pid == self.container_pid {
-                    crate::debug!("container {} exited with status {}", pid, crate::exit::status_of(st));
+                    crate::debug!(
+                        "container {} exited with status {}",
+                        pid,
+                        crate::exit::status_of(st)
+                    );
                     self.container_status = Some(st);
                 }
                 continue;
             }
-            if pid < 0 && crate::diag::last_errno() == libc::ECHILD && self.container_pid > 0 && self.container_status.is_none() {
+            if pid < 0
+                && crate::diag::last_errno() == libc::ECHILD
+                && self.container_pid > 0
+                && self.container_status.is_none()
+            {
                 // SAFETY: signal 0 only probes.
-                let alive = unsafe { libc::kill(self.container_pid, 0) } == 0 || crate::diag::last_errno() != libc::ESRCH;
+                let alive = unsafe { libc::kill(self.container_pid, 0) } == 0
+                    || crate::diag::last_errno() != libc::ESRCH;
                 if alive {
-                    crate::info!("Container process {} is still alive but not a direct child", self.container_pid);
+                    crate::info!(
+                        "Container process {} is still alive but not a direct child",
+                        self.container_pid
+                    );
                 } else {
-                    crate::info!("Container process {} has exited (detected via kill probe)", self.container_pid);
+                    crate::info!(
+                        "Container process {} has exited (detected via kill probe)",
+                        self.container_pid
+                    );
                     self.container_status = Some(0);
                 }
             }
@@ -137,14 +152,22 @@ impl EventLoop {
     ) -> std::io::Result<EventLoop> {
         let poll = Poll::new()?;
         let reg = poll.registry();
-        reg.register(&mut SourceFd(&signals.as_raw_fd()), SIGNAL, Interest::READABLE)?;
+        reg.register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNAL,
+            Interest::READABLE,
+        )?;
         for (s, tok) in [(&stdout, STDOUT), (&stderr, STDERR)] {
             if let Some(s) = s {
                 reg.register(&mut SourceFd(&s.raw()), tok, Interest::READABLE)?;
             }
         }
         if let Some(a) = &attach {
-            reg.register(&mut SourceFd(&a.listener_fd()), LISTENER, Interest::READABLE)?;
+            reg.register(
+                &mut SourceFd(&a.listener_fd()),
+                LISTENER,
+                Interest::READABLE,
+            )?;
         }
         if let Some(c) = &ctl {
             reg.register(&mut SourceFd(&c.ctl.fd()), CTL, Interest::READABLE)?;
@@ -176,7 +199,11 @@ impl EventLoop {
     /// Watch the container's memory cgroup for OOM kills.
     pub fn set_oom(&mut self, oom: OomMonitor) {
         if let Some(fd) = oom.fd() {
-            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), OOM, Interest::READABLE) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut SourceFd(&fd), OOM, Interest::READABLE)
+            {
                 crate::warn!("Failed to watch for OOM events: {e}");
             }
         }
@@ -185,7 +212,11 @@ impl EventLoop {
 
     /// Relay sd-notify messages from the container.
     pub fn set_notify(&mut self, relay: crate::notify::NotifyRelay) {
-        if let Err(e) = self.poll.registry().register(&mut SourceFd(&relay.fd()), NOTIFY, Interest::READABLE) {
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&relay.fd()), NOTIFY, Interest::READABLE)
+        {
             crate::warn!("Failed to watch the notify socket: {e}");
         }
         self.notify = Some(relay);
@@ -211,7 +242,9 @@ impl EventLoop {
             let paused = self.congested();
             let timeout = if paused {
                 // Waiting for a slow attach client; check for stuck ones regularly.
-                Some(deadline.map_or(CONGESTION_TICK, |d| d.saturating_duration_since(now).min(CONGESTION_TICK)))
+                Some(deadline.map_or(CONGESTION_TICK, |d| {
+                    d.saturating_duration_since(now).min(CONGESTION_TICK)
+                }))
             } else if hot.iter().any(|&h| h) {
                 Some(Duration::ZERO)
             } else {
@@ -301,7 +334,9 @@ impl EventLoop {
     /// clients; true if it may have more data.
     fn pump(&mut self, i: usize, budget: usize) -> bool {
         for _ in 0..budget {
-            let Some(s) = &self.streams[i] else { return false };
+            let Some(s) = &self.streams[i] else {
+                return false;
+            };
             match s.read(self.buf.space()) {
                 ReadOutcome::Data(n) => {
                     self.buffers_dirty = true;
@@ -347,7 +382,11 @@ impl EventLoop {
         let Some(a) = &mut self.attach else { return };
         while let Some((slot, fd)) = a.accept() {
             let tok = Token(CLIENT_BASE + slot);
-            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), tok, Interest::READABLE | Interest::WRITABLE) {
+            if let Err(e) = self.poll.registry().register(
+                &mut SourceFd(&fd),
+                tok,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 crate::warn!("Failed to watch attach client: {e}");
                 a.drop_client(slot);
             }
@@ -367,7 +406,10 @@ impl EventLoop {
         if up.input_ended && self.stdin.close_on_client_eof && self.stdin.fd.is_some() {
             crate::debug!("attach client closed its input: closing container stdin");
             if let Some(fd) = self.stdin.fd.take() {
-                let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
         } else if up.input_ended && !self.stdin.close_on_client_eof {
             crate::info!("Not closing input");
@@ -375,7 +417,11 @@ impl EventLoop {
     }
 
     fn on_stdin_writable(&mut self) {
-        let blocked = self.attach.as_ref().map(|a| a.blocked_input()).unwrap_or_default();
+        let blocked = self
+            .attach
+            .as_ref()
+            .map(|a| a.blocked_input())
+            .unwrap_or_default();
         for slot in blocked {
             self.on_client_readable(slot);
         }

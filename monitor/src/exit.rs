@@ -30,7 +30,11 @@ pub fn write_exit_files(cfg: &Config, status: i32) {
     }
     if let Some(dir) = cfg.opts.exit_dir.as_deref().filter(|d| !d.is_empty()) {
         if let Err(e) = write_status(&Path::new(dir).join(&cfg.cid), status) {
-            crate::diag::emit(crate::diag::Kind::Fatal, &format!("Failed to write {status} to exit file: {e}"), None);
+            crate::diag::emit(
+                crate::diag::Kind::Fatal,
+                &format!("Failed to write {status} to exit file: {e}"),
+                None,
+            );
         }
     }
 }
@@ -49,7 +53,11 @@ impl ExitCommand {
             .chain(cfg.opts.exit_command_args.iter())
             .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
             .collect();
-        Some(ExitCommand { argv, delay: cfg.opts.exit_delay, saved_oom_score_adj })
+        Some(ExitCommand {
+            argv,
+            delay: cfg.opts.exit_delay,
+            saved_oom_score_adj,
+        })
     }
 
     /// Run it with every fd >= 3 closed and wait for it (and any remaining
@@ -67,7 +75,10 @@ impl ExitCommand {
             let pid = libc::fork();
             if pid == 0 {
                 if self.delay > 0 {
-                    crate::debug!("Sleeping for {} seconds before executing exit command", self.delay);
+                    crate::debug!(
+                        "Sleeping for {} seconds before executing exit command",
+                        self.delay
+                    );
                     libc::sleep(self.delay as libc::c_uint);
                 }
                 crate::daemon::restore_oom_score_adj(&self.saved_oom_score_adj);
@@ -83,7 +94,10 @@ impl ExitCommand {
 /// Close every fd >= `from`.
 pub fn close_all_from(from: i32) {
     let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(d) => d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|&fd| fd >= from).collect(),
+        Ok(d) => d
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd >= from)
+            .collect(),
         Err(_) => (from..1024).collect(),
     };
     for fd in fds {

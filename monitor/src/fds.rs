@@ -43,7 +43,11 @@ pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
         if flags == -1 {
             return Err(io::Error::last_os_error());
         }
-        let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        let new = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
         if new != flags && libc::fcntl(fd, libc::F_SETFL, new) == -1 {
             return Err(io::Error::last_os_error());
         }
@@ -66,11 +70,16 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// base-10 integer (empty means 0), then the fd is made close-on-exec.
 /// Returns `None` when the variable is unset.
 pub fn fd_from_env(var: &str) -> Result<Option<RawFd>, Fatal> {
-    let Ok(val) = std::env::var(var) else { return Ok(None) };
+    let Ok(val) = std::env::var(var) else {
+        return Ok(None);
+    };
     let fd: RawFd = if val.is_empty() {
         0
     } else {
-        val.parse().map_err(|_| Fatal { text: format!("unable to parse {var}"), errno: Some(libc::EINVAL) })?
+        val.parse().map_err(|_| Fatal {
+            text: format!("unable to parse {var}"),
+            errno: Some(libc::EINVAL),
+        })?
     };
     set_cloexec(fd).map_err(|e| Fatal::from_io(format!("unable to make {var} CLOEXEC"), &e))?;
     Ok(Some(fd))
@@ -119,7 +128,11 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 }
 
 fn wait_writable(fd: RawFd) {
-    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, 100) };
 }

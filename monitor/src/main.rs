@@ -45,7 +45,8 @@ fn main() {
         }
         Ok(cli::Parsed::Run(o)) => *o,
         Err(e) => {
-            let _ = std::io::stderr().write_all(format!("conmon: option parsing failed: {e}\n").as_bytes());
+            let _ = std::io::stderr()
+                .write_all(format!("conmon: option parsing failed: {e}\n").as_bytes());
             std::process::exit(1);
         }
     };
@@ -138,7 +139,10 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
                 attach_pipe = Some(SyncPipe::new(Some(unsafe { fds::own(fd) }), key));
             }
             Ok(None) => {
-                return fail(Fatal { text: "--attach specified but _OCI_ATTACHPIPE was not".into(), errno: Some(libc::ENOENT) })
+                return fail(Fatal {
+                    text: "--attach specified but _OCI_ATTACHPIPE was not".into(),
+                    errno: Some(libc::ENOENT),
+                })
             }
             Err(f) => return fail(f),
         }
@@ -164,14 +168,26 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     };
     if cfg.opts.seccomp_notify_socket.is_some() {
         // conmon 2.2.1 built with libseccomp fails exactly like this.
-        return fail(Fatal { text: "seccomp support not present".into(), errno: Some(libc::EOPNOTSUPP) });
+        return fail(Fatal {
+            text: "seccomp support not present".into(),
+            errno: Some(libc::EOPNOTSUPP),
+        });
     }
-    let pipes = match StdioPipes::create(cfg.opts.stdin && !passthrough && !cfg.opts.terminal, !passthrough && !cfg.opts.terminal) {
+    let pipes = match StdioPipes::create(
+        cfg.opts.stdin && !passthrough && !cfg.opts.terminal,
+        !passthrough && !cfg.opts.terminal,
+    ) {
         Ok(p) => p,
         Err(f) => return fail(f),
     };
 
-    let argv = runtime::build_argv(&cfg, console.as_ref().map(|c| c.path.to_string_lossy().into_owned()).as_deref());
+    let argv = runtime::build_argv(
+        &cfg,
+        console
+            .as_ref()
+            .map(|c| c.path.to_string_lossy().into_owned())
+            .as_deref(),
+    );
     diag::enabled(diag::Level::Trace).then(|| {
         let joined: String = argv.iter().map(|a| format!("{a} ")).collect();
         trace!("calling runtime args: {joined}");
@@ -179,9 +195,18 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     let mut attach = None;
     let mut ctl = None;
     if let (Some(bundle), false) = (&cfg.bundle, passthrough) {
-        let socket_dir = cfg.opts.socket_dir_path.clone().unwrap_or_else(|| config::DEFAULT_SOCKET_DIR.into());
+        let socket_dir = cfg
+            .opts
+            .socket_dir_path
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_SOCKET_DIR.into());
         let cuuid = cfg.opts.cuuid.clone().unwrap_or_default();
-        match attach::AttachServer::bind(bundle, std::path::Path::new(&socket_dir), &cuuid, cfg.opts.full_attach) {
+        match attach::AttachServer::bind(
+            bundle,
+            std::path::Path::new(&socket_dir),
+            &cuuid,
+            cfg.opts.full_attach,
+        ) {
             Ok(a) => attach = Some(a),
             Err(f) => return fail(f),
         }
@@ -200,13 +225,26 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         [None, None, None]
     } else {
         [
-            Some(pipes.child_stdin.as_ref().map_or(dev_null.read.as_raw_fd(), |f| f.as_raw_fd())),
-            Some(pipes.child_stdout.as_ref().map_or(dev_null.write.as_raw_fd(), |f| f.as_raw_fd())),
+            Some(
+                pipes
+                    .child_stdin
+                    .as_ref()
+                    .map_or(dev_null.read.as_raw_fd(), |f| f.as_raw_fd()),
+            ),
+            Some(
+                pipes
+                    .child_stdout
+                    .as_ref()
+                    .map_or(dev_null.write.as_raw_fd(), |f| f.as_raw_fd()),
+            ),
             Some(pipes.child_stderr.as_raw_fd()),
         ]
     };
     let setup = runtime::ChildSetup {
-        argv: argv.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect(),
+        argv: argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+            .collect(),
         stdio: stdio_targets,
         chmod_stdio: [
             !passthrough && pipes.child_stdin.is_some(),
@@ -232,7 +270,15 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     // From here on every exit path runs the exit command.
     let exit_command = exit::ExitCommand::new(&cfg, saved_oom);
     let symlink = attach.as_ref().and_then(|a| a.paths.symlink.clone());
-    let io = Io { pipes, console, attach, ctl, signal_fd, start_pipe, notify };
+    let io = Io {
+        pipes,
+        console,
+        attach,
+        ctl,
+        signal_fd,
+        start_pipe,
+        notify,
+    };
     let status = monitor(&mut cfg, io, runtime_pid, &mut sync, inherited);
     if let Some(link) = symlink {
         let _ = std::fs::remove_file(link);
@@ -263,9 +309,30 @@ struct Io {
 }
 
 /// From the runtime's start to the exit files; returns the exit status.
-fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPipe, inherited: Vec<RawFd>) -> i32 {
-    let Io { pipes, console, attach, ctl, signal_fd, start_pipe, notify } = io;
-    let StdioPipes { stdin_write, child_stdin, stdout_read, child_stdout, stderr_read, child_stderr } = pipes;
+fn monitor(
+    cfg: &mut Config,
+    io: Io,
+    runtime_pid: libc::pid_t,
+    sync: &mut SyncPipe,
+    inherited: Vec<RawFd>,
+) -> i32 {
+    let Io {
+        pipes,
+        console,
+        attach,
+        ctl,
+        signal_fd,
+        start_pipe,
+        notify,
+    } = io;
+    let StdioPipes {
+        stdin_write,
+        child_stdin,
+        stdout_read,
+        child_stdout,
+        stderr_read,
+        child_stderr,
+    } = pipes;
     drop((child_stdin, child_stdout, child_stderr));
 
     let stderr_stream = match OutputStream::new(stderr_read, Stream::Stderr) {
@@ -278,7 +345,8 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         Ok(runtime::RuntimeWait::TimedOut) => {
             let secs = timeout.map_or(0, |t| t.as_secs());
             let text = read_runtime_stderr(&stderr_stream);
-            let mut msg = format!("runtime did not finish within {secs} seconds and was killed").into_bytes();
+            let mut msg =
+                format!("runtime did not finish within {secs} seconds and was killed").into_bytes();
             if !text.is_empty() {
                 msg.extend_from_slice(b": ");
                 msg.extend_from_slice(&text);
@@ -288,7 +356,11 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         }
         Err(f) => return fail(f),
     };
-    let mut children = Children { runtime_pid, container_pid: 0, container_status: None };
+    let mut children = Children {
+        runtime_pid,
+        container_pid: 0,
+        container_status: None,
+    };
 
     if !cfg.is_exec() && runtime_status != 0 {
         let text = read_runtime_stderr(&stderr_stream);
@@ -296,7 +368,10 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
             warn!("runtime stderr: {}", String::from_utf8_lossy(&text));
         }
         sync.send(-1, Some(&text));
-        return fail(Fatal::new(format!("Failed to create container: exit status {}", exit::status_of(runtime_status))));
+        return fail(Fatal::new(format!(
+            "Failed to create container: exit status {}",
+            exit::status_of(runtime_status)
+        )));
     }
 
     // Terminal: the runtime sent the pty master over the console socket.
@@ -320,7 +395,11 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
             if !text.is_empty() {
                 warn!("runtime stderr: {}", String::from_utf8_lossy(&text));
             }
-            let report = if text.is_empty() { msg.clone().into_bytes() } else { text };
+            let report = if text.is_empty() {
+                msg.clone().into_bytes()
+            } else {
+                text
+            };
             sync.send(-1, Some(&report));
             return fail(Fatal::new(format!("Failed to read pidfile: {msg}")));
         }
@@ -344,7 +423,10 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         }
         None => (stdout_read, stdin_write, None),
     };
-    let stdout_stream = match output_fd.map(|fd| OutputStream::new(fd, Stream::Stdout)).transpose() {
+    let stdout_stream = match output_fd
+        .map(|fd| OutputStream::new(fd, Stream::Stdout))
+        .transpose()
+    {
         Ok(s) => s,
         Err(f) => return fail(f),
     };
@@ -353,7 +435,16 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         fd: stdin_fd,
         close_on_client_eof: cfg.opts.stdin && !cfg.opts.leave_stdin_open,
     };
-    let mut ev = match EventLoop::new(signal_fd, stdout_stream, Some(stderr_stream), logs, attach, ctl, stdin, pty) {
+    let mut ev = match EventLoop::new(
+        signal_fd,
+        stdout_stream,
+        Some(stderr_stream),
+        logs,
+        attach,
+        ctl,
+        stdin,
+        pty,
+    ) {
         Ok(e) => e,
         Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
     };
@@ -361,13 +452,20 @@ fn monitor(cfg: &mut Config, io: Io, runtime_pid: libc::pid_t, sync: &mut SyncPi
         .bundle
         .iter()
         .cloned()
-        .chain(cfg.opts.persist_dir.iter().filter(|d| !d.is_empty()).map(std::path::PathBuf::from))
+        .chain(
+            cfg.opts
+                .persist_dir
+                .iter()
+                .filter(|d| !d.is_empty())
+                .map(std::path::PathBuf::from),
+        )
         .collect();
     ev.set_oom(oom::OomMonitor::new(pid, oom_targets));
     if let Some(n) = notify {
         ev.set_notify(n);
     }
-    let deadline = (cfg.opts.timeout > 0).then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
+    let deadline = (cfg.opts.timeout > 0)
+        .then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
     let end = ev.run(&mut children, deadline);
     let timed_out = end == LoopEnd::TimedOut;
     if let Some(o) = &mut ev.oom {
@@ -423,7 +521,11 @@ fn runtime_timeout(cfg: &Config) -> Option<Duration> {
 
 /// One bounded read of what the runtime wrote to its stderr.
 fn read_runtime_stderr(s: &OutputStream) -> Vec<u8> {
-    let mut p = libc::pollfd { fd: s.raw(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: s.raw(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd; bounded wait in case a stray process holds the pipe.
     unsafe { libc::poll(&mut p, 1, 1000) };
     let mut buf = vec![0u8; 8191];

@@ -19,7 +19,13 @@ pub struct NotifyRelay {
 
 /// Lines the relay passes on (everything else, e.g. MAINPID, is dropped).
 pub fn allowed(line: &[u8]) -> bool {
-    const EXACT: [&[u8]; 5] = [b"READY=1", b"RELOADING=1", b"STOPPING=1", b"WATCHDOG=1", b"WATCHDOG=trigger"];
+    const EXACT: [&[u8]; 5] = [
+        b"READY=1",
+        b"RELOADING=1",
+        b"STOPPING=1",
+        b"WATCHDOG=1",
+        b"WATCHDOG=trigger",
+    ];
     const PREFIX: [&[u8]; 4] = [b"STATUS=", b"ERRNO=", b"BUSERROR=", b"MONOTONIC_USEC="];
     EXACT.contains(&line) || PREFIX.iter().any(|p| line.starts_with(p))
 }
@@ -27,7 +33,10 @@ pub fn allowed(line: &[u8]) -> bool {
 /// Filter one datagram into `out` (lines joined with `\n`, no trailing newline).
 pub fn filter(datagram: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    for line in datagram.split(|&b| b == b'\n' || b == b'\r').filter(|l| allowed(l)) {
+    for line in datagram
+        .split(|&b| b == b'\n' || b == b'\r')
+        .filter(|l| allowed(l))
+    {
         if !out.is_empty() {
             out.push(b'\n');
         }
@@ -37,7 +46,13 @@ pub fn filter(datagram: &[u8], out: &mut Vec<u8>) {
 
 fn dgram_socket() -> Result<OwnedFd, Fatal> {
     // SAFETY: new socket fd we own.
-    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
     if fd < 0 {
         return Err(Fatal::errno("Failed to create notify socket"));
     }
@@ -52,12 +67,19 @@ impl NotifyRelay {
         let path = bundle.join("notify").join("notify.sock");
         let _ = std::fs::remove_file(&path);
         bind_unix(&container, path.as_os_str().as_bytes())?;
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Fatal::new("invalid notify socket path"))?;
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Fatal::new("invalid notify socket path"))?;
         // SAFETY: valid path; the container's processes run as any user.
         unsafe { libc::chmod(c.as_ptr(), 0o777) };
         let mut host_path = host_path.as_bytes().to_vec();
         host_path.truncate(107);
-        Ok(NotifyRelay { container, host, host_path, buf: vec![0u8; 32768].into_boxed_slice(), out: Vec::with_capacity(512) })
+        Ok(NotifyRelay {
+            container,
+            host,
+            host_path,
+            buf: vec![0u8; 32768].into_boxed_slice(),
+            out: Vec::with_capacity(512),
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -68,7 +90,14 @@ impl NotifyRelay {
     pub fn on_readable(&mut self) {
         loop {
             // SAFETY: receiving into our buffer.
-            let n = unsafe { libc::recv(self.container.as_raw_fd(), self.buf.as_mut_ptr().cast(), self.buf.len(), 0) };
+            let n = unsafe {
+                libc::recv(
+                    self.container.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                )
+            };
             if n <= 0 {
                 return;
             }
@@ -93,7 +122,10 @@ impl NotifyRelay {
                 )
             };
             if sent < 0 {
-                crate::warn_errno!(crate::diag::last_errno(), "Failed to send notification to host");
+                crate::warn_errno!(
+                    crate::diag::last_errno(),
+                    "Failed to send notification to host"
+                );
             }
         }
     }
@@ -106,7 +138,10 @@ mod tests {
     #[test]
     fn filters_like_conmon() {
         let mut out = Vec::new();
-        filter(b"FOO=1\nREADY=1\nSTATUS=hi there\nMAINPID=5\r\nWATCHDOG=1", &mut out);
+        filter(
+            b"FOO=1\nREADY=1\nSTATUS=hi there\nMAINPID=5\r\nWATCHDOG=1",
+            &mut out,
+        );
         assert_eq!(out, b"READY=1\nSTATUS=hi there\nWATCHDOG=1");
         filter(b"MAINPID=3\nREADY=10", &mut out);
         assert!(out.is_empty());

@@ -20,8 +20,17 @@ use std::path::{Path, PathBuf};
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 enum Watch {
-    V1 { eventfd: OwnedFd, dir: PathBuf, oom_kill_at_start: u64 },
-    V2 { inotify: OwnedFd, events: PathBuf, last_oom: u64, last_oom_kill: u64 },
+    V1 {
+        eventfd: OwnedFd,
+        dir: PathBuf,
+        oom_kill_at_start: u64,
+    },
+    V2 {
+        inotify: OwnedFd,
+        events: PathBuf,
+        last_oom: u64,
+        last_oom_kill: u64,
+    },
 }
 
 pub struct OomMonitor {
@@ -34,8 +43,16 @@ impl OomMonitor {
     /// Start watching the memory cgroup of `pid`. `targets` are the dirs that
     /// get an `oom` file (bundle, persist dir).
     pub fn new(pid: libc::pid_t, targets: Vec<PathBuf>) -> OomMonitor {
-        let watch = if is_cgroup2() { setup_v2(pid) } else { setup_v1(pid) };
-        OomMonitor { watch, targets, reported: false }
+        let watch = if is_cgroup2() {
+            setup_v2(pid)
+        } else {
+            setup_v1(pid)
+        };
+        OomMonitor {
+            watch,
+            targets,
+            reported: false,
+        }
     }
 
     /// The fd to poll for readability, if watching.
@@ -72,7 +89,9 @@ impl OomMonitor {
             Some(Watch::V2 { inotify, .. }) => {
                 let mut buf = [0u8; 1024];
                 // SAFETY: draining inotify events into a local buffer.
-                while unsafe { libc::read(inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+                while unsafe { libc::read(inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
+                    > 0
+                {}
                 self.check_v2();
             }
             None => {}
@@ -82,12 +101,19 @@ impl OomMonitor {
     /// After the container exited: one last look at the counters.
     pub fn final_check(&mut self) {
         match &self.watch {
-            Some(Watch::V1 { dir, oom_kill_at_start, eventfd }) => {
+            Some(Watch::V1 {
+                dir,
+                oom_kill_at_start,
+                eventfd,
+            }) => {
                 let mut buf = [0u8; 8];
                 // SAFETY: non-blocking read of the eventfd counter.
-                let pending = unsafe { libc::read(eventfd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) } == 8;
+                let pending =
+                    unsafe { libc::read(eventfd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) } == 8;
                 let kills = read_counter(&dir.join("memory.oom_control"), "oom_kill");
-                if (pending && u64::from_ne_bytes(buf) > 0 && dir.join("cgroup.event_control").exists())
+                if (pending
+                    && u64::from_ne_bytes(buf) > 0
+                    && dir.join("cgroup.event_control").exists())
                     || kills.is_some_and(|k| k > *oom_kill_at_start)
                 {
                     self.report();
@@ -99,7 +125,15 @@ impl OomMonitor {
     }
 
     fn check_v2(&mut self) {
-        let Some(Watch::V2 { events, last_oom, last_oom_kill, .. }) = &mut self.watch else { return };
+        let Some(Watch::V2 {
+            events,
+            last_oom,
+            last_oom_kill,
+            ..
+        }) = &mut self.watch
+        else {
+            return;
+        };
         if !events.exists() {
             crate::debug!("Cgroup appears to have been removed, stopping OOM monitoring");
             self.watch = None;
@@ -143,7 +177,8 @@ fn is_cgroup2() -> bool {
     // SAFETY: all-zero statfs is a valid out-buffer; constant path.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(b"/sys/fs/cgroup\0".as_ptr().cast(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC
+        libc::statfs(b"/sys/fs/cgroup\0".as_ptr().cast(), &mut st) == 0
+            && st.f_type as i64 == CGROUP2_SUPER_MAGIC
     }
 }
 
@@ -158,7 +193,12 @@ fn read_counter(path: &Path, key: &str) -> Option<u64> {
 
 /// The host path of `pid`'s cgroup: for v1 the hierarchy with `controller`,
 /// for v2 (`controller` None) the unified one.
-pub fn cgroup_dir(pid: libc::pid_t, controller: Option<&str>, cgroup_file: &str, mountinfo: &str) -> Option<PathBuf> {
+pub fn cgroup_dir(
+    pid: libc::pid_t,
+    controller: Option<&str>,
+    cgroup_file: &str,
+    mountinfo: &str,
+) -> Option<PathBuf> {
     let _ = pid;
     let rel = cgroup_file.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
@@ -198,18 +238,28 @@ pub fn cgroup_dir(pid: libc::pid_t, controller: Option<&str>, cgroup_file: &str,
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 fn read_proc(pid: libc::pid_t) -> Option<(String, String)> {
-    Some((std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?, std::fs::read_to_string("/proc/self/mountinfo").ok()?))
+    Some((
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?,
+        std::fs::read_to_string("/proc/self/mountinfo").ok()?,
+    ))
 }
 
 fn setup_v1(pid: libc::pid_t) -> Option<Watch> {
     let (cg, mi) = read_proc(pid)?;
     let dir = cgroup_dir(pid, Some("memory"), &cg, &mi)?;
     let control = dir.join("cgroup.event_control");
-    let mut ctl = match OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(&control) {
+    let mut ctl = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&control)
+    {
         Ok(f) => f,
         Err(_) => {
             crate::warn!("Failed to open {}", control.display());
@@ -217,7 +267,11 @@ fn setup_v1(pid: libc::pid_t) -> Option<Watch> {
         }
     };
     let oom_path = dir.join("memory.oom_control");
-    let oom_file = match OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(&oom_path) {
+    let oom_file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&oom_path)
+    {
         Ok(f) => f,
         Err(_) => {
             crate::warn!("Failed to open {}", oom_path.display());
@@ -232,12 +286,19 @@ fn setup_v1(pid: libc::pid_t) -> Option<Watch> {
     }
     // SAFETY: fresh fd.
     let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
-    if ctl.write_all(format!("{} {}", efd, oom_file.as_raw_fd()).as_bytes()).is_err() {
+    if ctl
+        .write_all(format!("{} {}", efd, oom_file.as_raw_fd()).as_bytes())
+        .is_err()
+    {
         crate::warn!("Failed to write to cgroup.event_control");
     }
     let oom_kill_at_start = read_counter(&oom_path, "oom_kill").unwrap_or(0);
     crate::debug!("OOM monitoring via {}", dir.display());
-    Some(Watch::V1 { eventfd, dir, oom_kill_at_start })
+    Some(Watch::V1 {
+        eventfd,
+        dir,
+        oom_kill_at_start,
+    })
 }
 
 fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
@@ -254,10 +315,18 @@ fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
     let c = std::ffi::CString::new(events.as_os_str().as_bytes()).ok()?;
     // SAFETY: valid fd and path.
     if unsafe { libc::inotify_add_watch(ifd, c.as_ptr(), libc::IN_MODIFY) } < 0 {
-        crate::debug!("memory.events file does not exist at {}, skipping OOM monitoring", events.display());
+        crate::debug!(
+            "memory.events file does not exist at {}, skipping OOM monitoring",
+            events.display()
+        );
         return None;
     }
-    Some(Watch::V2 { inotify, events, last_oom: 0, last_oom_kill: 0 })
+    Some(Watch::V2 {
+        inotify,
+        events,
+        last_oom: 0,
+        last_oom_kill: 0,
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +350,12 @@ mod tests {
         // SAFETY: a fresh eventfd, only used as a placeholder fd here.
         let fd = unsafe { OwnedFd::from_raw_fd(libc::eventfd(0, libc::EFD_CLOEXEC)) };
         let mut m = OomMonitor {
-            watch: Some(Watch::V2 { inotify: fd, events: events.clone(), last_oom: 0, last_oom_kill: 0 }),
+            watch: Some(Watch::V2 {
+                inotify: fd,
+                events: events.clone(),
+                last_oom: 0,
+                last_oom_kill: 0,
+            }),
             targets: vec![out.clone()],
             reported: false,
         };
@@ -304,11 +378,22 @@ mod tests {
         let cg = "12:memory:/libpod_parent/libpod-abc\n11:cpu,cpuacct:/x\n0::/user.slice/x\n";
         let mi = "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
                   40 31 0:40 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(cgroup_dir(1, Some("memory"), cg, mi), Some(PathBuf::from("/sys/fs/cgroup/memory/libpod_parent/libpod-abc")));
-        assert_eq!(cgroup_dir(1, None, cg, mi), Some(PathBuf::from("/sys/fs/cgroup/unified/user.slice/x")));
+        assert_eq!(
+            cgroup_dir(1, Some("memory"), cg, mi),
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/memory/libpod_parent/libpod-abc"
+            ))
+        );
+        assert_eq!(
+            cgroup_dir(1, None, cg, mi),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/user.slice/x"))
+        );
         // A namespaced mount whose root is the container's own cgroup.
         let mi2 = "35 31 0:32 /libpod_parent /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
-        assert_eq!(cgroup_dir(1, Some("memory"), cg, mi2), Some(PathBuf::from("/sys/fs/cgroup/memory/libpod-abc")));
+        assert_eq!(
+            cgroup_dir(1, Some("memory"), cg, mi2),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/libpod-abc"))
+        );
         assert_eq!(cgroup_dir(1, Some("pids"), cg, mi), None);
     }
 }

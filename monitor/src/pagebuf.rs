@@ -18,13 +18,26 @@ impl PageBuf {
         let cap = cap.div_ceil(4096) * 4096;
         // SAFETY: anonymous private mapping; checked for MAP_FAILED.
         let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), cap, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                cap,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        let ptr = NonNull::new(p.cast()).ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
-        Ok(PageBuf { ptr, cap, len: 0, dirty: false })
+        let ptr = NonNull::new(p.cast())
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(PageBuf {
+            ptr,
+            cap,
+            len: 0,
+            dirty: false,
+        })
     }
 
     pub fn capacity(&self) -> usize {

@@ -12,7 +12,11 @@ use std::path::Path;
 pub fn build_argv(cfg: &Config, console_socket: Option<&str>) -> Vec<String> {
     let o = &cfg.opts;
     let mut argv = vec![cfg.runtime.clone()];
-    let bundle = cfg.bundle.as_ref().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    let bundle = cfg
+        .bundle
+        .as_ref()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let pidfile = cfg.container_pidfile.to_string_lossy().into_owned();
     match &cfg.mode {
         Mode::Create | Mode::Restore { .. } => {
@@ -20,8 +24,18 @@ pub fn build_argv(cfg: &Config, console_socket: Option<&str>) -> Vec<String> {
                 argv.push("--systemd-cgroup".into());
             }
             argv.extend(o.runtime_args.iter().cloned());
-            let sub = if matches!(cfg.mode, Mode::Create) { "create" } else { "restore" };
-            argv.extend([sub.into(), "--bundle".into(), bundle.clone(), "--pid-file".into(), pidfile]);
+            let sub = if matches!(cfg.mode, Mode::Create) {
+                "create"
+            } else {
+                "restore"
+            };
+            argv.extend([
+                sub.into(),
+                "--bundle".into(),
+                bundle.clone(),
+                "--pid-file".into(),
+                pidfile,
+            ]);
             if o.no_pivot {
                 argv.push("--no-pivot".into());
             }
@@ -29,12 +43,25 @@ pub fn build_argv(cfg: &Config, console_socket: Option<&str>) -> Vec<String> {
                 argv.push("--no-new-keyring".into());
             }
             if let Mode::Restore { image_path } = &cfg.mode {
-                argv.extend(["--detach".into(), "--image-path".into(), image_path.clone(), "--work-path".into(), bundle]);
+                argv.extend([
+                    "--detach".into(),
+                    "--image-path".into(),
+                    image_path.clone(),
+                    "--work-path".into(),
+                    bundle,
+                ]);
             }
         }
         Mode::Exec { process_spec } => {
             argv.extend(o.runtime_args.iter().cloned());
-            argv.extend(["exec".into(), "--pid-file".into(), pidfile, "--process".into(), process_spec.clone(), "--detach".into()]);
+            argv.extend([
+                "exec".into(),
+                "--pid-file".into(),
+                pidfile,
+                "--process".into(),
+                process_spec.clone(),
+                "--detach".into(),
+            ]);
         }
     }
     argv.extend(o.runtime_opts.iter().cloned());
@@ -121,7 +148,10 @@ unsafe fn fix_listen_pid(replace: bool) -> Result<(), String> {
     if errno != 0 || listen_pid <= 0 {
         let text = std::ffi::CStr::from_ptr(val).to_bytes();
         let shown = String::from_utf8_lossy(&text[..text.len().min(10)]).into_owned();
-        return Err(format!("[conmon:e]: Invalid LISTEN_PID {shown} {}\n", crate::diag::strerror(errno)));
+        return Err(format!(
+            "[conmon:e]: Invalid LISTEN_PID {shown} {}\n",
+            crate::diag::strerror(errno)
+        ));
     }
     if replace || listen_pid == libc::getppid() {
         let pid = CString::new(libc::getpid().to_string()).unwrap_or_default();
@@ -148,9 +178,19 @@ pub fn wait(pid: libc::pid_t, timeout: Option<std::time::Duration>) -> Result<Ru
             let deadline = std::time::Instant::now() + limit;
             let exited = loop {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+                let mut p = libc::pollfd {
+                    fd: pidfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
                 // SAFETY: one valid pollfd.
-                let r = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as libc::c_int) };
+                let r = unsafe {
+                    libc::poll(
+                        &mut p,
+                        1,
+                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
+                    )
+                };
                 if r > 0 {
                     break true;
                 }
@@ -200,7 +240,10 @@ pub fn read_pidfile(path: &Path) -> Result<libc::pid_t, String> {
     // runtime failed; pid 0 would otherwise make us wait forever.
     match atoi(&data) {
         pid if pid > 0 => Ok(pid),
-        _ => Err(format!("pidfile \u{201c}{}\u{201d} holds no valid pid", path.display())),
+        _ => Err(format!(
+            "pidfile \u{201c}{}\u{201d} holds no valid pid",
+            path.display()
+        )),
     }
 }
 

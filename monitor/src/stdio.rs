@@ -26,10 +26,14 @@ pub struct StdioPipes {
 impl StdioPipes {
     /// `stdin`: create a stdin pipe; `stdout`: create a stdout pipe (not with a terminal).
     pub fn create(stdin: bool, stdout: bool) -> Result<StdioPipes, Fatal> {
-        let mk = |what: &str| fds::pipe().map_err(|e| Fatal::from_io(format!("Failed to create !terminal {what} pipe"), &e));
+        let mk = |what: &str| {
+            fds::pipe()
+                .map_err(|e| Fatal::from_io(format!("Failed to create !terminal {what} pipe"), &e))
+        };
         let (stdin_write, child_stdin) = if stdin {
             let (r, w) = mk("stdin")?;
-            fds::set_nonblocking(w.as_raw_fd(), true).map_err(|e| Fatal::from_io("Failed to set stdin non-blocking", &e))?;
+            fds::set_nonblocking(w.as_raw_fd(), true)
+                .map_err(|e| Fatal::from_io("Failed to set stdin non-blocking", &e))?;
             (Some(w), Some(r))
         } else {
             (None, None)
@@ -43,7 +47,14 @@ impl StdioPipes {
         };
         let (stderr_read, child_stderr) = mk("stderr")?;
         grow(&stderr_read);
-        Ok(StdioPipes { stdin_write, child_stdin, stdout_read, child_stdout, stderr_read, child_stderr })
+        Ok(StdioPipes {
+            stdin_write,
+            child_stdin,
+            stdout_read,
+            child_stdout,
+            stderr_read,
+            child_stderr,
+        })
     }
 }
 
@@ -70,7 +81,8 @@ pub struct OutputStream {
 
 impl OutputStream {
     pub fn new(fd: OwnedFd, stream: Stream) -> Result<OutputStream, Fatal> {
-        fds::set_nonblocking(fd.as_raw_fd(), true).map_err(|e| Fatal::from_io("Failed to set fd non-blocking", &e))?;
+        fds::set_nonblocking(fd.as_raw_fd(), true)
+            .map_err(|e| Fatal::from_io("Failed to set fd non-blocking", &e))?;
         Ok(OutputStream { fd, stream })
     }
 
@@ -85,7 +97,10 @@ impl OutputStream {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Err(e) if e.raw_os_error() == Some(libc::EIO) => ReadOutcome::Eof,
             Err(e) => {
-                crate::warn!("stdio_input read failed: {}", crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
+                crate::warn!(
+                    "stdio_input read failed: {}",
+                    crate::diag::strerror(e.raw_os_error().unwrap_or(0))
+                );
                 ReadOutcome::Eof
             }
         }

@@ -12,7 +12,11 @@ pub struct SyncPipe {
 
 impl SyncPipe {
     pub fn new(fd: Option<OwnedFd>, key: SyncKey) -> SyncPipe {
-        SyncPipe { fd, key, buf: Vec::with_capacity(256) }
+        SyncPipe {
+            fd,
+            key,
+            buf: Vec::with_capacity(256),
+        }
     }
 
     pub fn raw_fd(&self) -> Option<i32> {
@@ -28,7 +32,10 @@ impl SyncPipe {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => self.fd = None,
             Err(e) => {
-                crate::warn_errno!(e.raw_os_error().unwrap_or(libc::EIO), "Unable to send container stderr message to parent");
+                crate::warn_errno!(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    "Unable to send container stderr message to parent"
+                );
                 self.fd = None;
             }
         }

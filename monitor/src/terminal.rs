@@ -20,12 +20,18 @@ pub struct ConsoleSocket {
 
 impl ConsoleSocket {
     pub fn create() -> Result<ConsoleSocket, Fatal> {
-        let tmp = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
+        let tmp = std::env::var_os("TMPDIR")
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "/tmp".into());
         let template = PathBuf::from(tmp).join("conmon-term.XXXXXX");
-        let mut t = CString::new(template.as_os_str().as_bytes()).map_err(|_| Fatal::new("invalid TMPDIR"))?.into_bytes_with_nul();
+        let mut t = CString::new(template.as_os_str().as_bytes())
+            .map_err(|_| Fatal::new("invalid TMPDIR"))?
+            .into_bytes_with_nul();
         // SAFETY: t is a writable NUL-terminated template.
         if unsafe { libc::mkdtemp(t.as_mut_ptr().cast()) }.is_null() {
-            return Err(Fatal::errno("Failed to generate random path for console-socket"));
+            return Err(Fatal::errno(
+                "Failed to generate random path for console-socket",
+            ));
         }
         t.pop();
         let dir = PathBuf::from(std::ffi::OsStr::from_bytes(&t));
@@ -44,14 +50,25 @@ impl ConsoleSocket {
         if unsafe { libc::listen(fd, 128) } != 0 {
             return Err(Fatal::errno("Failed to listen on console-socket"));
         }
-        Ok(ConsoleSocket { listener, dir, path })
+        Ok(ConsoleSocket {
+            listener,
+            dir,
+            path,
+        })
     }
 
     /// After the runtime exited: take the pty master it sent, if any.
     pub fn receive(self) -> Result<Option<OwnedFd>, Fatal> {
         let _ = crate::fds::set_nonblocking(self.listener.as_raw_fd(), true);
         // SAFETY: accept4 on our listener.
-        let conn = unsafe { libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        let conn = unsafe {
+            libc::accept4(
+                self.listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_dir(&self.dir);
         if conn < 0 {
@@ -59,7 +76,8 @@ impl ConsoleSocket {
         }
         // SAFETY: fresh fd from accept4.
         let conn = unsafe { OwnedFd::from_raw_fd(conn) };
-        let master = recv_fd(&conn).ok_or_else(|| Fatal::errno("Failed to receive console file descriptor"))?;
+        let master = recv_fd(&conn)
+            .ok_or_else(|| Fatal::errno("Failed to receive console file descriptor"))?;
         set_onlcr(&master);
         Ok(Some(master))
     }
@@ -67,7 +85,10 @@ impl ConsoleSocket {
 
 fn recv_fd(conn: &OwnedFd) -> Option<OwnedFd> {
     let mut data = [0u8; 4096];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() - 1 };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len() - 1,
+    };
     // Room for one SCM_RIGHTS fd (CMSG_SPACE(sizeof(int)) is at most 24 bytes).
     let mut cbuf = [0u64; 8];
     // SAFETY: an all-zero msghdr is valid; we point it at our buffers.

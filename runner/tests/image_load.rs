@@ -34,7 +34,9 @@ struct Vigil {
 
 impl Vigil {
     fn new() -> Vigil {
-        Vigil { root: tempfile::tempdir().unwrap() }
+        Vigil {
+            root: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn store(&self) -> &Path {
@@ -43,7 +45,11 @@ impl Vigil {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(vigil_binary());
-        cmd.arg("--root").arg(self.root.path()).arg("--runroot").arg(self.root.path().join("run")).args(args);
+        cmd.arg("--root")
+            .arg(self.root.path())
+            .arg("--runroot")
+            .arg(self.root.path().join("run"))
+            .args(args);
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -67,8 +73,15 @@ impl Vigil {
     /// Runs a command that must fail; returns its exit code and stderr.
     fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.run(args);
-        assert!(!out.status.success(), "vigil {args:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+        assert!(
+            !out.status.success(),
+            "vigil {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     fn inspect(&self, name: &str) -> Value {
@@ -79,7 +92,10 @@ impl Vigil {
 
     /// Layer directories of `name`, lowest first.
     fn layers(&self, name: &str) -> Vec<PathBuf> {
-        let lower = self.inspect(name)["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+        let lower = self.inspect(name)["GraphDriver"]["Data"]["LowerDir"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mut dirs: Vec<PathBuf> = lower.split(':').map(PathBuf::from).collect();
         dirs.reverse();
         dirs
@@ -90,7 +106,9 @@ impl Vigil {
         let mut out = Vec::new();
         for sub in ["layers", "blobs/sha256", "images"] {
             if let Ok(rd) = fs::read_dir(self.store().join(sub)) {
-                out.extend(rd.map(|e| format!("{sub}/{}", e.unwrap().file_name().to_string_lossy())));
+                out.extend(
+                    rd.map(|e| format!("{sub}/{}", e.unwrap().file_name().to_string_lossy())),
+                );
             }
         }
         out.sort();
@@ -187,8 +205,15 @@ impl Layout {
     fn new() -> Layout {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
-        fs::write(dir.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-        Layout { dir, index: Vec::new() }
+        fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        Layout {
+            dir,
+            index: Vec::new(),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -196,7 +221,9 @@ impl Layout {
     }
 
     fn blob_path(&self, digest: &str) -> PathBuf {
-        self.path().join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+        self.path()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
     }
 
     /// Stores a blob; returns its descriptor.
@@ -207,22 +234,35 @@ impl Layout {
     }
 
     /// Stores an image; returns its manifest descriptor (not yet in the index).
-    fn image_with(&self, layers: &[(Vec<u8>, Comp)], arch: &str, edit: impl FnOnce(&mut Value, &mut Value)) -> Value {
+    fn image_with(
+        &self,
+        layers: &[(Vec<u8>, Comp)],
+        arch: &str,
+        edit: impl FnOnce(&mut Value, &mut Value),
+    ) -> Value {
         let diff_ids: Vec<String> = layers.iter().map(|(tar, _)| sha(tar)).collect();
         let mut config = config_json(&diff_ids, arch);
-        let layer_descs: Vec<Value> =
-            layers.iter().map(|(tar, comp)| self.blob(layer_media_type(*comp), &compress(tar, *comp))).collect();
+        let layer_descs: Vec<Value> = layers
+            .iter()
+            .map(|(tar, comp)| self.blob(layer_media_type(*comp), &compress(tar, *comp)))
+            .collect();
         let mut manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "layers": layer_descs,
         });
         edit(&mut config, &mut manifest);
-        let config_desc = self.blob("application/vnd.oci.image.config.v1+json", &serde_json::to_vec(&config).unwrap());
+        let config_desc = self.blob(
+            "application/vnd.oci.image.config.v1+json",
+            &serde_json::to_vec(&config).unwrap(),
+        );
         if manifest.get("config").is_none() {
             manifest["config"] = config_desc;
         }
-        self.blob("application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&manifest).unwrap())
+        self.blob(
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
     }
 
     fn image(&self, layers: &[(Vec<u8>, Comp)]) -> Value {
@@ -239,7 +279,11 @@ impl Layout {
 
     fn write_index(&self) {
         let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.index});
-        fs::write(self.path().join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        fs::write(
+            self.path().join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
     }
 
     fn load(&self, vigil: &Vigil) -> String {
@@ -258,8 +302,14 @@ impl Layout {
     fn archive(&self) -> Vec<u8> {
         self.write_index();
         let mut t = Tar::new();
-        t.file("oci-layout", &fs::read(self.path().join("oci-layout")).unwrap());
-        t.file("index.json", &fs::read(self.path().join("index.json")).unwrap());
+        t.file(
+            "oci-layout",
+            &fs::read(self.path().join("oci-layout")).unwrap(),
+        );
+        t.file(
+            "index.json",
+            &fs::read(self.path().join("index.json")).unwrap(),
+        );
         t.dir("blobs/").dir("blobs/sha256/");
         for entry in fs::read_dir(self.path().join("blobs/sha256")).unwrap() {
             let entry = entry.unwrap();
@@ -291,7 +341,11 @@ fn layer1() -> Vec<u8> {
 
 fn layer2() -> Vec<u8> {
     let mut t = Tar::new();
-    t.dir("dir/").file("dir/.wh.gone", b"").file("dir/sub/.wh..wh..opq", b"").file("dir/sub/y", b"y").file("new", b"layer2");
+    t.dir("dir/")
+        .file("dir/.wh.gone", b"")
+        .file("dir/sub/.wh..wh..opq", b"")
+        .file("dir/sub/y", b"y")
+        .file("new", b"layer2");
     t.finish()
 }
 
@@ -311,7 +365,9 @@ fn layer4() -> Vec<u8> {
 }
 
 fn is_whiteout(path: &Path) -> bool {
-    fs::symlink_metadata(path).map(|m| m.file_type().is_char_device() && m.rdev() == 0).unwrap_or(false)
+    fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_char_device() && m.rdev() == 0)
+        .unwrap_or(false)
 }
 
 fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
@@ -319,7 +375,8 @@ fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let n = std::ffi::CString::new(name).unwrap();
     let mut buf = vec![0u8; 4096];
     // SAFETY: valid C strings and buffer.
-    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (len >= 0).then(|| buf[..len as usize].to_vec())
 }
 
@@ -327,20 +384,37 @@ fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 fn check_four_layers(dirs: &[PathBuf]) {
     assert_eq!(dirs.len(), 4);
     let owned = fs::symlink_metadata(dirs[0].join("owned")).unwrap();
-    assert_eq!((owned.uid(), owned.gid(), owned.mode() & 0o7777), (1000, 1000, 0o4750));
-    assert_eq!(fs::read_link(dirs[0].join("link")).unwrap(), Path::new("/etc/passwd"));
+    assert_eq!(
+        (owned.uid(), owned.gid(), owned.mode() & 0o7777),
+        (1000, 1000, 0o4750)
+    );
+    assert_eq!(
+        fs::read_link(dirs[0].join("link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
     assert!(is_whiteout(&dirs[1].join("dir/gone")));
-    assert_eq!(getxattr(&dirs[1].join("dir/sub"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(
+        getxattr(&dirs[1].join("dir/sub"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
     assert_eq!(fs::read_to_string(dirs[1].join("dir/sub/y")).unwrap(), "y");
     // Cross-layer hard link: the target was copied up into layer 3.
     let link = fs::symlink_metadata(dirs[2].join("bin/tool-link")).unwrap();
     assert_eq!(link.nlink(), 2);
-    assert_eq!(fs::read_to_string(dirs[2].join("bin/tool")).unwrap(), "#!/bin/sh\necho tool\n");
+    assert_eq!(
+        fs::read_to_string(dirs[2].join("bin/tool")).unwrap(),
+        "#!/bin/sh\necho tool\n"
+    );
     assert_eq!(fs::read_to_string(dirs[3].join("l4")).unwrap(), "four");
 }
 
 fn four_layers(comps: [Comp; 4]) -> Vec<(Vec<u8>, Comp)> {
-    vec![(layer1(), comps[0]), (layer2(), comps[1]), (layer3(), comps[2]), (layer4(), comps[3])]
+    vec![
+        (layer1(), comps[0]),
+        (layer2(), comps[1]),
+        (layer3(), comps[2]),
+        (layer4(), comps[3]),
+    ]
 }
 
 // ---- Loading: formats and compressions ----------------------------------------
@@ -349,7 +423,12 @@ fn four_layers(comps: [Comp; 4]) -> Vec<(Vec<u8>, Comp)> {
 fn layout_with_gzip_multigzip_zstd_and_plain_layers() {
     let vigil = Vigil::new();
     let mut layout = Layout::new();
-    let desc = layout.image(&four_layers([Comp::Gzip, Comp::MultiGzip, Comp::Zstd, Comp::Plain]));
+    let desc = layout.image(&four_layers([
+        Comp::Gzip,
+        Comp::MultiGzip,
+        Comp::Zstd,
+        Comp::Plain,
+    ]));
     layout.add(desc, Some("localhost/test:mixed"));
     let out = layout.load(&vigil);
     assert_eq!(out, "Loaded image: localhost/test:mixed\n");
@@ -393,7 +472,10 @@ fn inspect_reports_config_rootfs_and_names() {
     assert_eq!(v["Id"].as_str().unwrap().len(), 64);
     assert_eq!(v["Digest"], json!(manifest_digest));
     assert_eq!(v["RepoTags"], json!(["localhost/test:one"]));
-    assert_eq!(v["RepoDigests"], json!([format!("localhost/test@{manifest_digest}")]));
+    assert_eq!(
+        v["RepoDigests"],
+        json!([format!("localhost/test@{manifest_digest}")])
+    );
     assert_eq!(v["Config"]["Env"], json!(["PATH=/bin", "FOO=bar"]));
     assert_eq!(v["Config"]["Entrypoint"], json!(["/bin/sh"]));
     assert_eq!(v["Config"]["Cmd"], json!(["-c", "echo hi"]));
@@ -403,7 +485,10 @@ fn inspect_reports_config_rootfs_and_names() {
     assert_eq!(v["Config"]["ExposedPorts"], json!({"80/tcp": {}}));
     assert_eq!(v["Labels"], json!({"a": "b"}));
     assert_eq!(v["RootFS"]["Type"], json!("layers"));
-    assert_eq!(v["RootFS"]["Layers"], json!([sha(&layer1()), sha(&layer2())]));
+    assert_eq!(
+        v["RootFS"]["Layers"],
+        json!([sha(&layer1()), sha(&layer2())])
+    );
     assert_eq!(v["Size"], json!(layer1().len() + layer2().len()));
     assert_eq!(v["Created"], json!("2024-01-02T03:04:05Z"));
     assert_eq!(v["Architecture"], json!(host_arch()));
@@ -428,14 +513,31 @@ fn oci_archive_from_file_and_compressed_from_stdin() {
     fs::write(&file, &archive).unwrap();
 
     let vigil = Vigil::new();
-    assert_eq!(vigil.ok(&["load", "-i", file.to_str().unwrap()]), "Loaded image: localhost/test:arch\n");
+    assert_eq!(
+        vigil.ok(&["load", "-i", file.to_str().unwrap()]),
+        "Loaded image: localhost/test:arch\n"
+    );
     check_four_layers(&vigil.layers("test:arch"));
 
     let vigil = Vigil::new();
-    let mut child = vigil.cmd(&["load", "-q"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(&gzip(&archive)).unwrap();
+    let mut child = vigil
+        .cmd(&["load", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gzip(&archive))
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check_four_layers(&vigil.layers("test:arch"));
 }
 
@@ -452,7 +554,11 @@ fn docker_archive(images: &[(&[&str], Vec<Vec<u8>>)]) -> Vec<u8> {
         let mut paths = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let hex = &sha(layer)[7..];
-            let data = if i % 2 == 0 { gzip(layer) } else { layer.clone() };
+            let data = if i % 2 == 0 {
+                gzip(layer)
+            } else {
+                layer.clone()
+            };
             t.file(&format!("{hex}.tar"), &data);
             let legacy = format!("legacy{i}{}", &hex[..8]);
             t.dir(&format!("{legacy}/"));
@@ -476,11 +582,18 @@ fn load_bytes(vigil: &Vigil, bytes: &[u8]) -> Output {
 fn docker_archive_with_several_images_and_legacy_symlinks() {
     let vigil = Vigil::new();
     let archive = docker_archive(&[
-        (&["busybox:latest", "me/app:1"], vec![layer1(), layer2(), layer3(), layer4()]),
+        (
+            &["busybox:latest", "me/app:1"],
+            vec![layer1(), layer2(), layer3(), layer4()],
+        ),
         (&["other"], vec![layer1()]),
     ]);
     let out = load_bytes(&vigil, &archive);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "Loaded image: docker.io/library/busybox:latest\nLoaded image: docker.io/me/app:1\nLoaded image: docker.io/library/other:latest\n"
@@ -488,7 +601,10 @@ fn docker_archive_with_several_images_and_legacy_symlinks() {
     check_four_layers(&vigil.layers("busybox"));
     // The shared base layer is stored once.
     assert_eq!(vigil.layers("other")[0], vigil.layers("busybox")[0]);
-    assert_eq!(fs::read_dir(vigil.store().join("layers")).unwrap().count(), 4);
+    assert_eq!(
+        fs::read_dir(vigil.store().join("layers")).unwrap().count(),
+        4
+    );
 }
 
 #[test]
@@ -498,11 +614,16 @@ fn docker_archive_paths_resolve_only_inside_the_archive() {
     let config = serde_json::to_vec(&config_json(&[sha(&layer)], host_arch())).unwrap();
     let mut t = Tar::new();
     t.file("c.json", &config).file("l.tar", &layer);
-    let manifest = json!([{"Config": "c.json", "RepoTags": ["x"], "Layers": ["../../../../etc/passwd"]}]);
+    let manifest =
+        json!([{"Config": "c.json", "RepoTags": ["x"], "Layers": ["../../../../etc/passwd"]}]);
     t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     let out = load_bytes(&vigil, &t.finish());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Layer count differs from diff_ids.
     let mut t = Tar::new();
@@ -511,7 +632,11 @@ fn docker_archive_paths_resolve_only_inside_the_archive() {
     t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap());
     let out = load_bytes(&vigil, &t.finish());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("diff_ids"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("diff_ids"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(vigil.stored().is_empty(), "{:?}", vigil.stored());
 }
 
@@ -521,11 +646,19 @@ fn docker_25_archive_is_an_oci_layout_with_manifest_json() {
     let desc = layout.image(&[(layer1(), Comp::Plain)]);
     layout.add(desc, None);
     layout.write_index();
-    let index: Value = serde_json::from_slice(&fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.path().join("index.json")).unwrap()).unwrap();
     let manifest_blob = index["manifests"][0]["digest"].as_str().unwrap();
-    let manifest: Value = serde_json::from_slice(&fs::read(layout.blob_path(manifest_blob)).unwrap()).unwrap();
-    let config_path = format!("blobs/sha256/{}", &manifest["config"]["digest"].as_str().unwrap()[7..]);
-    let layer_path = format!("blobs/sha256/{}", &manifest["layers"][0]["digest"].as_str().unwrap()[7..]);
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(layout.blob_path(manifest_blob)).unwrap()).unwrap();
+    let config_path = format!(
+        "blobs/sha256/{}",
+        &manifest["config"]["digest"].as_str().unwrap()[7..]
+    );
+    let layer_path = format!(
+        "blobs/sha256/{}",
+        &manifest["layers"][0]["digest"].as_str().unwrap()[7..]
+    );
     let mut archive = layout.archive();
     archive.truncate(archive.len() - 1024);
     let mut t = Tar::new();
@@ -534,8 +667,15 @@ fn docker_25_archive_is_an_oci_layout_with_manifest_json() {
     t.file("manifest.json", &serde_json::to_vec(&mj).unwrap());
     let vigil = Vigil::new();
     let out = load_bytes(&vigil, &t.finish());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Loaded image: docker.io/library/busybox:25\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: docker.io/library/busybox:25\n"
+    );
 }
 
 // ---- Verification: nothing half-imported --------------------------------------
@@ -547,15 +687,24 @@ fn corrupted_layer_blob_is_named_and_nothing_is_left() {
     let desc = layout.image(&four_layers([Comp::Gzip; 4]));
     layout.add(desc.clone(), Some("bad"));
     // Flip a byte in the last layer's blob (same size).
-    let manifest: Value = serde_json::from_slice(&fs::read(layout.blob_path(desc["digest"].as_str().unwrap())).unwrap()).unwrap();
-    let last = manifest["layers"][3]["digest"].as_str().unwrap().to_string();
+    let manifest: Value = serde_json::from_slice(
+        &fs::read(layout.blob_path(desc["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    let last = manifest["layers"][3]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = layout.blob_path(&last);
     let mut bytes = fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     fs::write(&path, bytes).unwrap();
     let stderr = layout.load_fails(&vigil);
-    assert!(stderr.contains(&last) && stderr.contains("digest mismatch"), "{stderr}");
+    assert!(
+        stderr.contains(&last) && stderr.contains("digest mismatch"),
+        "{stderr}"
+    );
     assert!(vigil.stored().is_empty(), "{:?}", vigil.stored());
     assert_eq!(vigil.ok(&["images", "-q"]), "");
 }
@@ -578,12 +727,38 @@ fn hostile_descriptors_are_refused() {
     let hex = "a".repeat(64);
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Edit)> = vec![
-        ("size mismatch", Box::new(|m: &mut Value| m["layers"][0]["size"] = json!(m["layers"][0]["size"].as_i64().unwrap() - 1))),
-        ("negative size", Box::new(|m: &mut Value| m["layers"][0]["size"] = json!(-1))),
-        ("invalid sha256", Box::new(|m: &mut Value| m["layers"][0]["digest"] = json!(format!("sha256:../../{}", &"a".repeat(58))))),
-        ("invalid sha256", Box::new(move |m: &mut Value| m["layers"][0]["digest"] = json!(format!("sha256:{}", hex.to_uppercase())))),
-        ("invalid sha256", Box::new(|m: &mut Value| m["layers"][0]["digest"] = json!("sha256:abc"))),
-        ("unsupported digest algorithm", Box::new(|m: &mut Value| m["layers"][0]["digest"] = json!(format!("md5:{}", "a".repeat(32))))),
+        (
+            "size mismatch",
+            Box::new(|m: &mut Value| {
+                m["layers"][0]["size"] = json!(m["layers"][0]["size"].as_i64().unwrap() - 1)
+            }),
+        ),
+        (
+            "negative size",
+            Box::new(|m: &mut Value| m["layers"][0]["size"] = json!(-1)),
+        ),
+        (
+            "invalid sha256",
+            Box::new(|m: &mut Value| {
+                m["layers"][0]["digest"] = json!(format!("sha256:../../{}", &"a".repeat(58)))
+            }),
+        ),
+        (
+            "invalid sha256",
+            Box::new(move |m: &mut Value| {
+                m["layers"][0]["digest"] = json!(format!("sha256:{}", hex.to_uppercase()))
+            }),
+        ),
+        (
+            "invalid sha256",
+            Box::new(|m: &mut Value| m["layers"][0]["digest"] = json!("sha256:abc")),
+        ),
+        (
+            "unsupported digest algorithm",
+            Box::new(|m: &mut Value| {
+                m["layers"][0]["digest"] = json!(format!("md5:{}", "a".repeat(32)))
+            }),
+        ),
     ];
     for (expect, edit) in cases {
         let vigil = Vigil::new();
@@ -618,7 +793,10 @@ fn corrupted_config_and_manifest_blobs_are_refused() {
         bytes[i + 1] ^= 0x20; // same size, other content
         fs::write(&path, &bytes).unwrap();
         let stderr = layout.load_fails(&vigil);
-        assert!(stderr.contains(which) && stderr.contains("digest mismatch"), "{which}: {stderr}");
+        assert!(
+            stderr.contains(which) && stderr.contains("digest mismatch"),
+            "{which}: {stderr}"
+        );
         assert!(vigil.stored().is_empty());
     }
 }
@@ -629,7 +807,10 @@ fn blob_that_is_a_symlink_out_of_the_layout_is_refused() {
     let mut layout = Layout::new();
     let desc = layout.image(&[(layer1(), Comp::Plain)]);
     layout.add(desc.clone(), Some("bad"));
-    let manifest: Value = serde_json::from_slice(&fs::read(layout.blob_path(desc["digest"].as_str().unwrap())).unwrap()).unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &fs::read(layout.blob_path(desc["digest"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
     let blob = layout.blob_path(manifest["layers"][0]["digest"].as_str().unwrap());
     let outside = tempfile::NamedTempFile::new().unwrap();
     fs::copy(&blob, outside.path()).unwrap();
@@ -654,7 +835,10 @@ fn nested_index_picks_the_host_platform_and_skips_unknown_types() {
     other_entry["platform"] = json!({"architecture": "s390x", "os": "linux"});
     let nested = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
                         "manifests": [other_entry, host_entry]});
-    let nested_desc = layout.blob("application/vnd.oci.image.index.v1+json", &serde_json::to_vec(&nested).unwrap());
+    let nested_desc = layout.blob(
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&nested).unwrap(),
+    );
     layout.add(nested_desc, Some("localhost/multi:arch"));
     let unknown = layout.blob("application/vnd.example.unknown+json", b"{}");
     layout.add(unknown, Some("ignored"));
@@ -693,23 +877,37 @@ fn tag_and_rmi_untag_then_delete_with_shared_layers_kept() {
     let mut layout = Layout::new();
     let a = layout.image(&[(layer1(), Comp::Gzip), (layer2(), Comp::Gzip)]);
     let b = layout.image(&[(layer1(), Comp::Gzip)]);
-    layout.add(a, Some("localhost/a:1")).add(b, Some("localhost/b:1"));
+    layout
+        .add(a, Some("localhost/a:1"))
+        .add(b, Some("localhost/b:1"));
     layout.load(&vigil);
     vigil.ok(&["tag", "a:1", "second", "quay.io/x/y:2"]);
     let tags = vigil.inspect("a:1")["RepoTags"].clone();
-    assert_eq!(tags, json!(["localhost/a:1", "localhost/second:latest", "quay.io/x/y:2"]));
+    assert_eq!(
+        tags,
+        json!(["localhost/a:1", "localhost/second:latest", "quay.io/x/y:2"])
+    );
     assert!(vigil.ok(&["images"]).contains("localhost/second"));
 
     // By a name among several: only untag.
-    assert_eq!(vigil.ok(&["rmi", "second"]), "Untagged: localhost/second:latest\n");
+    assert_eq!(
+        vigil.ok(&["rmi", "second"]),
+        "Untagged: localhost/second:latest\n"
+    );
     let id = vigil.inspect("a:1")["Id"].as_str().unwrap().to_string();
     // By ID: all names go, and the image.
     let out = vigil.ok(&["rmi", &id[..12]]);
-    assert_eq!(out, format!("Untagged: localhost/a:1\nUntagged: quay.io/x/y:2\nDeleted: {id}\n"));
+    assert_eq!(
+        out,
+        format!("Untagged: localhost/a:1\nUntagged: quay.io/x/y:2\nDeleted: {id}\n")
+    );
     // The layer shared with b stays; a's own top layer is gone.
     let b_layers = vigil.layers("b:1");
     assert!(b_layers[0].exists());
-    assert_eq!(fs::read_dir(vigil.store().join("layers")).unwrap().count(), 1);
+    assert_eq!(
+        fs::read_dir(vigil.store().join("layers")).unwrap().count(),
+        1
+    );
 
     let (code, stderr) = vigil.fails(&["rmi", "a:1"]);
     assert_eq!(code, 1, "{stderr}");
@@ -736,8 +934,17 @@ fn loading_twice_reuses_layers_and_moves_names() {
     let images = vigil.ok(&["images"]);
     assert_eq!(images.lines().count(), 3, "{images}");
     assert!(images.contains("<none>"), "{images}");
-    assert_eq!(vigil.inspect("app")["RootFS"]["Layers"].as_array().unwrap().len(), 2);
-    assert_eq!(fs::read_dir(vigil.store().join("layers")).unwrap().count(), 2);
+    assert_eq!(
+        vigil.inspect("app")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        fs::read_dir(vigil.store().join("layers")).unwrap().count(),
+        2
+    );
 }
 
 // ---- Images made by umoci, skopeo and podman (scripts/make-test-images) ----------------
@@ -749,7 +956,10 @@ fn test_images() -> Option<PathBuf> {
     if dir.join("MANIFEST").is_file() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} not built; run scripts/make-test-images", dir.display());
+        eprintln!(
+            "SKIP: {} not built; run scripts/make-test-images",
+            dir.display()
+        );
         None
     }
 }
@@ -768,16 +978,47 @@ fn check_multi(vigil: &Vigil, name: &str) {
     let dirs = vigil.layers(name);
     assert_eq!(dirs.len(), 3, "{dirs:?}");
     let base = &dirs[0];
-    assert!(fs::symlink_metadata(base.join("bin/busybox")).unwrap().len() > 100_000);
-    assert_eq!(fs::read_link(base.join("bin/sh")).unwrap(), Path::new("busybox"));
-    assert_eq!(fs::read_link(base.join("abs-link")).unwrap(), Path::new("/etc/passwd"));
+    assert!(
+        fs::symlink_metadata(base.join("bin/busybox"))
+            .unwrap()
+            .len()
+            > 100_000
+    );
+    assert_eq!(
+        fs::read_link(base.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert_eq!(
+        fs::read_link(base.join("abs-link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
     let file = fs::symlink_metadata(base.join("dir1/file")).unwrap();
     assert_eq!(file.nlink(), 2);
-    assert_eq!(file.ino(), fs::symlink_metadata(base.join("dir1/hardlink")).unwrap().ino());
-    assert_eq!(getxattr(&base.join("dir1/file"), "user.testattr").as_deref(), Some(&b"hello"[..]));
-    assert_eq!(fs::symlink_metadata(base.join("bin/suid-busybox")).unwrap().mode() & 0o7777, 0o4755);
-    assert_eq!(fs::symlink_metadata(base.join("tmp")).unwrap().mode() & 0o7777, 0o1777);
-    assert!(fs::symlink_metadata(base.join("dir1/fifo")).unwrap().file_type().is_fifo());
+    assert_eq!(
+        file.ino(),
+        fs::symlink_metadata(base.join("dir1/hardlink"))
+            .unwrap()
+            .ino()
+    );
+    assert_eq!(
+        getxattr(&base.join("dir1/file"), "user.testattr").as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(
+        fs::symlink_metadata(base.join("bin/suid-busybox"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        fs::symlink_metadata(base.join("tmp")).unwrap().mode() & 0o7777,
+        0o1777
+    );
+    assert!(fs::symlink_metadata(base.join("dir1/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
     let dev = fs::symlink_metadata(base.join("dev/null-test")).unwrap();
     assert!(dev.file_type().is_char_device());
     assert_eq!(dev.rdev(), libc::makedev(1, 3));
@@ -788,13 +1029,28 @@ fn check_multi(vigil: &Vigil, name: &str) {
     }
     assert!(is_whiteout(&dirs[1].join("dir1/todelete")));
     assert!(is_whiteout(&dirs[1].join("dir1/sub")));
-    assert_eq!(fs::read_to_string(dirs[1].join("dir1/added")).unwrap(), "added in layer 2\n");
-    assert_eq!(getxattr(&dirs[2].join("opq"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
-    // The copied-up link target keeps its other name: file, hardlink and hl-to-lower.
-    assert_eq!(fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower")).unwrap().nlink(), 3);
     assert_eq!(
-        fs::symlink_metadata(dirs[2].join("dir1/hardlink")).unwrap().ino(),
-        fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower")).unwrap().ino()
+        fs::read_to_string(dirs[1].join("dir1/added")).unwrap(),
+        "added in layer 2\n"
+    );
+    assert_eq!(
+        getxattr(&dirs[2].join("opq"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    // The copied-up link target keeps its other name: file, hardlink and hl-to-lower.
+    assert_eq!(
+        fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower"))
+            .unwrap()
+            .nlink(),
+        3
+    );
+    assert_eq!(
+        fs::symlink_metadata(dirs[2].join("dir1/hardlink"))
+            .unwrap()
+            .ino(),
+        fs::symlink_metadata(dirs[2].join("dir1/hl-to-lower"))
+            .unwrap()
+            .ino()
     );
 
     let cfg = vigil.inspect(name)["Config"].clone();
@@ -824,12 +1080,18 @@ fn generated_images_in_every_format_unpack_the_same() {
         args.push(dir.join(what).to_str().unwrap().to_string());
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = vigil.ok(&argv);
-        assert!(out.contains(&format!("Loaded image: {name}")), "{what}: {out}");
+        assert!(
+            out.contains(&format!("Loaded image: {name}")),
+            "{what}: {out}"
+        );
         check_multi(&vigil, name);
         ids.push((what, vigil.inspect(name)["Id"].clone()));
     }
     // umoci's layout and skopeo's docker/oci archives carry the same config.
-    let reference = ids.iter().find(|(w, _)| *w == "oci").map(|(_, id)| id.clone());
+    let reference = ids
+        .iter()
+        .find(|(w, _)| *w == "oci")
+        .map(|(_, id)| id.clone());
     for (what, id) in &ids {
         if matches!(*what, "docker.tar" | "oci.tar") {
             assert_eq!(Some(id.clone()), reference, "{what}");
@@ -844,7 +1106,11 @@ fn generated_podman_archive_loads() {
         return;
     }
     let vigil = Vigil::new();
-    let out = vigil.ok(&["load", "-i", dir.join("podman-docker.tar").to_str().unwrap()]);
+    let out = vigil.ok(&[
+        "load",
+        "-i",
+        dir.join("podman-docker.tar").to_str().unwrap(),
+    ]);
     assert!(out.contains("localhost/imp:1"), "{out}");
     let dirs = vigil.layers("imp:1");
     assert_eq!(dirs.len(), 1);
@@ -860,10 +1126,19 @@ fn generated_multi_image_mounts_as_overlay() {
     }
     let vigil = Vigil::new();
     vigil.ok(&["load", "--layout", dir.join("oci").to_str().unwrap()]);
-    let lower = vigil.inspect("multi")["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap().to_string();
+    let lower = vigil.inspect("multi")["GraphDriver"]["Data"]["LowerDir"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mnt = tempfile::tempdir().unwrap();
     let status = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={lower}")])
+        .args([
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &format!("ro,lowerdir={lower}"),
+        ])
         .arg(mnt.path())
         .stderr(Stdio::null())
         .status();
@@ -878,7 +1153,10 @@ fn generated_multi_image_mounts_as_overlay() {
         assert!(m.join("dir1/added").exists());
         assert!(!m.join("opq/old").exists());
         assert_eq!(fs::read_to_string(m.join("opq/new")).unwrap(), "new\n");
-        assert_eq!(fs::read_to_string(m.join("dir1/hl-to-lower")).unwrap(), "file content\n");
+        assert_eq!(
+            fs::read_to_string(m.join("dir1/hl-to-lower")).unwrap(),
+            "file content\n"
+        );
     };
     let result = std::panic::catch_unwind(check);
     let _ = Command::new("umount").arg(m).status();
@@ -906,7 +1184,12 @@ fn tree(dir: &Path) -> Vec<(PathBuf, image_support::Node)> {
 fn flattened_copy_equals_the_overlay_view() {
     let vigil = Vigil::new();
     let mut layout = Layout::new();
-    let desc = layout.image(&four_layers([Comp::Gzip, Comp::Zstd, Comp::Plain, Comp::MultiGzip]));
+    let desc = layout.image(&four_layers([
+        Comp::Gzip,
+        Comp::Zstd,
+        Comp::Plain,
+        Comp::MultiGzip,
+    ]));
     layout.add(desc, Some("flat"));
     layout.load(&vigil);
     let store = vigil_runner::image::Store::open_dir(vigil.store()).unwrap();
@@ -920,15 +1203,28 @@ fn flattened_copy_equals_the_overlay_view() {
     assert_eq!(fs::read_to_string(f.join("dir/sub/y")).unwrap(), "y");
     assert_eq!(fs::read_to_string(f.join("l4")).unwrap(), "four");
     let tool = fs::symlink_metadata(f.join("bin/tool")).unwrap();
-    assert_eq!(tool.ino(), fs::symlink_metadata(f.join("bin/tool-link")).unwrap().ino());
+    assert_eq!(
+        tool.ino(),
+        fs::symlink_metadata(f.join("bin/tool-link")).unwrap().ino()
+    );
     let owned = fs::symlink_metadata(f.join("owned")).unwrap();
     assert_eq!((owned.uid(), owned.mode() & 0o7777), (1000, 0o4750));
 
     let mnt = tempfile::tempdir().unwrap();
-    let mut lower: Vec<String> = record.layer_dirs().iter().map(|p| p.display().to_string()).collect();
+    let mut lower: Vec<String> = record
+        .layer_dirs()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     lower.reverse();
     let mounted = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lower.join(":"))])
+        .args([
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &format!("ro,lowerdir={}", lower.join(":")),
+        ])
         .arg(mnt.path())
         .stderr(Stdio::null())
         .status()
@@ -959,13 +1255,34 @@ fn generated_multi_image_flattens_like_overlay() {
     assert!(!f.join("dir1/sub").exists());
     assert!(!f.join("opq/old").exists());
     assert_eq!(fs::read_to_string(f.join("opq/new")).unwrap(), "new\n");
-    assert_eq!(fs::symlink_metadata(f.join("bin/suid-busybox")).unwrap().mode() & 0o7777, 0o4755);
-    assert_eq!(fs::symlink_metadata(f.join("dir1/hl-to-lower")).unwrap().ino(), fs::symlink_metadata(f.join("dir1/file")).unwrap().ino());
+    assert_eq!(
+        fs::symlink_metadata(f.join("bin/suid-busybox"))
+            .unwrap()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        fs::symlink_metadata(f.join("dir1/hl-to-lower"))
+            .unwrap()
+            .ino(),
+        fs::symlink_metadata(f.join("dir1/file")).unwrap().ino()
+    );
     let mnt = tempfile::tempdir().unwrap();
-    let mut lower: Vec<String> = record.layer_dirs().iter().map(|p| p.display().to_string()).collect();
+    let mut lower: Vec<String> = record
+        .layer_dirs()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     lower.reverse();
     let mounted = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &format!("ro,lowerdir={}", lower.join(":"))])
+        .args([
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &format!("ro,lowerdir={}", lower.join(":")),
+        ])
         .arg(mnt.path())
         .stderr(Stdio::null())
         .status()

@@ -19,7 +19,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use image_support::{Header, Sandbox, Tar};
-use vigil_runner::image::unpack::{apply_layer, DevicePolicy, Mode, Options, UnpackError, UnpackReport};
+use vigil_runner::image::unpack::{
+    apply_layer, DevicePolicy, Mode, Options, UnpackError, UnpackReport,
+};
 
 /// Runs `f` in a fresh sandbox and asserts nothing outside the target changed.
 fn guarded(f: impl FnOnce(&Sandbox)) {
@@ -39,7 +41,11 @@ fn flat(sb: &Sandbox, layers: &[Vec<u8>]) -> Result<UnpackReport, UnpackError> {
     flat_with(sb, layers, &options(Mode::Flat))
 }
 
-fn flat_with(sb: &Sandbox, layers: &[Vec<u8>], opts: &Options) -> Result<UnpackReport, UnpackError> {
+fn flat_with(
+    sb: &Sandbox,
+    layers: &[Vec<u8>],
+    opts: &Options,
+) -> Result<UnpackReport, UnpackError> {
     let mut last = UnpackReport::default();
     for layer in layers {
         last = apply_layer(&layer[..], &sb.target(), opts)?;
@@ -71,7 +77,8 @@ fn exists(path: impl AsRef<Path>) -> bool {
 }
 
 fn lmeta(path: impl AsRef<Path>) -> fs::Metadata {
-    fs::symlink_metadata(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+    fs::symlink_metadata(path.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
 }
 
 fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
@@ -79,7 +86,8 @@ fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let n = std::ffi::CString::new(name).unwrap();
     let mut buf = vec![0u8; 4096];
     // SAFETY: valid C strings and buffer.
-    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if len < 0 {
         return None;
     }
@@ -142,7 +150,10 @@ fn case03_symlink_parent_then_file_lands_in_root() {
         let root = sb.target();
         assert_eq!(read(sb.in_root(&root, &host_dir).join("f")), "abs");
         assert_eq!(read(root.join("x/f")), "rel");
-        assert_eq!(fs::read_link(root.join("esc")).unwrap(), Path::new(&host_dir));
+        assert_eq!(
+            fs::read_link(root.join("esc")).unwrap(),
+            Path::new(&host_dir)
+        );
     });
 }
 
@@ -155,7 +166,10 @@ fn case04_symlink_in_lower_layer_then_file_through_it() {
         l2.file("d/f", b"through");
         let layers = [l1.finish(), l2.finish()];
         flat(sb, &layers).unwrap();
-        assert_eq!(read(sb.in_root(&sb.target(), &sb.host()).join("f")), "through");
+        assert_eq!(
+            read(sb.in_root(&sb.target(), &sb.host()).join("f")),
+            "through"
+        );
         fs::remove_dir_all(sb.target()).unwrap();
         fs::create_dir(sb.target()).unwrap();
         let dirs = overlay(sb, &layers).unwrap();
@@ -166,14 +180,23 @@ fn case04_symlink_in_lower_layer_then_file_through_it() {
 
 #[test]
 fn case05_root_entry_cannot_change_type() {
-    for (name, kind) in [(".", b'2'), ("./", b'2'), (".", b'0'), ("", b'0'), ("a/..", b'1')] {
+    for (name, kind) in [
+        (".", b'2'),
+        ("./", b'2'),
+        (".", b'0'),
+        ("", b'0'),
+        ("a/..", b'1'),
+    ] {
         guarded(|sb| {
             let mut h = Header::new(name, kind);
             h.link = sb.host().into_bytes();
             let mut t = Tar::new();
             t.raw(&h, b"");
             let err = flat(sb, &[t.finish()]).unwrap_err();
-            assert!(matches!(err, UnpackError::RootTypeChange { .. }), "{name:?}: {err}");
+            assert!(
+                matches!(err, UnpackError::RootTypeChange { .. }),
+                "{name:?}: {err}"
+            );
             assert!(lmeta(sb.target()).is_dir());
         });
     }
@@ -192,7 +215,10 @@ fn case06_hardlinks_out_of_the_root_are_refused_or_contained() {
             let mut t = Tar::new();
             t.hardlink("hl", target);
             let err = flat(sb, &[t.finish()]).unwrap_err();
-            assert!(matches!(err, UnpackError::HardlinkTarget { .. }), "{target}: {err}");
+            assert!(
+                matches!(err, UnpackError::HardlinkTarget { .. }),
+                "{target}: {err}"
+            );
         });
     }
     guarded(|sb| {
@@ -204,13 +230,15 @@ fn case06_hardlinks_out_of_the_root_are_refused_or_contained() {
     // c/storage TestUntarInvalidSymlink/Hardlink: loophole -> ../victim, then loophole/file.
     guarded(|sb| {
         let mut t = Tar::new();
-        t.symlink("loophole", "../victim").file("loophole/file", b"in root");
+        t.symlink("loophole", "../victim")
+            .file("loophole/file", b"in root");
         flat(sb, &[t.finish()]).unwrap();
         assert_eq!(read(sb.target().join("victim/file")), "in root");
     });
     guarded(|sb| {
         let mut t = Tar::new();
-        t.hardlink("loophole", "../victim").file("loophole/file", b"x");
+        t.hardlink("loophole", "../victim")
+            .file("loophole/file", b"x");
         assert!(flat(sb, &[t.finish()]).is_err());
     });
 }
@@ -226,7 +254,10 @@ fn case07_hardlink_to_symlink_links_the_symlink() {
         assert!(h.file_type().is_symlink());
         assert_eq!(h.ino(), lmeta(sb.target().join("s")).ino());
         assert_eq!(h.nlink(), 2);
-        assert_eq!(fs::read_link(sb.target().join("h")).unwrap(), Path::new(&host_file));
+        assert_eq!(
+            fs::read_link(sb.target().join("h")).unwrap(),
+            Path::new(&host_file)
+        );
     });
 }
 
@@ -255,7 +286,8 @@ fn case09_dir_entry_over_symlink_does_not_chmod_through() {
     guarded(|sb| {
         let host_dir = format!("{}/dir", sb.host());
         let mut t = Tar::new();
-        t.symlink("cd", &host_dir).dir_with("cd/", |h| h.mode = 0o777);
+        t.symlink("cd", &host_dir)
+            .dir_with("cd/", |h| h.mode = 0o777);
         flat(sb, &[t.finish()]).unwrap();
         let cd = lmeta(sb.target().join("cd"));
         assert!(cd.is_dir());
@@ -274,7 +306,10 @@ fn case10_opaque_through_symlinked_dir_keeps_host_contents() {
         assert!(lmeta(sb.target().join("od")).file_type().is_symlink());
         let dirs = overlay(sb, &[layer]).unwrap();
         let inside = sb.in_root(&dirs[0], &host_dir);
-        assert_eq!(getxattr(&inside, "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+        assert_eq!(
+            getxattr(&inside, "trusted.overlay.opaque").as_deref(),
+            Some(&b"y"[..])
+        );
     });
 }
 
@@ -285,13 +320,18 @@ fn case11_invalid_whiteout_names() {
             let mut t = Tar::new();
             t.dir("etc/").file("etc/passwd", b"root").file(name, b"");
             let err = flat(sb, &[t.finish()]).unwrap_err();
-            assert!(matches!(err, UnpackError::InvalidWhiteout { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, UnpackError::InvalidWhiteout { .. }),
+                "{name}: {err}"
+            );
             assert_eq!(read(sb.target().join("etc/passwd")), "root");
         });
     }
     guarded(|sb| {
         let mut t = Tar::new();
-        t.symlink("sl", &sb.host()).file("sl/.wh.file", b"").file("sl/.wh.dir", b"");
+        t.symlink("sl", &sb.host())
+            .file("sl/.wh.file", b"")
+            .file("sl/.wh.dir", b"");
         let layer = t.finish();
         flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
@@ -327,7 +367,11 @@ fn case12_pax_size_overrides_ustar_size() {
 fn case13_explicit_whiteouts_and_readd_in_both_orders() {
     guarded(|sb| {
         let mut l1 = Tar::new();
-        l1.file("a", b"a").dir("d/").file("d/x", b"x").file("b", b"old b").file("c", b"old c");
+        l1.file("a", b"a")
+            .dir("d/")
+            .file("d/x", b"x")
+            .file("b", b"old b")
+            .file("c", b"old c");
         let mut l2 = Tar::new();
         l2.file(".wh.a", b"")
             .file(".wh.d", b"")
@@ -352,7 +396,11 @@ fn case13_explicit_whiteouts_and_readd_in_both_orders() {
         assert_eq!(read(dirs[1].join("b")), "new b");
         assert_eq!(read(dirs[1].join("c")), "new c");
         assert!(!exists(dirs[1].join(".wh.a")));
-        assert_eq!(read(dirs[0].join("d/x")), "x", "lower layers are never modified");
+        assert_eq!(
+            read(dirs[0].join("d/x")),
+            "x",
+            "lower layers are never modified"
+        );
     });
 }
 
@@ -360,9 +408,17 @@ fn case13_explicit_whiteouts_and_readd_in_both_orders() {
 fn case14_opaque_marker_after_new_children() {
     guarded(|sb| {
         let mut l1 = Tar::new();
-        l1.dir("a/").dir("a/b/").dir("a/b/c/").file("a/b/c/bar", b"").file("a/top", b"");
+        l1.dir("a/")
+            .dir("a/b/")
+            .dir("a/b/c/")
+            .file("a/b/c/bar", b"")
+            .file("a/top", b"");
         let mut l2 = Tar::new();
-        l2.dir("a/").dir("a/b/").dir("a/b/c/").file("a/b/c/foo", b"foo").file("a/.wh..wh..opq", b"");
+        l2.dir("a/")
+            .dir("a/b/")
+            .dir("a/b/c/")
+            .file("a/b/c/foo", b"foo")
+            .file("a/.wh..wh..opq", b"");
         let layers = [l1.finish(), l2.finish()];
         flat(sb, &layers).unwrap();
         let root = sb.target();
@@ -374,7 +430,10 @@ fn case14_opaque_marker_after_new_children() {
         fs::remove_dir_all(&root).unwrap();
         fs::create_dir(&root).unwrap();
         let dirs = overlay(sb, &layers).unwrap();
-        assert_eq!(getxattr(&dirs[1].join("a"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+        assert_eq!(
+            getxattr(&dirs[1].join("a"), "trusted.overlay.opaque").as_deref(),
+            Some(&b"y"[..])
+        );
         assert_eq!(read(dirs[1].join("a/b/c/foo")), "foo");
         assert!(!exists(dirs[1].join("a/.wh..wh..opq")));
     });
@@ -384,7 +443,9 @@ fn case14_opaque_marker_after_new_children() {
 fn case15_whiteout_of_missing_path_is_not_an_error() {
     guarded(|sb| {
         let mut t = Tar::new();
-        t.file(".wh.nothere", b"").file("nodir/.wh.x", b"").file("f", b"");
+        t.file(".wh.nothere", b"")
+            .file("nodir/.wh.x", b"")
+            .file("f", b"");
         let layer = t.finish();
         flat(sb, std::slice::from_ref(&layer)).unwrap();
         assert!(exists(sb.target().join("f")));
@@ -409,7 +470,10 @@ fn case16_aufs_plink_hardlink_sources() {
         flat(sb, std::slice::from_ref(&layer)).unwrap();
         let root = sb.target();
         assert_eq!(read(root.join("bin/app")), "linked");
-        assert_eq!(lmeta(root.join("bin/app")).ino(), lmeta(root.join("bin/app2")).ino());
+        assert_eq!(
+            lmeta(root.join("bin/app")).ino(),
+            lmeta(root.join("bin/app2")).ino()
+        );
         assert_eq!(lmeta(root.join("bin/app")).nlink(), 2);
         for meta in [".wh..wh.plnk", ".wh..wh.aufs", ".wh..wh.orph"] {
             assert!(!exists(root.join(meta)), "{meta}");
@@ -446,7 +510,10 @@ fn case17_setuid_setgid_sticky_survive_chown() {
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
             let suid = lmeta(root.join("suid"));
-            assert_eq!((suid.mode() & 0o7777, suid.uid(), suid.gid()), (0o4755, 1000, 1000));
+            assert_eq!(
+                (suid.mode() & 0o7777, suid.uid(), suid.gid()),
+                (0o4755, 1000, 1000)
+            );
             let sgid = lmeta(root.join("sgid"));
             assert_eq!((sgid.mode() & 0o7777, sgid.gid()), (0o2775, 50));
             assert_eq!(lmeta(root.join("tmp")).mode() & 0o7777, 0o1777);
@@ -465,10 +532,16 @@ fn case18_xattrs_kept_ignored_and_stripped() {
         t.pax(&[
             ("SCHILY.xattr.security.capability", cap),
             ("SCHILY.xattr.user.testattr", b"\xffbinary\x00value"),
-            ("SCHILY.xattr.security.selinux", b"system_u:object_r:etc_t:s0"),
+            (
+                "SCHILY.xattr.security.selinux",
+                b"system_u:object_r:etc_t:s0",
+            ),
             ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
             ("SCHILY.xattr.user.rootlesscontainers", b"\x08\xe8\x07"),
-            ("SCHILY.xattr.user.containers.override_stat", b"0:0:4755:file"),
+            (
+                "SCHILY.xattr.user.containers.override_stat",
+                b"0:0:4755:file",
+            ),
         ])
         .file_with("bin/ping", b"ELF", |h| {
             h.uid = 1000;
@@ -476,14 +549,26 @@ fn case18_xattrs_kept_ignored_and_stripped() {
         });
         let layer = t.finish();
         let report = flat(sb, std::slice::from_ref(&layer)).unwrap();
-        assert!(report.warnings.iter().any(|w| w.contains("trusted.overlay.opaque")), "{report:?}");
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("trusted.overlay.opaque")),
+            "{report:?}"
+        );
         let dirs = overlay(sb, &[layer]).unwrap();
         for root in [sb.target(), dirs[0].clone()] {
             let p = root.join("bin/ping");
             let got = getxattr(&p, "security.capability").expect("capability kept");
             assert_eq!(&got[4..8], &cap[4..8], "permitted set");
-            assert_eq!(getxattr(&p, "user.testattr").as_deref(), Some(&b"\xffbinary\x00value"[..]));
-            assert_ne!(getxattr(&p, "security.selinux").as_deref(), Some(&b"system_u:object_r:etc_t:s0"[..]));
+            assert_eq!(
+                getxattr(&p, "user.testattr").as_deref(),
+                Some(&b"\xffbinary\x00value"[..])
+            );
+            assert_ne!(
+                getxattr(&p, "security.selinux").as_deref(),
+                Some(&b"system_u:object_r:etc_t:s0"[..])
+            );
             assert_eq!(getxattr(&p, "trusted.overlay.opaque"), None);
             assert_eq!(getxattr(&p, "user.rootlesscontainers"), None);
             assert_eq!(getxattr(&p, "user.containers.override_stat"), None);
@@ -556,15 +641,24 @@ fn case21_type_replacements() {
     guarded(|sb| {
         let host_dir = format!("{}/dir", sb.host());
         let mut l1 = Tar::new();
-        l1.dir("d/").file("d/child", b"").file("f", b"file").symlink("s", &host_dir);
+        l1.dir("d/")
+            .file("d/child", b"")
+            .file("f", b"file")
+            .symlink("s", &host_dir);
         let mut l2 = Tar::new();
-        l2.file("d", b"now a file").dir("f/").dir_with("s/", |h| h.mode = 0o700).file("s/inside", b"i");
+        l2.file("d", b"now a file")
+            .dir("f/")
+            .dir_with("s/", |h| h.mode = 0o700)
+            .file("s/inside", b"i");
         flat(sb, &[l1.finish(), l2.finish()]).unwrap();
         let root = sb.target();
         assert_eq!(read(root.join("d")), "now a file");
         assert!(lmeta(root.join("f")).is_dir());
         let s = lmeta(root.join("s"));
-        assert!(s.is_dir(), "symlink replaced by a directory, not written through");
+        assert!(
+            s.is_dir(),
+            "symlink replaced by a directory, not written through"
+        );
         assert_eq!(s.mode() & 0o7777, 0o700);
         assert_eq!(read(root.join("s/inside")), "i");
     });
@@ -574,18 +668,27 @@ fn case21_type_replacements() {
 fn case22_hardlinks_across_layers_and_before_target() {
     guarded(|sb| {
         let mut l1 = Tar::new();
-        l1.dir_with("dir1/", |h| h.mode = 0o711).file_with("dir1/file", b"lower", |h| h.uid = 5);
+        l1.dir_with("dir1/", |h| h.mode = 0o711)
+            .file_with("dir1/file", b"lower", |h| h.uid = 5);
         let mut l2 = Tar::new();
         // A writer gives a link entry its target's attributes (uid 5 here).
         let mut hl = Header::new("dir1/hl", b'1');
         (hl.link, hl.uid) = (b"dir1/file".to_vec(), 5);
-        l2.raw(&hl, b"").hardlink("early", "late").file("late", b"late");
+        l2.raw(&hl, b"")
+            .hardlink("early", "late")
+            .file("late", b"late");
         let layers = [l1.finish(), l2.finish()];
         flat(sb, &layers).unwrap();
         let root = sb.target();
-        assert_eq!(lmeta(root.join("dir1/hl")).ino(), lmeta(root.join("dir1/file")).ino());
+        assert_eq!(
+            lmeta(root.join("dir1/hl")).ino(),
+            lmeta(root.join("dir1/file")).ino()
+        );
         assert_eq!(lmeta(root.join("dir1/file")).nlink(), 2);
-        assert_eq!(lmeta(root.join("early")).ino(), lmeta(root.join("late")).ino());
+        assert_eq!(
+            lmeta(root.join("early")).ino(),
+            lmeta(root.join("late")).ino()
+        );
 
         fs::remove_dir_all(&root).unwrap();
         fs::create_dir(&root).unwrap();
@@ -595,8 +698,15 @@ fn case22_hardlinks_across_layers_and_before_target() {
         assert_eq!((up.nlink(), up.uid()), (2, 5));
         assert_eq!(read(dirs[1].join("dir1/hl")), "lower");
         assert_eq!(lmeta(dirs[0].join("dir1/file")).nlink(), 1);
-        assert_eq!(lmeta(dirs[1].join("dir1")).mode() & 0o7777, 0o711, "implicit parent copies lower attributes");
-        assert_eq!(lmeta(dirs[1].join("early")).ino(), lmeta(dirs[1].join("late")).ino());
+        assert_eq!(
+            lmeta(dirs[1].join("dir1")).mode() & 0o7777,
+            0o711,
+            "implicit parent copies lower attributes"
+        );
+        assert_eq!(
+            lmeta(dirs[1].join("early")).ino(),
+            lmeta(dirs[1].join("late")).ino()
+        );
     });
 }
 
@@ -606,21 +716,41 @@ fn case22b_link_entry_attributes_and_other_names_of_a_copied_up_inode() {
         let mut l1 = Tar::new();
         let mut other = Header::new("other", b'1');
         (other.link, other.mode, other.uid, other.mtime) = (b"f".to_vec(), 0o600, 5, 1_500_000_000);
-        l1.file_with("f", b"shared", |h| (h.mode, h.uid, h.mtime) = (0o600, 5, 1_500_000_000))
-            .raw(&other, b"")
-            .file("shadowed", b"s")
-            .hardlink("shadowed-link", "shadowed");
+        l1.file_with("f", b"shared", |h| {
+            (h.mode, h.uid, h.mtime) = (0o600, 5, 1_500_000_000)
+        })
+        .raw(&other, b"")
+        .file("shadowed", b"s")
+        .hardlink("shadowed-link", "shadowed");
         let mut l2 = Tar::new();
         // The link entry's attributes apply to the inode, as with Podman.
         let mut hl = Header::new("hl", b'1');
         (hl.link, hl.mode, hl.uid, hl.mtime) = (b"f".to_vec(), 0o755, 7, 1_600_000_000);
-        l2.raw(&hl, b"").file("shadowed-link", b"replaced").hardlink("hl2", "shadowed");
+        l2.raw(&hl, b"")
+            .file("shadowed-link", b"replaced")
+            .hardlink("hl2", "shadowed");
         let layers = [l1.finish(), l2.finish()];
         let check = |root: &Path, what: &str| {
-            let (f, other, hl) = (lmeta(root.join("f")), lmeta(root.join("other")), lmeta(root.join("hl")));
-            assert_eq!((f.ino(), other.ino()), (hl.ino(), hl.ino()), "{what}: one inode");
-            assert_eq!((hl.mode() & 0o7777, hl.uid(), hl.mtime()), (0o755, 7, 1_600_000_000), "{what}");
-            assert_ne!(lmeta(root.join("shadowed-link")).ino(), lmeta(root.join("hl2")).ino(), "{what}");
+            let (f, other, hl) = (
+                lmeta(root.join("f")),
+                lmeta(root.join("other")),
+                lmeta(root.join("hl")),
+            );
+            assert_eq!(
+                (f.ino(), other.ino()),
+                (hl.ino(), hl.ino()),
+                "{what}: one inode"
+            );
+            assert_eq!(
+                (hl.mode() & 0o7777, hl.uid(), hl.mtime()),
+                (0o755, 7, 1_600_000_000),
+                "{what}"
+            );
+            assert_ne!(
+                lmeta(root.join("shadowed-link")).ino(),
+                lmeta(root.join("hl2")).ino(),
+                "{what}"
+            );
             assert_eq!(read(root.join("shadowed-link")), "replaced", "{what}");
         };
         flat(sb, &layers).unwrap();
@@ -647,7 +777,9 @@ fn case23_directory_mtimes_match_headers() {
             .dir_with("a/b/", |h| h.mtime = 1_111_111_111)
             .file_with("a/b/f", b"", |h| h.mtime = 42)
             .file("a/g", b"");
-        t.pax(&[("mtime", b"1500000000.5")]).dir("p/").file("p/child", b"");
+        t.pax(&[("mtime", b"1500000000.5")])
+            .dir("p/")
+            .file("p/child", b"");
         let layer = t.finish();
         flat(sb, std::slice::from_ref(&layer)).unwrap();
         let dirs = overlay(sb, &[layer]).unwrap();
@@ -753,7 +885,11 @@ fn case24_gzip_members_trailing_zeros_zstd_frames_and_plain() {
         let mut zst = vec![0x5e, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 9, 9];
         zst.extend(zstd::encode_all(&tar[..2000], 1).unwrap());
         zst.extend(zstd::encode_all(&tar[2000..], 1).unwrap());
-        for (blob, want) in [(multi, Compression::Gzip), (zst, Compression::Zstd), (tar.clone(), Compression::None)] {
+        for (blob, want) in [
+            (multi, Compression::Gzip),
+            (zst, Compression::Zstd),
+            (tar.clone(), Compression::None),
+        ] {
             let (kind, got) = apply_stream(sb, &blob);
             assert_eq!((kind, got.as_str()), (want, diff_id.as_str()));
             assert_eq!(read(sb.target().join("b")), "bee");
@@ -779,7 +915,11 @@ fn case25_digest_grammar_sizes_and_symlinked_blobs() {
         // A layout whose index.json is a symlink out of the layout is refused.
         let layout = sb.target().join("layout");
         fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-        fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        fs::write(
+            layout.join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
         std::os::unix::fs::symlink(sb.path().join("outside"), layout.join("index.json")).unwrap();
         let src = DirSource::open(&layout).unwrap();
         assert!(read_layout(&src).is_err());
@@ -794,7 +934,11 @@ fn case25_digest_grammar_sizes_and_symlinked_blobs() {
 
 /// A minimal OCI layout in `dir` with one image per `(arch, name)` and
 /// `extra` entries appended to index.json.
-fn tiny_layout(dir: &Path, images: &[(&str, Option<&str>)], extra: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+fn tiny_layout(
+    dir: &Path,
+    images: &[(&str, Option<&str>)],
+    extra: Vec<serde_json::Value>,
+) -> Vec<serde_json::Value> {
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let blob = |mt: &str, bytes: &[u8]| {
@@ -810,7 +954,10 @@ fn tiny_layout(dir: &Path, images: &[(&str, Option<&str>)], extra: Vec<serde_jso
         let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": blob("application/vnd.oci.image.config.v1+json", config.to_string().as_bytes()),
             "layers": [blob("application/vnd.oci.image.layer.v1.tar", &layer)]});
-        let mut desc = blob("application/vnd.oci.image.manifest.v1+json", manifest.to_string().as_bytes());
+        let mut desc = blob(
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.to_string().as_bytes(),
+        );
         desc["platform"] = json!({"architecture": arch, "os": "linux"});
         if let Some(name) = name {
             desc["annotations"] = json!({"org.opencontainers.image.ref.name": name});
@@ -819,7 +966,11 @@ fn tiny_layout(dir: &Path, images: &[(&str, Option<&str>)], extra: Vec<serde_jso
     }
     let mut entries = descs.clone();
     entries.extend(extra);
-    fs::write(dir.join("index.json"), json!({"schemaVersion": 2, "manifests": entries}).to_string()).unwrap();
+    fs::write(
+        dir.join("index.json"),
+        json!({"schemaVersion": 2, "manifests": entries}).to_string(),
+    )
+    .unwrap();
     descs
 }
 
@@ -837,7 +988,11 @@ fn case26_index_resolution() {
         // Multi-platform at top level plus an unknown media type: only the host image.
         let dir = sb.target().join("multi");
         let unknown = json!({"mediaType": "application/x-unknown", "digest": sha(b"u"), "size": 1});
-        tiny_layout(&dir, &[("s390x", Some("other")), (host_arch(), Some("mine"))], vec![unknown]);
+        tiny_layout(
+            &dir,
+            &[("s390x", Some("other")), (host_arch(), Some("mine"))],
+            vec![unknown],
+        );
         let images = read_layout(&DirSource::open(&dir).unwrap()).unwrap();
         assert_eq!(images.len(), 1);
         assert_eq!(images[0].names, ["localhost/mine:latest"]);
@@ -847,7 +1002,11 @@ fn case26_index_resolution() {
         let descs = tiny_layout(&dir, &[("s390x", None), (host_arch(), None)], vec![]);
         let nested = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs});
         let bytes = nested.to_string();
-        fs::write(dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]), &bytes).unwrap();
+        fs::write(
+            dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]),
+            &bytes,
+        )
+        .unwrap();
         let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
             "digest": sha(bytes.as_bytes()), "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "localhost/n:1"}}]});
         fs::write(dir.join("index.json"), top.to_string()).unwrap();
@@ -859,9 +1018,19 @@ fn case26_index_resolution() {
         // Empty manifests; a mixed document.
         let dir = sb.target().join("empty");
         tiny_layout(&dir, &[], vec![]);
-        assert!(read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string().contains("no image"));
-        fs::write(dir.join("index.json"), r#"{"schemaVersion":2,"manifests":[],"layers":[]}"#).unwrap();
-        assert!(read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string().contains("ambiguous"));
+        assert!(read_layout(&DirSource::open(&dir).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("no image"));
+        fs::write(
+            dir.join("index.json"),
+            r#"{"schemaVersion":2,"manifests":[],"layers":[]}"#,
+        )
+        .unwrap();
+        assert!(read_layout(&DirSource::open(&dir).unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("ambiguous"));
     });
 }
 
@@ -870,15 +1039,24 @@ fn case26_artifact_manifest_is_refused() {
     guarded(|sb| {
         let dir = sb.target().join("art");
         let descs = tiny_layout(&dir, &[(host_arch(), None)], vec![]);
-        let path = dir.join("blobs/sha256").join(&descs[0]["digest"].as_str().unwrap()[7..]);
-        let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let path = dir
+            .join("blobs/sha256")
+            .join(&descs[0]["digest"].as_str().unwrap()[7..]);
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         manifest["config"]["mediaType"] = json!("application/vnd.example.artifact.config+json");
         let bytes = manifest.to_string();
-        fs::write(dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]), &bytes).unwrap();
+        fs::write(
+            dir.join("blobs/sha256").join(&sha(bytes.as_bytes())[7..]),
+            &bytes,
+        )
+        .unwrap();
         let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": sha(bytes.as_bytes()), "size": bytes.len()}]});
         fs::write(dir.join("index.json"), index.to_string()).unwrap();
-        let err = read_layout(&DirSource::open(&dir).unwrap()).unwrap_err().to_string();
+        let err = read_layout(&DirSource::open(&dir).unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("artifact"), "{err}");
     });
 }
@@ -892,13 +1070,21 @@ fn case27_docker_archive_members_stay_inside_the_archive() {
         let config = json!({"architecture": host_arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": [sha(&layer)]}}).to_string();
         let build = |layers: serde_json::Value, two: bool| {
             let mut a = Tar::new();
-            a.file("c.json", config.as_bytes()).file("abc.tar", &gz(&layer)).dir("legacy/").symlink("legacy/layer.tar", "../abc.tar");
-            let mut items = vec![json!({"Config": "c.json", "RepoTags": ["one:1"], "Layers": layers})];
+            a.file("c.json", config.as_bytes())
+                .file("abc.tar", &gz(&layer))
+                .dir("legacy/")
+                .symlink("legacy/layer.tar", "../abc.tar");
+            let mut items =
+                vec![json!({"Config": "c.json", "RepoTags": ["one:1"], "Layers": layers})];
             if two {
-                items.push(json!({"Config": "c.json", "RepoTags": ["two:2"], "Layers": ["abc.tar"]}));
+                items.push(
+                    json!({"Config": "c.json", "RepoTags": ["two:2"], "Layers": ["abc.tar"]}),
+                );
             }
             a.file("manifest.json", json!(items).to_string().as_bytes());
-            let path = sb.target().join(format!("a{}.tar", layers.to_string().len()));
+            let path = sb
+                .target()
+                .join(format!("a{}.tar", layers.to_string().len()));
             fs::write(&path, a.finish()).unwrap();
             ArchiveSource::open(&path, &sb.target()).unwrap()
         };
@@ -908,13 +1094,18 @@ fn case27_docker_archive_members_stay_inside_the_archive() {
         assert_eq!(images[0].names, ["docker.io/library/one:1"]);
         assert_eq!(images[1].names, ["docker.io/library/two:2"]);
         // The legacy symlink member resolves to the gzip layer, read by member offset.
-        let (mut r, _) = vigil_runner::image::source::Source::open(&src, "legacy/layer.tar").unwrap();
+        let (mut r, _) =
+            vigil_runner::image::source::Source::open(&src, "legacy/layer.tar").unwrap();
         let mut bytes = Vec::new();
         r.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, gz(&layer));
-        let err = read_archive(&build(json!(["../../../../etc/passwd"]), false)).unwrap_err().to_string();
+        let err = read_archive(&build(json!(["../../../../etc/passwd"]), false))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not found"), "{err}");
-        let err = read_archive(&build(json!(["abc.tar", "abc.tar"]), false)).unwrap_err().to_string();
+        let err = read_archive(&build(json!(["abc.tar", "abc.tar"]), false))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("diff_ids"), "{err}");
     });
 }
@@ -929,20 +1120,35 @@ fn case29_passwd_symlinked_to_host_fifo_or_huge_is_safe() {
         // Absolute symlink to the host's decoy: resolves inside the root (missing).
         let host_file = format!("{}/file", sb.host());
         std::os::unix::fs::symlink(&host_file, root.join("etc/passwd")).unwrap();
-        assert_eq!(rootfs::read_file(&root, "/etc/passwd", 1 << 20).unwrap(), None);
+        assert_eq!(
+            rootfs::read_file(&root, "/etc/passwd", 1 << 20).unwrap(),
+            None
+        );
         // Relative symlink climbing out: also clamped to the root.
         fs::remove_file(root.join("etc/passwd")).unwrap();
         std::os::unix::fs::symlink("../../../../../host/file", root.join("etc/passwd")).unwrap();
         fs::create_dir_all(root.join("host")).unwrap();
         fs::write(root.join("host/file"), "root:x:0:0::/:/bin/sh\n").unwrap();
-        assert_eq!(rootfs::read_file(&root, "/etc/passwd", 1 << 20).unwrap().unwrap(), b"root:x:0:0::/:/bin/sh\n");
+        assert_eq!(
+            rootfs::read_file(&root, "/etc/passwd", 1 << 20)
+                .unwrap()
+                .unwrap(),
+            b"root:x:0:0::/:/bin/sh\n"
+        );
         // A FIFO is refused without blocking; a huge file is refused.
-        let fifo = std::ffi::CString::new(root.join("etc/group").as_os_str().as_encoded_bytes()).unwrap();
+        let fifo =
+            std::ffi::CString::new(root.join("etc/group").as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: valid C string.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-        assert!(matches!(rootfs::read_file(&root, "/etc/group", 1 << 20), Err(rootfs::RootfsError::NotRegular(_))));
+        assert!(matches!(
+            rootfs::read_file(&root, "/etc/group", 1 << 20),
+            Err(rootfs::RootfsError::NotRegular(_))
+        ));
         fs::write(root.join("etc/shadow"), vec![b'x'; 5000]).unwrap();
-        assert!(matches!(rootfs::read_file(&root, "/etc/shadow", 4096), Err(rootfs::RootfsError::TooLarge { .. })));
+        assert!(matches!(
+            rootfs::read_file(&root, "/etc/shadow", 4096),
+            Err(rootfs::RootfsError::TooLarge { .. })
+        ));
     });
 }
 

@@ -106,7 +106,10 @@ impl std::error::Error for RecordError {}
 /// Parse one record line (trailing `\n` optional).
 pub fn parse_record(line: &[u8]) -> Result<Record<'_>, RecordError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let sp = line.iter().position(|&b| b == b' ').ok_or(RecordError("no timestamp"))?;
+    let sp = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(RecordError("no timestamp"))?;
     let timestamp = &line[..sp];
     if !valid_timestamp(timestamp) {
         return Err(RecordError("bad timestamp"));
@@ -124,7 +127,12 @@ pub fn parse_record(line: &[u8]) -> Result<Record<'_>, RecordError> {
         [b'P', b' ', c @ ..] => (true, c),
         _ => return Err(RecordError("bad tag")),
     };
-    Ok(Record { timestamp, stream, partial, content })
+    Ok(Record {
+        timestamp,
+        stream,
+        partial,
+        content,
+    })
 }
 
 fn valid_timestamp(ts: &[u8]) -> bool {
@@ -133,16 +141,22 @@ fn valid_timestamp(ts: &[u8]) -> bool {
     if ts.len() < shape.len() + 2 {
         return false;
     }
-    let year_extra = ts.iter().position(|&b| b == b'-').unwrap_or(0).saturating_sub(4);
+    let year_extra = ts
+        .iter()
+        .position(|&b| b == b'-')
+        .unwrap_or(0)
+        .saturating_sub(4);
     if ts.len() < shape.len() + year_extra + 2 {
         return false;
     }
     let (head, tail) = ts.split_at(shape.len() + year_extra);
-    let head_ok = head[year_extra..]
-        .iter()
-        .zip(shape)
-        .all(|(&c, &s)| if s == b'd' { c.is_ascii_digit() } else { c == s })
-        && head[..year_extra].iter().all(u8::is_ascii_digit);
+    let head_ok = head[year_extra..].iter().zip(shape).all(|(&c, &s)| {
+        if s == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == s
+        }
+    }) && head[..year_extra].iter().all(u8::is_ascii_digit);
     let frac = tail.iter().take_while(|b| b.is_ascii_digit()).count();
     let zone = &tail[frac..];
     head_ok
@@ -213,7 +227,11 @@ pub fn read_lines(reader: impl BufRead) -> io::Result<Vec<LogLine>> {
     }
     for (stream, bytes) in asm.finish() {
         if !bytes.is_empty() {
-            out.push(LogLine { timestamp: last_ts.clone(), stream, bytes });
+            out.push(LogLine {
+                timestamp: last_ts.clone(),
+                stream,
+                bytes,
+            });
         }
     }
     Ok(out)
@@ -229,9 +247,18 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                Piece { bytes: b"hello\n", partial: false },
-                Piece { bytes: b"\n", partial: false },
-                Piece { bytes: b"partial", partial: true },
+                Piece {
+                    bytes: b"hello\n",
+                    partial: false
+                },
+                Piece {
+                    bytes: b"\n",
+                    partial: false
+                },
+                Piece {
+                    bytes: b"partial",
+                    partial: true
+                },
             ]
         );
         assert_eq!(p[0].accounted_len(), 51);
@@ -259,7 +286,10 @@ mod tests {
         assert_eq!(lines[1].bytes, b"\n");
         assert_eq!(lines[2].bytes, b"partial");
         let r = parse_record(b"2025-06-01T11:47:57.7-05:30 stderr P x y").unwrap();
-        assert_eq!((r.stream, r.partial, r.content), (Stream::Stderr, true, &b"x y"[..]));
+        assert_eq!(
+            (r.stream, r.partial, r.content),
+            (Stream::Stderr, true, &b"x y"[..])
+        );
     }
 
     #[test]
@@ -274,7 +304,11 @@ mod tests {
             // Found by fuzzing: a long year must not make the check slice past the end.
             b"0000000000000000000000- stdout F x",
         ] {
-            assert!(parse_record(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_record(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

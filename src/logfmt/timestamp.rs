@@ -28,12 +28,20 @@ impl TimestampCache {
     pub fn new() -> Self {
         // SAFETY: tzset has no preconditions; it only initialises libc's zone state.
         unsafe { tzset() };
-        TimestampCache { sec: i64::MIN, head: [0; 32], head_len: 0, offset: *b"+00:00" }
+        TimestampCache {
+            sec: i64::MIN,
+            head: [0; 32],
+            head_len: 0,
+            offset: *b"+00:00",
+        }
     }
 
     /// The current `CLOCK_REALTIME`.
     pub fn now() -> (i64, u32) {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: ts is a valid out-pointer; CLOCK_REALTIME always exists.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
         (ts.tv_sec as i64, ts.tv_nsec as u32)
@@ -73,7 +81,10 @@ impl TimestampCache {
             tm.tm_mday = 1;
             tm.tm_year = 70;
         }
-        let mut w = Writer { buf: &mut self.head, len: 0 };
+        let mut w = Writer {
+            buf: &mut self.head,
+            len: 0,
+        };
         w.int(i64::from(tm.tm_year) + 1900, 4);
         w.byte(b'-');
         w.int(i64::from(tm.tm_mon) + 1, 2);
@@ -90,7 +101,14 @@ impl TimestampCache {
         let off = tm.tm_gmtoff as i64;
         let (sign, abs) = if off < 0 { (b'-', -off) } else { (b'+', off) };
         let (hh, mm) = ((abs / 3600) % 100, (abs / 60) % 60);
-        self.offset = [sign, b'0' + (hh / 10) as u8, b'0' + (hh % 10) as u8, b':', b'0' + (mm / 10) as u8, b'0' + (mm % 10) as u8];
+        self.offset = [
+            sign,
+            b'0' + (hh / 10) as u8,
+            b'0' + (hh % 10) as u8,
+            b':',
+            b'0' + (mm / 10) as u8,
+            b'0' + (mm % 10) as u8,
+        ];
         self.sec = sec;
     }
 }

@@ -38,7 +38,10 @@ impl fmt::Display for CtlError {
             CtlError::Format => f.write_str("Invalid control message format"),
             CtlError::Type(t) => write!(f, "Invalid control message type: {t}"),
             CtlError::WindowSize(h, w) => {
-                write!(f, "Invalid window size: {h}x{w} (must be between 0 and 1000)")
+                write!(
+                    f,
+                    "Invalid window size: {h}x{w} (must be between 0 and 1000)"
+                )
             }
             CtlError::WinszFormat => f.write_str("Failed to parse window size"),
         }
@@ -64,7 +67,9 @@ pub fn scan_ints<const N: usize>(line: &[u8]) -> ([i64; N], usize) {
         let start = i;
         let mut v: i64 = 0;
         while i < line.len() && line[i].is_ascii_digit() {
-            v = v.saturating_mul(10).saturating_add(i64::from(line[i] - b'0'));
+            v = v
+                .saturating_mul(10)
+                .saturating_add(i64::from(line[i] - b'0'));
             i += 1;
         }
         if i == start {
@@ -138,7 +143,11 @@ pub enum Overflow {
 
 impl Default for LineBuffer {
     fn default() -> Self {
-        LineBuffer { buf: [0; LINE_MAX + 1], len: 0, skipping: false }
+        LineBuffer {
+            buf: [0; LINE_MAX + 1],
+            len: 0,
+            skipping: false,
+        }
     }
 }
 
@@ -179,7 +188,16 @@ mod tests {
 
     #[test]
     fn ctl_accepts_like_sscanf() {
-        let ok = |s: &str, h, w| assert_eq!(parse_ctl(s.as_bytes()), Ok(CtlMessage::Resize { height: h, width: w }), "{s}");
+        let ok = |s: &str, h, w| {
+            assert_eq!(
+                parse_ctl(s.as_bytes()),
+                Ok(CtlMessage::Resize {
+                    height: h,
+                    width: w
+                }),
+                "{s}"
+            )
+        };
         ok("1 2 2", 2, 2);
         ok("1 2 2 3", 2, 2);
         ok("1 0010 0020", 10, 20);
@@ -196,13 +214,19 @@ mod tests {
         }
         assert_eq!(parse_ctl(b"999 2 2"), Err(CtlError::Type(999)));
         assert_eq!(parse_ctl(b"1 -1 -1"), Err(CtlError::WindowSize(-1, -1)));
-        assert_eq!(parse_ctl(b"1 1001 1000"), Err(CtlError::WindowSize(1001, 1000)));
+        assert_eq!(
+            parse_ctl(b"1 1001 1000"),
+            Err(CtlError::WindowSize(1001, 1000))
+        );
         assert_eq!(parse_ctl(b"2 5000 0"), Err(CtlError::WindowSize(5000, 0)));
         assert_eq!(
             CtlError::WindowSize(1, 1001).to_string(),
             "Invalid window size: 1x1001 (must be between 0 and 1000)"
         );
-        assert_eq!(parse_ctl(b"1 99999999999999999999999 1"), Err(CtlError::WindowSize(i64::MAX, 1)));
+        assert_eq!(
+            parse_ctl(b"1 99999999999999999999999 1"),
+            Err(CtlError::WindowSize(i64::MAX, 1))
+        );
     }
 
     #[test]

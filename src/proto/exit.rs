@@ -15,7 +15,10 @@ pub const OOM_FILE: &str = "oom";
 
 /// Write `contents` to `path` atomically.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -36,13 +39,18 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         };
-        let res = file.write_all(contents).and_then(|_| fs::rename(&tmp, path));
+        let res = file
+            .write_all(contents)
+            .and_then(|_| fs::rename(&tmp, path));
         if res.is_err() {
             let _ = fs::remove_file(&tmp);
         }
         return res;
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary file name"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary file name",
+    ))
 }
 
 /// Write an exit status (`0`, `137`, `-1`, ...) as conmon does.
@@ -118,7 +126,10 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"137");
         assert_eq!(read_status(&p).unwrap(), Some(137));
         write_status(&p, -1).unwrap();
-        assert_eq!(wait_status(&p, Duration::from_millis(10)).unwrap(), Some(-1));
+        assert_eq!(
+            wait_status(&p, Duration::from_millis(10)).unwrap(),
+            Some(-1)
+        );
         let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & 0o600, 0o600);
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left");

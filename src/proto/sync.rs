@@ -156,7 +156,11 @@ pub fn decode(line: &[u8]) -> Result<SyncMessage, DecodeError> {
         return Err(DecodeError("trailing bytes"));
     }
     match (key, value) {
-        (Some(key), Some(value)) => Ok(SyncMessage { key, value, message }),
+        (Some(key), Some(value)) => Ok(SyncMessage {
+            key,
+            value,
+            message,
+        }),
         _ => Err(DecodeError("no data/pid/exit_code member")),
     }
 }
@@ -219,7 +223,10 @@ impl Parser<'_> {
                         b'b' => out.push(8),
                         b'f' => out.push(12),
                         b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).ok_or(DecodeError("short \\u"))?;
+                            let hex = self
+                                .s
+                                .get(self.i..self.i + 4)
+                                .ok_or(DecodeError("short \\u"))?;
                             self.i += 4;
                             let cp = std::str::from_utf8(hex)
                                 .ok()
@@ -285,7 +292,15 @@ mod tests {
 
     #[test]
     fn decode_rejects_garbage() {
-        for bad in [&b""[..], b"{", b"{}", b"{\"data\": }", b"{\"data\": 1} x", b"{\"x\": 1}", b"{\"message\": \"\\u12\"}"] {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"{}",
+            b"{\"data\": }",
+            b"{\"data\": 1} x",
+            b"{\"x\": 1}",
+            b"{\"message\": \"\\u12\"}",
+        ] {
             assert!(decode(bad).is_err(), "{:?}", bad);
         }
     }

@@ -129,7 +129,11 @@ pub fn rootfs() -> PathBuf {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
-            assert!(dir.join("bin/sh").exists(), "rootfs {} has no /bin/sh", dir.display());
+            assert!(
+                dir.join("bin/sh").exists(),
+                "rootfs {} has no /bin/sh",
+                dir.display()
+            );
             fs::canonicalize(&dir).unwrap()
         })
         .clone()
@@ -180,7 +184,10 @@ pub fn pid_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // state is the first field after the ")" that closes comm
-            let after = stat.rsplit_once(')').map(|(_, r)| r.trim_start()).unwrap_or("");
+            let after = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start())
+                .unwrap_or("");
             !after.starts_with('Z') && !after.starts_with('X')
         }
         Err(_) => false,
@@ -320,7 +327,11 @@ pub fn read_packet(fd: RawFd, timeout: Duration) -> Packet {
             return Packet::Timeout;
         }
         let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32;
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let r = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
         if r < 0 {
             let e = io::Error::last_os_error();
@@ -512,7 +523,11 @@ impl FakeRuntime {
             fdlog = fd_log.display(),
         );
         write_executable(&path, &script);
-        FakeRuntime { path, argv_log, fd_log }
+        FakeRuntime {
+            path,
+            argv_log,
+            fd_log,
+        }
     }
 
     /// `key=value` lines recorded by the last invocation.
@@ -557,7 +572,9 @@ impl Launch {
         format!(
             "launcher status {:?}; sync message {:?}; launcher stdout {}; launcher stderr {}",
             self.status,
-            self.sync_msg.as_ref().map(|m| String::from_utf8_lossy(m).into_owned()),
+            self.sync_msg
+                .as_ref()
+                .map(|m| String::from_utf8_lossy(m).into_owned()),
             show(&self.stdout),
             show(&self.stderr)
         )
@@ -578,9 +595,12 @@ impl Launch {
             .unwrap_or_else(|| panic!("no sync message: {}", self.describe()));
         let text = String::from_utf8_lossy(msg);
         let re = regex::Regex::new(&format!(r#"^\{{"{key}": (\d+)\}}\n$"#)).unwrap();
-        let caps = re
-            .captures(&text)
-            .unwrap_or_else(|| panic!("sync message is not {{\"{key}\": <pid>}}\\n: {}", self.describe()));
+        let caps = re.captures(&text).unwrap_or_else(|| {
+            panic!(
+                "sync message is not {{\"{key}\": <pid>}}\\n: {}",
+                self.describe()
+            )
+        });
         caps[1].parse().unwrap()
     }
 }
@@ -773,7 +793,13 @@ impl Container {
         } else {
             (None, false)
         };
-        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+        Launch {
+            status,
+            stdout,
+            stderr,
+            sync_msg,
+            first_packet_eof: eof,
+        }
     }
 
     /// Spawn conmon (fds 3/4 = sync/start SEQPACKET pairs, own process
@@ -860,7 +886,10 @@ impl Container {
 
     /// Next packet on the sync pipe.
     pub fn next_sync_packet(&self, timeout: Duration) -> Packet {
-        read_packet(self.sync.as_ref().expect("not launched").as_raw_fd(), timeout)
+        read_packet(
+            self.sync.as_ref().expect("not launched").as_raw_fd(),
+            timeout,
+        )
     }
 
     /// conmon's stderr file (launcher, and daemon until it redirects stdio).
@@ -887,10 +916,17 @@ impl Container {
     /// `runc kill ID SIG`.
     pub fn runtime_kill(&self, sig: &str) {
         let out = run_with_timeout(
-            Command::new(&self.runtime).arg("kill").arg(&self.id).arg(sig),
+            Command::new(&self.runtime)
+                .arg("kill")
+                .arg(&self.id)
+                .arg(sig),
             Duration::from_secs(30),
         );
-        assert!(out.status.success(), "runtime kill failed: {}", out.stderr_str());
+        assert!(
+            out.status.success(),
+            "runtime kill failed: {}",
+            out.stderr_str()
+        );
     }
 
     /// Wait for `<exit-dir>/<id>` and return its content.
@@ -909,9 +945,11 @@ impl Container {
 
     /// The daemon pid from the conmon pidfile.
     pub fn conmon_pid(&self) -> i32 {
-        let s = fs::read_to_string(&self.conmon_pidfile)
-            .unwrap_or_else(|e| panic!("read conmon pidfile {}: {e}", self.conmon_pidfile.display()));
-        s.parse().unwrap_or_else(|_| panic!("conmon pidfile content {s:?} is not a bare number"))
+        let s = fs::read_to_string(&self.conmon_pidfile).unwrap_or_else(|e| {
+            panic!("read conmon pidfile {}: {e}", self.conmon_pidfile.display())
+        });
+        s.parse()
+            .unwrap_or_else(|_| panic!("conmon pidfile content {s:?} is not a bare number"))
     }
 
     /// Wait until the conmon daemon has exited.
@@ -980,8 +1018,7 @@ impl Drop for Container {
 // k8s-file log parsing
 // ---------------------------------------------------------------------------
 
-pub const K8S_RECORD_RE: &str =
-    r"(?s-u)^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{2}:\d{2}) (stdout|stderr) (P|F) (.*)$";
+pub const K8S_RECORD_RE: &str = r"(?s-u)^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}[+-]\d{2}:\d{2}) (stdout|stderr) (P|F) (.*)$";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -1046,7 +1083,13 @@ pub fn reconstruct(records: &[Record], stream: &str) -> Vec<u8> {
 pub fn triples(records: &[Record]) -> Vec<(String, char, String)> {
     records
         .iter()
-        .map(|r| (r.stream.clone(), r.tag, String::from_utf8_lossy(&r.content).into_owned()))
+        .map(|r| {
+            (
+                r.stream.clone(),
+                r.tag,
+                String::from_utf8_lossy(&r.content).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -1179,7 +1222,10 @@ impl AttachOutput {
         match pkt[0] {
             2 => self.stdout.extend_from_slice(payload),
             3 => self.stderr.extend_from_slice(payload),
-            id => panic!("attach packet with stream id {id}: {}", show(&pkt[..pkt.len().min(100)])),
+            id => panic!(
+                "attach packet with stream id {id}: {}",
+                show(&pkt[..pkt.len().min(100)])
+            ),
         }
         self.packets += 1;
         self.max_payload = self.max_payload.max(payload.len());
@@ -1208,7 +1254,8 @@ impl AttachClient {
             dfd.as_raw_fd(),
             path.file_name().unwrap().to_string_lossy()
         );
-        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+        let fd =
+            unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -1233,13 +1280,26 @@ impl AttachClient {
 
     /// Connect or panic with context.
     pub fn connect_or_panic(path: &Path) -> AttachClient {
-        AttachClient::connect(path).unwrap_or_else(|e| panic!("connect to attach socket {}: {e}", path.display()))
+        AttachClient::connect(path)
+            .unwrap_or_else(|e| panic!("connect to attach socket {}: {e}", path.display()))
     }
 
     /// Send `data` as one message (raw input for the container's stdin).
     pub fn send(&self, data: &[u8]) {
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), data.as_ptr() as *const _, data.len(), libc::MSG_NOSIGNAL) };
-        assert_eq!(n, data.len() as isize, "send to attach socket: {}", io::Error::last_os_error());
+        let n = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                data.as_ptr() as *const _,
+                data.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        assert_eq!(
+            n,
+            data.len() as isize,
+            "send to attach socket: {}",
+            io::Error::last_os_error()
+        );
     }
 
     /// `shutdown(SHUT_WR)`: end of input (Podman's CloseWrite).
@@ -1312,17 +1372,27 @@ pub fn oci_process(args: &[&str], terminal: bool) -> serde_json::Value {
 /// returns (n, message).
 pub fn parse_sync_message(msg: &[u8], key: &str) -> (i64, Option<String>) {
     let text = String::from_utf8_lossy(msg);
-    let re = regex::Regex::new(&format!(r#"(?s)^\{{"{key}": (-?\d+)(?:, "message": "(.*)")?\}}\n$"#)).unwrap();
-    let caps = re
-        .captures(&text)
-        .unwrap_or_else(|| panic!("sync message {text:?} is not {{\"{key}\": N[, \"message\": M]}}\\n"));
-    (caps[1].parse().unwrap(), caps.get(2).map(|m| m.as_str().to_string()))
+    let re = regex::Regex::new(&format!(
+        r#"(?s)^\{{"{key}": (-?\d+)(?:, "message": "(.*)")?\}}\n$"#
+    ))
+    .unwrap();
+    let caps = re.captures(&text).unwrap_or_else(|| {
+        panic!("sync message {text:?} is not {{\"{key}\": N[, \"message\": M]}}\\n")
+    });
+    (
+        caps[1].parse().unwrap(),
+        caps.get(2).map(|m| m.as_str().to_string()),
+    )
 }
 
 impl Container {
     /// Overwrite config.json with `cfg`.
     pub fn write_config_value(&self, cfg: &serde_json::Value) {
-        fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+        fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(cfg).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Edit config.json in place.
@@ -1360,7 +1430,13 @@ impl Container {
         } else {
             (None, false)
         };
-        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+        Launch {
+            status,
+            stdout,
+            stderr,
+            sync_msg,
+            first_packet_eof: eof,
+        }
     }
 
     /// `spawn_without_start_byte` with an explicit argv.
@@ -1385,7 +1461,8 @@ impl Container {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut map: Vec<(RawFd, RawFd)> = vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
+        let mut map: Vec<(RawFd, RawFd)> =
+            vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
         map.extend(self.extra_fds.iter().copied());
         let umask = self.umask;
         unsafe {
@@ -1449,7 +1526,11 @@ impl Container {
         c.exit_dir = c.bundle.join("exit");
         fs::create_dir_all(&c.exit_dir).unwrap();
         c.log_specs = vec!["none".into()];
-        c.extra_args = vec!["-e".into(), "--exec-process-spec".into(), spec.display().to_string()];
+        c.extra_args = vec![
+            "-e".into(),
+            "--exec-process-spec".into(),
+            spec.display().to_string(),
+        ];
         c
     }
 }
@@ -1469,7 +1550,11 @@ pub fn write_fifo_and_wait_drained(path: &Path, msg: &[u8]) {
         match f.write(rest) {
             Ok(n) => rest = &rest[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "FIFO {} not drained", path.display());
+                assert!(
+                    Instant::now() < deadline,
+                    "FIFO {} not drained",
+                    path.display()
+                );
                 thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("write {}: {e}", path.display()),
@@ -1480,14 +1565,21 @@ pub fn write_fifo_and_wait_drained(path: &Path, msg: &[u8]) {
         let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut n) };
         r == 0 && n == 0
     });
-    assert!(drained, "the monitor did not read {} within 10 s", path.display());
+    assert!(
+        drained,
+        "the monitor did not read {} within 10 s",
+        path.display()
+    );
     // Reading and acting happen in the same event-loop turn; allow for scheduling.
     thread::sleep(Duration::from_millis(100));
 }
 
 /// Remove every `flag` (no value) from an argv.
 pub fn args_without_flag(args: &[OsString], flag: &str) -> Vec<OsString> {
-    args.iter().filter(|a| a.as_os_str() != flag).cloned().collect()
+    args.iter()
+        .filter(|a| a.as_os_str() != flag)
+        .cloned()
+        .collect()
 }
 
 /// Remove an option and its value (`-n NAME`) from an argv.
@@ -1511,7 +1603,10 @@ pub fn args_without_option(args: &[OsString], opt: &str) -> Vec<OsString> {
 /// Replace the value of option `opt` (`-u X` → `-u value`).
 pub fn args_with_option_value(args: &[OsString], opt: &str, value: &str) -> Vec<OsString> {
     let mut out: Vec<OsString> = args.to_vec();
-    let i = out.iter().position(|a| a.as_os_str() == opt).unwrap_or_else(|| panic!("{opt} not in argv"));
+    let i = out
+        .iter()
+        .position(|a| a.as_os_str() == opt)
+        .unwrap_or_else(|| panic!("{opt} not in argv"));
     out[i + 1] = value.into();
     out
 }
@@ -1543,12 +1638,17 @@ pub fn ensure_journald() -> Result<(), String> {
             }
             let daemon = Path::new("/lib/systemd/systemd-journald");
             if !is_executable(daemon) {
-                return Err("no journald socket and /lib/systemd/systemd-journald not installed".into());
+                return Err(
+                    "no journald socket and /lib/systemd/systemd-journald not installed".into(),
+                );
             }
-            if !is_executable(Path::new("/usr/bin/journalctl")) && !is_executable(Path::new("/bin/journalctl")) {
+            if !is_executable(Path::new("/usr/bin/journalctl"))
+                && !is_executable(Path::new("/bin/journalctl"))
+            {
                 return Err("journalctl not installed".into());
             }
-            fs::create_dir_all("/run/systemd/journal").map_err(|e| format!("mkdir /run/systemd/journal: {e}"))?;
+            fs::create_dir_all("/run/systemd/journal")
+                .map_err(|e| format!("mkdir /run/systemd/journal: {e}"))?;
             let lock = File::create("/run/systemd/vigil-tests-journald.lock")
                 .map_err(|e| format!("journald lock file: {e}"))?;
             if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
@@ -1592,7 +1692,9 @@ fn json_field_bytes(v: &serde_json::Value) -> Vec<u8> {
 /// `journalctl -a -o json --no-pager MATCH…` parsed.
 pub fn journal_entries(matches: &[&str]) -> Vec<JournalEntry> {
     let out = run_with_timeout(
-        Command::new("journalctl").args(["-a", "-o", "json", "--no-pager"]).args(matches),
+        Command::new("journalctl")
+            .args(["-a", "-o", "json", "--no-pager"])
+            .args(matches),
         Duration::from_secs(30),
     );
     let mut v = Vec::new();
@@ -1603,13 +1705,21 @@ pub fn journal_entries(matches: &[&str]) -> Vec<JournalEntry> {
         let obj: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("journalctl json line {line:?}: {e}"));
         let map = obj.as_object().expect("journal entry is an object");
-        v.push(map.iter().map(|(k, val)| (k.clone(), json_field_bytes(val))).collect());
+        v.push(
+            map.iter()
+                .map(|(k, val)| (k.clone(), json_field_bytes(val)))
+                .collect(),
+        );
     }
     v
 }
 
 /// Poll the journal until `done(entries)` holds (≤ `timeout`); returns the last entries.
-pub fn wait_journal(matches: &[&str], timeout: Duration, mut done: impl FnMut(&[JournalEntry]) -> bool) -> Vec<JournalEntry> {
+pub fn wait_journal(
+    matches: &[&str],
+    timeout: Duration,
+    mut done: impl FnMut(&[JournalEntry]) -> bool,
+) -> Vec<JournalEntry> {
     let deadline = Instant::now() + timeout;
     loop {
         let e = journal_entries(matches);
@@ -1632,7 +1742,12 @@ pub fn pty_size_of(pid: i32) -> (u16, u16) {
         .unwrap_or_else(|e| panic!("open /proc/{pid}/fd/0: {e}"));
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
-    assert_eq!(r, 0, "TIOCGWINSZ on /proc/{pid}/fd/0: {}", io::Error::last_os_error());
+    assert_eq!(
+        r,
+        0,
+        "TIOCGWINSZ on /proc/{pid}/fd/0: {}",
+        io::Error::last_os_error()
+    );
     (ws.ws_row, ws.ws_col)
 }
 
@@ -1648,7 +1763,10 @@ impl Container {
     /// to have the runtime hand them on to the container.
     pub fn launch_with_preserved_fds(&mut self, preserved: &[RawFd]) -> Launch {
         assert!(!self.launched, "launch() called twice");
-        assert!(self.extra_fds.is_empty(), "extra_fds and preserved fds together are not supported");
+        assert!(
+            self.extra_fds.is_empty(),
+            "extra_fds and preserved fds together are not supported"
+        );
         self.launched = true;
         let n = preserved.len() as RawFd;
         let (sync_parent, sync_child) = seqpacket_pair();
@@ -1669,7 +1787,11 @@ impl Container {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut map: Vec<(RawFd, RawFd)> = preserved.iter().enumerate().map(|(i, &fd)| (fd, 3 + i as RawFd)).collect();
+        let mut map: Vec<(RawFd, RawFd)> = preserved
+            .iter()
+            .enumerate()
+            .map(|(i, &fd)| (fd, 3 + i as RawFd))
+            .collect();
         map.push((sync_child.as_raw_fd(), n + 3));
         map.push((start_child.as_raw_fd(), n + 4));
         assert!(map.len() <= 16);
@@ -1713,7 +1835,13 @@ impl Container {
         } else {
             (None, false)
         };
-        Launch { status, stdout, stderr, sync_msg, first_packet_eof: eof }
+        Launch {
+            status,
+            stdout,
+            stderr,
+            sync_msg,
+            first_packet_eof: eof,
+        }
     }
 }
 
@@ -1723,7 +1851,9 @@ pub fn fd_table(pid: i32) -> std::collections::BTreeMap<i32, String> {
     let dir = format!("/proc/{pid}/fd");
     for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {dir}: {e}")) {
         let e = e.unwrap();
-        let Ok(fd) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(fd) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         // An fd closed between readdir and readlink is simply not there.
         if let Ok(target) = fs::read_link(e.path()) {
             m.insert(fd, target.to_string_lossy().into_owned());
@@ -1791,7 +1921,12 @@ pub fn parse_k8s_log_fast(data: &[u8]) -> Vec<Record> {
             && line[42] == b' '
             && (line[43] == b'P' || line[43] == b'F')
             && line[44] == b' ';
-        assert!(ok, "log line {} is not a k8s-file record: {}", i + 1, show(&line[..line.len().min(300)]));
+        assert!(
+            ok,
+            "log line {} is not a k8s-file record: {}",
+            i + 1,
+            show(&line[..line.len().min(300)])
+        );
         out.push(Record {
             timestamp: String::from_utf8(line[..35].to_vec()).unwrap(),
             stream: String::from_utf8(line[36..42].to_vec()).unwrap(),

@@ -6,9 +6,9 @@
 //! longer line goes out in ~8 KiB pieces marked `CONTAINER_PARTIAL_MESSAGE=true`.
 //! A `<N>` prefix (N = 0..7) at the start of a fresh line sets PRIORITY.
 
+use super::lines::LineJoiner;
 use crate::cli::Options;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use super::lines::LineJoiner;
 use vigil::proto::attach::Stream;
 
 const JOURNAL_SOCKET: &[u8] = b"/run/systemd/journal/socket";
@@ -45,7 +45,10 @@ impl IoList {
         self.0.clear();
     }
     fn push(&mut self, s: &[u8]) {
-        self.0.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
+        self.0.push(libc::iovec {
+            iov_base: s.as_ptr() as *mut libc::c_void,
+            iov_len: s.len(),
+        });
     }
     fn extend_from_slice(&mut self, parts: &[&[u8]]) {
         for p in parts {
@@ -67,35 +70,58 @@ impl JournaldLog {
         let size: libc::c_int = 8 * 1024 * 1024;
         // SAFETY: setsockopt with a valid int.
         unsafe {
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, (&size as *const libc::c_int).cast(), 4);
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&size as *const libc::c_int).cast(),
+                4,
+            );
         }
         let short: String = cid.chars().take(12).collect();
         let field = |k: &str, v: &str| format!("{k}={v}").into_bytes();
-        let identifier = opts.log_tag.clone().or_else(|| opts.name.clone()).unwrap_or_else(|| short.clone());
+        let identifier = opts
+            .log_tag
+            .clone()
+            .or_else(|| opts.name.clone())
+            .unwrap_or_else(|| short.clone());
         Ok(JournaldLog {
             cid_full: field("CONTAINER_ID_FULL", cid),
             cid_short: field("CONTAINER_ID", &short),
             tag: opts.log_tag.as_deref().map(|t| field("CONTAINER_TAG", t)),
             name: opts.name.as_deref().map(|n| field("CONTAINER_NAME", n)),
             identifier: field("SYSLOG_IDENTIFIER", &identifier),
-            labels: opts.log_labels.iter().map(|l| l.clone().into_bytes()).collect(),
+            labels: opts
+                .log_labels
+                .iter()
+                .map(|l| l.clone().into_bytes())
+                .collect(),
             partial_flag: !opts.no_container_partial_message,
             streams: [LineJoiner::new(), LineJoiner::new()],
-            sink: Sender { sock, failing: false, scratch: Vec::with_capacity(PARTIAL_MAX + 64), iov: IoList(Vec::with_capacity(32)) },
+            sink: Sender {
+                sock,
+                failing: false,
+                scratch: Vec::with_capacity(PARTIAL_MAX + 64),
+                iov: IoList(Vec::with_capacity(32)),
+            },
         })
     }
 
     /// Log one chunk.
     pub fn write_chunk(&mut self, stream: Stream, chunk: &[u8]) {
         let (fields, joiner, sink) = self.split(stream);
-        joiner.feed(chunk, |head, tail, partial, fresh| sink.entry(&fields, stream, head, tail, partial, fresh));
+        joiner.feed(chunk, |head, tail, partial, fresh| {
+            sink.entry(&fields, stream, head, tail, partial, fresh)
+        });
     }
 
     /// At exit (after draining): send what is still buffered, as partial entries.
     pub fn flush(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let (fields, joiner, sink) = self.split(stream);
-            joiner.flush(|head, tail, partial, fresh| sink.entry(&fields, stream, head, tail, partial, fresh));
+            joiner.flush(|head, tail, partial, fresh| {
+                sink.entry(&fields, stream, head, tail, partial, fresh)
+            });
         }
     }
 
@@ -130,21 +156,39 @@ struct Fields<'a> {
 
 impl Sender {
     /// Send `head + tail` as one entry, fields in conmon's order.
-    fn entry(&mut self, f: &Fields<'_>, stream: Stream, head: &[u8], tail: &[u8], partial: bool, fresh: bool) -> bool {
+    fn entry(
+        &mut self,
+        f: &Fields<'_>,
+        stream: Stream,
+        head: &[u8],
+        tail: &[u8],
+        partial: bool,
+        fresh: bool,
+    ) -> bool {
         let (mut msg_head, mut msg_tail) = (head, tail);
         let mut priority = match stream {
             Stream::Stdout => b'6',
             Stream::Stderr => b'3',
         };
         if fresh {
-            let first: &mut &[u8] = if msg_head.is_empty() { &mut msg_tail } else { &mut msg_head };
-            if first.len() >= 3 && first[0] == b'<' && (b'0'..=b'7').contains(&first[1]) && first[2] == b'>' {
+            let first: &mut &[u8] = if msg_head.is_empty() {
+                &mut msg_tail
+            } else {
+                &mut msg_head
+            };
+            if first.len() >= 3
+                && first[0] == b'<'
+                && (b'0'..=b'7').contains(&first[1])
+                && first[2] == b'>'
+            {
                 priority = first[1];
                 *first = &first[3..];
             }
         }
         let len_le = ((msg_head.len() + msg_tail.len()) as u64).to_le_bytes();
-        let prio = [b'P', b'R', b'I', b'O', b'R', b'I', b'T', b'Y', b'=', priority];
+        let prio = [
+            b'P', b'R', b'I', b'O', b'R', b'I', b'T', b'Y', b'=', priority,
+        ];
         let iov = &mut self.iov;
         iov.clear();
         // MESSAGE in the binary-safe form: name, newline, 64-bit LE length, data.
@@ -171,7 +215,10 @@ impl Sender {
             Err(e) => {
                 if !self.failing {
                     self.failing = true;
-                    crate::warn!("sd_journal_sendv: {}", crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
+                    crate::warn!(
+                        "sd_journal_sendv: {}",
+                        crate::diag::strerror(e.raw_os_error().unwrap_or(0))
+                    );
                     crate::warn!("write_journald failed");
                 }
                 false
@@ -219,10 +266,17 @@ fn send_memfd(sock: &OwnedFd, list: &IoList, scratch: &mut Vec<u8>) -> std::io::
     scratch.clear();
     for v in &list.0 {
         // SAFETY: each iovec points at a live slice (see IoList).
-        scratch.extend_from_slice(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) });
+        scratch.extend_from_slice(unsafe {
+            std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+        });
     }
     // SAFETY: memfd_create with a constant name.
-    let fd = unsafe { libc::memfd_create(b"journal\0".as_ptr().cast(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = unsafe {
+        libc::memfd_create(
+            b"journal\0".as_ptr().cast(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -231,7 +285,11 @@ fn send_memfd(sock: &OwnedFd, list: &IoList, scratch: &mut Vec<u8>) -> std::io::
     crate::fds::write_all(fd, scratch)?;
     // SAFETY: sealing our memfd.
     unsafe {
-        libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL);
+        libc::fcntl(
+            fd,
+            libc::F_ADD_SEALS,
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL,
+        );
     }
     let mut addr = journal_addr();
     let mut cbuf = [0u64; 4];

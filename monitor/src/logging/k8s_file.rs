@@ -8,13 +8,13 @@
 
 use crate::cli::Options;
 use crate::diag::Fatal;
+use crate::pagebuf::PageBuf;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use crate::pagebuf::PageBuf;
 use vigil::logfmt::k8s::{pieces, record_tag, Piece};
 use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
 use vigil::proto::attach::Stream;
@@ -52,13 +52,18 @@ pub struct K8sFileLog {
 
 impl std::fmt::Debug for K8sFileLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("K8sFileLog").field("path", &self.path).finish()
+        f.debug_struct("K8sFileLog")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
 fn open_options(append: bool) -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.write(true).create(true).mode(0o640).custom_flags(libc::O_CLOEXEC);
+    o.write(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(libc::O_CLOEXEC);
     if append {
         o.append(true);
     }
@@ -72,9 +77,13 @@ impl K8sFileLog {
         let path = if path.is_absolute() {
             path
         } else {
-            std::env::current_dir().map(|d| d.join(&path)).unwrap_or(path)
+            std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or(path)
         };
-        let file = open_options(true).open(&path).map_err(|e| Fatal::from_io("Failed to open log file", &e))?;
+        let file = open_options(true)
+            .open(&path)
+            .map_err(|e| Fatal::from_io("Failed to open log file", &e))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(K8sFileLog {
             path,
@@ -85,7 +94,8 @@ impl K8sFileLog {
             global_bytes: size,
             rotate: opts.log_rotate,
             max_files: opts.log_max_files,
-            out: PageBuf::new(OUT_CAP).map_err(|e| Fatal::from_io("Failed to allocate the log buffer", &e))?,
+            out: PageBuf::new(OUT_CAP)
+                .map_err(|e| Fatal::from_io("Failed to allocate the log buffer", &e))?,
             ts: TimestampCache::new(),
             lost: 0,
             torn: false,
@@ -100,13 +110,20 @@ impl K8sFileLog {
         let ts = &tsbuf[..tslen];
         // With a global cap, records are at most conmon's 8 KiB read size, so
         // the cap is exceeded by at most one such record, as with conmon.
-        let max_record = if self.global_size_max > 0 { CONMON_READ_SIZE } else { usize::MAX };
+        let max_record = if self.global_size_max > 0 {
+            CONMON_READ_SIZE
+        } else {
+            usize::MAX
+        };
         for whole in pieces(chunk) {
             let mut rest = whole.bytes;
             while !rest.is_empty() {
                 let (bytes, tail) = rest.split_at(rest.len().min(max_record));
                 rest = tail;
-                let piece = Piece { bytes, partial: whole.partial || !rest.is_empty() };
+                let piece = Piece {
+                    bytes,
+                    partial: whole.partial || !rest.is_empty(),
+                };
                 if !self.write_record(ts, stream, piece) {
                     return self.flush();
                 }
@@ -133,7 +150,8 @@ impl K8sFileLog {
                 self.flush();
             }
             self.out.extend_from_slice(ts);
-            self.out.extend_from_slice(record_tag(stream, piece.partial));
+            self.out
+                .extend_from_slice(record_tag(stream, piece.partial));
             self.out.extend_from_slice(piece.bytes);
             if piece.partial {
                 self.out.push(b'\n');
@@ -177,7 +195,11 @@ impl K8sFileLog {
             Err((written, e)) => {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 if self.lost == 0 {
-                    crate::warn_errno!(errno, "Failed to write to log file {}; log output is being lost", self.path.display());
+                    crate::warn_errno!(
+                        errno,
+                        "Failed to write to log file {}; log output is being lost",
+                        self.path.display()
+                    );
                 }
                 self.last_errno = errno;
                 self.lost += (total - written.min(total)) as u64;
@@ -200,7 +222,11 @@ impl K8sFileLog {
             self.lost
         );
         if write_counted(self.file.as_raw_fd(), text.as_bytes()).is_ok() {
-            crate::warn!("Writing to log file {} works again; {} bytes were lost", self.path.display(), self.lost);
+            crate::warn!(
+                "Writing to log file {} works again; {} bytes were lost",
+                self.path.display(),
+                self.lost
+            );
             self.lost = 0;
             self.torn = false;
         }
@@ -213,14 +239,21 @@ impl K8sFileLog {
 
     pub fn sync(&mut self) {
         if let Err(e) = self.file.sync_all() {
-            crate::warn!("Failed to sync log file before exit: {}", crate::diag::strerror(e.raw_os_error().unwrap_or(0)));
+            crate::warn!(
+                "Failed to sync log file before exit: {}",
+                crate::diag::strerror(e.raw_os_error().unwrap_or(0))
+            );
         }
     }
 
     /// Truncate or rotate, as configured (size limit reached or ctl type 2).
     pub fn reopen(&mut self) {
         self.flush();
-        let res = if self.rotate { self.rotate_files() } else { self.truncate() };
+        let res = if self.rotate {
+            self.rotate_files()
+        } else {
+            self.truncate()
+        };
         match res {
             Ok(file) => {
                 self.file = file;
@@ -235,11 +268,15 @@ impl K8sFileLog {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let file = open_options(false)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| format!("Failed to open log file {}: {}", self.path.display(), errtext(&e)))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| format!("Failed to rename log file: {}", errtext(&e)))?;
+        let file = open_options(false).truncate(true).open(&tmp).map_err(|e| {
+            format!(
+                "Failed to open log file {}: {}",
+                self.path.display(),
+                errtext(&e)
+            )
+        })?;
+        std::fs::rename(&tmp, &self.path)
+            .map_err(|e| format!("Failed to rename log file: {}", errtext(&e)))?;
         Ok(file)
     }
 
@@ -251,16 +288,24 @@ impl K8sFileLog {
             return Err("Cannot rotate: invalid log path".into());
         }
         match std::fs::symlink_metadata(&self.path) {
-            Ok(m) if m.file_type().is_symlink() => return Err("Cannot rotate: invalid log path".into()),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err("Cannot rotate: invalid log path".into())
+            }
             Ok(m) => {
-                let cur = self.file.metadata().map_err(|e| format!("File descriptor security validation failed: {}", errtext(&e)))?;
+                let cur = self.file.metadata().map_err(|e| {
+                    format!(
+                        "File descriptor security validation failed: {}",
+                        errtext(&e)
+                    )
+                })?;
                 if cur.dev() != m.dev() || cur.ino() != m.ino() {
                     return Err("File descriptor security validation failed".into());
                 }
             }
             Err(e) => return Err(format!("Cannot rotate: invalid log path: {}", errtext(&e))),
         }
-        let _lock = FileLock::try_new(&self.file).ok_or("Log file locked by another process, skipping rotation")?;
+        let _lock = FileLock::try_new(&self.file)
+            .ok_or("Log file locked by another process, skipping rotation")?;
         let new_path = with_suffix(&self.path, "new");
         let file = open_options(false)
             .create_new(true)
@@ -281,7 +326,8 @@ impl K8sFileLog {
             let _ = std::fs::remove_file(&new_path);
             format!("Failed to rename log file: {}", errtext(&e))
         })?;
-        std::fs::rename(&new_path, &self.path).map_err(|e| format!("Failed to rename new log file: {}", errtext(&e)))?;
+        std::fs::rename(&new_path, &self.path)
+            .map_err(|e| format!("Failed to rename new log file: {}", errtext(&e)))?;
         Ok(file)
     }
 }
@@ -344,13 +390,21 @@ fn write_counted(fd: i32, buf: &[u8]) -> Result<(), (usize, io::Error)> {
 
 /// `writev` until every part is written; on failure, how many bytes were.
 fn writev_all(file: &File, parts: &[&[u8]; 4]) -> Result<(), (usize, io::Error)> {
-    let mut iov: [libc::iovec; 4] =
-        parts.map(|p| libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
+    let mut iov: [libc::iovec; 4] = parts.map(|p| libc::iovec {
+        iov_base: p.as_ptr() as *mut libc::c_void,
+        iov_len: p.len(),
+    });
     let mut first = 0;
     let mut done = 0;
     while first < iov.len() {
         // SAFETY: iov[first..] describes live slices borrowed for this call.
-        let n = unsafe { libc::writev(file.as_raw_fd(), iov[first..].as_ptr(), (iov.len() - first) as libc::c_int) };
+        let n = unsafe {
+            libc::writev(
+                file.as_raw_fd(),
+                iov[first..].as_ptr(),
+                (iov.len() - first) as libc::c_int,
+            )
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -372,4 +426,3 @@ fn writev_all(file: &File, parts: &[&[u8]; 4]) -> Result<(), (usize, io::Error)>
     }
     Ok(())
 }
-

@@ -14,7 +14,11 @@ pub struct LineJoiner<const N: usize> {
 
 impl<const N: usize> LineJoiner<N> {
     pub fn new() -> Self {
-        LineJoiner { buf: Box::new([0; N]), len: 0, at_line_start: true }
+        LineJoiner {
+            buf: Box::new([0; N]),
+            len: 0,
+            at_line_start: true,
+        }
     }
 
     /// Cut `chunk` into entries of at most `N` bytes. `emit(buffered, line,
@@ -52,7 +56,12 @@ impl<const N: usize> LineJoiner<N> {
         }
     }
 
-    fn deliver(&mut self, line: &[u8], partial: bool, emit: &mut impl FnMut(&[u8], &[u8], bool, bool) -> bool) {
+    fn deliver(
+        &mut self,
+        line: &[u8],
+        partial: bool,
+        emit: &mut impl FnMut(&[u8], &[u8], bool, bool) -> bool,
+    ) {
         // Delivered or not, the buffer is reset: it must stay bounded.
         let _ = emit(&self.buf[..self.len], line, partial, self.at_line_start);
         self.len = 0;
@@ -82,13 +91,30 @@ mod tests {
 
     #[test]
     fn joins_short_lines_and_cuts_long_ones() {
-        assert_eq!(run(&[b"ab", b"c\nd"]), vec![(b"abc\n".to_vec(), false), (b"d".to_vec(), true)]);
-        assert_eq!(run(&[b"0123456789"]), vec![(b"01234567".to_vec(), true), (b"89".to_vec(), true)]);
-        assert_eq!(run(&[b"0123", b"4567", b"\n"]), vec![(b"01234567".to_vec(), true), (b"\n".to_vec(), false)]);
+        assert_eq!(
+            run(&[b"ab", b"c\nd"]),
+            vec![(b"abc\n".to_vec(), false), (b"d".to_vec(), true)]
+        );
+        assert_eq!(
+            run(&[b"0123456789"]),
+            vec![(b"01234567".to_vec(), true), (b"89".to_vec(), true)]
+        );
+        assert_eq!(
+            run(&[b"0123", b"4567", b"\n"]),
+            vec![(b"01234567".to_vec(), true), (b"\n".to_vec(), false)]
+        );
         assert_eq!(
             run(&[b"0123456789abcdefgh\nx\n"]),
-            vec![(b"01234567".to_vec(), true), (b"89abcdef".to_vec(), true), (b"gh\n".to_vec(), false), (b"x\n".to_vec(), false)]
+            vec![
+                (b"01234567".to_vec(), true),
+                (b"89abcdef".to_vec(), true),
+                (b"gh\n".to_vec(), false),
+                (b"x\n".to_vec(), false)
+            ]
         );
-        assert_eq!(run(&[b"012345678"]), vec![(b"01234567".to_vec(), true), (b"8".to_vec(), true)]);
+        assert_eq!(
+            run(&[b"012345678"]),
+            vec![(b"01234567".to_vec(), true), (b"8".to_vec(), true)]
+        );
     }
 }

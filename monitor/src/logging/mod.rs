@@ -34,7 +34,10 @@ pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
     let mut k8s_path: Option<String> = None;
     for value in &opts.log_paths {
         // Our own driver; its destination may contain ':', so it is not tokenised.
-        if let Some(rest) = value.strip_prefix("syslog:").or((value == "syslog").then_some("")) {
+        if let Some(rest) = value
+            .strip_prefix("syslog:")
+            .or((value == "syslog").then_some(""))
+        {
             specs.syslog = Some(syslog::SyslogTarget::parse(rest)?);
             continue;
         }
@@ -56,7 +59,9 @@ pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
     }
     if let Some(v) = &opts.log_rate_limit {
         specs.rate_limit = Some(rate_limit::RateLimit::parse(v).ok_or_else(|| {
-            Fatal::new(format!("Invalid --log-rate-limit '{v}': expected BYTES_PER_SEC[:BURST_BYTES], both > 0"))
+            Fatal::new(format!(
+                "Invalid --log-rate-limit '{v}': expected BYTES_PER_SEC[:BURST_BYTES], both > 0"
+            ))
         })?);
     }
     if let Some(path) = k8s_path {
@@ -93,7 +98,10 @@ fn check_label(label: &str) -> Result<(), Fatal> {
         )));
     }
     let name = label.split('=').next().unwrap_or_default();
-    if !name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    {
         return Err(Fatal::new(format!(
             "Container label names must contain only uppercase letters, numbers and underscore (in '{label}')"
         )));
@@ -126,10 +134,18 @@ impl LogSinks {
         let syslog = specs.syslog.as_ref().and_then(|t| {
             let short: String = cid.chars().take(12).collect();
             let app = opts.name.clone().unwrap_or(short);
-            syslog::SyslogLog::new(t, &app).map_err(|f| crate::warn!("{}", f.text)).ok()
+            syslog::SyslogLog::new(t, &app)
+                .map_err(|f| crate::warn!("{}", f.text))
+                .ok()
         });
         let limiter = specs.rate_limit.map(rate_limit::RateLimiter::new);
-        LogSinks { k8s: specs.k8s.take(), journald, syslog, limiter, marker: Vec::with_capacity(128) }
+        LogSinks {
+            k8s: specs.k8s.take(),
+            journald,
+            syslog,
+            limiter,
+            marker: Vec::with_capacity(128),
+        }
     }
 
     /// Log one chunk read from `stream` (within the rate limit, if any).

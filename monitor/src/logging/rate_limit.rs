@@ -22,7 +22,10 @@ impl RateLimit {
                 (r, r)
             }
         };
-        (rate > 0 && burst > 0).then_some(RateLimit { bytes_per_sec: rate, burst })
+        (rate > 0 && burst > 0).then_some(RateLimit {
+            bytes_per_sec: rate,
+            burst,
+        })
     }
 }
 
@@ -37,7 +40,13 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> RateLimiter {
         let now = Instant::now();
-        RateLimiter { limit, tokens: limit.burst as f64, last_refill: now, dropped: 0, last_marker: now }
+        RateLimiter {
+            limit,
+            tokens: limit.burst as f64,
+            last_refill: now,
+            dropped: 0,
+            last_marker: now,
+        }
     }
 
     /// How many of `len` bytes may be logged now; the rest counts as dropped.
@@ -45,7 +54,8 @@ impl RateLimiter {
         let now = Instant::now();
         let elapsed = now.duration_since(self.last_refill).as_secs_f64();
         self.last_refill = now;
-        self.tokens = (self.tokens + elapsed * self.limit.bytes_per_sec as f64).min(self.limit.burst as f64);
+        self.tokens =
+            (self.tokens + elapsed * self.limit.bytes_per_sec as f64).min(self.limit.burst as f64);
         let allowed = (self.tokens.max(0.0) as usize).min(len);
         self.tokens -= allowed as f64;
         self.dropped += (len - allowed) as u64;
@@ -60,7 +70,11 @@ impl RateLimiter {
         }
         out.clear();
         out.extend_from_slice(
-            format!("vigil: log rate limit {} B/s exceeded: {} bytes dropped\n", self.limit.bytes_per_sec, self.dropped).as_bytes(),
+            format!(
+                "vigil: log rate limit {} B/s exceeded: {} bytes dropped\n",
+                self.limit.bytes_per_sec, self.dropped
+            )
+            .as_bytes(),
         );
         self.dropped = 0;
         self.last_marker = Instant::now();
@@ -74,8 +88,20 @@ mod tests {
 
     #[test]
     fn parses() {
-        assert_eq!(RateLimit::parse("100"), Some(RateLimit { bytes_per_sec: 100, burst: 100 }));
-        assert_eq!(RateLimit::parse("100:5000"), Some(RateLimit { bytes_per_sec: 100, burst: 5000 }));
+        assert_eq!(
+            RateLimit::parse("100"),
+            Some(RateLimit {
+                bytes_per_sec: 100,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("100:5000"),
+            Some(RateLimit {
+                bytes_per_sec: 100,
+                burst: 5000
+            })
+        );
         for bad in ["", "0", "x", "1:", ":1", "1:0", "-5"] {
             assert_eq!(RateLimit::parse(bad), None, "{bad}");
         }
@@ -83,13 +109,19 @@ mod tests {
 
     #[test]
     fn drops_over_budget_and_reports() {
-        let mut r = RateLimiter::new(RateLimit { bytes_per_sec: 1, burst: 10 });
+        let mut r = RateLimiter::new(RateLimit {
+            bytes_per_sec: 1,
+            burst: 10,
+        });
         assert_eq!(r.admit(4), 4);
         assert_eq!(r.admit(10), 6);
         assert_eq!(r.admit(5), 0);
         let mut out = Vec::new();
         assert!(r.marker(true, &mut out));
-        assert_eq!(out, b"vigil: log rate limit 1 B/s exceeded: 9 bytes dropped\n");
+        assert_eq!(
+            out,
+            b"vigil: log rate limit 1 B/s exceeded: 9 bytes dropped\n"
+        );
         assert!(!r.marker(true, &mut out));
     }
 }

@@ -33,7 +33,9 @@ pub enum SyslogTarget {
 impl SyslogTarget {
     /// Parse the text after `syslog:` (empty = local).
     pub fn parse(rest: &str) -> Result<SyslogTarget, Fatal> {
-        let bad = || Fatal::new(format!("Invalid syslog destination '{rest}': use syslog:, syslog:unix:PATH, syslog:udp:HOST:PORT or syslog:tcp:HOST:PORT"));
+        let bad = || {
+            Fatal::new(format!("Invalid syslog destination '{rest}': use syslog:, syslog:unix:PATH, syslog:udp:HOST:PORT or syslog:tcp:HOST:PORT"))
+        };
         if rest.is_empty() {
             return Ok(SyslogTarget::Local);
         }
@@ -48,7 +50,11 @@ impl SyslogTarget {
                 if host.is_empty() || port.parse::<u16>().is_err() {
                     return Err(bad());
                 }
-                Ok(if kind == "udp" { SyslogTarget::Udp(addr.to_string()) } else { SyslogTarget::Tcp(addr.to_string()) })
+                Ok(if kind == "udp" {
+                    SyslogTarget::Udp(addr.to_string())
+                } else {
+                    SyslogTarget::Tcp(addr.to_string())
+                })
             }
             _ => Err(bad()),
         }
@@ -79,13 +85,29 @@ struct Out {
 
 impl SyslogLog {
     pub fn new(target: &SyslogTarget, app_name: &str) -> Result<SyslogLog, Fatal> {
-        let io_err = |what: &str, e: std::io::Error| Fatal::from_io(format!("Failed to set up syslog {what}"), &e);
+        let io_err = |what: &str, e: std::io::Error| {
+            Fatal::from_io(format!("Failed to set up syslog {what}"), &e)
+        };
         let transport = match target {
-            SyslogTarget::Local => Transport::Unix(UnixDatagram::unbound().map_err(|e| io_err("socket", e))?, "/dev/log".into()),
-            SyslogTarget::Unix(p) => Transport::Unix(UnixDatagram::unbound().map_err(|e| io_err("socket", e))?, p.clone()),
+            SyslogTarget::Local => Transport::Unix(
+                UnixDatagram::unbound().map_err(|e| io_err("socket", e))?,
+                "/dev/log".into(),
+            ),
+            SyslogTarget::Unix(p) => Transport::Unix(
+                UnixDatagram::unbound().map_err(|e| io_err("socket", e))?,
+                p.clone(),
+            ),
             SyslogTarget::Udp(addr) => {
-                let dest = addr.to_socket_addrs().map_err(|e| io_err("address", e))?.next().ok_or_else(|| Fatal::new(format!("Cannot resolve {addr}")))?;
-                let bind = if dest.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let dest = addr
+                    .to_socket_addrs()
+                    .map_err(|e| io_err("address", e))?
+                    .next()
+                    .ok_or_else(|| Fatal::new(format!("Cannot resolve {addr}")))?;
+                let bind = if dest.is_ipv4() {
+                    "0.0.0.0:0"
+                } else {
+                    "[::]:0"
+                };
                 let s = UdpSocket::bind(bind).map_err(|e| io_err("socket", e))?;
                 s.connect(dest).map_err(|e| io_err("connect", e))?;
                 Transport::Udp(s)
@@ -96,7 +118,11 @@ impl SyslogLog {
             let _ = s.set_write_timeout(Some(SEND_TIMEOUT));
         }
         let host = hostname();
-        let app: String = app_name.chars().filter(|c| c.is_ascii_graphic()).take(48).collect();
+        let app: String = app_name
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(48)
+            .collect();
         let app = if app.is_empty() { "-".to_string() } else { app };
         let header = format!("{host} {app} {} ", std::process::id()).into_bytes();
         Ok(SyslogLog {
@@ -114,16 +140,21 @@ impl SyslogLog {
 
     pub fn write_chunk(&mut self, stream: Stream, chunk: &[u8]) {
         let out = &mut self.out;
-        self.streams[(stream == Stream::Stderr) as usize].feed(chunk, |head, tail, _, _| out.send(stream, head, tail));
+        self.streams[(stream == Stream::Stderr) as usize]
+            .feed(chunk, |head, tail, _, _| out.send(stream, head, tail));
     }
 
     pub fn flush(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let out = &mut self.out;
-            self.streams[(stream == Stream::Stderr) as usize].flush(|head, tail, _, _| out.send(stream, head, tail));
+            self.streams[(stream == Stream::Stderr) as usize]
+                .flush(|head, tail, _, _| out.send(stream, head, tail));
         }
         if self.out.dropped > 0 {
-            crate::warn!("syslog: {} records could not be delivered", self.out.dropped);
+            crate::warn!(
+                "syslog: {} records could not be delivered",
+                self.out.dropped
+            );
         }
     }
 }
@@ -168,7 +199,9 @@ impl Out {
 fn send_tcp(conn: &mut Option<TcpStream>, addr: &str, record: &[u8]) -> bool {
     for _ in 0..2 {
         if conn.is_none() {
-            let Some(dest) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else { return false };
+            let Some(dest) = addr.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+                return false;
+            };
             match TcpStream::connect_timeout(&dest, SEND_TIMEOUT) {
                 Ok(s) => {
                     let _ = s.set_write_timeout(Some(SEND_TIMEOUT));
@@ -183,7 +216,10 @@ fn send_tcp(conn: &mut Option<TcpStream>, addr: &str, record: &[u8]) -> bool {
             let mut w = &mut frame_len[..];
             let _ = write!(w, "{} ", record.len());
             let used = 24 - w.len();
-            if s.write_all(&frame_len[..used]).and_then(|_| s.write_all(record)).is_ok() {
+            if s.write_all(&frame_len[..used])
+                .and_then(|_| s.write_all(record))
+                .is_ok()
+            {
                 return true;
             }
             *conn = None;
@@ -199,7 +235,11 @@ fn hostname() -> String {
         return "-".into();
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let h: String = String::from_utf8_lossy(&buf[..end]).chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+    let h: String = String::from_utf8_lossy(&buf[..end])
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(255)
+        .collect();
     if h.is_empty() {
         "-".into()
     } else {
@@ -214,9 +254,18 @@ mod tests {
     #[test]
     fn parses_targets() {
         assert_eq!(SyslogTarget::parse("").unwrap(), SyslogTarget::Local);
-        assert_eq!(SyslogTarget::parse("unix:/dev/log").unwrap(), SyslogTarget::Unix("/dev/log".into()));
-        assert_eq!(SyslogTarget::parse("udp:127.0.0.1:514").unwrap(), SyslogTarget::Udp("127.0.0.1:514".into()));
-        assert_eq!(SyslogTarget::parse("tcp:[::1]:601").unwrap(), SyslogTarget::Tcp("[::1]:601".into()));
+        assert_eq!(
+            SyslogTarget::parse("unix:/dev/log").unwrap(),
+            SyslogTarget::Unix("/dev/log".into())
+        );
+        assert_eq!(
+            SyslogTarget::parse("udp:127.0.0.1:514").unwrap(),
+            SyslogTarget::Udp("127.0.0.1:514".into())
+        );
+        assert_eq!(
+            SyslogTarget::parse("tcp:[::1]:601").unwrap(),
+            SyslogTarget::Tcp("[::1]:601".into())
+        );
         for bad in ["udp:", "udp:host", "tcp:host:x", "ftp:x:1", "unix:"] {
             assert!(SyslogTarget::parse(bad).is_err(), "{bad}");
         }

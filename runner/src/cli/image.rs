@@ -71,17 +71,29 @@ pub fn inspect_json(record: &ImageRecord) -> Result<Value, StoreError> {
     let raw = record.raw_config()?;
     let manifest = record.raw_manifest()?;
     let cfg = &record.config;
-    let digest = record.digest.as_ref().map(|d| d.to_string()).unwrap_or_default();
+    let digest = record
+        .digest
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
     let repo_digests: Vec<String> = match &record.digest {
         Some(d) => {
-            let mut repos: Vec<String> =
-                record.names.iter().filter_map(|n| Reference::parse(n).ok()).map(|r| format!("{}@{d}", r.repository())).collect();
+            let mut repos: Vec<String> = record
+                .names
+                .iter()
+                .filter_map(|n| Reference::parse(n).ok())
+                .map(|r| format!("{}@{d}", r.repository()))
+                .collect();
             repos.dedup();
             repos
         }
         None => Vec::new(),
     };
-    let mut lower: Vec<String> = record.layer_dirs().iter().map(|p| p.display().to_string()).collect();
+    let mut lower: Vec<String> = record
+        .layer_dirs()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     lower.reverse();
     let labels = cfg.config.labels.clone();
     Ok(json!({

@@ -29,8 +29,17 @@ pub struct ImagesArgs {
 pub fn handle(ctx: &Context, args: &ImagesArgs) -> Result<i32, RunnerError> {
     let store = Store::open(&ctx.paths).map_err(engine_err)?;
     let records = store.list().map_err(engine_err)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let id_of = |id: &crate::image::digest::Digest| if args.no_trunc { id.to_string() } else { id.short().to_string() };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let id_of = |id: &crate::image::digest::Digest| {
+        if args.no_trunc {
+            id.to_string()
+        } else {
+            id.short().to_string()
+        }
+    };
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
         let ids: String = records
@@ -97,7 +106,13 @@ pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
 /// `...+02:00`).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -117,7 +132,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
             let h: i64 = tz[1..3].parse().ok()?;
             let m: i64 = tz[4..6].parse().ok()?;
             let off = h * 3600 + m * 60;
-            if tz.starts_with('+') { off } else { -off }
+            if tz.starts_with('+') {
+                off
+            } else {
+                -off
+            }
         }
         _ => return None,
     };
@@ -171,8 +190,14 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-02-29T12:00:00.123456789Z"), Some(1_709_208_000));
-        assert_eq!(parse_rfc3339("2024-02-29T14:00:00+02:00"), Some(1_709_208_000));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00.123456789Z"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T14:00:00+02:00"),
+            Some(1_709_208_000)
+        );
         assert_eq!(parse_rfc3339("garbage"), None);
         assert_eq!(parse_rfc3339("2024-13-01T00:00:00Z"), None);
     }
@@ -192,7 +217,10 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let rows = [["A".to_string(), "BB".to_string()], ["CCC".to_string(), "D".to_string()]];
+        let rows = [
+            ["A".to_string(), "BB".to_string()],
+            ["CCC".to_string(), "D".to_string()],
+        ];
         assert_eq!(table(&rows), "A    BB\nCCC  D\n");
     }
 }

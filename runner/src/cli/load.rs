@@ -58,7 +58,8 @@ pub fn handle(ctx: &Context, args: &LoadArgs) -> Result<i32, RunnerError> {
             let stdin = io::stdin();
             if stdin.is_terminal() {
                 return Err(RunnerError::Engine(
-                    "cannot read an archive from a terminal: use -i FILE, --layout DIR or a pipe".into(),
+                    "cannot read an archive from a terminal: use -i FILE, --layout DIR or a pipe"
+                        .into(),
                 ));
             }
             let src = ArchiveSource::from_reader(stdin.lock(), &store.tmp_dir(), "stdin".into())
@@ -67,17 +68,27 @@ pub fn handle(ctx: &Context, args: &LoadArgs) -> Result<i32, RunnerError> {
             import_all(&store, &src, &images, args.quiet)?
         }
     };
-    let lines: String = loaded.iter().map(|name| format!("Loaded image: {name}\n")).collect();
+    let lines: String = loaded
+        .iter()
+        .map(|name| format!("Loaded image: {name}\n"))
+        .collect();
     print_out(&lines);
     Ok(0)
 }
 
 /// Imports every image; returns the names to report (the ID for unnamed ones).
-fn import_all(store: &Store, src: &dyn Source, images: &[ImportImage], quiet: bool) -> Result<Vec<String>, RunnerError> {
+fn import_all(
+    store: &Store,
+    src: &dyn Source,
+    images: &[ImportImage],
+    quiet: bool,
+) -> Result<Vec<String>, RunnerError> {
     let mut progress = Progress::new(!quiet);
     let mut loaded = Vec::new();
     for image in images {
-        let imported = store.import(src, image, &mut progress).map_err(engine_err)?;
+        let imported = store
+            .import(src, image, &mut progress)
+            .map_err(engine_err)?;
         for warning in &imported.warnings {
             eprintln!("WARN: {warning}");
         }

@@ -41,7 +41,12 @@ fn deletes(record: &ImageRecord, query: &str) -> bool {
 
 /// Containers created from the image with ID `hex`.
 fn users(engine: &Engine<'_>, hex: &str) -> Result<Vec<Record>, RunnerError> {
-    Ok(engine.store.records()?.into_iter().filter(|r| r.image_id == hex).collect())
+    Ok(engine
+        .store
+        .records()?
+        .into_iter()
+        .filter(|r| r.image_id == hex)
+        .collect())
 }
 
 /// Removes a container, killing it first if it runs (as `rm -f`).
@@ -63,7 +68,11 @@ pub fn handle(ctx: &Context, args: &RmiArgs) -> Result<i32, RunnerError> {
         // An image whose layers containers use is only deleted with --force,
         // which removes those containers first (as Podman).
         if let Ok(record) = store.resolve(image) {
-            let using = if deletes(&record, image) { users(&engine, record.id.hex())? } else { Vec::new() };
+            let using = if deletes(&record, image) {
+                users(&engine, record.id.hex())?
+            } else {
+                Vec::new()
+            };
             if !using.is_empty() && !args.force {
                 let ids: Vec<&str> = using.iter().map(|r| r.short_id()).collect();
                 eprintln!(
@@ -81,7 +90,11 @@ pub fn handle(ctx: &Context, args: &RmiArgs) -> Result<i32, RunnerError> {
         }
         match store.remove(image) {
             Ok(removal) => {
-                let mut text: String = removal.untagged.iter().map(|n| format!("Untagged: {n}\n")).collect();
+                let mut text: String = removal
+                    .untagged
+                    .iter()
+                    .map(|n| format!("Untagged: {n}\n"))
+                    .collect();
                 if let Some(id) = &removal.deleted {
                     text.push_str(&format!("Deleted: {}\n", id.hex()));
                 }
@@ -89,7 +102,11 @@ pub fn handle(ctx: &Context, args: &RmiArgs) -> Result<i32, RunnerError> {
             }
             Err(err) => {
                 eprintln!("Error: {err}");
-                let this = if matches!(err, StoreError::NotFound(_)) { NO_SUCH_IMAGE } else { exit_code::ENGINE };
+                let this = if matches!(err, StoreError::NotFound(_)) {
+                    NO_SUCH_IMAGE
+                } else {
+                    exit_code::ENGINE
+                };
                 if code == 0 || this == exit_code::ENGINE {
                     code = this;
                 }

@@ -19,8 +19,8 @@ use super::layout::read_layout;
 use super::oci::DockerArchiveItem;
 use super::reference;
 use super::source::{
-    parse_config, platform_warning, read_limited, FormatError, ImportImage, LayerBlob, Source, MAX_CONFIG,
-    MAX_DOCUMENT,
+    parse_config, platform_warning, read_limited, FormatError, ImportImage, LayerBlob, Source,
+    MAX_CONFIG, MAX_DOCUMENT,
 };
 use super::unpack::root::clean;
 
@@ -50,12 +50,18 @@ pub enum ArchiveKind {
 }
 
 fn io_err(what: &str) -> impl FnOnce(io::Error) -> FormatError + '_ {
-    move |source| FormatError::Io { what: what.to_string(), source }
+    move |source| FormatError::Io {
+        what: what.to_string(),
+        source,
+    }
 }
 
 fn member_name(raw: &[u8]) -> String {
     let comps = clean(raw);
-    let parts: Vec<String> = comps.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let parts: Vec<String> = comps
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
     parts.join("/")
 }
 
@@ -78,15 +84,24 @@ impl ArchiveSource {
 
     /// Copies (and decompresses) a stream such as stdin to a temporary file
     /// in `temp_dir` and indexes it.
-    pub fn from_reader<R: Read>(reader: R, temp_dir: &Path, name: String) -> Result<ArchiveSource, FormatError> {
-        let mut temp = tempfile::NamedTempFile::new_in(temp_dir).map_err(io_err("temporary file"))?;
+    pub fn from_reader<R: Read>(
+        reader: R,
+        temp_dir: &Path,
+        name: String,
+    ) -> Result<ArchiveSource, FormatError> {
+        let mut temp =
+            tempfile::NamedTempFile::new_in(temp_dir).map_err(io_err("temporary file"))?;
         let (_, mut plain) = compress::decompress(reader).map_err(io_err(&name))?;
         io::copy(&mut plain, temp.as_file_mut()).map_err(io_err(&name))?;
         let file = temp.reopen().map_err(io_err("temporary file"))?;
         Self::index(file, Some(temp), name)
     }
 
-    fn index(mut file: File, temp: Option<tempfile::NamedTempFile>, name: String) -> Result<ArchiveSource, FormatError> {
+    fn index(
+        mut file: File,
+        temp: Option<tempfile::NamedTempFile>,
+        name: String,
+    ) -> Result<ArchiveSource, FormatError> {
         file.seek(SeekFrom::Start(0)).map_err(io_err(&name))?;
         let mut members = HashMap::new();
         {
@@ -97,7 +112,13 @@ impl ArchiveSource {
                 let member = member_name(&entry.path_bytes());
                 let kind = entry.header().entry_type();
                 if kind.is_file() || kind.is_contiguous() {
-                    members.insert(member, Member::File { offset: entry.raw_file_position(), size: entry.size() });
+                    members.insert(
+                        member,
+                        Member::File {
+                            offset: entry.raw_file_position(),
+                            size: entry.size(),
+                        },
+                    );
                 } else if kind.is_symlink() || kind.is_hard_link() {
                     let target = entry.link_name_bytes().unwrap_or_default();
                     let resolved = if kind.is_symlink() && !target.starts_with(b"/") {
@@ -116,7 +137,12 @@ impl ArchiveSource {
                 }
             }
         }
-        Ok(ArchiveSource { file, members, name, _temp: temp })
+        Ok(ArchiveSource {
+            file,
+            members,
+            name,
+            _temp: temp,
+        })
     }
 
     /// Which format the archive is in.
@@ -159,10 +185,19 @@ fn read_prefix(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 impl Source for ArchiveSource {
     fn open(&self, path: &str) -> Result<(Box<dyn Read + '_>, u64), FormatError> {
         let what = format!("{path} in {}", self.name);
-        let (offset, size) = self.lookup(path).ok_or_else(|| FormatError::Missing { what: what.clone() })?;
+        let (offset, size) = self
+            .lookup(path)
+            .ok_or_else(|| FormatError::Missing { what: what.clone() })?;
         // Clones share the file offset; positioned reads (pread) do not use it.
         let file = self.file.try_clone().map_err(io_err(&what))?;
-        Ok((Box::new(Positioned { file, pos: offset, end: offset + size }), size))
+        Ok((
+            Box::new(Positioned {
+                file,
+                pos: offset,
+                end: offset + size,
+            }),
+            size,
+        ))
     }
 
     fn exists(&self, path: &str) -> bool {
@@ -191,7 +226,10 @@ impl Read for Positioned {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive member is truncated"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive member is truncated",
+            ));
         }
         self.pos += n as u64;
         Ok(n)
@@ -208,7 +246,10 @@ pub fn read_archive(src: &ArchiveSource) -> Result<Vec<ImportImage>, FormatError
                 if let Ok(items) = read_manifest_json(src) {
                     for image in images.iter_mut().filter(|i| i.names.is_empty()) {
                         let wanted = format!("blobs/sha256/{}", image.id.hex());
-                        if let Some(item) = items.iter().find(|item| member_name(item.config.as_bytes()) == wanted) {
+                        if let Some(item) = items
+                            .iter()
+                            .find(|item| member_name(item.config.as_bytes()) == wanted)
+                        {
                             image.names = docker_names(&item.repo_tags, &mut image.warnings);
                         }
                     }
@@ -239,13 +280,22 @@ fn docker_names(tags: &[String], warnings: &mut Vec<String>) -> Vec<String> {
 fn read_docker_archive(src: &ArchiveSource) -> Result<Vec<ImportImage>, FormatError> {
     let items = read_manifest_json(src)?;
     if items.is_empty() {
-        return Err(FormatError::Invalid(format!("{}: manifest.json lists no image", src.describe())));
+        return Err(FormatError::Invalid(format!(
+            "{}: manifest.json lists no image",
+            src.describe()
+        )));
     }
     let mut images = Vec::new();
     for item in items {
-        let config_bytes = read_limited(src, &item.config, &format!("config {:?}", item.config), MAX_CONFIG)?;
+        let config_bytes = read_limited(
+            src,
+            &item.config,
+            &format!("config {:?}", item.config),
+            MAX_CONFIG,
+        )?;
         let id = Digest::of(&config_bytes);
-        let (config, diff_ids) = parse_config(&config_bytes, &format!("config {id}"), item.layers.len())?;
+        let (config, diff_ids) =
+            parse_config(&config_bytes, &format!("config {id}"), item.layers.len())?;
         let count = item.layers.len();
         let layers = item
             .layers
@@ -254,7 +304,13 @@ fn read_docker_archive(src: &ArchiveSource) -> Result<Vec<ImportImage>, FormatEr
             .enumerate()
             .map(|(i, (path, diff_id))| {
                 if !src.exists(path) {
-                    return Err(FormatError::Missing { what: format!("layer {} of {count} ({path:?}) in {}", i + 1, src.describe()) });
+                    return Err(FormatError::Missing {
+                        what: format!(
+                            "layer {} of {count} ({path:?}) in {}",
+                            i + 1,
+                            src.describe()
+                        ),
+                    });
                 }
                 Ok(LayerBlob {
                     path: path.clone(),
@@ -268,7 +324,15 @@ fn read_docker_archive(src: &ArchiveSource) -> Result<Vec<ImportImage>, FormatEr
         let mut warnings = Vec::new();
         warnings.extend(platform_warning(&config));
         let names = docker_names(&item.repo_tags, &mut warnings);
-        images.push(ImportImage { id, config_bytes, config, manifest: None, layers, names, warnings });
+        images.push(ImportImage {
+            id,
+            config_bytes,
+            config,
+            manifest: None,
+            layers,
+            names,
+            warnings,
+        });
     }
     Ok(images)
 }

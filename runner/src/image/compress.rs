@@ -47,7 +47,9 @@ impl Compression {
 
 /// Peeks at `reader` and returns the detected compression and a reader of the
 /// decompressed stream.
-pub fn decompress<'a, R: Read + 'a>(mut reader: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn decompress<'a, R: Read + 'a>(
+    mut reader: R,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let mut prefix = Vec::with_capacity(4);
     (&mut reader).take(4).read_to_end(&mut prefix)?;
     let kind = Compression::sniff(&prefix);
@@ -80,7 +82,10 @@ mod tests {
 
     #[test]
     fn plain_and_short_streams_pass_through() {
-        assert_eq!(read_all(b"hello world".to_vec()), (Compression::None, b"hello world".to_vec()));
+        assert_eq!(
+            read_all(b"hello world".to_vec()),
+            (Compression::None, b"hello world".to_vec())
+        );
         assert_eq!(read_all(b"h".to_vec()), (Compression::None, b"h".to_vec()));
         assert_eq!(read_all(Vec::new()), (Compression::None, Vec::new()));
     }
@@ -89,7 +94,10 @@ mod tests {
     fn multi_member_gzip_is_read_to_the_end() {
         let mut data = gzip(b"first ");
         data.extend(gzip(b"second"));
-        assert_eq!(read_all(data), (Compression::Gzip, b"first second".to_vec()));
+        assert_eq!(
+            read_all(data),
+            (Compression::Gzip, b"first second".to_vec())
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ impl fmt::Display for DigestError {
         match self {
             DigestError::Malformed(d) => write!(f, "malformed digest {d:?}"),
             DigestError::UnsupportedAlgorithm(d) => {
-                write!(f, "unsupported digest algorithm in {d:?} (only sha256 is supported)")
+                write!(
+                    f,
+                    "unsupported digest algorithm in {d:?} (only sha256 is supported)"
+                )
             }
             DigestError::BadEncoding(d) => write!(
                 f,
@@ -172,14 +175,24 @@ mod tests {
         let upper = format!("sha256:{}", EMPTY.to_uppercase());
         let short = format!("sha256:{}", &EMPTY[1..]);
         let dots = format!("sha256:../../{}", &EMPTY[6..]);
-        for bad in [upper.as_str(), short.as_str(), dots.as_str(), "sha256:", ":abc", "nocolon"] {
+        for bad in [
+            upper.as_str(),
+            short.as_str(),
+            dots.as_str(),
+            "sha256:",
+            ":abc",
+            "nocolon",
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(
             Digest::parse(&format!("sha512:{EMPTY}{EMPTY}")),
             Err(DigestError::UnsupportedAlgorithm(_))
         ));
-        assert!(matches!(Digest::parse("md5:../x"), Err(DigestError::UnsupportedAlgorithm(_))));
+        assert!(matches!(
+            Digest::parse("md5:../x"),
+            Err(DigestError::UnsupportedAlgorithm(_))
+        ));
     }
 
     #[test]
@@ -198,6 +211,9 @@ mod tests {
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
         assert_eq!(Digest::chain(None, &a), a);
-        assert_eq!(Digest::chain(Some(&a), &b), Digest::of(format!("{a} {b}").as_bytes()));
+        assert_eq!(
+            Digest::chain(Some(&a), &b),
+            Digest::of(format!("{a} {b}").as_bytes())
+        );
     }
 }

@@ -11,8 +11,8 @@ use super::digest::Digest;
 use super::oci::{media, Descriptor, Index, Manifest, Platform};
 use super::reference;
 use super::source::{
-    checked_descriptor, parse_config, parse_json, platform_warning, read_blob, read_limited, FormatError,
-    ImportImage, LayerBlob, ManifestBlob, Source, MAX_CONFIG, MAX_DOCUMENT,
+    checked_descriptor, parse_config, parse_json, platform_warning, read_blob, read_limited,
+    FormatError, ImportImage, LayerBlob, ManifestBlob, Source, MAX_CONFIG, MAX_DOCUMENT,
 };
 use super::unpack::root::clean;
 use super::unpack::sys;
@@ -31,9 +31,15 @@ pub struct DirSource {
 impl DirSource {
     /// Opens the layout directory `path`.
     pub fn open(path: &Path) -> Result<DirSource, FormatError> {
-        let file = File::open(path).map_err(|source| FormatError::Io { what: path.display().to_string(), source })?;
+        let file = File::open(path).map_err(|source| FormatError::Io {
+            what: path.display().to_string(),
+            source,
+        })?;
         let dir = OwnedFd::from(file);
-        Ok(DirSource { dir, path: path.to_path_buf() })
+        Ok(DirSource {
+            dir,
+            path: path.to_path_buf(),
+        })
     }
 
     fn open_file(&self, rel: &str) -> std::io::Result<(File, u64)> {
@@ -48,7 +54,10 @@ impl DirSource {
         let fd = sys::openat(dir.as_fd(), last, libc::O_RDONLY | libc::O_NONBLOCK, 0)?;
         let st = sys::lstat(fd.as_fd(), b"")?;
         if sys::file_type(&st) != libc::S_IFREG {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         }
         Ok((File::from(fd), st.st_size as u64))
     }
@@ -58,10 +67,13 @@ impl Source for DirSource {
     fn open(&self, path: &str) -> Result<(Box<dyn Read + '_>, u64), FormatError> {
         match self.open_file(path) {
             Ok((file, size)) => Ok((Box::new(file), size)),
-            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
-                Err(FormatError::Missing { what: format!("{path} in {}", self.describe()) })
-            }
-            Err(source) => Err(FormatError::Io { what: format!("{path} in {}", self.describe()), source }),
+            Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Err(FormatError::Missing {
+                what: format!("{path} in {}", self.describe()),
+            }),
+            Err(source) => Err(FormatError::Io {
+                what: format!("{path} in {}", self.describe()),
+                source,
+            }),
         }
     }
 
@@ -91,7 +103,10 @@ fn check_layout_header(src: &dyn Source) -> Result<(), FormatError> {
 fn parse_index(bytes: &[u8], what: &str) -> Result<Index, FormatError> {
     let index: Index = parse_json(bytes, what)?;
     if index.schema_version != 2 {
-        return Err(FormatError::Invalid(format!("{what}: schemaVersion {} is not 2", index.schema_version)));
+        return Err(FormatError::Invalid(format!(
+            "{what}: schemaVersion {} is not 2",
+            index.schema_version
+        )));
     }
     if index.layers.is_some() || index.config.is_some() {
         return Err(FormatError::Invalid(format!(
@@ -100,7 +115,9 @@ fn parse_index(bytes: &[u8], what: &str) -> Result<Index, FormatError> {
     }
     if let Some(mt) = &index.media_type {
         if !media::is_index(mt) {
-            return Err(FormatError::Invalid(format!("{what}: mediaType {mt:?} is not an image index")));
+            return Err(FormatError::Invalid(format!(
+                "{what}: mediaType {mt:?} is not an image index"
+            )));
         }
     }
     Ok(index)
@@ -163,9 +180,16 @@ fn names_of(desc: &Descriptor, warnings: &mut Vec<String>) -> Vec<String> {
 }
 
 /// Picks the manifest for `host` from a nested index.
-fn resolve_index(src: &dyn Source, desc: &Descriptor, host: &Platform, depth: usize) -> Result<Descriptor, FormatError> {
+fn resolve_index(
+    src: &dyn Source,
+    desc: &Descriptor,
+    host: &Platform,
+    depth: usize,
+) -> Result<Descriptor, FormatError> {
     if depth > MAX_INDEX_DEPTH {
-        return Err(FormatError::Invalid(format!("image indexes nested deeper than {MAX_INDEX_DEPTH}")));
+        return Err(FormatError::Invalid(format!(
+            "image indexes nested deeper than {MAX_INDEX_DEPTH}"
+        )));
     }
     let (digest, bytes) = read_blob(src, desc, "image index", MAX_DOCUMENT)?;
     let index = parse_index(&bytes, &format!("image index {digest}"))?;
@@ -188,7 +212,10 @@ fn resolve_index(src: &dyn Source, desc: &Descriptor, host: &Platform, depth: us
         }
     }
     fallback.ok_or_else(|| {
-        FormatError::Invalid(format!("image index {digest} has no image for {}", host.display()))
+        FormatError::Invalid(format!(
+            "image index {digest} has no image for {}",
+            host.display()
+        ))
     })
 }
 
@@ -198,16 +225,24 @@ fn read_image(src: &dyn Source, desc: &Descriptor) -> Result<ImportImage, Format
     let what = format!("manifest {digest}");
     let manifest: Manifest = parse_json(&bytes, &what)?;
     if manifest.schema_version != 2 {
-        return Err(FormatError::Invalid(format!("{what}: schemaVersion {} is not 2", manifest.schema_version)));
+        return Err(FormatError::Invalid(format!(
+            "{what}: schemaVersion {} is not 2",
+            manifest.schema_version
+        )));
     }
     if manifest.manifests.is_some() {
         return Err(FormatError::Invalid(format!(
             "{what}: document has both manifests and layers/config (ambiguous media type)"
         )));
     }
-    let media_type = manifest.media_type.clone().unwrap_or_else(|| desc.media_type.clone());
+    let media_type = manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| desc.media_type.clone());
     if !media::is_manifest(&media_type) {
-        return Err(FormatError::Invalid(format!("{what}: mediaType {media_type:?} is not an image manifest")));
+        return Err(FormatError::Invalid(format!(
+            "{what}: mediaType {media_type:?} is not an image manifest"
+        )));
     }
     if !media::is_image_config(&manifest.config.media_type) {
         return Err(FormatError::Invalid(format!(
@@ -217,12 +252,19 @@ fn read_image(src: &dyn Source, desc: &Descriptor) -> Result<ImportImage, Format
     }
     let (_, config_bytes) = read_blob(src, &manifest.config, "config", MAX_CONFIG)?;
     let id = Digest::of(&config_bytes);
-    let (config, diff_ids) = parse_config(&config_bytes, &format!("config {id}"), manifest.layers.len())?;
+    let (config, diff_ids) = parse_config(
+        &config_bytes,
+        &format!("config {id}"),
+        manifest.layers.len(),
+    )?;
     let mut layers = Vec::new();
     for (i, (layer, diff_id)) in manifest.layers.iter().zip(diff_ids).enumerate() {
         let what = format!("layer {} of {}", i + 1, manifest.layers.len());
         if !media::is_layer(&layer.media_type) {
-            return Err(FormatError::Invalid(format!("{what}: unsupported media type {:?}", layer.media_type)));
+            return Err(FormatError::Invalid(format!(
+                "{what}: unsupported media type {:?}",
+                layer.media_type
+            )));
         }
         let (digest, size) = checked_descriptor(layer, &what)?;
         let path = super::source::blob_path(&digest);
@@ -231,7 +273,13 @@ fn read_image(src: &dyn Source, desc: &Descriptor) -> Result<ImportImage, Format
                 "{what} ({digest}) is a foreign layer not included in the input; vigil never fetches layer URLs"
             )));
         }
-        layers.push(LayerBlob { path, digest: Some(digest.clone()), size: Some(size), diff_id, what: format!("{what} ({digest})") });
+        layers.push(LayerBlob {
+            path,
+            digest: Some(digest.clone()),
+            size: Some(size),
+            diff_id,
+            what: format!("{what} ({digest})"),
+        });
     }
     let mut warnings = Vec::new();
     warnings.extend(platform_warning(&config));
@@ -239,7 +287,11 @@ fn read_image(src: &dyn Source, desc: &Descriptor) -> Result<ImportImage, Format
         id,
         config_bytes,
         config,
-        manifest: Some(ManifestBlob { digest, bytes, media_type }),
+        manifest: Some(ManifestBlob {
+            digest,
+            bytes,
+            media_type,
+        }),
         layers,
         names: Vec::new(),
         warnings,

@@ -7,10 +7,9 @@
 //! [`config`](store::ImageRecord::config) and
 //! [`layer_dirs`](store::ImageRecord::layer_dirs).
 
+pub mod archive;
 pub mod compress;
 pub mod digest;
-pub mod unpack;
-pub mod archive;
 pub mod layout;
 pub mod oci;
 pub mod progress;
@@ -18,5 +17,6 @@ pub mod reference;
 pub mod rootfs;
 pub mod source;
 pub mod store;
+pub mod unpack;
 
 pub use store::{ImageRecord, Store, StoreError};

@@ -57,9 +57,17 @@ pub struct Descriptor {
     pub digest: String,
     /// Signed on purpose: a negative size must be reported, not a parse error.
     pub size: i64,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub urls: Vec<String>,
-    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
@@ -239,8 +247,10 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.config, ContainerConfig::default());
         assert!(cfg.rootfs.diff_ids.is_empty());
-        let cfg: ContainerConfig =
-            serde_json::from_str(r#"{"Env":["A=1"],"Cmd":null,"WorkingDir":"/w","StopSignal":"SIGINT"}"#).unwrap();
+        let cfg: ContainerConfig = serde_json::from_str(
+            r#"{"Env":["A=1"],"Cmd":null,"WorkingDir":"/w","StopSignal":"SIGINT"}"#,
+        )
+        .unwrap();
         assert_eq!(cfg.env.as_deref(), Some(&["A=1".to_string()][..]));
         assert_eq!(cfg.cmd, None);
         assert_eq!(cfg.working_dir.as_deref(), Some("/w"));
@@ -248,8 +258,16 @@ mod tests {
 
     #[test]
     fn platforms() {
-        let host = Platform { architecture: "arm64".into(), os: "linux".into(), variant: Some("v8".into()) };
-        let p = |a: &str, v: Option<&str>| Platform { architecture: a.into(), os: "linux".into(), variant: v.map(Into::into) };
+        let host = Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            variant: Some("v8".into()),
+        };
+        let p = |a: &str, v: Option<&str>| Platform {
+            architecture: a.into(),
+            os: "linux".into(),
+            variant: v.map(Into::into),
+        };
         assert!(p("arm64", None).matches(&host));
         assert!(p("arm64", Some("v8")).matches(&host));
         assert!(!p("amd64", None).matches(&host));

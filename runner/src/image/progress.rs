@@ -26,9 +26,19 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    let int_digits = if value < 10.0 { 1 } else if value < 100.0 { 2 } else { 3 };
+    let int_digits = if value < 10.0 {
+        1
+    } else if value < 100.0 {
+        2
+    } else {
+        3
+    };
     let text = format!("{value:.prec$}", prec = 3usize.saturating_sub(int_digits));
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
     format!("{text} {}", UNITS[unit])
 }
 
@@ -63,7 +73,12 @@ impl Progress {
         };
         if due {
             self.last = Some(Instant::now());
-            let _ = write!(io::stderr(), "\r{} {}\x1b[K", self.label, human_size(self.bytes));
+            let _ = write!(
+                io::stderr(),
+                "\r{} {}\x1b[K",
+                self.label,
+                human_size(self.bytes)
+            );
         }
     }
 

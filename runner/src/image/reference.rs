@@ -9,7 +9,11 @@ pub struct ReferenceError(pub String);
 
 impl fmt::Display for ReferenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid image name {:?}: invalid reference format", self.0)
+        write!(
+            f,
+            "invalid image name {:?}: invalid reference format",
+            self.0
+        )
     }
 }
 
@@ -36,7 +40,9 @@ fn valid_path_component(c: &str) -> bool {
     !bytes.is_empty()
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
 /// `host[:port]`, or a bracketed IPv6 address with an optional port.
@@ -46,9 +52,15 @@ fn valid_domain(d: &str) -> bool {
         _ => (d, None),
     };
     let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
     } else {
-        !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     };
     let port_ok = match port {
         Some(p) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()),
@@ -62,7 +74,9 @@ fn valid_tag(t: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 128
         && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 impl Reference {
@@ -157,7 +171,8 @@ impl Reference {
         if let Some(domain) = &self.domain {
             return stored_repo == format!("{domain}/{}", self.path);
         }
-        stored_repo == format!("localhost/{}", self.path) || stored_repo.ends_with(&format!("/{}", self.path))
+        stored_repo == format!("localhost/{}", self.path)
+            || stored_repo.ends_with(&format!("/{}", self.path))
     }
 }
 
@@ -191,13 +206,31 @@ mod tests {
     #[test]
     fn normalisation() {
         assert_eq!(normalize("busybox").unwrap(), "localhost/busybox:latest");
-        assert_eq!(normalize("localhost/test:base").unwrap(), "localhost/test:base");
+        assert_eq!(
+            normalize("localhost/test:base").unwrap(),
+            "localhost/test:base"
+        );
         assert_eq!(normalize("quay.io/a/b:1.0").unwrap(), "quay.io/a/b:1.0");
         assert_eq!(normalize("host:5000/x").unwrap(), "host:5000/x:latest");
         assert_eq!(normalize("[::1]:5000/x:1").unwrap(), "[::1]:5000/x:1");
-        assert_eq!(normalize_docker("busybox:1").unwrap(), "docker.io/library/busybox:1");
-        assert_eq!(normalize_docker("me/app").unwrap(), "docker.io/me/app:latest");
-        for bad in ["", "UPPER", "a//b", "a:", "a:b:c/d", "-a", "a@sha256:xyz", "a b"] {
+        assert_eq!(
+            normalize_docker("busybox:1").unwrap(),
+            "docker.io/library/busybox:1"
+        );
+        assert_eq!(
+            normalize_docker("me/app").unwrap(),
+            "docker.io/me/app:latest"
+        );
+        for bad in [
+            "",
+            "UPPER",
+            "a//b",
+            "a:",
+            "a:b:c/d",
+            "-a",
+            "a@sha256:xyz",
+            "a b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

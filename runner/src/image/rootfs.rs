@@ -20,7 +20,11 @@ use super::unpack::sys;
 /// Why a root file system operation failed.
 #[derive(Debug)]
 pub enum RootfsError {
-    Io { path: String, action: &'static str, source: io::Error },
+    Io {
+        path: String,
+        action: &'static str,
+        source: io::Error,
+    },
     /// The file exists but is not a regular file (FIFO, device, directory).
     NotRegular(String),
     /// The file is larger than the caller's limit.
@@ -32,12 +36,23 @@ pub enum RootfsError {
 impl fmt::Display for RootfsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RootfsError::Io { path, action, source } => write!(f, "{action} {path} in the container root: {source}"),
-            RootfsError::NotRegular(p) => write!(f, "{p} in the container root is not a regular file"),
-            RootfsError::TooLarge { path, limit } => {
-                write!(f, "{path} in the container root is larger than {limit} bytes")
+            RootfsError::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "{action} {path} in the container root: {source}"),
+            RootfsError::NotRegular(p) => {
+                write!(f, "{p} in the container root is not a regular file")
             }
-            RootfsError::BadWorkingDir { dir, reason } => write!(f, "working directory {dir:?}: {reason}"),
+            RootfsError::TooLarge { path, limit } => {
+                write!(
+                    f,
+                    "{path} in the container root is larger than {limit} bytes"
+                )
+            }
+            RootfsError::BadWorkingDir { dir, reason } => {
+                write!(f, "working directory {dir:?}: {reason}")
+            }
         }
     }
 }
@@ -52,7 +67,11 @@ impl std::error::Error for RootfsError {
 }
 
 fn open_root(root: &Path) -> Result<Root, RootfsError> {
-    Root::open(root).map_err(|source| RootfsError::Io { path: "/".into(), action: "opening", source })
+    Root::open(root).map_err(|source| RootfsError::Io {
+        path: "/".into(),
+        action: "opening",
+        source,
+    })
 }
 
 /// Reads the regular file `path` (e.g. `/etc/passwd`) of the root file
@@ -66,9 +85,14 @@ pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>,
     let shown = display(&comps);
     let err = |action| {
         let shown = shown.clone();
-        move |source| RootfsError::Io { path: shown, action, source }
+        move |source| RootfsError::Io {
+            path: shown,
+            action,
+            source,
+        }
     };
-    let missing = |e: &io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR));
+    let missing =
+        |e: &io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR));
     // Follow a symlink in the last component too, but in root: resolve the
     // file as a "directory path" up to its parent, then look at the name and
     // re-resolve while it is a symlink.
@@ -89,7 +113,11 @@ pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>,
                 let link = sys::readlink_fd(handle.as_fd()).map_err(err("reading link"))?;
                 // Relative links are relative to the link's directory: resolve
                 // them via the directory's in-root path (the parent of target).
-                let mut next = if link.first() == Some(&b'/') { Vec::new() } else { target[..target.len() - 1].to_vec() };
+                let mut next = if link.first() == Some(&b'/') {
+                    Vec::new()
+                } else {
+                    target[..target.len() - 1].to_vec()
+                };
                 let mut joined: Vec<u8> = Vec::new();
                 for c in &next {
                     joined.extend_from_slice(c);
@@ -106,13 +134,17 @@ pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>,
                 if st.st_size as u64 > limit {
                     return Err(RootfsError::TooLarge { path: shown, limit });
                 }
-                let fd = sys::openat(dir.as_fd(), name, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(err("opening"))?;
+                let fd = sys::openat(dir.as_fd(), name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+                    .map_err(err("opening"))?;
                 let st = sys::lstat(fd.as_fd(), b"").map_err(err("inspecting"))?;
                 if sys::file_type(&st) != libc::S_IFREG {
                     return Err(RootfsError::NotRegular(shown));
                 }
                 let mut out = Vec::new();
-                File::from(fd).take(limit + 1).read_to_end(&mut out).map_err(err("reading"))?;
+                File::from(fd)
+                    .take(limit + 1)
+                    .read_to_end(&mut out)
+                    .map_err(err("reading"))?;
                 if out.len() as u64 > limit {
                     return Err(RootfsError::TooLarge { path: shown, limit });
                 }
@@ -127,13 +159,21 @@ pub fn read_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>,
 /// Lexical cleaning where `..` is kept for the in-root walk to apply against
 /// real directories (it still never climbs above the root).
 fn clean_keep_dotdot(raw: &[u8]) -> Vec<Vec<u8>> {
-    raw.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec).collect()
+    raw.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 struct PlainMaker;
 
 impl DirMaker for PlainMaker {
-    fn make_dir(&mut self, parent: std::os::fd::BorrowedFd<'_>, name: &[u8], _path: &[Vec<u8>]) -> io::Result<()> {
+    fn make_dir(
+        &mut self,
+        parent: std::os::fd::BorrowedFd<'_>,
+        name: &[u8],
+        _path: &[Vec<u8>],
+    ) -> io::Result<()> {
         sys::mkdirat(parent, name, 0o700)?;
         let fd = sys::open_dir(parent, name)?;
         sys::fchmod(fd.as_fd(), 0o755)
@@ -147,7 +187,10 @@ impl DirMaker for PlainMaker {
 pub fn working_dir(dir: &str) -> Result<String, RootfsError> {
     let comps = clean(dir.as_bytes());
     if comps.first().map(Vec::as_slice) == Some(b"proc".as_slice()) {
-        return Err(RootfsError::BadWorkingDir { dir: dir.into(), reason: "directories under /proc are not allowed" });
+        return Err(RootfsError::BadWorkingDir {
+            dir: dir.into(),
+            reason: "directories under /proc are not allowed",
+        });
     }
     Ok(display(&comps))
 }
@@ -159,7 +202,11 @@ pub fn make_dir_all(root: &Path, path: &str) -> Result<(), RootfsError> {
     let comps = clean(path.as_bytes());
     root.resolve_dir(&comps, Some(&mut PlainMaker))
         .map(drop)
-        .map_err(|source| RootfsError::Io { path: display(&comps), action: "creating directory", source })
+        .map_err(|source| RootfsError::Io {
+            path: display(&comps),
+            action: "creating directory",
+            source,
+        })
 }
 
 /// Makes sure `path` (e.g. `/dev`, `/proc`, `/sys`, `/dev/shm`) is a real
@@ -174,12 +221,18 @@ pub fn ensure_real_dir(root: &Path, path: &str) -> Result<bool, RootfsError> {
     let shown = display(&comps);
     let err = |action| {
         let shown = shown.clone();
-        move |source| RootfsError::Io { path: shown, action, source }
+        move |source| RootfsError::Io {
+            path: shown,
+            action,
+            source,
+        }
     };
     if comps.is_empty() {
         return Ok(false);
     }
-    let (dir, name) = root.resolve_parent(&comps, Some(&mut PlainMaker)).map_err(err("resolving"))?;
+    let (dir, name) = root
+        .resolve_parent(&comps, Some(&mut PlainMaker))
+        .map_err(err("resolving"))?;
     let existing = sys::lstat_opt(dir.as_fd(), name).map_err(err("inspecting"))?;
     let replaced = match existing {
         Some(st) if sys::file_type(&st) == libc::S_IFDIR => return Ok(false),
@@ -189,6 +242,8 @@ pub fn ensure_real_dir(root: &Path, path: &str) -> Result<bool, RootfsError> {
         }
         None => false,
     };
-    PlainMaker.make_dir(dir.as_fd(), name, &comps).map_err(err("creating directory"))?;
+    PlainMaker
+        .make_dir(dir.as_fd(), name, &comps)
+        .map_err(err("creating directory"))?;
     Ok(replaced)
 }

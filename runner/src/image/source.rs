@@ -19,13 +19,35 @@ pub const MAX_CONFIG: u64 = 8 << 20;
 #[derive(Debug)]
 pub enum FormatError {
     /// A file or blob the input refers to is not in it.
-    Missing { what: String },
-    Io { what: String, source: io::Error },
-    Json { what: String, error: serde_json::Error },
-    TooLarge { what: String, limit: u64 },
-    BadDigest { what: String, error: DigestError },
-    DigestMismatch { what: String, expected: String, actual: String },
-    SizeMismatch { what: String, expected: String, actual: u64 },
+    Missing {
+        what: String,
+    },
+    Io {
+        what: String,
+        source: io::Error,
+    },
+    Json {
+        what: String,
+        error: serde_json::Error,
+    },
+    TooLarge {
+        what: String,
+        limit: u64,
+    },
+    BadDigest {
+        what: String,
+        error: DigestError,
+    },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    SizeMismatch {
+        what: String,
+        expected: String,
+        actual: u64,
+    },
     /// Anything else the specs forbid, with an explanation.
     Invalid(String),
 }
@@ -36,13 +58,29 @@ impl fmt::Display for FormatError {
             FormatError::Missing { what } => write!(f, "{what}: not found in the input"),
             FormatError::Io { what, source } => write!(f, "reading {what}: {source}"),
             FormatError::Json { what, error } => write!(f, "parsing {what}: {error}"),
-            FormatError::TooLarge { what, limit } => write!(f, "{what} is larger than {limit} bytes"),
-            FormatError::BadDigest { what, error } => write!(f, "{what}: {error}"),
-            FormatError::DigestMismatch { what, expected, actual } => {
-                write!(f, "{what}: digest mismatch: expected {expected}, content has {actual}")
+            FormatError::TooLarge { what, limit } => {
+                write!(f, "{what} is larger than {limit} bytes")
             }
-            FormatError::SizeMismatch { what, expected, actual } => {
-                write!(f, "{what}: size mismatch: expected {expected} bytes, found {actual}")
+            FormatError::BadDigest { what, error } => write!(f, "{what}: {error}"),
+            FormatError::DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "{what}: digest mismatch: expected {expected}, content has {actual}"
+                )
+            }
+            FormatError::SizeMismatch {
+                what,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "{what}: size mismatch: expected {expected} bytes, found {actual}"
+                )
             }
             FormatError::Invalid(msg) => f.write_str(msg),
         }
@@ -109,18 +147,32 @@ pub struct ImportImage {
 }
 
 /// Reads at most `limit` bytes of `path` (more is an error).
-pub fn read_limited(src: &dyn Source, path: &str, what: &str, limit: u64) -> Result<Vec<u8>, FormatError> {
+pub fn read_limited(
+    src: &dyn Source,
+    path: &str,
+    what: &str,
+    limit: u64,
+) -> Result<Vec<u8>, FormatError> {
     let (reader, size) = src.open(path)?;
     if size > limit {
-        return Err(FormatError::TooLarge { what: what.into(), limit });
+        return Err(FormatError::TooLarge {
+            what: what.into(),
+            limit,
+        });
     }
     let mut out = Vec::new();
     reader
         .take(limit + 1)
         .read_to_end(&mut out)
-        .map_err(|source| FormatError::Io { what: what.into(), source })?;
+        .map_err(|source| FormatError::Io {
+            what: what.into(),
+            source,
+        })?;
     if out.len() as u64 > limit {
-        return Err(FormatError::TooLarge { what: what.into(), limit });
+        return Err(FormatError::TooLarge {
+            what: what.into(),
+            limit,
+        });
     }
     Ok(out)
 }
@@ -132,14 +184,23 @@ pub fn blob_path(digest: &Digest) -> String {
 
 /// Parses and validates a descriptor's digest and size.
 pub fn checked_descriptor(desc: &Descriptor, what: &str) -> Result<(Digest, u64), FormatError> {
-    let digest = Digest::parse(&desc.digest).map_err(|error| FormatError::BadDigest { what: what.into(), error })?;
-    let size = u64::try_from(desc.size)
-        .map_err(|_| FormatError::Invalid(format!("{what}: negative size {} in descriptor", desc.size)))?;
+    let digest = Digest::parse(&desc.digest).map_err(|error| FormatError::BadDigest {
+        what: what.into(),
+        error,
+    })?;
+    let size = u64::try_from(desc.size).map_err(|_| {
+        FormatError::Invalid(format!("{what}: negative size {} in descriptor", desc.size))
+    })?;
     Ok((digest, size))
 }
 
 /// Reads a blob named by a descriptor, verifying size (first) and digest.
-pub fn read_blob(src: &dyn Source, desc: &Descriptor, what: &str, limit: u64) -> Result<(Digest, Vec<u8>), FormatError> {
+pub fn read_blob(
+    src: &dyn Source,
+    desc: &Descriptor,
+    what: &str,
+    limit: u64,
+) -> Result<(Digest, Vec<u8>), FormatError> {
     let (digest, size) = checked_descriptor(desc, what)?;
     let what = format!("{what} {digest}");
     if size > limit {
@@ -148,24 +209,42 @@ pub fn read_blob(src: &dyn Source, desc: &Descriptor, what: &str, limit: u64) ->
     let path = blob_path(&digest);
     let (_, actual_size) = src.open(&path)?;
     if actual_size != size {
-        return Err(FormatError::SizeMismatch { what, expected: size.to_string(), actual: actual_size });
+        return Err(FormatError::SizeMismatch {
+            what,
+            expected: size.to_string(),
+            actual: actual_size,
+        });
     }
     let bytes = read_limited(src, &path, &what, size)?;
     let actual = Digest::of(&bytes);
     if actual != digest {
-        return Err(FormatError::DigestMismatch { what, expected: digest.to_string(), actual: actual.to_string() });
+        return Err(FormatError::DigestMismatch {
+            what,
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
     }
     Ok((digest, bytes))
 }
 
 /// Parses JSON, naming the document in errors.
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, FormatError> {
-    serde_json::from_slice(bytes).map_err(|error| FormatError::Json { what: what.into(), error })
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, FormatError> {
+    serde_json::from_slice(bytes).map_err(|error| FormatError::Json {
+        what: what.into(),
+        error,
+    })
 }
 
 /// Parses and checks an image config: `rootfs.type` is `layers`, the diff IDs
 /// are valid and there are `layer_count` of them.
-pub fn parse_config(bytes: &[u8], what: &str, layer_count: usize) -> Result<(ImageConfig, Vec<Digest>), FormatError> {
+pub fn parse_config(
+    bytes: &[u8],
+    what: &str,
+    layer_count: usize,
+) -> Result<(ImageConfig, Vec<Digest>), FormatError> {
     let config: ImageConfig = parse_json(bytes, what)?;
     if config.rootfs.kind != "layers" {
         return Err(FormatError::Invalid(format!(
@@ -177,7 +256,12 @@ pub fn parse_config(bytes: &[u8], what: &str, layer_count: usize) -> Result<(Ima
         .rootfs
         .diff_ids
         .iter()
-        .map(|d| Digest::parse(d).map_err(|error| FormatError::BadDigest { what: format!("{what}: diff_id"), error }))
+        .map(|d| {
+            Digest::parse(d).map_err(|error| FormatError::BadDigest {
+                what: format!("{what}: diff_id"),
+                error,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if diff_ids.len() != layer_count {
         return Err(FormatError::Invalid(format!(
@@ -197,6 +281,10 @@ pub fn platform_warning(config: &ImageConfig) -> Option<String> {
         variant: config.variant.clone(),
     };
     (!image.matches(&host)).then(|| {
-        format!("image platform ({}) does not match the expected platform ({})", image.display(), host.display())
+        format!(
+            "image platform ({}) does not match the expected platform ({})",
+            image.display(),
+            host.display()
+        )
     })
 }

@@ -45,18 +45,30 @@ use crate::paths::Paths;
 /// Why a store operation failed.
 #[derive(Debug)]
 pub enum StoreError {
-    Io { what: String, source: io::Error },
+    Io {
+        what: String,
+        source: io::Error,
+    },
     /// The input is not a valid image.
     Format(FormatError),
     /// A layer could not be applied.
-    Unpack { what: String, error: UnpackError },
+    Unpack {
+        what: String,
+        error: UnpackError,
+    },
     /// No image answers to the name or ID.
     NotFound(String),
     /// Several images answer to a short name or ID prefix.
-    Ambiguous { query: String, candidates: Vec<String> },
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
     Reference(ReferenceError),
     /// A store file that vigil wrote does not parse.
-    Corrupt { what: String, reason: String },
+    Corrupt {
+        what: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -67,10 +79,16 @@ impl fmt::Display for StoreError {
             StoreError::Unpack { what, error } => write!(f, "applying {what}: {error}"),
             StoreError::NotFound(q) => write!(f, "{q}: image not known"),
             StoreError::Ambiguous { query, candidates } => {
-                write!(f, "{query}: ambiguous image name or ID, matches {}", candidates.join(", "))
+                write!(
+                    f,
+                    "{query}: ambiguous image name or ID, matches {}",
+                    candidates.join(", ")
+                )
             }
             StoreError::Reference(err) => err.fmt(f),
-            StoreError::Corrupt { what, reason } => write!(f, "corrupt store file {what}: {reason}"),
+            StoreError::Corrupt { what, reason } => {
+                write!(f, "corrupt store file {what}: {reason}")
+            }
         }
     }
 }
@@ -143,7 +161,10 @@ impl ImageRecord {
     /// directories with `trusted.overlay.opaque=y` (`user.overlay.opaque`
     /// when the store was written by a non-root user).
     pub fn layer_dirs(&self) -> Vec<PathBuf> {
-        self.layers.iter().map(|l| layer_rootfs(&self.store, &l.chain_id)).collect()
+        self.layers
+            .iter()
+            .map(|l| layer_rootfs(&self.store, &l.chain_id))
+            .collect()
     }
 
     /// The container defaults of the image (`config.config`).
@@ -159,8 +180,12 @@ impl ImageRecord {
         let opts = Options::new(Mode::Flat);
         let mut warnings = Vec::new();
         for (layer, dir) in self.layers.iter().zip(self.layer_dirs()) {
-            let report = unpack::apply_layer_dir(&dir, target, &opts)
-                .map_err(|error| StoreError::Unpack { what: format!("layer {}", layer.diff_id), error })?;
+            let report = unpack::apply_layer_dir(&dir, target, &opts).map_err(|error| {
+                StoreError::Unpack {
+                    what: format!("layer {}", layer.diff_id),
+                    error,
+                }
+            })?;
             warnings.extend(report.warnings);
         }
         Ok(warnings)
@@ -170,17 +195,25 @@ impl ImageRecord {
     pub fn raw_config(&self) -> Result<serde_json::Value, StoreError> {
         let path = blob_file(&self.store, &self.id);
         let bytes = fs::read(&path).map_err(io_err(path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { what: path.display().to_string(), reason: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: path.display().to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// The manifest as stored, if any.
     pub fn raw_manifest(&self) -> Result<Option<serde_json::Value>, StoreError> {
-        let Some(digest) = &self.digest else { return Ok(None) };
+        let Some(digest) = &self.digest else {
+            return Ok(None);
+        };
         let path = blob_file(&self.store, digest);
         let bytes = fs::read(&path).map_err(io_err(path.display()))?;
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StoreError::Corrupt { what: path.display().to_string(), reason: e.to_string() })
+            .map_err(|e| StoreError::Corrupt {
+                what: path.display().to_string(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -258,9 +291,13 @@ impl Store {
         builder.recursive(true).mode(0o700);
         for sub in ["blobs/sha256", "layers", "images", "tmp"] {
             let path = dir.join(sub);
-            builder.create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+            builder
+                .create(&path)
+                .map_err(io_err(format!("creating {}", path.display())))?;
         }
-        Ok(Store { root: dir.to_path_buf() })
+        Ok(Store {
+            root: dir.to_path_buf(),
+        })
     }
 
     /// The store directory.
@@ -307,43 +344,74 @@ impl Store {
     fn read_tags(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let path = self.root.join("tags.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corrupt { what: path.display().to_string(), reason: e.to_string() }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                what: path.display().to_string(),
+                reason: e.to_string(),
+            }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(err) => Err(io_err(path.display())(err)),
         }
     }
 
     fn write_tags(&self, tags: &BTreeMap<String, String>) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(tags).map_err(|e| StoreError::Corrupt { what: "tags".into(), reason: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(tags).map_err(|e| StoreError::Corrupt {
+            what: "tags".into(),
+            reason: e.to_string(),
+        })?;
         self.write_atomic(&self.root.join("tags.json"), &bytes)
     }
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(&self.root);
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(format!("writing {}", path.display())))?;
-        temp.write_all(bytes).map_err(io_err(format!("writing {}", path.display())))?;
-        temp.as_file().sync_all().map_err(io_err(format!("writing {}", path.display())))?;
-        temp.persist(path).map_err(|e| io_err(format!("writing {}", path.display()))(e.error))?;
+        let mut temp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(io_err(format!("writing {}", path.display())))?;
+        temp.write_all(bytes)
+            .map_err(io_err(format!("writing {}", path.display())))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(io_err(format!("writing {}", path.display())))?;
+        temp.persist(path)
+            .map_err(|e| io_err(format!("writing {}", path.display()))(e.error))?;
         Ok(())
     }
 
-    fn load_record(&self, id: &Digest, tags: &BTreeMap<String, String>) -> Result<ImageRecord, StoreError> {
+    fn load_record(
+        &self,
+        id: &Digest,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<ImageRecord, StoreError> {
         let path = self.root.join("images").join(format!("{}.json", id.hex()));
-        let corrupt = |reason: String| StoreError::Corrupt { what: path.display().to_string(), reason };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: path.display().to_string(),
+            reason,
+        };
         let bytes = fs::read(&path).map_err(io_err(path.display()))?;
-        let file: RecordFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let file: RecordFile =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         let digest_of = |s: &str| Digest::parse(s).map_err(|e| corrupt(e.to_string()));
         let layers = file
             .layers
             .iter()
-            .map(|l| Ok(LayerInfo { chain_id: digest_of(&l.chain_id)?, diff_id: digest_of(&l.diff_id)?, size: l.size }))
+            .map(|l| {
+                Ok(LayerInfo {
+                    chain_id: digest_of(&l.chain_id)?,
+                    diff_id: digest_of(&l.diff_id)?,
+                    size: l.size,
+                })
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let config_path = blob_file(&self.root, id);
         let config_bytes = fs::read(&config_path).map_err(io_err(config_path.display()))?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| StoreError::Corrupt { what: config_path.display().to_string(), reason: e.to_string() })?;
-        let names = tags.iter().filter(|(_, v)| **v == id.hex()).map(|(k, _)| k.clone()).collect();
+        let config: ImageConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| StoreError::Corrupt {
+                what: config_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let names = tags
+            .iter()
+            .filter(|(_, v)| **v == id.hex())
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(ImageRecord {
             id: id.clone(),
             names,
@@ -363,7 +431,9 @@ impl Store {
         for entry in fs::read_dir(&dir).map_err(io_err(dir.display()))? {
             let entry = entry.map_err(io_err(dir.display()))?;
             let name = entry.file_name();
-            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
             if let Some(id) = Digest::from_hex(hex) {
                 ids.push(id);
             }
@@ -375,8 +445,17 @@ impl Store {
     /// Every image, newest config first.
     pub fn list(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let tags = self.read_tags()?;
-        let mut records = self.ids()?.iter().map(|id| self.load_record(id, &tags)).collect::<Result<Vec<_>, _>>()?;
-        records.sort_by(|a, b| b.config.created.cmp(&a.config.created).then_with(|| a.id.cmp(&b.id)));
+        let mut records = self
+            .ids()?
+            .iter()
+            .map(|id| self.load_record(id, &tags))
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_by(|a, b| {
+            b.config
+                .created
+                .cmp(&a.config.created)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(records)
     }
 
@@ -409,7 +488,10 @@ impl Store {
                             q.matches(&stored)
                         })
                     });
-                    if same_repo && record.digest.as_ref().map(|d| d.to_string()).as_deref() == Some(digest.as_str()) {
+                    if same_repo
+                        && record.digest.as_ref().map(|d| d.to_string()).as_deref()
+                            == Some(digest.as_str())
+                    {
                         return Ok((record, Matched::Id));
                     }
                 }
@@ -420,7 +502,9 @@ impl Store {
                 }
                 let hits: Vec<(&String, &String)> = tags
                     .iter()
-                    .filter(|(name, _)| Reference::parse(name).is_ok_and(|stored| wanted.matches(&stored)))
+                    .filter(|(name, _)| {
+                        Reference::parse(name).is_ok_and(|stored| wanted.matches(&stored))
+                    })
                     .collect();
                 let distinct: BTreeSet<&String> = hits.iter().map(|(_, id)| *id).collect();
                 if distinct.len() > 1 {
@@ -431,14 +515,20 @@ impl Store {
                 }
                 if let Some((name, id)) = hits.first() {
                     if let Some(id) = Digest::from_hex(id) {
-                        return Ok((self.load_record(&id, &tags)?, Matched::Name((*name).clone())));
+                        return Ok((
+                            self.load_record(&id, &tags)?,
+                            Matched::Name((*name).clone()),
+                        ));
                     }
                 }
             }
         }
         if hex.len() >= 3 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             let prefix = hex.to_ascii_lowercase();
-            let hits: Vec<&Digest> = ids.iter().filter(|id| id.hex().starts_with(&prefix)).collect();
+            let hits: Vec<&Digest> = ids
+                .iter()
+                .filter(|id| id.hex().starts_with(&prefix))
+                .collect();
             match hits.as_slice() {
                 [one] => return Ok((self.load_record(one, &tags)?, Matched::Id)),
                 [] => {}
@@ -456,7 +546,10 @@ impl Store {
     /// Adds `names` (normalised as podman does: `x` is `localhost/x:latest`)
     /// to the image `query` refers to, taking them from other images.
     pub fn tag(&self, query: &str, names: &[String]) -> Result<ImageRecord, StoreError> {
-        let normalized = names.iter().map(|n| reference::normalize(n)).collect::<Result<Vec<_>, _>>()?;
+        let normalized = names
+            .iter()
+            .map(|n| reference::normalize(n))
+            .collect::<Result<Vec<_>, _>>()?;
         let _lock = self.lock()?;
         let (record, _) = self.find(query)?;
         let mut tags = self.read_tags()?;
@@ -478,15 +571,24 @@ impl Store {
             if record.names.len() > 1 {
                 tags.remove(name);
                 self.write_tags(&tags)?;
-                return Ok(Removal { untagged: vec![name.clone()], deleted: None });
+                return Ok(Removal {
+                    untagged: vec![name.clone()],
+                    deleted: None,
+                });
             }
         }
         tags.retain(|_, id| *id != record.id.hex());
         self.write_tags(&tags)?;
-        let path = self.root.join("images").join(format!("{}.json", record.id.hex()));
+        let path = self
+            .root
+            .join("images")
+            .join(format!("{}.json", record.id.hex()));
         fs::remove_file(&path).map_err(io_err(format!("removing {}", path.display())))?;
         self.collect_garbage()?;
-        Ok(Removal { untagged: record.names.clone(), deleted: Some(record.id) })
+        Ok(Removal {
+            untagged: record.names.clone(),
+            deleted: Some(record.id),
+        })
     }
 
     /// Removes layer directories and blobs no image record refers to, and
@@ -524,7 +626,12 @@ impl Store {
     /// Imports one image read from `src`: verifies and unpacks each layer not
     /// already in the store, stores config and manifest, writes the record
     /// and gives it the image's names. On error nothing new is left behind.
-    pub fn import(&self, src: &dyn Source, image: &ImportImage, progress: &mut Progress) -> Result<Imported, StoreError> {
+    pub fn import(
+        &self,
+        src: &dyn Source,
+        image: &ImportImage,
+        progress: &mut Progress,
+    ) -> Result<Imported, StoreError> {
         let _lock = self.lock()?;
         let mut created: Vec<PathBuf> = Vec::new();
         let result = self.import_locked(src, image, progress, &mut created);
@@ -554,26 +661,49 @@ impl Store {
             let size = match self.existing_layer(&dir)? {
                 Some(size) => size,
                 None => {
-                    progress.begin(format!("Copying blob {}/{} {}", i + 1, image.layers.len(), blob.diff_id.short()));
-                    let (size, layer_warnings) = self.unpack_layer(src, blob, &chain, &dir, &lowers, progress)?;
+                    progress.begin(format!(
+                        "Copying blob {}/{} {}",
+                        i + 1,
+                        image.layers.len(),
+                        blob.diff_id.short()
+                    ));
+                    let (size, layer_warnings) =
+                        self.unpack_layer(src, blob, &chain, &dir, &lowers, progress)?;
                     progress.end();
                     created.push(dir.clone());
-                    warnings.extend(layer_warnings.into_iter().map(|w| format!("{}: {w}", blob.what)));
+                    warnings.extend(
+                        layer_warnings
+                            .into_iter()
+                            .map(|w| format!("{}: {w}", blob.what)),
+                    );
                     size
                 }
             };
             lowers.push(dir.join("rootfs"));
-            layers.push(LayerFile { chain_id: chain.to_string(), diff_id: blob.diff_id.to_string(), size });
+            layers.push(LayerFile {
+                chain_id: chain.to_string(),
+                diff_id: blob.diff_id.to_string(),
+                size,
+            });
             parent = Some(chain);
         }
         self.write_atomic(&blob_file(&self.root, &image.id), &image.config_bytes)?;
         if let Some(manifest) = &image.manifest {
             self.write_atomic(&blob_file(&self.root, &manifest.digest), &manifest.bytes)?;
         }
-        let record_path = self.root.join("images").join(format!("{}.json", image.id.hex()));
-        let loaded = match fs::read(&record_path).ok().and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok()) {
+        let record_path = self
+            .root
+            .join("images")
+            .join(format!("{}.json", image.id.hex()));
+        let loaded = match fs::read(&record_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok())
+        {
             Some(old) => old.loaded,
-            None => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         };
         let file = RecordFile {
             id: image.id.hex().to_string(),
@@ -583,7 +713,10 @@ impl Store {
             size: layers.iter().map(|l| l.size).sum(),
             layers,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Corrupt { what: "record".into(), reason: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Corrupt {
+            what: "record".into(),
+            reason: e.to_string(),
+        })?;
         self.write_atomic(&record_path, &bytes)?;
         let mut tags = self.read_tags()?;
         for name in &image.names {
@@ -599,14 +732,18 @@ impl Store {
         let path = dir.join("layer.json");
         match fs::read(&path) {
             Ok(bytes) => {
-                let file: LayerFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::Corrupt { what: path.display().to_string(), reason: e.to_string() })?;
+                let file: LayerFile =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                        what: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
                 Ok(Some(file.size))
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 if dir.exists() {
                     // A leftover without its metadata: redo it.
-                    fs::remove_dir_all(dir).map_err(io_err(format!("removing {}", dir.display())))?;
+                    fs::remove_dir_all(dir)
+                        .map_err(io_err(format!("removing {}", dir.display())))?;
                 }
                 Ok(None)
             }
@@ -629,13 +766,24 @@ impl Store {
         let temp = tempfile::Builder::new()
             .prefix(".tmp-layer-")
             .tempdir_in(&layers_dir)
-            .map_err(io_err(format!("creating a directory in {}", layers_dir.display())))?;
+            .map_err(io_err(format!(
+                "creating a directory in {}",
+                layers_dir.display()
+            )))?;
         let rootfs = temp.path().join("rootfs");
-        fs::DirBuilder::new().mode(0o755).create(&rootfs).map_err(io_err(rootfs.display()))?;
+        fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&rootfs)
+            .map_err(io_err(rootfs.display()))?;
         let (reader, actual_size) = src.open(&blob.path)?;
         if let Some(size) = blob.size {
             if actual_size != size {
-                return Err(FormatError::SizeMismatch { what: blob.what.clone(), expected: size.to_string(), actual: actual_size }.into());
+                return Err(FormatError::SizeMismatch {
+                    what: blob.what.clone(),
+                    expected: size.to_string(),
+                    actual: actual_size,
+                }
+                .into());
             }
         }
         let limit = blob.size.unwrap_or(u64::MAX).saturating_add(1);
@@ -643,7 +791,11 @@ impl Store {
         let mut opts = Options::new(Mode::Overlay);
         opts.lower_dirs = lowers.iter().rev().cloned().collect();
         let (applied, diff_id, tar_size) = {
-            let (_, plain) = compress::decompress(&mut compressed).map_err(|source| StoreError::Io { what: format!("reading {}", blob.what), source })?;
+            let (_, plain) =
+                compress::decompress(&mut compressed).map_err(|source| StoreError::Io {
+                    what: format!("reading {}", blob.what),
+                    source,
+                })?;
             let mut plain = HashingReader::new(plain);
             let applied = unpack::apply_layer(&mut plain, &rootfs, &opts);
             // Trailing bytes (tar padding, zeros) belong to the diff ID too.
@@ -655,7 +807,12 @@ impl Store {
         let (blob_digest, blob_size) = compressed.finish();
         if let (Some(expected), Some(size)) = (&blob.digest, blob.size) {
             if blob_size != size {
-                return Err(FormatError::SizeMismatch { what: blob.what.clone(), expected: size.to_string(), actual: blob_size }.into());
+                return Err(FormatError::SizeMismatch {
+                    what: blob.what.clone(),
+                    expected: size.to_string(),
+                    actual: blob_size,
+                }
+                .into());
             }
             if &blob_digest != expected {
                 return Err(FormatError::DigestMismatch {
@@ -666,7 +823,10 @@ impl Store {
                 .into());
             }
         }
-        let report = applied.map_err(|error| StoreError::Unpack { what: blob.what.clone(), error })?;
+        let report = applied.map_err(|error| StoreError::Unpack {
+            what: blob.what.clone(),
+            error,
+        })?;
         if diff_id != blob.diff_id {
             return Err(FormatError::DigestMismatch {
                 what: format!("{}: uncompressed content (diff_id)", blob.what),
@@ -675,12 +835,23 @@ impl Store {
             }
             .into());
         }
-        let meta = LayerFile { chain_id: chain.to_string(), diff_id: diff_id.to_string(), size: tar_size };
-        let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt { what: "layer".into(), reason: e.to_string() })?;
-        fs::write(temp.path().join("layer.json"), bytes).map_err(io_err(format!("writing layer metadata for {}", blob.what)))?;
+        let meta = LayerFile {
+            chain_id: chain.to_string(),
+            diff_id: diff_id.to_string(),
+            size: tar_size,
+        };
+        let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Corrupt {
+            what: "layer".into(),
+            reason: e.to_string(),
+        })?;
+        fs::write(temp.path().join("layer.json"), bytes)
+            .map_err(io_err(format!("writing layer metadata for {}", blob.what)))?;
         // Layer directories are traversable (overlay needs it); the store root is 0700.
-        fs::set_permissions(temp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(io_err(temp.path().display()))?;
+        fs::set_permissions(
+            temp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(io_err(temp.path().display()))?;
         let temp_path = temp.keep();
         if let Err(err) = fs::rename(&temp_path, dir) {
             let _ = fs::remove_dir_all(&temp_path);

@@ -199,7 +199,10 @@ pub fn snapshot(dir: &Path, exclude: &Path) -> BTreeMap<PathBuf, Node> {
 
 fn walk(base: &Path, dir: &Path, exclude: &Path, out: &mut BTreeMap<PathBuf, Node>) {
     let meta = fs::symlink_metadata(dir).expect("lstat");
-    out.insert(dir.strip_prefix(base).unwrap().to_path_buf(), node(dir, &meta));
+    out.insert(
+        dir.strip_prefix(base).unwrap().to_path_buf(),
+        node(dir, &meta),
+    );
     if !meta.is_dir() {
         return;
     }

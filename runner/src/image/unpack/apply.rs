@@ -46,7 +46,12 @@ struct Maker<'a> {
 }
 
 impl DirMaker for Maker<'_> {
-    fn make_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8], path: &[Vec<u8>]) -> io::Result<()> {
+    fn make_dir(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        path: &[Vec<u8>],
+    ) -> io::Result<()> {
         sys::mkdirat(parent, name, 0o700)?;
         let fd = sys::open_dir(parent, name)?;
         let lower = self.lowers.iter().find_map(|lower| {
@@ -67,7 +72,10 @@ impl DirMaker for Maker<'_> {
     }
 }
 
-fn io_err<'e>(entry: &'e Entry, action: &'static str) -> impl FnOnce(io::Error) -> UnpackError + 'e {
+fn io_err<'e>(
+    entry: &'e Entry,
+    action: &'static str,
+) -> impl FnOnce(io::Error) -> UnpackError + 'e {
     move |source| UnpackError::Io {
         name: entry.raw_name.clone(),
         action,
@@ -76,7 +84,10 @@ fn io_err<'e>(entry: &'e Entry, action: &'static str) -> impl FnOnce(io::Error) 
 }
 
 fn is_missing(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP))
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+    )
 }
 
 impl<'o> Applier<'o> {
@@ -90,7 +101,11 @@ impl<'o> Applier<'o> {
         };
         let root = open(target)?;
         let lowers = match opts.mode {
-            Mode::Overlay => opts.lower_dirs.iter().map(|p| open(p)).collect::<Result<_, _>>()?,
+            Mode::Overlay => opts
+                .lower_dirs
+                .iter()
+                .map(|p| open(p))
+                .collect::<Result<_, _>>()?,
             Mode::Flat => Vec::new(),
         };
         Ok(Applier {
@@ -168,12 +183,17 @@ impl<'o> Applier<'o> {
             Kind::File => self.make_file(&entry, dir.as_fd(), &name, data),
             Kind::Symlink(target) => {
                 replace(dir.as_fd(), &name).map_err(io_err(&entry, "removing old"))?;
-                sys::symlinkat(target, dir.as_fd(), &name).map_err(io_err(&entry, "creating symlink"))?;
+                sys::symlinkat(target, dir.as_fd(), &name)
+                    .map_err(io_err(&entry, "creating symlink"))?;
                 self.finish_node(&entry, dir.as_fd(), &name, None)
             }
             Kind::Fifo => self.make_node(&entry, dir.as_fd(), &name, libc::S_IFIFO, 0, 0),
-            Kind::Char(major, minor) => self.make_device(&entry, dir.as_fd(), &name, libc::S_IFCHR, *major, *minor),
-            Kind::Block(major, minor) => self.make_device(&entry, dir.as_fd(), &name, libc::S_IFBLK, *major, *minor),
+            Kind::Char(major, minor) => {
+                self.make_device(&entry, dir.as_fd(), &name, libc::S_IFCHR, *major, *minor)
+            }
+            Kind::Block(major, minor) => {
+                self.make_device(&entry, dir.as_fd(), &name, libc::S_IFBLK, *major, *minor)
+            }
             Kind::Hardlink(_) => Ok(()),
         }
     }
@@ -190,7 +210,12 @@ impl<'o> Applier<'o> {
         Ok(())
     }
 
-    fn make_dir(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8]) -> Result<(), UnpackError> {
+    fn make_dir(
+        &mut self,
+        entry: &Entry,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+    ) -> Result<(), UnpackError> {
         let existing = sys::lstat_opt(dir, name).map_err(io_err(entry, "inspecting"))?;
         if existing.map(|st| sys::file_type(&st)) != Some(libc::S_IFDIR) {
             replace(dir, name).map_err(io_err(entry, "removing old"))?;
@@ -205,28 +230,51 @@ impl<'o> Applier<'o> {
     /// Owner and xattrs of a directory now; mode and times in `finish`.
     fn dir_attrs(&mut self, entry: &Entry, fd: BorrowedFd<'_>) -> Result<(), UnpackError> {
         if self.opts.chown {
-            sys::lchownat(fd, b"", entry.meta.uid, entry.meta.gid).map_err(io_err(entry, "changing owner of"))?;
+            sys::lchownat(fd, b"", entry.meta.uid, entry.meta.gid)
+                .map_err(io_err(entry, "changing owner of"))?;
         }
         self.xattrs(entry, |k, v| sys::fsetxattr(fd, k, v))
     }
 
-    fn make_file(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8], data: &mut dyn Read) -> Result<(), UnpackError> {
+    fn make_file(
+        &mut self,
+        entry: &Entry,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        data: &mut dyn Read,
+    ) -> Result<(), UnpackError> {
         replace(dir, name).map_err(io_err(entry, "removing old"))?;
-        let fd = sys::openat(dir, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)
-            .map_err(io_err(entry, "creating file"))?;
+        let fd = sys::openat(
+            dir,
+            name,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+            0o600,
+        )
+        .map_err(io_err(entry, "creating file"))?;
         let mut file = File::from(fd);
         self.copy_data(entry, data, &mut file)?;
         self.finish_node(entry, dir, name, Some(file.as_fd()))
     }
 
-    fn copy_data(&mut self, entry: &Entry, data: &mut dyn Read, out: &mut File) -> Result<(), UnpackError> {
+    fn copy_data(
+        &mut self,
+        entry: &Entry,
+        data: &mut dyn Read,
+        out: &mut File,
+    ) -> Result<(), UnpackError> {
         let mut buf = std::mem::take(&mut self.buf);
         let result = self.copy_with(entry, data, out, &mut buf);
         self.buf = buf;
         result
     }
 
-    fn copy_with(&mut self, entry: &Entry, data: &mut dyn Read, out: &mut File, buf: &mut [u8]) -> Result<(), UnpackError> {
+    fn copy_with(
+        &mut self,
+        entry: &Entry,
+        data: &mut dyn Read,
+        out: &mut File,
+        buf: &mut [u8],
+    ) -> Result<(), UnpackError> {
         loop {
             let n = match data.read(buf) {
                 Ok(0) => return Ok(()),
@@ -262,7 +310,9 @@ impl<'o> Applier<'o> {
             DevicePolicy::Placeholder => self.placeholder(entry, dir, name),
             DevicePolicy::Create => self.make_node(entry, dir, name, kind, major, minor),
             DevicePolicy::Auto => match self.make_node(entry, dir, name, kind, major, minor) {
-                Err(UnpackError::Io { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
+                Err(UnpackError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::EPERM) =>
+                {
                     self.warn(format!(
                         "cannot create device nodes here: {} is an empty file instead",
                         display(&entry.path)
@@ -274,7 +324,12 @@ impl<'o> Applier<'o> {
         }
     }
 
-    fn placeholder(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8]) -> Result<(), UnpackError> {
+    fn placeholder(
+        &mut self,
+        entry: &Entry,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+    ) -> Result<(), UnpackError> {
         self.make_file(entry, dir, name, &mut io::empty())
     }
 
@@ -288,13 +343,20 @@ impl<'o> Applier<'o> {
         minor: u32,
     ) -> Result<(), UnpackError> {
         replace(dir, name).map_err(io_err(entry, "removing old"))?;
-        sys::mknodat(dir, name, kind | 0o600, major, minor).map_err(io_err(entry, "creating node"))?;
+        sys::mknodat(dir, name, kind | 0o600, major, minor)
+            .map_err(io_err(entry, "creating node"))?;
         self.finish_node(entry, dir, name, None)
     }
 
     /// Owner, then mode, then xattrs, then times, for anything but a
     /// directory; `fd` is an open fd for regular files.
-    fn finish_node(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), UnpackError> {
+    fn finish_node(
+        &mut self,
+        entry: &Entry,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<(), UnpackError> {
         let meta = &entry.meta;
         let symlink = matches!(entry.kind, Kind::Symlink(_));
         if self.opts.chown {
@@ -322,7 +384,11 @@ impl<'o> Applier<'o> {
         .map_err(io_err(entry, "setting times of"))
     }
 
-    fn xattrs(&mut self, entry: &Entry, mut set: impl FnMut(&[u8], &[u8]) -> io::Result<()>) -> Result<(), UnpackError> {
+    fn xattrs(
+        &mut self,
+        entry: &Entry,
+        mut set: impl FnMut(&[u8], &[u8]) -> io::Result<()>,
+    ) -> Result<(), UnpackError> {
         for (key, value) in &entry.meta.xattrs {
             let shown = String::from_utf8_lossy(key);
             match classify(key) {
@@ -335,7 +401,8 @@ impl<'o> Applier<'o> {
             }
             if let Err(err) = set(key, value) {
                 match err.raw_os_error() {
-                    Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::ENOSPC) | Some(libc::E2BIG) => {
+                    Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::ENOSPC)
+                    | Some(libc::E2BIG) => {
                         self.warn(format!("cannot set xattr {shown}: {err}"));
                     }
                     _ => {
@@ -379,7 +446,8 @@ impl<'o> Applier<'o> {
                     .root
                     .resolve_parent(target, None)
                     .map_err(io_err(entry, "resolving link target of"))?;
-                let st = sys::lstat(tdir.as_fd(), tname).map_err(io_err(entry, "inspecting link target of"))?;
+                let st = sys::lstat(tdir.as_fd(), tname)
+                    .map_err(io_err(entry, "inspecting link target of"))?;
                 (tdir, st)
             }
             None => return Ok(false),
@@ -398,8 +466,14 @@ impl<'o> Applier<'o> {
             .map_err(io_err(entry, "resolving parent of"))?;
         let tname = target.last().map(Vec::as_slice).unwrap_or_default();
         replace(dir.as_fd(), name).map_err(io_err(entry, "removing old"))?;
-        sys::linkat(tdir.as_fd(), tname, dir.as_fd(), name).map_err(io_err(entry, "creating hard link"))?;
-        self.link_attrs(entry, dir.as_fd(), name, sys::file_type(&st) == libc::S_IFLNK)?;
+        sys::linkat(tdir.as_fd(), tname, dir.as_fd(), name)
+            .map_err(io_err(entry, "creating hard link"))?;
+        self.link_attrs(
+            entry,
+            dir.as_fd(),
+            name,
+            sys::file_type(&st) == libc::S_IFLNK,
+        )?;
         Ok(true)
     }
 
@@ -409,17 +483,25 @@ impl<'o> Applier<'o> {
     /// Writers give a link entry its target's attributes, so this changes
     /// something only when the inode changed since (a link to a file of a
     /// lower layer whose attributes this layer updates).
-    fn link_attrs(&mut self, entry: &Entry, dir: BorrowedFd<'_>, name: &[u8], symlink: bool) -> Result<(), UnpackError> {
+    fn link_attrs(
+        &mut self,
+        entry: &Entry,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        symlink: bool,
+    ) -> Result<(), UnpackError> {
         let meta = &entry.meta;
         if self.opts.chown {
-            sys::lchownat(dir, name, meta.uid, meta.gid).map_err(io_err(entry, "changing owner of"))?;
+            sys::lchownat(dir, name, meta.uid, meta.gid)
+                .map_err(io_err(entry, "changing owner of"))?;
         }
         self.xattrs(entry, |k, v| sys::lsetxattrat(dir, name, k, v))?;
         if symlink {
             return Ok(());
         }
         sys::lchmodat(dir, name, meta.mode).map_err(io_err(entry, "changing mode of"))?;
-        sys::lutimesat(dir, name, meta.mtime, meta.mtime_nsec).map_err(io_err(entry, "setting times of"))
+        sys::lutimesat(dir, name, meta.mtime, meta.mtime_nsec)
+            .map_err(io_err(entry, "setting times of"))
     }
 
     /// Overlay mode: copies `target` from the nearest lower layer that has it
@@ -433,14 +515,26 @@ impl<'o> Applier<'o> {
             action: "copying up link target of",
             source,
         };
-        let (sdir, sname) = self.lowers[index].resolve_parent(target, None).map_err(err)?;
+        let (sdir, sname) = self.lowers[index]
+            .resolve_parent(target, None)
+            .map_err(err)?;
         let st = sys::lstat(sdir.as_fd(), sname).map_err(err)?;
         self.touch(target);
         let lowers = std::mem::take(&mut self.lowers);
         let result = (|| {
-            let mut maker = Maker { lowers: &lowers, chown: self.opts.chown };
+            let mut maker = Maker {
+                lowers: &lowers,
+                chown: self.opts.chown,
+            };
             let (ddir, dname) = self.root.resolve_parent(target, Some(&mut maker))?;
-            copy_node(sdir.as_fd(), sname, &st, ddir.as_fd(), dname, self.opts.chown)
+            copy_node(
+                sdir.as_fd(),
+                sname,
+                &st,
+                ddir.as_fd(),
+                dname,
+                self.opts.chown,
+            )
         })();
         self.lowers = lowers;
         result.map_err(err)?;
@@ -454,7 +548,13 @@ impl<'o> Applier<'o> {
     /// in that layer that the merged view shows (not replaced, whited out or
     /// hidden by a layer in between, not written by this layer) become hard
     /// links to the copy, so they stay one file as in a flat unpack.
-    fn copy_up_other_names(&mut self, entry: &Entry, index: usize, target: &InPath, st: &libc::stat) -> Result<(), UnpackError> {
+    fn copy_up_other_names(
+        &mut self,
+        entry: &Entry,
+        index: usize,
+        target: &InPath,
+        st: &libc::stat,
+    ) -> Result<(), UnpackError> {
         let err = |source| UnpackError::Io {
             name: entry.raw_name.clone(),
             action: "copying up other names of the link target of",
@@ -462,15 +562,27 @@ impl<'o> Applier<'o> {
         };
         let mut names = Vec::new();
         let root = sys::open_dir(self.lowers[index].fd(), b".").map_err(err)?;
-        find_inode(root.as_fd(), &mut Vec::new(), (st.st_dev, st.st_ino), &mut names).map_err(err)?;
+        find_inode(
+            root.as_fd(),
+            &mut Vec::new(),
+            (st.st_dev, st.st_ino),
+            &mut names,
+        )
+        .map_err(err)?;
         let (tdir, tname) = self.root.resolve_parent(target, None).map_err(err)?;
         for name in names {
-            if name == *target || self.touched.contains(&name) || find_in_lowers(&self.lowers, &name) != Some(index) {
+            if name == *target
+                || self.touched.contains(&name)
+                || find_in_lowers(&self.lowers, &name) != Some(index)
+            {
                 continue;
             }
             let lowers = std::mem::take(&mut self.lowers);
             let result = (|| {
-                let mut maker = Maker { lowers: &lowers, chown: self.opts.chown };
+                let mut maker = Maker {
+                    lowers: &lowers,
+                    chown: self.opts.chown,
+                };
                 let (dir, last) = self.root.resolve_parent(&name, Some(&mut maker))?;
                 if sys::lstat_opt(dir.as_fd(), last)?.is_some() {
                     return Ok(()); // this layer put something there
@@ -483,7 +595,12 @@ impl<'o> Applier<'o> {
         Ok(())
     }
 
-    fn whiteout(&mut self, entry: &Entry, parent: &[Vec<u8>], name: &[u8]) -> Result<(), UnpackError> {
+    fn whiteout(
+        &mut self,
+        entry: &Entry,
+        parent: &[Vec<u8>],
+        name: &[u8],
+    ) -> Result<(), UnpackError> {
         if name.is_empty() || name == b"." || name == b".." {
             return Err(UnpackError::InvalidWhiteout {
                 name: entry.raw_name.clone(),
@@ -497,7 +614,9 @@ impl<'o> Applier<'o> {
         }
         match self.opts.mode {
             Mode::Flat => match self.root.resolve_dir(parent, None) {
-                Ok(dir) => root::remove_all(dir.as_fd(), name).map_err(io_err(entry, "applying whiteout")),
+                Ok(dir) => {
+                    root::remove_all(dir.as_fd(), name).map_err(io_err(entry, "applying whiteout"))
+                }
                 Err(err) if is_missing(&err) => Ok(()),
                 Err(err) => Err(io_err(entry, "resolving parent of")(err)),
             },
@@ -508,7 +627,8 @@ impl<'o> Applier<'o> {
                     .resolve_dir(parent, Some(&mut maker))
                     .map_err(io_err(entry, "resolving parent of"))?;
                 replace(dir.as_fd(), name).map_err(io_err(entry, "removing old"))?;
-                sys::mknodat(dir.as_fd(), name, libc::S_IFCHR, 0, 0).map_err(io_err(entry, "creating whiteout"))
+                sys::mknodat(dir.as_fd(), name, libc::S_IFCHR, 0, 0)
+                    .map_err(io_err(entry, "creating whiteout"))
             }
         }
     }
@@ -553,7 +673,9 @@ impl<'o> Applier<'o> {
     /// Deferred hard links, AUFS link staging, directory modes and times.
     pub fn finish(mut self) -> Result<UnpackReport, UnpackError> {
         for entry in std::mem::take(&mut self.pending_links) {
-            let Kind::Hardlink(target) = &entry.kind else { continue };
+            let Kind::Hardlink(target) = &entry.kind else {
+                continue;
+            };
             if !self.link(&entry, target)? {
                 return Err(UnpackError::HardlinkTarget {
                     name: entry.raw_name.clone(),
@@ -575,7 +697,11 @@ impl<'o> Applier<'o> {
                 Ok(fd) => fd,
                 Err(err) if is_missing(&err) => continue, // replaced later in the layer
                 Err(source) => {
-                    return Err(UnpackError::Io { name: display(&path), action: "opening directory", source })
+                    return Err(UnpackError::Io {
+                        name: display(&path),
+                        action: "opening directory",
+                        source,
+                    })
                 }
             };
             let result = sys::fchmod(fd.as_fd(), meta.mode)
@@ -633,7 +759,12 @@ fn find_in_lowers(lowers: &[Root], path: &[Vec<u8>]) -> Option<usize> {
 }
 
 /// Collects the in-root paths below `dir` (at `path`) of the inode `id`.
-fn find_inode(dir: BorrowedFd<'_>, path: &mut InPath, id: (u64, u64), found: &mut Vec<InPath>) -> io::Result<()> {
+fn find_inode(
+    dir: BorrowedFd<'_>,
+    path: &mut InPath,
+    id: (u64, u64),
+    found: &mut Vec<InPath>,
+) -> io::Result<()> {
     for name in sys::list_dir(dir)? {
         let st = sys::lstat(dir, &name)?;
         path.push(name.clone());
@@ -652,12 +783,24 @@ fn find_inode(dir: BorrowedFd<'_>, path: &mut InPath, id: (u64, u64), found: &mu
 
 /// Copies one non-directory inode (regular file or symlink) with owner,
 /// mode, xattrs and times.
-fn copy_node(sdir: BorrowedFd<'_>, sname: &[u8], st: &libc::stat, ddir: BorrowedFd<'_>, dname: &[u8], chown: bool) -> io::Result<()> {
+fn copy_node(
+    sdir: BorrowedFd<'_>,
+    sname: &[u8],
+    st: &libc::stat,
+    ddir: BorrowedFd<'_>,
+    dname: &[u8],
+    chown: bool,
+) -> io::Result<()> {
     replace(ddir, dname)?;
     match sys::file_type(st) {
         libc::S_IFREG => {
             let src = sys::openat(sdir, sname, libc::O_RDONLY, 0)?;
-            let dst = sys::openat(ddir, dname, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+            let dst = sys::openat(
+                ddir,
+                dname,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            )?;
             let mut dst = File::from(dst);
             io::copy(&mut File::from(src.try_clone()?), &mut dst)?;
             if chown {
@@ -682,7 +825,13 @@ fn copy_node(sdir: BorrowedFd<'_>, sname: &[u8], st: &libc::stat, ddir: Borrowed
         }
         _ => {
             let dev = st.st_rdev;
-            sys::mknodat(ddir, dname, sys::file_type(st) | 0o600, libc::major(dev), libc::minor(dev))?;
+            sys::mknodat(
+                ddir,
+                dname,
+                sys::file_type(st) | 0o600,
+                libc::major(dev),
+                libc::minor(dev),
+            )?;
             if chown {
                 sys::lchownat(ddir, dname, st.st_uid, st.st_gid)?;
             }

@@ -59,19 +59,31 @@ pub fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<Entry>, 
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => Kind::File,
         EntryType::Directory => Kind::Dir,
         EntryType::Symlink => {
-            let target = entry.link_name_bytes().ok_or_else(|| bad("symlink without a target"))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| bad("symlink without a target"))?;
             if target.is_empty() {
                 return Err(bad("symlink with an empty target"));
             }
             Kind::Symlink(target.into_owned())
         }
         EntryType::Link => {
-            let target = entry.link_name_bytes().ok_or_else(|| bad("hard link without a target"))?;
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| bad("hard link without a target"))?;
             Kind::Hardlink(clean(&target))
         }
         EntryType::Char | EntryType::Block => {
-            let major = header.device_major().ok().flatten().ok_or_else(|| bad("bad device major number"))?;
-            let minor = header.device_minor().ok().flatten().ok_or_else(|| bad("bad device minor number"))?;
+            let major = header
+                .device_major()
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad("bad device major number"))?;
+            let minor = header
+                .device_minor()
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad("bad device minor number"))?;
             if header.entry_type() == EntryType::Char {
                 Kind::Char(major, minor)
             } else {
@@ -80,12 +92,20 @@ pub fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<Entry>, 
         }
         EntryType::Fifo => Kind::Fifo,
         EntryType::XGlobalHeader => return Ok(None),
-        other => return Err(bad(&format!("unsupported tar entry type {:?}", other.as_byte() as char))),
+        other => {
+            return Err(bad(&format!(
+                "unsupported tar entry type {:?}",
+                other.as_byte() as char
+            )))
+        }
     };
     let mode = header.mode().map_err(|_| bad("bad mode field"))? & 0o7777;
-    let uid = to_id(header.uid().map_err(|_| bad("bad uid field"))?).ok_or_else(|| bad("uid out of range"))?;
-    let gid = to_id(header.gid().map_err(|_| bad("bad gid field"))?).ok_or_else(|| bad("gid out of range"))?;
-    let mut mtime = i64::try_from(header.mtime().map_err(|_| bad("bad mtime field"))?).unwrap_or(i64::MAX);
+    let uid = to_id(header.uid().map_err(|_| bad("bad uid field"))?)
+        .ok_or_else(|| bad("uid out of range"))?;
+    let gid = to_id(header.gid().map_err(|_| bad("bad gid field"))?)
+        .ok_or_else(|| bad("gid out of range"))?;
+    let mut mtime =
+        i64::try_from(header.mtime().map_err(|_| bad("bad mtime field"))?).unwrap_or(i64::MAX);
     let mut mtime_nsec = 0;
     let mut xattrs = Vec::new();
     if let Some(pax) = entry.pax_extensions().map_err(|_| bad("bad PAX header"))? {
@@ -93,7 +113,8 @@ pub fn convert<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<Entry>, 
             let ext = ext.map_err(|_| bad("bad PAX record"))?;
             let key = ext.key_bytes();
             if key == b"mtime" {
-                let (sec, nsec) = parse_pax_time(ext.value_bytes()).ok_or_else(|| bad("bad PAX mtime"))?;
+                let (sec, nsec) =
+                    parse_pax_time(ext.value_bytes()).ok_or_else(|| bad("bad PAX mtime"))?;
                 mtime = sec;
                 mtime_nsec = nsec;
             } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
@@ -151,7 +172,10 @@ mod tests {
     #[test]
     fn pax_times() {
         assert_eq!(parse_pax_time(b"1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(parse_pax_time(b"1700000000.25"), Some((1_700_000_000, 250_000_000)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.25"),
+            Some((1_700_000_000, 250_000_000))
+        );
         assert_eq!(parse_pax_time(b"-1.5"), Some((-2, 500_000_000)));
         assert_eq!(parse_pax_time(b"-0.5"), Some((-1, 500_000_000)));
         assert_eq!(parse_pax_time(b"abc"), None);

@@ -136,8 +136,17 @@ impl Options {
         Options {
             mode,
             chown: root,
-            opaque_xattr: if root && !userns { "trusted.overlay.opaque" } else { "user.overlay.opaque" }.into(),
-            devices: if userns { DevicePolicy::Skip } else { DevicePolicy::Auto },
+            opaque_xattr: if root && !userns {
+                "trusted.overlay.opaque"
+            } else {
+                "user.overlay.opaque"
+            }
+            .into(),
+            devices: if userns {
+                DevicePolicy::Skip
+            } else {
+                DevicePolicy::Auto
+            },
             limits: Limits::default(),
             lower_dirs: Vec::new(),
             owner_map: None,
@@ -172,7 +181,11 @@ pub enum UnpackError {
     /// A limit from [`Limits`] was exceeded.
     LimitExceeded(String),
     /// A system call failed while applying `name`.
-    Io { name: String, action: &'static str, source: io::Error },
+    Io {
+        name: String,
+        action: &'static str,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for UnpackError {
@@ -188,10 +201,17 @@ impl fmt::Display for UnpackError {
                 write!(f, "invalid whiteout entry {name:?}: it names no file")
             }
             UnpackError::HardlinkTarget { name, target } => {
-                write!(f, "hard link {name:?}: target {target:?} not found in the layer or below it")
+                write!(
+                    f,
+                    "hard link {name:?}: target {target:?} not found in the layer or below it"
+                )
             }
             UnpackError::LimitExceeded(what) => write!(f, "layer too large: {what}"),
-            UnpackError::Io { name, action, source } => write!(f, "{action} {name:?}: {source}"),
+            UnpackError::Io {
+                name,
+                action,
+                source,
+            } => write!(f, "{action} {name:?}: {source}"),
         }
     }
 }
@@ -208,7 +228,11 @@ impl std::error::Error for UnpackError {
 /// Applies the (uncompressed) layer tar read from `reader` to `target`, an
 /// existing directory. The reader is read up to the end of the tar archive;
 /// callers that hash the stream should drain the rest themselves.
-pub fn apply_layer<R: Read>(reader: R, target: &Path, opts: &Options) -> Result<UnpackReport, UnpackError> {
+pub fn apply_layer<R: Read>(
+    reader: R,
+    target: &Path,
+    opts: &Options,
+) -> Result<UnpackReport, UnpackError> {
     let mut applier = apply::Applier::new(target, opts)?;
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(UnpackError::Tar)?;
@@ -234,7 +258,11 @@ pub fn apply_layer<R: Read>(reader: R, target: &Path, opts: &Options) -> Result<
 /// them) to `target` in flat mode (`opts.mode` should be [`Mode::Flat`]):
 /// the copy fallback for hosts without overlayfs. Call it for each layer,
 /// lowest first, on an empty `target`.
-pub fn apply_layer_dir(src: &Path, target: &Path, opts: &Options) -> Result<UnpackReport, UnpackError> {
+pub fn apply_layer_dir(
+    src: &Path,
+    target: &Path,
+    opts: &Options,
+) -> Result<UnpackReport, UnpackError> {
     let source = root::Root::open(src).map_err(|source| UnpackError::Io {
         name: src.display().to_string(),
         action: "opening layer directory",

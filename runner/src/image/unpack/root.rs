@@ -42,14 +42,18 @@ pub fn clean(raw: &[u8]) -> InPath {
 
 /// A printable form of an in-root path, for messages.
 pub fn display(path: &[Vec<u8>]) -> String {
-    let joined: Vec<String> = path.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let joined: Vec<String> = path
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
     format!("/{}", joined.join("/"))
 }
 
 /// How missing directories met during a walk are handled.
 pub trait DirMaker {
     /// Creates directory `name` in `parent`; `path` is its in-root path.
-    fn make_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8], path: &[Vec<u8>]) -> io::Result<()>;
+    fn make_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8], path: &[Vec<u8>])
+        -> io::Result<()>;
 }
 
 /// The root directory of an unpack target.
@@ -64,7 +68,9 @@ impl Root {
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)?;
-        Ok(Root { fd: OwnedFd::from(file) })
+        Ok(Root {
+            fd: OwnedFd::from(file),
+        })
     }
 
     /// The root directory fd.
@@ -76,7 +82,11 @@ impl Root {
     /// root. Missing components are created with `maker` if one is given,
     /// otherwise they are an `ENOENT` error. A component that is neither a
     /// directory nor a symlink is `ENOTDIR`.
-    pub fn resolve_dir(&self, dir: &[Vec<u8>], mut maker: Option<&mut dyn DirMaker>) -> io::Result<OwnedFd> {
+    pub fn resolve_dir(
+        &self,
+        dir: &[Vec<u8>],
+        mut maker: Option<&mut dyn DirMaker>,
+    ) -> io::Result<OwnedFd> {
         // `stack` holds the directories above `current` (for `..`); `lexical`
         // is the in-root path of `current` as reached (symlinks substituted).
         let mut stack: Vec<OwnedFd> = Vec::new();
@@ -98,19 +108,21 @@ impl Root {
             }
             let handle = match sys::open_path(current.as_fd(), &comp) {
                 Ok(handle) => handle,
-                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => match maker.as_deref_mut() {
-                    Some(maker) => {
-                        let mut path = lexical.clone();
-                        path.push(comp.clone());
-                        match maker.make_dir(current.as_fd(), &comp, &path) {
-                            Ok(()) => {}
-                            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {}
-                            Err(err) => return Err(err),
+                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {
+                    match maker.as_deref_mut() {
+                        Some(maker) => {
+                            let mut path = lexical.clone();
+                            path.push(comp.clone());
+                            match maker.make_dir(current.as_fd(), &comp, &path) {
+                                Ok(()) => {}
+                                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {}
+                                Err(err) => return Err(err),
+                            }
+                            sys::open_path(current.as_fd(), &comp)?
                         }
-                        sys::open_path(current.as_fd(), &comp)?
+                        None => return Err(err),
                     }
-                    None => return Err(err),
-                },
+                }
                 Err(err) => return Err(err),
             };
             let st = sys::lstat(handle.as_fd(), b"")?;
@@ -195,7 +207,6 @@ fn ignore_enoent(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +234,11 @@ mod tests {
             let fd = root.resolve_dir(&clean(link.as_bytes()), None).unwrap();
             let st = sys::lstat(fd.as_fd(), b"").unwrap();
             let real = std::fs::metadata(root_dir.join("real")).unwrap();
-            assert_eq!(st.st_ino, std::os::unix::fs::MetadataExt::ino(&real), "{link}");
+            assert_eq!(
+                st.st_ino,
+                std::os::unix::fs::MetadataExt::ino(&real),
+                "{link}"
+            );
         }
         let err = root.resolve_dir(&clean(b"loop"), None).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ELOOP));

@@ -9,7 +9,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A file name (one path component) as a C string; NUL bytes are refused.
 pub fn c_name(name: &[u8]) -> io::Result<CString> {
-    CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in file name"))
+    CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in file name"))
 }
 
 fn check(ret: libc::c_int) -> io::Result<()> {
@@ -21,7 +22,12 @@ fn check(ret: libc::c_int) -> io::Result<()> {
 }
 
 /// `openat(dir, name, flags | O_CLOEXEC | O_NOFOLLOW, mode)`.
-pub fn openat(dir: BorrowedFd<'_>, name: &[u8], flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+pub fn openat(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<OwnedFd> {
     let name = c_name(name)?;
     let flags = flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
     // SAFETY: valid fd and NUL-terminated name; the returned fd is owned.
@@ -77,7 +83,12 @@ pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
     // SAFETY: buffer is valid for buf.len() bytes; "" is a valid C string.
     let n = unsafe {
-        libc::readlinkat(fd.as_raw_fd(), c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        libc::readlinkat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -102,17 +113,34 @@ pub fn symlinkat(target: &[u8], dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<
 }
 
 /// `linkat(old_dir, old, new_dir, new, 0)`: never follows `old` if it is a symlink.
-pub fn linkat(old_dir: BorrowedFd<'_>, old: &[u8], new_dir: BorrowedFd<'_>, new: &[u8]) -> io::Result<()> {
+pub fn linkat(
+    old_dir: BorrowedFd<'_>,
+    old: &[u8],
+    new_dir: BorrowedFd<'_>,
+    new: &[u8],
+) -> io::Result<()> {
     let old = c_name(old)?;
     let new = c_name(new)?;
     // SAFETY: valid fds and names.
     check(unsafe {
-        libc::linkat(old_dir.as_raw_fd(), old.as_ptr(), new_dir.as_raw_fd(), new.as_ptr(), 0)
+        libc::linkat(
+            old_dir.as_raw_fd(),
+            old.as_ptr(),
+            new_dir.as_raw_fd(),
+            new.as_ptr(),
+            0,
+        )
     })
 }
 
 /// `mknodat(dir, name, mode, makedev(major, minor))`; `mode` includes the type.
-pub fn mknodat(dir: BorrowedFd<'_>, name: &[u8], mode: u32, major: u32, minor: u32) -> io::Result<()> {
+pub fn mknodat(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    mode: u32,
+    major: u32,
+    minor: u32,
+) -> io::Result<()> {
     let name = c_name(name)?;
     let dev = libc::makedev(major, minor);
     // SAFETY: valid fd and name.
@@ -172,7 +200,12 @@ pub fn lutimesat(dir: BorrowedFd<'_>, name: &[u8], sec: i64, nsec: u32) -> io::R
     }
     // SAFETY: valid fd, name and times array of two.
     check(unsafe {
-        libc::utimensat(dir.as_raw_fd(), cname.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            dir.as_raw_fd(),
+            cname.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     })
 }
 
@@ -181,7 +214,13 @@ pub fn fsetxattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()
     let name = c_name(name)?;
     // SAFETY: valid fd, name, and value buffer.
     check(unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     })
 }
 
@@ -194,7 +233,13 @@ pub fn lsetxattrat(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -
     let key = c_name(key)?;
     // SAFETY: valid C strings and value buffer.
     check(unsafe {
-        libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     })
 }
 
@@ -203,7 +248,14 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<Option<Vec<u8>>> 
     let key = c_name(key)?;
     let mut buf = vec![0u8; 64 * 1024];
     // SAFETY: valid fd, key and buffer.
-    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
     if n < 0 {
         let err = io::Error::last_os_error();
         return match err.raw_os_error() {
@@ -222,7 +274,11 @@ pub fn fxattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let n = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
     if n < 0 {
         let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::ENOTSUP) { Ok(Vec::new()) } else { Err(err) };
+        return if err.raw_os_error() == Some(libc::ENOTSUP) {
+            Ok(Vec::new())
+        } else {
+            Err(err)
+        };
     }
     names.truncate(n as usize);
     let mut out = Vec::new();
@@ -269,7 +325,6 @@ pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
     }
 }
 
-
 /// The xattrs of `name` in `dir` without following a symlink (via
 /// `/proc/self/fd/<dir>/<name>`), for any file type.
 pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -281,7 +336,11 @@ pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, 
     let n = unsafe { libc::llistxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
     if n < 0 {
         let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::ENOTSUP) { Ok(Vec::new()) } else { Err(err) };
+        return if err.raw_os_error() == Some(libc::ENOTSUP) {
+            Ok(Vec::new())
+        } else {
+            Err(err)
+        };
     }
     names.truncate(n as usize);
     let mut out = Vec::new();
@@ -289,7 +348,14 @@ pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, 
         let ckey = c_name(key)?;
         let mut buf = vec![0u8; 64 * 1024];
         // SAFETY: valid C strings and buffer.
-        let len = unsafe { libc::lgetxattr(path.as_ptr(), ckey.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let len = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                ckey.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
         if len >= 0 {
             buf.truncate(len as usize);
             out.push((key.to_vec(), buf));

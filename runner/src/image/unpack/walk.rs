@@ -25,7 +25,11 @@ struct Walker<'a, 'o> {
 }
 
 fn walk_err(path: &[Vec<u8>]) -> impl FnOnce(io::Error) -> UnpackError + '_ {
-    move |source| UnpackError::Io { name: display(path), action: "reading layer directory at", source }
+    move |source| UnpackError::Io {
+        name: display(path),
+        action: "reading layer directory at",
+        source,
+    }
 }
 
 fn meta_of(st: &libc::stat, xattrs: Vec<(Vec<u8>, Vec<u8>)>) -> Meta {
@@ -35,14 +39,33 @@ fn meta_of(st: &libc::stat, xattrs: Vec<(Vec<u8>, Vec<u8>)>) -> Meta {
         gid: st.st_gid,
         mtime: st.st_mtime,
         mtime_nsec: st.st_mtime_nsec as u32,
-        xattrs: xattrs.into_iter().filter(|(k, _)| !k.starts_with(b"trusted.overlay.") && !k.starts_with(b"user.overlay.")).collect(),
+        xattrs: xattrs
+            .into_iter()
+            .filter(|(k, _)| {
+                !k.starts_with(b"trusted.overlay.") && !k.starts_with(b"user.overlay.")
+            })
+            .collect(),
     }
 }
 
 impl Walker<'_, '_> {
-    fn emit(&mut self, path: InPath, kind: Kind, meta: Meta, data: &mut dyn io::Read) -> Result<(), UnpackError> {
+    fn emit(
+        &mut self,
+        path: InPath,
+        kind: Kind,
+        meta: Meta,
+        data: &mut dyn io::Read,
+    ) -> Result<(), UnpackError> {
         let raw_name = display(&path);
-        self.applier.apply(Entry { path, raw_name, kind, meta }, data)
+        self.applier.apply(
+            Entry {
+                path,
+                raw_name,
+                kind,
+                meta,
+            },
+            data,
+        )
     }
 
     fn dir(&mut self, dir: BorrowedFd<'_>, path: &mut InPath) -> Result<(), UnpackError> {
@@ -57,10 +80,17 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
-    fn child(&mut self, dir: BorrowedFd<'_>, name: &[u8], path: &mut InPath) -> Result<(), UnpackError> {
+    fn child(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        path: &mut InPath,
+    ) -> Result<(), UnpackError> {
         let st = sys::lstat(dir, name).map_err(walk_err(path))?;
         let xattrs = sys::lxattrs_at(dir, name).map_err(walk_err(path))?;
-        let opaque = xattrs.iter().any(|(k, v)| OPAQUE_KEYS.contains(&k.as_slice()) && v == b"y");
+        let opaque = xattrs
+            .iter()
+            .any(|(k, v)| OPAQUE_KEYS.contains(&k.as_slice()) && v == b"y");
         let meta = meta_of(&st, xattrs);
         let kind = sys::file_type(&st);
         if kind == libc::S_IFDIR {
@@ -104,7 +134,11 @@ impl Walker<'_, '_> {
             libc::S_IFIFO => self.emit(path.clone(), Kind::Fifo, meta, &mut io::empty()),
             libc::S_IFCHR | libc::S_IFBLK => {
                 let (major, minor) = (libc::major(st.st_rdev), libc::minor(st.st_rdev));
-                let kind = if kind == libc::S_IFCHR { Kind::Char(major, minor) } else { Kind::Block(major, minor) };
+                let kind = if kind == libc::S_IFCHR {
+                    Kind::Char(major, minor)
+                } else {
+                    Kind::Block(major, minor)
+                };
                 self.emit(path.clone(), kind, meta, &mut io::empty())
             }
             _ => Ok(()), // sockets are not layer content
@@ -117,9 +151,17 @@ pub fn replay(src: &Root, applier: &mut Applier<'_>) -> Result<(), UnpackError> 
     let root_st = sys::lstat(src.fd(), b"").map_err(walk_err(&[]))?;
     let root_xattrs = sys::fxattrs(src.fd()).map_err(walk_err(&[]))?;
     applier.apply(
-        Entry { path: Vec::new(), raw_name: "/".into(), kind: Kind::Dir, meta: meta_of(&root_st, root_xattrs) },
+        Entry {
+            path: Vec::new(),
+            raw_name: "/".into(),
+            kind: Kind::Dir,
+            meta: meta_of(&root_st, root_xattrs),
+        },
         &mut io::empty(),
     )?;
-    let mut walker = Walker { applier, links: HashMap::new() };
+    let mut walker = Walker {
+        applier,
+        links: HashMap::new(),
+    };
     walker.dir(src.fd(), &mut Vec::new())
 }

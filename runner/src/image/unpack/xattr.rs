@@ -49,6 +49,9 @@ mod tests {
         assert_eq!(classify(b"trusted.overlay.opaque"), XattrPolicy::Refuse);
         assert_eq!(classify(b"user.overlay.whiteout"), XattrPolicy::Refuse);
         assert_eq!(classify(b"user.rootlesscontainers"), XattrPolicy::Refuse);
-        assert_eq!(classify(b"user.containers.override_stat"), XattrPolicy::Refuse);
+        assert_eq!(
+            classify(b"user.containers.override_stat"),
+            XattrPolicy::Refuse
+        );
     }
 }
