@@ -384,6 +384,7 @@ impl AttachServer {
     pub fn close_all(&mut self) {
         let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
         for c in self.clients.iter_mut().flatten() {
+            discard_unread_input(c.fd.as_raw_fd());
             'client: while let Some(pkt) = c.queue.front() {
                 loop {
                     match send_packet(c.fd.as_raw_fd(), &pkt[..1], &pkt[1..]) {
@@ -491,6 +492,33 @@ pub fn bind_unix(sock: &OwnedFd, path: &[u8]) -> Result<(), Fatal> {
         return Err(Fatal::errno("Failed to bind to console-socket"));
     }
     Ok(())
+}
+
+/// Stop taking input from a client and throw away what it sent that nobody
+/// read. Closing an AF_UNIX socket with unread data makes the peer's next
+/// read fail with ECONNRESET *before* the output still queued for it, so a
+/// client that pushed stdin the container never read would lose the
+/// container's last words. After `shutdown(SHUT_RD)` its further sends fail
+/// (EPIPE), so the queue can only shrink.
+fn discard_unread_input(fd: RawFd) {
+    // SAFETY: shutdown on a socket we own.
+    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+    let mut byte = 0u8;
+    // Bounded: the queue is bounded by the peer's send buffer anyway.
+    for _ in 0..65536 {
+        // SAFETY: one-byte buffer on our stack; a longer packet is dropped whole.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+    }
 }
 
 /// Send one packet `head ++ payload` without blocking. Ok(false): would block.
