@@ -780,7 +780,12 @@ impl Container {
     /// (start), own process group, one start byte, wait for the launcher to
     /// exit, then read one message from the sync pipe.
     pub fn launch(&mut self) -> Launch {
-        let mut child = self.spawn();
+        let child = self.spawn();
+        self.finish_launch(child)
+    }
+
+    /// Wait for the launcher to exit, then read one sync message.
+    fn finish_launch(&mut self, mut child: Child) -> Launch {
         let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
         let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
         let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
@@ -820,20 +825,26 @@ impl Container {
 
     /// Spawn conmon but do not write the start byte yet.
     pub fn spawn_without_start_byte(&mut self) -> Child {
+        let args = self.conmon_args();
+        self.spawn_inner(args, &[])
+    }
+
+    /// Spawn conmon with `args`: the fds `preserved` (in the test process)
+    /// become conmon's fds 3…3+N-1 (Podman's `--preserve-fds N` layout), the
+    /// sync/start SEQPACKET pairs N+3/N+4, then `extra_fds`; own process group.
+    fn spawn_inner(&mut self, args: Vec<OsString>, preserved: &[RawFd]) -> Child {
         assert!(!self.launched, "launch() called twice");
         self.launched = true;
+        let n = preserved.len() as RawFd;
         let (sync_parent, sync_child) = seqpacket_pair();
         let (start_parent, start_child) = seqpacket_pair();
-        let out_path = self.root().join("conmon.stdout");
-        let err_path = self.root().join("conmon.stderr");
-        let out = File::create(&out_path).unwrap();
-        let err = File::create(&err_path).unwrap();
-
+        let out = File::create(self.root().join("conmon.stdout")).unwrap();
+        let err = File::create(self.root().join("conmon.stderr")).unwrap();
         let mut cmd = Command::new(conmon_binary());
-        cmd.args(self.conmon_args())
+        cmd.args(args)
             .current_dir(self.root())
-            .env("_OCI_SYNCPIPE", "3")
-            .env("_OCI_STARTPIPE", "4")
+            .env("_OCI_SYNCPIPE", (n + 3).to_string())
+            .env("_OCI_STARTPIPE", (n + 4).to_string())
             .env_remove("_OCI_ATTACHPIPE")
             .env("LC_ALL", "C.UTF-8")
             .stdin(Stdio::null())
@@ -843,9 +854,15 @@ impl Container {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut map: Vec<(RawFd, RawFd)> =
-            vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
+        let mut map: Vec<(RawFd, RawFd)> = preserved
+            .iter()
+            .enumerate()
+            .map(|(i, &fd)| (fd, 3 + i as RawFd))
+            .collect();
+        map.push((sync_child.as_raw_fd(), n + 3));
+        map.push((start_child.as_raw_fd(), n + 4));
         map.extend(self.extra_fds.iter().copied());
+        assert!(map.len() <= 16, "at most 16 fds can be placed");
         let umask = self.umask;
         unsafe {
             cmd.pre_exec(move || {
@@ -873,7 +890,6 @@ impl Container {
         let child = cmd.spawn().expect("spawn conmon");
         drop(sync_child);
         drop(start_child);
-
         self.sync = Some(sync_parent);
         self.start = Some(start_parent);
         child
@@ -1410,88 +1426,15 @@ impl Container {
 
     /// Like `spawn`, with an explicit argv instead of `conmon_args()`.
     pub fn spawn_with_args(&mut self, args: Vec<OsString>) -> Child {
-        let child = self.spawn_raw_with_args(args);
+        let child = self.spawn_inner(args, &[]);
         self.send_start_byte();
         child
     }
 
     /// Like `launch`, with an explicit argv instead of `conmon_args()`.
     pub fn launch_with_args(&mut self, args: Vec<OsString>) -> Launch {
-        let mut child = self.spawn_with_args(args);
-        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
-        let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
-        let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
-        let (sync_msg, eof) = if status.code() == Some(0) {
-            match self.next_sync_packet(Duration::from_secs(30)) {
-                Packet::Data(d) => (Some(d), false),
-                Packet::Eof => (None, true),
-                Packet::Timeout => (None, false),
-            }
-        } else {
-            (None, false)
-        };
-        Launch {
-            status,
-            stdout,
-            stderr,
-            sync_msg,
-            first_packet_eof: eof,
-        }
-    }
-
-    /// `spawn_without_start_byte` with an explicit argv.
-    fn spawn_raw_with_args(&mut self, args: Vec<OsString>) -> Child {
-        assert!(!self.launched, "launch() called twice");
-        self.launched = true;
-        let (sync_parent, sync_child) = seqpacket_pair();
-        let (start_parent, start_child) = seqpacket_pair();
-        let out = File::create(self.root().join("conmon.stdout")).unwrap();
-        let err = File::create(self.root().join("conmon.stderr")).unwrap();
-        let mut cmd = Command::new(conmon_binary());
-        cmd.args(args)
-            .current_dir(self.root())
-            .env("_OCI_SYNCPIPE", "3")
-            .env("_OCI_STARTPIPE", "4")
-            .env_remove("_OCI_ATTACHPIPE")
-            .env("LC_ALL", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut map: Vec<(RawFd, RawFd)> =
-            vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
-        map.extend(self.extra_fds.iter().copied());
-        let umask = self.umask;
-        unsafe {
-            cmd.pre_exec(move || {
-                if let Some(m) = umask {
-                    libc::umask(m);
-                }
-                let mut tmp = [0 as RawFd; 16];
-                for (i, (src, _)) in map.iter().enumerate() {
-                    let t = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
-                    if t < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    tmp[i] = t;
-                }
-                for (i, (_, dst)) in map.iter().enumerate() {
-                    if libc::dup2(tmp[i], *dst) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn conmon");
-        drop(sync_child);
-        drop(start_child);
-        self.sync = Some(sync_parent);
-        self.start = Some(start_parent);
-        child
+        let child = self.spawn_with_args(args);
+        self.finish_launch(child)
     }
 
     /// Wait until the k8s log contains `needle`.
@@ -1762,86 +1705,14 @@ impl Container {
     /// say so). Pass `--runtime-opt --preserve-fds=N` yourself (`tail_args`)
     /// to have the runtime hand them on to the container.
     pub fn launch_with_preserved_fds(&mut self, preserved: &[RawFd]) -> Launch {
-        assert!(!self.launched, "launch() called twice");
         assert!(
             self.extra_fds.is_empty(),
             "extra_fds and preserved fds together are not supported"
         );
-        self.launched = true;
-        let n = preserved.len() as RawFd;
-        let (sync_parent, sync_child) = seqpacket_pair();
-        let (start_parent, start_child) = seqpacket_pair();
-        let out = File::create(self.root().join("conmon.stdout")).unwrap();
-        let err = File::create(self.root().join("conmon.stderr")).unwrap();
-        let mut cmd = Command::new(conmon_binary());
-        cmd.args(self.conmon_args())
-            .current_dir(self.root())
-            .env("_OCI_SYNCPIPE", (n + 3).to_string())
-            .env("_OCI_STARTPIPE", (n + 4).to_string())
-            .env_remove("_OCI_ATTACHPIPE")
-            .env("LC_ALL", "C.UTF-8")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut map: Vec<(RawFd, RawFd)> = preserved
-            .iter()
-            .enumerate()
-            .map(|(i, &fd)| (fd, 3 + i as RawFd))
-            .collect();
-        map.push((sync_child.as_raw_fd(), n + 3));
-        map.push((start_child.as_raw_fd(), n + 4));
-        assert!(map.len() <= 16);
-        let umask = self.umask;
-        unsafe {
-            cmd.pre_exec(move || {
-                if let Some(m) = umask {
-                    libc::umask(m);
-                }
-                let mut tmp = [0 as RawFd; 16];
-                for (i, (src, _)) in map.iter().enumerate() {
-                    let t = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
-                    if t < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    tmp[i] = t;
-                }
-                for (i, (_, dst)) in map.iter().enumerate() {
-                    if libc::dup2(tmp[i], *dst) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawn conmon");
-        drop(sync_child);
-        drop(start_child);
-        self.sync = Some(sync_parent);
-        self.start = Some(start_parent);
+        let args = self.conmon_args();
+        let child = self.spawn_inner(args, preserved);
         self.send_start_byte();
-        let status = wait_child(&mut child, Duration::from_secs(30), "conmon launcher");
-        let stdout = fs::read(self.root().join("conmon.stdout")).unwrap_or_default();
-        let stderr = fs::read(self.root().join("conmon.stderr")).unwrap_or_default();
-        let (sync_msg, eof) = if status.code() == Some(0) {
-            match self.next_sync_packet(Duration::from_secs(30)) {
-                Packet::Data(d) => (Some(d), false),
-                Packet::Eof => (None, true),
-                Packet::Timeout => (None, false),
-            }
-        } else {
-            (None, false)
-        };
-        Launch {
-            status,
-            stdout,
-            stderr,
-            sync_msg,
-            first_packet_eof: eof,
-        }
+        self.finish_launch(child)
     }
 }
 
