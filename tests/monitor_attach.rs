@@ -57,15 +57,13 @@ fn stdin_input_then_half_close_ends_cat_and_client_keeps_receiving() {
         show(b"Hello there!\nContainer stopped!\n")
     );
     assert_eq!(show(&out.stderr), show(b""));
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    let recs = parse_k8s_log(&c.read_log());
-    assert_eq!(
-        triples(&recs),
-        vec![
-            (s("stdout"), 'F', s("Hello there!")),
-            (s("stdout"), 'F', s("Container stopped!"))
-        ]
+    c.expect_exit_and_log(
+        b"0",
+        &[
+            ("stdout", 'F', "Hello there!"),
+            ("stdout", 'F', "Container stopped!"),
+        ],
+        T,
     );
     assert!(
         fs::symlink_metadata(c.attach_path()).is_err(),
@@ -144,15 +142,13 @@ fn leave_stdin_open_lets_a_second_client_write() {
         "cat must not have ended: {log:?}"
     );
     c.runtime_kill("KILL");
-    assert_eq!(c.wait_exit_file(T), b"137");
-    c.wait_conmon_exit(T);
-    let recs = parse_k8s_log(&c.read_log());
-    assert_eq!(
-        triples(&recs),
-        vec![
-            (s("stdout"), 'F', s("Hello there!")),
-            (s("stdout"), 'F', s("Hello there again!"))
-        ]
+    c.expect_exit_and_log(
+        b"137",
+        &[
+            ("stdout", 'F', "Hello there!"),
+            ("stdout", 'F', "Hello there again!"),
+        ],
+        T,
     );
 }
 

@@ -171,12 +171,7 @@ fn resize_before_runtime_start_is_applied() {
     l.expect_pid("data");
     c.write_ctl(b"1 7 9\n");
     c.start();
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&c.read_log())),
-        vec![(s("stdout"), 'F', s("7 9\r"))]
-    );
+    c.expect_exit_and_log(b"0", &[("stdout", 'F', "7 9\r")], T);
 }
 
 #[test]
@@ -205,12 +200,7 @@ fn stty_size_in_container_after_resize() {
     c.start();
     c.write_ctl(b"1 0010 0020\n");
     fs::write(trig.path().join("go"), b"").unwrap();
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&c.read_log())),
-        vec![(s("stdout"), 'F', s("10 20\r"))]
-    );
+    c.expect_exit_and_log(b"0", &[("stdout", 'F', "10 20\r")], T);
 }
 
 // --- log reopen (type 2) ------------------------------------------------------------
@@ -257,12 +247,7 @@ fn reopen_recreates_a_removed_log() {
         0o640
     );
     fs::write(trig.path().join("go"), b"").unwrap();
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&c.read_log())),
-        vec![(s("stdout"), 'F', s("after"))]
-    );
+    c.expect_exit_and_log(b"0", &[("stdout", 'F', "after")], T);
 }
 
 #[test]
@@ -329,10 +314,5 @@ fn reopen_in_terminal_mode_keeps_logging() {
     c.write_ctl(b"2 1 1\n");
     assert!(wait_for(T, || c.log_path.exists()), "log not recreated");
     fs::write(trig.path().join("go"), b"").unwrap();
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&c.read_log())),
-        vec![(s("stdout"), 'F', s("after\r"))]
-    );
+    c.expect_exit_and_log(b"0", &[("stdout", 'F', "after\r")], T);
 }

@@ -150,18 +150,8 @@ fn legacy_exec_reports_only_exit_code_and_logs_separately() {
     // Legacy: no pid message, only the final exit code.
     expect_sync(&e, b"{\"exit_code\": 0}\n", "legacy exec");
     expect_sync_eof(&e);
-    assert_eq!(e.wait_exit_file(T), b"0");
-    e.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&e.read_log())),
-        vec![(s("stdout"), 'F', s("Hello from exec!"))]
-    );
-    assert_eq!(main.wait_exit_file(T), b"0");
-    main.wait_conmon_exit(T);
-    assert_eq!(
-        triples(&parse_k8s_log(&main.read_log())),
-        vec![(s("stdout"), 'F', s("Hello there!"))]
-    );
+    e.expect_exit_and_log(b"0", &[("stdout", 'F', "Hello from exec!")], T);
+    main.expect_exit_and_log(b"0", &[("stdout", 'F', "Hello there!")], T);
 }
 
 /// An exec session with `--exec-attach` and `_OCI_ATTACHPIPE` on fd 5;

@@ -1109,6 +1109,29 @@ pub fn triples(records: &[Record]) -> Vec<(String, char, String)> {
         .collect()
 }
 
+impl Container {
+    /// Wait for the exit file (it must say `code`) and for the monitor to
+    /// exit; then the k8s log must hold exactly `records` (stream, tag, content).
+    pub fn expect_exit_and_log(
+        &self,
+        code: &[u8],
+        records: &[(&str, char, &str)],
+        timeout: Duration,
+    ) {
+        assert_eq!(show(&self.wait_exit_file(timeout)), show(code), "exit file");
+        self.wait_conmon_exit(timeout);
+        let want: Vec<(String, char, String)> = records
+            .iter()
+            .map(|(s, t, c)| (s.to_string(), *t, c.to_string()))
+            .collect();
+        assert_eq!(
+            triples(&parse_k8s_log(&self.read_log())),
+            want,
+            "log records"
+        );
+    }
+}
+
 /// Records a piece of output becomes (§7.3), as (stream, tag, content).
 pub fn records_for(stream: &str, output: &str) -> Vec<(String, char, String)> {
     let mut v = Vec::new();
