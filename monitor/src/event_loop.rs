@@ -95,6 +95,10 @@ impl Children {
 
     /// Forward a signal to the container (or the runtime before the pid is known).
     pub fn forward(&self, sig: libc::c_int) {
+        // Once reaped, the pid may belong to a stranger: never signal it.
+        if self.container_status.is_some() {
+            return;
+        }
         // SAFETY: kill with valid signal numbers.
         unsafe {
             if self.container_pid > 0 {
