@@ -328,8 +328,8 @@ fn exec_timeout_reports_command_timed_out() {
         "timeout message",
     );
     assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "timeout took {:?}",
+        t0.elapsed() < Duration::from_secs(2),
+        "timeout took {:?} (the issue asks for -1 within 2 s)",
         t0.elapsed()
     );
     assert_eq!(e.wait_exit_file(T), b"-1");

@@ -180,8 +180,8 @@ fn timeout_kills_container_and_writes_minus_one() {
     c.start();
     assert_eq!(c.wait_exit_file(T), b"-1", "timeout => -1");
     assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "timeout took {:?}",
+        t0.elapsed() < Duration::from_secs(2),
+        "timeout took {:?} (the issue asks for -1 within 2 s)",
         t0.elapsed()
     );
     assert_eq!(fs::read(c.persist_dir.join("exit")).unwrap(), b"-1");
