@@ -15,6 +15,9 @@ pub enum LogDriver {
     Passthrough,
     /// `none:`: nothing is logged (attach still works).
     None,
+    /// `syslog:DEST` (vigil extension): RFC 5424 records to the local syslog
+    /// socket (`DEST` empty), `unix:PATH`, `udp:HOST:PORT` or `tcp:HOST:PORT`.
+    Syslog(String),
 }
 
 impl LogDriver {
@@ -29,6 +32,7 @@ impl LogDriver {
             LogDriver::Journald => "journald:".into(),
             LogDriver::Passthrough => "passthrough:".into(),
             LogDriver::None => "none:".into(),
+            LogDriver::Syslog(dest) => format!("syslog:{dest}").into(),
         }
     }
 }
@@ -171,6 +175,10 @@ pub struct MonitorOptions {
     pub no_sync_log: bool,
     /// vigil extension `--log-rate-limit BYTES_PER_SEC[:BURST]`.
     pub log_rate_limit: Option<(u64, u64)>,
+    /// vigil extension `--runtime-timeout SECONDS`: how long `runtime create`
+    /// or `exec` may take before the monitor kills it and reports the failure
+    /// on the sync pipe (monitor default 120; 0 = no limit).
+    pub runtime_timeout: Option<u32>,
 }
 
 impl MonitorOptions {
@@ -215,6 +223,7 @@ impl MonitorOptions {
             sdnotify_socket: None,
             no_sync_log: false,
             log_rate_limit: None,
+            runtime_timeout: None,
         }
     }
 
@@ -321,6 +330,10 @@ impl MonitorOptions {
             };
             a.val("--log-rate-limit", value);
         }
+        a.opt(
+            "--runtime-timeout",
+            self.runtime_timeout.map(|n| n.to_string()),
+        );
         a.0
     }
 }
@@ -425,7 +438,12 @@ mod tests {
         o.full_attach = false;
         o.socket_dir = Some("/s".into());
         o.systemd_cgroup = true;
-        o.log_drivers = vec![LogDriver::None, LogDriver::Journald, LogDriver::Passthrough];
+        o.log_drivers = vec![
+            LogDriver::None,
+            LogDriver::Journald,
+            LogDriver::Passthrough,
+            LogDriver::Syslog("udp:127.0.0.1:514".into()),
+        ];
         o.syslog = true;
         o.log_global_size_max = Some(16);
         o.log_rotate = true;
@@ -452,6 +470,7 @@ mod tests {
         o.restore = Some("/ckpt".into());
         o.sync = true;
         o.log_rate_limit = Some((100, 0));
+        o.runtime_timeout = Some(30);
         assert_eq!(
             argv(&o),
             [
@@ -471,6 +490,8 @@ mod tests {
                 "journald:",
                 "-l",
                 "passthrough:",
+                "-l",
+                "syslog:udp:127.0.0.1:514",
                 "--syslog",
                 "--log-global-size-max",
                 "16",
@@ -505,6 +526,8 @@ mod tests {
                 "--sync",
                 "--log-rate-limit",
                 "100",
+                "--runtime-timeout",
+                "30",
             ]
         );
         assert!(o.is_passthrough());
