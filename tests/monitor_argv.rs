@@ -349,46 +349,19 @@ fn runtime_child_environment_and_fds() {
     c.extra_args = vec!["--replace-listen-pid".into()];
     let pid = launch_ok(&mut c, "data");
     drop(wr);
-    assert_eq!(
-        f.rt.probe("3").as_deref(),
-        Some("closed"),
-        "sync pipe must be CLOEXEC"
-    );
-    assert_eq!(
-        f.rt.probe("4").as_deref(),
-        Some("closed"),
-        "start pipe must be CLOEXEC"
-    );
-    assert_eq!(
-        f.rt.probe("5").as_deref(),
-        Some("open"),
-        "inherited fd 5 must reach the runtime"
-    );
-    assert_eq!(
-        f.rt.probe("sockets").as_deref(),
-        Some("0"),
-        "no conmon sockets leak into the runtime"
-    );
-    assert_eq!(
-        f.rt.probe("fd0").as_deref(),
-        Some("/dev/null"),
-        "stdin without -i"
-    );
-    assert_eq!(
-        f.rt.probe("fd1").as_deref(),
-        Some("pipe:"),
-        "stdout is conmon's pipe"
-    );
-    assert_eq!(
-        f.rt.probe("fd2").as_deref(),
-        Some("pipe:"),
-        "stderr is conmon's pipe"
-    );
-    assert_eq!(
-        f.rt.probe("syncpipe").as_deref(),
-        Some("3"),
-        "_OCI_SYNCPIPE stays in the env"
-    );
+    // (probe key, expected, why) as the fake runtime recorded them.
+    for (key, want, why) in [
+        ("3", "closed", "sync pipe must be CLOEXEC"),
+        ("4", "closed", "start pipe must be CLOEXEC"),
+        ("5", "open", "inherited fd 5 must reach the runtime"),
+        ("sockets", "0", "no conmon sockets leak into the runtime"),
+        ("fd0", "/dev/null", "stdin without -i"),
+        ("fd1", "pipe:", "stdout is conmon's pipe"),
+        ("fd2", "pipe:", "stderr is conmon's pipe"),
+        ("syncpipe", "3", "_OCI_SYNCPIPE stays in the env"),
+    ] {
+        assert_eq!(f.rt.probe(key).as_deref(), Some(want), "{why}");
+    }
     let self_pid = f.rt.probe("self").unwrap();
     assert_eq!(
         f.rt.probe("listen_pid"),
