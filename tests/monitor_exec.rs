@@ -27,6 +27,14 @@ fn main_container(name: &str, args: &[&str]) -> Container {
     c
 }
 
+/// A `sleep 1000` main container `<name>-main` and an exec session `name`
+/// of `args` in it (not launched yet).
+fn exec_in_sleeping_main(name: &str, args: &[&str], tty: bool) -> (Container, Container) {
+    let main = main_container(&format!("{name}-main"), &["sleep", "1000"]);
+    let e = Container::exec_in(&main, name, &oci_process(args, tty));
+    (main, e)
+}
+
 fn stop_main(c: &Container) {
     c.runtime_kill("KILL");
     assert_eq!(c.wait_exit_file(T), b"137");
@@ -68,14 +76,10 @@ fn api1_reports_pid_then_status_and_writes_exit_file_named_by_container_id() {
     ) {
         return;
     }
-    let main = main_container("exec-api1-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
+    let (main, mut e) = exec_in_sleeping_main(
         "exec-api1",
-        &oci_process(
-            &["sh", "-c", "echo from-exec; echo err-exec >&2; exit 7"],
-            false,
-        ),
+        &["sh", "-c", "echo from-exec; echo err-exec >&2; exit 7"],
+        false,
     );
     e.log_specs = vec![format!("k8s-file:{}", e.log_path.display())];
     let l = e.launch();
@@ -176,11 +180,10 @@ fn exec_attach_handshake_and_second_start_byte_gate_the_runtime() {
     if skip_without_runtime("exec_attach_handshake_and_second_start_byte_gate_the_runtime") {
         return;
     }
-    let main = main_container("exec-attach-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
+    let (main, mut e) = exec_in_sleeping_main(
         "exec-attach",
-        &oci_process(&["sh", "-c", "echo exec-output; echo exec-err >&2"], false),
+        &["sh", "-c", "echo exec-output; echo exec-err >&2"],
+        false,
     );
     let attach_pipe = with_attach_pipe(&mut e);
     let mut child = e.spawn();
@@ -237,12 +240,8 @@ fn exec_stdin_through_attach_socket() {
         return;
     }
     // podman exec -i: input through the socket, half-close = EOF for `cat`.
-    let main = main_container("exec-stdin-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-stdin",
-        &oci_process(&["sh", "-c", "cat; echo cat-done"], false),
-    );
+    let (main, mut e) =
+        exec_in_sleeping_main("exec-stdin", &["sh", "-c", "cat; echo cat-done"], false);
     let attach_pipe = with_attach_pipe(&mut e);
     e.extra_args.push("-i".into());
     let mut child = e.spawn();
@@ -274,12 +273,8 @@ fn exec_with_terminal() {
     if skip_without_runtime("exec_with_terminal") {
         return;
     }
-    let main = main_container("exec-tty-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-tty",
-        &oci_process(&["sh", "-c", "tty; echo hi; exit 3"], true),
-    );
+    let (main, mut e) =
+        exec_in_sleeping_main("exec-tty", &["sh", "-c", "tty; echo hi; exit 3"], true);
     e.log_specs = vec![format!("k8s-file:{}", e.log_path.display())];
     let tmp = e.root().join("tmp");
     fs::create_dir(&tmp).unwrap();
@@ -312,12 +307,7 @@ fn exec_timeout_reports_command_timed_out() {
     if skip_without_runtime("exec_timeout_reports_command_timed_out") {
         return;
     }
-    let main = main_container("exec-timeout-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-timeout",
-        &oci_process(&["sleep", "1000"], false),
-    );
+    let (main, mut e) = exec_in_sleeping_main("exec-timeout", &["sleep", "1000"], false);
     e.extra_args.extend(["-T".to_string(), "1".to_string()]);
     let l = e.launch();
     let pid = l.expect_pid("data");
@@ -350,12 +340,7 @@ fn exec_timeout_with_sync_exits_255() {
     if skip_without_runtime("exec_timeout_with_sync_exits_255") {
         return;
     }
-    let main = main_container("exec-timeout-sync-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-timeout-sync",
-        &oci_process(&["sleep", "1000"], false),
-    );
+    let (main, mut e) = exec_in_sleeping_main("exec-timeout-sync", &["sleep", "1000"], false);
     e.extra_args
         .extend(["-T".to_string(), "1".to_string(), "--sync".to_string()]);
     let mut child = e.spawn();
@@ -385,12 +370,7 @@ fn exec_of_missing_binary_reports_runtime_error() {
     if skip_without_runtime("exec_of_missing_binary_reports_runtime_error") {
         return;
     }
-    let main = main_container("exec-missing-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-missing",
-        &oci_process(&["/no/such/binary"], false),
-    );
+    let (main, mut e) = exec_in_sleeping_main("exec-missing", &["/no/such/binary"], false);
     let l = e.launch();
     let msg = l
         .sync_msg
@@ -425,12 +405,8 @@ fn exec_tty_initial_size_written_before_second_start_byte() {
     // podman exec -t: the initial size goes to <exec-bundle>/ctl right after
     // the attach-ready message, before the process is started. (The process
     // sleeps a little: runc may start it before the monitor got the pty.)
-    let main = main_container("exec-tty-size-main", &["sleep", "1000"]);
-    let mut e = Container::exec_in(
-        &main,
-        "exec-tty-size",
-        &oci_process(&["sh", "-c", "sleep 0.5; stty size"], true),
-    );
+    let (main, mut e) =
+        exec_in_sleeping_main("exec-tty-size", &["sh", "-c", "sleep 0.5; stty size"], true);
     let tmp = e.root().join("tmp");
     fs::create_dir(&tmp).unwrap();
     e.env.push(("TMPDIR".into(), tmp.display().to_string()));
