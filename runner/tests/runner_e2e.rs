@@ -868,6 +868,15 @@ fn container_commands_on_an_image() {
         Some(0)
     );
     assert_tty_bytes(&pty.finish(SECS(5)), "is-a-tty\r\n", "exec -t");
+    let pty = Pty::open(33, 99);
+    let child = pty.spawn(v.command(&["exec", "-t", "c1", "stty", "size"]));
+    assert_eq!(
+        wait_bounded(child, SECS(30), "exec -t stty size")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_tty_bytes(&pty.finish(SECS(5)), "33 99\r\n", "exec -t stty size");
 
     let inspect = v.inspect("c1");
     assert_eq!(inspect["State"]["Status"], "running");
