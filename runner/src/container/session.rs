@@ -93,6 +93,10 @@ fn install(sig: libc::c_int) {
     }
 }
 
+/// Signals forwarded with sig-proxy. As with Podman 4.3.1's `--sig-proxy`
+/// (checked: `timeout 3 podman attach C`), a SIGTERM to vigil itself goes to
+/// the container and does not end the session: it ends when the container
+/// exits (a container ignoring the signal keeps the session going).
 const PROXIED: [libc::c_int; 6] = [
     libc::SIGINT,
     libc::SIGTERM,
