@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::{Box as ConsoleBox, BoxBuilder};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
     LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
@@ -126,6 +127,9 @@ pub struct SpecOptions {
     pub cwd: String,
     pub user: User,
     pub terminal: bool,
+    /// `process.consoleSize` (rows, columns) for a terminal: the user's
+    /// terminal size, like Podman, so the container does not start at 0x0.
+    pub console_size: Option<(u16, u16)>,
     pub hostname: String,
     pub network: Network,
     pub cgroups_path: String,
@@ -301,7 +305,7 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
         .umask(0o022u32)
         .build()
         .map_err(err)?;
-    ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(opts.terminal)
         .user(user)
         .args(opts.args.clone())
@@ -311,7 +315,40 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
         .rlimits(rlimits)
         .no_new_privileges(false)
         .build()
-        .map_err(err)
+        .map_err(err)?;
+    process.set_console_size(console_box(opts.terminal, opts.console_size)?);
+    Ok(process)
+}
+
+/// The `consoleSize` of a process: only for a terminal of a known size.
+pub fn console_box(
+    terminal: bool,
+    size: Option<(u16, u16)>,
+) -> Result<Option<ConsoleBox>, RunnerError> {
+    match size {
+        Some((rows, cols)) if terminal && rows > 0 && cols > 0 => BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .map(Some)
+            .map_err(err),
+        _ => Ok(None),
+    }
+}
+
+/// The size (rows, columns) of the user's terminal on stdin or stdout, if any.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    for fd in [0, 1] {
+        // SAFETY: TIOCGWINSZ with a valid out-pointer.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0
+            && ws.ws_row > 0
+            && ws.ws_col > 0
+        {
+            return Some((ws.ws_row, ws.ws_col));
+        }
+    }
+    None
 }
 
 fn id_mappings(map: &IdMap) -> Result<Vec<oci_spec::runtime::LinuxIdMapping>, RunnerError> {
@@ -676,6 +713,7 @@ mod tests {
                 home: "/root".into(),
             },
             terminal: false,
+            console_size: None,
             hostname: "abc".into(),
             network: Network::None,
             cgroups_path: "/vigil/x".into(),
@@ -860,6 +898,23 @@ mod tests {
             .as_array()
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn console_size_only_for_a_sized_terminal() {
+        let json = |terminal, console_size| {
+            let mut o = opts();
+            o.terminal = terminal;
+            o.console_size = console_size;
+            serde_json::to_value(build(&o).unwrap()).unwrap()["process"].clone()
+        };
+        assert_eq!(
+            json(true, Some((37, 111)))["consoleSize"],
+            serde_json::json!({"height": 37, "width": 111})
+        );
+        assert!(json(true, None).get("consoleSize").is_none());
+        assert!(json(true, Some((0, 0))).get("consoleSize").is_none());
+        assert!(json(false, Some((37, 111))).get("consoleSize").is_none());
     }
 
     #[test]

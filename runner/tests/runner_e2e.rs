@@ -19,7 +19,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e_support::{built, e2e_images, test_images, text, wait_bounded, Pty, Vigil};
+use e2e_support::{built, e2e_images, test_images, text, wait_bounded, Piped, Pty, Vigil};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -50,35 +50,11 @@ fn load_busybox_image(test: &str, v: &Vigil) -> Option<&'static str> {
     Some("localhost/e2e-churn:1")
 }
 
-/// Known differences from Podman, reported and not yet fixed (they are in
-/// runner/src/container/, which this test's author does not edit). Each is
-/// tolerated with a loud "KNOWN DEVIATION" line; VIGIL_E2E_STRICT=1 makes
-/// them failures, for checking a fix.
-fn known_deviation(what: &str, detail: String) {
-    let msg = format!("KNOWN DEVIATION ({what}): {detail}");
-    if std::env::var_os("VIGIL_E2E_STRICT").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("{msg}");
-}
-
-/// vigil's raw mode keeps OPOST|ONLCR on the user's terminal, so the
-/// container's "\r\n" arrives as "\r\r\n" where Podman passes "\r\n"
-/// through (container/session.rs `RawMode::enable`).
+/// Terminal output reaches the user's terminal byte-exact, as with Podman
+/// (raw mode without output processing): the container terminal's "\r\n"
+/// arrives once, not as "\r\r\n".
 fn assert_tty_bytes(got: &[u8], want: &str, what: &str) {
-    if got == want.as_bytes() {
-        return;
-    }
-    if got == want.replace("\r\n", "\r\r\n").as_bytes() {
-        return known_deviation(
-            what,
-            format!(
-                "terminal output has \\r\\r\\n where Podman gives \\r\\n: {:?}",
-                text(got)
-            ),
-        );
-    }
-    panic!("{what}: terminal output {:?}, want {want:?}", text(got));
+    assert_eq!(text(got), want, "{what}: terminal output");
 }
 
 // ---- Formats -----------------------------------------------------------------
@@ -341,17 +317,38 @@ fn run_with_a_tty_on_a_real_pty() {
     let out = pty.finish(SECS(10));
     assert_eq!(status.code(), Some(3), "{:?}", text(&out));
     let want = "/dev/pts/0\r\nsize:24 80\r\n24 80\r\ndone\r\n";
-    let no_size = want.replacen("size:24 80", "size:none", 1);
-    let got = text(&out).replace("\r\r\n", "\r\n");
-    if got == no_size {
-        known_deviation(
-            "run -t",
-            "the container's terminal is 0x0 until the session's first resize (no process.consoleSize)".into(),
-        );
-        assert_tty_bytes(&out, &no_size, "run -t");
-    } else {
-        assert_tty_bytes(&out, want, "run -t");
-    }
+    assert_tty_bytes(&out, want, "run -t");
+
+    // The size from the very start, of any terminal.
+    let pty = Pty::open(37, 111);
+    let child = pty.spawn(v.command(&["run", "--rm", "-t", image, "stty", "size"]));
+    let status = wait_bounded(child, SECS(60), "vigil run -t stty size").status;
+    let out = pty.finish(SECS(10));
+    assert_eq!(status.code(), Some(0), "{:?}", text(&out));
+    assert_tty_bytes(&out, "37 111\r\n", "run -t stty size");
+
+    // A resize of the user's terminal (SIGWINCH) reaches the container's.
+    let pty = Pty::open(37, 111);
+    let child = pty.spawn(v.command(&[
+        "run",
+        "--rm",
+        "-i",
+        "-t",
+        image,
+        "sh",
+        "-c",
+        "stty size; read x; stty size",
+    ]));
+    pty.wait_raw(SECS(30));
+    let at = pty.expect(b"37 111\r\n", 0, SECS(30));
+    pty.resize(50, 132);
+    // (the resize travels vigil -> ctl fifo -> monitor; typed input may overtake it)
+    std::thread::sleep(Duration::from_millis(500));
+    pty.write(b"\r");
+    let status = wait_bounded(child, SECS(60), "vigil run -it (resize)").status;
+    let out = pty.finish(SECS(10));
+    assert_eq!(status.code(), Some(0), "{:?}", text(&out));
+    assert_tty_bytes(&out[at..], "\r\n50 132\r\n", "run -it after a resize");
 
     // -it: what is typed is echoed by the container's terminal, then read.
     let pty = Pty::open(30, 100);
@@ -437,34 +434,25 @@ fn detach_with_keys_and_reattach() {
 
     let pty = Pty::open(24, 80);
     let child = pty.spawn(v.command(&["attach", "att"]));
-    if !typed_and_answered(&pty, b"two\r", b"got:two\r", SECS(10)) {
-        // The monitor runs with -i as well as -t, so it closes the terminal's
-        // input when the first attach client goes away (Podman and CRI-O pass
-        // only -t for terminal containers): container/lifecycle.rs
-        // `monitor_options`, `o.stdin = rec.config.stdin` (wants `&& !rec.config.tty`).
-        known_deviation(
-            "attach after detach",
-            format!("typed input is lost: {:?}", text(&pty.output())),
-        );
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        drop(pty.finish(SECS(5)));
-        v.ok(&["rm", "-f", "att"]);
-    } else {
-        pty.write(b"\x04"); // EOF: the loop ends, the container exits 7
-        let status = wait_bounded(child, SECS(30), "vigil attach (container exit)").status;
-        let second = pty.finish(SECS(5));
-        assert_eq!(status.code(), Some(7), "{:?}", text(&second));
-        let second = text(&second);
-        assert!(
-            !second.contains("got:one"),
-            "a new attach does not replay: {second:?}"
-        );
-        assert!(second.contains("bye"), "{second:?}");
-        assert_eq!(v.ok(&["wait", "att"]), "7\n");
-        v.ok(&["rm", "att"]);
-    }
+    // (the monitor has -t only, like Podman's: the first client leaving does
+    // not close the terminal's input)
+    assert!(
+        typed_and_answered(&pty, b"two\r", b"got:two\r", SECS(10)),
+        "attach after detach: typed input is lost: {:?}",
+        text(&pty.output())
+    );
+    pty.write(b"\x04"); // EOF: the loop ends, the container exits 7
+    let status = wait_bounded(child, SECS(30), "vigil attach (container exit)").status;
+    let second = pty.finish(SECS(5));
+    assert_eq!(status.code(), Some(7), "{:?}", text(&second));
+    let second = text(&second);
+    assert!(
+        !second.contains("got:one"),
+        "a new attach does not replay: {second:?}"
+    );
+    assert!(second.contains("bye"), "{second:?}");
+    assert_eq!(v.ok(&["wait", "att"]), "7\n");
+    v.ok(&["rm", "att"]);
 
     // Attached from the start (run -it), detached, attached again.
     let pty = Pty::open(24, 80);
@@ -486,23 +474,16 @@ fn detach_with_keys_and_reattach() {
     assert_eq!(v.inspect("att2")["State"]["Status"], "running");
     let pty = Pty::open(24, 80);
     let child = pty.spawn(v.command(&["attach", "att2"]));
-    if !typed_and_answered(&pty, b"echo y$((2*3))\r", b"y6", SECS(10)) {
-        known_deviation(
-            "attach after run -it detached",
-            format!("typed input is lost: {:?}", text(&pty.output())),
-        );
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        drop(pty.finish(SECS(5)));
-        v.ok(&["rm", "-f", "att2"]);
-    } else {
-        pty.write(b"exit 9\r");
-        let status = wait_bounded(child, SECS(30), "vigil attach (exit 9)").status;
-        assert_eq!(status.code(), Some(9), "{:?}", text(&pty.finish(SECS(5))));
-        assert_eq!(v.ok(&["wait", "att2"]), "9\n");
-        v.ok(&["rm", "att2"]);
-    }
+    assert!(
+        typed_and_answered(&pty, b"echo y$((2*3))\r", b"y6", SECS(10)),
+        "attach after run -it detached: typed input is lost: {:?}",
+        text(&pty.output())
+    );
+    pty.write(b"exit 9\r");
+    let status = wait_bounded(child, SECS(30), "vigil attach (exit 9)").status;
+    assert_eq!(status.code(), Some(9), "{:?}", text(&pty.finish(SECS(5))));
+    assert_eq!(v.ok(&["wait", "att2"]), "9\n");
+    v.ok(&["rm", "att2"]);
 
     // Without a terminal: attach, go away, attach again and see newer output.
     let ticker = "i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.1; done";
@@ -561,11 +542,137 @@ fn detach_with_keys_and_reattach() {
     v.ok(&["rm", "tick"]);
 }
 
+/// Without a terminal: detach keys on a piped stdin (as Podman honours them
+/// for `-i` without `-t`), `attach` going away quietly when its stdout is
+/// closed, and SIGTERM to `attach` forwarded to the container (sig-proxy).
+#[test]
+fn attach_on_pipes() {
+    let test = "attach_on_pipes";
+    let Some(v) = setup(test) else { return };
+    let Some(image) = load_busybox_image(test, &v) else {
+        return;
+    };
+    // The loop ends at end of input (the monitor closes the container's
+    // stdin when a client leaves, as with Podman); the container stays.
+    let script = "while read l; do echo \"got:$l\"; done; echo eof; exec sleep 1000";
+
+    // run -i: a prefix of the keys that is not completed is passed on; the
+    // keys themselves, in separate reads, detach and are not passed on.
+    let mut run =
+        Piped::spawn(v.command(&["run", "-i", "--name", "p1", image, "sh", "-c", script]));
+    let deadline = Instant::now() + SECS(30);
+    let mut n = 0;
+    while !text(&run.output()).contains("got:first") {
+        assert!(
+            Instant::now() < deadline,
+            "run -i: no answer: {:?}",
+            text(&run.output())
+        );
+        n += 1;
+        run.write(format!("first{n}\n").as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    run.write(b"a\x10b\n");
+    run.expect(b"got:a\x10b\n", SECS(20));
+    run.write(b"c\n\x10");
+    run.expect(b"got:c\n", SECS(20));
+    run.write(b"\x11d\n");
+    let out = run.finish(SECS(20), "vigil run -i (detach keys)");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(v.inspect("p1")["State"]["Status"], "running", "detached");
+    v.wait_for("the loop to end", SECS(20), |v| {
+        v.ok(&["logs", "p1"]).ends_with("eof\n")
+    });
+    let logs = v.ok(&["logs", "p1"]);
+    assert!(
+        logs.ends_with("got:a\x10b\ngot:c\neof\n"),
+        "the detach keys were passed on: {logs:?}"
+    );
+    v.ok(&["rm", "-f", "p1"]);
+
+    // attach: the same, with --detach-keys.
+    v.ok(&["run", "-d", "-i", "--name", "p2", image, "sh", "-c", script]);
+    let mut att = Piped::spawn(v.command(&["attach", "--detach-keys", "ctrl-a,x", "p2"]));
+    let deadline = Instant::now() + SECS(30);
+    while !text(&att.output()).contains("got:hello") {
+        assert!(
+            Instant::now() < deadline,
+            "attach: no answer: {:?}",
+            text(&att.output())
+        );
+        att.write(b"hello\n");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    att.write(b"y\x01z\n\x01");
+    att.expect(b"got:y\x01z\n", SECS(20));
+    att.write(b"x");
+    let out = att.finish(SECS(20), "vigil attach (detach keys)");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(v.inspect("p2")["State"]["Status"], "running", "detached");
+    v.wait_for("the loop to end", SECS(20), |v| {
+        v.ok(&["logs", "p2"]).ends_with("eof\n")
+    });
+    v.ok(&["rm", "-f", "p2"]);
+
+    // `vigil attach X | head -1`: once its stdout is gone, attach ends
+    // quietly and the container keeps running.
+    let ticker = "i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.1; done";
+    v.ok(&["run", "-d", "--name", "tick", image, "sh", "-c", ticker]);
+    let mut child = v
+        .command(&["attach", "tick"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("attach");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 4];
+    stdout.read_exact(&mut first).expect("first output");
+    assert_eq!(&first, b"tick");
+    drop(stdout);
+    let out = wait_bounded(child, SECS(20), "vigil attach with its stdout closed");
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), String::new()),
+        "attach after its stdout went away"
+    );
+    assert_eq!(v.inspect("tick")["State"]["Status"], "running");
+    v.ok(&["rm", "-f", "tick"]);
+
+    // SIGTERM to attach (e.g. from `timeout`) goes to the container, as
+    // with Podman's --sig-proxy (default true); attach then ends with it.
+    let trap = "trap 'echo term; exit 4' TERM; echo up; while :; do sleep 0.1; done";
+    v.ok(&["run", "-d", "--name", "trap", image, "sh", "-c", trap]);
+    v.wait_for("trap up", SECS(20), |v| v.ok(&["logs", "trap"]) == "up\n");
+    let att = Piped::spawn(v.command(&["attach", "--no-stdin", "trap"]));
+    std::thread::sleep(Duration::from_millis(1000));
+    // SAFETY: plain kill(2) of our child.
+    unsafe { libc::kill(att.child.id() as i32, libc::SIGTERM) };
+    let out = att.finish(SECS(30), "vigil attach (SIGTERM)");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "term\n");
+    assert_eq!(v.ok(&["wait", "trap"]), "4\n");
+    v.ok(&["rm", "trap"]);
+}
+
 // ---- Logs ---------------------------------------------------------------------
 
 #[test]
 fn logs_follow_across_rotations() {
-    let test = "logs_follow_across_rotations";
+    follow_across_rotations("logs_follow_across_rotations", None);
+}
+
+/// `--log-opt max-file=N` (vigil extension): the monitor rotates
+/// (`--log-rotate --log-max-files N`) instead of truncating; `logs` reads
+/// the rotated files too.
+#[test]
+fn logs_follow_across_rotations_with_max_file() {
+    follow_across_rotations("logs_follow_across_rotations_with_max_file", Some(3));
+}
+
+/// `logs -f` sees every line once, in order, while the log is replaced
+/// (max-size) or rotated (max-size and max-file) dozens of times.
+fn follow_across_rotations(test: &str, max_file: Option<u32>) {
     let Some(v) = setup(test) else { return };
     let Some(image) = load_busybox_image(test, &v) else {
         return;
@@ -584,20 +691,13 @@ fn logs_follow_across_rotations() {
          while [ $i -lt {LINES} ]; do i=$((i+1)); echo line$i; \
          if [ $((i % 25)) = 0 ]; then sleep 0.2; fi; done"
     );
-    let out = v.run(&[
-        "run",
-        "-d",
-        "--name",
-        "rot",
-        "--log-opt",
-        "max-size=4k",
-        "-v",
-        &volume,
-        image,
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let mut args = vec!["run", "-d", "--name", "rot", "--log-opt", "max-size=4k"];
+    let max_file_opt = max_file.map(|n| format!("max-file={n}"));
+    if let Some(opt) = &max_file_opt {
+        args.extend(["--log-opt", opt]);
+    }
+    args.extend(["-v", &volume, image, "sh", "-c", &script]);
+    let out = v.run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     let mut follower = v
@@ -662,20 +762,37 @@ fn logs_follow_across_rotations() {
             dup.iter().take(10).collect::<Vec<_>>()
         );
     }
-    // The log was rotated: what is left is a tail of the output, under the cap.
+    // The log was replaced or rotated: what is left is a tail of the output,
+    // under the cap (with max-file: in the rotated files as well).
     let left = v.ok(&["logs", "rot"]);
     assert!(
         left.len() < expected.len() / 4 && expected.ends_with(&left),
         "{} bytes left",
         left.len()
     );
-    let log_path = v.inspect("rot")["LogPath"].as_str().map(PathBuf::from);
-    if let Some(p) = log_path.filter(|p| p.is_file()) {
+    let log_path = v.inspect("rot")["LogPath"]
+        .as_str()
+        .map(PathBuf::from)
+        .expect("LogPath");
+    assert!(
+        std::fs::metadata(&log_path).unwrap().len() <= 4096 + 8192,
+        "{}",
+        log_path.display()
+    );
+    let rotated = |n: u32| PathBuf::from(format!("{}.{n}", log_path.display()));
+    if let Some(n) = max_file {
+        // (the monitor keeps two files for max-file=1, like conmon 2.2.1)
+        let kept = n.max(2);
+        assert!(rotated(kept).is_file() && !rotated(kept + 1).exists());
+        // More than one file's worth: the rotated files are read too.
+        let live = std::fs::read_to_string(&log_path).unwrap().lines().count();
         assert!(
-            std::fs::metadata(&p).unwrap().len() <= 4096 + 8192,
-            "{}",
-            p.display()
+            left.lines().count() > live,
+            "{} lines",
+            left.lines().count()
         );
+    } else {
+        assert!(!rotated(1).exists());
     }
     v.ok(&["rm", "rot"]);
 }
@@ -751,6 +868,15 @@ fn container_commands_on_an_image() {
         Some(0)
     );
     assert_tty_bytes(&pty.finish(SECS(5)), "is-a-tty\r\n", "exec -t");
+    let pty = Pty::open(33, 99);
+    let child = pty.spawn(v.command(&["exec", "-t", "c1", "stty", "size"]));
+    assert_eq!(
+        wait_bounded(child, SECS(30), "exec -t stty size")
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_tty_bytes(&pty.finish(SECS(5)), "33 99\r\n", "exec -t stty size");
 
     let inspect = v.inspect("c1");
     assert_eq!(inspect["State"]["Status"], "running");

@@ -59,7 +59,11 @@ struct Current {
 pub struct LogReader {
     path: PathBuf,
     opts: LogReadOptions,
-    queue: VecDeque<PathBuf>,
+    /// Files opened but not read yet, oldest first (the live one last).
+    ready: VecDeque<Current>,
+    /// The file read last: when the live file is looked for again, the
+    /// rotated files newer than this one come first.
+    last: Option<(u64, u64)>,
     cur: Option<Current>,
     carry: Vec<u8>,
     asm: Reassembler,
@@ -72,12 +76,13 @@ pub struct LogReader {
 impl LogReader {
     /// Open the log at `path` (a missing log reads as empty, or is waited for when following).
     pub fn open(path: &Path, opts: LogReadOptions) -> Result<LogReader> {
-        let mut queue: VecDeque<PathBuf> = rotated_files(path)?.into();
-        queue.push_back(path.to_path_buf());
+        // Opened now, not when first read: a rotation in between loses nothing.
+        let ready: VecDeque<Current> = snapshot(path)?.into();
         let mut reader = LogReader {
             path: path.to_path_buf(),
             opts,
-            queue,
+            ready,
+            last: None,
             cur: None,
             carry: Vec::new(),
             asm: Reassembler::default(),
@@ -199,32 +204,32 @@ impl LogReader {
         Ok(true)
     }
 
-    /// Open the next queued file; `Ok(false)` if there is none (or the live one is missing).
+    /// Open the next file: the next one already opened or, once those are
+    /// read, the files rotated after the last one read and the live one.
+    /// `Ok(false)` if there is none (the live file is missing).
     fn open_next(&mut self) -> Result<bool> {
-        while let Some(path) = self.queue.pop_front() {
-            let live = path == self.path;
-            match File::open(&path) {
-                Ok(file) => {
-                    let meta = file
-                        .metadata()
-                        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
-                    self.cur = Some(Current {
-                        reader: BufReader::new(file),
-                        id: (meta.dev(), meta.ino()),
-                        live,
-                    });
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if live {
-                        self.queue.push_front(path);
-                        return Ok(false);
+        if self.ready.is_empty() {
+            let mut files = snapshot(&self.path)?;
+            let live = match files.last() {
+                Some(c) if c.live => files.pop(),
+                _ => None,
+            };
+            match self.last {
+                None => self.ready.extend(files),
+                Some(old) => {
+                    if let Some(i) = files.iter().position(|c| c.id == old) {
+                        self.ready.extend(files.split_off(i + 1));
                     }
                 }
-                Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
             }
+            self.ready.extend(live);
         }
-        Ok(false)
+        let Some(cur) = self.ready.pop_front() else {
+            return Ok(false);
+        };
+        self.last = Some(cur.id);
+        self.cur = Some(cur);
+        Ok(true)
     }
 
     /// Truncated in place (copytruncate): start over from the beginning.
@@ -247,25 +252,62 @@ impl LogReader {
     }
 
     /// The live path now names another file (rotation or truncate-by-rename):
-    /// the old one was read to its end, continue with the new one.
+    /// read the old one to its end (the writer may have added to it after we
+    /// last reached its end, just before renaming it), then continue with the
+    /// files rotated after it (several rotations may have happened since we
+    /// last looked) and the new live file.
     fn switch_if_rotated(&mut self) -> Result<bool> {
         let Ok(meta) = fs::metadata(&self.path) else {
             return Ok(false);
         };
         let id = (meta.dev(), meta.ino());
-        match &self.cur {
-            Some(cur) if cur.id == id => Ok(false),
-            Some(_) => {
-                self.cur = None;
-                self.carry.clear();
-                if self.queue.back() != Some(&self.path) {
-                    self.queue.push_back(self.path.clone());
-                }
-                Ok(true)
-            }
-            None => Ok(self.open_next()?),
+        match &mut self.cur {
+            Some(cur) if cur.id == id => return Ok(false),
+            Some(cur) => cur.live = false,
+            None => {}
+        }
+        // Not live any more: fill() reads it to its end, then drops it.
+        while self.cur.is_some() {
+            self.fill()?;
+        }
+        self.open_next()
+    }
+}
+
+/// `<path>.N` ... `<path>.1` and `<path>` that exist, opened, oldest first,
+/// as one consistent snapshot: listed again (a bounded number of times) if a
+/// name changed while they were being opened.
+fn snapshot(path: &Path) -> Result<Vec<Current>> {
+    let id_of = |p: &Path| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let mut opened: Vec<(PathBuf, Current)> = Vec::new();
+    for _ in 0..200 {
+        opened.clear();
+        let listed = rotated_files(path)?;
+        let mut paths = listed.clone();
+        paths.push(path.to_path_buf());
+        for p in paths {
+            let file = match File::open(&p) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("opening {}", p.display()), e)),
+            };
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io(format!("stat {}", p.display()), e))?;
+            let cur = Current {
+                reader: BufReader::new(file),
+                id: (meta.dev(), meta.ino()),
+                live: p == path,
+            };
+            opened.push((p, cur));
+        }
+        // (listed again: a directory listing taken during renames may miss
+        // a name)
+        if opened.iter().all(|(p, c)| id_of(p) == Some(c.id)) && rotated_files(path)? == listed {
+            break;
         }
     }
+    Ok(opened.into_iter().map(|(_, c)| c).collect())
 }
 
 impl Iterator for LogReader {
@@ -431,6 +473,73 @@ mod tests {
             text(&got),
             ["stdout:a\n", "stdout:b1b2\n", "stdout:c\n", "stdout:d\n"]
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Lines appended just before each rotation, rotations (conmon's
+    /// scheme: `.1` -> `.2` ..., live -> `.1`, a new live file) several
+    /// times between two polls: every line once, in order.
+    #[test]
+    fn follows_quick_rotations_without_losing_or_repeating_lines() {
+        let d = dir("quick");
+        let log = d.join("ctr.log");
+        const ROTATIONS: usize = 60;
+        const PER_FILE: usize = 7;
+        fs::write(&log, "").unwrap();
+        let opts = LogReadOptions {
+            follow: true,
+            poll_interval: Duration::from_millis(3),
+            ..Default::default()
+        };
+        let mut r = LogReader::open(&log, opts).unwrap();
+        let sf = d.join("stop");
+        r.set_stop(move || sf.exists());
+        let writer = {
+            let (log, d) = (log.clone(), d.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+                for rot in 0..=ROTATIONS {
+                    for _ in 0..PER_FILE {
+                        n += 1;
+                        f.write_all(format!("{T1} stdout F l{n}\n").as_bytes())
+                            .unwrap();
+                    }
+                    if rot == ROTATIONS {
+                        break;
+                    }
+                    for i in (2..=rot + 1).rev() {
+                        let _ = fs::rename(
+                            d.join(format!("ctr.log.{}", i - 1)),
+                            d.join(format!("ctr.log.{i}")),
+                        );
+                    }
+                    fs::rename(&log, d.join("ctr.log.1")).unwrap();
+                    f = fs::File::create(&log).unwrap();
+                    std::thread::sleep(Duration::from_micros(700));
+                }
+                fs::write(d.join("stop"), "").unwrap();
+            })
+        };
+        let got: Vec<_> = r.map(|l| l.unwrap()).collect();
+        writer.join().unwrap();
+        let want: Vec<String> = (1..=(ROTATIONS + 1) * PER_FILE)
+            .map(|n| format!("stdout:l{n}\n"))
+            .collect();
+        let got = text(&got);
+        if got != want {
+            let nums: Vec<&str> = got
+                .iter()
+                .map(|l| l.trim_start_matches("stdout:l").trim_end())
+                .collect();
+            let missing: Vec<&String> = want.iter().filter(|w| !got.contains(w)).collect();
+            panic!(
+                "{} of {} lines, missing {missing:?}: {}",
+                got.len(),
+                want.len(),
+                nums.join(" ")
+            );
+        }
         fs::remove_dir_all(&d).unwrap();
     }
 }

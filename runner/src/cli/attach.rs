@@ -80,7 +80,7 @@ pub fn handle(ctx: &Context, args: &AttachArgs) -> Result<i32, RunnerError> {
             None
         },
     };
-    if relay(attach, ctl, opts)? == SessionEnd::Detached {
+    if relay(attach, ctl, opts)? != SessionEnd::Exited {
         return Ok(0);
     }
     let rec = engine.wait_exit(&id, None)?;

@@ -51,7 +51,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "DRIVER", value_enum, default_value_t = LogDriver::K8sFile)]
     pub log_driver: LogDriver,
 
-    /// Logging driver option (path=, max-size=, tag=)
+    /// Logging driver option (path=, max-size=, tag=; max-file=N rotates at max-size keeping N old files)
     #[arg(long, value_name = "NAME=VALUE")]
     pub log_opt: Vec<String>,
 

@@ -16,7 +16,7 @@ use crate::image::Store;
 
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// Read the archive from FILE instead of stdin
+    /// Read the archive from FILE instead of stdin (a directory: an OCI image layout)
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 
@@ -43,7 +43,12 @@ pub fn engine_err(err: impl std::fmt::Display) -> RunnerError {
 
 pub fn handle(ctx: &Context, args: &LoadArgs) -> Result<i32, RunnerError> {
     let store = Store::open(&ctx.paths).map_err(engine_err)?;
-    let loaded = match (&args.layout, &args.input) {
+    // Like Podman, `-i DIR` reads a directory as an OCI image layout.
+    let layout = args
+        .layout
+        .as_ref()
+        .or(args.input.as_ref().filter(|p| p.is_dir()));
+    let loaded = match (layout, &args.input) {
         (Some(dir), _) => {
             let src = DirSource::open(dir).map_err(engine_err)?;
             let images = read_layout(&src).map_err(engine_err)?;

@@ -85,7 +85,7 @@ pub fn start_attached(
                 None
             },
         };
-        if relay(attach, ctl, opts)? == SessionEnd::Detached {
+        if relay(attach, ctl, opts)? != SessionEnd::Exited {
             return Ok(0);
         }
     }

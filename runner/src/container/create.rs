@@ -113,8 +113,23 @@ fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError
             "path" if log.driver == "k8s-file" => log.path = Some(PathBuf::from(v)),
             "max-size" => log.size_max = Some(parse_size(v)?),
             "tag" => log.tag = Some(v.to_string()),
+            // vigil extension: rotate at max-size keeping N old files
+            // (the monitor's --log-rotate --log-max-files N).
+            "max-file" => {
+                log.max_files = Some(
+                    v.parse::<i32>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| RunnerError::Engine(format!("invalid max-file {v:?}")))?,
+                )
+            }
             _ => return Err(RunnerError::Engine(format!("unknown log option {k:?}"))),
         }
+    }
+    if log.max_files.is_some() && (log.driver != "k8s-file" || log.size_max.is_none()) {
+        return Err(RunnerError::Engine(
+            "log option max-file needs the k8s-file driver and max-size".into(),
+        ));
     }
     log.rate_limit = req
         .log_rate_limit
@@ -290,5 +305,31 @@ mod tests {
         assert!(parse_size("-1").is_err());
         assert_eq!(parse_rate_limit("1m:4m").unwrap(), (1 << 20, 4 << 20));
         assert_eq!(parse_rate_limit("100").unwrap(), (100, 0));
+    }
+
+    #[test]
+    fn log_options() {
+        let config = |driver: &str, opts: &[&str]| {
+            let req = CreateRequest {
+                log_driver: driver.into(),
+                log_opts: opts.iter().map(|o| o.to_string()).collect(),
+                ..Default::default()
+            };
+            log_config(&req, Path::new("/d"))
+        };
+        let log = config("k8s-file", &["max-size=4k", "max-file=3"]).unwrap();
+        assert_eq!((log.size_max, log.max_files), (Some(4096), Some(3)));
+        assert_eq!(log.path.as_deref(), Some(Path::new("/d/ctr.log")));
+        assert_eq!(
+            config("k8s-file", &["max-size=4k"]).unwrap().max_files,
+            None
+        );
+        assert!(
+            config("k8s-file", &["max-file=3"]).is_err(),
+            "without max-size"
+        );
+        assert!(config("journald", &["max-size=4k", "max-file=3"]).is_err());
+        assert!(config("k8s-file", &["max-size=4k", "max-file=0"]).is_err());
+        assert!(config("k8s-file", &["max-size=4k", "max-file=x"]).is_err());
     }
 }

@@ -33,6 +33,10 @@ fn process_spec(base: &Process, rec: &Record, req: &ExecRequest) -> Result<Proce
     let mut p = base.clone();
     p.set_args(Some(req.command.clone()));
     p.set_terminal(Some(req.tty));
+    p.set_console_size(crate::spec::console_box(
+        req.tty,
+        crate::spec::terminal_size(),
+    )?);
     let mut env = p.env().clone().unwrap_or_default();
     for e in &req.env {
         let (k, v) = match e.split_once('=') {
@@ -151,7 +155,7 @@ fn run_session(
         detach_keys: req.detach_keys.clone(),
         sig_proxy: None,
     };
-    if relay(attach, ctl, opts)? == SessionEnd::Detached {
+    if relay(attach, ctl, opts)? != SessionEnd::Exited {
         return Ok(0);
     }
     let code = m

@@ -133,6 +133,8 @@ impl<'a> Engine<'a> {
         }];
         o.log_level = Some(log_level(self.ctx.log_level));
         o.log_size_max = rec.log.size_max;
+        o.log_rotate = rec.log.max_files.is_some();
+        o.log_max_files = rec.log.max_files;
         o.log_tag = rec.log.tag.clone();
         o.log_rate_limit = rec.log.rate_limit;
         o.terminal = rec.config.tty;
@@ -259,6 +261,7 @@ impl<'a> Engine<'a> {
             cwd: rec.config.cwd.clone(),
             user,
             terminal: rec.config.tty,
+            console_size: spec::terminal_size(),
             hostname: rec.config.hostname.clone(),
             network,
             cgroups_path: format!("/vigil/vigil-{}", rec.id),

@@ -77,6 +77,9 @@ pub struct LogConfig {
     /// The k8s-file path.
     pub path: Option<PathBuf>,
     pub size_max: Option<i64>,
+    /// `max-file`: rotate at `size_max`, keeping this many old files.
+    #[serde(default)]
+    pub max_files: Option<i32>,
     pub tag: Option<String>,
     pub rate_limit: Option<(u64, u64)>,
 }

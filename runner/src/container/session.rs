@@ -22,14 +22,18 @@ pub enum SessionEnd {
     Exited,
     /// The user typed the detach keys.
     Detached,
+    /// Our stdout (or stderr) went away (`vigil attach X | head -1`): the
+    /// session ends quietly, the container keeps running.
+    OutputClosed,
 }
 
 /// What the session relays.
 pub struct SessionOptions {
     /// Forward our stdin.
     pub stdin: bool,
-    /// The process has a terminal: raw mode, resizes, detach keys.
+    /// The process has a terminal: raw mode and resizes.
     pub tty: bool,
+    /// Honoured on stdin with or without a terminal, like Podman; empty disables.
     pub detach_keys: Vec<u8>,
     /// Forward signals we receive to this container.
     pub sig_proxy: Option<(Runtime, String)>,
@@ -89,6 +93,10 @@ fn install(sig: libc::c_int) {
     }
 }
 
+/// Signals forwarded with sig-proxy. As with Podman 4.3.1's `--sig-proxy`
+/// (checked: `timeout 3 podman attach C`), a SIGTERM to vigil itself goes to
+/// the container and does not end the session: it ends when the container
+/// exits (a container ignoring the signal keeps the session going).
 const PROXIED: [libc::c_int; 6] = [
     libc::SIGINT,
     libc::SIGTERM,
@@ -110,8 +118,9 @@ impl RawMode {
                 return RawMode(None);
             }
             let saved = t;
+            // Like Podman: no output processing either, so the container's
+            // terminal output ("\r\n" from its ONLCR) reaches ours byte-exact.
             libc::cfmakeraw(&mut t);
-            t.c_oflag |= libc::OPOST | libc::ONLCR;
             libc::tcsetattr(0, libc::TCSANOW, &t);
             RawMode(Some(saved))
         }
@@ -128,16 +137,7 @@ impl Drop for RawMode {
 }
 
 fn window_size() -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ with a valid out-pointer.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        for fd in [0, 1] {
-            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0 {
-                return Some((ws.ws_row.min(1000), ws.ws_col.min(1000)));
-            }
-        }
-    }
-    None
+    crate::spec::terminal_size().map(|(h, w)| (h.min(1000), w.min(1000)))
 }
 
 /// Relay until the monitor hangs up or the user detaches.
@@ -164,12 +164,7 @@ pub fn relay(
         PROXIED.iter().copied().for_each(install);
     }
     if opts.stdin {
-        let keys = if opts.tty {
-            opts.detach_keys.clone()
-        } else {
-            Vec::new()
-        };
-        spawn_stdin(writer, keys, Arc::clone(&detached));
+        spawn_stdin(writer, opts.detach_keys.clone(), Arc::clone(&detached));
     } else {
         drop(writer);
     }
@@ -192,11 +187,14 @@ pub fn relay(
             }
         }
         match attach.recv_until(Some(Instant::now() + Duration::from_millis(100))) {
-            Ok(Some((Stream::Stdout, bytes))) => {
-                let _ = out.write_all(bytes).and_then(|_| out.flush());
-            }
-            Ok(Some((Stream::Stderr, bytes))) => {
-                let _ = errout.write_all(bytes);
+            Ok(Some((stream, bytes))) => {
+                let written = match stream {
+                    Stream::Stderr => errout.write_all(bytes),
+                    _ => out.write_all(bytes).and_then(|_| out.flush()),
+                };
+                if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                    return Ok(SessionEnd::OutputClosed);
+                }
             }
             Ok(None) => return Ok(SessionEnd::Exited),
             Err(client::Error::Timeout(_)) => {}
@@ -205,10 +203,59 @@ pub fn relay(
     }
 }
 
+/// Finds the detach keys in what is typed, across reads. Bytes that may
+/// start the sequence are held back until it is complete (detach: they are
+/// never sent) or broken (they are sent, in order, with what follows).
+#[derive(Debug, Default)]
+pub struct DetachFilter {
+    keys: Vec<u8>,
+    held: usize,
+}
+
+impl DetachFilter {
+    pub fn new(keys: Vec<u8>) -> DetachFilter {
+        DetachFilter { keys, held: 0 }
+    }
+
+    /// What of `data` to forward, and whether the keys were completed (then
+    /// nothing after them is forwarded).
+    pub fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
+        if self.keys.is_empty() {
+            return (data.to_vec(), false);
+        }
+        let mut out = Vec::with_capacity(data.len() + self.held);
+        for &b in data {
+            if b == self.keys[self.held] {
+                self.held += 1;
+                if self.held == self.keys.len() {
+                    self.held = 0;
+                    return (out, true);
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.held]);
+            self.held = 0;
+            if b == self.keys[0] {
+                self.held = 1;
+            } else {
+                out.push(b);
+            }
+        }
+        (out, false)
+    }
+
+    /// At end of input: the held-back prefix, which is not a detach.
+    pub fn flush(&mut self) -> Vec<u8> {
+        let held = self.keys[..self.held].to_vec();
+        self.held = 0;
+        held
+    }
+}
+
 fn spawn_stdin(writer: AttachWriter, keys: Vec<u8>, detached: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
-        let mut matched = 0usize;
+        let mut filter = DetachFilter::new(keys);
         loop {
             // SAFETY: reading into a valid buffer from fd 0.
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
@@ -216,24 +263,18 @@ fn spawn_stdin(writer: AttachWriter, keys: Vec<u8>, detached: Arc<AtomicBool>) {
                 continue;
             }
             if n <= 0 {
-                let _ = writer.close_stdin();
+                let rest = filter.flush();
+                if rest.is_empty() || writer.write_stdin(&rest).is_ok() {
+                    let _ = writer.close_stdin();
+                }
                 return;
             }
-            let data = &buf[..n as usize];
-            if !keys.is_empty() {
-                for &b in data {
-                    matched = if b == keys[matched] {
-                        matched + 1
-                    } else {
-                        usize::from(b == keys[0])
-                    };
-                    if matched == keys.len() {
-                        detached.store(true, Ordering::SeqCst);
-                        return;
-                    }
-                }
+            let (data, detach) = filter.feed(&buf[..n as usize]);
+            if !data.is_empty() && writer.write_stdin(&data).is_err() {
+                return;
             }
-            if writer.write_stdin(data).is_err() {
+            if detach {
+                detached.store(true, Ordering::SeqCst);
                 return;
             }
         }
@@ -251,5 +292,21 @@ mod tests {
         assert!(parse_detach_keys(Some("")).unwrap().is_empty());
         assert!(parse_detach_keys(Some("ctrl-")).is_err());
         assert!(parse_detach_keys(Some("abc")).is_err());
+    }
+
+    #[test]
+    fn detach_keys_found_across_reads_and_partial_prefixes_forwarded() {
+        let mut f = DetachFilter::new(vec![0x10, 0x11]);
+        assert_eq!(f.feed(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(f.feed(b"c\x10"), (b"\x10c".to_vec(), false));
+        assert_eq!(f.feed(b"\x10"), (b"\x10".to_vec(), false));
+        assert_eq!(f.feed(b"\x11after"), (Vec::new(), true));
+        assert_eq!(f.feed(b"\x10"), (Vec::new(), false));
+        assert_eq!(f.flush(), b"\x10");
+        let mut f = DetachFilter::new(vec![b'x']);
+        assert_eq!(f.feed(b"abxc"), (b"ab".to_vec(), true));
+        let mut f = DetachFilter::new(Vec::new());
+        assert_eq!(f.feed(b"\x10\x11"), (b"\x10\x11".to_vec(), false));
+        assert!(f.flush().is_empty());
     }
 }

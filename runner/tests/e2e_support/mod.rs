@@ -209,14 +209,11 @@ impl Vigil {
         text(&out.stdout)
     }
 
-    /// `vigil load` of an archive (`-i`) or an OCI layout directory (`--layout`).
+    /// `vigil load -i` of an archive or an OCI layout directory (like
+    /// Podman, `-i DIR` reads a layout; `--layout DIR` is tested in image_load.rs).
     pub fn load(&self, image: &Path) -> String {
         let p = image.to_str().expect("utf-8 path");
-        if image.is_dir() {
-            self.ok(&["load", "--layout", p])
-        } else {
-            self.ok(&["load", "-i", p])
-        }
+        self.ok(&["load", "-i", p])
     }
 
     /// Wait until `check` holds (polling every 20 ms), or panic after `limit`.
@@ -745,6 +742,19 @@ impl Pty {
         }
     }
 
+    /// Set the terminal's size (the program on it gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ with a valid winsize.
+        let r = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(r, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
+    }
+
     /// Type `bytes` (as if on the keyboard).
     pub fn write(&self, bytes: &[u8]) {
         let mut f = fs::File::from(self.master.try_clone().expect("dup master"));
@@ -795,3 +805,89 @@ impl Pty {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+// ---- A program on pipes ------------------------------------------------------
+
+/// A child with piped stdin and stdout (collected by a thread as it comes)
+/// and stderr (collected at the end).
+pub struct Piped {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    output: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Piped {
+    pub fn spawn(mut cmd: Command) -> Piped {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&output);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Piped {
+            child,
+            stdin,
+            output,
+            reader: Some(reader),
+        }
+    }
+
+    /// Write `bytes` to its stdin (one write).
+    pub fn write(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Everything read from its stdout so far.
+    pub fn output(&self) -> Vec<u8> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Wait until stdout contains `needle`; panics after `limit`.
+    pub fn expect(&self, needle: &[u8], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.output().windows(needle.len()).any(|w| w == needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {:?} within {limit:?}; got {:?}",
+                text(needle),
+                text(&self.output())
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// End of its input.
+    pub fn close_stdin(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Wait for it to exit (killing it and failing after `limit`; its stdin
+    /// stays open meanwhile unless closed); its status, all of its stdout,
+    /// and its stderr.
+    pub fn finish(mut self, limit: Duration, what: &str) -> Output {
+        let stdin = self.stdin.take();
+        let mut out = wait_bounded(self.child, limit, what);
+        drop(stdin);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        out.stdout = self.output.lock().unwrap().clone();
+        out
+    }
+}
