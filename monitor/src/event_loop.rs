@@ -150,6 +150,7 @@ impl EventLoop {
         stdin: StdinTarget,
         pty: Option<RawFd>,
     ) -> std::io::Result<EventLoop> {
+        crate::residency::init();
         let poll = Poll::new()?;
         let reg = poll.registry();
         reg.register(
@@ -191,7 +192,8 @@ impl EventLoop {
             oom: None,
             notify: None,
             buf: PageBuf::new(READ_SIZE)?,
-            buffers_dirty: false,
+            // Start-up touched most of the binary: release it at the first idle too.
+            buffers_dirty: true,
             dropped: Vec::with_capacity(8),
         })
     }
@@ -263,6 +265,11 @@ impl EventLoop {
             }
             if events.is_empty() && self.buffers_dirty && !paused && !hot.iter().any(|&h| h) {
                 self.release_memory();
+                // Sleep until the next event without our binary's pages mapped.
+                crate::residency::release_own_text_and_wait(
+                    self.poll.as_raw_fd(),
+                    deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                );
                 continue;
             }
             let mut signalled = false;

@@ -17,6 +17,7 @@ mod logging;
 mod notify;
 mod oom;
 mod pagebuf;
+mod residency;
 mod runtime;
 mod signals;
 mod stdio;
