@@ -378,6 +378,12 @@ impl EventLoop {
         if let Some(a) = &mut self.attach {
             a.release_memory();
         }
+        // Free heap pages too (glibc keeps freed chunks mapped otherwise).
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe {
+            libc::malloc_trim(0)
+        };
         self.buffers_dirty = false;
     }
 

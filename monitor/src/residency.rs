@@ -13,6 +13,10 @@
 //! Only whole pages inside `PT_LOAD` segments without write permission are
 //! touched, never a page that also holds writable or RELRO data (whose
 //! contents are process-private after relocation).
+//!
+//! The same goes for the main thread's stack below the idle loop's frames:
+//! start-up (argument parsing, the runtime's spawn, 8 KiB read buffers) went
+//! deeper than the event loop ever does, and those pages are dead.
 
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
@@ -115,6 +119,7 @@ pub fn release_own_text_and_wait(epfd: RawFd, timeout: Option<Duration>) {
     // dropped page would fault, and the kernel maps a whole window of
     // neighbouring pages around every fault.
     let page = page_size();
+    let p_marker = 0u8;
     let here = (release_own_text_and_wait as fn(RawFd, Option<Duration>) as usize) & !(page - 1);
     let (ks, ke) = (here, here + 2 * page);
     if let Some(r) = RANGES.get() {
@@ -130,6 +135,7 @@ pub fn release_own_text_and_wait(epfd: RawFd, timeout: Option<Duration>) {
             }
         }
     }
+    release_dead_stack(&p_marker as *const u8 as usize, page);
     let mut p = libc::pollfd {
         fd: epfd,
         events: libc::POLLIN,
@@ -138,4 +144,32 @@ pub fn release_own_text_and_wait(epfd: RawFd, timeout: Option<Duration>) {
     // SAFETY: one valid pollfd. An epoll fd polls readable while it has
     // events ready; poll(2) does not consume them.
     unsafe { libc::poll(&mut p, 1, ms) };
+}
+
+/// How far below the current frame dead stack pages are dropped.
+const STACK_SPAN: usize = 256 * 1024;
+
+/// Drop the main thread's stack pages well below the current frame (at
+/// `marker`, a local of the caller): start-up went deeper than the idle loop
+/// ever does, and those pages are dead. The page holding `marker` and the one
+/// under it are kept, for the rest of the caller's small frame and the calls
+/// still to come (madvise uses no stack, libc's poll wrapper < 1 KiB); a range
+/// partly below the stack mapping is fine: madvise skips holes, and nothing is
+/// mapped there (the kernel keeps its mmap area at least 128 MiB below the
+/// stack top, and the stack guard gap free).
+fn release_dead_stack(marker: usize, page: usize) {
+    let top = (marker & !(page - 1)).saturating_sub(page);
+    let bottom = top.saturating_sub(STACK_SPAN);
+    if bottom < top {
+        // SAFETY: [bottom, top) lies below every live frame of this (only)
+        // thread, and signal handlers cannot run during the call; anonymous
+        // private pages read back as zeros if the stack grows there again.
+        unsafe {
+            libc::madvise(
+                bottom as *mut libc::c_void,
+                top - bottom,
+                libc::MADV_DONTNEED,
+            )
+        };
+    }
 }
