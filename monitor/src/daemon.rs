@@ -54,7 +54,10 @@ pub fn restore_oom_score_adj(saved: &[u8]) {
     }
 }
 
-/// One blocking read on the start pipe (content ignored, EOF fine).
+/// One blocking read on the start pipe (content ignored, EOF fine). Not
+/// inlined: its 8 KiB buffer would otherwise stay in the caller's frame, which
+/// lives (and is resident) as long as the monitor.
+#[inline(never)]
 pub fn read_start_pipe(fd: RawFd) -> Result<(), Fatal> {
     let mut buf = [0u8; 8192];
     fds::read(fd, &mut buf).map_err(|e| Fatal::from_io("start-pipe read failed", &e))?;

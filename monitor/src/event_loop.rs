@@ -154,6 +154,7 @@ impl EventLoop {
         stdin: StdinTarget,
         pty: Option<RawFd>,
     ) -> std::io::Result<EventLoop> {
+        crate::residency::init();
         let poll = Poll::new()?;
         let reg = poll.registry();
         reg.register(
@@ -195,7 +196,8 @@ impl EventLoop {
             oom: None,
             notify: None,
             buf: PageBuf::new(READ_SIZE)?,
-            buffers_dirty: false,
+            // Start-up touched most of the binary: release it at the first idle too.
+            buffers_dirty: true,
             dropped: Vec::with_capacity(8),
         })
     }
@@ -267,6 +269,11 @@ impl EventLoop {
             }
             if events.is_empty() && self.buffers_dirty && !paused && !hot.iter().any(|&h| h) {
                 self.release_memory();
+                // Sleep until the next event without our binary's pages mapped.
+                crate::residency::release_own_text_and_wait(
+                    self.poll.as_raw_fd(),
+                    deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                );
                 continue;
             }
             let mut signalled = false;
@@ -375,6 +382,12 @@ impl EventLoop {
         if let Some(a) = &mut self.attach {
             a.release_memory();
         }
+        // Free heap pages too (glibc keeps freed chunks mapped otherwise).
+        #[cfg(target_env = "gnu")]
+        // SAFETY: malloc_trim has no preconditions.
+        unsafe {
+            libc::malloc_trim(0)
+        };
         self.buffers_dirty = false;
     }
 

@@ -5,6 +5,38 @@ use crate::diag::Fatal;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// Open /dev/null on any of fds 0-2 that is closed, so that no file the
+/// monitor opens lands there (what Rust's runtime does before `main`, which
+/// the monitor's C entry point skips).
+pub fn sanitize_standard_fds() {
+    let mut pfds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: three valid pollfds; zero timeout.
+    let polled = unsafe { libc::poll(pfds.as_mut_ptr(), 3, 0) } != -1;
+    for p in pfds {
+        let closed = if polled {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            !is_open(p.fd)
+        };
+        if closed {
+            // The lowest free fd, i.e. this one; inherited across exec like the original.
+            let opened = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(std::os::fd::IntoRawFd::into_raw_fd);
+            if opened.ok() != Some(p.fd) || clear_cloexec(p.fd).is_err() {
+                // As Rust's runtime: without its standard fds the process cannot go on.
+                std::process::abort();
+            }
+        }
+    }
+}
+
 /// fds >= 3 open when the monitor started, in ascending order. They are handed
 /// to the runtime untouched (Podman's `--preserve-fds`, port reservations) and
 /// closed only at shutdown.
@@ -31,6 +63,14 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: plain fcntl on an fd number; errors are reported.
     let r = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we just opened.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

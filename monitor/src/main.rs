@@ -3,6 +3,14 @@
 //! One process per container or exec session: it starts the OCI runtime, owns
 //! the container's stdio, writes its logs and its exit status. The start-up
 //! sequence below follows conmon-interface §2.1 step by step.
+//!
+//! The entry point is the C `main`: Rust's own start-up (`lang_start`) reads
+//! /proc/self/maps to place a stack guard and installs SIGSEGV/SIGBUS handlers
+//! on an alternate signal stack, ~15 system calls on the way to spawning the
+//! runtime that buy only a nicer message on stack overflow. What it does that
+//! matters (fds 0-2 kept open, SIGPIPE ignored) is done here.
+
+#![cfg_attr(not(test), no_main)]
 
 mod attach;
 mod cli;
@@ -17,6 +25,7 @@ mod logging;
 mod notify;
 mod oom;
 mod pagebuf;
+mod residency;
 mod runtime;
 mod signals;
 mod stdio;
@@ -35,7 +44,20 @@ use sync_pipe::SyncPipe;
 use vigil::proto::attach::Stream;
 use vigil::proto::sync::{SyncKey, TIMED_OUT_MESSAGE};
 
-fn main() {
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    fds::sanitize_standard_fds();
+    // SAFETY: ignoring a signal; what Rust's runtime does before `main`.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    conmon_main();
+    0
+}
+
+/// The monitor; `std::env::args_os` works without Rust's start-up (glibc
+/// passes argv to initializers, which std uses).
+#[cfg_attr(test, allow(dead_code))]
+fn conmon_main() {
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(0o022) };
     let inherited = fds::inherited_fds();

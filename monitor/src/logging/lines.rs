@@ -13,6 +13,9 @@ pub struct LineJoiner<const N: usize> {
 }
 
 impl<const N: usize> LineJoiner<N> {
+    // Not inlined: `Box::new([0; N])` may build the array on the stack first,
+    // and that space would stay in a long-lived caller's frame.
+    #[inline(never)]
     pub fn new() -> Self {
         LineJoiner {
             buf: Box::new([0; N]),
