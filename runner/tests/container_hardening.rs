@@ -58,25 +58,18 @@ fn detached_sleeper(v: &Vigil, rootfs: &str, name: &str) -> (String, i32, i32) {
     (id, monitor, pid)
 }
 
-/// SIGKILL `pid` and wait (10 s at most) until it is gone or a zombie.
-fn kill_and_reap(pid: i32) {
+/// SIGKILL `pid` and wait (10 s at most) until it is gone.
+fn kill_and_reap(v: &Vigil, pid: i32) {
     // SAFETY: plain syscall.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill {pid}");
-    wait_until(&format!("pid {pid} to die"), || !same_process(pid, None));
     // Not our child: its parent (init, or a subreaper) reaps it; the pid
     // must be free before a stranger can be given it.
-    wait_until(&format!("pid {pid} to be reaped"), || {
+    v.wait_for(&format!("pid {pid} to be reaped"), REAP_LIMIT, |_| {
         !Path::new(&format!("/proc/{pid}")).exists()
     });
 }
 
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+const REAP_LIMIT: Duration = Duration::from_secs(10);
 
 /// A stranger: `sleep 1000` given pid `pid` through `ns_last_pid` (retried,
 /// since anything else forking may take it first). `None` if the kernel does
@@ -165,7 +158,7 @@ fn killed_monitor_is_reported_and_force_remove_cleans_up() {
     let (id, monitor, pid) = detached_sleeper(&v, &rootfs, "orphan");
     let bundle = v.runroot().join("containers").join(&id);
     assert!(bundle.join("attach").exists(), "attach socket");
-    kill_and_reap(monitor);
+    kill_and_reap(&v, monitor);
 
     // The container process still runs, unmonitored: still `running`, and said so.
     let message = format!("monitor (pid {monitor}) died; container state unknown");
@@ -203,7 +196,7 @@ fn killed_monitor_then_container_exit_is_waited_for_and_removed() {
         return;
     };
     let (id, monitor, pid) = detached_sleeper(&v, &rootfs, "gone");
-    kill_and_reap(monitor);
+    kill_and_reap(&v, monitor);
     // `wait` follows the container process now that no exit file will come.
     let waiter = v
         .command(&["wait", "gone"])
@@ -212,7 +205,7 @@ fn killed_monitor_then_container_exit_is_waited_for_and_removed() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn vigil wait");
-    kill_and_reap(pid);
+    kill_and_reap(&v, pid);
     let out = wait_bounded(waiter, Duration::from_secs(30), "vigil wait");
     let message = format!("monitor (pid {monitor}) died; exit code unknown");
     assert_eq!(
@@ -303,8 +296,8 @@ fn recycled_pids_are_never_signalled() {
 
     // 1. Monitor and container both killed; a stranger gets the monitor's pid.
     let (id, monitor, pid) = detached_sleeper(&v, &rootfs, "reuse-monitor");
-    kill_and_reap(monitor);
-    kill_and_reap(pid);
+    kill_and_reap(&v, monitor);
+    kill_and_reap(&v, pid);
     if let Some(s) = stranger_with_pid(monitor) {
         strangers.0.push(s);
         let s = strangers.0.last_mut().expect("just pushed");
@@ -318,8 +311,8 @@ fn recycled_pids_are_never_signalled() {
 
     // 2. Both killed; a stranger gets the container's pid.
     let (id, monitor, pid) = detached_sleeper(&v, &rootfs, "reuse-ctr");
-    kill_and_reap(monitor);
-    kill_and_reap(pid);
+    kill_and_reap(&v, monitor);
+    kill_and_reap(&v, pid);
     if let Some(s) = stranger_with_pid(pid) {
         strangers.0.push(s);
         let s = strangers.0.last_mut().expect("just pushed");
@@ -334,7 +327,7 @@ fn recycled_pids_are_never_signalled() {
     // 3. Only the monitor killed, its pid given to a stranger: the container
     // is still stopped through the runtime, the stranger is not the monitor.
     let (id, monitor, pid) = detached_sleeper(&v, &rootfs, "reuse-live");
-    kill_and_reap(monitor);
+    kill_and_reap(&v, monitor);
     if let Some(s) = stranger_with_pid(monitor) {
         strangers.0.push(s);
         let s = strangers.0.last_mut().expect("just pushed");
