@@ -49,6 +49,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "Restarting": false,
             "OOMKilled": rec.oom_killed,
             "Dead": false,
+            "Error": rec.error.clone().unwrap_or_default(),
             "Pid": rec.pid.unwrap_or(0),
             "ConmonPid": rec.monitor_pid.unwrap_or(0),
             "ExitCode": rec.exit_code.unwrap_or(0),

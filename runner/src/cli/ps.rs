@@ -22,8 +22,18 @@ pub struct PsArgs {
     pub no_trunc: bool,
 }
 
-/// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`.
+/// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`,
+/// with ` (monitor died)` after it when the monitor is gone without having
+/// written an exit file (inspect's `State.Error` says more).
 pub fn status_text(rec: &Record, now: i128) -> String {
+    let status = plain_status(rec, now);
+    match rec.error {
+        Some(_) => format!("{status} (monitor died)"),
+        None => status,
+    }
+}
+
+fn plain_status(rec: &Record, now: i128) -> String {
     match rec.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", human_duration(now - rec.started_at.unwrap_or(now))),

@@ -32,6 +32,9 @@ pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
                 Status::Created => std::thread::sleep(Duration::from_millis(250)),
             }
         };
+        if let Some(error) = &rec.error {
+            eprintln!("vigil wait: {}: {error}", rec.id);
+        }
         println!("{}", rec.exit_code.unwrap_or(-1));
     }
     Ok(0)

@@ -227,11 +227,7 @@ pub fn create(
         &hostname,
         &user.home,
     );
-    let (dir, data) = (store.dir(&id), store.data_dir(&id));
-    for p in [&dir, &data] {
-        fs::create_dir_all(p)
-            .map_err(|e| RunnerError::io(format!("creating {}", p.display()), e))?;
-    }
+    let (dir, data) = store.create_dirs(&id)?;
     let record = Record {
         id: id.clone(),
         name,
@@ -274,6 +270,9 @@ pub fn create(
         status: Status::Created,
         pid: None,
         monitor_pid: None,
+        monitor_start: None,
+        pid_start: None,
+        error: None,
         exit_code: None,
         oom_killed: false,
         started_at: None,

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigil::client::{self, ExitWatcher, LogDriver, Monitor, MonitorOptions};
 
@@ -12,7 +12,7 @@ use super::create::resolve_user;
 use super::etc;
 use super::record::{now_nanos, MountKind, Record, Status};
 use super::rootfs;
-use super::runtime::Runtime;
+use super::runtime::{same_process, start_time, Runtime};
 use super::store::Store;
 use crate::cli::LogLevel;
 use crate::context::Context;
@@ -222,6 +222,11 @@ impl<'a> Engine<'a> {
             Ok((m, pid)) => {
                 rec.pid = Some(pid);
                 rec.monitor_pid = m.pid();
+                // Both are ours now: the monitor is waiting for the start
+                // and the container process for `runtime start`.
+                rec.pid_start = start_time(pid);
+                rec.monitor_start = rec.monitor_pid.and_then(start_time);
+                rec.error = None;
                 rec.save(&f.dir)?;
                 Ok(m)
             }
@@ -300,26 +305,37 @@ impl<'a> Engine<'a> {
     }
 
     /// Load the record and bring its status up to date: a container whose
-    /// exit file appeared (or whose monitor vanished) becomes `Exited` and is
-    /// cleaned up (runtime state deleted, rootfs unmounted). Call under its lock.
+    /// exit file appeared becomes `Exited` and is cleaned up (runtime state
+    /// deleted, rootfs unmounted). If the monitor died without writing one,
+    /// the runtime is asked: a container process that still runs keeps its
+    /// status (with an error saying it is unmonitored); one that is gone is
+    /// `Exited` with code -1. Call under its lock.
     pub fn refresh(&self, id: &str) -> Result<Record, RunnerError> {
         let f = self.files(id);
         let mut rec = Record::load(&f.dir)?;
-        if rec.monitor_pid.is_none() {
+        let Some(monitor) = rec.monitor_pid else {
             return Ok(rec);
-        }
+        };
         let watcher = ExitWatcher::new(&f.exit_dir(), id).persist_dir(&f.persist_dir());
         let mut status = watcher.try_read().map_err(|e| client_error(e, None))?;
-        if status.is_none() && !rec.monitor_pid.is_some_and(pid_alive) {
-            status = Some(
-                watcher
-                    .try_read()
-                    .map_err(|e| client_error(e, None))?
-                    .unwrap_or(client::ExitStatus {
-                        code: -1,
-                        oom_killed: watcher.oom_killed(),
-                    }),
-            );
+        if status.is_none() && !self.monitor_alive(&rec) {
+            // It may have written the file just before exiting.
+            status = watcher.try_read().map_err(|e| client_error(e, None))?;
+            if status.is_none() {
+                if self.container_alive(&rec) {
+                    let error = monitor_died(monitor, "container state unknown");
+                    if rec.error.as_deref() != Some(error.as_str()) {
+                        rec.error = Some(error);
+                        rec.save(&f.dir)?;
+                    }
+                    return Ok(rec);
+                }
+                rec.error = Some(monitor_died(monitor, "exit code unknown"));
+                status = Some(client::ExitStatus {
+                    code: -1,
+                    oom_killed: watcher.oom_killed(),
+                });
+            }
         }
         if let Some(st) = status {
             rec.status = Status::Exited;
@@ -332,6 +348,24 @@ impl<'a> Engine<'a> {
         Ok(rec)
     }
 
+    /// The recorded monitor is alive and is the process we started (not a
+    /// stranger that was given its pid after it died).
+    pub fn monitor_alive(&self, rec: &Record) -> bool {
+        rec.monitor_pid
+            .is_some_and(|pid| same_process(pid, rec.monitor_start))
+    }
+
+    /// The container's process still exists, as the runtime sees it (it
+    /// checks the process's start time against its own record). If the
+    /// runtime cannot tell, the recorded pid and start time decide.
+    pub fn container_alive(&self, rec: &Record) -> bool {
+        match self.runtime().and_then(|rt| rt.state(&rec.id)) {
+            Ok(Some(state)) => state.is_alive(),
+            Ok(None) => false,
+            Err(_) => rec.pid.is_some_and(|pid| same_process(pid, rec.pid_start)),
+        }
+    }
+
     /// After exit: delete the runtime's state, unmount, forget the pids.
     pub fn cleanup(&self, rec: &mut Record) {
         if let Ok(rt) = self.runtime() {
@@ -340,6 +374,8 @@ impl<'a> Engine<'a> {
         self.unmount(rec);
         rec.pid = None;
         rec.monitor_pid = None;
+        rec.pid_start = None;
+        rec.monitor_start = None;
     }
 
     fn unmount(&self, rec: &mut Record) {
@@ -354,15 +390,40 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Wait for the container to exit (under no lock), then refresh it.
+    /// Wait for the container to exit (under no lock), then refresh it:
+    /// for its exit file while its monitor lives, for the runtime to report
+    /// it stopped once the monitor is gone. With a timeout, running out of
+    /// time is an error.
     pub fn wait_exit(&self, id: &str, timeout: Option<Duration>) -> Result<Record, RunnerError> {
         let f = self.files(id);
         let rec = Record::load(&f.dir)?;
-        if let Some(pid) = rec.monitor_pid {
-            let watcher = ExitWatcher::new(&f.exit_dir(), id).monitor_pid(pid);
-            match watcher.wait(timeout) {
-                Ok(_) | Err(client::Error::MonitorExited { .. }) => {}
-                Err(e) => return Err(client_error(e, None)),
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if rec.monitor_pid.is_some() {
+            let watcher = ExitWatcher::new(&f.exit_dir(), id);
+            loop {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|l| l.is_zero()) {
+                    return Err(RunnerError::Engine(format!(
+                        "timed out waiting for container {id} to exit"
+                    )));
+                }
+                let step = left.map_or(WAIT_STEP, |l| l.min(WAIT_STEP));
+                if self.monitor_alive(&rec) {
+                    match watcher.wait(Some(step)) {
+                        Ok(_) => break,
+                        Err(client::Error::Timeout(_)) => continue,
+                        Err(e) => return Err(client_error(e, None)),
+                    }
+                }
+                if watcher
+                    .try_read()
+                    .map_err(|e| client_error(e, None))?
+                    .is_some()
+                    || !self.container_alive(&rec)
+                {
+                    break;
+                }
+                std::thread::sleep(step.min(Duration::from_millis(100)));
             }
         }
         let _lock = self.store.lock(id)?;
@@ -385,11 +446,12 @@ impl<'a> Engine<'a> {
     }
 }
 
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks existence.
-    pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+/// How often [`Engine::wait_exit`] re-checks that the monitor lives.
+const WAIT_STEP: Duration = Duration::from_millis(250);
+
+/// `State.Error` when the monitor is gone without an exit file.
+fn monitor_died(pid: i32, what: &str) -> String {
+    format!("monitor (pid {pid}) died; {what}")
 }
 
 fn mtime_nanos(path: &Path) -> Option<i128> {

@@ -102,6 +102,17 @@ pub struct Record {
     pub status: Status,
     pub pid: Option<i32>,
     pub monitor_pid: Option<i32>,
+    /// Start times (`/proc/PID/stat` field 22) of `monitor_pid` and `pid`,
+    /// taken when they were reported, so that a recycled pid is never taken
+    /// for the monitor or the container (`runtime::same_process`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    /// What went wrong outside the container, as inspect's `State.Error`
+    /// (e.g. the monitor died, so the exit code is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub exit_code: Option<i32>,
     pub oom_killed: bool,
     pub started_at: Option<i128>,

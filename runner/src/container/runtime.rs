@@ -77,6 +77,32 @@ impl Runtime {
         }
     }
 
+    /// `runtime state ID`: the runtime's view of the container, `None` if it
+    /// does not know it. runc and crun check the init process's start time,
+    /// so a recycled pid reads as `stopped`.
+    pub fn state(&self, id: &str) -> Result<Option<RuntimeState>, RunnerError> {
+        let out = Command::new(&self.path)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["state", id])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RunnerError::io(format!("running {}", self.path.display()), e))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("does not exist") || err.contains("not exist") {
+                return Ok(None);
+            }
+            return Err(RunnerError::Engine(format!(
+                "OCI runtime state failed: {}",
+                err.trim()
+            )));
+        }
+        serde_json::from_slice(&out.stdout)
+            .map(Some)
+            .map_err(|e| RunnerError::Engine(format!("OCI runtime state: {e}")))
+    }
+
     /// `runtime delete --force ID`; a container the runtime does not know is fine.
     pub fn delete(&self, id: &str) -> Result<(), RunnerError> {
         match self.run(&["delete", "--force", id])? {
@@ -87,6 +113,62 @@ impl Runtime {
             ))),
         }
     }
+}
+
+/// What `runtime state` reports (the fields vigil uses).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct RuntimeState {
+    /// `creating`, `created`, `running`, `paused` or `stopped`.
+    pub status: String,
+    #[serde(default)]
+    pub pid: i32,
+}
+
+impl RuntimeState {
+    /// The container's init process exists.
+    pub fn is_alive(&self) -> bool {
+        self.status != "stopped"
+    }
+}
+
+/// The start time of `pid` (clock ticks after boot, `/proc/PID/stat` field
+/// 22), `None` if there is no such process.
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// Field 22 of a `/proc/PID/stat` line. The command name (field 2) is in
+/// parentheses and may hold spaces and parentheses itself, so the fields are
+/// counted from the last `)`.
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    // rest: " S ppid ..." — field 3 is the first word.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// `pid` is (still) the process that had start time `start` and has not
+/// exited (a zombie has exited). Without a recorded start time (a record
+/// from an older vigil), any live process with that pid counts.
+pub fn same_process(pid: i32, start: Option<u64>) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X");
+    !zombie
+        && match start {
+            Some(t) => parse_start_time(&stat) == Some(t),
+            None => true,
+        }
 }
 
 /// A signal by name (`KILL`, `SIGTERM`, `term`) or number.
@@ -147,5 +229,23 @@ mod tests {
         assert_eq!(parse_signal("10").unwrap(), 10);
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("BOGUS").is_err());
+    }
+
+    #[test]
+    fn process_identity() {
+        let line =
+            "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(line), Some(987_654));
+        assert_eq!(parse_start_time("garbage"), None);
+        let me = std::process::id() as i32;
+        let t = start_time(me).expect("own start time");
+        assert!(same_process(me, Some(t)));
+        assert!(same_process(me, None));
+        assert!(
+            !same_process(me, Some(t + 1)),
+            "another start time is another process"
+        );
+        assert!(!same_process(0, None));
+        assert!(!same_process(i32::MAX, None));
     }
 }

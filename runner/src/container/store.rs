@@ -6,10 +6,15 @@
 //! * `<root>/containers/<id>/`: the log (`ctr.log`) and the rootfs layers
 //!   (`upper/`, `work/`, `merged/`);
 //! * `<runroot>/runc/`: the OCI runtime's own state (`runc --root`).
+//!
+//! All of these, and the runroot itself, are private to the user who runs
+//! vigil (mode 0700, [`PRIVATE_DIR_MODE`]): the bundles hold each
+//! container's environment, and the attach sockets and ctl fifos control it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::record::Record;
@@ -19,6 +24,8 @@ use crate::paths::Paths;
 /// Containers of one `--root`/`--runroot` pair.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The runroot (`/run/vigil`, `--runroot`).
+    state_base: PathBuf,
     state_root: PathBuf,
     data_root: PathBuf,
     runtime_root: PathBuf,
@@ -53,19 +60,35 @@ impl Lock {
 impl Store {
     pub fn new(paths: &Paths) -> Store {
         Store {
+            state_base: paths.state.clone(),
             state_root: paths.state.join("containers"),
             data_root: paths.store.join("containers"),
             runtime_root: paths.state.join("runc"),
         }
     }
 
-    /// Create the top directories.
+    /// Create the top directories (0700), tightening them if an older vigil
+    /// made them with the umask.
     pub fn ensure(&self) -> Result<(), RunnerError> {
-        for d in [&self.state_root, &self.data_root, &self.runtime_root] {
-            fs::create_dir_all(d)
-                .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
+        for d in [
+            &self.state_base,
+            &self.state_root,
+            &self.data_root,
+            &self.runtime_root,
+        ] {
+            private_dir(d)?;
         }
         Ok(())
+    }
+
+    /// Create the state and data directories of a new container (0700).
+    pub fn create_dirs(&self, id: &str) -> Result<(PathBuf, PathBuf), RunnerError> {
+        self.ensure()?;
+        let (dir, data) = (self.dir(id), self.data_dir(id));
+        for d in [&dir, &data] {
+            private_dir(d)?;
+        }
+        Ok((dir, data))
     }
 
     /// The container's state directory, which is also its bundle.
@@ -156,6 +179,29 @@ impl Store {
     }
 }
 
+/// Mode of the runroot, the container directories and the runtime root.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and missing parents) with [`PRIVATE_DIR_MODE`]; an existing
+/// directory of ours with a looser mode is tightened. One owned by someone
+/// else is left alone (root's `--runroot` may be a shared directory).
+fn private_dir(dir: &Path) -> Result<(), RunnerError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+        .map_err(|e| RunnerError::io(format!("creating {}", dir.display()), e))?;
+    let meta =
+        fs::metadata(dir).map_err(|e| RunnerError::io(format!("reading {}", dir.display()), e))?;
+    // SAFETY: geteuid cannot fail.
+    let ours = meta.uid() == unsafe { libc::geteuid() };
+    if ours && meta.mode() & 0o7777 != PRIVATE_DIR_MODE {
+        fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+            .map_err(|e| RunnerError::io(format!("restricting {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Podman's "no such container" error.
 pub fn no_such_container(name_or_id: &str) -> RunnerError {
     RunnerError::Engine(format!(
@@ -189,6 +235,31 @@ pub fn generated_name(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            store: tmp.path().join("store"),
+            state: tmp.path().join("run/state"),
+        };
+        // A runroot left 0755 by an older vigil is tightened.
+        fs::create_dir_all(&paths.state).unwrap();
+        fs::set_permissions(&paths.state, fs::Permissions::from_mode(0o755)).unwrap();
+        let store = Store::new(&paths);
+        let (dir, data) = store.create_dirs("c0ffee").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+        for d in [
+            paths.state.clone(),
+            paths.state.join("containers"),
+            paths.state.join("runc"),
+            paths.store.join("containers"),
+            dir,
+            data,
+        ] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+    }
 
     #[test]
     fn ids_and_names() {

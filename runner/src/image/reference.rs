@@ -31,6 +31,11 @@ pub struct Reference {
     pub digest: Option<String>,
 }
 
+/// The longest repository name (`domain/path`), as containers/image's
+/// `reference.NameTotalLengthMax`. Like `ParseNormalizedNamed`, the limit
+/// applies to the name as given and again once normalised.
+pub const NAME_TOTAL_LENGTH_MAX: usize = 255;
+
 fn is_domain(first: &str) -> bool {
     first.contains('.') || first.contains(':') || first == "localhost"
 }
@@ -110,7 +115,10 @@ impl Reference {
         } else {
             None
         };
-        if parts.is_empty() || !parts.iter().all(|c| valid_path_component(c)) || repo.len() > 255 {
+        if parts.is_empty()
+            || !parts.iter().all(|c| valid_path_component(c))
+            || repo.len() > NAME_TOTAL_LENGTH_MAX
+        {
             return Err(err());
         }
         Ok(Reference {
@@ -189,14 +197,24 @@ impl fmt::Display for Reference {
     }
 }
 
-/// Normalises a name the way `vigil tag` stores it.
+/// Normalises a name the way `vigil tag` stores it. A name whose
+/// normalised repository (with `localhost/` added) is longer than
+/// [`NAME_TOTAL_LENGTH_MAX`] is refused, so every stored name parses again.
 pub fn normalize(name: &str) -> Result<String, ReferenceError> {
-    Ok(Reference::parse(name)?.normalized().to_string())
+    checked(name, Reference::parse(name)?.normalized())
 }
 
-/// Normalises a docker-archive `RepoTags` entry.
+/// Normalises a docker-archive `RepoTags` entry (`docker.io/library/`
+/// added), with the same length rule as [`normalize`].
 pub fn normalize_docker(name: &str) -> Result<String, ReferenceError> {
-    Ok(Reference::parse(name)?.docker_normalized().to_string())
+    checked(name, Reference::parse(name)?.docker_normalized())
+}
+
+fn checked(name: &str, r: Reference) -> Result<String, ReferenceError> {
+    if r.repository().len() > NAME_TOTAL_LENGTH_MAX {
+        return Err(ReferenceError(name.to_string()));
+    }
+    Ok(r.to_string())
 }
 
 #[cfg(test)]
@@ -233,6 +251,34 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn length_limit_applies_to_the_normalised_name() {
+        // 255 bytes as typed: fine to parse, too long once normalised.
+        let long = "a".repeat(NAME_TOTAL_LENGTH_MAX);
+        assert!(Reference::parse(&long).is_ok());
+        assert!(Reference::parse(&format!("{long}a")).is_err());
+        assert!(normalize(&long).is_err());
+        assert!(normalize_docker(&long).is_err());
+        // `localhost/` is 10 bytes, `docker.io/library/` 18.
+        let fits_local = "b".repeat(NAME_TOTAL_LENGTH_MAX - 10);
+        let n = normalize(&fits_local).unwrap();
+        assert_eq!(n, format!("localhost/{fits_local}:latest"));
+        assert_eq!(
+            normalize(&n).unwrap(),
+            n,
+            "a stored name normalises to itself"
+        );
+        assert!(normalize(&format!("{fits_local}b")).is_err());
+        let fits_docker = "c".repeat(NAME_TOTAL_LENGTH_MAX - 18);
+        let n = normalize_docker(&fits_docker).unwrap();
+        assert_eq!(n, format!("docker.io/library/{fits_docker}:latest"));
+        assert_eq!(normalize_docker(&n).unwrap(), n);
+        assert!(normalize_docker(&format!("{fits_docker}c")).is_err());
+        // Tags and digests do not count.
+        let tagged = format!("{fits_local}:{}", "t".repeat(128));
+        assert!(normalize(&tagged).is_ok());
     }
 
     #[test]

@@ -185,11 +185,7 @@ fn check_images(images: &[ImportImage]) {
                 assert_eq!(layer.path, format!("blobs/sha256/{}", d.hex()));
             }
         }
-        for name in image
-            .names
-            .iter()
-            .filter(|n| strict() || repo_len(n) <= 255)
-        {
+        for name in &image.names {
             assert_eq!(
                 normalize(name).as_deref(),
                 Ok(name.as_str()),
@@ -211,46 +207,14 @@ fn summary(
     }
 }
 
-/// KNOWN ISSUE (reported, not yet fixed; delete this filter once it is):
-/// runner/src/image/reference.rs checks the 255-byte repository limit before
-/// normalisation adds `localhost/` or `docker.io/library/`, so a name of 246
-/// to 255 bytes normalises to a stored name that `Reference::parse` refuses
-/// (and that the store can then never match). Skipped unless
-/// VIGIL_FUZZ_STRICT=1.
-fn known_long_normalized(name: &str) -> bool {
-    !strict()
-        && Reference::parse(name).is_ok_and(|r| {
-            r.clone().normalized().repository().len() > 255
-                || r.docker_normalized().repository().len() > 255
-        })
-}
-
-/// The repository part of a name (as `Reference::parse` measures it).
-fn repo_len(name: &str) -> usize {
-    let rest = name.split_once('@').map_or(name, |(r, _)| r);
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[slash..].rfind(':') {
-        Some(i) => slash + i,
-        None => rest.len(),
-    }
-}
-
 /// `VIGIL_FUZZ_DEBUG=1`: print each outcome (for looking at seeds).
 fn debug() -> bool {
     static DEBUG: OnceLock<bool> = OnceLock::new();
     *DEBUG.get_or_init(|| std::env::var_os("VIGIL_FUZZ_DEBUG").is_some())
 }
 
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("VIGIL_FUZZ_STRICT").is_some_and(|v| v == "1"))
-}
-
 fn names(s: &str) {
     if s.len() > 1024 {
-        return;
-    }
-    if known_long_normalized(s) {
         return;
     }
     if let Ok(n) = normalize(s) {

@@ -173,21 +173,54 @@ impl Root {
 
 /// Removes `name` from `dir`: a directory with everything below it (never
 /// following symlinks), anything else with unlink. Missing is not an error.
+/// The tree is walked with an explicit stack, so its depth costs heap, not
+/// stack frames.
 pub fn remove_all(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
-    let Some(st) = sys::lstat_opt(dir, name)? else {
+    let Some(top) = open_for_removal(dir, name)? else {
         return Ok(());
     };
+    // Open directories being emptied, each with its remaining names and its
+    // own name in the one below it on the stack.
+    let mut stack: Vec<(OwnedFd, std::vec::IntoIter<Vec<u8>>, Vec<u8>)> =
+        vec![(top.0, top.1.into_iter(), name.to_vec())];
+    while let Some((fd, names, _)) = stack.last_mut() {
+        match names.next() {
+            Some(child) => {
+                if let Some((sub, list)) = open_for_removal(fd.as_fd(), &child)? {
+                    stack.push((sub, list.into_iter(), child));
+                }
+            }
+            None => {
+                let Some((_, _, own)) = stack.pop() else {
+                    break;
+                };
+                let parent = stack.last().map_or(dir, |(fd, _, _)| fd.as_fd());
+                ignore_enoent(sys::unlinkat(parent, &own, true))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unlinks a non-directory (`None`); opens a directory and lists it, making
+/// it writable first if needed (a non-root caller could not empty it).
+fn open_for_removal(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+) -> io::Result<Option<(OwnedFd, Vec<Vec<u8>>)>> {
+    let Some(st) = sys::lstat_opt(dir, name)? else {
+        return Ok(None);
+    };
     if sys::file_type(&st) != libc::S_IFDIR {
-        return ignore_enoent(sys::unlinkat(dir, name, false));
+        ignore_enoent(sys::unlinkat(dir, name, false))?;
+        return Ok(None);
     }
     let child = sys::open_dir(dir, name)?;
-    // A directory without write/search permission cannot be emptied by a
-    // non-root caller; grant it first (it is going away anyway).
     if st.st_mode & 0o700 != 0o700 {
         let _ = sys::fchmod(child.as_fd(), 0o700);
     }
-    clear_dir(child.as_fd(), &mut |_| true)?;
-    ignore_enoent(sys::unlinkat(dir, name, true))
+    let names = sys::list_dir(child.as_fd())?;
+    Ok(Some((child, names)))
 }
 
 /// Removes the children of `dir` for which `remove` returns true.

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::apply::Applier;
 use super::entry::{Entry, Kind, Meta};
@@ -68,24 +68,41 @@ impl Walker<'_, '_> {
         )
     }
 
-    fn dir(&mut self, dir: BorrowedFd<'_>, path: &mut InPath) -> Result<(), UnpackError> {
-        let mut names = sys::list_dir(dir).map_err(walk_err(path))?;
-        names.sort();
-        for name in names {
+    /// Walks the tree below `root` depth first, in name order, with an
+    /// explicit stack: a layer may be up to `MAX_DEPTH` directories deep, too
+    /// deep for one stack frame per level on a small thread stack.
+    fn tree(&mut self, root: BorrowedFd<'_>) -> Result<(), UnpackError> {
+        let mut path = InPath::new();
+        let mut stack: Vec<(Option<OwnedFd>, std::vec::IntoIter<Vec<u8>>)> =
+            vec![(None, sorted_names(root, &path)?)];
+        while let Some((fd, names)) = stack.last_mut() {
+            let Some(name) = names.next() else {
+                stack.pop();
+                path.pop();
+                continue;
+            };
+            let dir = fd.as_ref().map_or(root, |f| f.as_fd());
             path.push(name.clone());
-            let result = self.child(dir, &name, path);
-            path.pop();
-            result?;
+            match self.child(dir, &name, &path)? {
+                Some(sub) => {
+                    let names = sorted_names(sub.as_fd(), &path)?;
+                    stack.push((Some(sub), names));
+                }
+                None => {
+                    path.pop();
+                }
+            }
         }
         Ok(())
     }
 
+    /// Emits one entry; a directory is returned open, for the caller to walk.
     fn child(
         &mut self,
         dir: BorrowedFd<'_>,
         name: &[u8],
-        path: &mut InPath,
-    ) -> Result<(), UnpackError> {
+        path: &InPath,
+    ) -> Result<Option<OwnedFd>, UnpackError> {
         let st = sys::lstat(dir, name).map_err(walk_err(path))?;
         let xattrs = sys::lxattrs_at(dir, name).map_err(walk_err(path))?;
         let opaque = xattrs
@@ -100,8 +117,7 @@ impl Walker<'_, '_> {
                 marker.push(b".wh..wh..opq".to_vec());
                 self.emit(marker, Kind::File, Meta::default(), &mut io::empty())?;
             }
-            let child = sys::open_dir(dir, name).map_err(walk_err(path))?;
-            return self.dir(child.as_fd(), path);
+            return sys::open_dir(dir, name).map(Some).map_err(walk_err(path));
         }
         if kind == libc::S_IFCHR && st.st_rdev == 0 {
             let mut whiteout = path.clone();
@@ -110,17 +126,21 @@ impl Walker<'_, '_> {
                 wh.extend_from_slice(last);
                 *last = wh;
             }
-            return self.emit(whiteout, Kind::File, Meta::default(), &mut io::empty());
+            return self
+                .emit(whiteout, Kind::File, Meta::default(), &mut io::empty())
+                .map(|()| None);
         }
         if st.st_nlink > 1 && kind != libc::S_IFDIR {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
                 let target = first.clone();
-                return self.emit(path.clone(), Kind::Hardlink(target), meta, &mut io::empty());
+                return self
+                    .emit(path.clone(), Kind::Hardlink(target), meta, &mut io::empty())
+                    .map(|()| None);
             }
             self.links.insert(key, path.clone());
         }
-        match kind {
+        let emitted = match kind {
             libc::S_IFREG => {
                 let fd = sys::openat(dir, name, libc::O_RDONLY, 0).map_err(walk_err(path))?;
                 let mut file = File::from(fd);
@@ -142,8 +162,18 @@ impl Walker<'_, '_> {
                 self.emit(path.clone(), kind, meta, &mut io::empty())
             }
             _ => Ok(()), // sockets are not layer content
-        }
+        };
+        emitted.map(|()| None)
     }
+}
+
+fn sorted_names(
+    dir: BorrowedFd<'_>,
+    path: &[Vec<u8>],
+) -> Result<std::vec::IntoIter<Vec<u8>>, UnpackError> {
+    let mut names = sys::list_dir(dir).map_err(walk_err(path))?;
+    names.sort();
+    Ok(names.into_iter())
 }
 
 /// Applies the layer directory `src` (overlay form) through `applier`.
@@ -163,5 +193,5 @@ pub fn replay(src: &Root, applier: &mut Applier<'_>) -> Result<(), UnpackError> 
         applier,
         links: HashMap::new(),
     };
-    walker.dir(src.fd(), &mut Vec::new())
+    walker.tree(src.fd())
 }
