@@ -15,6 +15,7 @@ use oci_spec::runtime::{
     PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::error::RunnerError;
 use crate::rootless::idmap::IdMap;
@@ -147,6 +148,254 @@ pub struct SpecOptions {
     /// A user namespace of the container's own: uid and gid mappings
     /// (`--userns=keep-id`, `--uidmap`), in IDs of the namespace vigil runs in.
     pub userns: Option<(IdMap, IdMap)>,
+    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    pub flags: SpecFlags,
+}
+
+/// The `create`/`run` flags that only shape the runtime spec; kept in the
+/// container record, validated by `create` (see [`SpecFlags::validate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpecFlags {
+    /// `--cap-add` values, normalised by [`parse_capabilities`].
+    pub cap_add: Vec<String>,
+    /// `--cap-drop` values, normalised by [`parse_capabilities`].
+    pub cap_drop: Vec<String>,
+    /// `--tmpfs DEST[:OPTIONS]`, as given.
+    pub tmpfs: Vec<String>,
+    /// `--read-only`: `root.readonly`.
+    pub read_only: bool,
+    /// `--read-only-tmpfs` (Podman's default true): with `--read-only`,
+    /// tmpfs on /run, /tmp and /var/tmp.
+    pub read_only_tmpfs: bool,
+    /// `--pids-limit`: `None` = [`PIDS_LIMIT`]; 0 or -1 = unlimited.
+    pub pids_limit: Option<i64>,
+}
+
+impl SpecFlags {
+    /// Everything `build` would refuse, checked before the record is written.
+    pub fn validate(&self) -> Result<(), RunnerError> {
+        merge_capabilities(&DEFAULT_CAPABILITIES, &self.cap_add, &self.cap_drop)?;
+        let mut seen = HashSet::new();
+        for t in &self.tmpfs {
+            let m = parse_tmpfs(t)?;
+            if !seen.insert(m.destination().clone()) {
+                return Err(RunnerError::Engine(format!(
+                    "invalid --tmpfs {t:?}: duplicate mount destination"
+                )));
+            }
+        }
+        pids_limit(self.pids_limit)?;
+        Ok(())
+    }
+}
+
+/// Every capability vigil knows (what `ALL` means), as the spec spells them.
+pub const ALL_CAPABILITIES: [&str; 41] = [
+    "CAP_AUDIT_CONTROL",
+    "CAP_AUDIT_READ",
+    "CAP_AUDIT_WRITE",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_KILL",
+    "CAP_LEASE",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_MAC_ADMIN",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MKNOD",
+    "CAP_NET_ADMIN",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_RAW",
+    "CAP_PERFMON",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_NICE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+];
+
+/// Normalise `--cap-add`/`--cap-drop` values: comma-separated lists,
+/// case-insensitive, `CAP_` optional, `ALL` kept as `ALL`. Unknown names
+/// are an error.
+pub fn parse_capabilities(values: &[String]) -> Result<Vec<String>, RunnerError> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        let upper = v.trim().to_ascii_uppercase();
+        let name = if upper == "ALL" {
+            upper
+        } else {
+            let full = if upper.starts_with("CAP_") {
+                upper
+            } else {
+                format!("CAP_{upper}")
+            };
+            if !ALL_CAPABILITIES.contains(&full.as_str()) {
+                return Err(RunnerError::Engine(format!(
+                    "unknown capability {v:?} (expected a name such as CAP_CHOWN or NET_RAW, or ALL)"
+                )));
+            }
+            full
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn capability(name: &str) -> Result<Capability, RunnerError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| RunnerError::Engine(format!("unknown capability {name:?}")))
+}
+
+fn capability_name(c: &Capability) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn all_capabilities() -> Vec<String> {
+    ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect()
+}
+
+/// Podman's `MergeCapabilities`: `base` minus `drop` plus `add` (both
+/// normalised); `--cap-add ALL` starts from every capability, `--cap-drop
+/// ALL` keeps only `add`; a capability both added and dropped is an error.
+pub fn merge_capabilities(
+    base: &[Capability],
+    add: &[String],
+    drop: &[String],
+) -> Result<Vec<String>, RunnerError> {
+    let add = parse_capabilities(add)?;
+    let drop = parse_capabilities(drop)?;
+    let has_all = |v: &[String]| v.iter().any(|c| c == "ALL");
+    if has_all(&drop) {
+        if has_all(&add) {
+            return Err(RunnerError::Engine(
+                "adding all caps and removing all caps not allowed".into(),
+            ));
+        }
+        let mut caps = add;
+        caps.sort();
+        return Ok(caps);
+    }
+    let (base, add): (Vec<String>, Vec<String>) = if has_all(&add) {
+        (all_capabilities(), Vec::new())
+    } else {
+        (base.iter().map(capability_name).collect(), add)
+    };
+    if let Some(c) = add.iter().find(|c| drop.contains(c)) {
+        return Err(RunnerError::Engine(format!(
+            "capability {c:?} cannot be dropped and added"
+        )));
+    }
+    let mut caps: Vec<String> = base.into_iter().filter(|c| !drop.contains(c)).collect();
+    for c in add {
+        if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    caps.sort();
+    Ok(caps)
+}
+
+/// Parse `--tmpfs DEST[:OPTIONS]` into a tmpfs mount with Podman 4.3.1's
+/// options: the given ones, then `rw`, `rprivate`, `nosuid`, `nodev` and
+/// `tmpcopyup` unless the user chose otherwise (observed `config.json`).
+pub fn parse_tmpfs(value: &str) -> Result<Mount, RunnerError> {
+    let (dest, opts) = value.split_once(':').unwrap_or((value, ""));
+    let bad = |why: String| RunnerError::Engine(format!("invalid --tmpfs {value:?}: {why}"));
+    if !dest.starts_with('/') {
+        return Err(bad("the destination must be an absolute path".into()));
+    }
+    let dest = Path::new(dest)
+        .components()
+        .collect::<PathBuf>()
+        .to_string_lossy()
+        .into_owned();
+    if dest.split('/').any(|c| c == "..") {
+        return Err(bad("the destination must not contain \"..\"".into()));
+    }
+    let mut options: Vec<String> = Vec::new();
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        let key = o.split_once('=').map_or(o, |(k, _)| k);
+        let valid = match key {
+            "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" => {
+                o.contains('=') && !o.ends_with('=')
+            }
+            _ => !tmpfs_option_group(o).is_empty() && !o.contains('='),
+        };
+        if !valid {
+            return Err(bad(format!("unknown mount option {o:?}")));
+        }
+        if !options.iter().any(|x| x == o) {
+            options.push(o.to_string());
+        }
+    }
+    for (group, default) in [
+        ("rw", "rw"),
+        ("propagation", "rprivate"),
+        ("suid", "nosuid"),
+        ("dev", "nodev"),
+        ("copyup", "tmpcopyup"),
+    ] {
+        if !options.iter().any(|o| tmpfs_option_group(o) == group) {
+            options.push(default.into());
+        }
+    }
+    let opts: Vec<&str> = options.iter().map(String::as_str).collect();
+    mount(&dest, "tmpfs", "tmpfs", &opts)
+}
+
+/// Which choice a flag-like tmpfs option makes ("" for none or a key=value).
+fn tmpfs_option_group(o: &str) -> &'static str {
+    match o {
+        "rw" | "ro" => "rw",
+        "exec" | "noexec" => "exec",
+        "suid" | "nosuid" => "suid",
+        "dev" | "nodev" => "dev",
+        "atime" | "noatime" | "relatime" | "strictatime" | "nodiratime" => "atime",
+        "sync" | "async" | "dirsync" => "sync",
+        "tmpcopyup" | "notmpcopyup" => "copyup",
+        "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+        | "runbindable" => "propagation",
+        _ => "",
+    }
+}
+
+/// `linux.resources.pids.limit` for `--pids-limit` (`None`: the default;
+/// 0 or -1: unlimited, written as -1).
+pub fn pids_limit(flag: Option<i64>) -> Result<i64, RunnerError> {
+    match flag {
+        None => Ok(PIDS_LIMIT),
+        Some(-1 | 0) => Ok(-1),
+        Some(n) if n > 0 => Ok(n),
+        Some(n) => Err(RunnerError::Engine(format!(
+            "invalid --pids-limit {n}: expected a positive number, or 0 or -1 for unlimited"
+        ))),
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> RunnerError {
@@ -253,11 +502,72 @@ pub fn mounts_with(binds: &[BindMount], rules: MountRules) -> Result<Vec<Mount>,
         )?,
         cgroup,
     ];
-    for b in binds {
-        let source = b.source.to_string_lossy();
-        let opts: Vec<&str> = b.options.iter().map(String::as_str).collect();
-        all.push(mount(&b.destination, "bind", &source, &opts)?);
+    all.extend(bind_mounts(binds)?);
+    Ok(all)
+}
+
+fn bind_mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
+    binds
+        .iter()
+        .map(|b| {
+            let source = b.source.to_string_lossy();
+            let opts: Vec<&str> = b.options.iter().map(String::as_str).collect();
+            mount(&b.destination, "bind", &source, &opts)
+        })
+        .collect()
+}
+
+/// Directories a `--read-only` container keeps writable with tmpfs (with
+/// `--read-only-tmpfs`; /dev and /dev/shm are tmpfs anyway).
+pub const READ_ONLY_TMPFS: [&str; 3] = ["/tmp", "/run", "/var/tmp"];
+
+/// The default mounts, then tmpfs (`--read-only` ones, `--tmpfs`), then the
+/// binds. A `--tmpfs` on a default mount's destination replaces it. With
+/// `--read-only` the per-container /etc files (plain `bind`, where volumes
+/// are `rbind`) are read-only too, like Podman's.
+fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, RunnerError> {
+    let f = &opts.flags;
+    let user_tmpfs = f
+        .tmpfs
+        .iter()
+        .map(|t| parse_tmpfs(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let taken = |dest: &str| {
+        user_tmpfs
+            .iter()
+            .any(|m| m.destination() == Path::new(dest))
+            || opts.binds.iter().any(|b| b.destination == dest)
+    };
+    let mut all = mounts_with(&[], rules)?;
+    all.retain(|m| {
+        !user_tmpfs
+            .iter()
+            .any(|t| t.destination() == m.destination())
+    });
+    if f.read_only && f.read_only_tmpfs {
+        for dest in READ_ONLY_TMPFS.iter().filter(|d| !taken(d)) {
+            all.push(mount(
+                dest,
+                "tmpfs",
+                "tmpfs",
+                &["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"],
+            )?);
+        }
     }
+    all.extend(user_tmpfs);
+    let binds: Vec<BindMount> = opts
+        .binds
+        .iter()
+        .cloned()
+        .map(|mut b| {
+            if f.read_only && b.options.first().is_some_and(|o| o == "bind") {
+                b.options
+                    .extend(["ro", "nosuid", "noexec", "nodev"].map(String::from));
+            }
+            b
+        })
+        .collect();
+    all.extend(bind_mounts(&binds)?);
     Ok(all)
 }
 
@@ -272,16 +582,32 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
 
 /// The process part: args, env, cwd, user, terminal, capabilities, rlimits.
 pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
-    let root = opts.user.uid == 0;
-    let full = || caps.clone();
-    let none = HashSet::new;
+    let set = |names: Vec<String>| {
+        names
+            .iter()
+            .map(|n| capability(n))
+            .collect::<Result<HashSet<Capability>, _>>()
+    };
+    let f = &opts.flags;
+    let caps = set(merge_capabilities(
+        &DEFAULT_CAPABILITIES,
+        &f.cap_add,
+        &f.cap_drop,
+    )?)?;
+    // Root gets the whole set; another user only what --cap-add names, in
+    // every set so that it survives the exec (Podman's security_linux.go).
+    let (given, ambient) = if opts.user.uid == 0 {
+        (caps.clone(), HashSet::new())
+    } else {
+        let added = set(merge_capabilities(&[], &f.cap_add, &[])?)?;
+        (added.clone(), added)
+    };
     let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(full())
-        .effective(if root { full() } else { none() })
-        .permitted(if root { full() } else { none() })
-        .inheritable(none())
-        .ambient(none())
+        .bounding(caps)
+        .effective(given.clone())
+        .permitted(given)
+        .inheritable(ambient.clone())
+        .ambient(ambient)
         .build()
         .map_err(err)?;
     let rlimits = [
@@ -400,7 +726,7 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         .devices(vec![deny_all])
         .pids(
             LinuxPidsBuilder::default()
-                .limit(PIDS_LIMIT)
+                .limit(pids_limit(opts.flags.pids_limit)?)
                 .build()
                 .map_err(err)?,
         );
@@ -462,13 +788,13 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         .root(
             RootBuilder::default()
                 .path(&opts.rootfs)
-                .readonly(false)
+                .readonly(opts.flags.read_only)
                 .build()
                 .map_err(err)?,
         )
         .process(process(opts)?)
         .hostname(opts.hostname.clone())
-        .mounts(mounts_with(&opts.binds, rules)?)
+        .mounts(all_mounts(opts, rules)?)
         .linux(linux)
         .build()
         .map_err(err)
@@ -728,6 +1054,7 @@ mod tests {
             cgroup_ns: false,
             rootless: false,
             userns: None,
+            flags: SpecFlags::default(),
         }
     }
 

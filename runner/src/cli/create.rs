@@ -31,6 +31,40 @@ pub struct CreateArgs {
     #[arg(short, long, value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
 
+    /// Read environment variables from a file (NAME=VALUE lines; a bare NAME
+    /// takes vigil's value; # comments and blank lines are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+
+    /// Mount a tmpfs (default options rw,rprivate,nosuid,nodev,tmpcopyup, as Podman)
+    #[arg(long, value_name = "DEST[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+
+    /// Set the container's host name (also in /etc/hostname and /etc/hosts)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Mount the container's root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// With --read-only, mount tmpfs on /run, /tmp and /var/tmp
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub read_only_tmpfs: bool,
+
+    /// Add capabilities (repeatable or comma-separated; ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop capabilities (repeatable or comma-separated; ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Limit the number of processes (0 or -1: unlimited; default 2048)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
     /// Bind mount a volume into the container
     #[arg(short, long, value_name = "SRC:DEST[:OPTIONS]")]
     pub volume: Vec<String>,
@@ -139,6 +173,16 @@ impl CreateArgs {
             userns: self.userns.clone(),
             uidmap: self.uidmap.clone(),
             gidmap: self.gidmap.clone(),
+            env_files: self.env_file.clone(),
+            hostname: self.hostname.clone(),
+            flags: crate::spec::SpecFlags {
+                cap_add: self.cap_add.clone(),
+                cap_drop: self.cap_drop.clone(),
+                tmpfs: self.tmpfs.clone(),
+                read_only: self.read_only,
+                read_only_tmpfs: self.read_only_tmpfs,
+                pids_limit: self.pids_limit,
+            },
         }
     }
 
