@@ -1227,6 +1227,172 @@ mod tests {
             .is_empty());
     }
 
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn capabilities_parse_and_merge_like_podman() {
+        assert_eq!(
+            parse_capabilities(&strings(&["sys_admin,CAP_NET_RAW", "Chown", "all"])).unwrap(),
+            ["CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_CHOWN", "ALL"]
+        );
+        let e = parse_capabilities(&strings(&["CHOWN,BOGUS"])).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown capability \"BOGUS\""),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 125);
+        assert!(parse_capabilities(&strings(&["CAP_"])).is_err());
+
+        let merged = |add: &[&str], drop: &[&str]| {
+            merge_capabilities(&DEFAULT_CAPABILITIES, &strings(add), &strings(drop))
+        };
+        let m = merged(&["sys_admin"], &["chown", "CAP_KILL"]).unwrap();
+        assert_eq!(m.len(), 10);
+        assert!(m.contains(&"CAP_SYS_ADMIN".into()));
+        assert!(!m.contains(&"CAP_CHOWN".into()) && !m.contains(&"CAP_KILL".into()));
+        assert_eq!(merged(&[], &[]).unwrap().len(), 11);
+        assert_eq!(merged(&["ALL"], &[]).unwrap().len(), ALL_CAPABILITIES.len());
+        assert_eq!(merged(&["all"], &["chown"]).unwrap().len(), 40);
+        assert_eq!(merged(&["net_raw"], &["ALL"]).unwrap(), ["CAP_NET_RAW"]);
+        assert!(merged(&[], &["ALL"]).unwrap().is_empty());
+        assert!(merged(&["ALL"], &["ALL"]).is_err());
+        assert!(merged(&["chown"], &["CAP_CHOWN"]).is_err());
+        // Every name vigil knows is one oci-spec knows.
+        for c in ALL_CAPABILITIES {
+            capability(c).unwrap();
+        }
+    }
+
+    #[test]
+    fn tmpfs_options_follow_podman() {
+        let opts = |v: &str| parse_tmpfs(v).map(|m| m.options().clone().unwrap());
+        assert_eq!(
+            opts("/scratch").unwrap(),
+            ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+        );
+        assert_eq!(
+            opts("/s:size=1m,mode=700,exec,ro,notmpcopyup").unwrap(),
+            [
+                "size=1m",
+                "mode=700",
+                "exec",
+                "ro",
+                "notmpcopyup",
+                "rprivate",
+                "nosuid",
+                "nodev"
+            ]
+        );
+        assert_eq!(
+            parse_tmpfs("/a/./b/").unwrap().destination(),
+            Path::new("/a/b")
+        );
+        for bad in [
+            "scratch", "/x:bogus", "/x:size", "/x:size=", "/x:rw=1", "/a/../b", "",
+        ] {
+            let e = parse_tmpfs(bad).unwrap_err();
+            assert!(e.to_string().contains("invalid --tmpfs"), "{bad}: {e}");
+        }
+        let dup = SpecFlags {
+            tmpfs: strings(&["/x", "/x/:size=1m"]),
+            ..Default::default()
+        };
+        assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn pids_limits() {
+        assert_eq!(pids_limit(None).unwrap(), PIDS_LIMIT);
+        assert_eq!(pids_limit(Some(20)).unwrap(), 20);
+        assert_eq!(pids_limit(Some(0)).unwrap(), -1);
+        assert_eq!(pids_limit(Some(-1)).unwrap(), -1);
+        assert!(pids_limit(Some(-2)).is_err());
+        let mut o = opts();
+        o.flags.pids_limit = Some(20);
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], 20);
+    }
+
+    #[test]
+    fn flags_shape_the_spec() {
+        let mut o = opts();
+        o.binds.push(BindMount {
+            source: "/s/hostname".into(),
+            destination: "/etc/hostname".into(),
+            options: strings(&["bind", "rprivate"]),
+        });
+        o.flags = SpecFlags {
+            cap_add: strings(&["SYS_ADMIN"]),
+            cap_drop: strings(&["CHOWN"]),
+            tmpfs: strings(&["/scratch:size=1m", "/dev/shm:size=2m", "/tmp"]),
+            read_only: true,
+            read_only_tmpfs: true,
+            pids_limit: None,
+        };
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        let dests: Vec<&str> = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/sys",
+                "/dev/pts",
+                "/dev/mqueue",
+                "/sys/fs/cgroup",
+                "/run",
+                "/var/tmp",
+                "/scratch",
+                "/dev/shm",
+                "/tmp",
+                "/etc/hosts",
+                "/etc/hostname"
+            ]
+        );
+        assert_eq!(
+            mount_of(&json, "/run")["options"],
+            serde_json::json!(["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"])
+        );
+        assert_eq!(mount_of(&json, "/dev/shm")["options"][0], "size=2m");
+        // Generated /etc files turn read-only, volumes (rbind) keep theirs.
+        assert_eq!(
+            mount_of(&json, "/etc/hostname")["options"],
+            serde_json::json!(["bind", "rprivate", "ro", "nosuid", "noexec", "nodev"])
+        );
+        assert_eq!(
+            mount_of(&json, "/etc/hosts")["options"],
+            serde_json::json!(["rbind"])
+        );
+        let caps = &json["process"]["capabilities"];
+        let has = |set: &str, c: &str| caps[set].as_array().unwrap().iter().any(|x| x == c);
+        assert!(has("bounding", "CAP_SYS_ADMIN") && has("effective", "CAP_SYS_ADMIN"));
+        assert!(!has("bounding", "CAP_CHOWN") && !has("effective", "CAP_CHOWN"));
+        assert!(caps["ambient"].as_array().unwrap().is_empty());
+
+        // A non-root user gets only the added capabilities, in every set.
+        o.user.uid = 1000;
+        o.flags.read_only_tmpfs = false;
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        let caps = &json["process"]["capabilities"];
+        for set in ["effective", "permitted", "inheritable", "ambient"] {
+            assert_eq!(caps[set], serde_json::json!(["CAP_SYS_ADMIN"]), "{set}");
+        }
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 11);
+        assert!(json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["destination"] != "/run"));
+    }
+
     #[test]
     fn console_size_only_for_a_sized_terminal() {
         let json = |terminal, console_size| {

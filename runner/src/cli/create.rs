@@ -205,3 +205,64 @@ pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     println!("{}", record.id);
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn new_flags_parse() {
+        let args = [
+            "vigil",
+            "create",
+            "--env-file",
+            "/e",
+            "--tmpfs",
+            "/t:size=1m",
+            "--hostname",
+            "h",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--cap-add",
+            "sys_admin,net_raw",
+            "--cap-drop",
+            "ALL",
+            "--pids-limit",
+            "-1",
+            "img",
+            "sh",
+        ];
+        let Command::Create(c) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not create");
+        };
+        let req = c.request();
+        assert_eq!(req.env_files, [std::path::PathBuf::from("/e")]);
+        assert_eq!(req.hostname.as_deref(), Some("h"));
+        assert_eq!(req.flags.tmpfs, ["/t:size=1m"]);
+        assert!(req.flags.read_only && !req.flags.read_only_tmpfs);
+        assert_eq!(req.flags.cap_add, ["sys_admin,net_raw"]);
+        assert_eq!(req.flags.cap_drop, ["ALL"]);
+        assert_eq!(req.flags.pids_limit, Some(-1));
+        assert_eq!(c.target.command, ["sh"]);
+
+        let Command::Create(c) = Cli::try_parse_from(["vigil", "create", "img"])
+            .unwrap()
+            .command
+        else {
+            panic!("not create");
+        };
+        let req = c.request();
+        assert!(!req.flags.read_only && req.flags.read_only_tmpfs);
+        assert_eq!(req.flags.pids_limit, None);
+        // --read-only-tmpfs alone means true and does not eat the image.
+        let parsed = Cli::try_parse_from(["vigil", "create", "--read-only-tmpfs", "img"]);
+        let Command::Create(c) = parsed.unwrap().command else {
+            panic!("not create");
+        };
+        assert!(c.read_only_tmpfs);
+        assert_eq!(c.target.image, "img");
+        assert!(Cli::try_parse_from(["vigil", "run", "--pids-limit", "abc", "img"]).is_err());
+    }
+}

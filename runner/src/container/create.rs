@@ -375,6 +375,28 @@ mod tests {
     }
 
     #[test]
+    fn env_files_and_hostnames() {
+        assert_eq!(
+            parse_env_file("A=1\n# comment\n\n   B=x y\nHOME\nC=a=b\n\t#x\nD=\n"),
+            ["A=1", "B=x y", "HOME", "C=a=b", "D="]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "X=1\nY\n").unwrap();
+        assert_eq!(read_env_files(&[f.clone()]).unwrap(), ["X=1", "Y"]);
+        let missing = dir.path().join("nope");
+        let e = read_env_files(&[f.clone(), missing]).unwrap_err();
+        assert!(e.to_string().contains("parsing env file"), "{e}");
+        assert_eq!(e.exit_code(), 125);
+        std::fs::write(&f, "=1\n").unwrap();
+        assert!(read_env_files(&[f]).is_err());
+        check_hostname("my-host.example").unwrap();
+        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert!(check_hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn log_options() {
         let config = |driver: &str, opts: &[&str]| {
             let req = CreateRequest {
