@@ -383,7 +383,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("env");
         std::fs::write(&f, "X=1\nY\n").unwrap();
-        assert_eq!(read_env_files(&[f.clone()]).unwrap(), ["X=1", "Y"]);
+        assert_eq!(
+            read_env_files(std::slice::from_ref(&f)).unwrap(),
+            ["X=1", "Y"]
+        );
         let missing = dir.path().join("nope");
         let e = read_env_files(&[f.clone(), missing]).unwrap_err();
         assert!(e.to_string().contains("parsing env file"), "{e}");
