@@ -175,7 +175,12 @@ pub struct SpecFlags {
 impl SpecFlags {
     /// Everything `build` would refuse, checked before the record is written.
     pub fn validate(&self) -> Result<(), RunnerError> {
-        merge_capabilities(&DEFAULT_CAPABILITIES, &self.cap_add, &self.cap_drop)?;
+        merge_capabilities(
+            &DEFAULT_CAPABILITIES,
+            &self.cap_add,
+            &self.cap_drop,
+            &all_capabilities(None),
+        )?;
         let mut seen = HashSet::new();
         for t in &self.tmpfs {
             let m = parse_tmpfs(t)?;
@@ -190,49 +195,50 @@ impl SpecFlags {
     }
 }
 
-/// Every capability vigil knows (what `ALL` means), as the spec spells them.
+/// Every capability vigil knows, as the spec spells them, in the kernel's
+/// order: the index is the capability's bit in `/proc/<pid>/status` masks.
 pub const ALL_CAPABILITIES: [&str; 41] = [
-    "CAP_AUDIT_CONTROL",
-    "CAP_AUDIT_READ",
-    "CAP_AUDIT_WRITE",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
     "CAP_KILL",
-    "CAP_LEASE",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
     "CAP_LINUX_IMMUTABLE",
-    "CAP_MAC_ADMIN",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MKNOD",
-    "CAP_NET_ADMIN",
     "CAP_NET_BIND_SERVICE",
     "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
     "CAP_NET_RAW",
-    "CAP_PERFMON",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
     "CAP_SYS_ADMIN",
     "CAP_SYS_BOOT",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_MODULE",
     "CAP_SYS_NICE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RAWIO",
     "CAP_SYS_RESOURCE",
     "CAP_SYS_TIME",
     "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
     "CAP_SYSLOG",
     "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// Normalise `--cap-add`/`--cap-drop` values: comma-separated lists,
@@ -276,17 +282,34 @@ fn capability_name(c: &Capability) -> String {
         .unwrap_or_default()
 }
 
-fn all_capabilities() -> Vec<String> {
-    ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect()
+/// What `ALL` means: every capability in `bounding` (a `CapBnd` mask, like
+/// Podman's `BoundingSet()`), or every one vigil knows without a mask.
+pub fn all_capabilities(bounding: Option<u64>) -> Vec<String> {
+    let mask = bounding.unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
+/// vigil's own capability bounding set (`CapBnd` of /proc/self/status).
+pub fn bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// Podman's `MergeCapabilities`: `base` minus `drop` plus `add` (both
-/// normalised); `--cap-add ALL` starts from every capability, `--cap-drop
-/// ALL` keeps only `add`; a capability both added and dropped is an error.
+/// normalised); `--cap-add ALL` starts from `all` (see [`all_capabilities`]),
+/// `--cap-drop ALL` keeps only `add`; a capability both added and dropped is
+/// an error.
 pub fn merge_capabilities(
     base: &[Capability],
     add: &[String],
     drop: &[String],
+    all: &[String],
 ) -> Result<Vec<String>, RunnerError> {
     let add = parse_capabilities(add)?;
     let drop = parse_capabilities(drop)?;
@@ -302,7 +325,7 @@ pub fn merge_capabilities(
         return Ok(caps);
     }
     let (base, add): (Vec<String>, Vec<String>) = if has_all(&add) {
-        (all_capabilities(), Vec::new())
+        (all.to_vec(), Vec::new())
     } else {
         (base.iter().map(capability_name).collect(), add)
     };
@@ -589,17 +612,24 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
             .collect::<Result<HashSet<Capability>, _>>()
     };
     let f = &opts.flags;
+    let all = all_capabilities(bounding_set());
     let caps = set(merge_capabilities(
         &DEFAULT_CAPABILITIES,
         &f.cap_add,
         &f.cap_drop,
+        &all,
     )?)?;
-    // Root gets the whole set; another user only what --cap-add names, in
-    // every set so that it survives the exec (Podman's security_linux.go).
+    // Root gets the whole set; another user only what --cap-add names (and
+    // vigil has), in every set so that it survives the exec (Podman's
+    // security_linux.go).
     let (given, ambient) = if opts.user.uid == 0 {
         (caps.clone(), HashSet::new())
     } else {
-        let added = set(merge_capabilities(&[], &f.cap_add, &[])?)?;
+        let added: Vec<String> = merge_capabilities(&[], &f.cap_add, &[], &all)?
+            .into_iter()
+            .filter(|c| all.contains(c))
+            .collect();
+        let added = set(added)?;
         (added.clone(), added)
     };
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -1246,7 +1276,8 @@ mod tests {
         assert!(parse_capabilities(&strings(&["CAP_"])).is_err());
 
         let merged = |add: &[&str], drop: &[&str]| {
-            merge_capabilities(&DEFAULT_CAPABILITIES, &strings(add), &strings(drop))
+            let all = all_capabilities(None);
+            merge_capabilities(&DEFAULT_CAPABILITIES, &strings(add), &strings(drop), &all)
         };
         let m = merged(&["sys_admin"], &["chown", "CAP_KILL"]).unwrap();
         assert_eq!(m.len(), 10);
@@ -1263,6 +1294,15 @@ mod tests {
         for c in ALL_CAPABILITIES {
             capability(c).unwrap();
         }
+        // ALL is what the bounding set has (bit = kernel number).
+        assert_eq!(ALL_CAPABILITIES[21], "CAP_SYS_ADMIN");
+        assert_eq!(ALL_CAPABILITIES[40], "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(
+            all_capabilities(Some((1 << 0) | (1 << 21) | (1 << 63))),
+            ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+        );
+        assert_eq!(all_capabilities(Some(0x1ff_feff_ffff)).len(), 40);
+        assert!(bounding_set().is_some());
     }
 
     #[test]
