@@ -544,8 +544,9 @@ fn bind_mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
 /// `--read-only-tmpfs`; /dev and /dev/shm are tmpfs anyway).
 pub const READ_ONLY_TMPFS: [&str; 3] = ["/tmp", "/run", "/var/tmp"];
 
-/// The default mounts, then tmpfs (`--read-only` ones, `--tmpfs`), then the
-/// binds. A `--tmpfs` on a default mount's destination replaces it. With
+/// The default mounts, then tmpfs (`--read-only` ones, `--tmpfs`) and the
+/// binds, shallowest destination first. A `--tmpfs` on a default mount's
+/// destination replaces it. With
 /// `--read-only` the per-container /etc files (plain `bind`, where volumes
 /// are `rbind`) are read-only too, like Podman's.
 fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, RunnerError> {
@@ -567,9 +568,10 @@ fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, Runne
             .iter()
             .any(|t| t.destination() == m.destination())
     });
+    let mut extra = Vec::new();
     if f.read_only && f.read_only_tmpfs {
         for dest in READ_ONLY_TMPFS.iter().filter(|d| !taken(d)) {
-            all.push(mount(
+            extra.push(mount(
                 dest,
                 "tmpfs",
                 "tmpfs",
@@ -577,7 +579,7 @@ fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, Runne
             )?);
         }
     }
-    all.extend(user_tmpfs);
+    extra.extend(user_tmpfs);
     let binds: Vec<BindMount> = opts
         .binds
         .iter()
@@ -590,7 +592,11 @@ fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, Runne
             b
         })
         .collect();
-    all.extend(bind_mounts(&binds)?);
+    extra.extend(bind_mounts(&binds)?);
+    // Parents before children, so that no mount hides a deeper one (Podman
+    // sorts its mounts the same way); stable, so equal depths keep their order.
+    extra.sort_by_key(|m| m.destination().components().count());
+    all.extend(extra);
     Ok(all)
 }
 
@@ -1358,6 +1364,14 @@ mod tests {
     #[test]
     fn flags_shape_the_spec() {
         let mut o = opts();
+        o.binds.insert(
+            0,
+            BindMount {
+                source: "/v".into(),
+                destination: "/tmp/a/b".into(),
+                options: strings(&["rbind", "rprivate"]),
+            },
+        );
         o.binds.push(BindMount {
             source: "/s/hostname".into(),
             destination: "/etc/hostname".into(),
@@ -1389,12 +1403,13 @@ mod tests {
                 "/dev/mqueue",
                 "/sys/fs/cgroup",
                 "/run",
-                "/var/tmp",
                 "/scratch",
-                "/dev/shm",
                 "/tmp",
+                "/var/tmp",
+                "/dev/shm",
                 "/etc/hosts",
-                "/etc/hostname"
+                "/etc/hostname",
+                "/tmp/a/b"
             ]
         );
         assert_eq!(

@@ -194,6 +194,19 @@ fn tmpfs_mounts_have_their_options() {
          grep ' /dev/shm ' /proc/mounts | grep -o size=[0-9]*k",
     );
     assert_eq!(out, "hi\n1\nsize=2048k\n");
+    // A tmpfs below a volume is mounted after it, so it is not hidden.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir(host.path().join("sub")).unwrap();
+    let volume = format!("{}:/data", host.path().display());
+    let out = run_ok(
+        &v,
+        &rootfs,
+        &["--tmpfs", "/data/sub", "-v", &volume],
+        "touch /data/sub/f /data/g; stat -f -c %T /data/sub",
+    );
+    assert_eq!(out, "tmpfs\n");
+    assert!(host.path().join("g").exists());
+    assert!(!host.path().join("sub/f").exists());
 }
 
 #[test]
