@@ -15,6 +15,7 @@ use oci_spec::runtime::{
     PosixRlimitBuilder, PosixRlimitType, Process, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
     UserBuilder,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::error::RunnerError;
 use crate::rootless::idmap::IdMap;
@@ -147,6 +148,277 @@ pub struct SpecOptions {
     /// A user namespace of the container's own: uid and gid mappings
     /// (`--userns=keep-id`, `--uidmap`), in IDs of the namespace vigil runs in.
     pub userns: Option<(IdMap, IdMap)>,
+    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    pub flags: SpecFlags,
+}
+
+/// The `create`/`run` flags that only shape the runtime spec; kept in the
+/// container record, validated by `create` (see [`SpecFlags::validate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpecFlags {
+    /// `--cap-add` values, normalised by [`parse_capabilities`].
+    pub cap_add: Vec<String>,
+    /// `--cap-drop` values, normalised by [`parse_capabilities`].
+    pub cap_drop: Vec<String>,
+    /// `--tmpfs DEST[:OPTIONS]`, as given.
+    pub tmpfs: Vec<String>,
+    /// `--read-only`: `root.readonly`.
+    pub read_only: bool,
+    /// `--read-only-tmpfs` (Podman's default true): with `--read-only`,
+    /// tmpfs on /run, /tmp and /var/tmp.
+    pub read_only_tmpfs: bool,
+    /// `--pids-limit`: `None` = [`PIDS_LIMIT`]; 0 or -1 = unlimited.
+    pub pids_limit: Option<i64>,
+}
+
+impl SpecFlags {
+    /// Everything `build` would refuse, checked before the record is written.
+    pub fn validate(&self) -> Result<(), RunnerError> {
+        merge_capabilities(
+            &DEFAULT_CAPABILITIES,
+            &self.cap_add,
+            &self.cap_drop,
+            &all_capabilities(None),
+        )?;
+        let mut seen = HashSet::new();
+        for t in &self.tmpfs {
+            let m = parse_tmpfs(t)?;
+            if !seen.insert(m.destination().clone()) {
+                return Err(RunnerError::Engine(format!(
+                    "invalid --tmpfs {t:?}: duplicate mount destination"
+                )));
+            }
+        }
+        pids_limit(self.pids_limit)?;
+        Ok(())
+    }
+}
+
+/// Every capability vigil knows, as the spec spells them, in the kernel's
+/// order: the index is the capability's bit in `/proc/<pid>/status` masks.
+pub const ALL_CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Normalise `--cap-add`/`--cap-drop` values: comma-separated lists,
+/// case-insensitive, `CAP_` optional, `ALL` kept as `ALL`. Unknown names
+/// are an error.
+pub fn parse_capabilities(values: &[String]) -> Result<Vec<String>, RunnerError> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        let upper = v.trim().to_ascii_uppercase();
+        let name = if upper == "ALL" {
+            upper
+        } else {
+            let full = if upper.starts_with("CAP_") {
+                upper
+            } else {
+                format!("CAP_{upper}")
+            };
+            if !ALL_CAPABILITIES.contains(&full.as_str()) {
+                return Err(RunnerError::Engine(format!(
+                    "unknown capability {v:?} (expected a name such as CAP_CHOWN or NET_RAW, or ALL)"
+                )));
+            }
+            full
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn capability(name: &str) -> Result<Capability, RunnerError> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| RunnerError::Engine(format!("unknown capability {name:?}")))
+}
+
+fn capability_name(c: &Capability) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// What `ALL` means: every capability in `bounding` (a `CapBnd` mask, like
+/// Podman's `BoundingSet()`), or every one vigil knows without a mask.
+pub fn all_capabilities(bounding: Option<u64>) -> Vec<String> {
+    let mask = bounding.unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1u64 << bit) != 0)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
+/// vigil's own capability bounding set (`CapBnd` of /proc/self/status).
+pub fn bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Podman's `MergeCapabilities`: `base` minus `drop` plus `add` (both
+/// normalised); `--cap-add ALL` starts from `all` (see [`all_capabilities`]),
+/// `--cap-drop ALL` keeps only `add`; a capability both added and dropped is
+/// an error.
+pub fn merge_capabilities(
+    base: &[Capability],
+    add: &[String],
+    drop: &[String],
+    all: &[String],
+) -> Result<Vec<String>, RunnerError> {
+    let add = parse_capabilities(add)?;
+    let drop = parse_capabilities(drop)?;
+    let has_all = |v: &[String]| v.iter().any(|c| c == "ALL");
+    if has_all(&drop) {
+        if has_all(&add) {
+            return Err(RunnerError::Engine(
+                "adding all caps and removing all caps not allowed".into(),
+            ));
+        }
+        let mut caps = add;
+        caps.sort();
+        return Ok(caps);
+    }
+    let (base, add): (Vec<String>, Vec<String>) = if has_all(&add) {
+        (all.to_vec(), Vec::new())
+    } else {
+        (base.iter().map(capability_name).collect(), add)
+    };
+    if let Some(c) = add.iter().find(|c| drop.contains(c)) {
+        return Err(RunnerError::Engine(format!(
+            "capability {c:?} cannot be dropped and added"
+        )));
+    }
+    let mut caps: Vec<String> = base.into_iter().filter(|c| !drop.contains(c)).collect();
+    for c in add {
+        if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    caps.sort();
+    Ok(caps)
+}
+
+/// Parse `--tmpfs DEST[:OPTIONS]` into a tmpfs mount with Podman 4.3.1's
+/// options: the given ones, then `rw`, `rprivate`, `nosuid`, `nodev` and
+/// `tmpcopyup` unless the user chose otherwise (observed `config.json`).
+pub fn parse_tmpfs(value: &str) -> Result<Mount, RunnerError> {
+    let (dest, opts) = value.split_once(':').unwrap_or((value, ""));
+    let bad = |why: String| RunnerError::Engine(format!("invalid --tmpfs {value:?}: {why}"));
+    if !dest.starts_with('/') {
+        return Err(bad("the destination must be an absolute path".into()));
+    }
+    let dest = Path::new(dest)
+        .components()
+        .collect::<PathBuf>()
+        .to_string_lossy()
+        .into_owned();
+    if dest.split('/').any(|c| c == "..") {
+        return Err(bad("the destination must not contain \"..\"".into()));
+    }
+    let mut options: Vec<String> = Vec::new();
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        let key = o.split_once('=').map_or(o, |(k, _)| k);
+        let valid = match key {
+            "size" | "mode" | "uid" | "gid" | "nr_inodes" | "nr_blocks" => {
+                o.contains('=') && !o.ends_with('=')
+            }
+            _ => !tmpfs_option_group(o).is_empty() && !o.contains('='),
+        };
+        if !valid {
+            return Err(bad(format!("unknown mount option {o:?}")));
+        }
+        if !options.iter().any(|x| x == o) {
+            options.push(o.to_string());
+        }
+    }
+    for (group, default) in [
+        ("rw", "rw"),
+        ("propagation", "rprivate"),
+        ("suid", "nosuid"),
+        ("dev", "nodev"),
+        ("copyup", "tmpcopyup"),
+    ] {
+        if !options.iter().any(|o| tmpfs_option_group(o) == group) {
+            options.push(default.into());
+        }
+    }
+    let opts: Vec<&str> = options.iter().map(String::as_str).collect();
+    mount(&dest, "tmpfs", "tmpfs", &opts)
+}
+
+/// Which choice a flag-like tmpfs option makes ("" for none or a key=value).
+fn tmpfs_option_group(o: &str) -> &'static str {
+    match o {
+        "rw" | "ro" => "rw",
+        "exec" | "noexec" => "exec",
+        "suid" | "nosuid" => "suid",
+        "dev" | "nodev" => "dev",
+        "atime" | "noatime" | "relatime" | "strictatime" | "nodiratime" => "atime",
+        "sync" | "async" | "dirsync" => "sync",
+        "tmpcopyup" | "notmpcopyup" => "copyup",
+        "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+        | "runbindable" => "propagation",
+        _ => "",
+    }
+}
+
+/// `linux.resources.pids.limit` for `--pids-limit` (`None`: the default;
+/// 0 or -1: unlimited, written as -1).
+pub fn pids_limit(flag: Option<i64>) -> Result<i64, RunnerError> {
+    match flag {
+        None => Ok(PIDS_LIMIT),
+        Some(-1 | 0) => Ok(-1),
+        Some(n) if n > 0 => Ok(n),
+        Some(n) => Err(RunnerError::Engine(format!(
+            "invalid --pids-limit {n}: expected a positive number, or 0 or -1 for unlimited"
+        ))),
+    }
 }
 
 fn err(e: impl std::fmt::Display) -> RunnerError {
@@ -253,11 +525,78 @@ pub fn mounts_with(binds: &[BindMount], rules: MountRules) -> Result<Vec<Mount>,
         )?,
         cgroup,
     ];
-    for b in binds {
-        let source = b.source.to_string_lossy();
-        let opts: Vec<&str> = b.options.iter().map(String::as_str).collect();
-        all.push(mount(&b.destination, "bind", &source, &opts)?);
+    all.extend(bind_mounts(binds)?);
+    Ok(all)
+}
+
+fn bind_mounts(binds: &[BindMount]) -> Result<Vec<Mount>, RunnerError> {
+    binds
+        .iter()
+        .map(|b| {
+            let source = b.source.to_string_lossy();
+            let opts: Vec<&str> = b.options.iter().map(String::as_str).collect();
+            mount(&b.destination, "bind", &source, &opts)
+        })
+        .collect()
+}
+
+/// Directories a `--read-only` container keeps writable with tmpfs (with
+/// `--read-only-tmpfs`; /dev and /dev/shm are tmpfs anyway).
+pub const READ_ONLY_TMPFS: [&str; 3] = ["/tmp", "/run", "/var/tmp"];
+
+/// The default mounts, then tmpfs (`--read-only` ones, `--tmpfs`) and the
+/// binds, shallowest destination first. A `--tmpfs` on a default mount's
+/// destination replaces it. With
+/// `--read-only` the per-container /etc files (plain `bind`, where volumes
+/// are `rbind`) are read-only too, like Podman's.
+fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, RunnerError> {
+    let f = &opts.flags;
+    let user_tmpfs = f
+        .tmpfs
+        .iter()
+        .map(|t| parse_tmpfs(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let taken = |dest: &str| {
+        user_tmpfs
+            .iter()
+            .any(|m| m.destination() == Path::new(dest))
+            || opts.binds.iter().any(|b| b.destination == dest)
+    };
+    let mut all = mounts_with(&[], rules)?;
+    all.retain(|m| {
+        !user_tmpfs
+            .iter()
+            .any(|t| t.destination() == m.destination())
+    });
+    let mut extra = Vec::new();
+    if f.read_only && f.read_only_tmpfs {
+        for dest in READ_ONLY_TMPFS.iter().filter(|d| !taken(d)) {
+            extra.push(mount(
+                dest,
+                "tmpfs",
+                "tmpfs",
+                &["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"],
+            )?);
+        }
     }
+    extra.extend(user_tmpfs);
+    let binds: Vec<BindMount> = opts
+        .binds
+        .iter()
+        .cloned()
+        .map(|mut b| {
+            if f.read_only && b.options.first().is_some_and(|o| o == "bind") {
+                b.options
+                    .extend(["ro", "nosuid", "noexec", "nodev"].map(String::from));
+            }
+            b
+        })
+        .collect();
+    extra.extend(bind_mounts(&binds)?);
+    // Parents before children, so that no mount hides a deeper one (Podman
+    // sorts its mounts the same way); stable, so equal depths keep their order.
+    extra.sort_by_key(|m| m.destination().components().count());
+    all.extend(extra);
     Ok(all)
 }
 
@@ -272,16 +611,39 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
 
 /// The process part: args, env, cwd, user, terminal, capabilities, rlimits.
 pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
-    let caps: HashSet<Capability> = DEFAULT_CAPABILITIES.into_iter().collect();
-    let root = opts.user.uid == 0;
-    let full = || caps.clone();
-    let none = HashSet::new;
+    let set = |names: Vec<String>| {
+        names
+            .iter()
+            .map(|n| capability(n))
+            .collect::<Result<HashSet<Capability>, _>>()
+    };
+    let f = &opts.flags;
+    let all = all_capabilities(bounding_set());
+    let caps = set(merge_capabilities(
+        &DEFAULT_CAPABILITIES,
+        &f.cap_add,
+        &f.cap_drop,
+        &all,
+    )?)?;
+    // Root gets the whole set; another user only what --cap-add names (and
+    // vigil has), in every set so that it survives the exec (Podman's
+    // security_linux.go).
+    let (given, ambient) = if opts.user.uid == 0 {
+        (caps.clone(), HashSet::new())
+    } else {
+        let added: Vec<String> = merge_capabilities(&[], &f.cap_add, &[], &all)?
+            .into_iter()
+            .filter(|c| all.contains(c))
+            .collect();
+        let added = set(added)?;
+        (added.clone(), added)
+    };
     let capabilities = LinuxCapabilitiesBuilder::default()
-        .bounding(full())
-        .effective(if root { full() } else { none() })
-        .permitted(if root { full() } else { none() })
-        .inheritable(none())
-        .ambient(none())
+        .bounding(caps)
+        .effective(given.clone())
+        .permitted(given)
+        .inheritable(ambient.clone())
+        .ambient(ambient)
         .build()
         .map_err(err)?;
     let rlimits = [
@@ -400,7 +762,7 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         .devices(vec![deny_all])
         .pids(
             LinuxPidsBuilder::default()
-                .limit(PIDS_LIMIT)
+                .limit(pids_limit(opts.flags.pids_limit)?)
                 .build()
                 .map_err(err)?,
         );
@@ -462,13 +824,13 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
         .root(
             RootBuilder::default()
                 .path(&opts.rootfs)
-                .readonly(false)
+                .readonly(opts.flags.read_only)
                 .build()
                 .map_err(err)?,
         )
         .process(process(opts)?)
         .hostname(opts.hostname.clone())
-        .mounts(mounts_with(&opts.binds, rules)?)
+        .mounts(all_mounts(opts, rules)?)
         .linux(linux)
         .build()
         .map_err(err)
@@ -728,6 +1090,7 @@ mod tests {
             cgroup_ns: false,
             rootless: false,
             userns: None,
+            flags: SpecFlags::default(),
         }
     }
 
@@ -898,6 +1261,191 @@ mod tests {
             .as_array()
             .unwrap()
             .is_empty());
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn capabilities_parse_and_merge_like_podman() {
+        assert_eq!(
+            parse_capabilities(&strings(&["sys_admin,CAP_NET_RAW", "Chown", "all"])).unwrap(),
+            ["CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_CHOWN", "ALL"]
+        );
+        let e = parse_capabilities(&strings(&["CHOWN,BOGUS"])).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown capability \"BOGUS\""),
+            "{e}"
+        );
+        assert_eq!(e.exit_code(), 125);
+        assert!(parse_capabilities(&strings(&["CAP_"])).is_err());
+
+        let merged = |add: &[&str], drop: &[&str]| {
+            let all = all_capabilities(None);
+            merge_capabilities(&DEFAULT_CAPABILITIES, &strings(add), &strings(drop), &all)
+        };
+        let m = merged(&["sys_admin"], &["chown", "CAP_KILL"]).unwrap();
+        assert_eq!(m.len(), 10);
+        assert!(m.contains(&"CAP_SYS_ADMIN".into()));
+        assert!(!m.contains(&"CAP_CHOWN".into()) && !m.contains(&"CAP_KILL".into()));
+        assert_eq!(merged(&[], &[]).unwrap().len(), 11);
+        assert_eq!(merged(&["ALL"], &[]).unwrap().len(), ALL_CAPABILITIES.len());
+        assert_eq!(merged(&["all"], &["chown"]).unwrap().len(), 40);
+        assert_eq!(merged(&["net_raw"], &["ALL"]).unwrap(), ["CAP_NET_RAW"]);
+        assert!(merged(&[], &["ALL"]).unwrap().is_empty());
+        assert!(merged(&["ALL"], &["ALL"]).is_err());
+        assert!(merged(&["chown"], &["CAP_CHOWN"]).is_err());
+        // Every name vigil knows is one oci-spec knows.
+        for c in ALL_CAPABILITIES {
+            capability(c).unwrap();
+        }
+        // ALL is what the bounding set has (bit = kernel number).
+        assert_eq!(ALL_CAPABILITIES[21], "CAP_SYS_ADMIN");
+        assert_eq!(ALL_CAPABILITIES[40], "CAP_CHECKPOINT_RESTORE");
+        assert_eq!(
+            all_capabilities(Some((1 << 0) | (1 << 21) | (1 << 63))),
+            ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+        );
+        assert_eq!(all_capabilities(Some(0x1ff_feff_ffff)).len(), 40);
+        assert!(bounding_set().is_some());
+    }
+
+    #[test]
+    fn tmpfs_options_follow_podman() {
+        let opts = |v: &str| parse_tmpfs(v).map(|m| m.options().clone().unwrap());
+        assert_eq!(
+            opts("/scratch").unwrap(),
+            ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+        );
+        assert_eq!(
+            opts("/s:size=1m,mode=700,exec,ro,notmpcopyup").unwrap(),
+            [
+                "size=1m",
+                "mode=700",
+                "exec",
+                "ro",
+                "notmpcopyup",
+                "rprivate",
+                "nosuid",
+                "nodev"
+            ]
+        );
+        assert_eq!(
+            parse_tmpfs("/a/./b/").unwrap().destination(),
+            Path::new("/a/b")
+        );
+        for bad in [
+            "scratch", "/x:bogus", "/x:size", "/x:size=", "/x:rw=1", "/a/../b", "",
+        ] {
+            let e = parse_tmpfs(bad).unwrap_err();
+            assert!(e.to_string().contains("invalid --tmpfs"), "{bad}: {e}");
+        }
+        let dup = SpecFlags {
+            tmpfs: strings(&["/x", "/x/:size=1m"]),
+            ..Default::default()
+        };
+        assert!(dup.validate().is_err());
+    }
+
+    #[test]
+    fn pids_limits() {
+        assert_eq!(pids_limit(None).unwrap(), PIDS_LIMIT);
+        assert_eq!(pids_limit(Some(20)).unwrap(), 20);
+        assert_eq!(pids_limit(Some(0)).unwrap(), -1);
+        assert_eq!(pids_limit(Some(-1)).unwrap(), -1);
+        assert!(pids_limit(Some(-2)).is_err());
+        let mut o = opts();
+        o.flags.pids_limit = Some(20);
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["linux"]["resources"]["pids"]["limit"], 20);
+    }
+
+    #[test]
+    fn flags_shape_the_spec() {
+        let mut o = opts();
+        o.binds.insert(
+            0,
+            BindMount {
+                source: "/v".into(),
+                destination: "/tmp/a/b".into(),
+                options: strings(&["rbind", "rprivate"]),
+            },
+        );
+        o.binds.push(BindMount {
+            source: "/s/hostname".into(),
+            destination: "/etc/hostname".into(),
+            options: strings(&["bind", "rprivate"]),
+        });
+        o.flags = SpecFlags {
+            cap_add: strings(&["SYS_ADMIN"]),
+            cap_drop: strings(&["CHOWN"]),
+            tmpfs: strings(&["/scratch:size=1m", "/dev/shm:size=2m", "/tmp"]),
+            read_only: true,
+            read_only_tmpfs: true,
+            pids_limit: None,
+        };
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["root"]["readonly"], true);
+        let dests: Vec<&str> = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/sys",
+                "/dev/pts",
+                "/dev/mqueue",
+                "/sys/fs/cgroup",
+                "/run",
+                "/scratch",
+                "/tmp",
+                "/var/tmp",
+                "/dev/shm",
+                "/etc/hosts",
+                "/etc/hostname",
+                "/tmp/a/b"
+            ]
+        );
+        assert_eq!(
+            mount_of(&json, "/run")["options"],
+            serde_json::json!(["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"])
+        );
+        assert_eq!(mount_of(&json, "/dev/shm")["options"][0], "size=2m");
+        // Generated /etc files turn read-only, volumes (rbind) keep theirs.
+        assert_eq!(
+            mount_of(&json, "/etc/hostname")["options"],
+            serde_json::json!(["bind", "rprivate", "ro", "nosuid", "noexec", "nodev"])
+        );
+        assert_eq!(
+            mount_of(&json, "/etc/hosts")["options"],
+            serde_json::json!(["rbind"])
+        );
+        let caps = &json["process"]["capabilities"];
+        let has = |set: &str, c: &str| caps[set].as_array().unwrap().iter().any(|x| x == c);
+        assert!(has("bounding", "CAP_SYS_ADMIN") && has("effective", "CAP_SYS_ADMIN"));
+        assert!(!has("bounding", "CAP_CHOWN") && !has("effective", "CAP_CHOWN"));
+        assert!(caps["ambient"].as_array().unwrap().is_empty());
+
+        // A non-root user gets only the added capabilities, in every set.
+        o.user.uid = 1000;
+        o.flags.read_only_tmpfs = false;
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        let caps = &json["process"]["capabilities"];
+        for set in ["effective", "permitted", "inheritable", "ambient"] {
+            assert_eq!(caps[set], serde_json::json!(["CAP_SYS_ADMIN"]), "{set}");
+        }
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 11);
+        assert!(json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["destination"] != "/run"));
     }
 
     #[test]

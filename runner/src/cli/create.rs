@@ -31,6 +31,40 @@ pub struct CreateArgs {
     #[arg(short, long, value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
 
+    /// Read environment variables from a file (NAME=VALUE lines; a bare NAME
+    /// takes vigil's value; # comments and blank lines are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+
+    /// Mount a tmpfs (default options rw,rprivate,nosuid,nodev,tmpcopyup, as Podman)
+    #[arg(long, value_name = "DEST[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+
+    /// Set the container's host name (also in /etc/hostname and /etc/hosts)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Mount the container's root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// With --read-only, mount tmpfs on /run, /tmp and /var/tmp
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub read_only_tmpfs: bool,
+
+    /// Add capabilities (repeatable or comma-separated; ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop capabilities (repeatable or comma-separated; ALL for every one)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Limit the number of processes (0 or -1: unlimited; default 2048)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
     /// Bind mount a volume into the container
     #[arg(short, long, value_name = "SRC:DEST[:OPTIONS]")]
     pub volume: Vec<String>,
@@ -139,6 +173,16 @@ impl CreateArgs {
             userns: self.userns.clone(),
             uidmap: self.uidmap.clone(),
             gidmap: self.gidmap.clone(),
+            env_files: self.env_file.clone(),
+            hostname: self.hostname.clone(),
+            flags: crate::spec::SpecFlags {
+                cap_add: self.cap_add.clone(),
+                cap_drop: self.cap_drop.clone(),
+                tmpfs: self.tmpfs.clone(),
+                read_only: self.read_only,
+                read_only_tmpfs: self.read_only_tmpfs,
+                pids_limit: self.pids_limit,
+            },
         }
     }
 
@@ -160,4 +204,65 @@ pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let record = crate::container::create::create(&engine.store, &image, &args.request())?;
     println!("{}", record.id);
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn new_flags_parse() {
+        let args = [
+            "vigil",
+            "create",
+            "--env-file",
+            "/e",
+            "--tmpfs",
+            "/t:size=1m",
+            "--hostname",
+            "h",
+            "--read-only",
+            "--read-only-tmpfs=false",
+            "--cap-add",
+            "sys_admin,net_raw",
+            "--cap-drop",
+            "ALL",
+            "--pids-limit",
+            "-1",
+            "img",
+            "sh",
+        ];
+        let Command::Create(c) = Cli::try_parse_from(args).unwrap().command else {
+            panic!("not create");
+        };
+        let req = c.request();
+        assert_eq!(req.env_files, [std::path::PathBuf::from("/e")]);
+        assert_eq!(req.hostname.as_deref(), Some("h"));
+        assert_eq!(req.flags.tmpfs, ["/t:size=1m"]);
+        assert!(req.flags.read_only && !req.flags.read_only_tmpfs);
+        assert_eq!(req.flags.cap_add, ["sys_admin,net_raw"]);
+        assert_eq!(req.flags.cap_drop, ["ALL"]);
+        assert_eq!(req.flags.pids_limit, Some(-1));
+        assert_eq!(c.target.command, ["sh"]);
+
+        let Command::Create(c) = Cli::try_parse_from(["vigil", "create", "img"])
+            .unwrap()
+            .command
+        else {
+            panic!("not create");
+        };
+        let req = c.request();
+        assert!(!req.flags.read_only && req.flags.read_only_tmpfs);
+        assert_eq!(req.flags.pids_limit, None);
+        // --read-only-tmpfs alone means true and does not eat the image.
+        let parsed = Cli::try_parse_from(["vigil", "create", "--read-only-tmpfs", "img"]);
+        let Command::Create(c) = parsed.unwrap().command else {
+            panic!("not create");
+        };
+        assert!(c.read_only_tmpfs);
+        assert_eq!(c.target.image, "img");
+        assert!(Cli::try_parse_from(["vigil", "run", "--pids-limit", "abc", "img"]).is_err());
+    }
 }

@@ -20,6 +20,10 @@ pub struct PsArgs {
     /// Do not truncate IDs
     #[arg(long)]
     pub no_trunc: bool,
+
+    /// Output format: `json` (Podman's `ps --format json` array) or `table`
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`,
@@ -94,6 +98,19 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.short_id().to_string()
         }
     };
+    match args.format.as_deref() {
+        None | Some("table") => {}
+        Some("json") if !args.quiet => {
+            println!("{}", ps_json(&records, now_nanos()));
+            return Ok(0);
+        }
+        Some("json") => {}
+        Some(f) => {
+            return Err(RunnerError::Engine(format!(
+                "unsupported --format {f:?}: json or table (Go templates are not supported)"
+            )))
+        }
+    }
     if args.quiet {
         for r in &records {
             println!("{}", id(r));
@@ -129,4 +146,58 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     }
     let _ = std::io::Write::write_all(&mut std::io::stdout(), table(&rows).as_bytes());
     Ok(0)
+}
+
+/// `ps --format json`: the fields `podman ps --format json` (4.3.1) prints,
+/// pretty-printed like Podman. Times are Unix seconds; never-set ones are
+/// Go's zero time (-62135596800), as in Podman.
+pub fn ps_json(records: &[Record], now: i128) -> String {
+    const ZERO_TIME: i64 = -62_135_596_800;
+    let secs = |t: Option<i128>| t.map_or(ZERO_TIME, |n| n.div_euclid(1_000_000_000) as i64);
+    let list: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let f = &r.config.flags;
+            let mut mounts: Vec<String> = r
+                .config
+                .volumes
+                .iter()
+                .filter_map(|v| crate::spec::parse_volume(v).ok().map(|b| b.destination))
+                .collect();
+            mounts.extend(
+                f.tmpfs
+                    .iter()
+                    .filter_map(|t| crate::spec::parse_tmpfs(t).ok())
+                    .map(|m| m.destination().to_string_lossy().into_owned()),
+            );
+            let running = r.status == Status::Running;
+            serde_json::json!({
+                "AutoRemove": r.auto_remove,
+                "Command": r.config.args,
+                "CreatedAt": format!("{} ago", human_duration(now - r.created)),
+                "Exited": r.status == Status::Exited,
+                "ExitedAt": secs(r.finished_at),
+                "ExitCode": r.exit_code.unwrap_or(0),
+                "Id": r.id,
+                "Image": r.image,
+                "ImageID": r.image_id.strip_prefix("sha256:").unwrap_or(&r.image_id),
+                "IsInfra": false,
+                "Labels": null,
+                "Mounts": mounts,
+                "Names": [r.name],
+                "Namespaces": {},
+                "Networks": [],
+                "Pid": if running { r.pid.unwrap_or(0) } else { 0 },
+                "Pod": "",
+                "PodName": "",
+                "Ports": null,
+                "Size": null,
+                "StartedAt": secs(r.started_at),
+                "State": r.status.as_str(),
+                "Status": status_text(r, now),
+                "Created": secs(Some(r.created)),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
 }

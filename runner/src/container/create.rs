@@ -34,6 +34,57 @@ pub struct CreateRequest {
     pub userns: Option<String>,
     pub uidmap: Vec<String>,
     pub gidmap: Vec<String>,
+    /// `--env-file`: read at create time, before `env` (which wins).
+    pub env_files: Vec<PathBuf>,
+    /// `--hostname`; default: the short id.
+    pub hostname: Option<String>,
+    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    pub flags: spec::SpecFlags,
+}
+
+/// Parse an `--env-file` like Podman 4.3.1: leading blanks trimmed, blank
+/// lines and `#` comments skipped, `NAME=VALUE` taken verbatim (the value
+/// may contain `=`), a bare `NAME` takes vigil's value (dropped if unset).
+pub fn parse_env_file(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+/// Every `--env-file` entry, in order, for [`spec::environment`].
+pub fn read_env_files(paths: &[PathBuf]) -> Result<Vec<String>, RunnerError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let text = fs::read_to_string(p)
+            .map_err(|e| RunnerError::Engine(format!("parsing env file {}: {e}", p.display())))?;
+        for entry in parse_env_file(&text) {
+            if entry.starts_with('=') {
+                return Err(RunnerError::Engine(format!(
+                    "parsing env file {}: invalid variable {entry:?}: empty name",
+                    p.display()
+                )));
+            }
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Check a `--hostname`: what sethostname(2) takes, printable, no blanks.
+pub fn check_hostname(name: &str) -> Result<(), RunnerError> {
+    if name.is_empty()
+        || name.len() > 64
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(RunnerError::Engine(format!(
+            "invalid --hostname {name:?}: 1 to 64 characters, no blanks or '/'"
+        )));
+    }
+    Ok(())
 }
 
 /// A file of the image's root file system (`/etc/passwd`...), from the
@@ -150,6 +201,15 @@ pub fn create(
         spec::parse_volume(v)?;
     }
     let mut memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
+    let mut flags = req.flags.clone();
+    flags.validate()?;
+    flags.cap_add = spec::parse_capabilities(&flags.cap_add)?;
+    flags.cap_drop = spec::parse_capabilities(&flags.cap_drop)?;
+    if let Some(h) = &req.hostname {
+        check_hostname(h)?;
+    }
+    let mut env_flags = read_env_files(&req.env_files)?;
+    env_flags.extend(req.env.iter().cloned());
     if crate::rootless::active().is_some() {
         if network_is_path(&network) {
             return Err(RunnerError::Engine(format!(
@@ -160,6 +220,12 @@ pub fn create(
         }
         if memory_limit.take().is_some() {
             eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
+        }
+        if flags.pids_limit.take().is_some() {
+            eprintln!(
+                "{}",
+                crate::rootless::resource_limits_warning("--pids-limit")
+            );
         }
     }
     let (userns, userns_user) =
@@ -218,10 +284,10 @@ pub fn create(
     if req.name.is_none() && records.iter().any(|r| r.name == name) {
         name = format!("{name}_{}", &id[..6]);
     }
-    let hostname = id[..12].to_string();
+    let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let env = spec::environment(
         &d.env,
-        &req.env,
+        &env_flags,
         |k| std::env::var(k).ok(),
         req.tty,
         &hostname,
@@ -263,6 +329,7 @@ pub fn create(
             stop_signal,
             stop_timeout: 10,
             volumes: req.volumes.clone(),
+            flags,
         },
         log: log_config(req, &data)?,
         auto_remove: req.auto_remove,
@@ -304,6 +371,31 @@ mod tests {
         assert!(parse_size("-1").is_err());
         assert_eq!(parse_rate_limit("1m:4m").unwrap(), (1 << 20, 4 << 20));
         assert_eq!(parse_rate_limit("100").unwrap(), (100, 0));
+    }
+
+    #[test]
+    fn env_files_and_hostnames() {
+        assert_eq!(
+            parse_env_file("A=1\n# comment\n\n   B=x y\nHOME\nC=a=b\n\t#x\nD=\n"),
+            ["A=1", "B=x y", "HOME", "C=a=b", "D="]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("env");
+        std::fs::write(&f, "X=1\nY\n").unwrap();
+        assert_eq!(
+            read_env_files(std::slice::from_ref(&f)).unwrap(),
+            ["X=1", "Y"]
+        );
+        let missing = dir.path().join("nope");
+        let e = read_env_files(&[f.clone(), missing]).unwrap_err();
+        assert!(e.to_string().contains("parsing env file"), "{e}");
+        assert_eq!(e.exit_code(), 125);
+        std::fs::write(&f, "=1\n").unwrap();
+        assert!(read_env_files(&[f]).is_err());
+        check_hostname("my-host.example").unwrap();
+        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+            assert!(check_hostname(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -277,6 +277,7 @@ impl<'a> Engine<'a> {
             cgroup_ns: is_cgroup2(),
             rootless,
             userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
+            flags: rec.config.flags.clone(),
         })?;
         let config = f.dir.join("config.json");
         spec.save(&config)

@@ -67,6 +67,9 @@ pub struct RunConfig {
     pub stop_signal: i32,
     pub stop_timeout: u32,
     pub volumes: Vec<String>,
+    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    #[serde(default)]
+    pub flags: crate::spec::SpecFlags,
 }
 
 /// Logging settings.
