@@ -149,13 +149,11 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
             LogReader::open(&path, opts).map_err(|e| RunnerError::Engine(e.to_string()))?;
         if args.follow {
             let exit_file = engine.files(&id).exit_dir().join(&id);
-            let monitor = rec.monitor_pid;
+            let (monitor, monitor_start) = (rec.monitor_pid, rec.monitor_start);
             reader.set_stop(move || {
-                let monitor_alive = match monitor {
-                    // SAFETY: signal 0 only checks existence.
-                    Some(p) => (unsafe { libc::kill(p, 0) }) == 0,
-                    None => false,
-                };
+                // A recycled pid is not our monitor (start time recorded at spawn).
+                let monitor_alive = monitor
+                    .is_some_and(|p| crate::container::runtime::same_process(p, monitor_start));
                 exit_file.exists() || !monitor_alive
             });
         }
