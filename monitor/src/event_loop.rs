@@ -28,10 +28,10 @@ const OOM: Token = Token(7);
 const NOTIFY: Token = Token(8);
 const CLIENT_BASE: usize = 16;
 
-/// Reads per stream per wake-up before other sources get a turn.
-const READ_BUDGET: usize = 16;
-/// Reads per stream when draining at exit (256 x 64 KiB = 16 MiB).
-const DRAIN_READS: usize = 256;
+/// Reads per stream per wake-up before other sources get a turn (1 MiB).
+const READ_BUDGET: usize = 1;
+/// Reads per stream when draining at exit (16 x 1 MiB = 16 MiB).
+const DRAIN_READS: usize = 16;
 /// Idle time after which buffer pages are returned to the kernel.
 const IDLE_RELEASE: Duration = Duration::from_millis(200);
 /// How often a paused loop checks for stuck attach clients.

@@ -19,11 +19,15 @@ use vigil::logfmt::k8s::{pieces, record_tag, Piece};
 use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
 use vigil::proto::attach::Stream;
 
-/// Output buffer size; one chunk's records usually fit in one write.
-const OUT_CAP: usize = 192 * 1024;
-/// Pieces at least this long are written with writev instead of copied. A
-/// whole read (64 KiB) is still copied: one write per chunk beats several.
-const DIRECT_MIN: usize = 96 * 1024;
+/// Output buffer size; one chunk's records usually fit in one write (a
+/// 256 KiB read of 100-byte lines makes ~370 KiB of records).
+const OUT_CAP: usize = 448 * 1024;
+/// The longest record content: a longer line is cut into `P` records of this
+/// size (vigil's documented 64 KiB, conmon's is its 8 KiB read size),
+/// independent of how much is read at once.
+pub const MAX_RECORD: usize = 64 * 1024;
+/// Pieces this long are written with writev instead of copied.
+const DIRECT_MIN: usize = MAX_RECORD;
 /// Room for a record's prefix and added newline.
 const RECORD_SLACK: usize = MAX_LEN + 16;
 /// conmon's read size: the largest record it writes.
@@ -113,7 +117,7 @@ impl K8sFileLog {
         let max_record = if self.global_size_max > 0 {
             CONMON_READ_SIZE
         } else {
-            usize::MAX
+            MAX_RECORD
         };
         for whole in pieces(chunk) {
             let mut rest = whole.bytes;
