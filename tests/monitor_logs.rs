@@ -391,7 +391,7 @@ fn log_size_max_truncation_follows_accounting_rule() {
 fn filler_record(len: usize) -> Vec<u8> {
     let prefix = "2020-01-01T00:00:00.000000000+00:00 stdout F ";
     let mut v = prefix.as_bytes().to_vec();
-    v.extend(std::iter::repeat(b'f').take(len - prefix.len() - 1));
+    v.extend(std::iter::repeat_n(b'f', len - prefix.len() - 1));
     v.push(b'\n');
     assert_eq!(v.len(), len);
     v

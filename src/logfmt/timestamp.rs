@@ -44,7 +44,10 @@ impl TimestampCache {
         };
         // SAFETY: ts is a valid out-pointer; CLOCK_REALTIME always exists.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-        (ts.tv_sec as i64, ts.tv_nsec as u32)
+        // time_t is i64 here but not on every target.
+        #[allow(clippy::unnecessary_cast)]
+        let sec = ts.tv_sec as i64;
+        (sec, ts.tv_nsec as u32)
     }
 
     /// Format `sec.nsec` into `out`, returning the length written.

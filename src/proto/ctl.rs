@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(lines, vec![b"1 2 2".to_vec(), b"2 0 0".to_vec()]);
         lines.clear();
         let mut long = b"4 4\n1 2 2".to_vec();
-        long.extend(std::iter::repeat(b'#').take(65535));
+        long.extend(std::iter::repeat_n(b'#', 65535));
         long.extend_from_slice(b"\n1 5 5\n");
         let ov = feed(&mut lb, &long, &mut lines);
         assert!(ov.contains(&Overflow::NoNewline));
