@@ -234,6 +234,11 @@ impl AttachServer {
         }
     }
 
+    /// Anyone attached (output must also go to a client).
+    pub fn has_clients(&self) -> bool {
+        self.clients.iter().any(Option::is_some)
+    }
+
     /// Some client has more than [`HIGH_WATER`] queued: stop reading output.
     pub fn congested(&self) -> bool {
         self.clients.iter().flatten().any(|c| c.queued > HIGH_WATER)

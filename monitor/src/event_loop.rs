@@ -30,6 +30,8 @@ const CLIENT_BASE: usize = 16;
 
 /// Reads per stream per wake-up before other sources get a turn (1 MiB).
 const READ_BUDGET: usize = 1;
+/// Read size while an attach client is connected.
+const ATTACHED_READ_SIZE: usize = 64 * 1024;
 /// Reads per stream when draining at exit (16 x 1 MiB = 16 MiB).
 const DRAIN_READS: usize = 16;
 /// Idle time after which buffer pages are returned to the kernel.
@@ -348,7 +350,15 @@ impl EventLoop {
             let Some(s) = &self.streams[i] else {
                 return false;
             };
-            match s.read(self.buf.space()) {
+            // With a client attached, read what its socket can take in one
+            // go: a bigger chunk would mostly be queued (copied) for it.
+            let space = self.buf.space();
+            let limit = if self.attach.as_ref().is_some_and(|a| a.has_clients()) {
+                ATTACHED_READ_SIZE
+            } else {
+                space.len()
+            };
+            match s.read(&mut space[..limit]) {
                 ReadOutcome::Data(n) => {
                     self.buffers_dirty = true;
                     let stream = s.stream;
