@@ -1062,6 +1062,16 @@ pub fn parse_volume(spec: &str) -> Result<BindMount, RunnerError> {
 mod tests {
     use super::*;
 
+    /// The `destination` of every mount in a serialised spec, in order.
+    fn mount_destinations(json: &serde_json::Value) -> Vec<&str> {
+        json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect()
+    }
+
     fn opts() -> SpecOptions {
         SpecOptions {
             rootfs: "/r".into(),
@@ -1216,12 +1226,7 @@ mod tests {
             .map(|n| n["type"].as_str().unwrap())
             .collect();
         assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount"]);
-        let dests: Vec<&str> = json["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["destination"].as_str().unwrap())
-            .collect();
+        let dests = mount_destinations(&json);
         assert_eq!(
             dests,
             [
@@ -1387,12 +1392,7 @@ mod tests {
         };
         let json = serde_json::to_value(build(&o).unwrap()).unwrap();
         assert_eq!(json["root"]["readonly"], true);
-        let dests: Vec<&str> = json["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["destination"].as_str().unwrap())
-            .collect();
+        let dests = mount_destinations(&json);
         assert_eq!(
             dests,
             [
