@@ -303,17 +303,22 @@ fn pids_limit_sets_the_pids_cgroup() {
     let Some((v, rootfs)) = setup("pids_limit_sets_the_pids_cgroup") else {
         return;
     };
-    for (name, flags, want) in [
-        ("p20", &["--pids-limit", "20"][..], "20"),
-        ("pdefault", &[][..], "2048"),
-        ("punlimited", &["--pids-limit", "-1"][..], "max"),
-        ("pzero", &["--pids-limit", "0"][..], "max"),
+    for (name, flags, want, inspected) in [
+        ("p20", &["--pids-limit", "20"][..], "20", 20),
+        ("pdefault", &[][..], "2048", 2048),
+        ("punlimited", &["--pids-limit", "-1"][..], "max", 0),
+        ("pzero", &["--pids-limit", "0"][..], "max", 0),
     ] {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["--rootfs", &rootfs, "sleep", "1000"]);
         v.ok(&args);
         assert_eq!(pids_max(&v, name), want, "{name}");
+        assert_eq!(
+            v.inspect(name)["HostConfig"]["PidsLimit"],
+            inspected,
+            "{name}: inspect shows the limit (unlimited as 0, like Podman)"
+        );
         v.ok(&["rm", "-f", name]);
     }
     // The limit holds: of 30 background processes only some start (the
@@ -477,4 +482,42 @@ fn bad_flags_fail_cleanly_and_leave_nothing_behind() {
             .unwrap_or_default();
         assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
     }
+}
+
+#[test]
+fn inspect_shows_the_run_flags() {
+    let Some((v, rootfs)) = setup("inspect_shows_the_run_flags") else {
+        return;
+    };
+    v.ok(&[
+        "create",
+        "--name",
+        "insp",
+        "--cap-add",
+        "sys_admin",
+        "--cap-drop",
+        "CAP_CHOWN",
+        "--read-only",
+        "--tmpfs",
+        "/scratch:rw,size=1m",
+        "--tmpfs",
+        "/plain",
+        "--rootfs",
+        &rootfs,
+        "true",
+    ]);
+    let host = &v.inspect("insp")["HostConfig"];
+    assert_eq!(
+        host["CapAdd"],
+        serde_json::json!(["CAP_SYS_ADMIN"]),
+        "{host}"
+    );
+    assert_eq!(host["CapDrop"], serde_json::json!(["CAP_CHOWN"]), "{host}");
+    assert_eq!(host["ReadonlyRootfs"], true, "{host}");
+    assert_eq!(
+        host["Tmpfs"],
+        serde_json::json!({"/scratch": "rw,size=1m", "/plain": ""}),
+        "{host}"
+    );
+    v.ok(&["rm", "insp"]);
 }

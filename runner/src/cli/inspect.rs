@@ -36,6 +36,16 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         t.map(format_rfc3339)
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".into())
     };
+    let flags = &rec.config.flags;
+    // `--tmpfs DEST[:OPTIONS]` as Podman shows it: destination -> options.
+    let tmpfs: serde_json::Map<String, serde_json::Value> = flags
+        .tmpfs
+        .iter()
+        .map(|t| {
+            let (dest, opts) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            (dest.to_string(), serde_json::Value::from(opts))
+        })
+        .collect();
     json!({
         "Id": rec.id,
         "Created": format_rfc3339(rec.created),
@@ -83,6 +93,12 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "NetworkMode": rec.config.network,
             "Binds": rec.config.volumes,
             "Memory": rec.memory_limit.unwrap_or(0),
+            "CapAdd": flags.cap_add,
+            "CapDrop": flags.cap_drop,
+            "ReadonlyRootfs": flags.read_only,
+            // Podman reports an unlimited pids limit as 0.
+            "PidsLimit": crate::spec::pids_limit(flags.pids_limit).map_or(0, |n| n.max(0)),
+            "Tmpfs": tmpfs,
             "LogConfig": {"Type": rec.log.driver, "Path": rec.log.path, "Tag": rec.log.tag},
         },
     })
