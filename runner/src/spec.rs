@@ -170,6 +170,40 @@ pub struct SpecFlags {
     pub read_only_tmpfs: bool,
     /// `--pids-limit`: `None` = [`PIDS_LIMIT`]; 0 or -1 = unlimited.
     pub pids_limit: Option<i64>,
+    /// `--init`: catatonit ([`find_init`]) bind-mounted read-only at
+    /// [`INIT_PATH`] runs as PID 1 and starts the command, like Podman's.
+    pub init: bool,
+}
+
+/// Where `--init`'s binary appears in the container (Podman: /run/podman-init).
+pub const INIT_PATH: &str = "/run/vigil-init";
+
+/// The init binary for `--init`: catatonit where Podman keeps it, else on PATH.
+pub fn find_init() -> Option<PathBuf> {
+    let fixed = [
+        "/usr/libexec/podman/catatonit",
+        "/usr/local/libexec/podman/catatonit",
+    ]
+    .into_iter()
+    .map(PathBuf::from);
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("catatonit"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    fixed.chain(on_path).find(|p| p.is_file())
+}
+
+fn init_binary() -> Result<PathBuf, RunnerError> {
+    find_init().ok_or_else(|| {
+        RunnerError::Engine(
+            "--init: no init binary: install catatonit (looked for \
+             /usr/libexec/podman/catatonit and catatonit on PATH)"
+                .into(),
+        )
+    })
 }
 
 impl SpecFlags {
@@ -191,6 +225,9 @@ impl SpecFlags {
             }
         }
         pids_limit(self.pids_limit)?;
+        if self.init {
+            init_binary()?;
+        }
         Ok(())
     }
 }
@@ -580,6 +617,15 @@ fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, Runne
         }
     }
     extra.extend(user_tmpfs);
+    if f.init {
+        let init = init_binary()?;
+        extra.push(mount(
+            INIT_PATH,
+            "bind",
+            &init.to_string_lossy(),
+            &["bind", "rprivate", "ro"],
+        )?);
+    }
     let binds: Vec<BindMount> = opts
         .binds
         .iter()
@@ -670,7 +716,15 @@ pub fn process(opts: &SpecOptions) -> Result<Process, RunnerError> {
     let mut process = ProcessBuilder::default()
         .terminal(opts.terminal)
         .user(user)
-        .args(opts.args.clone())
+        .args(if opts.flags.init {
+            // catatonit runs the command after `--` and passes its exit status on.
+            [INIT_PATH.to_string(), "--".to_string()]
+                .into_iter()
+                .chain(opts.args.iter().cloned())
+                .collect()
+        } else {
+            opts.args.clone()
+        })
         .env(opts.env.clone())
         .cwd(opts.cwd.clone())
         .capabilities(capabilities)
@@ -1389,6 +1443,7 @@ mod tests {
             read_only: true,
             read_only_tmpfs: true,
             pids_limit: None,
+            init: false,
         };
         let json = serde_json::to_value(build(&o).unwrap()).unwrap();
         assert_eq!(json["root"]["readonly"], true);

@@ -521,3 +521,23 @@ fn inspect_shows_the_run_flags() {
     );
     v.ok(&["rm", "insp"]);
 }
+
+#[test]
+fn init_runs_catatonit_as_pid_1_and_passes_the_exit_code() {
+    let Some((v, rootfs)) = setup("init_runs_catatonit_as_pid_1_and_passes_the_exit_code") else {
+        return;
+    };
+    assert!(
+        vigil_runner::spec::find_init().is_some(),
+        "catatonit is not installed (scripts/ci-setup installs it)"
+    );
+    let (code, out) = run_sh(
+        &v,
+        &rootfs,
+        &["--init"],
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo shell-pid=$$; exit 3",
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.starts_with("/run/vigil-init -- "), "{out}");
+    assert!(!out.contains("shell-pid=1\n"), "{out}");
+}

@@ -182,23 +182,14 @@ impl CreateArgs {
                 read_only: self.read_only,
                 read_only_tmpfs: self.read_only_tmpfs,
                 pids_limit: self.pids_limit,
+                init: self.init,
             },
-        }
-    }
-
-    /// Reject what vigil does not implement instead of silently ignoring it.
-    pub fn check_supported(&self) -> Result<(), RunnerError> {
-        let unsupported = [(self.init, "--init")];
-        match unsupported.iter().find(|(set, _)| *set) {
-            Some((_, flag)) => Err(RunnerError::Engine(format!("{flag} is not supported yet"))),
-            None => Ok(()),
         }
     }
 }
 
 /// Create the container and print its id.
 pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
-    args.check_supported()?;
     let engine = Engine::new(ctx);
     let image = image::resolve(ctx, &args.target.image, args.rootfs)?;
     let record = crate::container::create::create(&engine.store, &image, &args.request())?;

@@ -25,7 +25,6 @@ pub struct RunArgs {
 
 /// Create and start; attached, exit with the container's status.
 pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
-    args.create.check_supported()?;
     let detach_keys = parse_detach_keys(args.attach.detach_keys.as_deref())?;
     let engine = Engine::new(ctx);
     let image = image::resolve(ctx, &args.create.target.image, args.create.rootfs)?;
