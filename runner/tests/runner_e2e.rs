@@ -495,31 +495,9 @@ fn detach_with_keys_and_reattach() {
             .unwrap_or(0)
     };
     let attach_for = |d: Duration| -> String {
-        let mut child = v
-            .command(&["attach", "--no-stdin", "--sig-proxy=false", "tick"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("attach");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        let att = Piped::spawn(v.command(&["attach", "--no-stdin", "--sig-proxy=false", "tick"]));
         std::thread::sleep(d);
-        child.kill().expect("kill attach");
-        child.wait().expect("wait attach");
-        let _ = reader.join();
-        let out = text(&seen.lock().unwrap());
-        out
+        text(&att.kill())
     };
     let first = attach_for(Duration::from_millis(1500));
     let n1 = last_tick(&first);

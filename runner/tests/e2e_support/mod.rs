@@ -872,6 +872,16 @@ impl Piped {
         }
     }
 
+    /// Kill it (SIGKILL), reap it, and return all it wrote to stdout.
+    pub fn kill(mut self) -> Vec<u8> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.output()
+    }
+
     /// End of its input.
     pub fn close_stdin(&mut self) {
         drop(self.stdin.take());
