@@ -16,7 +16,6 @@ mod e2e_support;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use e2e_support::{built, e2e_images, test_images, text, wait_bounded, Piped, Pty, Vigil};
@@ -678,44 +677,25 @@ fn follow_across_rotations(test: &str, max_file: Option<u32>) {
     let out = v.run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let mut follower = v
-        .command(&["logs", "-f", "rot"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("logs -f");
-    let mut stdout = follower.stdout.take().expect("stdout");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
+    let follower = Piped::spawn(v.command(&["logs", "-f", "rot"]));
     let deadline = Instant::now() + SECS(30);
-    while !seen.lock().unwrap().starts_with(b"ready\n") {
+    while !follower.output().starts_with(b"ready\n") {
         assert!(
             Instant::now() < deadline,
             "logs -f printed no 'ready': {:?}",
-            text(&seen.lock().unwrap())
+            text(&follower.output())
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::fs::write(sig.join("go"), b"").expect("go");
-    let status = wait_bounded(follower, SECS(120), "vigil logs -f").status;
-    let _ = reader.join();
-    assert_eq!(status.code(), Some(0));
+    let followed = follower.finish(SECS(120), "vigil logs -f");
+    assert_eq!(followed.status.code(), Some(0));
     assert_eq!(v.ok(&["wait", "rot"]), "0\n");
 
     let expected: String = std::iter::once("ready\n".to_string())
         .chain((1..=LINES).map(|i| format!("line{i}\n")))
         .collect();
-    let got = text(&seen.lock().unwrap());
+    let got = text(&followed.stdout);
     if got != expected {
         let lines: Vec<&str> = got.lines().collect();
         let mut missing = Vec::new();
