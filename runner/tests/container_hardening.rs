@@ -13,32 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e_support::{env_path, text, wait_bounded, workspace, Vigil};
+use e2e_support::{text, vigil_and_busybox_rootfs, wait_bounded, Vigil};
 use vigil_runner::container::runtime::{same_process, start_time};
 
 /// A private vigil and the busybox rootfs, or why the test cannot run.
 fn setup(test: &str) -> Option<(Vigil, String)> {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
-    let rootfs = env_path("VIGIL_TEST_ROOTFS")
-        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
-    if !rootfs.join("bin/busybox").is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-rootfs"))
-            .arg(&rootfs)
-            .status();
-    }
-    if !rootfs.join("bin/busybox").is_file() {
-        eprintln!("skipping {test}: no busybox rootfs at {}", rootfs.display());
-        return None;
-    }
-    let rootfs = rootfs.to_str().expect("utf-8 rootfs path").to_string();
-    Some((v, rootfs))
+    vigil_and_busybox_rootfs(test)
 }
 
 /// `run -d --name NAME --rootfs ROOTFS sleep 1000`: (id, monitor pid, container pid).

@@ -12,29 +12,11 @@
 
 mod e2e_support;
 
-use std::path::PathBuf;
-
-use e2e_support::{env_path, text, workspace, Vigil};
+use e2e_support::{text, vigil_and_busybox_rootfs, Vigil};
 
 /// A private vigil and the busybox rootfs, or why the test cannot run.
 fn setup(test: &str) -> Option<(Vigil, String)> {
-    let rootfs: PathBuf = env_path("VIGIL_TEST_ROOTFS")
-        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
-    if !rootfs.join("bin/busybox").is_file() {
-        eprintln!(
-            "skipping {test}: no busybox rootfs at {} (scripts/make-test-rootfs)",
-            rootfs.display()
-        );
-        return None;
-    }
-    Some((v, rootfs.to_str().expect("utf-8 rootfs path").to_string()))
+    vigil_and_busybox_rootfs(test)
 }
 
 /// `vigil run --rm FLAGS... --rootfs ROOTFS sh -c SCRIPT`: exit code and stdout+stderr.

@@ -901,3 +901,32 @@ impl Piped {
         out
     }
 }
+
+/// A private vigil and the busybox test rootfs for `--rootfs` (built by
+/// scripts/make-test-rootfs if missing), or None after saying why `test`
+/// is skipped.
+pub fn vigil_and_busybox_rootfs(test: &str) -> Option<(Vigil, String)> {
+    let v = match Vigil::new() {
+        Ok(v) => v,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return None;
+        }
+    };
+    let rootfs = env_path("VIGIL_TEST_ROOTFS")
+        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
+    if !rootfs.join("bin/busybox").is_file() {
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-rootfs"))
+            .arg(&rootfs)
+            .status();
+    }
+    if !rootfs.join("bin/busybox").is_file() {
+        eprintln!(
+            "skipping {test}: no busybox rootfs at {} (scripts/make-test-rootfs)",
+            rootfs.display()
+        );
+        return None;
+    }
+    Some((v, rootfs.to_str().expect("utf-8 rootfs path").to_string()))
+}
