@@ -5,6 +5,7 @@
 //! codes; everything else lives in this library so it can be tested.
 
 pub mod cli;
+pub mod config;
 pub mod container;
 pub mod context;
 pub mod error;

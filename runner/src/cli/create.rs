@@ -15,6 +15,10 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+
     /// Keep stdin open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
@@ -152,6 +156,14 @@ impl LogDriver {
 }
 
 impl CreateArgs {
+    /// [`request`](Self::request) with containers.conf's defaults.
+    pub fn request_with(&self, ctx: &Context) -> CreateRequest {
+        CreateRequest {
+            default_env: ctx.containers_conf.containers.env.clone(),
+            ..self.request()
+        }
+    }
+
     /// The container definition these flags ask for.
     pub fn request(&self) -> CreateRequest {
         CreateRequest {
@@ -184,6 +196,8 @@ impl CreateArgs {
                 pids_limit: self.pids_limit,
                 init: self.init,
             },
+            default_env: Vec::new(),
+            restart: self.restart.clone(),
         }
     }
 }
@@ -192,7 +206,7 @@ impl CreateArgs {
 pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let image = image::resolve(ctx, &args.target.image, args.rootfs)?;
-    let record = crate::container::create::create(&engine.store, &image, &args.request())?;
+    let record = crate::container::create::create(&engine.store, &image, &args.request_with(ctx))?;
     println!("{}", record.id);
     Ok(0)
 }

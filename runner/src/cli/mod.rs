@@ -47,21 +47,23 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
-    /// Store directory: images and container file systems
-    /// [default: /var/lib/vigil as root, else $XDG_DATA_HOME/vigil]
+    /// Store directory: images and container file systems [default:
+    /// storage.conf's graphroot, else /var/lib/vigil as root, else $XDG_DATA_HOME/vigil]
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// State directory: container state, sockets, exit files
-    /// [default: /run/vigil as root, else $XDG_RUNTIME_DIR/vigil]
+    /// State directory: container state, sockets, exit files [default:
+    /// storage.conf's runroot, else /run/vigil as root, else $XDG_RUNTIME_DIR/vigil]
     #[arg(long, global = true, value_name = "DIR")]
     pub runroot: Option<PathBuf>,
 
-    /// OCI runtime: a name looked up on PATH, or a path
-    #[arg(long, global = true, value_name = "RUNTIME", default_value = "runc")]
-    pub runtime: PathBuf,
+    /// OCI runtime: a name from containers.conf's [engine.runtimes], a name
+    /// looked up on PATH, or a path [default: containers.conf's runtime, else runc]
+    #[arg(long, global = true, value_name = "RUNTIME")]
+    pub runtime: Option<PathBuf>,
 
-    /// Monitor (conmon) binary [default: conmon next to vigil, else on PATH]
+    /// Monitor (conmon) binary [default: containers.conf's conmon_path, else
+    /// conmon next to vigil, else on PATH]
     #[arg(long, global = true, value_name = "PATH")]
     pub conmon: Option<PathBuf>,
 

@@ -260,7 +260,7 @@ fn global_options_go_before_or_after_the_command() {
     ]);
     assert_eq!(cli.global.root.as_deref(), Some(Path::new("/s")));
     assert_eq!(cli.global.runroot.as_deref(), Some(Path::new("/r")));
-    assert_eq!(cli.global.runtime, Path::new("crun"));
+    assert_eq!(cli.global.runtime.as_deref(), Some(Path::new("crun")));
     assert_eq!(
         cli.global.conmon.as_deref(),
         Some(Path::new("/usr/libexec/conmon"))
@@ -277,7 +277,7 @@ fn global_defaults() {
     let cli = parse(&["ps"]);
     assert_eq!(cli.global.root, None);
     assert_eq!(cli.global.runroot, None);
-    assert_eq!(cli.global.runtime, Path::new("runc"));
+    assert_eq!(cli.global.runtime, None);
     assert_eq!(cli.global.conmon, None);
     assert_eq!(cli.global.log_level, LogLevel::Warn);
     assert_eq!(

@@ -40,6 +40,10 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     pub flags: spec::SpecFlags,
+    /// containers.conf's `env`, under the image's.
+    pub default_env: Vec<String>,
+    /// `--restart`: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
+    pub restart: Option<String>,
 }
 
 /// Parse an `--env-file` like Podman 4.3.1: leading blanks trimmed, blank
@@ -286,7 +290,7 @@ pub fn create(
     }
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let env = spec::environment(
-        &d.env,
+        &super::defaults::base_environment(&req.default_env, &d.env),
         &env_flags,
         |k| std::env::var(k).ok(),
         req.tty,

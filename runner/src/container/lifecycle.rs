@@ -110,6 +110,19 @@ impl<'a> Engine<'a> {
         ))
     }
 
+    /// How storage.conf says to make a root file system.
+    pub fn overlay_method(&self) -> rootfs::OverlayMethod {
+        let storage = &self.ctx.storage_conf;
+        match (storage.driver, &storage.mount_program) {
+            (crate::config::storage::Driver::Vfs, _) => rootfs::OverlayMethod::Copy,
+            (_, Some(path)) => rootfs::OverlayMethod::Program {
+                path: path.clone(),
+                options: storage.mount_options.clone(),
+            },
+            (_, None) => rootfs::OverlayMethod::Kernel,
+        }
+    }
+
     /// Monitor options for the container (create mode).
     fn monitor_options(&self, rec: &Record, rt: &Runtime, f: &Files) -> MonitorOptions {
         let mut o = MonitorOptions::new(rec.id.clone(), rt.path.clone());
@@ -198,7 +211,12 @@ impl<'a> Engine<'a> {
                 let copy = |target: &Path| {
                     super::image::copy_translated(self.ctx, &image_id, &source, &owners, target)
                 };
-                let kind = rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?;
+                let kind = rootfs::mount_with(
+                    &rec.rootfs_source,
+                    &f.data,
+                    Some(&copy),
+                    &rootfs::OverlayMethod::Copy,
+                )?;
                 if ns.mode == "keep-id" {
                     let (uids, gids) = (ns.uids(), ns.gids());
                     if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
@@ -209,10 +227,11 @@ impl<'a> Engine<'a> {
                 }
                 kind
             }
-            None => rootfs::mount(
+            None => rootfs::mount_with(
                 &rec.rootfs_source,
                 &f.data,
                 if use_store { Some(&flatten) } else { None },
+                &self.overlay_method(),
             )?,
         };
         rec.mounted = Some(kind);
@@ -259,7 +278,8 @@ impl<'a> Engine<'a> {
         let nr_open = fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
             .and_then(|s| s.trim().parse().ok());
-        let spec = spec::build(&SpecOptions {
+        let is_root = user.uid == 0;
+        let mut spec = spec::build(&SpecOptions {
             rootfs: rootfs::rootfs_path(&f.data),
             args: rec.config.args.clone(),
             env: rec.config.env.clone(),
@@ -279,6 +299,15 @@ impl<'a> Engine<'a> {
             userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
             flags: rec.config.flags.clone(),
         })?;
+        let flags = &rec.config.flags;
+        super::defaults::apply(
+            &mut spec,
+            &self.ctx.containers_conf.containers,
+            (&flags.cap_add, &flags.cap_drop),
+            is_root,
+            (!can_raise)
+                .then(|| hard_limit(libc::RLIMIT_NOFILE).min(hard_limit(libc::RLIMIT_NPROC))),
+        )?;
         let config = f.dir.join("config.json");
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;

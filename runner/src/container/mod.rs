@@ -2,6 +2,7 @@
 //! the monitor (`vigil::client`), shared by the container commands in `cli/`.
 
 pub mod create;
+pub mod defaults;
 pub mod etc;
 pub mod exec;
 pub mod image;
