@@ -57,6 +57,11 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Restart(args) => cli::restart::handle(ctx, args),
+        Command::Pause(args) => cli::pause::handle(ctx, args),
+        Command::Unpause(args) => cli::unpause::handle(ctx, args),
+        Command::Rename(args) => cli::rename::handle(ctx, args),
+        Command::Container(sub) => cli::container::handle(ctx, sub),
     }
 }
 

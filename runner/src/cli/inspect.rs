@@ -54,8 +54,8 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         "State": {
             "OciVersion": "1.0.2-dev",
             "Status": rec.status.as_str(),
-            "Running": rec.status == Status::Running,
-            "Paused": false,
+            "Running": matches!(rec.status, Status::Running | Status::Paused),
+            "Paused": rec.status == Status::Paused,
             "Restarting": false,
             "OOMKilled": rec.oom_killed,
             "Dead": false,
@@ -70,7 +70,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         "ImageName": rec.image,
         "Rootfs": "",
         "Name": rec.name,
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": "overlay",
         "LogPath": rec.log.path,
         "ConmonPidFile": dir.join("conmon.pid"),
@@ -90,6 +90,10 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         },
         "HostConfig": {
             "AutoRemove": rec.auto_remove,
+            "RestartPolicy": {
+                "Name": rec.restart_policy.name,
+                "MaximumRetryCount": rec.restart_policy.max_retries,
+            },
             "NetworkMode": rec.config.network,
             "Binds": rec.config.volumes,
             "Memory": rec.memory_limit.unwrap_or(0),

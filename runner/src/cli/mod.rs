@@ -7,21 +7,27 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub mod argv;
 pub mod attach;
+pub mod container;
 pub mod create;
 pub mod exec;
 pub mod image;
 pub mod images;
 pub mod inspect;
 pub mod kill;
+pub mod latest;
 pub mod load;
 pub mod logs;
+pub mod pause;
 pub mod ps;
+pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod start;
 pub mod stop;
 pub mod tag;
+pub mod unpause;
 pub mod wait;
 
 /// vigil: a daemonless container runner.
@@ -123,6 +129,17 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Restart one or more containers
+    Restart(restart::RestartArgs),
+    /// Pause all the processes in containers
+    Pause(pause::PauseArgs),
+    /// Unpause the processes in paused containers
+    Unpause(unpause::UnpauseArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
 }
 
 impl Command {
@@ -146,6 +163,11 @@ impl Command {
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
             Command::Image(sub) => sub.name(),
+            Command::Restart(_) => "restart",
+            Command::Pause(_) => "pause",
+            Command::Unpause(_) => "unpause",
+            Command::Rename(_) => "rename",
+            Command::Container(sub) => sub.name(),
         }
     }
 }

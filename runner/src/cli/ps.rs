@@ -40,6 +40,7 @@ pub fn status_text(rec: &Record, now: i128) -> String {
 fn plain_status(rec: &Record, now: i128) -> String {
     match rec.status {
         Status::Created => "Created".into(),
+        Status::Paused => "Paused".into(),
         Status::Running => format!("Up {}", human_duration(now - rec.started_at.unwrap_or(now))),
         Status::Exited => format!(
             "Exited ({}) {} ago",

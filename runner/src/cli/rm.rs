@@ -4,7 +4,7 @@ use clap::Args;
 
 use std::time::Duration;
 
-use crate::container::{Engine, Status};
+use crate::container::{control, Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -14,8 +14,16 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
 
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
+    /// Remove every container
+    #[arg(short, long)]
+    pub all: bool,
+
     /// Containers to remove
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -24,7 +32,22 @@ pub struct RmArgs {
 pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let mut code = 0;
-    for name in &args.containers {
+    let names: Vec<String> = if args.all {
+        engine.store.ids()?
+    } else if args.latest {
+        match super::latest::latest(&engine) {
+            Ok(rec) => vec![rec.id],
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return Ok(1);
+            }
+        }
+    } else if args.containers.is_empty() {
+        return Err(super::latest::no_names());
+    } else {
+        args.containers.clone()
+    };
+    for name in &names {
         let Some(id) = engine.store.lookup(name)? else {
             eprintln!(
                 "vigil rm: {}",
@@ -37,15 +60,18 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
             let _lock = engine.store.lock(&id)?;
             engine.refresh(&id)?
         };
-        if rec.status == Status::Running {
+        if matches!(rec.status, Status::Running | Status::Paused) {
             if !args.force {
                 eprintln!(
-                    "vigil rm: cannot remove container {id} as it is running - running or paused containers \
-                     cannot be removed without force: container state improper"
+                    "vigil rm: cannot remove container {id} as it is {} - running or paused containers \
+                     cannot be removed without force: container state improper",
+                    rec.status.as_str()
                 );
                 code = 2;
                 continue;
             }
+            // Marked stopped by the user first: no restart policy fires.
+            let _ = control::kill(&engine, &id, libc::SIGKILL);
             let _ = engine.runtime()?.kill(&id, libc::SIGKILL, true);
             rec = engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
         }

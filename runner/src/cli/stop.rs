@@ -2,9 +2,7 @@
 
 use clap::Args;
 
-use std::time::Duration;
-
-use crate::container::{Engine, Status};
+use crate::container::{control, Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -15,35 +13,42 @@ pub struct StopArgs {
     #[arg(short, long, value_name = "SECONDS")]
     pub time: Option<u32>,
 
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
+    /// Stop every running container
+    #[arg(short, long)]
+    pub all: bool,
+
     /// Containers to stop
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 /// The stop signal, then SIGKILL (to every process) after the timeout.
 pub fn handle(ctx: &Context, args: &StopArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
-        let rec = {
-            let _lock = engine.store.lock(&id)?;
-            engine.refresh(&id)?
-        };
-        if rec.status == Status::Running {
-            let rt = engine.runtime()?;
-            let timeout = args.time.unwrap_or(rec.config.stop_timeout);
-            let stopped = timeout > 0
-                && rt.kill(&id, rec.config.stop_signal, false).is_ok()
-                && engine
-                    .wait_exit(&id, Some(Duration::from_secs(timeout.into())))
-                    .is_ok_and(|r| r.status == Status::Exited);
-            if !stopped {
-                // Already gone is fine: the exit file tells.
-                let _ = rt.kill(&id, libc::SIGKILL, true);
-                engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
-            }
-        }
+    let targets = if args.all {
+        running(&engine)?
+    } else {
+        super::latest::targets(&engine, &args.containers, args.latest)?
+    };
+    for (name, id) in targets {
+        control::stop(&engine, &id, args.time)?;
         println!("{name}");
     }
     Ok(0)
+}
+
+/// Running and paused containers, by full id (for `--all`).
+pub fn running(engine: &Engine<'_>) -> Result<Vec<(String, String)>, RunnerError> {
+    let mut out = Vec::new();
+    for id in engine.store.ids()? {
+        let rec = engine.refresh_locked(&id)?;
+        if matches!(rec.status, Status::Running | Status::Paused) {
+            out.push((rec.id.clone(), rec.id));
+        }
+    }
+    Ok(out)
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::image::ImageInfo;
-use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
+use super::record::{now_nanos, LogConfig, Record, RestartPolicy, RootfsSource, RunConfig, Status};
 use super::runtime::parse_signal;
 use super::store::{generated_name, new_id, Store};
 use crate::error::RunnerError;
@@ -200,6 +200,16 @@ pub fn create(
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
+    let restart_policy = match &req.restart {
+        Some(p) => RestartPolicy::parse(p)?,
+        None => RestartPolicy::default(),
+    };
+    if req.auto_remove && restart_policy.is_set() {
+        return Err(RunnerError::Engine(
+            "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\""
+                .into(),
+        ));
+    }
     let network = Network::parse(req.network.as_deref())?;
     for v in &req.volumes {
         spec::parse_volume(v)?;
@@ -349,6 +359,9 @@ pub fn create(
         started_at: None,
         finished_at: None,
         mounted: None,
+        restart_policy,
+        restart_count: 0,
+        stopped_by_user: false,
         userns,
     };
     if let Err(e) = record.save(&dir) {

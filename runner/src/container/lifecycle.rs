@@ -157,8 +157,11 @@ impl<'a> Engine<'a> {
         o
     }
 
-    /// Exit command that removes a detached `--rm` container when it exits.
-    fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+    /// Exit command the monitor runs when the container exits: `vigil
+    /// container cleanup ID` with this invocation's global options, which
+    /// applies the restart policy or removes a detached `--rm` container
+    /// (Podman's `container cleanup`).
+    fn cleanup_command(&self, rec: &Record) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
         let p = &self.ctx.paths;
         let mut args: Vec<std::ffi::OsString> = vec![
@@ -172,7 +175,7 @@ impl<'a> Engine<'a> {
         if let Some(conmon) = &self.ctx.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
-        args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
+        args.extend(["container".into(), "cleanup".into(), rec.id.clone().into()]);
         Some(client::ExitCommand {
             path: exe,
             args,
@@ -312,8 +315,8 @@ impl<'a> Engine<'a> {
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
-        if detached_auto_remove {
-            opts.exit_command = self.auto_remove_command(rec);
+        if detached_auto_remove || rec.restart_policy.is_set() {
+            opts.exit_command = self.cleanup_command(rec);
         }
         let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
         let pid = m
@@ -376,6 +379,12 @@ impl<'a> Engine<'a> {
             rec.save(&f.dir)?;
         }
         Ok(rec)
+    }
+
+    /// [`refresh`](Self::refresh) under the container's lock.
+    pub fn refresh_locked(&self, id: &str) -> Result<Record, RunnerError> {
+        let _lock = self.store.lock(id)?;
+        self.refresh(id)
     }
 
     /// The recorded monitor is alive and is the process we started (not a
@@ -512,7 +521,8 @@ fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
     }
 }
 
-fn is_cgroup2() -> bool {
+/// The unified cgroup hierarchy (v2) is mounted at /sys/fs/cgroup.
+pub fn is_cgroup2() -> bool {
     // SAFETY: statfs into a zeroed struct with a valid C string.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();

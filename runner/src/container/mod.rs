@@ -1,6 +1,7 @@
 //! Containers: records on disk, root file systems, and the lifecycle through
 //! the monitor (`vigil::client`), shared by the container commands in `cli/`.
 
+pub mod control;
 pub mod create;
 pub mod defaults;
 pub mod etc;
