@@ -332,11 +332,14 @@ fn lifecycle_command_flags() {
     };
     assert!(start.attach && start.interactive && start.options.sig_proxy);
 
-    for command in [
-        "start", "stop", "kill", "wait", "rm", "logs", "inspect", "rmi",
-    ] {
+    // Container commands take -l/--latest instead of names: "you must
+    // provide at least one name or id" is their run-time error (Podman's).
+    for command in ["rmi"] {
         let err = parse_err(&[command]);
         assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{command}");
+    }
+    for command in ["start", "stop", "kill", "wait", "rm", "logs", "restart"] {
+        parse(&[command, "-l"]);
     }
 }
 
