@@ -62,6 +62,8 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Unpause(args) => cli::unpause::handle(ctx, args),
         Command::Rename(args) => cli::rename::handle(ctx, args),
         Command::Container(sub) => cli::container::handle(ctx, sub),
+        Command::Version(args) => cli::version::handle(ctx, args),
+        Command::Info(args) => cli::info::handle(ctx, args),
     }
 }
 

@@ -15,6 +15,10 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Set metadata on the container
+    #[arg(short, long, value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
+
     /// Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
@@ -198,6 +202,7 @@ impl CreateArgs {
             },
             default_env: Vec::new(),
             restart: self.restart.clone(),
+            labels: self.label.clone(),
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod attach;
 pub mod container;
 pub mod create;
 pub mod exec;
+pub mod filter;
 pub mod image;
 pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod latest;
@@ -27,7 +29,9 @@ pub mod run;
 pub mod start;
 pub mod stop;
 pub mod tag;
+pub mod template;
 pub mod unpause;
+pub mod version;
 pub mod wait;
 
 /// vigil: a daemonless container runner.
@@ -140,6 +144,10 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(container::ContainerCommand),
+    /// Display the vigil version information
+    Version(version::VersionArgs),
+    /// Display vigil's system information
+    Info(info::InfoArgs),
 }
 
 impl Command {
@@ -168,6 +176,8 @@ impl Command {
             Command::Unpause(_) => "unpause",
             Command::Rename(_) => "rename",
             Command::Container(sub) => sub.name(),
+            Command::Version(_) => "version",
+            Command::Info(_) => "info",
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct CreateRequest {
     pub default_env: Vec<String>,
     /// `--restart`: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
     pub restart: Option<String>,
+    /// `--label KEY[=VALUE]`.
+    pub labels: Vec<String>,
 }
 
 /// Parse an `--env-file` like Podman 4.3.1: leading blanks trimmed, blank
@@ -359,6 +361,14 @@ pub fn create(
         started_at: None,
         finished_at: None,
         mounted: None,
+        labels: {
+            let mut labels = image.labels.clone();
+            for l in &req.labels {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            labels
+        },
         restart_policy,
         restart_count: 0,
         stopped_by_user: false,

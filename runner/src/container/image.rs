@@ -31,6 +31,8 @@ pub struct ImageInfo {
     pub id: String,
     pub defaults: ImageDefaults,
     pub rootfs: RootfsSource,
+    /// The image config's labels (a container starts with them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Resolve `name`: an image in the store, or with `rootfs_dir` a directory.
@@ -56,6 +58,7 @@ pub fn from_directory(dir: &Path) -> Result<ImageInfo, RunnerError> {
         id: String::new(),
         defaults: ImageDefaults::default(),
         rootfs: RootfsSource::Directory(abs),
+        labels: Default::default(),
     })
 }
 
@@ -87,6 +90,7 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
             stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
         },
         rootfs: RootfsSource::Layers(record.layer_dirs()),
+        labels: c.labels.clone().unwrap_or_default(),
     })
 }
 

@@ -13,6 +13,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod session;
 pub mod store;
+pub mod usage;
 
 pub use create::CreateRequest;
 pub use lifecycle::Engine;

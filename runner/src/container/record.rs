@@ -188,6 +188,9 @@ pub struct Record {
     pub finished_at: Option<i128>,
     /// Set while the rootfs is mounted.
     pub mounted: Option<MountKind>,
+    /// `--label`s over the image's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `--restart`.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
