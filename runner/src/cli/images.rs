@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use crate::cli::load::{engine_err, print_out};
+use crate::cli::output::{engine_err, print_out};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::progress::human_size;

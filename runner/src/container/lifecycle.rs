@@ -14,8 +14,7 @@ use super::record::{now_nanos, MountKind, Record, Status};
 use super::rootfs;
 use super::runtime::{same_process, start_time, Runtime};
 use super::store::Store;
-use crate::cli::LogLevel;
-use crate::context::Context;
+use crate::context::{Context, LogLevel};
 use crate::error::RunnerError;
 use crate::spec::{self, Network, SpecOptions};
 
@@ -193,10 +192,9 @@ impl<'a> Engine<'a> {
         let kind = match &rec.userns {
             // Its own user namespace: a copy with owners as that mapping wants them.
             Some(ns) => {
-                let owners = ns.owner_map();
                 let source = rec.rootfs_source.clone();
                 let copy = |target: &Path| {
-                    super::image::copy_translated(self.ctx, &image_id, &source, &owners, target)
+                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
                 };
                 let kind = rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?;
                 if ns.mode == "keep-id" {

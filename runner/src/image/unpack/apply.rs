@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::entry::{Entry, Kind, Meta};
-use super::root::{self, display, DirMaker, InPath, Root};
-use super::sys;
+use crate::fsroot::{self as root, display, DirMaker, InPath, Root};
+use crate::fsroot::sys;
 use super::xattr::{classify, XattrPolicy};
 use super::{DevicePolicy, Mode, Options, UnpackError, UnpackReport};
 

@@ -5,7 +5,7 @@ use std::io::Read;
 
 use tar::EntryType;
 
-use super::root::{clean, InPath};
+use crate::fsroot::{clean, InPath};
 use super::UnpackError;
 
 /// What an entry creates.

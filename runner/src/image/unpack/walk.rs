@@ -12,8 +12,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::apply::Applier;
 use super::entry::{Entry, Kind, Meta};
-use super::root::{display, InPath, Root};
-use super::sys;
+use crate::fsroot::{display, InPath, Root};
+use crate::fsroot::sys;
 use super::UnpackError;
 
 const OPAQUE_KEYS: [&[u8]; 2] = [b"trusted.overlay.opaque", b"user.overlay.opaque"];
