@@ -144,7 +144,8 @@ mod tests {
             },
             1000,
             &env,
-        ).unwrap();
+        )
+        .unwrap();
         assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
         assert_eq!(ctx.paths.state, Path::new("/r"));
         assert_eq!(ctx.log_level, LogLevel::Warn);
@@ -157,7 +158,8 @@ mod tests {
             },
             1000,
             &env,
-        ).unwrap();
+        )
+        .unwrap();
         let err = ctx.runtime_path().unwrap_err();
         assert_eq!(err.exit_code(), 125);
         assert!(err.to_string().contains("crun"), "{err}");

@@ -14,8 +14,8 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::fsroot::{clean, display, DirMaker, Root};
 use crate::fsroot::sys;
+use crate::fsroot::{clean, display, DirMaker, Root};
 
 /// Why a root file system operation failed.
 #[derive(Debug)]

@@ -19,7 +19,12 @@ pub struct BindMount {
     pub options: Vec<String>,
 }
 
-pub(super) fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount, RunnerError> {
+pub(super) fn mount(
+    dest: &str,
+    typ: &str,
+    source: &str,
+    options: &[&str],
+) -> Result<Mount, RunnerError> {
     MountBuilder::default()
         .destination(dest)
         .typ(typ)
