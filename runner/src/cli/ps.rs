@@ -157,19 +157,16 @@ pub fn ps_json(records: &[Record], now: i128) -> String {
     let list: Vec<serde_json::Value> = records
         .iter()
         .map(|r| {
-            let f = &r.config.flags;
-            let mut mounts: Vec<String> = r
-                .config
-                .volumes
-                .iter()
-                .filter_map(|v| crate::spec::parse_volume(v).ok().map(|b| b.destination))
-                .collect();
-            mounts.extend(
-                f.tmpfs
+            // A record too damaged to parse still gets listed.
+            let mounts: Vec<String> = match r.config.parsed() {
+                Ok(parsed) => parsed
+                    .volumes
                     .iter()
-                    .filter_map(|t| crate::spec::parse_tmpfs(t).ok())
-                    .map(|m| m.destination().to_string_lossy().into_owned()),
-            );
+                    .map(|b| b.destination.clone())
+                    .chain(parsed.tmpfs.iter().map(|t| t.destination.clone()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
             let running = r.status == Status::Running;
             serde_json::json!({
                 "AutoRemove": r.auto_remove,

@@ -36,7 +36,7 @@ pub use process::{
     console_box, find_init, process, rlimit_value, terminal_size, INIT_PATH, RLIMIT_TARGET,
 };
 pub use resources::{pids_limit, PIDS_LIMIT};
-pub use tmpfs::parse_tmpfs;
+pub use tmpfs::{parse_tmpfs, TmpfsMount};
 pub use user::{resolve_user, User};
 
 /// containers.conf masked paths.
@@ -93,12 +93,18 @@ pub struct SpecOptions {
     /// A user namespace of the container's own: uid and gid mappings
     /// (`--userns=keep-id`, `--uidmap`), in IDs of the namespace vigil runs in.
     pub userns: Option<(IdMap, IdMap)>,
-    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    /// `--tmpfs`, parsed.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// `linux.resources.pids.limit` (see [`pids_limit`]).
+    pub pids_limit: i64,
+    /// `--cap-add`, `--cap-drop`, `--read-only`, `--read-only-tmpfs`,
+    /// `--init` (the tmpfs and pids limit come parsed, above).
     pub flags: SpecFlags,
 }
 
-/// The `create`/`run` flags that only shape the runtime spec; kept in the
-/// container record, validated by `create` (see [`SpecFlags::validate`]).
+/// The `create`/`run` flags that only shape the runtime spec, as given;
+/// kept in the container record, checked and parsed by `create` (see
+/// [`SpecFlags::parse`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SpecFlags {
@@ -120,9 +126,26 @@ pub struct SpecFlags {
     pub init: bool,
 }
 
+/// What `create` made of the mount and limit flags; kept in the container
+/// record, so that `start`, `ps` and `inspect` never parse the flags again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedFlags {
+    /// `-v`, in order.
+    pub volumes: Vec<BindMount>,
+    /// `--tmpfs`, in order.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// `linux.resources.pids.limit` for `--pids-limit` (-1: unlimited).
+    pub pids_limit: i64,
+}
+
 impl SpecFlags {
-    /// Everything `build` would refuse, checked before the record is written.
-    pub fn validate(&self) -> Result<(), RunnerError> {
+    /// Checks everything `build` would refuse, before the record is
+    /// written, and parses the mounts (`volumes`: `-v` values) and limits.
+    pub fn parse(&self, volumes: &[String]) -> Result<ParsedFlags, RunnerError> {
+        let volumes = volumes
+            .iter()
+            .map(|v| parse_volume(v))
+            .collect::<Result<Vec<_>, _>>()?;
         merge_capabilities(
             &DEFAULT_CAPABILITIES,
             &self.cap_add,
@@ -130,19 +153,25 @@ impl SpecFlags {
             &all_capabilities(None),
         )?;
         let mut seen = HashSet::new();
+        let mut tmpfs = Vec::new();
         for t in &self.tmpfs {
             let m = parse_tmpfs(t)?;
-            if !seen.insert(m.destination().clone()) {
+            if !seen.insert(m.destination.clone()) {
                 return Err(RunnerError::Engine(format!(
                     "invalid --tmpfs {t:?}: duplicate mount destination"
                 )));
             }
+            tmpfs.push(m);
         }
-        pids_limit(self.pids_limit)?;
+        let pids_limit = pids_limit(self.pids_limit)?;
         if self.init {
             process::init_binary()?;
         }
-        Ok(())
+        Ok(ParsedFlags {
+            volumes,
+            tmpfs,
+            pids_limit,
+        })
     }
 }
 

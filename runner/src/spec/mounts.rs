@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, MountBuilder};
+use serde::{Deserialize, Serialize};
 
 use super::process::{init_binary, INIT_PATH};
-use super::tmpfs::parse_tmpfs;
 use super::{err, SpecOptions};
 use crate::error::RunnerError;
 
 /// A bind mount (`-v` or one of the per-container `/etc` files).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindMount {
     pub source: PathBuf,
     pub destination: String,
@@ -150,10 +150,10 @@ pub const READ_ONLY_TMPFS: [&str; 3] = ["/tmp", "/run", "/var/tmp"];
 /// are `rbind`) are read-only too, like Podman's.
 pub(super) fn all_mounts(opts: &SpecOptions, rules: MountRules) -> Result<Vec<Mount>, RunnerError> {
     let f = &opts.flags;
-    let user_tmpfs = f
+    let user_tmpfs = opts
         .tmpfs
         .iter()
-        .map(|t| parse_tmpfs(t))
+        .map(|t| t.mount())
         .collect::<Result<Vec<_>, _>>()?;
     let taken = |dest: &str| {
         user_tmpfs

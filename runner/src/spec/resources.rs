@@ -36,7 +36,7 @@ pub fn resources(opts: &SpecOptions) -> Result<LinuxResources, RunnerError> {
         .devices(vec![deny_all])
         .pids(
             LinuxPidsBuilder::default()
-                .limit(pids_limit(opts.flags.pids_limit)?)
+                .limit(opts.pids_limit)
                 .build()
                 .map_err(err)?,
         );

@@ -40,6 +40,8 @@ fn opts() -> SpecOptions {
         cgroup_ns: false,
         rootless: false,
         userns: None,
+        tmpfs: Vec::new(),
+        pids_limit: PIDS_LIMIT,
         flags: SpecFlags::default(),
     }
 }
@@ -215,7 +217,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 #[test]
 fn the_pids_limit_reaches_the_spec() {
     let mut o = opts();
-    o.flags.pids_limit = Some(20);
+    o.pids_limit = 20;
     let json = serde_json::to_value(build(&o).unwrap()).unwrap();
     assert_eq!(json["linux"]["resources"]["pids"]["limit"], 20);
 }
@@ -245,6 +247,7 @@ fn flags_shape_the_spec() {
         pids_limit: None,
         init: false,
     };
+    o.tmpfs = o.flags.parse(&[]).unwrap().tmpfs;
     let json = serde_json::to_value(build(&o).unwrap()).unwrap();
     assert_eq!(json["root"]["readonly"], true);
     let dests = mount_destinations(&json);

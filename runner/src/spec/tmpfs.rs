@@ -3,14 +3,32 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Mount;
+use serde::{Deserialize, Serialize};
 
 use super::mounts::mount;
 use crate::error::RunnerError;
 
+/// A `--tmpfs` mount, parsed: what the container record keeps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsMount {
+    /// The destination, cleaned (`/a/./b/` is `/a/b`).
+    pub destination: String,
+    /// The given options, then Podman's defaults.
+    pub options: Vec<String>,
+}
+
+impl TmpfsMount {
+    /// The mount for the runtime spec.
+    pub fn mount(&self) -> Result<Mount, RunnerError> {
+        let opts: Vec<&str> = self.options.iter().map(String::as_str).collect();
+        mount(&self.destination, "tmpfs", "tmpfs", &opts)
+    }
+}
+
 /// Parse `--tmpfs DEST[:OPTIONS]` into a tmpfs mount with Podman 4.3.1's
 /// options: the given ones, then `rw`, `rprivate`, `nosuid`, `nodev` and
 /// `tmpcopyup` unless the user chose otherwise (observed `config.json`).
-pub fn parse_tmpfs(value: &str) -> Result<Mount, RunnerError> {
+pub fn parse_tmpfs(value: &str) -> Result<TmpfsMount, RunnerError> {
     let (dest, opts) = value.split_once(':').unwrap_or((value, ""));
     let bad = |why: String| RunnerError::Engine(format!("invalid --tmpfs {value:?}: {why}"));
     if !dest.starts_with('/') {
@@ -51,8 +69,10 @@ pub fn parse_tmpfs(value: &str) -> Result<Mount, RunnerError> {
             options.push(default.into());
         }
     }
-    let opts: Vec<&str> = options.iter().map(String::as_str).collect();
-    mount(&dest, "tmpfs", "tmpfs", &opts)
+    Ok(TmpfsMount {
+        destination: dest,
+        options,
+    })
 }
 
 /// Which choice a flag-like tmpfs option makes ("" for none or a key=value).
@@ -82,7 +102,7 @@ mod tests {
 
     #[test]
     fn tmpfs_options_follow_podman() {
-        let opts = |v: &str| parse_tmpfs(v).map(|m| m.options().clone().unwrap());
+        let opts = |v: &str| parse_tmpfs(v).map(|m| m.options);
         assert_eq!(
             opts("/scratch").unwrap(),
             ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
@@ -100,10 +120,7 @@ mod tests {
                 "nodev"
             ]
         );
-        assert_eq!(
-            parse_tmpfs("/a/./b/").unwrap().destination(),
-            Path::new("/a/b")
-        );
+        assert_eq!(parse_tmpfs("/a/./b/").unwrap().destination, "/a/b");
         for bad in [
             "scratch", "/x:bogus", "/x:size", "/x:size=", "/x:rw=1", "/a/../b", "",
         ] {
@@ -114,6 +131,6 @@ mod tests {
             tmpfs: strings(&["/x", "/x/:size=1m"]),
             ..Default::default()
         };
-        assert!(dup.validate().is_err());
+        assert!(dup.parse(&[]).is_err());
     }
 }
