@@ -15,3 +15,48 @@ pub fn print_out(text: &str) {
 pub fn engine_err(err: impl std::fmt::Display) -> RunnerError {
     RunnerError::Engine(err.to_string())
 }
+
+/// Left-aligned columns separated by at least two spaces, the last one
+/// unpadded, like Go's tabwriter in Podman's tables.
+pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let cols = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let row = row.as_ref();
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let rows = [
+            ["A".to_string(), "BB".to_string()],
+            ["CCC".to_string(), "D".to_string()],
+        ];
+        assert_eq!(table(&rows), "A    BB\nCCC  D\n");
+        let ragged = vec![vec!["x".to_string()], vec!["yy".into(), "z ".into()]];
+        assert_eq!(table(&ragged), "x\nyy  z\n");
+    }
+}

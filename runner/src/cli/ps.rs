@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::output::{print_out, table};
 use crate::container::record::{human_duration, now_nanos};
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
@@ -47,33 +48,6 @@ fn plain_status(rec: &Record, now: i128) -> String {
             human_duration(now - rec.finished_at.unwrap_or(now))
         ),
     }
-}
-
-/// Columns separated by at least two spaces, like Go's tabwriter in Podman.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// List containers, refreshing their state first.
@@ -144,7 +118,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.name.clone(),
         ]);
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), table(&rows).as_bytes());
+    print_out(&table(&rows));
     Ok(0)
 }
 
