@@ -1,9 +1,10 @@
-//! What every command gets: the global options, resolved.
+//! What every command gets: the engine-wide settings, resolved. The CLI
+//! builds [`Settings`] from its global flags; the layers below the CLI read
+//! them only through a [`Context`], never from the command line.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::cli::{GlobalOptions, LogLevel};
 use crate::config::containers::ContainersConf;
 use crate::config::storage::StorageConf;
 use crate::error::RunnerError;
@@ -12,7 +13,47 @@ use crate::paths::{find_executable, Paths};
 /// Name of the monitor binary built by this workspace.
 pub const MONITOR_NAME: &str = "conmon";
 
-/// Resolved global options. Executables are looked up only when a command
+/// Podman's log levels, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+    Panic,
+}
+
+/// The engine-wide settings, as the user chose them (global flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Store directory; `None`: the default for the user.
+    pub root: Option<PathBuf>,
+    /// State directory; `None`: the default for the user.
+    pub runroot: Option<PathBuf>,
+    /// OCI runtime: a name to look up on PATH, or a path; `None`:
+    /// containers.conf's runtime, else runc.
+    pub runtime: Option<PathBuf>,
+    /// Monitor binary; `None`: containers.conf's `conmon_path`, else
+    /// `conmon` next to vigil, else on PATH.
+    pub conmon: Option<PathBuf>,
+    pub log_level: LogLevel,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            root: None,
+            runroot: None,
+            runtime: None,
+            conmon: None,
+            log_level: LogLevel::Warn,
+        }
+    }
+}
+
+/// Resolved settings. Executables are looked up only when a command
 /// needs them, so `vigil ps` works on a host without runc.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -32,8 +73,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolves `global` for the user `uid`, reading variables through `env`.
-    pub fn new<E>(global: &GlobalOptions, uid: u32, env: E) -> Result<Self, RunnerError>
+    /// Resolves `settings` for the user `uid`, reading variables through `env`.
+    pub fn new<E>(settings: &Settings, uid: u32, env: E) -> Result<Self, RunnerError>
     where
         E: Fn(&str) -> Option<OsString>,
     {
@@ -42,7 +83,7 @@ impl Context {
         let mut warn = crate::config::print_warning;
         let containers_conf = ContainersConf::load(&env, &mut warn).map_err(config_error)?;
         let storage_conf = StorageConf::load(&env, uid != 0, &mut warn).map_err(config_error)?;
-        let root = match (&global.root, &storage_conf.graphroot) {
+        let root = match (&settings.root, &storage_conf.graphroot) {
             (Some(dir), _) => Some(dir.clone()),
             (None, Some(graphroot)) => {
                 refuse_foreign_store(graphroot, storage_conf.file.as_deref())?;
@@ -50,15 +91,15 @@ impl Context {
             }
             (None, None) => None,
         };
-        let runroot = global.runroot.clone().or(storage_conf.runroot.clone());
+        let runroot = settings.runroot.clone().or(storage_conf.runroot.clone());
         let paths = Paths::resolve(uid, env, root, runroot)?;
         Ok(Context {
             paths,
-            runtime: containers_conf.runtime_for(global.runtime.as_deref()),
-            conmon: global.conmon.clone().or_else(|| containers_conf.conmon()),
+            runtime: containers_conf.runtime_for(settings.runtime.as_deref()),
+            conmon: settings.conmon.clone().or_else(|| containers_conf.conmon()),
             containers_conf,
             storage_conf,
-            log_level: global.log_level,
+            log_level: settings.log_level,
             search_path,
         })
     }
@@ -116,15 +157,9 @@ fn refuse_foreign_store(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
-
-    fn global(args: &[&str]) -> GlobalOptions {
-        let argv = ["vigil"].iter().chain(args).chain(&["ps"]);
-        crate::cli::Cli::try_parse_from(argv).unwrap().global
-    }
 
     fn executable(dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
@@ -144,13 +179,29 @@ mod tests {
             _ => None,
         };
 
-        let ctx = Context::new(&global(&["--runroot", "/r"]), 1000, &env).unwrap();
+        let ctx = Context::new(
+            &Settings {
+                runroot: Some("/r".into()),
+                ..Settings::default()
+            },
+            1000,
+            &env,
+        )
+        .unwrap();
         assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
         assert_eq!(ctx.paths.state, Path::new("/r"));
         assert_eq!(ctx.log_level, LogLevel::Warn);
         assert_eq!(ctx.runtime_path().unwrap(), runc);
 
-        let ctx = Context::new(&global(&["--runtime", "crun"]), 1000, &env).unwrap();
+        let ctx = Context::new(
+            &Settings {
+                runtime: Some("crun".into()),
+                ..Settings::default()
+            },
+            1000,
+            &env,
+        )
+        .unwrap();
         let err = ctx.runtime_path().unwrap_err();
         assert_eq!(err.exit_code(), 125);
         assert!(err.to_string().contains("crun"), "{err}");
@@ -160,13 +211,19 @@ mod tests {
     fn explicit_monitor_path_is_used() {
         let bin = tempfile::tempdir().unwrap();
         let conmon = executable(bin.path(), "my-conmon");
-        let arg = conmon.to_str().unwrap();
-        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        let settings = Settings {
+            conmon: Some(conmon.clone()),
+            ..Settings::default()
+        };
+        let ctx = Context::new(&settings, 0, |_: &str| None).unwrap();
         assert_eq!(ctx.monitor_path().unwrap(), conmon);
 
         let missing = bin.path().join("missing");
-        let arg = missing.to_str().unwrap();
-        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        let settings = Settings {
+            conmon: Some(missing),
+            ..Settings::default()
+        };
+        let ctx = Context::new(&settings, 0, |_: &str| None).unwrap();
         assert_eq!(ctx.monitor_path().unwrap_err().exit_code(), 125);
     }
 }

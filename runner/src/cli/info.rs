@@ -5,7 +5,7 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::load::print_out;
+use super::output::print_out;
 use super::template::Output;
 use crate::container::{Engine, Status};
 use crate::context::Context;

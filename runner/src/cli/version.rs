@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::load::print_out;
+use super::output::print_out;
 use super::template::Output;
 use crate::context::Context;
 use crate::error::RunnerError;
