@@ -64,6 +64,10 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Container(sub) => cli::container::handle(ctx, sub),
         Command::Version(args) => cli::version::handle(ctx, args),
         Command::Info(args) => cli::info::handle(ctx, args),
+        Command::Export(args) => cli::export::handle(ctx, args),
+        Command::Import(args) => cli::import::handle(ctx, args),
+        Command::Diff(args) => cli::diff::handle(ctx, args),
+        Command::Commit(args) => cli::commit::handle(ctx, args),
     }
 }
 

@@ -11,12 +11,16 @@ use crate::context::Settings;
 
 pub mod argv;
 pub mod attach;
+pub mod commit;
 pub mod container;
 pub mod create;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod filter;
 pub mod image;
 pub mod images;
+pub mod import;
 pub mod info;
 pub mod inspect;
 pub mod kill;
@@ -180,6 +184,14 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Display vigil's system information
     Info(info::InfoArgs),
+    /// Export a container's file system as a tar archive
+    Export(export::ExportArgs),
+    /// Import a tarball as a file system image
+    Import(import::ImportArgs),
+    /// Inspect changes to a container's or image's file system
+    Diff(diff::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
 }
 
 impl Command {
@@ -210,6 +222,10 @@ impl Command {
             Command::Container(sub) => sub.name(),
             Command::Version(_) => "version",
             Command::Info(_) => "info",
+            Command::Export(_) => "export",
+            Command::Import(_) => "import",
+            Command::Diff(_) => "diff",
+            Command::Commit(_) => "commit",
         }
     }
 }

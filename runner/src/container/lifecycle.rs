@@ -109,6 +109,70 @@ impl<'a> Engine<'a> {
         ))
     }
 
+    /// Mounts (or, for a copy, fills) the container's root file system as
+    /// storage.conf and its user namespace ask. Idempotent for a copy.
+    pub fn mount_rootfs(&self, rec: &Record) -> Result<MountKind, RunnerError> {
+        let f = self.files(&rec.id);
+        let image_id = rec.image_id.clone();
+        let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
+        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
+            && !image_id.is_empty();
+        let kind = match &rec.userns {
+            // Its own user namespace: a copy with owners as that mapping wants them.
+            Some(ns) => {
+                let source = rec.rootfs_source.clone();
+                let copy = |target: &Path| {
+                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
+                };
+                let kind = rootfs::mount_with(
+                    &rec.rootfs_source,
+                    &f.data,
+                    Some(&copy),
+                    &rootfs::OverlayMethod::Copy,
+                )?;
+                if ns.mode == "keep-id" {
+                    let (uids, gids) = (ns.uids(), ns.gids());
+                    if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
+                        let root = rootfs::rootfs_path(&f.data);
+                        crate::rootless::add_user_entries(&root, uid, gid)
+                            .map_err(RunnerError::Engine)?;
+                    }
+                }
+                kind
+            }
+            None => rootfs::mount_with(
+                &rec.rootfs_source,
+                &f.data,
+                if use_store { Some(&flatten) } else { None },
+                &self.overlay_method(),
+            )?,
+        };
+        Ok(kind)
+    }
+
+    /// Runs `work` on the container's root file system: the mounted one
+    /// while it runs, else mounted for the call and unmounted after (a
+    /// stopped container's files for `cp`, `export`, `diff`, `commit`).
+    /// Call under the container's lock.
+    pub fn with_rootfs<T>(
+        &self,
+        rec: &Record,
+        work: impl FnOnce(&Path) -> Result<T, RunnerError>,
+    ) -> Result<T, RunnerError> {
+        let data = self.store.data_dir(&rec.id);
+        let merged = rootfs::rootfs_path(&data);
+        let mounted_here = if rootfs::is_mounted(&merged) || rec.mounted == Some(MountKind::Copy) {
+            None
+        } else {
+            Some(self.mount_rootfs(rec)?)
+        };
+        let result = work(&merged);
+        if mounted_here == Some(MountKind::Overlay) {
+            let _ = rootfs::unmount(&data);
+        }
+        result
+    }
+
     /// How storage.conf says to make a root file system.
     pub fn overlay_method(&self) -> rootfs::OverlayMethod {
         let storage = &self.ctx.storage_conf;
@@ -201,40 +265,7 @@ impl<'a> Engine<'a> {
             fs::create_dir_all(&d)
                 .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
         }
-        let image_id = rec.image_id.clone();
-        let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
-        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
-            && !image_id.is_empty();
-        let kind = match &rec.userns {
-            // Its own user namespace: a copy with owners as that mapping wants them.
-            Some(ns) => {
-                let source = rec.rootfs_source.clone();
-                let copy = |target: &Path| {
-                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
-                };
-                let kind = rootfs::mount_with(
-                    &rec.rootfs_source,
-                    &f.data,
-                    Some(&copy),
-                    &rootfs::OverlayMethod::Copy,
-                )?;
-                if ns.mode == "keep-id" {
-                    let (uids, gids) = (ns.uids(), ns.gids());
-                    if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
-                        let root = rootfs::rootfs_path(&f.data);
-                        crate::rootless::add_user_entries(&root, uid, gid)
-                            .map_err(RunnerError::Engine)?;
-                    }
-                }
-                kind
-            }
-            None => rootfs::mount_with(
-                &rec.rootfs_source,
-                &f.data,
-                if use_store { Some(&flatten) } else { None },
-                &self.overlay_method(),
-            )?,
-        };
+        let kind = self.mount_rootfs(rec)?;
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
         let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);

@@ -8,8 +8,11 @@
 //! [`layer_dirs`](store::ImageRecord::layer_dirs).
 
 pub mod archive;
+pub mod change;
+pub mod compose;
 pub mod compress;
 pub mod digest;
+pub mod layer_tar;
 pub mod layout;
 pub mod oci;
 pub mod progress;
