@@ -68,6 +68,8 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Import(args) => cli::import::handle(ctx, args),
         Command::Diff(args) => cli::diff::handle(ctx, args),
         Command::Commit(args) => cli::commit::handle(ctx, args),
+        Command::Save(args) => cli::save::handle(ctx, args),
+        Command::History(args) => cli::history::handle(ctx, args),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod filter;
+pub mod history;
 pub mod image;
 pub mod images;
 pub mod import;
@@ -35,6 +36,7 @@ pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod save;
 pub mod start;
 pub mod stop;
 pub mod tag;
@@ -192,6 +194,10 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Create a new image from a container's changes
     Commit(commit::CommitArgs),
+    /// Save images to an archive or a directory
+    Save(save::SaveArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
 }
 
 impl Command {
@@ -226,6 +232,8 @@ impl Command {
             Command::Import(_) => "import",
             Command::Diff(_) => "diff",
             Command::Commit(_) => "commit",
+            Command::Save(_) => "save",
+            Command::History(_) => "history",
         }
     }
 }

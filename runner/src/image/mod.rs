@@ -18,6 +18,7 @@ pub mod oci;
 pub mod progress;
 pub mod reference;
 pub mod rootfs;
+pub mod save;
 pub mod source;
 pub mod store;
 pub mod unpack;
