@@ -70,6 +70,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Commit(args) => cli::commit::handle(ctx, args),
         Command::Save(args) => cli::save::handle(ctx, args),
         Command::History(args) => cli::history::handle(ctx, args),
+        Command::Top(args) => cli::top::handle(ctx, args),
     }
 }
 

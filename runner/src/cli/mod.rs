@@ -41,6 +41,8 @@ pub mod start;
 pub mod stop;
 pub mod tag;
 pub mod template;
+pub mod top;
+pub mod units;
 pub mod unpause;
 pub mod version;
 pub mod wait;
@@ -198,6 +200,8 @@ pub enum Command {
     Save(save::SaveArgs),
     /// Show the history of an image
     History(history::HistoryArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
 }
 
 impl Command {
@@ -234,6 +238,7 @@ impl Command {
             Command::Commit(_) => "commit",
             Command::Save(_) => "save",
             Command::History(_) => "history",
+            Command::Top(_) => "top",
         }
     }
 }

@@ -226,6 +226,18 @@ impl<'a> Engine<'a> {
     /// (Podman's `container cleanup`).
     fn cleanup_command(&self, rec: &Record) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
+        let mut args = self.global_args();
+        args.extend(["container".into(), "cleanup".into(), rec.id.clone().into()]);
+        Some(client::ExitCommand {
+            path: exe,
+            args,
+            delay: None,
+        })
+    }
+
+    /// The global options that make another `vigil` act on this store
+    /// (exit commands, `top`'s ps(1) fallback through `exec`).
+    pub fn global_args(&self) -> Vec<std::ffi::OsString> {
         let p = &self.ctx.paths;
         let mut args: Vec<std::ffi::OsString> = vec![
             "--root".into(),
@@ -238,12 +250,7 @@ impl<'a> Engine<'a> {
         if let Some(conmon) = &self.ctx.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
-        args.extend(["container".into(), "cleanup".into(), rec.id.clone().into()]);
-        Some(client::ExitCommand {
-            path: exe,
-            args,
-            delay: None,
-        })
+        args
     }
 
     /// Mount the rootfs, write the spec and /etc files, and have the monitor
