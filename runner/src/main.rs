@@ -71,6 +71,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Save(args) => cli::save::handle(ctx, args),
         Command::History(args) => cli::history::handle(ctx, args),
         Command::Top(args) => cli::top::handle(ctx, args),
+        Command::Cp(args) => cli::cp::handle(ctx, args),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod argv;
 pub mod attach;
 pub mod commit;
 pub mod container;
+pub mod cp;
 pub mod create;
 pub mod diff;
 pub mod exec;
@@ -202,6 +203,8 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Display the running processes of a container
     Top(top::TopArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
 }
 
 impl Command {
@@ -239,6 +242,7 @@ impl Command {
             Command::Save(_) => "save",
             Command::History(_) => "history",
             Command::Top(_) => "top",
+            Command::Cp(_) => "cp",
         }
     }
 }

@@ -26,8 +26,11 @@ pub struct TreeOptions<'a> {
     pub exclude: &'a dyn Fn(&str) -> bool,
     /// Name prefix for every entry (`cp` of a directory: `etc/`); empty: none.
     pub prefix: String,
-    /// Only this entry of the root directory (`cp` of one file or directory).
-    pub only: Option<Vec<u8>>,
+    /// Only this entry of the root directory, under another name in the
+    /// tar (`cp` of one file or directory).
+    pub only: Option<(Vec<u8>, String)>,
+    /// Write these owners instead of the files' (`cp` into a container).
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for TreeOptions<'_> {
@@ -37,6 +40,7 @@ impl Default for TreeOptions<'_> {
             exclude: &|_| false,
             prefix: String::new(),
             only: None,
+            owner: None,
         }
     }
 }
@@ -60,18 +64,34 @@ struct Writer<'o, W: Write> {
 /// archive marker) and returns `out`.
 pub fn write_tree<W: Write>(root: &Path, out: W, opts: &TreeOptions<'_>) -> io::Result<W> {
     let root = Root::open(root)?;
+    write_tree_at(root.fd(), out, opts)
+}
+
+/// [`write_tree`] of the directory `root` (an fd, e.g. a directory resolved
+/// inside a container's root file system).
+pub fn write_tree_at<W: Write>(
+    root: BorrowedFd<'_>,
+    out: W,
+    opts: &TreeOptions<'_>,
+) -> io::Result<W> {
     let mut w = Writer {
         out: tar::Builder::new(out),
         opts,
         links: HashMap::new(),
     };
-    let names = match &opts.only {
+    let names: Vec<(Vec<u8>, String)> = match &opts.only {
         Some(one) => vec![one.clone()],
-        None => sorted(root.fd())?,
+        None => sorted(root)?
+            .into_iter()
+            .map(|n| {
+                let shown = String::from_utf8_lossy(&n).into_owned();
+                (n, shown)
+            })
+            .collect(),
     };
-    for name in names {
-        let rel = format!("{}{}", opts.prefix, String::from_utf8_lossy(&name));
-        w.entry(root.fd(), &name, &rel)?;
+    for (name, shown) in names {
+        let rel = format!("{}{shown}", opts.prefix);
+        w.entry(root, &name, &rel)?;
     }
     w.out.into_inner()
 }
@@ -103,8 +123,9 @@ impl<W: Write> Writer<'_, W> {
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(kind);
         h.set_mode(st.st_mode & 0o7777);
-        h.set_uid(st.st_uid.into());
-        h.set_gid(st.st_gid.into());
+        let (uid, gid) = self.opts.owner.unwrap_or((st.st_uid, st.st_gid));
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
         h
