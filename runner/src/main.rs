@@ -72,6 +72,8 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::History(args) => cli::history::handle(ctx, args),
         Command::Top(args) => cli::top::handle(ctx, args),
         Command::Cp(args) => cli::cp::handle(ctx, args),
+        Command::Stats(args) => cli::stats::handle(ctx, args),
+        Command::System(sub) => cli::system::handle(ctx, sub),
     }
 }
 

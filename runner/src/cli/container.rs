@@ -4,7 +4,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::{inspect, kill, logs, pause, ps, rename, restart, rm, start, stop, unpause, wait};
+use super::{
+    commit, cp, diff, export, inspect, kill, logs, pause, prune, ps, rename, restart, rm, start,
+    stats, stop, top, unpause, wait,
+};
 use crate::container::{control, Engine};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -36,6 +39,20 @@ pub enum ContainerCommand {
     Unpause(unpause::UnpauseArgs),
     /// Rename a container
     Rename(rename::RenameArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Export a container's file system as a tar archive
+    Export(export::ExportArgs),
+    /// Inspect changes to a container's file system
+    Diff(diff::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Display container resource usage
+    Stats(stats::StatsArgs),
+    /// Remove all containers that are not running
+    Prune(prune::ContainerPruneArgs),
     /// Record a container's exit and apply its restart policy or --rm
     /// (run by the monitor when the container exits)
     #[command(hide = true)]
@@ -59,6 +76,13 @@ impl ContainerCommand {
             ContainerCommand::Unpause(_) => "container unpause",
             ContainerCommand::Rename(_) => "container rename",
             ContainerCommand::Cleanup(_) => "container cleanup",
+            ContainerCommand::Top(_) => "container top",
+            ContainerCommand::Export(_) => "container export",
+            ContainerCommand::Diff(_) => "container diff",
+            ContainerCommand::Commit(_) => "container commit",
+            ContainerCommand::Cp(_) => "container cp",
+            ContainerCommand::Stats(_) => "container stats",
+            ContainerCommand::Prune(_) => "container prune",
         }
     }
 }
@@ -84,6 +108,13 @@ pub fn handle(ctx: &Context, command: &ContainerCommand) -> Result<i32, RunnerEr
         ContainerCommand::Pause(a) => pause::handle(ctx, a),
         ContainerCommand::Unpause(a) => unpause::handle(ctx, a),
         ContainerCommand::Rename(a) => rename::handle(ctx, a),
+        ContainerCommand::Top(a) => top::handle(ctx, a),
+        ContainerCommand::Export(a) => export::handle(ctx, a),
+        ContainerCommand::Diff(a) => diff::handle(ctx, a),
+        ContainerCommand::Commit(a) => commit::handle(ctx, a),
+        ContainerCommand::Cp(a) => cp::handle(ctx, a),
+        ContainerCommand::Stats(a) => stats::handle(ctx, a),
+        ContainerCommand::Prune(a) => prune::container_prune(ctx, a),
         ContainerCommand::Cleanup(a) => {
             let engine = Engine::new(ctx);
             control::cleanup(&engine, &a.container)?;

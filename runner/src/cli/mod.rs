@@ -15,6 +15,7 @@ pub mod commit;
 pub mod container;
 pub mod cp;
 pub mod create;
+pub mod df;
 pub mod diff;
 pub mod exec;
 pub mod export;
@@ -31,6 +32,7 @@ pub mod load;
 pub mod logs;
 pub mod output;
 pub mod pause;
+pub mod prune;
 pub mod ps;
 pub mod rename;
 pub mod restart;
@@ -39,7 +41,9 @@ pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod start;
+pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod tag;
 pub mod template;
 pub mod top;
@@ -205,6 +209,11 @@ pub enum Command {
     Top(top::TopArgs),
     /// Copy files between a container and the host
     Cp(cp::CpArgs),
+    /// Display a live stream of container resource usage
+    Stats(stats::StatsArgs),
+    /// Manage vigil itself
+    #[command(subcommand)]
+    System(system::SystemCommand),
 }
 
 impl Command {
@@ -243,6 +252,8 @@ impl Command {
             Command::History(_) => "history",
             Command::Top(_) => "top",
             Command::Cp(_) => "cp",
+            Command::Stats(_) => "stats",
+            Command::System(sub) => sub.name(),
         }
     }
 }

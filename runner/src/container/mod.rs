@@ -12,6 +12,7 @@ pub mod record;
 pub mod rootfs;
 pub mod runtime;
 pub mod session;
+pub mod stats;
 pub mod store;
 pub mod usage;
 
