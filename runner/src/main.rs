@@ -56,6 +56,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Images(args) => cli::images::handle(ctx, args),
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
+        Command::Pull(args) => cli::pull::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
     }
 }

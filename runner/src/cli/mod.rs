@@ -16,6 +16,8 @@ pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod ps;
+pub mod pull;
+pub mod registry_flags;
 pub mod rm;
 pub mod rmi;
 pub mod run;
@@ -118,6 +120,8 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add an additional name to a local image
     Tag(tag::TagArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -143,6 +147,7 @@ impl Command {
             Command::Images(_) => "images",
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
+            Command::Pull(_) => "pull",
             Command::Image(sub) => sub.name(),
         }
     }

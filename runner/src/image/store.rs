@@ -305,6 +305,16 @@ impl Store {
         &self.root
     }
 
+    /// Is the layer with chain ID `chain` unpacked in the store? (A pull
+    /// skips downloading it.)
+    pub fn has_layer(&self, chain: &Digest) -> bool {
+        self.root
+            .join("layers")
+            .join(chain.hex())
+            .join("layer.json")
+            .is_file()
+    }
+
     /// A directory for temporary files on the store's file system.
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
