@@ -14,12 +14,16 @@ pub mod images;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod ps;
 pub mod pull;
 pub mod registry_flags;
 pub mod rm;
 pub mod rmi;
+pub mod search;
+pub mod push;
 pub mod run;
 pub mod start;
 pub mod stop;
@@ -122,6 +126,14 @@ pub enum Command {
     Tag(tag::TagArgs),
     /// Pull an image from a registry
     Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(logout::LogoutArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -148,6 +160,10 @@ impl Command {
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
             Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
         }
     }

@@ -63,3 +63,20 @@ pub fn handle(ctx: &Context, args: &PullArgs) -> Result<i32, RunnerError> {
     print_out(&out);
     Ok(0)
 }
+
+/// `run`/`create --pull`: pulls the image if the policy says so; returns the
+/// name to look the image up by (its ID after a pull).
+pub fn ensure_image(ctx: &Context, args: &super::create::CreateArgs) -> Result<String, RunnerError> {
+    if args.rootfs {
+        return Ok(args.target.image.clone());
+    }
+    let opts = PullOptions {
+        registry: args.registry.options()?,
+        platform: args.platform.wanted()?,
+        quiet: args.quiet,
+    };
+    match registry::ensure(ctx, &args.target.image, args.pull, &opts).map_err(registry_err)? {
+        Some(id) => Ok(id.hex().to_string()),
+        None => Ok(args.target.image.clone()),
+    }
+}

@@ -16,6 +16,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+pub mod blobcache;
 pub mod challenge;
 pub mod client;
 pub mod error;
@@ -296,6 +297,87 @@ fn pull_retrying(
             other => return other,
         }
     }
+}
+
+/// `--pull` of run/create (and build).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull only when the image is not in the store.
+    #[default]
+    Missing,
+    Always,
+    Never,
+    /// Pull when the registry's manifest digest differs from the stored one.
+    Newer,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" | "true" => Ok(PullPolicy::Always),
+            "never" | "false" => Ok(PullPolicy::Never),
+            "newer" | "ifnewer" => Ok(PullPolicy::Newer),
+            _ => Err(format!("unsupported pull policy {s:?}")),
+        }
+    }
+}
+
+/// Makes sure `reference` is in the store as `policy` says. Returns the
+/// image ID when it pulled (use it: a digest pull has no tag to look up),
+/// `None` when the store's image is to be used as is.
+pub fn ensure(
+    ctx: &Context,
+    reference: &str,
+    policy: PullPolicy,
+    opts: &PullOptions,
+) -> Result<Option<Digest>, RegistryError> {
+    let store = Store::open(&ctx.paths)?;
+    let local = store.resolve(reference).ok();
+    let pull_now = match (policy, &local) {
+        (PullPolicy::Never, _) => false,
+        (PullPolicy::Always, _) => true,
+        (PullPolicy::Missing, local) => local.is_none(),
+        (PullPolicy::Newer, None) => true,
+        (PullPolicy::Newer, Some(record)) => {
+            let env = Environment::load(&opts.registry)?;
+            match newer_digest(&env, reference) {
+                Ok(Some(remote)) => record.digest.as_ref() != Some(&remote),
+                // Unreachable or unknown upstream: keep using the local image.
+                _ => false,
+            }
+        }
+    };
+    if !pull_now {
+        return Ok(None);
+    }
+    let env = Environment::load(&opts.registry)?;
+    pull_with(&env, &store, reference, opts).map(|p| Some(p.id))
+}
+
+/// The registry's current manifest digest for `reference` (qualified).
+fn newer_digest(env: &Environment, reference: &str) -> Result<Option<Digest>, RegistryError> {
+    let name = resolve(&env.registries, None, reference)?
+        .names
+        .into_iter()
+        .next()
+        .ok_or_else(|| RegistryError::Reference(reference.into()))?;
+    let target = env
+        .registries
+        .push_target(&name.to_string())
+        .map_err(|(registry, file)| RegistryError::Blocked {
+            registry,
+            file: file.display().to_string(),
+        })?;
+    let located = ImageName::parse(&target.name)?;
+    let session = Session::connect(
+        &env.transport,
+        &located.registry,
+        env.insecure(&located.registry, target.insecure),
+        env.credentials(&located.repository_name())?,
+    )?;
+    session.manifest_digest(&located.repository, &located.manifest_reference())
 }
 
 /// The tags of the repository `reference` names (for `pull --all-tags`),

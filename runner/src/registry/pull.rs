@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
+use super::blobcache::{BlobCache, CachedBlob};
 use super::client::Session;
 use super::error::RegistryError;
 use super::manifest::{self, Document, WantedPlatform, MAX_CONFIG};
@@ -361,7 +362,6 @@ fn fetch_into_store(
         }
         result
     });
-    drop(tmp);
     let imported = match imported {
         Ok(imported) => imported,
         Err(store_err) => {
@@ -369,6 +369,21 @@ fn fetch_into_store(
             return Err(first.unwrap_or(RegistryError::Store(store_err)));
         }
     };
+    // Keep the compressed blobs for a later push (best effort).
+    let cache = BlobCache::open(store);
+    for &i in &missing {
+        let (blob, desc) = (&layers[i], &manifest.layers[i]);
+        if let Some(digest) = &blob.digest {
+            let info = CachedBlob {
+                digest: digest.to_string(),
+                size: blob.size.unwrap_or(0),
+                media_type: desc.media_type.clone(),
+                source: Some(format!("{}/{repo}", session.registry)),
+            };
+            let _ = cache.insert(&blob.diff_id, &tmp.path().join(format!("layer-{i}")), &info);
+        }
+    }
+    drop(tmp);
     report.config(&config_digest);
     report.line("Writing manifest to image destination");
     report.line("Storing signatures");
