@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::load::print_out;
+use super::output::print_out;
 use super::registry_flags::{prompt_line, prompt_password, registry_err};
 use crate::config::auth::{normalize_key, Credentials};
 use crate::context::Context;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::load::print_out;
+use super::output::print_out;
 use crate::config::auth::normalize_key;
 use crate::context::Context;
 use crate::error::RunnerError;

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::load::print_out;
+use super::output::print_out;
 use super::registry_flags::{registry_err, PlatformFlags, RegistryFlags};
 use crate::context::Context;
 use crate::error::RunnerError;

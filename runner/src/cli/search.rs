@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::load::print_out;
+use super::output::print_out;
 use super::registry_flags::registry_err;
 use crate::context::Context;
 use crate::error::RunnerError;
