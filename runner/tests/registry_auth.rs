@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use registry_support::{
-    oci_layout, seed, text, unavailable, Fixture, Registry, RegistryConfig, Vigil,
+    oci_layout, seed, text, unavailable, Fixture, Registry, RegistryConfig, TokenServer, Vigil,
 };
 
 const PASSWORD: &str = "s3cret-pw";
@@ -24,7 +24,7 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
     fx.write_registries_conf("");
     fx.make_tls();
     fx.add_user("alice", PASSWORD);
-    let reg = Registry::start(&fx, "tls", &RegistryConfig { tls: true, htpasswd: true });
+    let reg = Registry::start(&fx, "tls", &RegistryConfig { tls: true, htpasswd: true, ..Default::default() });
     let a = reg.addr.clone();
     // skopeo seeds with its own auth file.
     let basic = base64_of(&format!("alice:{PASSWORD}"));
@@ -100,20 +100,57 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
 }
 
 fn base64_of(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
+    if let Some(why) = unavailable() {
+        eprintln!("skipped: {why}");
+        return;
     }
-    out
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    fx.make_tls();
+    let tokens = TokenServer::start(&fx, PASSWORD);
+    let realm = format!("http://{}/token", tokens.addr);
+    let reg = Registry::start(&fx, "token", &RegistryConfig { tls: true, token_realm: Some(realm), ..Default::default() });
+    let a = reg.addr.clone();
+    fs::write(
+        fx.path("seed-auth.json"),
+        format!("{{\"auths\":{{\"{a}\":{{\"auth\":\"{}\"}}}}}}", base64_of(&format!("alice:{PASSWORD}"))),
+    )
+    .unwrap();
+    let src = format!("oci:{}:multi", oci_layout().display());
+    seed(&fx, &src, &format!("{a}/public/bb:1"), true, false);
+    seed(&fx, &src, &format!("{a}/team/bb:1"), true, false);
+    let certs = fx.path("certs");
+    let certs = certs.to_str().unwrap();
+    let v = Vigil::new().unwrap();
+
+    // Anonymous: public/* can be pulled, team/* not.
+    let id = fx.ok(&v, &["pull", "-q", "--cert-dir", certs, &format!("{a}/public/bb:1")]);
+    assert_eq!(id.trim().len(), 64);
+    assert!(tokens.queries().iter().any(|q| q.contains("scope=repository%3Apublic%2Fbb%3Apull") && !q.contains("account=")));
+    let out = fx.run(&v, &["pull", "--cert-dir", certs, &format!("{a}/team/bb:1")]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("unauthorized: authentication required"), "{}", text(&out.stderr));
+
+    // Login: wrong then right; then team/bb pulls and pushes with her token.
+    let out = fx.run_input(&v, &["login", "--cert-dir", certs, "-u", "alice", "--password-stdin", &a], b"nope");
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains(&format!("logging into \"{a}\": invalid username/password")), "{}", text(&out.stderr));
+    assert!(!fx.path("auth.json").exists());
+    let out = fx.run_input(&v, &["login", "--cert-dir", certs, "-u", "alice", "--password-stdin", &a], PASSWORD.as_bytes());
+    assert_eq!(text(&out.stdout), "Login Succeeded!\n", "{}", text(&out.stderr));
+    assert_eq!(fx.ok(&v, &["pull", "-q", "--cert-dir", certs, &format!("{a}/team/bb:1")]), id);
+    assert!(tokens.queries().iter().any(|q| q.starts_with("account=alice&scope=repository%3Ateam%2Fbb%3Apull&service=vigil-test-registry")), "{:?}", tokens.queries());
+    fx.ok(&v, &["push", "-q", "--cert-dir", certs, &format!("{a}/team/bb:1"), &format!("{a}/team/copy:1")]);
+    assert!(tokens.queries().iter().any(|q| q.contains("scope=repository%3Ateam%2Fcopy%3Apull%2Cpush")), "{:?}", tokens.queries());
+    let v2 = Vigil::new().unwrap();
+    assert_eq!(fx.ok(&v2, &["pull", "-q", "--cert-dir", certs, &format!("{a}/team/copy:1")]), id);
+    for out in [fx.run(&v2, &["images"])] {
+        assert!(!text(&out.stdout).contains(PASSWORD) && !text(&out.stderr).contains(PASSWORD));
+    }
 }

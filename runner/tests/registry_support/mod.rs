@@ -160,6 +160,9 @@ impl Fixture {
 pub struct RegistryConfig {
     pub tls: bool,
     pub htpasswd: bool,
+    /// Token auth with this realm (`http://127.0.0.1:PORT/token`); the
+    /// signing certificate is the fixture's `tok.crt`.
+    pub token_realm: Option<String>,
 }
 
 /// A running docker-registry.
@@ -197,6 +200,13 @@ impl Registry {
                 yaml.push_str(&format!(
                     "auth:\n  htpasswd:\n    realm: vigil-test\n    path: {}\n",
                     d.join("htpasswd").display()
+                ));
+            }
+            if let Some(realm) = &cfg.token_realm {
+                yaml.push_str(&format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: vigil-test-registry\n    \
+                     issuer: vigil-test-issuer\n    rootcertbundle: {}\n",
+                    d.join("tok.crt").display()
                 ));
             }
             let conf = d.join(format!("{name}.yml"));
@@ -358,4 +368,174 @@ pub fn make_multiarch(dir: &Path) -> (PathBuf, String, String) {
         config_digest.trim_start_matches("sha256:").to_string(),
         arm_config.trim_start_matches("sha256:").to_string(),
     )
+}
+
+/// A small Bearer token server (Distribution's token auth) on 127.0.0.1:
+/// `GET /token?account=&scope=&service=` answers a JWT signed RS256 with
+/// the fixture's `tok.key` (openssl), with the `x5c` header naming
+/// `tok.crt`, which the registry trusts. Policy: `alice` with her password
+/// gets every action asked for; anonymous requests get `pull` on
+/// `public/*` only; a wrong password gets 401. Every query string is kept
+/// for the test to inspect. Stopped (thread joined) on drop.
+pub struct TokenServer {
+    pub addr: String,
+    pub queries: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenServer {
+    pub fn start(fx: &Fixture, password: &str) -> TokenServer {
+        use base64::Engine as _;
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let d = fx.dir.path().to_path_buf();
+        must(
+            Command::new("openssl").current_dir(&d).stdin(Stdio::null()).args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+                "-keyout", "tok.key", "-out", "tok.crt", "-subj", "/CN=vigil token signer",
+            ]),
+            "openssl token cert",
+        );
+        let der = must(
+            Command::new("openssl")
+                .current_dir(&d)
+                .args(["x509", "-in", "tok.crt", "-outform", "DER"])
+                .stdin(Stdio::null()),
+            "openssl der",
+        )
+        .stdout;
+        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let good = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"))
+        );
+        let (q, s) = (queries.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            // Bounded: at most 10 minutes of serving.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut authorization = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            authorization = Some(v.trim().to_string());
+                        }
+                    }
+                }
+                let query = request
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.split_once('?'))
+                    .map(|(_, q)| q.to_string())
+                    .unwrap_or_default();
+                q.lock().unwrap().push(query.clone());
+                let mut stream = stream;
+                let user = match authorization.as_deref() {
+                    None => None,
+                    Some(a) if a == good => Some("alice"),
+                    Some(_) => {
+                        let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid username/password"}]}"#;
+                        let _ = write!(stream, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                        continue;
+                    }
+                };
+                let mut access = Vec::new();
+                for pair in query.split('&') {
+                    let Some(scope) = pair.strip_prefix("scope=") else { continue };
+                    let scope = percent_decode(scope);
+                    let parts: Vec<&str> = scope.splitn(3, ':').collect();
+                    if parts.len() != 3 {
+                        continue;
+                    }
+                    let actions: Vec<&str> = parts[2]
+                        .split(',')
+                        .filter(|a| user.is_some() || (*a == "pull" && parts[1].starts_with("public/")))
+                        .collect();
+                    access.push(serde_json::json!({"type": parts[0], "name": parts[1], "actions": actions}));
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+                let claims = serde_json::json!({
+                    "iss": "vigil-test-issuer", "sub": user.unwrap_or(""), "aud": "vigil-test-registry",
+                    "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", q.lock().unwrap().len()),
+                    "access": access,
+                });
+                let signing_input = format!(
+                    "{}.{}",
+                    b64(header.to_string().as_bytes()),
+                    b64(claims.to_string().as_bytes())
+                );
+                let signature = run_bounded(
+                    Command::new("openssl").current_dir(&d).args(["dgst", "-sha256", "-sign", "tok.key"]),
+                    signing_input.as_bytes(),
+                    Duration::from_secs(30),
+                )
+                .stdout;
+                let token = format!("{signing_input}.{}", b64(&signature));
+                let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+                let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        TokenServer {
+            addr,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn queries(&self) -> Vec<String> {
+        self.queries.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
