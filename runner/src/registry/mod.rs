@@ -132,7 +132,6 @@ impl Environment {
         registry: &str,
         name: &str,
         insecure_in_config: bool,
-        _opts: &PullOptions,
     ) -> Result<Session<'_>, RegistryError> {
         let creds = self.credentials(name)?;
         Session::connect(&self.transport, registry, self.insecure(registry, insecure_in_config), creds)

@@ -97,7 +97,7 @@ pub fn pull_name(
     report: &Reporter,
 ) -> Result<Pulled, RegistryError> {
     let wanted = opts.platform.clone().unwrap_or_else(WantedPlatform::host);
-    let resolved = resolve_manifest(env, name, &wanted, opts)
+    let resolved = resolve_manifest(env, name, &wanted)
         .map_err(|e| e.context(format!("initializing source docker://{name}")))?;
     fetch_into_store(store, name, resolved, &wanted, report)
 }
@@ -108,7 +108,6 @@ fn resolve_manifest<'t>(
     env: &'t Environment,
     name: &ImageName,
     wanted: &WantedPlatform,
-    opts: &PullOptions,
 ) -> Result<Resolved<'t>, RegistryError> {
     let sources = env
         .registries
@@ -121,7 +120,7 @@ fn resolve_manifest<'t>(
     let count = sources.len();
     for (i, source) in sources.into_iter().enumerate() {
         let result = ImageName::parse(&source.name)
-            .and_then(|candidate| try_source(env, &candidate, source.insecure, wanted, opts));
+            .and_then(|candidate| try_source(env, &candidate, source.insecure, wanted));
         match result {
             Ok(resolved) => return Ok(resolved),
             Err(err) if i + 1 < count => failures.push((source.name, err)),
@@ -142,9 +141,8 @@ fn try_source<'t>(
     candidate: &ImageName,
     insecure_in_config: bool,
     wanted: &WantedPlatform,
-    opts: &PullOptions,
 ) -> Result<Resolved<'t>, RegistryError> {
-    let session = env.session(&candidate.registry, &candidate.repository_name(), insecure_in_config, opts)?;
+    let session = env.session(&candidate.registry, &candidate.repository_name(), insecure_in_config)?;
     let repo = candidate.repository.clone();
     let reference = candidate.manifest_reference();
     let fetched = session.get_manifest(&repo, &reference)?;

@@ -9,7 +9,7 @@ use super::{Environment, RegistryOptions};
 #[derive(Debug, Clone, Default)]
 pub struct SearchOptions {
     pub registry: RegistryOptions,
-    /// Rows at most (`--limit`; 0: 25 like Podman... but catalog hits are all kept up to it).
+    /// Rows at most (`--limit`; 0: no limit).
     pub limit: usize,
     /// `--list-tags`: `term` is a repository; list its tags.
     pub list_tags: bool,
