@@ -252,6 +252,22 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     assert_eq!(raw["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
     assert_eq!(fx.ok(&v2, &["pull", "-q", "--tls-verify=false", &zst]).trim(), id);
 
+    // A loaded image (docker-archive, uncompressed layers) is pushed with its
+    // layers gzipped: same config, same image ID.
+    let archive = registry_support::test_images().unwrap().join("docker.tar");
+    let v3 = Vigil::new().unwrap();
+    fx.ok(&v3, &["load", "-q", "-i", archive.to_str().unwrap()]);
+    let loaded_id = fx.ok(&v3, &["images", "-q", "--no-trunc"]);
+    let loaded_id = loaded_id.trim().trim_start_matches("sha256:");
+    let loaded = format!("{}/loaded/multi:1", reg.addr);
+    fx.ok(&v3, &["push", "-q", "--tls-verify=false", "localhost/test:multi", &loaded]);
+    assert_eq!(skopeo_id(&fx, &loaded), loaded_id);
+    let raw: serde_json::Value = serde_json::from_str(&skopeo_inspect(&fx, &loaded, true, false)).unwrap();
+    assert_eq!(raw["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    // Removing the image drops its kept blobs too.
+    fx.ok(&v3, &["rmi", "localhost/test:multi"]);
+    assert_eq!(fs::read_dir(v3.root().join("layer-blobs")).unwrap().count(), 0);
+
     // Podman pulls what vigil pushed, with the same image ID.
     if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
         let out = podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);

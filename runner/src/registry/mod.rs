@@ -16,7 +16,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-pub mod blobcache;
 pub mod challenge;
 pub mod client;
 pub mod error;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use super::blobcache::{BlobCache, CachedBlob};
+use crate::image::blobcache::{BlobCache, CachedBlob};
 use super::client::Session;
 use super::error::RegistryError;
 use super::manifest::{self, Document, WantedPlatform, MAX_CONFIG};
@@ -244,6 +244,14 @@ impl Source for Arrivals {
     fn describe(&self) -> String {
         "registry".into()
     }
+
+    fn blob_file(&self, path: &str) -> Option<PathBuf> {
+        let i: usize = path.strip_prefix("layer/")?.parse().ok()?;
+        match self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(i)? {
+            Slot::Ready(file) => Some(file.clone()),
+            _ => None,
+        }
+    }
 }
 
 fn fetch_into_store(
@@ -367,18 +375,21 @@ fn fetch_into_store(
             return Err(first.unwrap_or(RegistryError::Store(store_err)));
         }
     };
-    // Keep the compressed blobs for a later push (best effort).
-    let cache = BlobCache::open(store);
+    // The store kept the downloaded blobs; note their media type and where
+    // they came from (a later push can mount them from there).
+    let cache = BlobCache::open(store.root());
     for &i in &missing {
         let (blob, desc) = (&layers[i], &manifest.layers[i]);
-        if let Some(digest) = &blob.digest {
+        if let (Some(digest), Some(size)) = (&blob.digest, blob.size) {
             let info = CachedBlob {
                 digest: digest.to_string(),
-                size: blob.size.unwrap_or(0),
+                size,
                 media_type: desc.media_type.clone(),
                 source: Some(format!("{}/{repo}", session.registry)),
             };
-            let _ = cache.insert(&blob.diff_id, &tmp.path().join(format!("layer-{i}")), &info);
+            if cache.get(&blob.diff_id).is_some_and(|(_, old)| old.digest == info.digest) {
+                let _ = cache.describe(&blob.diff_id, &info);
+            }
         }
     }
     drop(tmp);

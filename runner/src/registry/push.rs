@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde_json::json;
 
-use super::blobcache::{BlobCache, CachedBlob};
+use crate::image::blobcache::{BlobCache, CachedBlob};
 use super::client::{push_scope, pull_scope, Session};
 use super::error::RegistryError;
 use super::name::ImageName;
@@ -89,7 +89,7 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
     let config_path = store.root().join("blobs/sha256").join(record.id.hex());
     let config_bytes = std::fs::read(&config_path)
         .map_err(|e| RegistryError::io(config_path.display().to_string(), e))?;
-    let cache = BlobCache::open(&store);
+    let cache = BlobCache::open(store.root());
     let tmp = tempfile::Builder::new()
         .prefix("push-")
         .tempdir_in(store.tmp_dir())
@@ -100,8 +100,8 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
     for (i, layer) in record.layers.iter().enumerate() {
         let cached = cache.get(&layer.diff_id).ok_or_else(|| {
             RegistryError::Content(format!(
-                "layer {}: vigil keeps the compressed blob of pulled images only; this layer \
-                 came from an archive or a build and cannot be pushed yet",
+                "layer {}: its blob is not in the store (an image imported before vigil kept \
+                 layer blobs: remove it and load or pull it again)",
                 layer.diff_id
             ))
         })?;
