@@ -93,6 +93,22 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
     assert_eq!(fx.ok(&v, &["logout", "-a"]), "Removed login credentials for all registries\n");
     assert_eq!(fs::read_to_string(&auth).unwrap(), "{\n\t\"auths\": {}\n}");
 
+    // On a terminal: `Username: ` (echoed) and `Password: ` (not echoed).
+    let pty = registry_support::e2e_support::Pty::open(24, 80);
+    let child = pty.spawn(fx.vigil(&v, &["login", "--cert-dir", certs, &a]));
+    let at = pty.expect(b"Username: ", 0, std::time::Duration::from_secs(60));
+    pty.write(b"alice\n");
+    let at = pty.expect(b"Password: ", at, std::time::Duration::from_secs(60));
+    // (vigil turns echo off before it prints the prompt.)
+    pty.write(format!("{PASSWORD}\n").as_bytes());
+    pty.expect(b"Login Succeeded!", at, std::time::Duration::from_secs(60));
+    let status = registry_support::e2e_support::wait_bounded(child, std::time::Duration::from_secs(60), "login").status;
+    assert_eq!(status.code(), Some(0));
+    let shown = text(&pty.output());
+    assert!(!shown.contains(PASSWORD), "the password was echoed: {shown:?}");
+    assert_eq!(fx.ok(&v, &["login", "--get-login", &a]), "alice\n");
+    fx.ok(&v, &["logout", &a]);
+
     // No terminal and no password: Podman's error, nothing written.
     let out = fx.run_input(&v, &["login", "--cert-dir", certs, "-u", "alice", &a], b"");
     assert_eq!(out.status.code(), Some(125));

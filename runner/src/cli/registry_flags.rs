@@ -101,9 +101,8 @@ impl PlatformFlags {
 pub fn prompt_password(prompt: &str) -> Result<String, RunnerError> {
     let stdin = io::stdin();
     let mut err = io::stderr();
-    let _ = write!(err, "{prompt}");
-    let _ = err.flush();
     if !stdin.is_terminal() {
+        let _ = write!(err, "{prompt}");
         return Err(RunnerError::Engine(
             "getting username and password: reading password: inappropriate ioctl for device".into(),
         ));
@@ -119,6 +118,9 @@ pub fn prompt_password(prompt: &str) -> Result<String, RunnerError> {
         // SAFETY: applying a copy of the terminal's own settings without ECHO.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
     }
+    // The prompt only once echo is off: nothing typed after it shows.
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     if have_termios {
