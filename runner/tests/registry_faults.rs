@@ -43,7 +43,9 @@ fn assert_store_empty(fx: &Fixture, v: &Vigil) {
     assert_eq!(fx.ok(v, &["images", "-q"]), "");
     for dir in ["layers", "tmp", "images"] {
         let path: &Path = &v.root().join(dir);
-        let left: Vec<_> = fs::read_dir(path).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        let left: Vec<_> = fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
         assert!(left.is_empty(), "{dir} not empty: {left:?}");
     }
 }
@@ -55,9 +57,19 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     fx.write_registries_conf("");
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &format!("oci:{}:multi", oci_layout().display()), &image, false, false);
-    let raw: serde_json::Value = serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
-    let last = raw["layers"].as_array().unwrap().last().unwrap()["digest"].as_str().unwrap().to_string();
+    seed(
+        &fx,
+        &format!("oci:{}:multi", oci_layout().display()),
+        &image,
+        false,
+        false,
+    );
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    let last = raw["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let file = blob_file(&reg, &last);
     let original = fs::read(&file).unwrap();
 
@@ -69,7 +81,11 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     let v = Vigil::new().unwrap();
     let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!("blob {last}: digest mismatch")), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("blob {last}: digest mismatch")),
+        "{}",
+        text(&out.stderr)
+    );
     assert_store_empty(&fx, &v);
 
     // Longer than the manifest says.
@@ -78,12 +94,21 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     fs::write(&file, &longer).unwrap();
     let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!("blob {last}: the registry announces")), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("blob {last}: the registry announces")),
+        "{}",
+        text(&out.stderr)
+    );
     assert_store_empty(&fx, &v);
 
     // Restored: the pull works.
     fs::write(&file, &original).unwrap();
-    assert_eq!(fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]).trim().len(), 64);
+    assert_eq!(
+        fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image])
+            .trim()
+            .len(),
+        64
+    );
 }
 
 #[test]
@@ -93,7 +118,13 @@ fn concurrent_pulls_of_one_image_both_succeed() {
     fx.write_registries_conf("");
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &format!("oci:{}:multi", oci_layout().display()), &image, false, false);
+    seed(
+        &fx,
+        &format!("oci:{}:multi", oci_layout().display()),
+        &image,
+        false,
+        false,
+    );
     let v = Vigil::new().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -163,14 +194,23 @@ impl TooManyRequests {
                     let (status, body) = if line.starts_with("GET /v2/ ") {
                         ("200 OK", "{}".to_string())
                     } else {
-                        ("429 Too Many Requests", r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#.to_string())
+                        (
+                            "429 Too Many Requests",
+                            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#
+                                .to_string(),
+                        )
                     };
                     let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\n\r\n{body}", body.len());
                 }
                 let _ = reader.read(&mut [0u8; 1]);
             }
         });
-        TooManyRequests { addr, requests, stop, thread: Some(thread) }
+        TooManyRequests {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -190,11 +230,23 @@ fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times()
     fx.write_registries_conf("");
     let server = TooManyRequests::start();
     let v = Vigil::new().unwrap();
-    let out = fx.run(&v, &["pull", "--tls-verify=false", &format!("{}/x:1", server.addr)]);
+    let out = fx.run(
+        &v,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/x:1", server.addr),
+        ],
+    );
     assert_eq!(out.status.code(), Some(125));
     let err = text(&out.stderr);
     for i in 1..=3 {
-        assert!(err.contains(&format!("WARNING: Failed, retrying in 1s ... ({i}/3). Error: ")), "{err}");
+        assert!(
+            err.contains(&format!(
+                "WARNING: Failed, retrying in 1s ... ({i}/3). Error: "
+            )),
+            "{err}"
+        );
     }
     assert!(err.contains("toomanyrequests: slow down"), "{err}");
     assert!(!err.contains("(4/3)"));
@@ -202,10 +254,22 @@ fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times()
     assert_eq!(server.requests.load(Ordering::SeqCst), 16);
 
     let dead = registry_support::free_port();
-    let out = fx.run(&v, &["pull", "--tls-verify=false", &format!("127.0.0.1:{dead}/x:1")]);
+    let out = fx.run(
+        &v,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("127.0.0.1:{dead}/x:1"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(125));
     let err = text(&out.stderr);
     assert!(err.contains("(3/3)"), "{err}");
-    assert!(err.contains(&format!("pinging container registry 127.0.0.1:{dead}: Get \"http://127.0.0.1:{dead}/v2/\"")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "pinging container registry 127.0.0.1:{dead}: Get \"http://127.0.0.1:{dead}/v2/\""
+        )),
+        "{err}"
+    );
     assert_store_empty(&fx, &v);
 }

@@ -17,16 +17,26 @@ use registry_support::{oci_layout, seed, text, unavailable, Fixture, Registry, R
 fn user() -> Option<(String, u32, u32)> {
     let name = std::env::var("VIGIL_ROOTLESS_USER").unwrap_or_else(|_| "vigiltest".into());
     let find = || {
-        fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-        })
+        fs::read_to_string("/etc/passwd")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 4 && f[0] == name)
+                    .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+            })
     };
     if find().is_none() && std::env::var_os("CI").is_some() {
-        let _ = Command::new("bash").arg(workspace().join("scripts/rootless-setup")).status();
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/rootless-setup"))
+            .status();
     }
     let (uid, gid) = find()?;
-    fs::read_to_string("/etc/subuid").ok()?.lines().any(|l| l.starts_with(&format!("{name}:"))).then_some((name, uid, gid))
+    fs::read_to_string("/etc/subuid")
+        .ok()?
+        .lines()
+        .any(|l| l.starts_with(&format!("{name}:")))
+        .then_some((name, uid, gid))
 }
 
 #[test]
@@ -42,11 +52,20 @@ fn rootless_pull_and_run() {
     let fx = Fixture::new();
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &format!("oci:{}:multi", oci_layout().display()), &image, false, false);
+    seed(
+        &fx,
+        &format!("oci:{}:multi", oci_layout().display()),
+        &image,
+        false,
+        false,
+    );
 
     // The user's world: binaries, home, runtime dir, registries.conf.
     let (bin, conmon) = vigil_binaries().unwrap();
-    let dir = tempfile::Builder::new().prefix("vigil-rl-reg-").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-rl-reg-")
+        .tempdir_in("/tmp")
+        .unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let bindir = dir.path().join("bin");
     fs::create_dir(&bindir).unwrap();
@@ -59,7 +78,14 @@ fn rootless_pull_and_run() {
         chown(&dir.path().join(sub));
     }
     let conf = dir.path().join("home/registries.conf");
-    fs::write(&conf, format!("[[registry]]\nlocation = \"{}\"\ninsecure = true\n", reg.addr)).unwrap();
+    fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
     chown(&conf);
     let vigil = |args: &[&str]| {
         let mut c = Command::new(bindir.join("vigil"));
@@ -87,7 +113,10 @@ fn rootless_pull_and_run() {
     assert_eq!(id.trim().len(), 64);
     // The store is the user's, below XDG_DATA_HOME.
     let store = dir.path().join("home/data/vigil");
-    assert!(store.join("images").join(format!("{}.json", id.trim())).exists());
+    assert!(store
+        .join("images")
+        .join(format!("{}.json", id.trim()))
+        .exists());
     let out = vigil(&["run", "--rm", &image]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hi\n");
@@ -99,5 +128,8 @@ fn rootless_pull_and_run() {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-    let _ = Command::new("rm").arg("-rf").arg(dir.path().join("home")).status();
+    let _ = Command::new("rm")
+        .arg("-rf")
+        .arg(dir.path().join("home"))
+        .status();
 }

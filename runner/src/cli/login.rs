@@ -76,7 +76,9 @@ pub fn handle(_ctx: &Context, args: &LoginArgs) -> Result<i32, RunnerError> {
     {
         eprintln!("Authenticating with existing credentials for {key}");
         if registry::login(&args.registry, creds, &opts).is_ok() {
-            print_out(&format!("Existing credentials are valid. Already logged in to {key}\n"));
+            print_out(&format!(
+                "Existing credentials are valid. Already logged in to {key}\n"
+            ));
             return Ok(0);
         }
     }
@@ -85,7 +87,9 @@ pub fn handle(_ctx: &Context, args: &LoginArgs) -> Result<i32, RunnerError> {
         None => prompt_line("Username: ")?,
     };
     if username.is_empty() {
-        return Err(RunnerError::Engine("getting username and password: username is empty".into()));
+        return Err(RunnerError::Engine(
+            "getting username and password: username is empty".into(),
+        ));
     }
     let password = if let Some(p) = &args.password {
         p.clone()

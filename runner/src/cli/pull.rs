@@ -41,13 +41,21 @@ pub fn handle(ctx: &Context, args: &PullArgs) -> Result<i32, RunnerError> {
     let mut ids = Vec::new();
     for image in &args.images {
         if args.all_tags {
-            if image.contains('@') || image.rsplit('/').next().is_some_and(|last| last.contains(':')) {
-                return Err(RunnerError::Engine("tag can't be used with --all-tags/-a".into()));
+            if image.contains('@')
+                || image
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':'))
+            {
+                return Err(RunnerError::Engine(
+                    "tag can't be used with --all-tags/-a".into(),
+                ));
             }
             let (name, tags) = registry::list_tags(image, &opts.registry).map_err(registry_err)?;
             for tag in tags {
                 let one = name.with_tag(&tag).to_string();
-                let pulled = registry::pull_with(&env, &store, &one, &opts).map_err(registry_err)?;
+                let pulled =
+                    registry::pull_with(&env, &store, &one, &opts).map_err(registry_err)?;
                 ids.push(pulled.id.hex().to_string());
             }
         } else {
@@ -66,7 +74,10 @@ pub fn handle(ctx: &Context, args: &PullArgs) -> Result<i32, RunnerError> {
 
 /// `run`/`create --pull`: pulls the image if the policy says so; returns the
 /// name to look the image up by (its ID after a pull).
-pub fn ensure_image(ctx: &Context, args: &super::create::CreateArgs) -> Result<String, RunnerError> {
+pub fn ensure_image(
+    ctx: &Context,
+    args: &super::create::CreateArgs,
+) -> Result<String, RunnerError> {
     if args.rootfs {
         return Ok(args.target.image.clone());
     }

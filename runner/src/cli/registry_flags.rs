@@ -54,7 +54,9 @@ fn parse_creds(text: &str) -> Result<Credentials, RunnerError> {
         return Ok(creds);
     }
     if text.is_empty() || text.starts_with(':') {
-        return Err(RunnerError::Engine("--creds: the username must not be empty".into()));
+        return Err(RunnerError::Engine(
+            "--creds: the username must not be empty".into(),
+        ));
     }
     let password = prompt_password("Password: ")?;
     Ok(Credentials {
@@ -82,7 +84,11 @@ pub struct PlatformFlags {
 
 impl PlatformFlags {
     pub fn wanted(&self) -> Result<Option<WantedPlatform>, RunnerError> {
-        if self.platform.is_none() && self.os.is_none() && self.arch.is_none() && self.variant.is_none() {
+        if self.platform.is_none()
+            && self.os.is_none()
+            && self.arch.is_none()
+            && self.variant.is_none()
+        {
             return Ok(None);
         }
         WantedPlatform::from_flags(
@@ -104,7 +110,8 @@ pub fn prompt_password(prompt: &str) -> Result<String, RunnerError> {
     if !stdin.is_terminal() {
         let _ = write!(err, "{prompt}");
         return Err(RunnerError::Engine(
-            "getting username and password: reading password: inappropriate ioctl for device".into(),
+            "getting username and password: reading password: inappropriate ioctl for device"
+                .into(),
         ));
     }
     let fd = stdin.as_raw_fd();

@@ -112,9 +112,19 @@ pub fn render(hits: &[SearchHit], list_tags: bool, format: Option<&str>) -> Stri
         }
         None => {
             let (second, cells): (&str, Vec<(String, String)>) = if list_tags {
-                ("TAG", hits.iter().map(|h| (h.name.clone(), h.tag.clone().unwrap_or_default())).collect())
+                (
+                    "TAG",
+                    hits.iter()
+                        .map(|h| (h.name.clone(), h.tag.clone().unwrap_or_default()))
+                        .collect(),
+                )
             } else {
-                ("DESCRIPTION", hits.iter().map(|h| (h.name.clone(), String::new())).collect())
+                (
+                    "DESCRIPTION",
+                    hits.iter()
+                        .map(|h| (h.name.clone(), String::new()))
+                        .collect(),
+                )
             };
             if cells.is_empty() {
                 return String::new();

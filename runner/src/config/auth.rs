@@ -219,10 +219,12 @@ fn candidate_keys(name: &str) -> Vec<String> {
 fn read(file: &Path) -> Result<Option<Value>, ConfigError> {
     match fs::read(file) {
         Ok(bytes) if bytes.iter().all(|b| b.is_ascii_whitespace()) => Ok(None),
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ConfigError {
-            file: file.to_path_buf(),
-            reason: format!("parsing auth file: {e}"),
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ConfigError {
+                file: file.to_path_buf(),
+                reason: format!("parsing auth file: {e}"),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ConfigError {
             file: file.to_path_buf(),
@@ -231,7 +233,10 @@ fn read(file: &Path) -> Result<Option<Value>, ConfigError> {
     }
 }
 
-fn auths_mut<'a>(doc: &'a mut Value, file: &Path) -> Result<&'a mut Map<String, Value>, ConfigError> {
+fn auths_mut<'a>(
+    doc: &'a mut Value,
+    file: &Path,
+) -> Result<&'a mut Map<String, Value>, ConfigError> {
     let bad = || ConfigError {
         file: file.to_path_buf(),
         reason: "auth file is not a JSON object with an \"auths\" object".into(),
@@ -291,11 +296,18 @@ mod tests {
     fn keys_most_specific_first() {
         assert_eq!(
             candidate_keys("127.0.0.1:5443/tests/busybox:1"),
-            ["127.0.0.1:5443/tests/busybox", "127.0.0.1:5443/tests", "127.0.0.1:5443"]
+            [
+                "127.0.0.1:5443/tests/busybox",
+                "127.0.0.1:5443/tests",
+                "127.0.0.1:5443"
+            ]
         );
         assert_eq!(candidate_keys("127.0.0.1:5443"), ["127.0.0.1:5443"]);
         assert_eq!(normalize_key("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(normalize_key("https://127.0.0.1:5443/v2/"), "127.0.0.1:5443");
+        assert_eq!(
+            normalize_key("https://127.0.0.1:5443/v2/"),
+            "127.0.0.1:5443"
+        );
     }
 
     #[test]
@@ -313,8 +325,14 @@ mod tests {
             text,
             "{\n\t\"auths\": {\n\t\t\"127.0.0.1:5443/tests\": {\n\t\t\t\"auth\": \"YWxpY2U6czNjOnJldA==\"\n\t\t}\n\t}\n}"
         );
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(files.lookup("127.0.0.1:5443/tests/busybox:1").unwrap(), Some(creds));
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            files.lookup("127.0.0.1:5443/tests/busybox:1").unwrap(),
+            Some(creds)
+        );
         assert_eq!(files.lookup("127.0.0.1:5443/other/bb").unwrap(), None);
         assert!(!format!("{:?}", files.lookup("127.0.0.1:5443/tests/x").unwrap()).contains("s3c"));
         assert!(files.remove("127.0.0.1:5443/tests").unwrap());

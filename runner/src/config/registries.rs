@@ -270,7 +270,10 @@ impl Registries {
             let mut mirrors = Vec::new();
             for m in r.mirror {
                 if !valid_location(&m.location) {
-                    return Err(err(file, format!("invalid mirror location {:?}", m.location)));
+                    return Err(err(
+                        file,
+                        format!("invalid mirror location {:?}", m.location),
+                    ));
                 }
                 let pull_from_mirror = match m.pull_from_mirror.as_deref() {
                     None | Some("") | Some("all") => PullFromMirror::All,
@@ -297,7 +300,11 @@ impl Registries {
             });
         }
         for entry in entries {
-            match self.registries.iter_mut().find(|e| e.prefix == entry.prefix) {
+            match self
+                .registries
+                .iter_mut()
+                .find(|e| e.prefix == entry.prefix)
+            {
                 Some(old) => *old = entry,
                 None => self.registries.push(entry),
             }
@@ -341,7 +348,11 @@ impl Registries {
     /// Where to pull `name` (qualified, with tag and/or digest) from: the
     /// mirrors that apply, in order, then the primary location. Err with the
     /// defining file if the registry is blocked.
-    pub fn pull_sources(&self, name: &str, by_digest: bool) -> Result<Vec<PullSource>, (String, PathBuf)> {
+    pub fn pull_sources(
+        &self,
+        name: &str,
+        by_digest: bool,
+    ) -> Result<Vec<PullSource>, (String, PathBuf)> {
         let Some(entry) = self.find(name) else {
             return Ok(vec![PullSource {
                 name: name.to_string(),
@@ -408,7 +419,8 @@ mod tests {
 
     fn parse(text: &str) -> Result<Registries, ConfigError> {
         let mut r = Registries::default();
-        r.merge_text(text, Path::new("/t/registries.conf")).map(|()| r)
+        r.merge_text(text, Path::new("/t/registries.conf"))
+            .map(|()| r)
     }
 
     #[test]
@@ -442,14 +454,20 @@ location = "127.0.0.1:5000/wild"
         assert_eq!(r.short_name_mode, ShortNameMode::Permissive);
         let names = |s: Vec<PullSource>| s.into_iter().map(|s| s.name).collect::<Vec<_>>();
         assert_eq!(
-            names(r.pull_sources("docker.io/library/busybox:1", false).unwrap()),
+            names(
+                r.pull_sources("docker.io/library/busybox:1", false)
+                    .unwrap()
+            ),
             [
                 "127.0.0.1:5999/dead/library/busybox:1",
                 "127.0.0.1:5000/mirror/library/busybox:1",
                 "127.0.0.1:5443/hub/library/busybox:1"
             ]
         );
-        assert_eq!(r.pull_sources("docker.io/x@sha256:0", true).unwrap().len(), 4);
+        assert_eq!(
+            r.pull_sources("docker.io/x@sha256:0", true).unwrap().len(),
+            4
+        );
         assert_eq!(
             r.pull_sources("blocked.test/foo:1", false).unwrap_err().0,
             "blocked.test"
@@ -460,7 +478,10 @@ location = "127.0.0.1:5000/wild"
         );
         assert!(r.find("docker.iox/a").is_none());
         assert!(r.find("wild.test/a").is_none());
-        assert_eq!(r.push_target("docker.io/a/b:1").unwrap().name, "127.0.0.1:5443/hub/a/b:1");
+        assert_eq!(
+            r.push_target("docker.io/a/b:1").unwrap().name,
+            "127.0.0.1:5443/hub/a/b:1"
+        );
         assert_eq!(r.aliases["bb"].0, "127.0.0.1:5000/bb");
     }
 
@@ -475,11 +496,20 @@ location = "127.0.0.1:5000/wild"
         assert_eq!(r.unqualified_search, ["127.0.0.1:5000"]);
         assert!(r.is_insecure("127.0.0.1:5000"));
         assert!(r.pull_sources("blocked.test/a:1", false).is_err());
-        let err = parse("unqualified-search-registries = []\n[registries.search]\nregistries = []\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("mixing sysregistry v1/v2"), "{err}");
-        let err = parse("[[registry]]\nlocation = \n").unwrap_err().to_string();
-        assert!(err.starts_with("/t/registries.conf: loading registries configuration"), "{err}");
+        let err =
+            parse("unqualified-search-registries = []\n[registries.search]\nregistries = []\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("mixing sysregistry v1/v2"),
+            "{err}"
+        );
+        let err = parse("[[registry]]\nlocation = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/t/registries.conf: loading registries configuration"),
+            "{err}"
+        );
         assert!(err.contains("line 2"), "{err}");
     }
 
@@ -487,10 +517,18 @@ location = "127.0.0.1:5000/wild"
     fn drop_ins_replace_by_prefix_and_merge_aliases() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("main.conf");
-        fs::write(&main, "[[registry]]\nlocation = \"a.test\"\ninsecure = true\n[aliases]\nx = \"a.test/x\"\n").unwrap();
+        fs::write(
+            &main,
+            "[[registry]]\nlocation = \"a.test\"\ninsecure = true\n[aliases]\nx = \"a.test/x\"\n",
+        )
+        .unwrap();
         let d = dir.path().join("d");
         fs::create_dir(&d).unwrap();
-        fs::write(d.join("10-b.conf"), "[[registry]]\nlocation = \"a.test\"\nblocked = true\n[aliases]\ny = \"b.test/y\"\n").unwrap();
+        fs::write(
+            d.join("10-b.conf"),
+            "[[registry]]\nlocation = \"a.test\"\nblocked = true\n[aliases]\ny = \"b.test/y\"\n",
+        )
+        .unwrap();
         fs::write(d.join("ignored.txt"), "not toml [").unwrap();
         let (m, dd) = (main.clone(), d.clone());
         let env = move |n: &str| match n {

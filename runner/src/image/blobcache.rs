@@ -40,13 +40,18 @@ impl BlobCache {
     /// The cache of the store at `root` (created 0700 if missing).
     pub fn open(root: &Path) -> BlobCache {
         let dir = root.join("layer-blobs");
-        let _ = fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir);
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir);
         BlobCache { dir }
     }
 
     /// A temporary file in the cache's directory (same file system).
     pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix(".tmp-blob-").tempfile_in(&self.dir)
+        tempfile::Builder::new()
+            .prefix(".tmp-blob-")
+            .tempfile_in(&self.dir)
     }
 
     /// Moves `file` (verified to hold `info.digest`) into the cache as the

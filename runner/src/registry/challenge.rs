@@ -116,6 +116,8 @@ mod tests {
         assert_eq!(c[0].scheme, "basic");
         assert_eq!(c[1].param("realm"), Some("x"));
         assert_eq!(c[1].param("service"), Some("a\"b"));
-        assert!(parse(&["", ",,,", "\"", "="]).iter().all(|c| c.params.is_empty()));
+        assert!(parse(&["", ",,,", "\"", "="])
+            .iter()
+            .all(|c| c.params.is_empty()));
     }
 }

@@ -215,8 +215,16 @@ impl<'t> Session<'t> {
     }
 
     /// The `Authorization` header for a request needing `scopes`.
-    fn authorization(&self, scopes: &[String], fresh: bool) -> Result<Option<String>, RegistryError> {
-        let scheme = self.scheme.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    fn authorization(
+        &self,
+        scopes: &[String],
+        fresh: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        let scheme = self
+            .scheme
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match scheme {
             Scheme::None => Ok(None),
             Scheme::Basic => Ok(self.creds.as_ref().map(basic)),
@@ -271,11 +279,18 @@ impl<'t> Session<'t> {
         let realm_host = host_of(realm).unwrap_or_default();
         let agent = self.transport.agent(&realm_host, self.verify)?;
         let auth = self.creds.as_ref().map(basic);
-        let resp = send_with(&agent, "GET", &url, &[], auth.as_deref(), &mut ReqBody::Empty)
-            .map_err(|e| RegistryError::Network {
-                context: format!("unable to retrieve auth token: Get \"{realm}\""),
-                cause: e.to_string(),
-            })?;
+        let resp = send_with(
+            &agent,
+            "GET",
+            &url,
+            &[],
+            auth.as_deref(),
+            &mut ReqBody::Empty,
+        )
+        .map_err(|e| RegistryError::Network {
+            context: format!("unable to retrieve auth token: Get \"{realm}\""),
+            cause: e.to_string(),
+        })?;
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
             return Err(RegistryError::Http {
@@ -297,21 +312,34 @@ impl<'t> Session<'t> {
                 cause: e.to_string(),
             })?;
         let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            RegistryError::Content(format!("unable to retrieve auth token: parsing the answer: {e}"))
+            RegistryError::Content(format!(
+                "unable to retrieve auth token: parsing the answer: {e}"
+            ))
         })?;
         let token = parsed
             .token
             .filter(|t| !t.is_empty())
             .or(parsed.access_token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| RegistryError::Content("unable to retrieve auth token: no token in the answer".into()))?;
-        Ok((token, Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1))))
+            .ok_or_else(|| {
+                RegistryError::Content(
+                    "unable to retrieve auth token: no token in the answer".into(),
+                )
+            })?;
+        Ok((
+            token,
+            Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1)),
+        ))
     }
 
     /// Checks the credentials: a ping with Basic, or a token without scope.
     /// Ok(false) when they are refused.
     pub fn verify_login(&self) -> Result<bool, RegistryError> {
-        let scheme = self.scheme.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let scheme = self
+            .scheme
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match scheme {
             Scheme::None => Ok(true),
             Scheme::Basic => {
@@ -326,13 +354,18 @@ impl<'t> Session<'t> {
                 match resp.status().as_u16() {
                     401 | 403 => Ok(false),
                     s if (200..300).contains(&s) => Ok(true),
-                    _ => Err(status_error(format!("pinging container registry {}", self.registry), resp)),
+                    _ => Err(status_error(
+                        format!("pinging container registry {}", self.registry),
+                        resp,
+                    )),
                 }
             }
             Scheme::Bearer { realm, service } => {
                 match self.fetch_token(&realm, service.as_deref(), &[]) {
                     Ok(_) => Ok(true),
-                    Err(RegistryError::Http { status: 401 | 403, .. }) => Ok(false),
+                    Err(RegistryError::Http {
+                        status: 401 | 403, ..
+                    }) => Ok(false),
                     Err(e) => Err(e),
                 }
             }
@@ -373,9 +406,15 @@ impl<'t> Session<'t> {
                 })?;
             let status = resp.status().as_u16();
             if status == 401 && !fresh && body.replayable() {
-                let before = format!("{:?}", self.scheme.lock().unwrap_or_else(|e| e.into_inner()));
+                let before = format!(
+                    "{:?}",
+                    self.scheme.lock().unwrap_or_else(|e| e.into_inner())
+                );
                 self.learn_challenge(&resp);
-                let after = format!("{:?}", self.scheme.lock().unwrap_or_else(|e| e.into_inner()));
+                let after = format!(
+                    "{:?}",
+                    self.scheme.lock().unwrap_or_else(|e| e.into_inner())
+                );
                 if auth.as_deref().is_some_and(|a| a.starts_with("Bearer")) || before != after {
                     fresh = true;
                     continue;
@@ -419,13 +458,15 @@ impl<'t> Session<'t> {
             resp = if same_host {
                 self.request(method, &next, scopes, headers, ReqBody::Empty)?
             } else {
-                let agent = self.transport.agent(&host_of(&next).unwrap_or_default(), self.verify)?;
-                send_with(&agent, method, &next, headers, None, &mut ReqBody::Empty).map_err(|e| {
-                    RegistryError::Network {
+                let agent = self
+                    .transport
+                    .agent(&host_of(&next).unwrap_or_default(), self.verify)?;
+                send_with(&agent, method, &next, headers, None, &mut ReqBody::Empty).map_err(
+                    |e| RegistryError::Network {
                         context: format!("{} \"{next}\"", method_word(method)),
                         cause: e.to_string(),
-                    }
-                })?
+                    },
+                )?
             };
             current = next;
         }
@@ -436,11 +477,20 @@ impl<'t> Session<'t> {
     }
 
     /// `GET /v2/REPO/manifests/REF`; verifies the digest when REF is one.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<FetchedManifest, RegistryError> {
+    pub fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<FetchedManifest, RegistryError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let context = format!("reading manifest {reference} in {}/{repo}", self.registry);
         let resp = self
-            .get_following("GET", &url, &[pull_scope(repo)], &[("Accept", MANIFEST_ACCEPT.to_string())])
+            .get_following(
+                "GET",
+                &url,
+                &[pull_scope(repo)],
+                &[("Accept", MANIFEST_ACCEPT.to_string())],
+            )
             .map_err(|e| e.within(&context))?;
         if resp.status().as_u16() != 200 {
             return Err(status_error(context, resp));
@@ -483,11 +533,20 @@ impl<'t> Session<'t> {
     }
 
     /// `HEAD /v2/REPO/manifests/REF`: the digest the registry has for REF.
-    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, RegistryError> {
+    pub fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
         let context = format!("reading manifest {reference} in {}/{repo}", self.registry);
         let resp = self
-            .get_following("HEAD", &url, &[pull_scope(repo)], &[("Accept", MANIFEST_ACCEPT.to_string())])
+            .get_following(
+                "HEAD",
+                &url,
+                &[pull_scope(repo)],
+                &[("Accept", MANIFEST_ACCEPT.to_string())],
+            )
             .map_err(|e| e.within(&context))?;
         match resp.status().as_u16() {
             200 => Ok(header(&resp, "docker-content-digest").and_then(|d| Digest::parse(d).ok())),
@@ -515,9 +574,17 @@ impl<'t> Session<'t> {
     }
 
     /// Does `repo` have blob `digest`? (`HEAD`.)
-    pub fn blob_exists(&self, repo: &str, digest: &Digest, scopes: &[String]) -> Result<bool, RegistryError> {
+    pub fn blob_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        scopes: &[String],
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
-        let context = format!("checking whether a blob {digest} exists in {}/{repo}", self.registry);
+        let context = format!(
+            "checking whether a blob {digest} exists in {}/{repo}",
+            self.registry
+        );
         let resp = self
             .get_following("HEAD", &url, scopes, &[])
             .map_err(|e| e.within(&context))?;
@@ -548,7 +615,13 @@ impl<'t> Session<'t> {
         let url = self.url(&path);
         let context = format!("initiating an upload to {}/{repo}", self.registry);
         let resp = self
-            .request("POST", &url, scopes, &[("Content-Length", "0".to_string())], ReqBody::Empty)
+            .request(
+                "POST",
+                &url,
+                scopes,
+                &[("Content-Length", "0".to_string())],
+                ReqBody::Empty,
+            )
             .map_err(|e| e.within(&context))?;
         match resp.status().as_u16() {
             201 if mount.is_some() => Ok(None),
@@ -573,7 +646,10 @@ impl<'t> Session<'t> {
         size: u64,
     ) -> Result<(), RegistryError> {
         let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest={}", percent_encode(&digest.to_string()));
+        let url = format!(
+            "{location}{sep}digest={}",
+            percent_encode(&digest.to_string())
+        );
         let context = format!("uploading blob {digest}");
         let resp = self
             .request(
@@ -736,7 +812,13 @@ fn render_error_body(resp: Response<Body>) -> String {
         .map(|b| {
             b.errors
                 .iter()
-                .map(|e| format!("{}: {}", e.code.to_ascii_lowercase().replace('_', " "), e.message))
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.code.to_ascii_lowercase().replace('_', " "),
+                        e.message
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -812,9 +894,15 @@ mod tests {
         let base = "http://127.0.0.1:5000/v2/a/blobs/uploads/x?_state=1";
         assert_eq!(resolve_url(base, "/v2/b"), "http://127.0.0.1:5000/v2/b");
         assert_eq!(resolve_url(base, "https://h/x"), "https://h/x");
-        assert_eq!(resolve_url(base, "y?z"), "http://127.0.0.1:5000/v2/a/blobs/uploads/y?z");
+        assert_eq!(
+            resolve_url(base, "y?z"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/y?z"
+        );
         assert_eq!(host_of(base).unwrap(), "127.0.0.1:5000");
-        assert_eq!(percent_encode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            percent_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
         assert_eq!(method_word("HEAD"), "Head");
     }
 }

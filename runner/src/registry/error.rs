@@ -13,9 +13,15 @@ pub enum RegistryError {
     /// registries.conf, auth.json or certs.d could not be used.
     Config(String),
     /// The registry is blocked in registries.conf.
-    Blocked { registry: String, file: String },
+    Blocked {
+        registry: String,
+        file: String,
+    },
     /// No connection, TLS failure, reset: `context: cause`. Retried.
-    Network { context: String, cause: String },
+    Network {
+        context: String,
+        cause: String,
+    },
     /// The registry answered with an error status. 5xx and 429 are retried.
     Http {
         context: String,
@@ -39,7 +45,10 @@ pub enum RegistryError {
     Several(Vec<(String, RegistryError)>),
     /// Credentials were refused.
     Credentials(String),
-    Io { what: String, source: io::Error },
+    Io {
+        what: String,
+        source: io::Error,
+    },
     Store(StoreError),
     /// An error with what was being done around it.
     Context {
@@ -109,9 +118,15 @@ impl RegistryError {
 /// plain-HTTP server)?
 pub fn is_tls_failure(cause: &str) -> bool {
     let lower = cause.to_ascii_lowercase();
-    ["certificate", "tls", "corrupt message", "handshake", "https client"]
-        .iter()
-        .any(|k| lower.contains(k))
+    [
+        "certificate",
+        "tls",
+        "corrupt message",
+        "handshake",
+        "https client",
+    ]
+    .iter()
+    .any(|k| lower.contains(k))
 }
 
 impl fmt::Display for RegistryError {

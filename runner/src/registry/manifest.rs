@@ -31,8 +31,14 @@ const SCHEMA1: [&str; 2] = [
 /// A parsed manifest document.
 #[derive(Debug, Clone)]
 pub enum Document {
-    Index { media_type: String, index: Index },
-    Manifest { media_type: String, manifest: Manifest },
+    Index {
+        media_type: String,
+        index: Index,
+    },
+    Manifest {
+        media_type: String,
+        manifest: Manifest,
+    },
 }
 
 /// The media type a response claims: the `Content-Type` header unless it is
@@ -60,8 +66,8 @@ pub fn parse(
     if bytes.len() as u64 > MAX_MANIFEST {
         return Err(bad(format!("manifest is larger than {MAX_MANIFEST} bytes")));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("parsing manifest: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("parsing manifest: {e}")))?;
     let Some(object) = value.as_object() else {
         return Err(bad("parsing manifest: not a JSON object".into()));
     };
@@ -106,14 +112,19 @@ pub fn parse(
     if schema_version != Some(2) {
         return Err(bad(format!(
             "unsupported manifest schemaVersion {}",
-            object.get("schemaVersion").map(|v| v.to_string()).unwrap_or_else(|| "(none)".into())
+            object
+                .get("schemaVersion")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "(none)".into())
         )));
     }
     if media::is_index(&media_type) {
-        let index: Index = serde_json::from_value(value)
-            .map_err(|e| bad(format!("parsing image index: {e}")))?;
+        let index: Index =
+            serde_json::from_value(value).map_err(|e| bad(format!("parsing image index: {e}")))?;
         if index.manifests.len() > MAX_LAYERS {
-            return Err(bad(format!("image index has more than {MAX_LAYERS} entries")));
+            return Err(bad(format!(
+                "image index has more than {MAX_LAYERS} entries"
+            )));
         }
         for entry in &index.manifests {
             checked(entry, "index entry")?;
@@ -123,8 +134,8 @@ pub fn parse(
     if !media::is_manifest(&media_type) {
         return Err(bad(format!("unsupported manifest type {media_type}")));
     }
-    let manifest: Manifest = serde_json::from_value(value)
-        .map_err(|e| bad(format!("parsing image manifest: {e}")))?;
+    let manifest: Manifest =
+        serde_json::from_value(value).map_err(|e| bad(format!("parsing image manifest: {e}")))?;
     if manifest.layers.len() > MAX_LAYERS {
         return Err(bad(format!(
             "image has {} layers, more than the {MAX_LAYERS} allowed",
@@ -139,12 +150,17 @@ pub fn parse(
         )));
     }
     if config_size > MAX_CONFIG {
-        return Err(bad(format!("image config is larger than {MAX_CONFIG} bytes")));
+        return Err(bad(format!(
+            "image config is larger than {MAX_CONFIG} bytes"
+        )));
     }
     for layer in &manifest.layers {
         checked(layer, "layer")?;
         if !media::is_layer(&layer.media_type) {
-            return Err(bad(format!("unsupported layer media type {:?}", layer.media_type)));
+            return Err(bad(format!(
+                "unsupported layer media type {:?}",
+                layer.media_type
+            )));
         }
     }
     Ok(Document::Manifest {
@@ -155,8 +171,8 @@ pub fn parse(
 
 /// A descriptor's digest and size, validated.
 pub fn checked(desc: &Descriptor, what: &str) -> Result<(Digest, u64), RegistryError> {
-    let digest = Digest::parse(&desc.digest)
-        .map_err(|e| RegistryError::Content(format!("{what}: {e}")))?;
+    let digest =
+        Digest::parse(&desc.digest).map_err(|e| RegistryError::Content(format!("{what}: {e}")))?;
     let size = u64::try_from(desc.size)
         .map_err(|_| RegistryError::Content(format!("{what}: negative size {}", desc.size)))?;
     Ok((digest, size))
@@ -284,7 +300,12 @@ mod tests {
 
     fn manifest(layers: usize) -> String {
         let layers: Vec<String> = (0..layers)
-            .map(|i| desc("application/vnd.oci.image.layer.v1.tar+gzip", (i % 250) as u8))
+            .map(|i| {
+                desc(
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                    (i % 250) as u8,
+                )
+            })
             .collect();
         format!(
             r#"{{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[{}]}}"#,
@@ -326,7 +347,9 @@ mod tests {
             Ok(Document::Manifest { .. })
         ));
         let too_many = manifest(MAX_LAYERS + 1);
-        let err = parse(too_many.as_bytes(), None, None).unwrap_err().to_string();
+        let err = parse(too_many.as_bytes(), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("more than the 1000"), "{err}");
         let err = parse(m.as_bytes(), Some(media::DOCKER_MANIFEST), None)
             .unwrap_err()
@@ -339,12 +362,21 @@ mod tests {
         let both = m.replace(r#""layers""#, r#""manifests":[],"layers""#);
         assert!(parse(both.as_bytes(), None, None).is_err());
         let big = vec![b' '; MAX_MANIFEST as usize + 1];
-        assert!(parse(&big, None, None).unwrap_err().to_string().contains("larger"));
+        assert!(parse(&big, None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("larger"));
         let schema1 = r#"{"schemaVersion":1,"name":"x"}"#;
         let err = parse(schema1.as_bytes(), Some(SCHEMA1[0]), None).unwrap_err();
-        assert!(err.to_string().contains("unsupported manifest type"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported manifest type"),
+            "{err}"
+        );
         let artifact = m.replace(media::OCI_CONFIG, "application/vnd.example+json");
-        assert!(parse(artifact.as_bytes(), None, None).unwrap_err().to_string().contains("artifact"));
+        assert!(parse(artifact.as_bytes(), None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("artifact"));
         for junk in ["", "[]", "{}", "null", r#"{"schemaVersion":2,"config":{}}"#] {
             assert!(parse(junk.as_bytes(), None, None).is_err(), "{junk}");
         }

@@ -94,7 +94,10 @@ impl Environment {
     }
 
     /// As [`Environment::load`], reading variables through `env`.
-    pub fn load_with(options: &RegistryOptions, env: &dyn Env) -> Result<Environment, RegistryError> {
+    pub fn load_with(
+        options: &RegistryOptions,
+        env: &dyn Env,
+    ) -> Result<Environment, RegistryError> {
         let registries = registries::load(env).map_err(|e| RegistryError::Config(e.to_string()))?;
         let (uid, _) = crate::rootless::caller_ids(|n| env.var(n));
         let auth = AuthFiles::locate(options.authfile.as_deref(), env, uid);
@@ -133,7 +136,12 @@ impl Environment {
         insecure_in_config: bool,
     ) -> Result<Session<'_>, RegistryError> {
         let creds = self.credentials(name)?;
-        Session::connect(&self.transport, registry, self.insecure(registry, insecure_in_config), creds)
+        Session::connect(
+            &self.transport,
+            registry,
+            self.insecure(registry, insecure_in_config),
+            creds,
+        )
     }
 }
 
@@ -155,7 +163,8 @@ pub fn resolve(
     store: Option<&Store>,
     reference: &str,
 ) -> Result<Candidates, RegistryError> {
-    let parsed = Reference::parse(reference).map_err(|_| RegistryError::Reference(reference.into()))?;
+    let parsed =
+        Reference::parse(reference).map_err(|_| RegistryError::Reference(reference.into()))?;
     if parsed.domain.is_some() {
         return Ok(Candidates {
             names: vec![ImageName::parse(reference)?],
@@ -180,7 +189,9 @@ pub fn resolve(
                 let stored = record.names.iter().find_map(|n| {
                     let r = Reference::parse(n).ok()?;
                     let qualified = r.domain.as_deref().is_some_and(|d| d != "localhost");
-                    (qualified && parsed.matches(&r)).then(|| ImageName::parse(n).ok()).flatten()
+                    (qualified && parsed.matches(&r))
+                        .then(|| ImageName::parse(n).ok())
+                        .flatten()
                 });
                 if let Some(name) = stored {
                     return Ok(Candidates {
@@ -380,7 +391,10 @@ fn newer_digest(env: &Environment, reference: &str) -> Result<Option<Digest>, Re
 
 /// The tags of the repository `reference` names (for `pull --all-tags`),
 /// in server order.
-pub fn list_tags(reference: &str, opts: &RegistryOptions) -> Result<(ImageName, Vec<String>), RegistryError> {
+pub fn list_tags(
+    reference: &str,
+    opts: &RegistryOptions,
+) -> Result<(ImageName, Vec<String>), RegistryError> {
     let env = Environment::load(opts)?;
     let candidates = resolve(&env.registries, None, reference)?;
     let name = candidates
@@ -409,7 +423,11 @@ pub fn list_tags(reference: &str, opts: &RegistryOptions) -> Result<(ImageName, 
 /// Logs in to `registry` (`host[:port][/namespace]`, or a URL): verifies the
 /// credentials, then stores them under that key. Nothing is written when
 /// they are refused.
-pub fn login(registry: &str, creds: &Credentials, opts: &RegistryOptions) -> Result<(), RegistryError> {
+pub fn login(
+    registry: &str,
+    creds: &Credentials,
+    opts: &RegistryOptions,
+) -> Result<(), RegistryError> {
     let env = Environment::load(opts)?;
     let key = config::auth::normalize_key(registry);
     let host = key.split('/').next().unwrap_or(&key).to_string();
@@ -455,16 +473,30 @@ mod tests {
         let r = conf("unqualified-search-registries = [\"127.0.0.1:5000\"]\n[aliases]\nbb = \"127.0.0.1:5001/x/bb\"\n");
         let c = resolve(&r, None, "bb:1").unwrap();
         assert_eq!(c.names[0].to_string(), "127.0.0.1:5001/x/bb:1");
-        assert_eq!(c.note.unwrap(), "Resolved \"bb\" as an alias (/c/registries.conf)");
+        assert_eq!(
+            c.note.unwrap(),
+            "Resolved \"bb\" as an alias (/c/registries.conf)"
+        );
         let c = resolve(&r, None, "other").unwrap();
         assert_eq!(c.names[0].to_string(), "127.0.0.1:5000/other:latest");
-        assert!(c.note.unwrap().starts_with("Resolving \"other\" using unqualified-search registries"));
-        let err = resolve(&Registries::default(), None, "nothing:1").unwrap_err().to_string();
-        assert!(err.starts_with("short-name \"nothing:1\" did not resolve to an alias"), "{err}");
+        assert!(c
+            .note
+            .unwrap()
+            .starts_with("Resolving \"other\" using unqualified-search registries"));
+        let err = resolve(&Registries::default(), None, "nothing:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("short-name \"nothing:1\" did not resolve to an alias"),
+            "{err}"
+        );
         let two = conf("unqualified-search-registries = [\"a.test\", \"b.test\"]\n");
         if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
             let err = resolve(&two, None, "x").unwrap_err().to_string();
-            assert_eq!(err, "short-name resolution enforced but cannot prompt without a TTY");
+            assert_eq!(
+                err,
+                "short-name resolution enforced but cannot prompt without a TTY"
+            );
         }
         let c = resolve(&r, None, "docker.io/busybox").unwrap();
         assert_eq!(c.names[0].to_string(), "docker.io/library/busybox:latest");

@@ -131,7 +131,10 @@ mod tests {
         let n = ImageName::parse("index.docker.io/me/app:1").unwrap();
         assert_eq!(n.to_string(), "docker.io/me/app:1");
         let n = ImageName::parse("127.0.0.1:5000/a/b:v1").unwrap();
-        assert_eq!((n.registry.as_str(), n.repository.as_str()), ("127.0.0.1:5000", "a/b"));
+        assert_eq!(
+            (n.registry.as_str(), n.repository.as_str()),
+            ("127.0.0.1:5000", "a/b")
+        );
         assert_eq!(n.manifest_reference(), "v1");
         let d = format!("sha256:{}", "a".repeat(64));
         let n = ImageName::parse(&format!("localhost:5000/x@{d}")).unwrap();

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use crate::image::blobcache::{BlobCache, CachedBlob};
 use super::client::Session;
 use super::error::RegistryError;
 use super::manifest::{self, Document, WantedPlatform, MAX_CONFIG};
 use super::name::ImageName;
 use super::{Environment, PullOptions, Pulled};
+use crate::image::blobcache::{BlobCache, CachedBlob};
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::progress::Progress;
 use crate::image::source::{self, FormatError, ImportImage, LayerBlob, ManifestBlob, Source};
@@ -63,7 +63,11 @@ impl Reporter {
 
     fn blob_done(&self, digest: &Digest, skipped: bool) {
         if self.tty {
-            let what = if skipped { "skipped: already exists" } else { "done" };
+            let what = if skipped {
+                "skipped: already exists"
+            } else {
+                "done"
+            };
             self.line(&format!("Copying blob {} {what}", &digest.hex()[..12]));
         } else if skipped {
             self.line(&format!("Copying blob {digest}"));
@@ -133,7 +137,9 @@ fn resolve_manifest<'t>(
             }
         }
     }
-    Err(RegistryError::Config(format!("no source to pull {name} from")))
+    Err(RegistryError::Config(format!(
+        "no source to pull {name} from"
+    )))
 }
 
 fn try_source<'t>(
@@ -142,7 +148,11 @@ fn try_source<'t>(
     insecure_in_config: bool,
     wanted: &WantedPlatform,
 ) -> Result<Resolved<'t>, RegistryError> {
-    let session = env.session(&candidate.registry, &candidate.repository_name(), insecure_in_config)?;
+    let session = env.session(
+        &candidate.registry,
+        &candidate.repository_name(),
+        insecure_in_config,
+    )?;
     let repo = candidate.repository.clone();
     let reference = candidate.manifest_reference();
     let fetched = session.get_manifest(&repo, &reference)?;
@@ -151,16 +161,28 @@ fn try_source<'t>(
         bytes: fetched.bytes.clone(),
         media_type: String::new(),
     };
-    let doc = manifest::parse(&fetched.bytes, fetched.content_type.as_deref(), None)
-        .map_err(|e| e.within(&format!("reading manifest {reference} in {}", candidate.repository_name())))?;
+    let doc =
+        manifest::parse(&fetched.bytes, fetched.content_type.as_deref(), None).map_err(|e| {
+            e.within(&format!(
+                "reading manifest {reference} in {}",
+                candidate.repository_name()
+            ))
+        })?;
     let (top_type, manifest) = match doc {
-        Document::Manifest { media_type, manifest } => (media_type, manifest),
+        Document::Manifest {
+            media_type,
+            manifest,
+        } => (media_type, manifest),
         Document::Index { media_type, index } => {
             let what = format!("docker://{candidate}");
             let entry = manifest::select(&index, wanted, &what)?;
             let (digest, _) = manifest::checked(entry, "index entry")?;
             let child = session.get_manifest(&repo, &digest.to_string())?;
-            match manifest::parse(&child.bytes, child.content_type.as_deref(), Some(&entry.media_type))? {
+            match manifest::parse(
+                &child.bytes,
+                child.content_type.as_deref(),
+                Some(&entry.media_type),
+            )? {
                 Document::Manifest { manifest, .. } => (media_type, manifest),
                 Document::Index { .. } => {
                     return Err(RegistryError::Content(format!(
@@ -173,7 +195,10 @@ fn try_source<'t>(
     Ok(Resolved {
         session,
         repo,
-        top: ManifestBlob { media_type: top_type, ..top },
+        top: ManifestBlob {
+            media_type: top_type,
+            ..top
+        },
         manifest,
     })
 }
@@ -247,7 +272,12 @@ impl Source for Arrivals {
 
     fn blob_file(&self, path: &str) -> Option<PathBuf> {
         let i: usize = path.strip_prefix("layer/")?.parse().ok()?;
-        match self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(i)? {
+        match self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(i)?
+        {
             Slot::Ready(file) => Some(file.clone()),
             _ => None,
         }
@@ -270,8 +300,12 @@ fn fetch_into_store(
     report.line("Getting image source signatures");
     let (config_digest, config_size) = manifest::checked(&manifest.config, "config")?;
     let config_bytes = read_small_blob(&session, &repo, &config_digest, config_size, MAX_CONFIG)?;
-    let (config, diff_ids) = source::parse_config(&config_bytes, &format!("config {config_digest}"), manifest.layers.len())
-        .map_err(|e| RegistryError::Content(e.to_string()))?;
+    let (config, diff_ids) = source::parse_config(
+        &config_bytes,
+        &format!("config {config_digest}"),
+        manifest.layers.len(),
+    )
+    .map_err(|e| RegistryError::Content(e.to_string()))?;
 
     let mut layers = Vec::new();
     let mut missing = Vec::new();
@@ -298,7 +332,12 @@ fn fetch_into_store(
     let tmp = tempfile::Builder::new()
         .prefix("pull-")
         .tempdir_in(store.tmp_dir())
-        .map_err(|e| RegistryError::io(format!("creating a directory in {}", store.tmp_dir().display()), e))?;
+        .map_err(|e| {
+            RegistryError::io(
+                format!("creating a directory in {}", store.tmp_dir().display()),
+                e,
+            )
+        })?;
     let arrivals = Arrivals {
         slots: Mutex::new(vec![Slot::Pending; layers.len()]),
         changed: Condvar::new(),
@@ -325,7 +364,11 @@ fn fetch_into_store(
         config,
         manifest: Some(top),
         layers: layers.clone(),
-        names: name.tag.as_ref().map(|_| vec![name.to_string()]).unwrap_or_default(),
+        names: name
+            .tag
+            .as_ref()
+            .map(|_| vec![name.to_string()])
+            .unwrap_or_default(),
         warnings: Vec::new(),
     };
 
@@ -387,7 +430,10 @@ fn fetch_into_store(
                 media_type: desc.media_type.clone(),
                 source: Some(format!("{}/{repo}", session.registry)),
             };
-            if cache.get(&blob.diff_id).is_some_and(|(_, old)| old.digest == info.digest) {
+            if cache
+                .get(&blob.diff_id)
+                .is_some_and(|(_, old)| old.digest == info.digest)
+            {
                 let _ = cache.describe(&blob.diff_id, &info);
             }
         }
@@ -413,7 +459,9 @@ fn read_small_blob(
     limit: u64,
 ) -> Result<Vec<u8>, RegistryError> {
     if size > limit {
-        return Err(RegistryError::Content(format!("blob {digest} is larger than {limit} bytes")));
+        return Err(RegistryError::Content(format!(
+            "blob {digest} is larger than {limit} bytes"
+        )));
     }
     let (reader, _) = session.open_blob(repo, digest)?;
     let mut bytes = Vec::new();
@@ -428,11 +476,20 @@ fn read_small_blob(
     Ok(bytes)
 }
 
-fn check_blob(expected: &Digest, size: u64, actual: &Digest, actual_size: u64) -> Result<(), RegistryError> {
+fn check_blob(
+    expected: &Digest,
+    size: u64,
+    actual: &Digest,
+    actual_size: u64,
+) -> Result<(), RegistryError> {
     if actual_size != size {
         return Err(RegistryError::Content(format!(
             "blob {expected}: size mismatch: the manifest says {size} bytes, the registry sent {}",
-            if actual_size > size { format!("more than {size}") } else { actual_size.to_string() }
+            if actual_size > size {
+                format!("more than {size}")
+            } else {
+                actual_size.to_string()
+            }
         )));
     }
     if actual != expected {
@@ -460,7 +517,11 @@ fn download_blob(
         attempt += 1;
         let result = download_once(session, repo, digest, size, target, cancel);
         match result {
-            Err(err) if err.is_transient() && attempt < BLOB_ATTEMPTS && !cancel.load(Ordering::SeqCst) => {
+            Err(err)
+                if err.is_transient()
+                    && attempt < BLOB_ATTEMPTS
+                    && !cancel.load(Ordering::SeqCst) =>
+            {
                 std::thread::sleep(std::time::Duration::from_secs(1));
             }
             other => return other,
@@ -484,7 +545,8 @@ fn download_once(
             )));
         }
     }
-    let mut file = File::create(target).map_err(|e| RegistryError::io(target.display().to_string(), e))?;
+    let mut file =
+        File::create(target).map_err(|e| RegistryError::io(target.display().to_string(), e))?;
     let mut hashing = HashingReader::new(reader.take(size + 1));
     let mut buf = vec![0u8; CHUNK];
     loop {

@@ -13,13 +13,13 @@ use std::sync::Mutex;
 
 use serde_json::json;
 
-use crate::image::blobcache::{BlobCache, CachedBlob};
-use super::client::{push_scope, pull_scope, Session};
+use super::client::{pull_scope, push_scope, Session};
 use super::error::RegistryError;
 use super::name::ImageName;
 use super::pull::Reporter;
 use super::{Environment, RegistryOptions};
 use crate::context::Context;
+use crate::image::blobcache::{BlobCache, CachedBlob};
 use crate::image::compress::{self, Compression};
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::oci::media;
@@ -59,7 +59,12 @@ struct LayerUpload {
 
 /// Pushes the local image `source` to `dest` (`[docker://]host/repo[:tag]`);
 /// returns the digest of the manifest written.
-pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Result<Digest, RegistryError> {
+pub fn push(
+    ctx: &Context,
+    source: &str,
+    dest: &str,
+    opts: &PushOptions,
+) -> Result<Digest, RegistryError> {
     let env = Environment::load(&opts.registry)?;
     let store = Store::open(&ctx.paths)?;
     let report = Reporter::new(opts.quiet);
@@ -67,7 +72,9 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
     let dest = dest.strip_prefix("docker://").unwrap_or(dest);
     let name = ImageName::parse(dest)?;
     if name.digest.is_some() {
-        return Err(RegistryError::Reference(format!("{dest} (push to a tag, not a digest)")));
+        return Err(RegistryError::Reference(format!(
+            "{dest} (push to a tag, not a digest)"
+        )));
     }
     let target = env
         .registries
@@ -107,17 +114,23 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
         })?;
         let (path, info) = cached;
         let have = compression_of(&info.media_type, &path);
-        let want = opts.compression.unwrap_or(if have == Compression::None { Compression::Gzip } else { have });
+        let want = opts.compression.unwrap_or(if have == Compression::None {
+            Compression::Gzip
+        } else {
+            have
+        });
         if opts.format == ManifestFormat::V2s2 && want == Compression::Zstd {
             return Err(RegistryError::Config(
-                "zstd compression is not allowed in a Docker v2s2 manifest (use --format oci)".into(),
+                "zstd compression is not allowed in a Docker v2s2 manifest (use --format oci)"
+                    .into(),
             ));
         }
         let upload = if want == have {
             LayerUpload {
                 diff_id: layer.diff_id.clone(),
                 file: path,
-                digest: Digest::parse(&info.digest).map_err(|e| RegistryError::Content(e.to_string()))?,
+                digest: Digest::parse(&info.digest)
+                    .map_err(|e| RegistryError::Content(e.to_string()))?,
                 size: info.size,
                 compression: have,
                 source: info.source.clone(),
@@ -149,7 +162,14 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(up) = uploads.get(k) else { return };
-                let result = send_blob(&session, &repo, &up.digest, &up.file, up.size, up.source.as_deref());
+                let result = send_blob(
+                    &session,
+                    &repo,
+                    &up.digest,
+                    &up.file,
+                    up.size,
+                    up.source.as_deref(),
+                );
                 if let Err(err) = result {
                     let mut f = failure.lock().unwrap_or_else(|e| e.into_inner());
                     f.get_or_insert(err);
@@ -166,7 +186,14 @@ pub fn push(ctx: &Context, source: &str, dest: &str, opts: &PushOptions) -> Resu
     let config_file = tmp.path().join("config");
     std::fs::write(&config_file, &config_bytes)
         .map_err(|e| RegistryError::io(config_file.display().to_string(), e))?;
-    send_blob(&session, &repo, &config_digest, &config_file, config_bytes.len() as u64, None)?;
+    send_blob(
+        &session,
+        &repo,
+        &config_digest,
+        &config_file,
+        config_bytes.len() as u64,
+        None,
+    )?;
 
     report.line("Writing manifest to image destination");
     let (manifest_type, config_type) = match opts.format {
@@ -227,7 +254,9 @@ fn layer_type(format: ManifestFormat, compression: Compression) -> &'static str 
 /// The compression of a cached blob: sniffed from its first bytes.
 fn compression_of(_media_type: &str, path: &Path) -> Compression {
     let mut prefix = [0u8; 4];
-    let n = File::open(path).and_then(|mut f| f.read(&mut prefix)).unwrap_or(0);
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut prefix))
+        .unwrap_or(0);
     Compression::sniff(&prefix[..n])
 }
 

@@ -30,7 +30,11 @@ pub struct SearchHit {
 /// unqualified-search registry).
 pub fn search(term: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>, RegistryError> {
     let env = Environment::load(&opts.registry)?;
-    let limit = if opts.limit == 0 { usize::MAX } else { opts.limit };
+    let limit = if opts.limit == 0 {
+        usize::MAX
+    } else {
+        opts.limit
+    };
     let (registries, needle): (Vec<String>, String) = match term.split_once('/') {
         Some((host, rest)) if host.contains('.') || host.contains(':') || host == "localhost" => {
             (vec![host.to_string()], rest.to_string())

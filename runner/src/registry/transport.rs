@@ -33,7 +33,9 @@ pub struct Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("cert_dir", &self.cert_dir).finish()
+        f.debug_struct("Transport")
+            .field("cert_dir", &self.cert_dir)
+            .finish()
     }
 }
 
@@ -75,7 +77,9 @@ impl Transport {
         }
         let (extra, client) = self.host_certs(host)?;
         let roots = if verify {
-            let system = self.system_roots.get_or_init(|| load_bundle(&self.system_bundle));
+            let system = self
+                .system_roots
+                .get_or_init(|| load_bundle(&self.system_bundle));
             if system.is_empty() && extra.is_empty() {
                 RootCerts::WebPki
             } else {
@@ -115,7 +119,9 @@ impl Transport {
         let mut cas = Vec::new();
         let mut client = None;
         for dir in self.cert_dirs(host) {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
             let mut files: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
             files.sort();
             for file in &files {

@@ -75,20 +75,67 @@ impl Fixture {
     pub fn make_tls(&self) {
         let d = self.dir.path();
         let sh = |args: &[&str]| {
-            must(Command::new("openssl").current_dir(d).args(args).stdin(Stdio::null()), "openssl");
+            must(
+                Command::new("openssl")
+                    .current_dir(d)
+                    .args(args)
+                    .stdin(Stdio::null()),
+                "openssl",
+            );
         };
-        sh(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
-            "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=vigil test CA"]);
-        sh(&["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", "server.key",
-            "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+        sh(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-days",
+            "30",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=vigil test CA",
+        ]);
+        sh(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
         fs::write(
             d.join("san.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
-        sh(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "30", "-sha256", "-extfile", "san.ext"]);
+        sh(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            "san.ext",
+        ]);
         fs::create_dir_all(d.join("certs")).unwrap();
         fs::copy(d.join("ca.crt"), d.join("certs/ca.crt")).unwrap();
     }
@@ -220,7 +267,12 @@ impl Registry {
                 .stderr(logf)
                 .spawn()
                 .expect("start docker-registry");
-            let mut reg = Registry { child, addr, data, log };
+            let mut reg = Registry {
+                child,
+                addr,
+                data,
+                log,
+            };
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if TcpStream::connect(&reg.addr).is_ok() {
@@ -278,7 +330,9 @@ pub fn seed(fx: &Fixture, src: &str, dest: &str, tls: bool, all: bool) {
     } else {
         c.arg("--dest-tls-verify=false");
     }
-    c.arg(src).arg(format!("docker://{dest}")).stdin(Stdio::null());
+    c.arg(src)
+        .arg(format!("docker://{dest}"))
+        .stdin(Stdio::null());
     must(&mut c, &format!("skopeo copy {src} {dest}"));
 }
 
@@ -315,7 +369,11 @@ pub fn make_multiarch(dir: &Path) -> (PathBuf, String, String) {
         Command::new("cp").arg("-a").arg(oci_layout()).arg(&layout),
         "cp layout",
     );
-    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
     let put = |bytes: &[u8]| -> (String, usize) {
         let hex = format!("{:x}", Sha256::digest(bytes));
         fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
@@ -357,12 +415,19 @@ pub fn make_multiarch(dir: &Path) -> (PathBuf, String, String) {
         ]
     });
     let (idx_digest, idx_size) = put(&serde_json::to_vec(&multi).unwrap());
-    index["manifests"].as_array_mut().unwrap().push(serde_json::json!({
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "digest": idx_digest, "size": idx_size,
-        "annotations": {"org.opencontainers.image.ref.name": "multiarch"}
-    }));
-    fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": idx_digest, "size": idx_size,
+            "annotations": {"org.opencontainers.image.ref.name": "multiarch"}
+        }));
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
     (
         layout,
         config_digest.trim_start_matches("sha256:").to_string(),
@@ -392,10 +457,25 @@ impl TokenServer {
         use std::sync::{Arc, Mutex};
         let d = fx.dir.path().to_path_buf();
         must(
-            Command::new("openssl").current_dir(&d).stdin(Stdio::null()).args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
-                "-keyout", "tok.key", "-out", "tok.crt", "-subj", "/CN=vigil token signer",
-            ]),
+            Command::new("openssl")
+                .current_dir(&d)
+                .stdin(Stdio::null())
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-sha256",
+                    "-days",
+                    "30",
+                    "-keyout",
+                    "tok.key",
+                    "-out",
+                    "tok.crt",
+                    "-subj",
+                    "/CN=vigil token signer",
+                ]),
             "openssl token cert",
         );
         let der = must(
@@ -462,7 +542,9 @@ impl TokenServer {
                 };
                 let mut access = Vec::new();
                 for pair in query.split('&') {
-                    let Some(scope) = pair.strip_prefix("scope=") else { continue };
+                    let Some(scope) = pair.strip_prefix("scope=") else {
+                        continue;
+                    };
                     let scope = percent_decode(scope);
                     let parts: Vec<&str> = scope.splitn(3, ':').collect();
                     if parts.len() != 3 {
@@ -470,9 +552,13 @@ impl TokenServer {
                     }
                     let actions: Vec<&str> = parts[2]
                         .split(',')
-                        .filter(|a| user.is_some() || (*a == "pull" && parts[1].starts_with("public/")))
+                        .filter(|a| {
+                            user.is_some() || (*a == "pull" && parts[1].starts_with("public/"))
+                        })
                         .collect();
-                    access.push(serde_json::json!({"type": parts[0], "name": parts[1], "actions": actions}));
+                    access.push(
+                        serde_json::json!({"type": parts[0], "name": parts[1], "actions": actions}),
+                    );
                 }
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -490,13 +576,17 @@ impl TokenServer {
                     b64(claims.to_string().as_bytes())
                 );
                 let signature = run_bounded(
-                    Command::new("openssl").current_dir(&d).args(["dgst", "-sha256", "-sign", "tok.key"]),
+                    Command::new("openssl")
+                        .current_dir(&d)
+                        .args(["dgst", "-sha256", "-sign", "tok.key"]),
                     signing_input.as_bytes(),
                     Duration::from_secs(30),
                 )
                 .stdout;
                 let token = format!("{signing_input}.{}", b64(&signature));
-                let body = serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string();
+                let body =
+                    serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+                        .to_string();
                 let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             }
         });
