@@ -57,6 +57,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }
 

@@ -9,6 +9,8 @@ pub mod argv;
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod filter;
+pub mod healthcheck;
 pub mod image;
 pub mod images;
 pub mod inspect;
@@ -121,6 +123,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -144,6 +149,7 @@ impl Command {
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
             Command::Image(sub) => sub.name(),
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }
