@@ -267,10 +267,8 @@ impl Health {
                     }
                 }
             }
-            Phase::Spawning { .. } => {
-                if self.early.len() < 16 {
-                    self.early.push((pid, status));
-                }
+            Phase::Spawning { .. } if self.early.len() < 16 => {
+                self.early.push((pid, status));
             }
             Phase::Running { pid: check } if pid == check => {
                 self.finish(registry, exit_code(status), container_pid);

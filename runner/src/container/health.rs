@@ -209,7 +209,7 @@ pub fn go_duration_string(ns: i64) -> String {
         if rest == 0 {
             whole.to_string()
         } else {
-            let digits = unit.trailing_zeros_decimal();
+            let digits = unit.ilog10() as usize;
             let f = format!("{rest:0digits$}");
             format!("{whole}.{}", f.trim_end_matches('0'))
         }
@@ -230,21 +230,6 @@ pub fn go_duration_string(ns: i64) -> String {
         (0, 0) => format!("{sign}{s}s"),
         (0, m) => format!("{sign}{m}m{s}s"),
         (h, m) => format!("{sign}{h}h{m}m{s}s"),
-    }
-}
-
-trait DecimalZeros {
-    fn trailing_zeros_decimal(self) -> usize;
-}
-
-impl DecimalZeros for u64 {
-    fn trailing_zeros_decimal(mut self) -> usize {
-        let mut n = 0;
-        while self >= 10 && self % 10 == 0 {
-            self /= 10;
-            n += 1;
-        }
-        n
     }
 }
 
