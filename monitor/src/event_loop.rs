@@ -255,6 +255,10 @@ impl EventLoop {
             h.on_reaped(reg, pid, st, children.container_pid);
         }
         h.tick(reg, HEALTH, children.container_pid);
+        if h.busy() {
+            // A check ran code and buffers: release them again once idle.
+            self.buffers_dirty = true;
+        }
         h.next_wake()
     }
 

@@ -122,6 +122,11 @@ impl Health {
         self.requested = true;
     }
 
+    /// A check is in flight.
+    pub fn busy(&self) -> bool {
+        self.check.is_some()
+    }
+
     /// When the loop must wake up for us next.
     pub fn next_wake(&self) -> Option<Instant> {
         let phase = match (&self.phase, &self.check) {
