@@ -289,6 +289,15 @@ impl Health {
         let Some(mut c) = self.check.take() else {
             return;
         };
+        if exit_code != health::TIMED_OUT_EXIT_CODE && exiting(container_pid) {
+            // The check died with its container (or the runtime found it
+            // gone): nothing was checked, as when the container exits first.
+            crate::debug!("healthcheck ended with the container: not logged");
+            if let Some(fd) = c.output.take() {
+                let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            return;
+        }
         // What the check wrote before it ended is in the pipe now.
         read_output(&mut c, OUTPUT_READS);
         if let Some(fd) = c.output.take() {
@@ -385,6 +394,26 @@ fn read_output(c: &mut InFlight, reads: usize) -> bool {
 /// the status).
 fn exit_code(wait_status: i32) -> i32 {
     i32::from(crate::exit::status_of(wait_status) != 0)
+}
+
+/// The container's process is exiting or gone: /proc says zombie, dead or
+/// `PF_EXITING` (set from the start of exit, before the kernel kills the
+/// rest of its pid namespace, checks included).
+fn exiting(pid: libc::pid_t) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return true;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first().copied().unwrap_or("X");
+    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
 }
 
 fn signal(pid: libc::pid_t, sig: libc::c_int) {
