@@ -20,6 +20,7 @@ pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod output;
+pub mod podman_flags;
 pub mod ps;
 pub mod rm;
 pub mod rmi;
