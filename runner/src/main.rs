@@ -64,6 +64,11 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Images(args) => cli::images::handle(ctx, args),
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
+        Command::Pull(args) => cli::pull::handle(ctx, args),
+        Command::Push(args) => cli::push::handle(ctx, args),
+        Command::Login(args) => cli::login::handle(ctx, args),
+        Command::Logout(args) => cli::logout::handle(ctx, args),
+        Command::Search(args) => cli::search::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
     }
 }
