@@ -24,6 +24,7 @@ pub mod login;
 pub mod logout;
 pub mod logs;
 pub mod output;
+pub mod podman_flags;
 pub mod ps;
 pub mod pull;
 pub mod push;

@@ -45,7 +45,8 @@ impl Files {
     }
 }
 
-/// Map a client error to the runner's, keeping Podman's 126/127.
+/// Map a client error to the runner's; a runtime failure keeps what the
+/// runtime said, for the commands to give Podman's exit codes.
 pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
     let runtime = match e {
         client::Error::Runtime(r) => r,
@@ -58,11 +59,7 @@ pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
         },
         other => return RunnerError::Engine(other.to_string()),
     };
-    match runtime.exit_code() {
-        127 => RunnerError::CommandNotFound(runtime.summary()),
-        126 => RunnerError::CannotInvoke(runtime.summary()),
-        _ => RunnerError::Engine(format!("OCI runtime error: {}", runtime.summary())),
-    }
+    RunnerError::runtime(runtime.summary())
 }
 
 /// The last error the runtime wrote to its JSON log (`--log-format=json`).
@@ -261,6 +258,7 @@ impl<'a> Engine<'a> {
         let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
         binds.extend(parsed.volumes.iter().cloned());
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
+        rootfs::check_workdir(&rootfs::rootfs_path(&f.data), &rec.config.cwd, &rec.id)?;
         let rootless = crate::rootless::active().is_some();
         // Root of the rootless namespace cannot raise limits on the host.
         let can_raise = !rootless && has_cap_sys_resource();
@@ -406,6 +404,23 @@ impl<'a> Engine<'a> {
         if rec.mounted == Some(MountKind::Overlay) {
             rec.mounted = None;
         }
+    }
+
+    /// Stop a running container: its stop signal, then after `timeout`
+    /// seconds (at once for 0) SIGKILL to every process; returns the record
+    /// once it exited.
+    pub fn stop(&self, rec: &Record, timeout: u32) -> Result<Record, RunnerError> {
+        let rt = self.runtime()?;
+        if timeout > 0 && rt.kill(&rec.id, rec.config.stop_signal, false).is_ok() {
+            if let Ok(done) = self.wait_exit(&rec.id, Some(Duration::from_secs(timeout.into()))) {
+                if done.status == Status::Exited {
+                    return Ok(done);
+                }
+            }
+        }
+        // Already gone is fine: the exit file tells.
+        let _ = rt.kill(&rec.id, libc::SIGKILL, true);
+        self.wait_exit(&rec.id, Some(Duration::from_secs(30)))
     }
 
     /// Wait for the container to exit (under no lock), then refresh it:
