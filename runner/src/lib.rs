@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsroot;
 pub mod image;
 pub mod paths;
+pub mod registry;
 pub mod rootless;
 pub mod spec;
 

@@ -1,5 +1,6 @@
 //! `ps --filter KEY=VALUE` (repeatable): the same key ORed, different keys
-//! ANDed, with Podman's keys and errors.
+//! ANDed, with Podman's keys and errors: status, name, id, ancestor, label,
+//! exited, restart-policy, health.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,14 @@ enum Test {
     Label(String, Option<String>),
     Exited(i32),
     RestartPolicy(String),
+    /// `starting`, `healthy`, `unhealthy`.
+    Health(String),
+}
+
+/// What a container shows to the filters besides its record.
+pub struct FilterSubject<'a> {
+    /// `starting`, `healthy`, `unhealthy`, or empty without a healthcheck.
+    pub health: &'a str,
 }
 
 /// Every `--filter`, grouped by key.
@@ -68,6 +77,7 @@ impl ContainerFilter {
                         .map_err(|_| invalid(format!("exited code out of range {value:?}")))?,
                 ),
                 "restart-policy" => Test::RestartPolicy(value.to_string()),
+                "health" => Test::Health(value.to_string()),
                 _ => return Err(invalid(format!("{key} is an invalid filter"))),
             };
             out.groups.entry(key.to_string()).or_default().push(test);
@@ -81,15 +91,21 @@ impl ContainerFilter {
         self.groups.contains_key("status") || self.groups.contains_key("exited")
     }
 
-    pub fn matches(&self, rec: &Record) -> bool {
+    /// Whether any filter needs the health status.
+    pub fn needs_health(&self) -> bool {
+        self.groups.contains_key("health")
+    }
+
+    pub fn matches(&self, rec: &Record, subject: &FilterSubject<'_>) -> bool {
         self.groups
             .values()
-            .all(|tests| tests.iter().any(|t| test(t, rec)))
+            .all(|tests| tests.iter().any(|t| test(t, rec, subject)))
     }
 }
 
-fn test(t: &Test, rec: &Record) -> bool {
+fn test(t: &Test, rec: &Record, subject: &FilterSubject<'_>) -> bool {
     match t {
+        Test::Health(h) => subject.health == h,
         Test::Status(s) => rec.status == *s,
         Test::Name(re) => re.is_match(&rec.name),
         Test::Id(prefix) => rec.id.starts_with(prefix.as_str()),

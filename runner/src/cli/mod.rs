@@ -20,6 +20,7 @@ pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod filter;
+pub mod healthcheck;
 pub mod history;
 pub mod image;
 pub mod images;
@@ -29,17 +30,24 @@ pub mod inspect;
 pub mod kill;
 pub mod latest;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod output;
 pub mod pause;
+pub mod podman_flags;
 pub mod prune;
 pub mod ps;
+pub mod pull;
+pub mod push;
+pub mod registry_flags;
 pub mod rename;
 pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
 pub mod stop;
@@ -175,6 +183,16 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add an additional name to a local image
     Tag(tag::TagArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(logout::LogoutArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -214,6 +232,9 @@ pub enum Command {
     /// Manage vigil itself
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -236,6 +257,11 @@ impl Command {
             Command::Images(_) => "images",
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
             Command::Restart(_) => "restart",
             Command::Pause(_) => "pause",
@@ -254,6 +280,7 @@ impl Command {
             Command::Cp(_) => "cp",
             Command::Stats(_) => "stats",
             Command::System(sub) => sub.name(),
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }

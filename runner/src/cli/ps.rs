@@ -2,9 +2,10 @@
 
 use clap::Args;
 
-use super::filter::ContainerFilter;
+use super::filter::{ContainerFilter, FilterSubject};
 use super::output::{print_out, table};
 use super::template::{default_header, Output};
+use crate::container::health;
 use crate::container::record::{human_duration, now_nanos};
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
@@ -24,7 +25,7 @@ pub struct PsArgs {
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Filter: status=, name=, id=, ancestor=, label=, exited=, restart-policy=
+    /// Filter: status=, name=, id=, ancestor=, label=, exited=, restart-policy=, health=
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
 
@@ -69,6 +70,22 @@ fn plain_status(rec: &Record, now: i128) -> String {
     }
 }
 
+/// STATUS with the health status after it, as Podman: `Up 5 seconds (healthy)`.
+fn with_health(status: String, health: &str) -> String {
+    if health.is_empty() {
+        status
+    } else {
+        format!("{status} ({health})")
+    }
+}
+
+/// Health status per container id (empty: no healthcheck).
+pub type HealthByContainer = std::collections::HashMap<String, String>;
+
+fn health_of<'a>(h: &'a HealthByContainer, r: &Record) -> &'a str {
+    h.get(&r.id).map_or("", String::as_str)
+}
+
 /// List containers, refreshing their state first.
 pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
@@ -77,12 +94,17 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let last = if args.latest { Some(1) } else { args.last };
     let everything = args.all || last.is_some() || filter.selects_states();
     let mut records = Vec::new();
+    let mut healths = HealthByContainer::new();
     for id in engine.store.ids()? {
         let Ok(_lock) = engine.store.lock(&id) else {
             continue;
         };
         if let Ok(rec) = engine.refresh(&id) {
-            if (everything || rec.status == Status::Running) && filter.matches(&rec) {
+            let health = health::status(&engine, &rec);
+            if (everything || rec.status == Status::Running)
+                && filter.matches(&rec, &FilterSubject { health: &health })
+            {
+                healths.insert(rec.id.clone(), health);
                 records.push(rec);
             }
         }
@@ -116,7 +138,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
         .collect();
     match output {
         Output::Json => {
-            print_out(&format!("{}\n", ps_json(&records, now)));
+            print_out(&format!("{}\n", ps_json(&records, now, &healths)));
             return Ok(0);
         }
         Output::Template(format) => {
@@ -129,7 +151,13 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             let rows: Vec<serde_json::Value> = records
                 .iter()
                 .zip(&sizes)
-                .map(|(r, size)| template_fields(r, now, args.no_trunc, *size))
+                .map(|(r, size)| {
+                    let mut f = template_fields(r, now, args.no_trunc, *size);
+                    let status = with_health(status_text(r, now), health_of(&healths, r));
+                    f["Status"] = status.clone().into();
+                    f["State"] = status.into();
+                    f
+                })
                 .collect();
             print_out(&format.render_all(&rows, &header)?);
             return Ok(0);
@@ -155,7 +183,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.image.clone(),
             command_column(r, args.no_trunc),
             format!("{} ago", human_duration(now - r.created)),
-            status_text(r, now),
+            with_health(status_text(r, now), health_of(&healths, r)),
             String::new(),
             r.name.clone(),
         ];
@@ -270,7 +298,7 @@ pub fn go_time(nanos: i128) -> String {
 /// `ps --format json`: the fields `podman ps --format json` (4.3.1) prints,
 /// pretty-printed like Podman. Times are Unix seconds; never-set ones are
 /// Go's zero time (-62135596800), as in Podman.
-pub fn ps_json(records: &[Record], now: i128) -> String {
+pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> String {
     const ZERO_TIME: i64 = -62_135_596_800;
     let secs = |t: Option<i128>| t.map_or(ZERO_TIME, |n| n.div_euclid(1_000_000_000) as i64);
     let list: Vec<serde_json::Value> = records
@@ -310,7 +338,7 @@ pub fn ps_json(records: &[Record], now: i128) -> String {
                 "Size": null,
                 "StartedAt": secs(r.started_at),
                 "State": r.status.as_str(),
-                "Status": status_text(r, now),
+                "Status": with_health(status_text(r, now), health_of(health, r)),
                 "Created": secs(Some(r.created)),
             })
         })

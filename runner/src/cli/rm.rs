@@ -2,9 +2,7 @@
 
 use clap::Args;
 
-use std::time::Duration;
-
-use crate::container::{control, Engine, Status};
+use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -14,13 +12,22 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
 
-    /// Act on the most recently created container
-    #[arg(short, long)]
-    pub latest: bool,
+    /// With --force, seconds to wait for the stop signal before killing
+    /// [default: kill at once]
+    #[arg(short, long, value_name = "SECONDS")]
+    pub time: Option<u32>,
 
-    /// Remove every container
-    #[arg(short, long)]
+    /// Remove all containers
+    #[arg(short, long, conflicts_with = "containers")]
     pub all: bool,
+
+    /// Ignore errors when a named container does not exist
+    #[arg(short, long)]
+    pub ignore: bool,
+
+    /// Act on the most recently created container
+    #[arg(short, long, conflicts_with_all = ["containers", "all"])]
+    pub latest: bool,
 
     /// Containers to remove
     #[arg(value_name = "CONTAINER")]
@@ -32,13 +39,13 @@ pub struct RmArgs {
 pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let mut code = 0;
-    let names: Vec<String> = if args.all {
+    let names = if args.all {
         engine.store.ids()?
     } else if args.latest {
         match super::latest::latest(&engine) {
             Ok(rec) => vec![rec.id],
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("vigil rm: {e}");
                 return Ok(1);
             }
         }
@@ -49,6 +56,10 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     };
     for name in &names {
         let Some(id) = engine.store.lookup(name)? else {
+            // Like Podman, --force (or --ignore) takes a missing one as removed.
+            if args.force || args.ignore {
+                continue;
+            }
             eprintln!(
                 "vigil rm: {}",
                 crate::container::store::no_such_container(name)
@@ -70,10 +81,8 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
                 code = 2;
                 continue;
             }
-            // Marked stopped by the user first: no restart policy fires.
-            let _ = control::kill(&engine, &id, libc::SIGKILL);
-            let _ = engine.runtime()?.kill(&id, libc::SIGKILL, true);
-            rec = engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
+            // Stopped through vigil: no restart policy fires.
+            rec = engine.stop(&rec, args.time.unwrap_or(0))?;
         }
         let _all = engine.store.lock_all()?;
         let _lock = engine.store.lock(&id)?;

@@ -337,9 +337,9 @@ impl ContainersConf {
     }
 
     fn apply(&mut self, file: &Path, layer: Layer) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |message: String| ConfigError {
             file: file.to_path_buf(),
-            message,
+            reason: message,
         };
         let c = layer.containers;
         if let Some(env) = c.env {
@@ -502,7 +502,8 @@ mod tests {
         let f = write(d.path(), "c.conf", "[engine]\n\nruntime = 5\n");
         let err = ContainersConf::load_files(std::slice::from_ref(&f), &mut |_| {}).unwrap_err();
         assert!(
-            err.to_string().starts_with(&format!("{}:3:", f.display())),
+            err.to_string()
+                .starts_with(&format!("{}: line 3:", f.display())),
             "{err}"
         );
 

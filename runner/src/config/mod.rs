@@ -1,56 +1,82 @@
-//! Configuration files vigil reads, each area in its own file, and the small
-//! pieces they share: where the files are looked for, and how a file is
-//! parsed into a typed layer (an error names the file and line; an unknown
-//! key is warned about and ignored).
+//! The containers configuration files vigil reads (registries.conf,
+//! auth.json, containers.conf, storage.conf), and the small pieces their
+//! loaders share: where files are looked for, and how a TOML file is parsed
+//! into a typed layer (an error names the file and line; an unknown key is
+//! warned about and ignored).
+//!
+//! Each file format owns a module; this one only has the search-order and
+//! error helpers.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod auth;
 pub mod containers;
+pub mod registries;
 pub mod storage;
 
 /// The system directories, in the order Podman reads them (later wins).
 pub const SYSTEM_DIRS: [&str; 2] = ["/usr/share/containers", "/etc/containers"];
 
-/// Why a configuration file could not be used.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// The file exists but could not be read.
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
-    /// Not valid TOML, or a value of the wrong type.
-    Parse {
-        file: PathBuf,
-        line: Option<usize>,
-        message: String,
-    },
-    /// A value that parses but cannot be used (`nofile=abc`, a relative path).
-    Invalid { file: PathBuf, message: String },
+/// A configuration file that could not be used: which file, and why (the
+/// TOML/JSON parser's message carries the line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub reason: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Read { file, source } => write!(f, "reading {}: {source}", file.display()),
-            ConfigError::Parse {
-                file,
-                line: Some(line),
-                message,
-            } => write!(f, "{}:{line}: {message}", file.display()),
-            ConfigError::Parse {
-                file,
-                line: None,
-                message,
-            } => write!(f, "{}: {message}", file.display()),
-            ConfigError::Invalid { file, message } => write!(f, "{}: {message}", file.display()),
-        }
+        write!(f, "{}: {}", self.file.display(), self.reason)
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+/// How configuration loaders read the environment (a closure in tests,
+/// `std::env::var_os` in the binary).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<OsString>;
+}
+
+impl<F: Fn(&str) -> Option<OsString>> Env for F {
+    fn var(&self, name: &str) -> Option<OsString> {
+        self(name)
+    }
+}
+
+/// The process environment.
+pub fn process_env() -> impl Env {
+    |name: &str| std::env::var_os(name)
+}
+
+/// An environment variable as an absolute path, if it is one.
+pub fn absolute_var(env: &dyn Env, name: &str) -> Option<PathBuf> {
+    let value = PathBuf::from(env.var(name)?);
+    value.is_absolute().then_some(value)
+}
+
+/// `$HOME`, if set to an absolute path.
+pub fn home(env: &dyn Env) -> Option<PathBuf> {
+    absolute_var(env, "HOME")
+}
+
+/// The `*.conf` files of a drop-in directory, in lexical order of name
+/// (a missing directory has none).
+pub fn drop_ins(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf") && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
 
 /// The user's configuration directory: `$XDG_CONFIG_HOME/containers`, else
 /// `$HOME/.config/containers` (absolute values only, as the XDG spec says).
@@ -82,19 +108,6 @@ where
     files
 }
 
-/// `*.conf` files of a drop-in directory (`containers.conf.d`), in name order.
-pub fn drop_ins(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
 /// Reads `file` into `T`; `None` if it does not exist. Keys `T` does not
 /// know are ignored; those not in `quiet` either (a `section.key` path, or a
 /// section whose keys are all accepted) are reported through `warn`.
@@ -107,9 +120,9 @@ where
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(ConfigError::Read {
+            return Err(ConfigError {
                 file: file.to_path_buf(),
-                source: e,
+                reason: e.to_string(),
             })
         }
     };
@@ -127,10 +140,12 @@ where
     T: serde::de::DeserializeOwned,
     W: FnMut(String),
 {
-    let parse_error = |e: toml::de::Error| ConfigError::Parse {
+    let parse_error = |e: toml::de::Error| ConfigError {
         file: file.to_path_buf(),
-        line: e.span().map(|s| line_of(text, s.start)),
-        message: e.message().trim().to_string(),
+        reason: match e.span() {
+            Some(span) => format!("line {}: {}", line_of(text, span.start), e.message().trim()),
+            None => e.message().trim().to_string(),
+        },
     };
     let de = toml::Deserializer::parse(text).map_err(parse_error)?;
     let mut unknown = Vec::new();
@@ -227,9 +242,9 @@ mod tests {
         assert_eq!(warnings, ["/c.conf: unknown key \"section.bogus\" ignored"]);
 
         let e = parse_layer::<Demo, _>(f, "[section]\n\nname = \n", &[], &mut |_| {}).unwrap_err();
-        assert!(e.to_string().starts_with("/c.conf:3: "), "{e}");
+        assert!(e.to_string().starts_with("/c.conf: line 3: "), "{e}");
         let e = parse_layer::<Demo, _>(f, "[section]\nname = 5\n", &[], &mut |_| {}).unwrap_err();
-        assert!(e.to_string().starts_with("/c.conf:2: "), "{e}");
+        assert!(e.to_string().starts_with("/c.conf: line 2: "), "{e}");
         assert!(e.to_string().contains("string"), "{e}");
     }
 }

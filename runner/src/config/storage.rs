@@ -125,9 +125,9 @@ impl StorageConf {
         let Some(layer) = read_layer::<Layer, W>(file, QUIET, warn)? else {
             return Ok(StorageConf::default());
         };
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |message: String| ConfigError {
             file: file.to_path_buf(),
-            message,
+            reason: message,
         };
         let s = layer.storage;
         let driver = match s.driver.as_deref() {
@@ -247,7 +247,7 @@ mod tests {
         for (text, want) in [
             ("[storage]\ndriver = \"btrfs\"\n", "btrfs"),
             ("[storage]\ngraphroot = \"rel\"\n", "absolute"),
-            ("[storage]\ndriver = [\n", ":2:"),
+            ("[storage]\ndriver = [\n", "line 2:"),
         ] {
             fs::write(&f, text).unwrap();
             let e = StorageConf::load_file(&f, true, &mut |_| {}).unwrap_err();

@@ -6,6 +6,7 @@ pub mod create;
 pub mod defaults;
 pub mod etc;
 pub mod exec;
+pub mod health;
 pub mod image;
 pub mod lifecycle;
 pub mod record;
