@@ -8,6 +8,11 @@ use vigil_runner::error::exit_code;
 use vigil_runner::{Context, RunnerError};
 
 fn main() -> ExitCode {
+    if let Some(argv0) = std::env::args().next() {
+        if let Some(banner) = cli::docker::banner(&argv0, cli::docker::NODOCKER.as_ref()) {
+            eprintln!("{banner}");
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -17,6 +17,7 @@ pub mod cp;
 pub mod create;
 pub mod df;
 pub mod diff;
+pub mod docker;
 pub mod exec;
 pub mod export;
 pub mod filter;

@@ -177,8 +177,8 @@ fn docker_archive(
             if let Some(p) = &parent {
                 v1json["parent"] = json!(p);
             }
+            // As `podman save` writes it: no entry for the directory itself.
             for (file, content) in [
-                (format!("{v1}/"), Content::Dir),
                 (format!("{v1}/VERSION"), Content::Bytes(b"1.0".to_vec())),
                 (
                     format!("{v1}/json"),
@@ -430,6 +430,9 @@ fn write_dir(files: &[OutFile], dir: &Path) -> Result<(), StoreError> {
     fs::create_dir_all(dir).map_err(io_err(dir.display()))?;
     for f in files {
         let dest = dir.join(&f.name);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent.display()))?;
+        }
         match &f.content {
             Content::Dir => fs::create_dir_all(&dest).map_err(io_err(dest.display()))?,
             Content::Symlink(target) => {
