@@ -133,6 +133,11 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
         .as_deref()
         .map(|s| parse_since(s, now_nanos()))
         .transpose()?;
+    if args.containers.is_empty() && !args.latest {
+        return Err(RunnerError::Engine(
+            "specify at least one container name or ID to log".into(),
+        ));
+    }
     for (_, id) in super::latest::targets(&engine, &args.containers, args.latest)? {
         let rec = {
             let _lock = engine.store.lock(&id)?;

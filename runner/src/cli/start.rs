@@ -34,6 +34,11 @@ pub struct StartArgs {
 /// one container attached, exiting with its status.
 pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
+    if args.containers.is_empty() && !args.latest {
+        return Err(RunnerError::Engine(
+            "start requires at least one argument".into(),
+        ));
+    }
     let targets = super::latest::targets(&engine, &args.containers, args.latest)?;
     if args.attach || args.interactive {
         let [(name, id)] = targets.as_slice() else {

@@ -69,7 +69,10 @@ impl Format {
         } else {
             Vec::new()
         };
+        // Podman's data are Go structs: a field that does not exist is an
+        // error, not `<no value>` (maps would print that; they are rarer).
         let template = with_podman_funcs(Template::new(name))
+            .missing_key(gotmpl::MissingKey::Error)
             .parse(&body)
             .map_err(template_error)?;
         Ok(Format {
@@ -177,8 +180,8 @@ pub fn tabwrite(lines: &[String], min: usize) -> String {
     out
 }
 
-/// JSON as a template value (objects are maps: missing keys print
-/// `<no value>`, as for Go maps).
+/// JSON as a template value (objects become maps; [`Format::parse`] makes a
+/// missing key an error, as a missing field of Podman's structs is).
 pub fn to_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
