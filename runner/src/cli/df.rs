@@ -24,11 +24,7 @@ pub struct DfArgs {
 }
 
 fn pct(part: u64, whole: u64) -> u64 {
-    if whole == 0 {
-        0
-    } else {
-        part * 100 / whole
-    }
+    (part * 100).checked_div(whole).unwrap_or(0)
 }
 
 pub fn handle(ctx: &Context, args: &DfArgs) -> Result<i32, RunnerError> {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::fsroot::{sys, Root};
@@ -208,7 +208,7 @@ impl<W: Write> Writer<'_, W> {
                 self.xattrs(&xattrs)?;
                 let mut h = self.header(&st, tar::EntryType::Regular);
                 h.set_size(st.st_size.max(0) as u64);
-                let file = std::fs::File::from(OwnedFd::from(fd));
+                let file = std::fs::File::from(fd);
                 let mut data = file.take(st.st_size.max(0) as u64);
                 self.out.append_data(&mut h, rel, &mut data)
             }
