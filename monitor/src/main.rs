@@ -14,6 +14,7 @@
 
 mod attach;
 mod cli;
+mod coalesce;
 mod config;
 mod ctl;
 mod daemon;
@@ -452,6 +453,7 @@ fn monitor(
         Ok(s) => s,
         Err(f) => return fail(f),
     };
+    let coalesce = cfg.logs.coalesce;
     let logs = logging::LogSinks::new(&mut cfg.logs, &cfg.opts, &cfg.cid);
     let stdin = event_loop::StdinTarget {
         fd: stdin_fd,
@@ -470,6 +472,9 @@ fn monitor(
         Ok(e) => e,
         Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
     };
+    if let Some(delay) = coalesce {
+        ev.set_coalescing(delay);
+    }
     let oom_targets: Vec<std::path::PathBuf> = cfg
         .bundle
         .iter()
