@@ -16,7 +16,7 @@
 //! not a pipe) and any stream while an attach client is connected (attach
 //! sessions, `podman exec` sessions someone watches).
 
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 /// Default longest time a byte waits in the pipe while a writer keeps
@@ -39,6 +39,7 @@ pub struct Pacing {
     delay: Duration,
     /// Kernel buffer of the pipe; None for anything else (a pty): never park.
     capacity: Option<usize>,
+    /// The last read that returned data.
     last_read: Instant,
     /// In the poll set (false while parked).
     pub registered: bool,
@@ -49,7 +50,7 @@ pub struct Pacing {
 }
 
 impl Pacing {
-    pub fn new(fd: RawFd, delay: Duration) -> Pacing {
+    pub fn new(fd: BorrowedFd<'_>, delay: Duration) -> Pacing {
         Pacing {
             delay,
             capacity: pipe_capacity(fd),
@@ -76,9 +77,11 @@ impl Pacing {
         }
     }
 
-    /// Nothing to read: the stream waits in the poll set again.
-    pub fn note_empty(&mut self, now: Instant) {
-        self.last_read = now;
+    /// Nothing to read: the stream waits in the poll set again. (The writer's
+    /// rate is still measured from the last read that returned data: from an
+    /// empty read, the next write alone would look like a burst at memory
+    /// speed, e.g. a pipeline's 8 KiB writes.)
+    pub fn note_empty(&mut self) {
         self.parked_until = None;
         self.hot = false;
     }
@@ -100,9 +103,9 @@ pub fn slow_writer(n: usize, elapsed: Duration, capacity: usize, delay: Duration
 }
 
 /// The pipe's kernel buffer size, or None if `fd` is not a pipe.
-fn pipe_capacity(fd: RawFd) -> Option<usize> {
-    // SAFETY: F_GETPIPE_SZ only reads; on a non-pipe it fails with EBADF.
-    let n = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+fn pipe_capacity(fd: BorrowedFd<'_>) -> Option<usize> {
+    // On a non-pipe this fails (EBADF).
+    let n = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETPIPE_SZ).ok()?;
     usize::try_from(n).ok().filter(|&n| n > 0)
 }
 

@@ -15,7 +15,7 @@ use crate::signals::{SignalFd, FORWARDED};
 use crate::stdio::{OutputStream, ReadOutcome, READ_SIZE};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 const SIGNAL: Token = Token(0);
@@ -195,7 +195,7 @@ impl EventLoop {
             }
         }
         if let Some(fd) = &stdin.fd {
-            crate::fds::set_nonblocking(fd.as_raw_fd(), true)?;
+            crate::fds::set_nonblocking(fd, true)?;
             reg.register(&mut SourceFd(&fd.as_raw_fd()), STDIN, Interest::WRITABLE)?;
         }
         let pace = |s: &Option<OutputStream>| {
@@ -205,7 +205,7 @@ impl EventLoop {
             } else {
                 crate::coalesce::DEFAULT_DELAY
             };
-            s.as_ref().map(|s| Pacing::new(s.raw(), delay))
+            s.as_ref().map(|s| Pacing::new(s.fd.as_fd(), delay))
         };
         let pacing = [pace(&stdout), pace(&stderr)];
         Ok(EventLoop {
@@ -233,7 +233,7 @@ impl EventLoop {
         for (p, s) in self.pacing.iter_mut().zip(&self.streams) {
             if let (Some(p), Some(s)) = (p, s) {
                 if self.pty.is_none() {
-                    *p = Pacing::new(s.raw(), delay);
+                    *p = Pacing::new(s.fd.as_fd(), delay);
                 }
             }
         }
@@ -366,9 +366,7 @@ impl EventLoop {
             }
             let now = Instant::now();
             for i in 0..2 {
-                let due = self.pacing[i]
-                    .as_ref()
-                    .is_some_and(|p| p.hot || p.due(now));
+                let due = self.pacing[i].as_ref().is_some_and(|p| p.hot || p.due(now));
                 if due && !self.congested() {
                     self.service(i);
                 }
@@ -432,7 +430,7 @@ impl EventLoop {
                 true
             }
             Pumped::Empty => {
-                pace.note_empty(now);
+                pace.note_empty();
                 true
             }
             Pumped::Closed => {
@@ -504,7 +502,7 @@ impl EventLoop {
             ReadOutcome::WouldBlock => Pumped::Empty,
             ReadOutcome::Eof => {
                 if let Some(s) = self.streams[i].take() {
-                    if self.pacing[i].as_ref().map_or(true, |p| p.registered) {
+                    if self.pacing[i].as_ref().is_none_or(|p| p.registered) {
                         let _ = self.poll.registry().deregister(&mut SourceFd(&s.raw()));
                     }
                 }
@@ -560,7 +558,7 @@ impl EventLoop {
     }
 
     fn on_client_readable(&mut self, slot: usize) {
-        let stdin = self.stdin.fd.as_ref().map(|f| f.as_raw_fd());
+        let stdin = self.stdin.fd.as_ref().map(|f| f.as_fd());
         let Some(a) = &mut self.attach else { return };
         let up = a.read_client(slot, stdin);
         if up.input_ended && self.stdin.close_on_client_eof && self.stdin.fd.is_some() {
