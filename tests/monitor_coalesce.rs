@@ -55,7 +55,11 @@ fn pty_echo_round_trips_are_never_batched() {
     let tmp = c.root().join("tmp");
     fs::create_dir(&tmp).unwrap();
     c.env.push(("TMPDIR".into(), tmp.display().to_string()));
-    c.extra_args = vec!["-t".into(), "--log-coalesce-ms".into(), LONGEST_DELAY_MS.into()];
+    c.extra_args = vec![
+        "-t".into(),
+        "--log-coalesce-ms".into(),
+        LONGEST_DELAY_MS.into(),
+    ];
     let l = c.launch();
     l.expect_pid("data");
     let client = AttachClient::connect_or_panic(&c.attach_path());
@@ -119,7 +123,12 @@ fn small_writes_are_logged_exactly_with_batching() {
         .chain(std::iter::once("tail".to_string()))
         .collect();
     let log = reconstruct(&parse_k8s_log(&c.read_log()), "stdout");
-    assert_eq!(log.len(), want.len(), "log {}", show(&log[..log.len().min(400)]));
+    assert_eq!(
+        log.len(),
+        want.len(),
+        "log {}",
+        show(&log[..log.len().min(400)])
+    );
     assert!(log == want.as_bytes(), "log differs from what was written");
 }
 
