@@ -8,6 +8,7 @@
 use crate::attach::AttachServer;
 use crate::coalesce::{Next, Pacing};
 use crate::ctl::{resize_pty, CtlFifos};
+use crate::health::Health;
 use crate::logging::LogSinks;
 use crate::oom::OomMonitor;
 use crate::pagebuf::PageBuf;
@@ -27,6 +28,7 @@ const WINSZ: Token = Token(5);
 const STDIN: Token = Token(6);
 const OOM: Token = Token(7);
 const NOTIFY: Token = Token(8);
+const HEALTH: Token = Token(9);
 const CLIENT_BASE: usize = 16;
 
 /// Read size while an attach client is connected.
@@ -45,6 +47,8 @@ pub struct Children {
     pub container_pid: libc::pid_t,
     /// Wait status of the container process, once reaped.
     pub container_status: Option<i32>,
+    /// Other children reaped (healthcheck processes), for `Health`.
+    pub others: Vec<(libc::pid_t, i32)>,
 }
 
 impl Children {
@@ -62,6 +66,8 @@ impl Children {
                         crate::exit::status_of(st)
                     );
                     self.container_status = Some(st);
+                } else if self.others.len() < 64 {
+                    self.others.push((pid, st));
                 }
                 continue;
             }
@@ -150,6 +156,7 @@ pub struct EventLoop {
     pub pty: Option<RawFd>,
     pub oom: Option<OomMonitor>,
     notify: Option<crate::notify::NotifyRelay>,
+    pub health: Option<Health>,
     buf: PageBuf,
     /// Buffers were used since they were last released.
     buffers_dirty: bool,
@@ -220,6 +227,7 @@ impl EventLoop {
             pty,
             oom: None,
             notify: None,
+            health: None,
             buf: PageBuf::new(READ_SIZE)?,
             // Start-up touched most of the binary: release it at the first idle too.
             buffers_dirty: true,
@@ -265,6 +273,30 @@ impl EventLoop {
         self.notify = Some(relay);
     }
 
+    /// Keep the container's health (vigil extension): checks run from this loop.
+    pub fn set_health(&mut self, health: Health) {
+        self.health = Some(health);
+    }
+
+    /// Healthcheck hook: start a due check, enforce timeouts, hand over
+    /// reaped children; returns when the loop must wake up next for it.
+    fn health_turn(&mut self, children: &mut Children) -> Option<Instant> {
+        let Some(h) = &mut self.health else {
+            children.others.clear();
+            return None;
+        };
+        let reg = self.poll.registry();
+        for (pid, st) in children.others.drain(..) {
+            h.on_reaped(reg, pid, st, children.container_pid);
+        }
+        h.tick(reg, HEALTH, children.container_pid);
+        if h.busy() {
+            // A check ran code and buffers: release them again once idle.
+            self.buffers_dirty = true;
+        }
+        h.next_wake()
+    }
+
     /// Run until the container exits or `deadline` passes.
     pub fn run(&mut self, children: &mut Children, deadline: Option<Instant>) -> LoopEnd {
         let mut events = Events::with_capacity(64);
@@ -280,18 +312,23 @@ impl EventLoop {
                 crate::info!("Timed out, killing main loop");
                 return LoopEnd::TimedOut;
             }
+            // The earliest of the timeout and the healthcheck's next timer.
+            let timer = match (deadline, self.health_turn(children)) {
+                (Some(d), Some(h)) => Some(d.min(h)),
+                (d, h) => d.or(h),
+            };
             let paused = self.congested();
             let hot = self.pacing.iter().flatten().any(|p| p.hot);
             let parked = self.next_parked();
             let timeout = if paused {
                 // Waiting for a slow attach client; check for stuck ones regularly.
-                Some(deadline.map_or(CONGESTION_TICK, |d| {
+                Some(timer.map_or(CONGESTION_TICK, |d| {
                     d.saturating_duration_since(now).min(CONGESTION_TICK)
                 }))
             } else if hot {
                 Some(Duration::ZERO)
             } else {
-                let mut t = deadline.map(|d| d.saturating_duration_since(now));
+                let mut t = timer.map(|d| d.saturating_duration_since(now));
                 if let Some(p) = parked {
                     let until = p.saturating_duration_since(now);
                     t = Some(t.map_or(until, |t| t.min(until)));
@@ -312,7 +349,7 @@ impl EventLoop {
                 // Sleep until the next event without our binary's pages mapped.
                 crate::residency::release_own_text_and_wait(
                     self.poll.as_raw_fd(),
-                    deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                    timer.map(|d| d.saturating_duration_since(Instant::now())),
                 );
                 continue;
             }
@@ -338,6 +375,11 @@ impl EventLoop {
                     OOM => {
                         if let Some(o) = &mut self.oom {
                             o.on_event();
+                        }
+                    }
+                    HEALTH => {
+                        if let Some(h) = &mut self.health {
+                            h.on_output(self.poll.registry());
                         }
                     }
                     Token(t) if t >= CLIENT_BASE => {
@@ -596,6 +638,12 @@ impl EventLoop {
         }
         if act.reopen_logs {
             self.logs.reopen();
+        }
+        if act.healthcheck {
+            match &mut self.health {
+                Some(h) => h.request(),
+                None => crate::warn!("healthcheck requested, but the container has none"),
+            }
         }
     }
 

@@ -5,11 +5,14 @@
 //! codes; everything else lives in this library so it can be tested.
 
 pub mod cli;
+pub mod config;
 pub mod container;
 pub mod context;
 pub mod error;
+pub mod fsroot;
 pub mod image;
 pub mod paths;
+pub mod registry;
 pub mod rootless;
 pub mod spec;
 

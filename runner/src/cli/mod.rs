@@ -3,22 +3,36 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::context::LogLevel;
+use crate::context::Settings;
 
 pub mod argv;
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod filter;
+pub mod healthcheck;
 pub mod image;
 pub mod images;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
+pub mod output;
+pub mod podman_flags;
 pub mod ps;
+pub mod pull;
+pub mod push;
+pub mod registry_flags;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod search;
 pub mod start;
 pub mod stop;
 pub mod tag;
@@ -70,17 +84,44 @@ pub struct GlobalOptions {
     pub log_level: LogLevel,
 }
 
-/// Podman's log levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    #[value(alias = "warning")]
-    Warn,
-    Error,
-    Fatal,
-    Panic,
+impl GlobalOptions {
+    /// The settings the layers below the CLI run with.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            root: self.root.clone(),
+            runroot: self.runroot.clone(),
+            runtime: self.runtime.clone(),
+            conmon: self.conmon.clone(),
+            log_level: self.log_level,
+        }
+    }
+}
+
+/// `--log-level` takes Podman's level names (and `warning`).
+impl ValueEnum for LogLevel {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+            LogLevel::Fatal,
+            LogLevel::Panic,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            LogLevel::Trace => PossibleValue::new("trace"),
+            LogLevel::Debug => PossibleValue::new("debug"),
+            LogLevel::Info => PossibleValue::new("info"),
+            LogLevel::Warn => PossibleValue::new("warn").alias("warning"),
+            LogLevel::Error => PossibleValue::new("error"),
+            LogLevel::Fatal => PossibleValue::new("fatal"),
+            LogLevel::Panic => PossibleValue::new("panic"),
+        })
+    }
 }
 
 /// The commands, named as in Podman.
@@ -118,9 +159,22 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add an additional name to a local image
     Tag(tag::TagArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(logout::LogoutArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -143,7 +197,13 @@ impl Command {
             Command::Images(_) => "images",
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }

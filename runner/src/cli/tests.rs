@@ -233,12 +233,13 @@ fn exec_takes_container_and_command() {
     };
     assert!(!exec.interactive);
     assert_eq!(exec.target.command, ["-i"]);
+    // No command parses: `exec` itself refuses it with Podman's exit code 255.
+    let Command::Exec(exec) = parse(&["exec", "web", "--"]).command else {
+        panic!("expected exec")
+    };
+    assert!(exec.target.command.is_empty());
 
-    for (args, kind) in [
-        (&["exec"][..], ErrorKind::MissingRequiredArgument),
-        (&["exec", "web"], ErrorKind::TooFewValues),
-        (&["exec", "web", "--"], ErrorKind::MissingRequiredArgument),
-    ] {
+    for (args, kind) in [(&["exec"][..], ErrorKind::MissingRequiredArgument)] {
         assert_eq!(parse_err(args).kind(), kind, "{args:?}");
     }
 }
@@ -386,4 +387,24 @@ fn every_command_has_its_podman_name() {
     ] {
         assert!(names.iter().any(|name| name == expected), "{expected}");
     }
+}
+
+#[test]
+fn global_options_become_the_context_settings() {
+    let settings = parse(&["--runroot", "/r", "--runtime", "crun", "ps"])
+        .global
+        .settings();
+    assert_eq!(
+        settings,
+        crate::context::Settings {
+            runroot: Some("/r".into()),
+            runtime: "crun".into(),
+            ..Default::default()
+        }
+    );
+    let env = |name: &str| (name == "HOME").then(|| "/home/ann".into());
+    let ctx = crate::Context::new(&settings, 1000, env).unwrap();
+    assert_eq!(ctx.paths.state, Path::new("/r"));
+    assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
+    assert_eq!(ctx.log_level, LogLevel::Warn);
 }
