@@ -70,6 +70,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Logout(args) => cli::logout::handle(ctx, args),
         Command::Search(args) => cli::search::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }
 

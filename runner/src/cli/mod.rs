@@ -13,6 +13,8 @@ pub mod argv;
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod filter;
+pub mod healthcheck;
 pub mod image;
 pub mod images;
 pub mod inspect;
@@ -170,6 +172,9 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -198,6 +203,7 @@ impl Command {
             Command::Logout(_) => "logout",
             Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     pub flags: spec::SpecFlags,
+    /// `--health-*`, `--no-healthcheck`.
+    pub health: super::health::HealthFlags,
 }
 
 /// Parse an `--env-file` like Podman 4.3.1: leading blanks trimmed, blank
@@ -196,6 +198,8 @@ pub fn create(
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
+    let healthcheck = super::health::from_flags(&req.health, image.defaults.healthcheck.as_ref())?;
+    let health_on_failure = super::health::parse_on_failure(req.health.on_failure.as_deref())?;
     let mut checked = check_flags(req)?;
     apply_rootless_limits(&mut checked)?;
     let (userns, userns_user) =
@@ -260,6 +264,8 @@ pub fn create(
         finished_at: None,
         mounted: None,
         userns,
+        healthcheck,
+        health_on_failure,
     };
     if let Err(e) = record.save(&dir) {
         let _ = fs::remove_dir_all(&dir);

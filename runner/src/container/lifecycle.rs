@@ -142,6 +142,17 @@ impl<'a> Engine<'a> {
 
     /// Exit command that removes a detached `--rm` container when it exits.
     fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["rm", "-f", &rec.id])
+    }
+
+    /// Exit command that starts the container again when its monitor
+    /// stopped it for `--health-on-failure restart`.
+    fn health_restart_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["healthcheck", "on-exit", &rec.id])
+    }
+
+    /// This vigil with the global options of this invocation, then `tail`.
+    fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
         let p = &self.ctx.paths;
         let mut args: Vec<std::ffi::OsString> = vec![
@@ -155,7 +166,7 @@ impl<'a> Engine<'a> {
         if let Some(conmon) = &self.ctx.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
-        args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
+        args.extend(tail.iter().map(std::ffi::OsString::from));
         Some(client::ExitCommand {
             path: exe,
             args,
@@ -280,8 +291,15 @@ impl<'a> Engine<'a> {
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
+        opts.health = super::health::monitor_options(rec, &f.dir);
         if detached_auto_remove {
             opts.exit_command = self.auto_remove_command(rec);
+        } else if opts
+            .health
+            .as_ref()
+            .is_some_and(|h| h.on_failure == client::OnFailure::Restart)
+        {
+            opts.exit_command = self.health_restart_command(rec);
         }
         let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
         let pid = m
