@@ -78,7 +78,19 @@ fn on_failure_restarts_exactly_the_retry_count() {
         "-c",
         "echo run; exit 4",
     ]);
-    wait_settled(&v, "r", Duration::from_secs(60));
+    // An inspect can see an exit before the exit command restarts: wait for
+    // the last run's end, not the first.
+    v.wait_for(
+        "two restarts and the last exit",
+        Duration::from_secs(60),
+        |v| {
+            inspect_f(
+                v,
+                "r",
+                "{{.RestartCount}} {{.State.Status}} {{.State.ConmonPid}}",
+            ) == "2 exited 0"
+        },
+    );
     // Give a stray extra restart the chance to show up: there must be none.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
