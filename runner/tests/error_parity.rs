@@ -190,7 +190,8 @@ const CASES: &[Case] = &[
     same(&["logout", "127.0.0.1:1"], 125, "not logged into 127.0.0.1:1"),
     same(&["ps", "--bogus"], 125, "--bogus"),
     same(&["ps", "--filter", "status=bogus"], 125, "unknown container state: bogus: invalid argument"),
-    // Podman fails on the template's field (with a container listed); vigil has no templates
+    same(&["ps", "--filter", "bogus=1"], 125, "bogus is an invalid filter"),
+    // Podman fails on the template's field (with a container listed), and so does vigil
     same(&["ps", "--format", "{{.Bogus}}"], 125, "Bogus"),
 ];
 
