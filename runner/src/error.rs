@@ -30,6 +30,10 @@ pub enum RunnerError {
     CannotInvoke(String),
     /// The container command was not found.
     CommandNotFound(String),
+    /// A message as is, with its own exit code (network set-up failures:
+    /// 126 for a start that failed, 127 for a missing program, 2 for a
+    /// network still in use, as Podman).
+    Exit(i32, String),
 }
 
 impl RunnerError {
@@ -49,6 +53,7 @@ impl RunnerError {
             }
             RunnerError::CannotInvoke(_) => exit_code::CANNOT_INVOKE,
             RunnerError::CommandNotFound(_) => exit_code::NOT_FOUND,
+            RunnerError::Exit(code, _) => *code,
         }
     }
 }
@@ -61,6 +66,7 @@ impl fmt::Display for RunnerError {
             RunnerError::Io { context, source } => write!(f, "{context}: {source}"),
             RunnerError::CannotInvoke(msg) => write!(f, "cannot invoke container command: {msg}"),
             RunnerError::CommandNotFound(msg) => write!(f, "container command not found: {msg}"),
+            RunnerError::Exit(_, msg) => f.write_str(msg),
         }
     }
 }

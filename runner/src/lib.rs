@@ -9,6 +9,7 @@ pub mod container;
 pub mod context;
 pub mod error;
 pub mod image;
+pub mod network;
 pub mod paths;
 pub mod rootless;
 pub mod spec;

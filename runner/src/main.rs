@@ -57,6 +57,10 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Network(sub) => cli::network::handle(ctx, sub),
+        Command::Port(args) => cli::port::handle(ctx, args),
+        Command::Cleanup(args) => cli::cleanup::handle(ctx, args),
+        Command::InternalPortForward(args) => cli::port_forward::handle(ctx, args),
     }
 }
 

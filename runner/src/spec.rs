@@ -783,15 +783,9 @@ fn id_mappings(map: &IdMap) -> Result<Vec<oci_spec::runtime::LinuxIdMapping>, Ru
 
 /// The whole spec.
 pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
-    if opts.rootless {
-        if let Network::Path(p) = &opts.network {
-            return Err(RunnerError::Engine(format!(
-                "--network ns:{}: a rootless container cannot join a network namespace \
-                 it does not own; use --network none or host",
-                p.display()
-            )));
-        }
-    }
+    // A rootless container joins only namespaces vigil made for it (its
+    // slirp4netns namespace); `--network ns:PATH` is refused at create
+    // (`network::configure`).
     let mut namespaces = vec![namespace(LinuxNamespaceType::Pid, None)?];
     match &opts.network {
         Network::None => namespaces.push(namespace(LinuxNamespaceType::Network, None)?),
@@ -1218,9 +1212,9 @@ mod tests {
             .collect();
         assert_eq!(ns, ["pid", "ipc", "uts", "mount"]);
 
-        o.network = Network::Path("/proc/1/ns/net".into());
-        let err = build(&o).unwrap_err().to_string();
-        assert!(err.contains("use --network none or host"), "{err}");
+        o.network = Network::Path("/run/user/1000/netns/netns-x".into());
+        let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+        assert_eq!(json["linux"]["namespaces"][1]["path"], "/run/user/1000/netns/netns-x");
     }
 
     #[test]

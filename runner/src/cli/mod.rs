@@ -7,14 +7,24 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub mod argv;
 pub mod attach;
+pub mod cleanup;
 pub mod create;
 pub mod exec;
 pub mod image;
 pub mod images;
 pub mod inspect;
+pub mod inspect_network;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod network;
+pub mod network_create;
+pub mod network_inspect;
+pub mod network_ls;
+pub mod network_prune;
+pub mod network_rm;
+pub mod port;
+pub mod port_forward;
 pub mod ps;
 pub mod rm;
 pub mod rmi;
@@ -121,6 +131,17 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports
+    Port(port::PortArgs),
+    /// Tear down a stopped container's network and mounts (the monitor's exit command)
+    #[command(hide = true)]
+    Cleanup(cleanup::CleanupArgs),
+    /// Forward published ports into a rootless container (started by vigil)
+    #[command(hide = true, name = "internal-port-forward")]
+    InternalPortForward(port_forward::PortForwardArgs),
 }
 
 impl Command {
@@ -144,6 +165,10 @@ impl Command {
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
             Command::Image(sub) => sub.name(),
+            Command::Network(sub) => sub.name(),
+            Command::Port(_) => "port",
+            Command::Cleanup(_) => "cleanup",
+            Command::InternalPortForward(_) => "internal-port-forward",
         }
     }
 }

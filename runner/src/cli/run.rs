@@ -28,7 +28,9 @@ pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
     let detach_keys = parse_detach_keys(args.attach.detach_keys.as_deref())?;
     let engine = Engine::new(ctx);
     let image = image::resolve(ctx, &args.create.target.image, args.create.rootfs)?;
-    let mut rec = crate::container::create::create(&engine.store, &image, &args.create.request())?;
+    let net = crate::container::net::env(ctx);
+    let mut rec =
+        crate::container::create::create(&engine.store, &net, &image, &args.create.request())?;
     let result = if args.detach {
         run_detached(&engine, &mut rec)
     } else {

@@ -9,7 +9,8 @@ use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Statu
 use super::runtime::parse_signal;
 use super::store::{generated_name, new_id, Store};
 use crate::error::RunnerError;
-use crate::spec::{self, Network, User};
+use crate::network::NetEnv;
+use crate::spec::{self, User};
 
 /// Everything `create`/`run` ask for, already parsed by clap.
 #[derive(Clone, Debug, Default)]
@@ -23,7 +24,9 @@ pub struct CreateRequest {
     pub user: Option<String>,
     pub tty: bool,
     pub stdin: bool,
-    pub network: Option<String>,
+    /// `--network`, `-p`, `-P`, `--expose`, `--dns`, `--dns-search`,
+    /// `--add-host`, `--network-alias`.
+    pub net: crate::network::Request,
     /// `k8s-file`, `journald`, `passthrough` or `none`.
     pub log_driver: String,
     pub log_opts: Vec<String>,
@@ -112,10 +115,6 @@ pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerErr
     )
 }
 
-fn network_is_path(network: &Network) -> bool {
-    matches!(network, Network::Path(_))
-}
-
 /// Parse a size such as `512m`, `1g`, `1048576`.
 pub fn parse_size(s: &str) -> Result<i64, RunnerError> {
     let t = s.trim().to_ascii_lowercase();
@@ -193,10 +192,10 @@ fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError
 /// Validate `req` against `image`, then write the record. Returns it.
 pub fn create(
     store: &Store,
+    net_env: &NetEnv,
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
-    let network = Network::parse(req.network.as_deref())?;
     for v in &req.volumes {
         spec::parse_volume(v)?;
     }
@@ -211,13 +210,6 @@ pub fn create(
     let mut env_flags = read_env_files(&req.env_files)?;
     env_flags.extend(req.env.iter().cloned());
     if crate::rootless::active().is_some() {
-        if network_is_path(&network) {
-            return Err(RunnerError::Engine(format!(
-                "--network {}: a rootless container cannot join a network namespace it does \
-                 not own; use --network none or host",
-                network.name()
-            )));
-        }
         if memory_limit.take().is_some() {
             eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
         }
@@ -285,6 +277,9 @@ pub fn create(
         name = format!("{name}_{}", &id[..6]);
     }
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    // Only a name the user chose must be a DNS name (generated ones have '_').
+    let dns_name = req.name.as_deref().unwrap_or("");
+    let net = crate::network::configure(net_env, &req.net, &d.exposed_ports, dns_name)?;
     let env = spec::environment(
         &d.env,
         &env_flags,
@@ -323,13 +318,14 @@ pub fn create(
                 req.command.clone()
             },
             hostname,
-            network: network.name(),
+            network: net.mode.name(),
             tty: req.tty,
             stdin: req.stdin,
             stop_signal,
             stop_timeout: 10,
             volumes: req.volumes.clone(),
             flags,
+            net,
         },
         log: log_config(req, &data)?,
         auto_remove: req.auto_remove,
@@ -346,6 +342,7 @@ pub fn create(
         finished_at: None,
         mounted: None,
         userns,
+        net_state: Default::default(),
     };
     if let Err(e) = record.save(&dir) {
         let _ = fs::remove_dir_all(&dir);

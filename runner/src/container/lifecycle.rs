@@ -144,25 +144,25 @@ impl<'a> Engine<'a> {
         o
     }
 
-    /// Exit command that removes a detached `--rm` container when it exits.
-    fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
-        let exe = std::env::current_exe().ok()?;
-        let p = &self.ctx.paths;
-        let mut args: Vec<std::ffi::OsString> = vec![
-            "--root".into(),
-            p.store.clone().into(),
-            "--runroot".into(),
-            p.state.clone().into(),
-            "--runtime".into(),
-            self.ctx.runtime.clone().into(),
-        ];
-        if let Some(conmon) = &self.ctx.conmon {
-            args.extend(["--conmon".into(), conmon.clone().into()]);
-        }
-        args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
+    /// The monitor's exit command: `rm -f` for a detached `--rm` container,
+    /// else `cleanup` for one with a network to tear down (as Podman's
+    /// `container cleanup`), so that nothing stays set up after the
+    /// container dies on its own.
+    fn exit_command(&self, rec: &Record, detached_auto_remove: bool) -> Option<client::ExitCommand> {
+        let verb: &[&str] = if detached_auto_remove {
+            &["rm", "-f"]
+        } else if !rec.net_state.is_empty() {
+            &["cleanup"]
+        } else {
+            return None;
+        };
+        let mut argv = super::net::vigil_command(self.ctx);
+        let path = PathBuf::from(argv.remove(0));
+        argv.extend(verb.iter().map(std::ffi::OsString::from));
+        argv.push(rec.id.clone().into());
         Some(client::ExitCommand {
-            path: exe,
-            args,
+            path,
+            args: argv,
             delay: None,
         })
     }
@@ -217,7 +217,10 @@ impl<'a> Engine<'a> {
         };
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
-        let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
+        let result = super::net::setup(self.ctx, rec, &f.dir).and_then(|attached| {
+            rec.save(&f.dir)?;
+            self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove, attached)
+        });
         match result {
             Ok((m, pid)) => {
                 rec.pid = Some(pid);
@@ -232,6 +235,7 @@ impl<'a> Engine<'a> {
             }
             Err(e) => {
                 let _ = rt.delete(&rec.id);
+                super::net::teardown(self.ctx, rec);
                 self.unmount(rec);
                 let _ = rec.save(&f.dir);
                 Err(e)
@@ -246,9 +250,21 @@ impl<'a> Engine<'a> {
         monitor: &Path,
         f: &Files,
         detached_auto_remove: bool,
+        attached: crate::network::Attached,
     ) -> Result<(Monitor, i32), RunnerError> {
-        let network = Network::parse(Some(&rec.config.network))?;
-        let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
+        use crate::network::Mode;
+        let network = match (&rec.config.net.mode, &attached.netns) {
+            (Mode::Host, _) => Network::Host,
+            (_, Some(path)) => Network::Path(path.clone()),
+            _ => Network::None,
+        };
+        let mut binds = etc::write_files(
+            &f.dir,
+            &rec.config.hostname,
+            &rec.name,
+            &attached.etc,
+            rec.config.net.mode != Mode::None,
+        )?;
         for v in &rec.config.volumes {
             binds.push(spec::parse_volume(v)?);
         }
@@ -283,10 +299,17 @@ impl<'a> Engine<'a> {
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
-        if detached_auto_remove {
-            opts.exit_command = self.auto_remove_command(rec);
-        }
-        let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
+        opts.exit_command = self.exit_command(rec, detached_auto_remove);
+        // The monitor holds the port reservations and the helpers' exit
+        // pipe for as long as the container lives.
+        let fds: Vec<std::os::fd::BorrowedFd<'_>> = attached
+            .monitor_fds
+            .iter()
+            .map(std::os::fd::AsFd::as_fd)
+            .collect();
+        let mut m = Monitor::spawn(monitor, &opts, &fds).map_err(|e| client_error(e, None))?;
+        drop(fds);
+        drop(attached);
         let pid = m
             .await_pid(Some(PID_TIMEOUT))
             .map_err(|e| client_error(e, Some(&f.oci_log())))?;
@@ -367,11 +390,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// After exit: delete the runtime's state, unmount, forget the pids.
+    /// After exit: delete the runtime's state, tear the network down,
+    /// unmount, forget the pids.
     pub fn cleanup(&self, rec: &mut Record) {
         if let Ok(rt) = self.runtime() {
             let _ = rt.delete(&rec.id);
         }
+        super::net::teardown(self.ctx, rec);
         self.unmount(rec);
         rec.pid = None;
         rec.monitor_pid = None;

@@ -6,6 +6,7 @@ pub mod etc;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
+pub mod net;
 pub mod record;
 pub mod rootfs;
 pub mod runtime;

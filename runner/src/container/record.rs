@@ -70,6 +70,9 @@ pub struct RunConfig {
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     #[serde(default)]
     pub flags: crate::spec::SpecFlags,
+    /// `--network`, `-p`, `--dns`... as decided at create.
+    #[serde(default)]
+    pub net: crate::network::NetworkConfig,
 }
 
 /// Logging settings.
@@ -126,6 +129,10 @@ pub struct Record {
     /// `--uidmap`); `None`: the namespace vigil runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<crate::rootless::ContainerUserNs>,
+    /// The network set up for the running container (namespace, addresses,
+    /// helpers), so that teardown undoes exactly that.
+    #[serde(default, skip_serializing_if = "crate::network::NetworkState::is_empty")]
+    pub net_state: crate::network::NetworkState,
 }
 
 impl Record {
