@@ -454,7 +454,12 @@ fn bridge_setup(
     }
     state.netavark = Some(opts.clone());
     persist(state)?;
-    let status = driver.setup(netns_path, &opts)?;
+    std::fs::create_dir_all(&driver.config_dir).map_err(|e| {
+        NetworkError::io(format!("creating {}", driver.config_dir.display()), e)
+    })?;
+    // A failed setup was rolled back by netavark itself (no teardown then,
+    // as Podman); the addresses are released by the caller's teardown.
+    let status = driver.setup(netns_path, &opts).inspect_err(|_| state.netavark = None)?;
     let mut etc = EtcInfo::default();
     for (i, def) in defs.iter().enumerate() {
         let block = status.get(&def.netavark_name()).cloned().unwrap_or_default();
