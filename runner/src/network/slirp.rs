@@ -168,6 +168,21 @@ pub fn setup(
     .process_group(0);
     let exit_for_slirp = high_dup(&exit_r)?;
     let kept = pass_fds(&mut cmd, vec![exit_for_slirp, ready_w])?;
+    // A mount namespace of its own, private all the way down (as Podman's
+    // start of slirp4netns): its sandbox's pivot_root and unmounts must not
+    // propagate to vigil's mounts, where they would unmount the namespace
+    // files of the netns directory (a shared mount).
+    // SAFETY: unshare and mount only (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| NetworkError::io(format!("starting {}", binary.display()), e))?;
