@@ -825,7 +825,11 @@ pub fn build(opts: &SpecOptions) -> Result<Spec, RunnerError> {
     // Rootless: the user has no cgroup of their own here, so no resources
     // and no cgroups path (runc then skips cgroups it cannot write), and
     // with the host's network `/sys` is a read-only bind (runner-notes §3.6).
-    let bind_sys = opts.rootless && opts.network == Network::Host;
+    // A container with a user namespace of its own cannot mount sysfs for a
+    // network namespace made outside it (vigil's bridge or slirp4netns
+    // namespace) either (Podman's `canMountSys`).
+    let bind_sys = (opts.rootless && opts.network == Network::Host)
+        || (opts.userns.is_some() && matches!(opts.network, Network::Path(_)));
     let mut masked: Vec<String> = MASKED_PATHS.iter().map(|s| s.to_string()).collect();
     if bind_sys {
         masked.push("/sys/kernel".into());
@@ -1214,7 +1218,10 @@ mod tests {
 
         o.network = Network::Path("/run/user/1000/netns/netns-x".into());
         let json = serde_json::to_value(build(&o).unwrap()).unwrap();
-        assert_eq!(json["linux"]["namespaces"][1]["path"], "/run/user/1000/netns/netns-x");
+        assert_eq!(
+            json["linux"]["namespaces"][1]["path"],
+            "/run/user/1000/netns/netns-x"
+        );
     }
 
     #[test]

@@ -204,7 +204,11 @@ fn hostname_is_the_uts_name_and_in_etc_files() {
     );
     // /etc/hosts ends with the container's address on the default network.
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!([lines[0], lines[1], lines[3]], ["web-1.example"; 3], "{out}");
+    assert_eq!(
+        [lines[0], lines[1], lines[3]],
+        ["web-1.example"; 3],
+        "{out}"
+    );
     let (addr, names) = lines[2].split_once('\t').expect("hosts line");
     assert!(addr.starts_with("10.77."), "{out}");
     assert_eq!(names, "web-1.example hn");

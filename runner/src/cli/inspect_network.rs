@@ -24,7 +24,13 @@ pub fn network_settings(rec: &Record) -> Value {
     let running = rec.status == Status::Running;
     let net = &rec.config.net;
     let state = &rec.net_state;
-    let attached = |name: &str| if running { state.attachments.get(name) } else { None };
+    let attached = |name: &str| {
+        if running {
+            state.attachments.get(name)
+        } else {
+            None
+        }
+    };
     let only = (net.networks.len() == 1).then(|| net.networks[0].as_str());
     let mut top = endpoint(only.and_then(attached));
     top.insert("Bridge".into(), "".into());
@@ -35,7 +41,11 @@ pub fn network_settings(rec: &Record) -> Value {
     let published = running && matches!(net.mode, Mode::Bridge | Mode::Slirp4netns);
     top.insert(
         "Ports".into(),
-        if published { ports::inspect_ports(&net.ports) } else { json!({}) },
+        if published {
+            ports::inspect_ports(&net.ports)
+        } else {
+            json!({})
+        },
     );
     let sandbox = match (&state.netns, running) {
         (Some(p), true) => p.display().to_string(),

@@ -37,9 +37,17 @@ pub fn handle(ctx: &Context, args: &NetworkLsArgs) -> Result<i32, RunnerError> {
             )))
         }
     }
-    let mut rows = vec![vec!["NETWORK ID".to_string(), "NAME".into(), "DRIVER".into()]];
+    let mut rows = vec![vec![
+        "NETWORK ID".to_string(),
+        "NAME".into(),
+        "DRIVER".into(),
+    ]];
     for n in &all {
-        rows.push(vec![n.id.chars().take(12).collect(), n.name.clone(), n.driver.clone()]);
+        rows.push(vec![
+            n.id.chars().take(12).collect(),
+            n.name.clone(),
+            n.driver.clone(),
+        ]);
     }
     print!("{}", super::ps::table(&rows));
     Ok(0)

@@ -36,7 +36,9 @@ pub fn handle(ctx: &Context, args: &PortArgs) -> Result<i32, RunnerError> {
         return Ok(0);
     }
     let Some(name) = &args.container else {
-        return Err(RunnerError::Engine("you must supply a running container name or ID".into()));
+        return Err(RunnerError::Engine(
+            "you must supply a running container name or ID".into(),
+        ));
     };
     let Some(id) = engine.store.lookup(name)? else {
         return Err(crate::container::store::no_such_container(name));

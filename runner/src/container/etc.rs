@@ -52,4 +52,3 @@ pub fn write_files(
     mounts.push(bind(write(".containerenv", "")?, "/run/.containerenv"));
     Ok(mounts)
 }
-

@@ -148,7 +148,11 @@ impl<'a> Engine<'a> {
     /// else `cleanup` for one with a network to tear down (as Podman's
     /// `container cleanup`), so that nothing stays set up after the
     /// container dies on its own.
-    fn exit_command(&self, rec: &Record, detached_auto_remove: bool) -> Option<client::ExitCommand> {
+    fn exit_command(
+        &self,
+        rec: &Record,
+        detached_auto_remove: bool,
+    ) -> Option<client::ExitCommand> {
         let verb: &[&str] = if detached_auto_remove {
             &["rm", "-f"]
         } else if !rec.net_state.is_empty() {

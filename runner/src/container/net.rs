@@ -21,17 +21,27 @@ pub fn env(ctx: &Context) -> NetEnv {
     let var = |name: &str| std::env::var_os(name);
     let (uid, _) = crate::rootless::caller_ids(var);
     let rootless = crate::rootless::active().is_some();
-    let data = crate::paths::default_store_dir(uid, &var).unwrap_or_else(|_| ctx.paths.store.clone());
+    let data =
+        crate::paths::default_store_dir(uid, &var).unwrap_or_else(|_| ctx.paths.store.clone());
     let state = crate::paths::default_state_dir(uid, &var);
     let (podman_dir, netns_dir) = if uid == 0 {
-        (PathBuf::from("/etc/containers/networks"), PathBuf::from("/run/netns"))
+        (
+            PathBuf::from("/etc/containers/networks"),
+            PathBuf::from("/run/netns"),
+        )
     } else {
         let home = var("HOME").map(PathBuf::from).unwrap_or_default();
-        (home.join(".local/share/containers/storage/networks"), state.join("netns"))
+        (
+            home.join(".local/share/containers/storage/networks"),
+            state.join("netns"),
+        )
     };
     let helper_dirs = match var(ENV_HELPER_DIRS) {
         Some(v) if !v.is_empty() => std::env::split_paths(&v).collect(),
-        _ => network::helpers::HELPER_DIRS.iter().map(PathBuf::from).collect(),
+        _ => network::helpers::HELPER_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
     };
     NetEnv {
         store: NetworkStore {
@@ -69,7 +79,11 @@ pub fn vigil_command(ctx: &Context) -> Vec<OsString> {
 }
 
 /// Set up `rec`'s network, saving the record as each piece is made.
-pub fn setup(ctx: &Context, rec: &mut Record, dir: &std::path::Path) -> Result<Attached, RunnerError> {
+pub fn setup(
+    ctx: &Context,
+    rec: &mut Record,
+    dir: &std::path::Path,
+) -> Result<Attached, RunnerError> {
     let env = env(ctx);
     let mut state = std::mem::take(&mut rec.net_state);
     let mut snapshot = rec.clone();

@@ -131,7 +131,10 @@ pub struct Record {
     pub userns: Option<crate::rootless::ContainerUserNs>,
     /// The network set up for the running container (namespace, addresses,
     /// helpers), so that teardown undoes exactly that.
-    #[serde(default, skip_serializing_if = "crate::network::NetworkState::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::network::NetworkState::is_empty"
+    )]
     pub net_state: crate::network::NetworkState,
 }
 

@@ -63,9 +63,10 @@ pub struct NetworkDef {
 impl NetworkDef {
     /// The first IPv4 subnet and its gateway.
     pub fn ipv4(&self) -> Result<(Ipv4Net, Ipv4Addr), NetworkError> {
-        let s = self.subnets.first().ok_or_else(|| {
-            NetworkError::Config(format!("network {} has no subnet", self.name))
-        })?;
+        let s = self
+            .subnets
+            .first()
+            .ok_or_else(|| NetworkError::Config(format!("network {} has no subnet", self.name)))?;
         let net: Ipv4Net = s.subnet.parse().map_err(NetworkError::Config)?;
         let gw = match &s.gateway {
             Some(g) => g.parse().map_err(|_| {
@@ -215,7 +216,11 @@ impl NetworkStore {
                 .iter()
                 .filter_map(|n| n.ipv4().ok().map(|(s, _)| s)),
         );
-        used.extend(PODMAN_RESERVED.iter().filter_map(|s| s.parse::<Ipv4Net>().ok()));
+        used.extend(
+            PODMAN_RESERVED
+                .iter()
+                .filter_map(|s| s.parse::<Ipv4Net>().ok()),
+        );
         // Our own bridges' routes are our networks, already in the list.
         used.extend(
             subnet::host_routes()
@@ -327,9 +332,8 @@ fn read_dir_defs(dir: &Path) -> Result<Vec<NetworkDef>, NetworkError> {
         }
         let text = fs::read_to_string(&path)
             .map_err(|e| NetworkError::io(format!("reading {}", path.display()), e))?;
-        let def: NetworkDef = serde_json::from_str(&text).map_err(|e| {
-            NetworkError::Config(format!("network file {}: {e}", path.display()))
-        })?;
+        let def: NetworkDef = serde_json::from_str(&text)
+            .map_err(|e| NetworkError::Config(format!("network file {}: {e}", path.display())))?;
         out.push(def);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -377,7 +381,10 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(a.subnets[0].subnet, "10.78.1.0/24", "10.78.0.0/24 is Podman's");
+        assert_eq!(
+            a.subnets[0].subnet, "10.78.1.0/24",
+            "10.78.0.0/24 is Podman's"
+        );
         assert_eq!(a.subnets[0].gateway.as_deref(), Some("10.78.1.1"));
         assert!(a.dns_enabled && a.network_interface.starts_with("vigil"));
         let b = store.create(&CreateOptions::default()).unwrap();
@@ -391,7 +398,11 @@ mod tests {
                     ..Default::default()
                 })
                 .unwrap_err();
-            assert!(e.to_string().contains("is already used on the host or by another config"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("is already used on the host or by another config"),
+                "{e}"
+            );
         }
         let e = store
             .create(&CreateOptions {
@@ -399,10 +410,17 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-        assert_eq!(e.to_string(), "network name a already used: network already exists");
+        assert_eq!(
+            e.to_string(),
+            "network name a already used: network already exists"
+        );
         assert_eq!(store.get("a").unwrap(), a);
         assert_eq!(store.get(&a.id[..12]).unwrap().name, "a");
-        assert!(store.get("nosuch").unwrap_err().to_string().contains("network not found"));
+        assert!(store
+            .get("nosuch")
+            .unwrap_err()
+            .to_string()
+            .contains("network not found"));
         assert_eq!(store.list().unwrap().len(), 3);
         store.remove("a").unwrap();
         assert!(store.remove(DEFAULT_NETWORK).is_err());

@@ -78,7 +78,11 @@ pub fn resolv_conf(host: &str, info: &EtcInfo) -> String {
         match words.next() {
             Some("nameserver") => {
                 let addr = words.next().unwrap_or("");
-                if !(addr.starts_with("127.") || addr == "::1" || addr.contains(':') || addr.is_empty()) {
+                if !(addr.starts_with("127.")
+                    || addr == "::1"
+                    || addr.contains(':')
+                    || addr.is_empty())
+                {
                     servers.push(addr.to_string());
                 }
             }
@@ -96,7 +100,11 @@ pub fn resolv_conf(host: &str, info: &EtcInfo) -> String {
         info.network_dns.iter().cloned().chain(servers).collect()
     };
     let search: Vec<String> = if !info.dns_search.is_empty() {
-        info.dns_search.iter().filter(|s| s.as_str() != ".").cloned().collect()
+        info.dns_search
+            .iter()
+            .filter(|s| s.as_str() != ".")
+            .cloned()
+            .collect()
     } else {
         info.network_search.iter().cloned().chain(search).collect()
     };
@@ -139,14 +147,18 @@ mod tests {
             ..Default::default()
         };
         assert!(hosts_file(HOSTS, &host, "h", "n").ends_with("runsc\n"));
-        assert_eq!(parse_add_host("db:10.1.2.3").unwrap(), ("db".into(), "10.1.2.3".into()));
+        assert_eq!(
+            parse_add_host("db:10.1.2.3").unwrap(),
+            ("db".into(), "10.1.2.3".into())
+        );
         assert_eq!(parse_add_host("v6:fd00::1").unwrap().1, "fd00::1");
         assert!(parse_add_host("db").is_err() && parse_add_host("db:x").is_err());
     }
 
     #[test]
     fn resolv_like_podman() {
-        let host = "search example.org\nnameserver 127.0.0.53\nnameserver 10.255.255.53\noptions edns0\n";
+        let host =
+            "search example.org\nnameserver 127.0.0.53\nnameserver 10.255.255.53\noptions edns0\n";
         let plain = EtcInfo::default();
         assert_eq!(
             resolv_conf(host, &plain),
@@ -166,7 +178,13 @@ mod tests {
             dns_search: vec!["a.test".into()],
             ..dns_net
         };
-        assert_eq!(resolv_conf(host, &flags), "search a.test\nnameserver 10.78.1.1\noptions edns0\n");
-        assert_eq!(resolv_conf("nameserver 127.0.0.1\n", &plain), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        assert_eq!(
+            resolv_conf(host, &flags),
+            "search a.test\nnameserver 10.78.1.1\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.1\n", &plain),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
     }
 }

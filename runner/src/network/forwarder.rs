@@ -45,7 +45,11 @@ pub fn go_error_text(e: &io::Error) -> String {
 
 /// The rootless bind error, with rootlessport's words (runner-network §8.2).
 pub fn rootless_bind_error(e: &io::Error, ip: &str, port: u16) -> String {
-    let listen = format!("listen tcp {}: bind: {}", socket_addr(ip, port), go_error_text(e));
+    let listen = format!(
+        "listen tcp {}: bind: {}",
+        socket_addr(ip, port),
+        go_error_text(e)
+    );
     if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) {
         let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
             .ok()
@@ -75,7 +79,14 @@ fn pump(from: &TcpStream, to: &TcpStream) {
         loop {
             // SAFETY: splice between fds we hold; null offsets for sockets/pipes.
             let n = unsafe {
-                libc::splice(from.as_raw_fd(), std::ptr::null_mut(), w.as_raw_fd(), std::ptr::null_mut(), CHUNK, libc::SPLICE_F_MOVE)
+                libc::splice(
+                    from.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    w.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    CHUNK,
+                    libc::SPLICE_F_MOVE,
+                )
             };
             if n <= 0 {
                 break;
@@ -84,7 +95,14 @@ fn pump(from: &TcpStream, to: &TcpStream) {
             while left > 0 {
                 // SAFETY: as above.
                 let m = unsafe {
-                    libc::splice(r.as_raw_fd(), std::ptr::null_mut(), to.as_raw_fd(), std::ptr::null_mut(), left, libc::SPLICE_F_MOVE)
+                    libc::splice(
+                        r.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        to.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        left,
+                        libc::SPLICE_F_MOVE,
+                    )
                 };
                 if m <= 0 {
                     let _ = from.shutdown(Shutdown::Read);
@@ -124,7 +142,12 @@ fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
 
 /// The forwarder's main: `listeners` are (socket, container port); returns
 /// when `exit_fd` reports EOF or hang-up.
-pub fn run(netns: &Path, child_ip: &str, exit_fd: OwnedFd, listeners: Vec<(OwnedFd, u16)>) -> io::Result<()> {
+pub fn run(
+    netns: &Path,
+    child_ip: &str,
+    exit_fd: OwnedFd,
+    listeners: Vec<(OwnedFd, u16)>,
+) -> io::Result<()> {
     let ns = Arc::new(File::open(netns)?);
     for (fd, port) in listeners {
         let listener = TcpListener::from(fd);

@@ -21,7 +21,12 @@ fn executable(p: &Path) -> bool {
 }
 
 /// `name` in the helper directories, else an error naming the package.
-pub fn find_helper(dirs: &[PathBuf], name: &str, package: &str, why: &str) -> Result<PathBuf, NetworkError> {
+pub fn find_helper(
+    dirs: &[PathBuf],
+    name: &str,
+    package: &str,
+    why: &str,
+) -> Result<PathBuf, NetworkError> {
     dirs.iter()
         .map(|d| d.join(name))
         .find(|p| executable(p))
@@ -41,23 +46,40 @@ pub fn find_on_path(path: &OsString, name: &str) -> Option<PathBuf> {
         .find(|p| executable(p))
 }
 
-/// The PATH netavark gets. netavark starts aardvark-dns through
-/// `systemd-run` whenever `/run/systemd/system` exists and `systemd-run` is
-/// on its PATH, and ignores the result: where that directory exists but
-/// systemd is not PID 1 (containers, CI), no DNS server would run
-/// (runner-network §6). There, directories holding `systemd-run` are left
-/// out, so aardvark-dns is started directly. The sbin directories are
-/// always there for iptables.
-pub fn netavark_path(search: Option<&OsString>) -> OsString {
-    let base = search.cloned().unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+/// The PATH netavark gets (vigil's own; netavark runs iptables from it).
+/// netavark starts aardvark-dns through `systemd-run` whenever
+/// `/run/systemd/system` exists and `systemd-run` is on its PATH, and
+/// ignores the result: where that directory exists but systemd is not PID 1
+/// (containers, CI), no DNS server would run (runner-network §6). There,
+/// directories holding `systemd-run` are left out (their iptables, if any,
+/// is linked from a private directory), so aardvark-dns starts directly.
+pub fn netavark_path(search: Option<&OsString>, private_bin: &Path) -> OsString {
+    let base = search
+        .cloned()
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    if systemd_is_init() || !Path::new("/run/systemd/system").exists() {
+        return base;
+    }
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&base).collect();
-    for sbin in ["/usr/local/sbin", "/usr/sbin", "/sbin"] {
-        if !dirs.iter().any(|d| d == Path::new(sbin)) {
-            dirs.push(sbin.into());
+    let hidden: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|d| d.join("systemd-run").exists())
+        .cloned()
+        .collect();
+    dirs.retain(|d| !hidden.contains(d));
+    for d in &hidden {
+        for tool in ["iptables", "ip6tables", "nft"] {
+            let target = d.join(tool);
+            if target.exists()
+                && find_on_path(&std::env::join_paths(&dirs).unwrap_or_default(), tool).is_none()
+            {
+                let _ = std::fs::create_dir_all(private_bin);
+                let _ = std::os::unix::fs::symlink(&target, private_bin.join(tool));
+            }
         }
     }
-    if !systemd_is_init() {
-        dirs.retain(|d| !d.join("systemd-run").exists());
+    if private_bin.is_dir() {
+        dirs.push(private_bin.to_path_buf());
     }
     std::env::join_paths(dirs).unwrap_or(base)
 }
@@ -75,12 +97,20 @@ mod tests {
 
     #[test]
     fn missing_helpers_name_their_package() {
-        let e = find_helper(&[PathBuf::from("/nonexistent")], "netavark", "netavark", "bridge networks").unwrap_err();
+        let e = find_helper(
+            &[PathBuf::from("/nonexistent")],
+            "netavark",
+            "netavark",
+            "bridge networks",
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "could not find \"netavark\" in one of [/nonexistent]: install the netavark package (bridge networks)"
         );
-        let p = netavark_path(Some(&"/usr/bin".into()));
-        assert!(std::env::split_paths(&p).any(|d| d == Path::new("/usr/sbin")));
+        if !Path::new("/run/systemd/system").exists() {
+            let p = netavark_path(Some(&"/usr/bin".into()), Path::new("/nonexistent"));
+            assert_eq!(p, "/usr/bin");
+        }
     }
 }

@@ -46,7 +46,10 @@ impl Ipam {
                 NetworkError::Config(format!("address allocations {}: {e}", self.path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db::default()),
-            Err(e) => Err(NetworkError::io(format!("reading {}", self.path.display()), e)),
+            Err(e) => Err(NetworkError::io(
+                format!("reading {}", self.path.display()),
+                e,
+            )),
         }
     }
 
@@ -74,10 +77,9 @@ impl Ipam {
         let first = subnet.nth(1).unwrap_or(subnet.network());
         let last = Ipv4Addr::from(u32::from(subnet.broadcast()).saturating_sub(1));
         let size = u32::from(last) - u32::from(first) + 1;
-        let start = pool
-            .last
-            .filter(|ip| subnet.contains(*ip))
-            .map_or(0, |ip| (u32::from(ip).saturating_sub(u32::from(first)) + 1) % size);
+        let start = pool.last.filter(|ip| subnet.contains(*ip)).map_or(0, |ip| {
+            (u32::from(ip).saturating_sub(u32::from(first)) + 1) % size
+        });
         let chosen = (0..size)
             .map(|i| Ipv4Addr::from(u32::from(first) + (start + i) % size))
             .find(|ip| *ip != gateway && !pool.allocated.contains_key(ip))
@@ -133,17 +135,31 @@ mod tests {
         net.subnets[0].gateway = Some("10.99.0.1".into());
         let a = ipam.allocate(&net, "a").unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 99, 0, 2));
-        assert_eq!(ipam.allocate(&net, "a").unwrap(), a, "same container, same address");
-        assert_eq!(ipam.allocate(&net, "b").unwrap(), Ipv4Addr::new(10, 99, 0, 3));
+        assert_eq!(
+            ipam.allocate(&net, "a").unwrap(),
+            a,
+            "same container, same address"
+        );
+        assert_eq!(
+            ipam.allocate(&net, "b").unwrap(),
+            Ipv4Addr::new(10, 99, 0, 3)
+        );
         assert!(ipam.release("a").unwrap());
         assert!(!ipam.release("a").unwrap());
-        assert_eq!(ipam.allocate(&net, "c").unwrap(), Ipv4Addr::new(10, 99, 0, 4));
+        assert_eq!(
+            ipam.allocate(&net, "c").unwrap(),
+            Ipv4Addr::new(10, 99, 0, 4)
+        );
         for id in ["d", "e", "f"] {
             ipam.allocate(&net, id).unwrap();
         }
         // .2 was released: the only free host address left.
         let e = ipam.allocate(&net, "g").unwrap_err();
-        assert!(e.to_string().contains("failed to find free IP in range: 10.99.0.1 - 10.99.0.6"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("failed to find free IP in range: 10.99.0.1 - 10.99.0.6"),
+            "{e}"
+        );
         assert_eq!(ipam.holders(&net.name).unwrap().len(), 5);
     }
 }

@@ -160,7 +160,12 @@ impl NetEnv {
     }
 
     fn netavark(&self, dns: bool) -> Result<netavark::Netavark, NetworkError> {
-        let binary = helpers::find_helper(&self.helper_dirs, "netavark", "netavark", "bridge networks need it")?;
+        let binary = helpers::find_helper(
+            &self.helper_dirs,
+            "netavark",
+            "netavark",
+            "bridge networks need it",
+        )?;
         let aardvark = if dns {
             Some(helpers::find_helper(
                 &self.helper_dirs,
@@ -171,7 +176,7 @@ impl NetEnv {
         } else {
             helpers::find_helper(&self.helper_dirs, "aardvark-dns", "aardvark-dns", "").ok()
         };
-        let path = helpers::netavark_path(self.search_path.as_ref());
+        let path = helpers::netavark_path(self.search_path.as_ref(), &self.run_dir.join("bin"));
         if helpers::find_on_path(&path, "iptables").is_none() {
             return Err(NetworkError::NotFound(
                 "iptables not found: install the iptables package (netavark sets up bridge \
@@ -219,7 +224,11 @@ pub fn configure(
         .filter(|v| !v.is_empty())
         .collect();
     let mut cfg = NetworkConfig::default();
-    let default_mode = if env.rootless { Mode::Slirp4netns } else { Mode::Bridge };
+    let default_mode = if env.rootless {
+        Mode::Slirp4netns
+    } else {
+        Mode::Bridge
+    };
     match values.as_slice() {
         [] => cfg.mode = default_mode,
         [one] => match one.as_str() {
@@ -249,7 +258,9 @@ pub fn configure(
         },
         many => {
             for v in many {
-                if ["none", "host", "private", "bridge", "slirp4netns"].contains(&v.as_str()) || v.starts_with("ns:") {
+                if ["none", "host", "private", "bridge", "slirp4netns"].contains(&v.as_str())
+                    || v.starts_with("ns:")
+                {
                     return Err(NetworkError::Config(format!(
                         "--network {v} cannot be combined with other networks"
                     )));
@@ -316,7 +327,9 @@ pub fn configure(
     ports::assign_random_ports(&mut cfg.ports)?;
     for d in &req.dns {
         if d.parse::<std::net::IpAddr>().is_err() {
-            return Err(NetworkError::Config(format!("invalid --dns {d:?}: not an IP address")));
+            return Err(NetworkError::Config(format!(
+                "invalid --dns {d:?}: not an IP address"
+            )));
         }
     }
     cfg.dns = req.dns.clone();
@@ -368,12 +381,18 @@ pub fn setup(
     match &cfg.mode {
         Mode::None => {
             etc.host_gateway = slirp::host_address();
-            return Ok(Attached { etc, ..Default::default() });
+            return Ok(Attached {
+                etc,
+                ..Default::default()
+            });
         }
         Mode::Host => {
             etc.host_network = true;
             etc.host_gateway = slirp::host_address();
-            return Ok(Attached { etc, ..Default::default() });
+            return Ok(Attached {
+                etc,
+                ..Default::default()
+            });
         }
         Mode::Namespace(p) => {
             return Ok(Attached {
@@ -454,16 +473,24 @@ fn bridge_setup(
     }
     state.netavark = Some(opts.clone());
     persist(state)?;
-    std::fs::create_dir_all(&driver.config_dir).map_err(|e| {
-        NetworkError::io(format!("creating {}", driver.config_dir.display()), e)
-    })?;
+    std::fs::create_dir_all(&driver.config_dir)
+        .map_err(|e| NetworkError::io(format!("creating {}", driver.config_dir.display()), e))?;
     // A failed setup was rolled back by netavark itself (no teardown then,
     // as Podman); the addresses are released by the caller's teardown.
-    let status = driver.setup(netns_path, &opts).inspect_err(|_| state.netavark = None)?;
+    let status = driver
+        .setup(netns_path, &opts)
+        .inspect_err(|_| state.netavark = None)?;
     let mut etc = EtcInfo::default();
     for (i, def) in defs.iter().enumerate() {
-        let block = status.get(&def.netavark_name()).cloned().unwrap_or_default();
-        let iface = block.interfaces.get(&format!("eth{i}")).cloned().unwrap_or_default();
+        let block = status
+            .get(&def.netavark_name())
+            .cloned()
+            .unwrap_or_default();
+        let iface = block
+            .interfaces
+            .get(&format!("eth{i}"))
+            .cloned()
+            .unwrap_or_default();
         let addr = iface.subnets.first().cloned().unwrap_or_default();
         let (ip, prefix) = addr.ipnet.split_once('/').unwrap_or((&addr.ipnet, "0"));
         let (_, gw) = def.ipv4()?;
@@ -505,7 +532,11 @@ fn reserve_ports(mappings: &[PortMapping]) -> Result<Vec<OwnedFd>, NetworkError>
             _ => continue,
         };
         let fd = fd.map_err(|e| {
-            let shown = if ip.is_empty() { String::new() } else { ip.to_string() };
+            let shown = if ip.is_empty() {
+                String::new()
+            } else {
+                ip.to_string()
+            };
             NetworkError::Start(format!(
                 "cannot listen on the {} port: listen {}4 {shown}:{port}: bind: {}",
                 proto.to_uppercase(),

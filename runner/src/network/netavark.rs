@@ -87,7 +87,14 @@ impl Netavark {
         cmd.arg(verb)
             .arg(netns)
             .env("PATH", &self.path)
-            .env("RUST_LOG", if self.debug { "netavark=debug" } else { "netavark=warn" })
+            .env(
+                "RUST_LOG",
+                if self.debug {
+                    "netavark=debug"
+                } else {
+                    "netavark=warn"
+                },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -121,7 +128,11 @@ impl Netavark {
         })
     }
 
-    pub fn setup(&self, netns: &Path, opts: &Options) -> Result<BTreeMap<String, StatusBlock>, NetworkError> {
+    pub fn setup(
+        &self,
+        netns: &Path,
+        opts: &Options,
+    ) -> Result<BTreeMap<String, StatusBlock>, NetworkError> {
         let out = self.run("setup", netns, opts)?;
         serde_json::from_slice(&out).map_err(|e| {
             NetworkError::Start(format!(

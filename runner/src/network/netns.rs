@@ -27,14 +27,35 @@ fn make_shared(dir: &Path) -> Result<(), NetworkError> {
     let c = cstr(dir)?;
     // SAFETY: mount(2) with valid C strings and null data.
     unsafe {
-        if libc::mount(std::ptr::null(), c.as_ptr(), std::ptr::null(), libc::MS_SHARED | libc::MS_REC, std::ptr::null()) == 0 {
+        if libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        ) == 0
+        {
             return Ok(());
         }
         // Not a mount point yet: bind it onto itself first.
-        if libc::mount(c.as_ptr(), c.as_ptr(), c"none".as_ptr(), libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+        if libc::mount(
+            c.as_ptr(),
+            c.as_ptr(),
+            c"none".as_ptr(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(last_error(format!("bind-mounting {}", dir.display())));
         }
-        if libc::mount(std::ptr::null(), c.as_ptr(), std::ptr::null(), libc::MS_SHARED | libc::MS_REC, std::ptr::null()) != 0 {
+        if libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(last_error(format!("making {} shared", dir.display())));
         }
     }
@@ -60,7 +81,8 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
     let dir = path
         .parent()
         .ok_or_else(|| NetworkError::Config(format!("bad netns path {}", path.display())))?;
-    fs::create_dir_all(dir).map_err(|e| NetworkError::io(format!("creating {}", dir.display()), e))?;
+    fs::create_dir_all(dir)
+        .map_err(|e| NetworkError::io(format!("creating {}", dir.display()), e))?;
     let mounted_shared = fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
@@ -82,7 +104,13 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
         }
         // SAFETY: mount(2) of this thread's namespace onto the new file.
         let r = unsafe {
-            libc::mount(c"/proc/thread-self/ns/net".as_ptr(), target.as_ptr(), c"none".as_ptr(), libc::MS_BIND, std::ptr::null())
+            libc::mount(
+                c"/proc/thread-self/ns/net".as_ptr(),
+                target.as_ptr(),
+                c"none".as_ptr(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
         };
         if r != 0 {
             return Err(last_error("bind-mounting the network namespace".into()));
@@ -90,7 +118,11 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
         loopback_up()
     })
     .join()
-    .unwrap_or_else(|_| Err(NetworkError::Config("network namespace thread panicked".into())));
+    .unwrap_or_else(|_| {
+        Err(NetworkError::Config(
+            "network namespace thread panicked".into(),
+        ))
+    });
     if made.is_err() {
         let _ = remove(path);
     }
@@ -129,7 +161,10 @@ pub fn remove(path: &Path) -> Result<(), NetworkError> {
     if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
         let e = std::io::Error::last_os_error();
         if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)) {
-            return Err(NetworkError::io(format!("unmounting {}", path.display()), e));
+            return Err(NetworkError::io(
+                format!("unmounting {}", path.display()),
+                e,
+            ));
         }
     }
     match fs::remove_file(path) {

@@ -57,7 +57,10 @@ pub fn parse_publish(value: &str) -> Result<Vec<PortMapping>, NetworkError> {
         None => (value, "tcp".to_string()),
     };
     if !["tcp", "udp", "sctp"].contains(&protocol.as_str()) {
-        return Err(bad(value, &format!("unknown protocol {protocol:?} (tcp, udp, sctp)")));
+        return Err(bad(
+            value,
+            &format!("unknown protocol {protocol:?} (tcp, udp, sctp)"),
+        ));
     }
     // An IPv6 host address is bracketed: [::1]:8080:80.
     let (host_ip, rest) = if let Some(after) = spec.strip_prefix('[') {
@@ -72,7 +75,10 @@ pub fn parse_publish(value: &str) -> Result<Vec<PortMapping>, NetworkError> {
         let parts: Vec<&str> = spec.split(':').collect();
         match parts.len() {
             1 | 2 => (None, spec.to_string()),
-            3 => (Some(parts[0].to_string()), format!("{}:{}", parts[1], parts[2])),
+            3 => (
+                Some(parts[0].to_string()),
+                format!("{}:{}", parts[1], parts[2]),
+            ),
             _ => return Err(bad(value, "too many ':' (IPv6 addresses go in brackets)")),
         }
     };
@@ -154,11 +160,16 @@ pub fn assign_random_ports(mappings: &mut [PortMapping]) -> Result<(), NetworkEr
         }
     }
     for m in mappings.iter_mut().filter(|m| m.host_port == 0) {
-        let ip = if m.host_ip.is_empty() { "0.0.0.0" } else { &m.host_ip };
+        let ip = if m.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &m.host_ip
+        };
         let mut chosen = None;
         for _ in 0..32 {
-            let port = random_port(ip, &m.protocol)
-                .map_err(|e| NetworkError::io(format!("choosing a random {} port", m.protocol), e))?;
+            let port = random_port(ip, &m.protocol).map_err(|e| {
+                NetworkError::io(format!("choosing a random {} port", m.protocol), e)
+            })?;
             if !used.contains(&(m.protocol.clone(), port)) {
                 chosen = Some(port);
                 break;
@@ -276,13 +287,22 @@ mod tests {
     #[test]
     fn every_publish_form() {
         let m = one("18080:80");
-        assert_eq!((m.host_ip.as_str(), m.host_port, m.container_port, m.range), ("", 18080, 80, 1));
+        assert_eq!(
+            (m.host_ip.as_str(), m.host_port, m.container_port, m.range),
+            ("", 18080, 80, 1)
+        );
         let m = one("127.0.0.1:18080:80");
         assert_eq!((m.host_ip.as_str(), m.host_port), ("127.0.0.1", 18080));
         let m = one("127.0.0.1::8080");
-        assert_eq!((m.host_ip.as_str(), m.host_port, m.container_port), ("127.0.0.1", 0, 8080));
+        assert_eq!(
+            (m.host_ip.as_str(), m.host_port, m.container_port),
+            ("127.0.0.1", 0, 8080)
+        );
         let m = one("81");
-        assert_eq!((m.host_port, m.container_port, m.protocol.as_str()), (0, 81, "tcp"));
+        assert_eq!(
+            (m.host_port, m.container_port, m.protocol.as_str()),
+            (0, 81, "tcp")
+        );
         let m = one("127.0.0.1:18100-18102:80-82");
         assert_eq!((m.host_port, m.container_port, m.range), (18100, 80, 3));
         assert_eq!(one("18090:90/udp").protocol, "udp");
@@ -290,7 +310,19 @@ mod tests {
         let m = one("[::1]:8080:80");
         assert_eq!((m.host_ip.as_str(), m.host_port), ("::1", 8080));
         assert_eq!(parse_publish("80-82").unwrap().len(), 3);
-        for badv in ["", "x", "80:", "1-2:80", "0:80", "70000", "80/icmp", "a:b:c:d", "1.2.3:80:80", "[::1:80:80", "90-80:80-90"] {
+        for badv in [
+            "",
+            "x",
+            "80:",
+            "1-2:80",
+            "0:80",
+            "70000",
+            "80/icmp",
+            "a:b:c:d",
+            "1.2.3:80:80",
+            "[::1:80:80",
+            "90-80:80-90",
+        ] {
             let e = parse_publish(badv).unwrap_err();
             assert!(e.to_string().contains(&format!("{badv:?}")), "{e}");
             assert_eq!(e.exit_code(), 125);
@@ -303,9 +335,17 @@ mod tests {
         m.extend(parse_publish("18090:90/udp").unwrap());
         assert_eq!(
             port_lines(&m),
-            ["80/tcp -> 127.0.0.1:18100", "81/tcp -> 127.0.0.1:18101", "82/tcp -> 127.0.0.1:18102", "90/udp -> 0.0.0.0:18090"]
+            [
+                "80/tcp -> 127.0.0.1:18100",
+                "81/tcp -> 127.0.0.1:18101",
+                "82/tcp -> 127.0.0.1:18102",
+                "90/udp -> 0.0.0.0:18090"
+            ]
         );
-        assert_eq!(ps_column(&m), "127.0.0.1:18100-18102->80-82/tcp, 0.0.0.0:18090->90/udp");
+        assert_eq!(
+            ps_column(&m),
+            "127.0.0.1:18100-18102->80-82/tcp, 0.0.0.0:18090->90/udp"
+        );
         assert_eq!(port_lookup(&m, "81").unwrap(), ["127.0.0.1:18101"]);
         assert_eq!(port_lookup(&m, "90/udp").unwrap(), ["0.0.0.0:18090"]);
         assert_eq!(

@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::NetworkError;
-use super::{forwarder, helpers, Attached, Container, EtcInfo, NetEnv, NetworkConfig, NetworkState};
+use super::{
+    forwarder, helpers, Attached, Container, EtcInfo, NetEnv, NetworkConfig, NetworkState,
+};
 
 /// libslirp's defaults: the container's address, the host/gateway, the DNS forwarder.
 pub const CHILD_IP: &str = "10.0.2.100";
@@ -38,7 +40,8 @@ pub fn host_address() -> Option<String> {
                 && a.ifa_flags & libc::IFF_LOOPBACK as u32 == 0
             {
                 let sin = &*(a.ifa_addr as *const libc::sockaddr_in);
-                found = Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string());
+                found =
+                    Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string());
                 break;
             }
             cur = a.ifa_next;
@@ -52,7 +55,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), NetworkError> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 into a valid array; the fds are owned right away.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(NetworkError::io("creating a pipe", std::io::Error::last_os_error()));
+        return Err(NetworkError::io(
+            "creating a pipe",
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: just created, owned only here.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -64,7 +70,10 @@ fn high_dup(fd: &OwnedFd) -> Result<OwnedFd, NetworkError> {
     // SAFETY: F_DUPFD_CLOEXEC on a valid fd; the result is owned.
     let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
     if n < 0 {
-        return Err(NetworkError::io("duplicating an fd", std::io::Error::last_os_error()));
+        return Err(NetworkError::io(
+            "duplicating an fd",
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: n is a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
@@ -101,7 +110,11 @@ pub fn stop_helper(pid: i32, start: Option<u64>) {
 }
 
 fn check_tun() -> Result<(), NetworkError> {
-    match fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+    match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
         Ok(_) => Ok(()),
         Err(e) => Err(NetworkError::Start(format!(
             "rootless networking needs /dev/net/tun, which cannot be opened: \
@@ -120,7 +133,10 @@ pub fn setup(
     state: &mut NetworkState,
     persist: &mut dyn FnMut(&NetworkState) -> Result<(), NetworkError>,
 ) -> Result<Attached, NetworkError> {
-    let search = env.search_path.clone().unwrap_or_else(|| "/usr/bin:/bin".into());
+    let search = env
+        .search_path
+        .clone()
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
     let binary = helpers::find_on_path(&search, "slirp4netns").ok_or_else(|| {
         NetworkError::Config(
             "could not find slirp4netns, the network namespace can't be configured: install \
@@ -163,7 +179,10 @@ pub fn setup(
     .arg(netns)
     .arg("tap0")
     .stdin(Stdio::null())
-    .stdout(log.try_clone().map_err(|e| NetworkError::io("log file", e))?)
+    .stdout(
+        log.try_clone()
+            .map_err(|e| NetworkError::io("log file", e))?,
+    )
     .stderr(log)
     .process_group(0);
     let exit_for_slirp = high_dup(&exit_r)?;
@@ -176,7 +195,13 @@ pub fn setup(
     unsafe {
         cmd.pre_exec(|| {
             if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
             {
                 return Err(std::io::Error::last_os_error());
             }
@@ -188,7 +213,9 @@ pub fn setup(
         .map_err(|e| NetworkError::io(format!("starting {}", binary.display()), e))?;
     drop(kept);
     let pid = child.id() as i32;
-    state.helpers.push((pid, crate::container::runtime::start_time(pid)));
+    state
+        .helpers
+        .push((pid, crate::container::runtime::start_time(pid)));
     persist(state)?;
     wait_ready(&mut child, ready_r, &log_path)?;
     if !listeners.is_empty() {
@@ -209,7 +236,9 @@ pub fn setup(
             .map_err(|e| NetworkError::io("starting the port forwarder", e))?;
         drop(kept);
         let pid = fwd.id() as i32;
-        state.helpers.push((pid, crate::container::runtime::start_time(pid)));
+        state
+            .helpers
+            .push((pid, crate::container::runtime::start_time(pid)));
         persist(state)?;
     }
     drop(exit_r);
@@ -226,7 +255,11 @@ pub fn setup(
 }
 
 /// Wait for slirp4netns's ready byte; if it exits first, its log is the error.
-fn wait_ready(child: &mut std::process::Child, ready: OwnedFd, log: &Path) -> Result<(), NetworkError> {
+fn wait_ready(
+    child: &mut std::process::Child,
+    ready: OwnedFd,
+    log: &Path,
+) -> Result<(), NetworkError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut pfd = libc::pollfd {
         fd: ready.as_raw_fd(),
@@ -257,5 +290,8 @@ fn wait_ready(child: &mut std::process::Child, ready: OwnedFd, log: &Path) -> Re
     let _ = child.kill();
     let _ = child.wait();
     let text = fs::read_to_string(log).unwrap_or_default();
-    Err(NetworkError::Start(format!("slirp4netns failed: {:?}", text.trim())))
+    Err(NetworkError::Start(format!(
+        "slirp4netns failed: {:?}",
+        text.trim()
+    )))
 }
