@@ -219,6 +219,9 @@ pub fn setup(
     persist(state)?;
     wait_ready(&mut child, ready_r, &log_path)?;
     if !listeners.is_empty() {
+        let fwd_log_path = ctr.dir.join("port-forward.log");
+        let fwd_log = File::create(&fwd_log_path)
+            .map_err(|e| NetworkError::io(format!("creating {}", fwd_log_path.display()), e))?;
         let mut cmd = Command::new(&env.forwarder_command[0]);
         cmd.args(&env.forwarder_command[1..])
             .arg("internal-port-forward")
@@ -227,6 +230,9 @@ pub fn setup(
             .args(listeners.iter().map(|(_, p)| p.to_string()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            // Not vigil's stderr: a caller reading it to the end would wait
+            // for the forwarder to exit.
+            .stderr(fwd_log)
             .process_group(0);
         let mut fds = vec![high_dup(&exit_r)?];
         fds.extend(listeners.into_iter().map(|(fd, _)| fd));
