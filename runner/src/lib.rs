@@ -8,6 +8,7 @@ pub mod cli;
 pub mod container;
 pub mod context;
 pub mod error;
+pub mod fsroot;
 pub mod image;
 pub mod network;
 pub mod paths;

@@ -49,6 +49,6 @@ pub fn handle(ctx: &Context, args: &NetworkLsArgs) -> Result<i32, RunnerError> {
             n.driver.clone(),
         ]);
     }
-    print!("{}", super::ps::table(&rows));
+    print!("{}", super::output::table(&rows));
     Ok(0)
 }

@@ -53,7 +53,7 @@ pub fn env(ctx: &Context) -> NetEnv {
         helper_dirs,
         search_path: ctx.search_path.clone(),
         rootless,
-        debug: ctx.log_level <= crate::cli::LogLevel::Debug,
+        debug: ctx.log_level <= crate::context::LogLevel::Debug,
         forwarder_command: vigil_command(ctx),
     }
 }
