@@ -5,6 +5,7 @@
 //! codes; everything else lives in this library so it can be tested.
 
 pub mod cli;
+pub mod config;
 pub mod container;
 pub mod context;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod fsroot;
 pub mod image;
 pub mod network;
 pub mod paths;
+pub mod registry;
 pub mod rootless;
 pub mod spec;
 

@@ -151,6 +151,21 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rootfs: bool,
 
+    /// Pull the image: missing (default), always, never, newer
+    #[arg(long, value_name = "POLICY", default_value = "missing", num_args = 0..=1,
+          require_equals = true, default_missing_value = "always")]
+    pub pull: crate::registry::PullPolicy,
+
+    /// Suppress output information when pulling images
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub registry: super::registry_flags::RegistryFlags,
+
+    #[command(flatten)]
+    pub platform: super::registry_flags::PlatformFlags,
+
     #[command(flatten)]
     pub target: ImageAndCommand,
 }
@@ -229,7 +244,8 @@ impl CreateArgs {
 /// Create the container and print its id.
 pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    let image = image::resolve(ctx, &args.target.image, args.rootfs)?;
+    let name = super::pull::ensure_image(ctx, args)?;
+    let image = image::resolve(ctx, &name, args.rootfs)?;
     let net = crate::container::net::env(ctx);
     let record = crate::container::create::create(&engine.store, &net, &image, &args.request())?;
     println!("{}", record.id);

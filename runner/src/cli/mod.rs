@@ -20,6 +20,8 @@ pub mod inspect;
 pub mod inspect_network;
 pub mod kill;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod network;
 pub mod network_create;
@@ -31,9 +33,13 @@ pub mod output;
 pub mod port;
 pub mod port_forward;
 pub mod ps;
+pub mod pull;
+pub mod push;
+pub mod registry_flags;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod search;
 pub mod start;
 pub mod stop;
 pub mod tag;
@@ -160,6 +166,16 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add an additional name to a local image
     Tag(tag::TagArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(logout::LogoutArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -196,6 +212,11 @@ impl Command {
             Command::Images(_) => "images",
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
             Command::Network(sub) => sub.name(),
             Command::Port(_) => "port",

@@ -26,7 +26,8 @@ pub struct RunArgs {
 pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
     let detach_keys = parse_detach_keys(args.attach.detach_keys.as_deref())?;
     let engine = Engine::new(ctx);
-    let image = image::resolve(ctx, &args.create.target.image, args.create.rootfs)?;
+    let name = super::pull::ensure_image(ctx, &args.create)?;
+    let image = image::resolve(ctx, &name, args.create.rootfs)?;
     let net = crate::container::net::env(ctx);
     let mut rec =
         crate::container::create::create(&engine.store, &net, &image, &args.create.request())?;

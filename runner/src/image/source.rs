@@ -108,6 +108,13 @@ pub trait Source {
 
     /// The input, for messages.
     fn describe(&self) -> String;
+
+    /// A file holding exactly the blob at `path` that the store may move
+    /// into its blob cache once verified (a download), instead of copying
+    /// the bytes as they are read.
+    fn blob_file(&self, _path: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A compressed (or not) layer to read from the source.
