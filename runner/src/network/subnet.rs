@@ -51,7 +51,7 @@ impl Ipv4Net {
     pub fn next(&self) -> Option<Ipv4Net> {
         let step = 1u64 << (32 - self.prefix);
         let next = u64::from(self.base) + step;
-        (next <= u64::from(u32::MAX)).then(|| Ipv4Net {
+        (next <= u64::from(u32::MAX)).then_some(Ipv4Net {
             base: next as u32,
             prefix: self.prefix,
         })
