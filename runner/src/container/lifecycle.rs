@@ -219,9 +219,17 @@ impl<'a> Engine<'a> {
         };
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
-        let result = super::net::setup(self.ctx, rec, &f.dir).and_then(|attached| {
+        let result = super::net::setup(self.ctx, rec, &f.dir).and_then(|mut attached| {
             rec.save(&f.dir)?;
-            self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove, attached)
+            // netavark may still be setting the namespace up: the runtime
+            // creates the container meanwhile, the start waits for it.
+            let pending = attached.pending.take();
+            let spawned =
+                self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove, attached);
+            let finished = super::net::finish(rec, pending, &f.dir);
+            let spawned = spawned?;
+            finished?;
+            Ok(spawned)
         });
         match result {
             Ok((m, pid)) => {

@@ -104,6 +104,20 @@ pub fn setup(
     Ok(result?)
 }
 
+/// Wait for a setup still running (netavark) and save what it reported.
+pub fn finish(
+    rec: &mut Record,
+    pending: Option<network::PendingSetup>,
+    dir: &std::path::Path,
+) -> Result<(), RunnerError> {
+    let Some(pending) = pending else {
+        return Ok(());
+    };
+    let result = network::finish(pending, &mut rec.net_state);
+    rec.save(dir)?;
+    Ok(result?)
+}
+
 /// Undo whatever is set up (idempotent).
 pub fn teardown(ctx: &Context, rec: &mut Record) {
     if rec.net_state.is_empty() {

@@ -360,6 +360,8 @@ pub struct Attached {
     pub monitor_fds: Vec<OwnedFd>,
     /// For the /etc files.
     pub etc: EtcInfo,
+    /// netavark's setup, still running: [`finish`] it before the start.
+    pub pending: Option<PendingSetup>,
 }
 
 /// Set up the container's network. `state` is saved through `persist` at
@@ -442,7 +444,11 @@ fn bridge_setup(
         .map(|n| env.store.get(n))
         .collect::<Result<_, _>>()?;
     let driver = env.netavark(defs.iter().any(|d| d.dns_enabled))?;
-    let _lock = env.lock()?;
+    // Hold the host ports, so nobody else takes them while the container
+    // lives (the monitor keeps these sockets; traffic goes through DNAT).
+    // Bound first: a taken port fails before anything else is made.
+    let monitor_fds = reserve_ports(&cfg.ports)?;
+    let lock = env.lock()?;
     let ipam = env.ipam();
     let mut opts = netavark::Options {
         container_id: ctr.id.into(),
@@ -453,6 +459,7 @@ fn bridge_setup(
         dns_servers: Vec::new(),
     };
     let short = &ctr.id[..ctr.id.len().min(12)];
+    let mut etc = EtcInfo::default();
     for (i, def) in defs.iter().enumerate() {
         let ip = ipam.allocate(def, ctr.id)?;
         let mut aliases = cfg.aliases.clone();
@@ -470,37 +477,22 @@ fn bridge_setup(
         if def.dns_enabled {
             opts.dns_servers = cfg.dns.clone();
         }
-    }
-    state.netavark = Some(opts.clone());
-    persist(state)?;
-    std::fs::create_dir_all(&driver.config_dir)
-        .map_err(|e| NetworkError::io(format!("creating {}", driver.config_dir.display()), e))?;
-    // A failed setup was rolled back by netavark itself (no teardown then,
-    // as Podman); the addresses are released by the caller's teardown.
-    let status = driver
-        .setup(netns_path, &opts)
-        .inspect_err(|_| state.netavark = None)?;
-    let mut etc = EtcInfo::default();
-    for (i, def) in defs.iter().enumerate() {
-        let block = status
-            .get(&def.netavark_name())
-            .cloned()
-            .unwrap_or_default();
-        let iface = block
-            .interfaces
-            .get(&format!("eth{i}"))
-            .cloned()
-            .unwrap_or_default();
-        let addr = iface.subnets.first().cloned().unwrap_or_default();
-        let (ip, prefix) = addr.ipnet.split_once('/').unwrap_or((&addr.ipnet, "0"));
-        let (_, gw) = def.ipv4()?;
+        // What netavark will report (runner-network §1.4), known now, so
+        // the /etc files are written while netavark works; the MAC address
+        // comes with its result ([`finish`]).
+        let (subnet, gw) = def.ipv4()?;
+        let (dns_servers, dns_search) = if def.dns_enabled {
+            (vec![gw.to_string()], vec!["dns.podman".to_string()])
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let a = Attachment {
             ip: ip.to_string(),
-            prefix: prefix.parse().unwrap_or(0),
-            gateway: addr.gateway.clone().unwrap_or_else(|| gw.to_string()),
-            mac: iface.mac_address.clone(),
-            dns_servers: block.dns_server_ips.clone(),
-            dns_search: block.dns_search_domains.clone(),
+            prefix: subnet.prefix(),
+            gateway: gw.to_string(),
+            mac: String::new(),
+            dns_servers,
+            dns_search,
         };
         if i == 0 {
             etc.address = Some(a.ip.clone());
@@ -510,15 +502,62 @@ fn bridge_setup(
         etc.network_search.extend(a.dns_search.iter().cloned());
         state.attachments.insert(def.name.clone(), a);
     }
+    state.netavark = Some(opts.clone());
     persist(state)?;
-    // Hold the host ports, so nobody else takes them while the container
-    // lives (the monitor keeps these sockets; traffic goes through DNAT).
-    let monitor_fds = reserve_ports(&cfg.ports)?;
+    std::fs::create_dir_all(&driver.config_dir)
+        .map_err(|e| NetworkError::io(format!("creating {}", driver.config_dir.display()), e))?;
+    // netavark runs (under the network lock) while the runtime creates the
+    // container in the same namespace: it only has to be done before start.
+    let ns = netns_path.to_path_buf();
+    let names: Vec<(String, String)> = defs
+        .iter()
+        .map(|d| (d.name.clone(), d.netavark_name()))
+        .collect();
+    let handle = std::thread::spawn(move || {
+        let _lock = lock;
+        driver.setup(&ns, &opts)
+    });
     Ok(Attached {
         netns: None,
         monitor_fds,
         etc,
+        pending: Some(PendingSetup { handle, names }),
     })
+}
+
+/// A `netavark setup` still running (see [`finish`]).
+#[derive(Debug)]
+pub struct PendingSetup {
+    handle: std::thread::JoinHandle<Result<BTreeMap<String, netavark::StatusBlock>, NetworkError>>,
+    /// (network name, netavark's name), in interface order.
+    names: Vec<(String, String)>,
+}
+
+/// Wait for netavark's setup and record what it reported (MAC addresses).
+/// On failure netavark has rolled back: only the caller's [`teardown`]
+/// (namespace, addresses) remains to be done.
+pub fn finish(pending: PendingSetup, state: &mut NetworkState) -> Result<(), NetworkError> {
+    let status = pending
+        .handle
+        .join()
+        .unwrap_or_else(|_| Err(NetworkError::Start("netavark setup thread panicked".into())))
+        .inspect_err(|_| state.netavark = None)?;
+    for (i, (name, nv)) in pending.names.iter().enumerate() {
+        let iface = status
+            .get(nv)
+            .and_then(|b| b.interfaces.get(&format!("eth{i}")))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(a) = state.attachments.get_mut(name) {
+            a.mac = iface.mac_address;
+            if let Some((ip, prefix)) = iface.subnets.first().and_then(|s| s.ipnet.split_once('/'))
+            {
+                a.ip = ip.to_string();
+                a.prefix = prefix.parse().unwrap_or(a.prefix);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bind every published host port (TCP listen, UDP bind), with Podman's

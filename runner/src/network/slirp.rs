@@ -257,6 +257,7 @@ pub fn setup(
             network_dns: vec![DNS.into()],
             ..Default::default()
         },
+        pending: None,
     })
 }
 
