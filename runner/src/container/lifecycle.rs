@@ -404,11 +404,20 @@ impl<'a> Engine<'a> {
     /// After exit: delete the runtime's state, tear the network down,
     /// unmount, forget the pids.
     pub fn cleanup(&self, rec: &mut Record) {
-        if let Ok(rt) = self.runtime() {
-            let _ = rt.delete(&rec.id);
-        }
-        super::net::teardown(self.ctx, rec);
-        self.unmount(rec);
+        // The container has exited: its network goes down while the
+        // runtime deletes it and the rootfs is unmounted.
+        let mut net_state = std::mem::take(&mut rec.net_state);
+        let id = rec.id.clone();
+        let ctx = self.ctx;
+        std::thread::scope(|s| {
+            let net = s.spawn(|| super::net::teardown_state(ctx, &id, &mut net_state));
+            if let Ok(rt) = self.runtime() {
+                let _ = rt.delete(&rec.id);
+            }
+            self.unmount(rec);
+            let _ = net.join();
+        });
+        rec.net_state = net_state;
         rec.pid = None;
         rec.monitor_pid = None;
         rec.pid_start = None;

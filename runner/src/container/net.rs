@@ -120,9 +120,14 @@ pub fn finish(
 
 /// Undo whatever is set up (idempotent).
 pub fn teardown(ctx: &Context, rec: &mut Record) {
-    if rec.net_state.is_empty() {
+    teardown_state(ctx, &rec.id, &mut rec.net_state);
+}
+
+/// [`teardown`] of a state taken out of its record.
+pub fn teardown_state(ctx: &Context, id: &str, state: &mut network::NetworkState) {
+    if state.is_empty() {
         return;
     }
     let env = env(ctx);
-    network::teardown(&env, &rec.id, &mut rec.net_state);
+    network::teardown(&env, id, state);
 }
