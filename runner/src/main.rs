@@ -11,6 +11,14 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            // A Podman flag vigil lacks is named, not a parse error.
+            let argv: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if let Some((command, message)) = cli::podman_flags::unsupported(&argv, &err) {
+                eprintln!("vigil {command}: {message}");
+                return to_exit_code(exit_code::ENGINE);
+            }
             // Help and version go to stdout and succeed; usage errors are
             // engine errors for Podman, not clap's exit code 2.
             let _ = err.print();
@@ -66,6 +74,7 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Port(args) => cli::port::handle(ctx, args),
         Command::Cleanup(args) => cli::cleanup::handle(ctx, args),
         Command::InternalPortForward(args) => cli::port_forward::handle(ctx, args),
+        Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }
 

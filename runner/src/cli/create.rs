@@ -146,6 +146,34 @@ pub struct CreateArgs {
     #[arg(long, value_name = "RATE")]
     pub log_rate_limit: Option<String>,
 
+    /// Healthcheck command: a shell command, a JSON array (exec form), or none
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+
+    /// Time between healthchecks (Go duration; disable: none scheduled) [default: 30s]
+    #[arg(long, value_name = "INTERVAL", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+
+    /// Failed healthchecks in a row before the container is unhealthy [default: 3]
+    #[arg(long, value_name = "RETRIES", allow_hyphen_values = true)]
+    pub health_retries: Option<String>,
+
+    /// Time after the start in which failed healthchecks do not count [default: 0s]
+    #[arg(long, value_name = "PERIOD", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+
+    /// Time a healthcheck may take before it is killed and counts as failed [default: 30s]
+    #[arg(long, value_name = "TIMEOUT", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+
+    /// What to do when the container becomes unhealthy: none, kill, restart, stop
+    #[arg(long, value_name = "ACTION")]
+    pub health_on_failure: Option<String>,
+
+    /// Disable any healthcheck, also the image's
+    #[arg(long)]
+    pub no_healthcheck: bool,
+
     /// The first argument is not an image but a root file system directory
     /// (kept read-only: an overlay gives the container its own upper layer)
     #[arg(long)]
@@ -236,6 +264,15 @@ impl CreateArgs {
                 read_only_tmpfs: self.read_only_tmpfs,
                 pids_limit: self.pids_limit,
                 init: self.init,
+            },
+            health: crate::container::health::HealthFlags {
+                cmd: self.health_cmd.clone(),
+                interval: self.health_interval.clone(),
+                timeout: self.health_timeout.clone(),
+                retries: self.health_retries.clone(),
+                start_period: self.health_start_period.clone(),
+                no_healthcheck: self.no_healthcheck,
+                on_failure: self.health_on_failure.clone(),
             },
         }
     }

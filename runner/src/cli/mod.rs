@@ -14,6 +14,8 @@ pub mod attach;
 pub mod cleanup;
 pub mod create;
 pub mod exec;
+pub mod filter;
+pub mod healthcheck;
 pub mod image;
 pub mod images;
 pub mod inspect;
@@ -30,6 +32,7 @@ pub mod network_ls;
 pub mod network_prune;
 pub mod network_rm;
 pub mod output;
+pub mod podman_flags;
 pub mod port;
 pub mod port_forward;
 pub mod ps;
@@ -190,6 +193,9 @@ pub enum Command {
     /// Forward published ports into a rootless container (started by vigil)
     #[command(hide = true, name = "internal-port-forward")]
     InternalPortForward(port_forward::PortForwardArgs),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -222,6 +228,7 @@ impl Command {
             Command::Port(_) => "port",
             Command::Cleanup(_) => "cleanup",
             Command::InternalPortForward(_) => "internal-port-forward",
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }

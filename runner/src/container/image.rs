@@ -25,6 +25,8 @@ pub struct ImageDefaults {
     pub stop_signal: Option<String>,
     /// `EXPOSE`d ports (`80/tcp`), published by `-P`.
     pub exposed_ports: Vec<String>,
+    /// The image's `Healthcheck`, used when `run`/`create` set none.
+    pub healthcheck: Option<crate::image::oci::Healthcheck>,
 }
 
 /// A resolved image.
@@ -95,6 +97,7 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
                 .as_ref()
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
+            healthcheck: c.healthcheck.clone(),
         },
         rootfs: RootfsSource::Layers(record.layer_dirs()),
     })

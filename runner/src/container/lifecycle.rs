@@ -45,7 +45,8 @@ impl Files {
     }
 }
 
-/// Map a client error to the runner's, keeping Podman's 126/127.
+/// Map a client error to the runner's; a runtime failure keeps what the
+/// runtime said, for the commands to give Podman's exit codes.
 pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
     let runtime = match e {
         client::Error::Runtime(r) => r,
@@ -58,11 +59,7 @@ pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
         },
         other => return RunnerError::Engine(other.to_string()),
     };
-    match runtime.exit_code() {
-        127 => RunnerError::CommandNotFound(runtime.summary()),
-        126 => RunnerError::CannotInvoke(runtime.summary()),
-        _ => RunnerError::Engine(format!("OCI runtime error: {}", runtime.summary())),
-    }
+    RunnerError::runtime(runtime.summary())
 }
 
 /// The last error the runtime wrote to its JSON log (`--log-format=json`).
@@ -143,31 +140,33 @@ impl<'a> Engine<'a> {
         o
     }
 
-    /// The monitor's exit command: `rm -f` for a detached `--rm` container,
-    /// else `cleanup` for one with a network to tear down (as Podman's
-    /// `container cleanup`), so that nothing stays set up after the
-    /// container dies on its own.
-    fn exit_command(
-        &self,
-        rec: &Record,
-        detached_auto_remove: bool,
-    ) -> Option<client::ExitCommand> {
-        let verb: &[&str] = if detached_auto_remove {
-            &["rm", "-f"]
-        } else if !rec.net_state.is_empty() {
-            &["cleanup"]
-        } else {
-            return None;
-        };
-        let mut argv = super::net::vigil_command(self.ctx);
-        let path = PathBuf::from(argv.remove(0));
-        argv.extend(verb.iter().map(std::ffi::OsString::from));
-        argv.push(rec.id.clone().into());
+    /// Exit command that removes a detached `--rm` container when it exits.
+    fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["rm", "-f", &rec.id])
+    }
+
+    /// Exit command that starts the container again when its monitor
+    /// stopped it for `--health-on-failure restart`.
+    fn health_restart_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["healthcheck", "on-exit", &rec.id])
+    }
+
+    /// This vigil with the global options of this invocation, then `tail`.
+    fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
+        let mut args = super::net::vigil_command(self.ctx);
+        let exe = PathBuf::from(args.remove(0));
+        args.extend(tail.iter().map(std::ffi::OsString::from));
         Some(client::ExitCommand {
-            path,
-            args: argv,
+            path: exe,
+            args,
             delay: None,
         })
+    }
+
+    /// Exit command that tears the network down when the container dies on
+    /// its own (as Podman's `container cleanup`).
+    fn cleanup_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["cleanup", &rec.id])
     }
 
     /// Mount the rootfs, write the spec and /etc files, and have the monitor
@@ -278,6 +277,7 @@ impl<'a> Engine<'a> {
         )?;
         binds.extend(parsed.volumes.iter().cloned());
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
+        rootfs::check_workdir(&rootfs::rootfs_path(&f.data), &rec.config.cwd, &rec.id)?;
         let rootless = crate::rootless::active().is_some();
         // Root of the rootless namespace cannot raise limits on the host.
         let can_raise = !rootless && has_cap_sys_resource();
@@ -310,7 +310,18 @@ impl<'a> Engine<'a> {
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
-        opts.exit_command = self.exit_command(rec, detached_auto_remove);
+        opts.health = super::health::monitor_options(rec, &f.dir);
+        if detached_auto_remove {
+            opts.exit_command = self.auto_remove_command(rec);
+        } else if opts
+            .health
+            .as_ref()
+            .is_some_and(|h| h.on_failure == client::OnFailure::Restart)
+        {
+            opts.exit_command = self.health_restart_command(rec);
+        } else if !rec.net_state.is_empty() {
+            opts.exit_command = self.cleanup_command(rec);
+        }
         // The monitor holds the port reservations and the helpers' exit
         // pipe for as long as the container lives.
         let fds: Vec<std::os::fd::BorrowedFd<'_>> = attached
@@ -434,6 +445,23 @@ impl<'a> Engine<'a> {
         if rec.mounted == Some(MountKind::Overlay) {
             rec.mounted = None;
         }
+    }
+
+    /// Stop a running container: its stop signal, then after `timeout`
+    /// seconds (at once for 0) SIGKILL to every process; returns the record
+    /// once it exited.
+    pub fn stop(&self, rec: &Record, timeout: u32) -> Result<Record, RunnerError> {
+        let rt = self.runtime()?;
+        if timeout > 0 && rt.kill(&rec.id, rec.config.stop_signal, false).is_ok() {
+            if let Ok(done) = self.wait_exit(&rec.id, Some(Duration::from_secs(timeout.into()))) {
+                if done.status == Status::Exited {
+                    return Ok(done);
+                }
+            }
+        }
+        // Already gone is fine: the exit file tells.
+        let _ = rt.kill(&rec.id, libc::SIGKILL, true);
+        self.wait_exit(&rec.id, Some(Duration::from_secs(30)))
     }
 
     /// Wait for the container to exit (under no lock), then refresh it:

@@ -58,8 +58,8 @@ pub fn env(ctx: &Context) -> NetEnv {
     }
 }
 
-/// This vigil with the global flags that select the same store: for the
-/// monitor's exit command and the port forwarder.
+/// This vigil (argv[0] first) with the global flags that select the same
+/// store: for the monitor's exit commands and the port forwarder.
 pub fn vigil_command(ctx: &Context) -> Vec<OsString> {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("vigil"));
     let p = &ctx.paths;

@@ -154,6 +154,12 @@ pub struct Record {
         skip_serializing_if = "crate::network::NetworkState::is_empty"
     )]
     pub net_state: crate::network::NetworkState,
+    /// `Config.Healthcheck`: from `--health-*` or the image (`container::health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::image::oci::Healthcheck>,
+    /// `--health-on-failure` (none, kill, restart, stop), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_on_failure: Option<String>,
 }
 
 impl Record {
