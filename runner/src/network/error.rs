@@ -59,7 +59,9 @@ impl From<NetworkError> for crate::error::RunnerError {
             NetworkError::Start(m) => RunnerError::Exit(126, m),
             NetworkError::NotFound(m) => RunnerError::Exit(127, m),
             NetworkError::InUse(m) => RunnerError::Exit(2, m),
-            NetworkError::Config(m) => RunnerError::Engine(m),
+            // 125 even when it stops a start (`run` reports other start
+            // failures as 126): a missing helper is a configuration error.
+            NetworkError::Config(m) => RunnerError::Exit(125, m),
             NetworkError::Io { context, source } => RunnerError::Io { context, source },
         }
     }
