@@ -73,6 +73,25 @@ pub struct Context {
 }
 
 impl Context {
+    /// The global options that make another `vigil` act on this store and
+    /// runtime (the monitor's exit command, the port forwarder, `top`'s
+    /// ps(1) fallback).
+    pub fn vigil_global_args(&self) -> Vec<OsString> {
+        let p = &self.paths;
+        let mut args: Vec<OsString> = vec![
+            "--root".into(),
+            p.store.clone().into(),
+            "--runroot".into(),
+            p.state.clone().into(),
+            "--runtime".into(),
+            self.runtime.clone().into(),
+        ];
+        if let Some(conmon) = &self.conmon {
+            args.extend(["--conmon".into(), conmon.clone().into()]);
+        }
+        args
+    }
+
     /// Resolves `settings` for the user `uid`, reading variables through `env`.
     pub fn new<E>(settings: &Settings, uid: u32, env: E) -> Result<Self, RunnerError>
     where

@@ -92,6 +92,9 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Cp(args) => cli::cp::handle(ctx, args),
         Command::Stats(args) => cli::stats::handle(ctx, args),
         Command::System(sub) => cli::system::handle(ctx, sub),
+        Command::Network(sub) => cli::network::handle(ctx, sub),
+        Command::Port(args) => cli::port::handle(ctx, args),
+        Command::InternalPortForward(args) => cli::port_forward::handle(ctx, args),
         Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }

@@ -208,13 +208,6 @@ struct Difference {
 
 const DIFFERENCES: &[Difference] = &[
     Difference {
-        args: &["run", "--rm", "-p", "8080:80", IMG, "true"],
-        podman: 0,
-        vigil: 125,
-        culprit: "not supported yet: -p",
-        reason: "publishing ports belongs to the network area (issue of its own)",
-    },
-    Difference {
         args: &["exec", "--privileged", "r1", "true"],
         podman: 0,
         vigil: 125,

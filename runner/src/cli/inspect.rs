@@ -101,7 +101,9 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "StopSignal": rec.config.stop_signal,
             "StopTimeout": rec.config.stop_timeout,
         },
+        "NetworkSettings": super::inspect_network::network_settings(rec),
         "HostConfig": {
+            "PortBindings": crate::network::ports::inspect_ports(&rec.config.net.ports),
             "AutoRemove": rec.auto_remove,
             "RestartPolicy": {
                 "Name": rec.restart_policy.name,

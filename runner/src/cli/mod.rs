@@ -28,16 +28,25 @@ pub mod images;
 pub mod import;
 pub mod info;
 pub mod inspect;
+pub mod inspect_network;
 pub mod kill;
 pub mod latest;
 pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod network;
+pub mod network_create;
+pub mod network_inspect;
+pub mod network_ls;
+pub mod network_prune;
+pub mod network_rm;
 pub mod output;
 pub mod pause;
 pub mod podman_flags;
 pub mod prune;
+pub mod port;
+pub mod port_forward;
 pub mod ps;
 pub mod pull;
 pub mod push;
@@ -233,6 +242,14 @@ pub enum Command {
     /// Manage vigil itself
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// List a container's published ports
+    Port(port::PortArgs),
+    /// Forward published ports into a rootless container (started by vigil)
+    #[command(hide = true, name = "internal-port-forward")]
+    InternalPortForward(port_forward::PortForwardArgs),
     /// Manage healthchecks of containers
     #[command(subcommand)]
     Healthcheck(healthcheck::HealthcheckCommand),
@@ -281,6 +298,9 @@ impl Command {
             Command::Cp(_) => "cp",
             Command::Stats(_) => "stats",
             Command::System(sub) => sub.name(),
+            Command::Network(sub) => sub.name(),
+            Command::Port(_) => "port",
+            Command::InternalPortForward(_) => "internal-port-forward",
             Command::Healthcheck(sub) => sub.name(),
         }
     }

@@ -184,7 +184,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             command_column(r, args.no_trunc),
             format!("{} ago", human_duration(now - r.created)),
             with_health(status_text(r, now), health_of(&healths, r)),
-            String::new(),
+            crate::network::ports::ps_column(&r.config.net.ports),
             r.name.clone(),
         ];
         if let Some(size) = size {
@@ -330,11 +330,11 @@ pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> Str
                 "Mounts": mounts,
                 "Names": [r.name],
                 "Namespaces": {},
-                "Networks": [],
+                "Networks": r.config.net.networks,
                 "Pid": if running { r.pid.unwrap_or(0) } else { 0 },
                 "Pod": "",
                 "PodName": "",
-                "Ports": null,
+                "Ports": ps_json_ports(&r.config.net.ports),
                 "Size": null,
                 "StartedAt": secs(r.started_at),
                 "State": r.status.as_str(),
@@ -344,4 +344,14 @@ pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> Str
         })
         .collect();
     serde_json::to_string_pretty(&list).unwrap_or_else(|_| "[]".into())
+}
+
+/// `ps --format json` `Ports`: null without any, else Podman's list of
+/// `{host_ip, container_port, host_port, range, protocol}`.
+fn ps_json_ports(ports: &[crate::network::PortMapping]) -> serde_json::Value {
+    if ports.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(ports).unwrap_or_default()
+    }
 }

@@ -100,7 +100,7 @@ fn run_with_many_flags() {
     assert_eq!(c.log_driver, LogDriver::Journald);
     assert_eq!(c.log_opt, ["tag=web"]);
     assert_eq!(c.memory.as_deref(), Some("512m"));
-    assert_eq!(c.network.as_deref(), Some("none"));
+    assert_eq!(c.network, ["none"]);
     assert_eq!(c.userns.as_deref(), Some("keep-id"));
     assert_eq!(c.uidmap, ["0:100000:65536"]);
     assert_eq!(c.gidmap, ["0:100000:65536"]);

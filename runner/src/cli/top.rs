@@ -294,7 +294,7 @@ fn table(rec: &Record, engine: &Engine<'_>, descriptors: &[String], procs: &[Pro
 fn ps_in_container(engine: &Engine<'_>, id: &str, words: &[String]) -> Result<String, RunnerError> {
     let exe = std::env::current_exe().map_err(|e| RunnerError::io("finding vigil", e))?;
     let out = std::process::Command::new(exe)
-        .args(engine.global_args())
+        .args(engine.ctx.vigil_global_args())
         .args(["exec", id, "ps"])
         .args(words)
         .stdin(std::process::Stdio::null())

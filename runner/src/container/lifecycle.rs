@@ -234,31 +234,13 @@ impl<'a> Engine<'a> {
     /// This vigil with the global options of this invocation, then `tail`.
     fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
-        let mut args = self.global_args();
+        let mut args = self.ctx.vigil_global_args();
         args.extend(tail.iter().map(std::ffi::OsString::from));
         Some(client::ExitCommand {
             path: exe,
             args,
             delay: None,
         })
-    }
-
-    /// The global options that make another `vigil` act on this store
-    /// (exit commands, `top`'s ps(1) fallback through `exec`).
-    pub fn global_args(&self) -> Vec<std::ffi::OsString> {
-        let p = &self.ctx.paths;
-        let mut args: Vec<std::ffi::OsString> = vec![
-            "--root".into(),
-            p.store.clone().into(),
-            "--runroot".into(),
-            p.state.clone().into(),
-            "--runtime".into(),
-            self.ctx.runtime.clone().into(),
-        ];
-        if let Some(conmon) = &self.ctx.conmon {
-            args.extend(["--conmon".into(), conmon.clone().into()]);
-        }
-        args
     }
 
     /// Mount the rootfs, write the spec and /etc files, and have the monitor
@@ -283,7 +265,18 @@ impl<'a> Engine<'a> {
         let kind = self.mount_rootfs(rec)?;
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
-        let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
+        let result = super::net::setup(self.ctx, rec, &f.dir).and_then(|mut attached| {
+            rec.save(&f.dir)?;
+            // netavark may still be setting the namespace up: the runtime
+            // creates the container meanwhile, the start waits for it.
+            let pending = attached.pending.take();
+            let spawned =
+                self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove, attached);
+            let finished = super::net::finish(rec, pending, &f.dir);
+            let spawned = spawned?;
+            finished?;
+            Ok(spawned)
+        });
         match result {
             Ok((m, pid)) => {
                 rec.pid = Some(pid);
@@ -298,6 +291,7 @@ impl<'a> Engine<'a> {
             }
             Err(e) => {
                 let _ = rt.delete(&rec.id);
+                super::net::teardown(self.ctx, rec);
                 self.unmount(rec);
                 let _ = rec.save(&f.dir);
                 Err(e)
@@ -312,10 +306,22 @@ impl<'a> Engine<'a> {
         monitor: &Path,
         f: &Files,
         detached_auto_remove: bool,
+        attached: crate::network::Attached,
     ) -> Result<(Monitor, i32), RunnerError> {
-        let network = Network::parse(Some(&rec.config.network))?;
+        use crate::network::Mode;
+        let network = match (&rec.config.net.mode, &attached.netns) {
+            (Mode::Host, _) => Network::Host,
+            (_, Some(path)) => Network::Path(path.clone()),
+            _ => Network::None,
+        };
         let parsed = rec.config.parsed()?;
-        let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
+        let mut binds = etc::write_files(
+            &f.dir,
+            &rec.config.hostname,
+            &rec.name,
+            &attached.etc,
+            rec.config.net.mode != Mode::None,
+        )?;
         binds.extend(parsed.volumes.iter().cloned());
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
         rootfs::check_workdir(&rootfs::rootfs_path(&f.data), &rec.config.cwd, &rec.id)?;
@@ -370,8 +376,19 @@ impl<'a> Engine<'a> {
             .is_some_and(|h| h.on_failure == client::OnFailure::Restart)
         {
             opts.exit_command = self.health_restart_command(rec);
+        } else if !rec.net_state.is_empty() {
+            opts.exit_command = self.cleanup_command(rec);
         }
-        let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
+        // The monitor holds the port reservations and the helpers' exit
+        // pipe for as long as the container lives.
+        let fds: Vec<std::os::fd::BorrowedFd<'_>> = attached
+            .monitor_fds
+            .iter()
+            .map(std::os::fd::AsFd::as_fd)
+            .collect();
+        let mut m = Monitor::spawn(monitor, &opts, &fds).map_err(|e| client_error(e, None))?;
+        drop(fds);
+        drop(attached);
         let pid = m
             .await_pid(Some(PID_TIMEOUT))
             .map_err(|e| client_error(e, Some(&f.oci_log())))?;
@@ -458,12 +475,23 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// After exit: delete the runtime's state, unmount, forget the pids.
+    /// After exit: delete the runtime's state, tear the network down,
+    /// unmount, forget the pids.
     pub fn cleanup(&self, rec: &mut Record) {
-        if let Ok(rt) = self.runtime() {
-            let _ = rt.delete(&rec.id);
-        }
-        self.unmount(rec);
+        // The container has exited: its network goes down while the
+        // runtime deletes it and the rootfs is unmounted.
+        let mut net_state = std::mem::take(&mut rec.net_state);
+        let id = rec.id.clone();
+        let ctx = self.ctx;
+        std::thread::scope(|s| {
+            let net = s.spawn(|| super::net::teardown_state(ctx, &id, &mut net_state));
+            if let Ok(rt) = self.runtime() {
+                let _ = rt.delete(&rec.id);
+            }
+            self.unmount(rec);
+            let _ = net.join();
+        });
+        rec.net_state = net_state;
         rec.pid = None;
         rec.monitor_pid = None;
         rec.pid_start = None;

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod health;
 pub mod image;
 pub mod lifecycle;
+pub mod net;
 pub mod record;
 pub mod rootfs;
 pub mod runtime;

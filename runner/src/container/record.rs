@@ -80,6 +80,9 @@ pub struct RunConfig {
     /// Absent in records written before it was kept: see [`RunConfig::parsed`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parsed: Option<ParsedFlags>,
+    /// `--network`, `-p`, `--dns`... as decided at create.
+    #[serde(default)]
+    pub net: crate::network::NetworkConfig,
 }
 
 impl RunConfig {
@@ -222,6 +225,13 @@ pub struct Record {
     /// `--uidmap`); `None`: the namespace vigil runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<crate::rootless::ContainerUserNs>,
+    /// The network set up for the running container (namespace, addresses,
+    /// helpers), so that teardown undoes exactly that.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::network::NetworkState::is_empty"
+    )]
+    pub net_state: crate::network::NetworkState,
     /// `Config.Healthcheck`: from `--health-*` or the image (`container::health`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<crate::image::oci::Healthcheck>,
