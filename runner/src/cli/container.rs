@@ -89,6 +89,9 @@ impl ContainerCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
+    /// Remove the container (a detached `--rm` container's exit command)
+    #[arg(long)]
+    pub rm: bool,
     /// The container that exited
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -117,7 +120,7 @@ pub fn handle(ctx: &Context, command: &ContainerCommand) -> Result<i32, RunnerEr
         ContainerCommand::Prune(a) => prune::container_prune(ctx, a),
         ContainerCommand::Cleanup(a) => {
             let engine = Engine::new(ctx);
-            control::cleanup(&engine, &a.container)?;
+            control::cleanup(&engine, &a.container, a.rm)?;
             Ok(0)
         }
     }

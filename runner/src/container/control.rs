@@ -176,8 +176,11 @@ pub enum Cleanup {
 
 /// `container cleanup ID`, run by the monitor's exit command when the
 /// container exits: record the exit, then apply the restart policy (unless
-/// it was stopped through vigil) or `--rm`.
-pub fn cleanup(engine: &Engine<'_>, id: &str) -> Result<Cleanup, RunnerError> {
+/// it was stopped through vigil) or, with `remove` (a detached `--rm`
+/// container, whose exit command says `--rm` as Podman's does), remove it.
+/// A foreground `run --rm` removes its container itself: its exit command
+/// (network teardown) must not pull the record from under it.
+pub fn cleanup(engine: &Engine<'_>, id: &str, remove: bool) -> Result<Cleanup, RunnerError> {
     if !engine
         .store
         .dir(id)
@@ -213,7 +216,7 @@ pub fn cleanup(engine: &Engine<'_>, id: &str) -> Result<Cleanup, RunnerError> {
         engine.start(&mut rec)?;
         return Ok(Cleanup::Restarted);
     }
-    if rec.auto_remove {
+    if remove && rec.auto_remove {
         drop(lock);
         let _all = engine.store.lock_all()?;
         let _lock = engine.store.lock(id)?;

@@ -218,11 +218,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Exit command the monitor runs when the container exits: `vigil
-    /// container cleanup ID` with this invocation's global options, which
-    /// applies the restart policy or removes a detached `--rm` container
-    /// (Podman's `container cleanup`).
-    fn cleanup_command(&self, rec: &Record) -> Option<client::ExitCommand> {
-        self.vigil_command(&["container", "cleanup", &rec.id])
+    /// container cleanup [--rm] ID` with this invocation's global options,
+    /// which tears the network down, applies the restart policy, and with
+    /// `--rm` removes a detached `--rm` container (Podman's `container cleanup`).
+    fn cleanup_command(&self, rec: &Record, remove: bool) -> Option<client::ExitCommand> {
+        if remove {
+            self.vigil_command(&["container", "cleanup", "--rm", &rec.id])
+        } else {
+            self.vigil_command(&["container", "cleanup", &rec.id])
+        }
     }
 
     /// Exit command that starts the container again when its monitor
@@ -369,7 +373,7 @@ impl<'a> Engine<'a> {
         let mut opts = self.monitor_options(rec, rt, f);
         opts.health = super::health::monitor_options(rec, &f.dir);
         if detached_auto_remove || rec.restart_policy.is_set() {
-            opts.exit_command = self.cleanup_command(rec);
+            opts.exit_command = self.cleanup_command(rec, detached_auto_remove);
         } else if opts
             .health
             .as_ref()
@@ -377,7 +381,7 @@ impl<'a> Engine<'a> {
         {
             opts.exit_command = self.health_restart_command(rec);
         } else if !rec.net_state.is_empty() {
-            opts.exit_command = self.cleanup_command(rec);
+            opts.exit_command = self.cleanup_command(rec, false);
         }
         // The monitor holds the port reservations and the helpers' exit
         // pipe for as long as the container lives.
