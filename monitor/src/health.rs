@@ -90,7 +90,11 @@ const OUTPUT_READS: usize = 16;
 impl Health {
     /// Start keeping health: the log gets status `starting` (earlier entries
     /// of this container are kept, its failing streak starts again).
-    pub fn new(cfg: HealthConfig, sigmask: nix::sys::signal::SigSet, saved_oom_score_adj: Vec<u8>) -> Health {
+    pub fn new(
+        cfg: HealthConfig,
+        sigmask: nix::sys::signal::SigSet,
+        saved_oom_score_adj: Vec<u8>,
+    ) -> Health {
         let mut log = std::fs::read(&cfg.log_path)
             .ok()
             .and_then(|b| HealthLog::decode(&b).ok())

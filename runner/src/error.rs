@@ -70,6 +70,10 @@ pub enum RunnerError {
     /// `exec`: the session could not be started (the container was found):
     /// 127 not found, 126 permission denied, else 255, as Podman.
     ExecFailed(Box<RunnerError>),
+    /// A message as is, with its own exit code (network set-up failures:
+    /// 126 for a start that failed, 127 for a missing program, 2 for a
+    /// network still in use, as Podman).
+    Exit(i32, String),
 }
 
 impl RunnerError {
@@ -88,8 +92,10 @@ impl RunnerError {
             | RunnerError::Engine(_)
             | RunnerError::Io { .. }
             | RunnerError::Runtime { .. } => exit_code::ENGINE,
-            RunnerError::StartFailed(inner) => match inner.runtime_failure() {
-                Some(RuntimeFailure::NotFound) => exit_code::NOT_FOUND,
+            RunnerError::Exit(code, _) => *code,
+            RunnerError::StartFailed(inner) => match (&**inner, inner.runtime_failure()) {
+                (RunnerError::Exit(code, _), _) => *code,
+                (_, Some(RuntimeFailure::NotFound)) => exit_code::NOT_FOUND,
                 _ => exit_code::CANNOT_INVOKE,
             },
             RunnerError::ExecFailed(inner) => match inner.runtime_failure() {
@@ -135,6 +141,7 @@ impl fmt::Display for RunnerError {
                 RuntimeFailure::Other => write!(f, "OCI runtime error: {message}"),
             },
             RunnerError::StartFailed(inner) | RunnerError::ExecFailed(inner) => inner.fmt(f),
+            RunnerError::Exit(_, msg) => f.write_str(msg),
         }
     }
 }
@@ -157,6 +164,21 @@ impl std::error::Error for RunnerError {
             RunnerError::StartFailed(inner) | RunnerError::ExecFailed(inner) => Some(&**inner),
             _ => None,
         }
+    }
+}
+
+/// An I/O error as Go prints it (`no such file or directory`), for
+/// messages that copy Podman's.
+pub fn os_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -225,6 +247,12 @@ mod tests {
             255
         );
         assert_eq!(exec(RunnerError::Engine("x".into())).to_string(), "x");
+    }
+
+    #[test]
+    fn os_messages_read_like_go() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_message(&e), "no such file or directory");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod context;
 pub mod error;
 pub mod fsroot;
 pub mod image;
+pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod rootless;

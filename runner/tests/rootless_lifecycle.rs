@@ -14,321 +14,15 @@
 //! `<workspace>/target/test-images`, made by scripts/make-test-images).
 //! With `CI` set, a missing user is created by running scripts/rootless-setup.
 
-use std::ffi::OsString;
+mod rootless_support;
+
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigil_runner::rootless::idmap;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
-}
-
-fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-fn user_name() -> String {
-    std::env::var("VIGIL_ROOTLESS_USER").unwrap_or_else(|_| "vigiltest".into())
-}
-
-/// uid, gid and home of `name` from /etc/passwd.
-fn lookup_user(name: &str) -> Option<(u32, u32)> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-    })
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
-fn test_image_archive() -> Result<PathBuf, String> {
-    let dir =
-        env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
-    let archive = dir.join("docker.tar");
-    if !archive.is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-images"))
-            .arg(&dir)
-            .status();
-    }
-    if archive.is_file() {
-        Ok(archive)
-    } else {
-        Err(format!(
-            "{} not built by scripts/make-test-images",
-            archive.display()
-        ))
-    }
-}
-
-/// A private rootless installation for one test.
-struct Rootless {
-    uid: u32,
-    gid: u32,
-    /// Root-owned, world-traversable: `bin/` (vigil, conmon, docker.tar).
-    dir: tempfile::TempDir,
-    /// Extra environment for every call (tests of the error paths).
-    extra_env: Vec<(String, OsString)>,
-}
-
-fn setup(test: &str) -> Option<Rootless> {
-    let skip = |why: String| {
-        eprintln!("skipping {test}: {why}");
-        None
-    };
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip("not root (needed to run vigil as the test user)".into());
-    }
-    let name = user_name();
-    if lookup_user(&name).is_none() && std::env::var_os("CI").is_some() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/rootless-setup"))
-            .status();
-    }
-    let Some((uid, gid)) = lookup_user(&name) else {
-        return skip(format!(
-            "no user {name:?}: run scripts/rootless-setup as root (creates it with subordinate IDs)"
-        ));
-    };
-    let subuid = fs::read_to_string(idmap::SUBUID_FILE).unwrap_or_default();
-    if idmap::parse_subid(&subuid, idmap::SUBUID_FILE, false, &name, uid).is_err() {
-        return skip(format!(
-            "user {name:?} has no usable range in /etc/subuid: run scripts/rootless-setup"
-        ));
-    }
-    let bin = env_path("VIGIL_BINARY").unwrap_or_else(|| workspace().join("target/release/vigil"));
-    let conmon =
-        env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
-    for b in [&bin, &conmon] {
-        if !b.is_file() {
-            return skip(format!(
-                "{} not built (set VIGIL_BINARY / CONMON_BINARY)",
-                b.display()
-            ));
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("vigil-rl-")
-        .tempdir_in("/tmp")
-        .expect("tempdir");
-    let chmod = |p: &Path, mode: u32| {
-        fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod")
-    };
-    chmod(dir.path(), 0o755);
-    let bindir = dir.path().join("bin");
-    fs::create_dir(&bindir).unwrap();
-    chmod(&bindir, 0o755);
-    for (src, name) in [(&bin, "vigil"), (&conmon, "conmon")] {
-        let dst = bindir.join(name);
-        fs::copy(src, &dst).expect("copy binary");
-        chmod(&dst, 0o755);
-    }
-    for sub in ["home", "run"] {
-        let p = dir.path().join(sub);
-        fs::create_dir(&p).unwrap();
-        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
-        chmod(&p, 0o700);
-    }
-    let r = Rootless {
-        uid,
-        gid,
-        dir,
-        extra_env: Vec::new(),
-    };
-    // The namespace must work here at all (runuser-free check: vigil itself).
-    let out = r.run(&["ps", "-a"]);
-    if out.status.code() != Some(0) {
-        let err = text(&out.stderr);
-        if err.contains("cannot create a user namespace") {
-            return skip(format!("no unprivileged user namespaces here: {err}"));
-        }
-        panic!("rootless `vigil ps -a` failed: {err}");
-    }
-    Some(r)
-}
-
-impl Rootless {
-    fn bin(&self, name: &str) -> PathBuf {
-        self.dir.path().join("bin").join(name)
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn data_home(&self) -> PathBuf {
-        self.home().join("data")
-    }
-
-    fn runtime_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    /// `$XDG_RUNTIME_DIR/vigil`: vigil's state directory for the user.
-    fn state(&self) -> PathBuf {
-        self.runtime_dir().join("vigil")
-    }
-
-    /// A directory owned by the user (for volumes).
-    fn user_dir(&self, name: &str) -> PathBuf {
-        let p = self.home().join(name);
-        fs::create_dir_all(&p).unwrap();
-        std::os::unix::fs::chown(&p, Some(self.uid), Some(self.gid)).unwrap();
-        p
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(self.bin("vigil"));
-        c.args(args)
-            .env_clear()
-            .env("HOME", self.home())
-            .env("USER", user_name())
-            .env("LOGNAME", user_name())
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
-            .env("XDG_DATA_HOME", self.data_home())
-            .env("XDG_RUNTIME_DIR", self.runtime_dir())
-            .current_dir(self.home())
-            .uid(self.uid)
-            .gid(self.gid);
-        for (k, v) in &self.extra_env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    /// Run vigil as the user with `stdin`, bounded by 90 s.
-    fn run_input(&self, args: &[&str], stdin: &[u8]) -> Output {
-        // Another test copying its binaries may briefly hold a written file
-        // open in a forked child: ETXTBSY is retried.
-        let mut attempts = 0;
-        let mut child = loop {
-            match self
-                .command(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-            {
-                Ok(child) => break child,
-                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
-                    attempts += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("spawn vigil: {e}"),
-            }
-        };
-        let mut input = child.stdin.take().expect("stdin");
-        let _ = input.write_all(stdin);
-        drop(input);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!("vigil {args:?} timed out; stderr: {}", text(&out.stderr));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("output")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_input(args, b"")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "vigil {args:?}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// Load the multi-layer test image; its name.
-    fn load_image(&self) -> Option<&'static str> {
-        let archive = match test_image_archive() {
-            Ok(a) => a,
-            Err(why) => {
-                eprintln!("skipping: {why}");
-                return None;
-            }
-        };
-        let copy = self.bin("docker.tar");
-        fs::copy(&archive, &copy).expect("copy image");
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
-        self.ok(&["load", "-q", "-i", copy.to_str().unwrap()]);
-        Some("localhost/test:multi")
-    }
-
-    /// The host uid the rootless mapping gives container uid `id`.
-    fn mapped_uid(&self, id: u32) -> u32 {
-        let text = fs::read_to_string(idmap::SUBUID_FILE).unwrap();
-        let ranges =
-            idmap::parse_subid(&text, idmap::SUBUID_FILE, false, &user_name(), self.uid).unwrap();
-        idmap::rootless_mapping(self.uid, &ranges)
-            .to_host(id)
-            .expect("mapped")
-    }
-
-    fn pause_pid(&self) -> Option<i32> {
-        fs::read_to_string(self.state().join("pause.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    /// Nothing of the containers is left in the store or the state.
-    fn assert_clean(&self) {
-        for d in [
-            self.state().join("containers"),
-            self.data_home().join("vigil/containers"),
-        ] {
-            let left: Vec<_> = fs::read_dir(&d)
-                .map(|e| {
-                    e.filter_map(|e| e.ok())
-                        .map(|e| e.file_name())
-                        .filter(|n| n != ".lock")
-                        .collect()
-                })
-                .unwrap_or_default();
-            assert!(left.is_empty(), "left in {}: {left:?}", d.display());
-        }
-    }
-}
-
-impl Drop for Rootless {
-    fn drop(&mut self) {
-        self.extra_env.clear();
-        let ids = self.run(&["ps", "-a", "-q", "--no-trunc"]);
-        for id in text(&ids.stdout).lines() {
-            let _ = self.run(&["rm", "-f", id]);
-        }
-        if let Some(pid) = self.pause_pid() {
-            // SAFETY: killing the test's own pause process.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
+use rootless_support::*;
 
 fn uid_of(path: &Path) -> u32 {
     fs::symlink_metadata(path)
@@ -636,9 +330,19 @@ fn rootless_run_maps_owners_on_both_sides() {
         "{}",
         text(&out.stderr)
     );
-    // The default private network: loopback only.
-    let out = r.run(&["run", "--rm", image, "-c", "ls /sys/class/net"]);
+    // --network none: loopback only; the default (slirp4netns) adds tap0.
+    let out = r.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "-c",
+        "ls /sys/class/net",
+    ]);
     assert_eq!(text(&out.stdout), "lo\n", "{}", text(&out.stderr));
+    let out = r.run(&["run", "--rm", image, "-c", "ls /sys/class/net"]);
+    assert_eq!(text(&out.stdout), "lo\ntap0\n", "{}", text(&out.stderr));
     r.assert_clean();
 }
 
@@ -1016,4 +720,101 @@ fn rootless_healthchecks_and_on_failure_actions() {
         }
         r.ok(&["rm", "-f", &name]);
     }
+}
+
+/// Issue #15 as a user: `top`, `cp` (owners: the container user's, in the
+/// user namespace) and `export` of a rootless container, and
+/// fuse-overlayfs as storage.conf's mount_program.
+#[test]
+fn rootless_top_cp_export_and_fuse_overlayfs() {
+    let test = "rootless_top_cp_export_and_fuse_overlayfs";
+    let Some(mut r) = setup(test) else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+    r.ok(&["run", "-d", "--name", "c", image, "-c", "sleep 1000"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut top = String::new();
+    while Instant::now() < deadline {
+        top = r.ok(&["top", "c", "user", "pid", "args"]);
+        if top.contains("sleep 1000") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines: Vec<&str> = top.lines().collect();
+    assert_eq!(lines[0], "USER        PID         COMMAND", "{top}");
+    assert!(lines.iter().any(|l| l.contains("sleep 1000")), "{top}");
+    assert!(lines[1].split_whitespace().nth(1) == Some("1"), "{top}");
+
+    let home = r.user_dir("cp");
+    let host = home.join("h.txt");
+    fs::write(&host, "hello\n").unwrap();
+    std::os::unix::fs::chown(&host, Some(r.uid), Some(r.gid)).unwrap();
+    r.ok(&["cp", host.to_str().unwrap(), "c:/tmp/"]);
+    // The image's user is 1000: --archive gives the copy that user's ids.
+    let out = r.run(&["exec", "c", "stat", "-c", "%u %g", "/tmp/h.txt"]);
+    assert_eq!(text(&out.stdout), "1000 1000\n", "{}", text(&out.stderr));
+    let back = home.join("back.txt");
+    r.ok(&["cp", "c:/tmp/h.txt", back.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&back).unwrap(), "hello\n");
+    assert_eq!(uid_of(&back), r.uid, "the caller owns what it copied out");
+
+    let tar = home.join("x.tar");
+    r.ok(&["export", "-o", tar.to_str().unwrap(), "c"]);
+    let list = Command::new("tar").arg("tf").arg(&tar).output().unwrap();
+    assert!(
+        text(&list.stdout).lines().any(|l| l == "tmp/h.txt"),
+        "{}",
+        text(&list.stdout)
+    );
+    r.ok(&["rm", "-f", "c"]);
+
+    let fuse = Path::new("/usr/bin/fuse-overlayfs");
+    if !fuse.exists() || !Path::new("/dev/fuse").exists() {
+        eprintln!("{test}: fuse part skipped (no fuse-overlayfs or /dev/fuse)");
+        return;
+    }
+    let conf = home.join("storage.conf");
+    fs::write(
+        &conf,
+        "[storage]\ndriver = \"overlay\"\n[storage.options.overlay]\nmount_program = \"/usr/bin/fuse-overlayfs\"\n",
+    )
+    .unwrap();
+    r.extra_env
+        .push(("CONTAINERS_STORAGE_CONF".into(), conf.into_os_string()));
+    r.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        image,
+        "-c",
+        "echo data > /tmp/new; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut root_fs = String::new();
+    while Instant::now() < deadline {
+        let out = r.run(&["exec", "f", "cat", "/proc/self/mountinfo"]);
+        root_fs = text(&out.stdout)
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .and_then(|l| l.split(" - ").nth(1))
+            .unwrap_or("")
+            .to_string();
+        if !root_fs.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        root_fs.starts_with("fuse.fuse-overlayfs "),
+        "root mount: {root_fs:?}"
+    );
+    assert_eq!(
+        text(&r.run(&["exec", "f", "cat", "/tmp/new"]).stdout),
+        "data\n"
+    );
+    r.ok(&["rm", "-f", "f"]);
+    r.assert_clean();
 }

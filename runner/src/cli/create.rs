@@ -15,6 +15,14 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Set metadata on the container
+    #[arg(short, long, value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
+
+    /// Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+
     /// Keep stdin open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
@@ -93,9 +101,38 @@ pub struct CreateArgs {
     #[arg(short, long, value_name = "SIZE")]
     pub memory: Option<String>,
 
-    /// Network mode: none, host, private, ns:PATH, container:ID
-    #[arg(long, value_name = "MODE")]
-    pub network: Option<String>,
+    /// Network: bridge (the default network), a network's name (or several,
+    /// comma-separated), none, host, slirp4netns (rootless default), ns:PATH
+    #[arg(long = "network", alias = "net", value_name = "MODE")]
+    pub network: Vec<String>,
+
+    /// Publish a container's port to the host: [[IP:][HOSTPORT]:]CONTAINERPORT[/PROTOCOL], ranges as N-M
+    #[arg(short, long, value_name = "PORT")]
+    pub publish: Vec<String>,
+
+    /// Publish every exposed port (image EXPOSE and --expose) to a random host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+
+    /// Expose a port or range (published by -P)
+    #[arg(long, value_name = "PORT[/PROTOCOL]")]
+    pub expose: Vec<String>,
+
+    /// DNS server for the container's /etc/resolv.conf (replaces the others)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// DNS search domain for /etc/resolv.conf ('.' for none)
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
+    /// Add a line to /etc/hosts
+    #[arg(long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+
+    /// Another DNS name of the container on its networks
+    #[arg(long, value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
 
     /// User namespace mode: host, auto, keep-id, nomap, ns:PATH
     #[arg(long, value_name = "MODE")]
@@ -195,6 +232,14 @@ impl LogDriver {
 }
 
 impl CreateArgs {
+    /// [`request`](Self::request) with containers.conf's defaults.
+    pub fn request_with(&self, ctx: &Context) -> CreateRequest {
+        CreateRequest {
+            default_env: ctx.containers_conf.containers.env.clone(),
+            ..self.request()
+        }
+    }
+
     /// The container definition these flags ask for.
     pub fn request(&self) -> CreateRequest {
         CreateRequest {
@@ -207,7 +252,16 @@ impl CreateArgs {
             user: self.user.clone(),
             tty: self.tty,
             stdin: self.interactive,
-            network: self.network.clone(),
+            net: crate::network::Request {
+                network: self.network.clone(),
+                publish: self.publish.clone(),
+                publish_all: self.publish_all,
+                expose: self.expose.clone(),
+                dns: self.dns.clone(),
+                dns_search: self.dns_search.clone(),
+                add_host: self.add_host.clone(),
+                aliases: self.network_alias.clone(),
+            },
             log_driver: self.log_driver.name().to_string(),
             log_opts: self.log_opt.clone(),
             log_rate_limit: self.log_rate_limit.clone(),
@@ -227,6 +281,9 @@ impl CreateArgs {
                 pids_limit: self.pids_limit,
                 init: self.init,
             },
+            default_env: Vec::new(),
+            restart: self.restart.clone(),
+            labels: self.label.clone(),
             health: crate::container::health::HealthFlags {
                 cmd: self.health_cmd.clone(),
                 interval: self.health_interval.clone(),
@@ -245,7 +302,9 @@ pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let name = super::pull::ensure_image(ctx, args)?;
     let image = image::resolve(ctx, &name, args.rootfs)?;
-    let record = crate::container::create::create(&engine.store, &image, &args.request())?;
+    let net = crate::container::net::env(ctx);
+    let record =
+        crate::container::create::create(&engine.store, &net, &image, &args.request_with(ctx))?;
     println!("{}", record.id);
     Ok(0)
 }

@@ -336,19 +336,16 @@ mod tests {
         let expect = |command: &str, flag: &str| {
             Some((command.to_string(), format!("not supported yet: {flag}")))
         };
-        assert_eq!(refused(&["run", "-p", "80:80", "img"]), expect("run", "-p"));
+        assert_eq!(refused(&["run", "--ip", "10.77.0.9", "img"]), expect("run", "--ip"));
         assert_eq!(
-            refused(&["run", "--rm", "--publish=80:80", "img"]),
-            expect("run", "--publish")
+            refused(&["run", "--rm", "--mac-address=92:d0:c6:0a:29:33", "img"]),
+            expect("run", "--mac-address")
         );
         assert_eq!(
             refused(&["--root", "/r", "rm", "--depend", "c"]),
             expect("rm", "--depend")
         );
-        assert_eq!(
-            refused(&["image", "inspect", "--format", "x", "i"]),
-            expect("image inspect", "--format")
-        );
+        assert_eq!(refused(&["ps", "--sort", "x"]), expect("ps", "--sort"));
         assert_eq!(
             refused(&["--storage-driver", "vfs", "ps"]),
             expect("ps", "--storage-driver")

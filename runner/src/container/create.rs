@@ -5,11 +5,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::image::ImageInfo;
-use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
+use super::record::{now_nanos, LogConfig, Record, RestartPolicy, RootfsSource, RunConfig, Status};
 use super::runtime::parse_signal;
 use super::store::{generated_name, new_id, Store};
 use crate::error::RunnerError;
-use crate::spec::{self, Network, User};
+use crate::network::NetEnv;
+use crate::spec::{self, User};
 
 /// Everything `create`/`run` ask for, already parsed by clap.
 #[derive(Clone, Debug, Default)]
@@ -23,7 +24,9 @@ pub struct CreateRequest {
     pub user: Option<String>,
     pub tty: bool,
     pub stdin: bool,
-    pub network: Option<String>,
+    /// `--network`, `-p`, `-P`, `--expose`, `--dns`, `--dns-search`,
+    /// `--add-host`, `--network-alias`.
+    pub net: crate::network::Request,
     /// `k8s-file`, `journald`, `passthrough` or `none`.
     pub log_driver: String,
     pub log_opts: Vec<String>,
@@ -40,6 +43,12 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     pub flags: spec::SpecFlags,
+    /// containers.conf's `env`, under the image's.
+    pub default_env: Vec<String>,
+    /// `--restart`: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
+    pub restart: Option<String>,
+    /// `--label KEY[=VALUE]`.
+    pub labels: Vec<String>,
     /// `--health-*`, `--no-healthcheck`.
     pub health: super::health::HealthFlags,
 }
@@ -112,10 +121,6 @@ pub fn resolve_user(source: &RootfsSource, user: &str) -> Result<User, RunnerErr
         &read_image_file(source, "/etc/passwd"),
         &read_image_file(source, "/etc/group"),
     )
-}
-
-fn network_is_path(network: &Network) -> bool {
-    matches!(network, Network::Path(_))
 }
 
 /// Parse a size such as `512m`, `1g`, `1048576`.
@@ -195,9 +200,20 @@ fn log_config(req: &CreateRequest, data: &Path) -> Result<LogConfig, RunnerError
 /// Validate `req` against `image`, then write the record. Returns it.
 pub fn create(
     store: &Store,
+    net_env: &NetEnv,
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
+    let restart_policy = match &req.restart {
+        Some(p) => RestartPolicy::parse(p)?,
+        None => RestartPolicy::default(),
+    };
+    if req.auto_remove && restart_policy.is_set() {
+        return Err(RunnerError::Engine(
+            "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\""
+                .into(),
+        ));
+    }
     let healthcheck = super::health::from_flags(&req.health, image.defaults.healthcheck.as_ref())?;
     let health_on_failure = super::health::parse_on_failure(req.health.on_failure.as_deref())?;
     let mut checked = check_flags(req)?;
@@ -211,8 +227,12 @@ pub fn create(
     let name = req.name.as_deref().filter(|n| !n.is_empty());
     let (id, name) = allocate_id_and_name(store, name)?;
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    // Only a name the user chose must be a DNS name (generated ones have '_').
+    let dns_name = req.name.as_deref().unwrap_or("");
+    let net =
+        crate::network::configure(net_env, &req.net, &image.defaults.exposed_ports, dns_name)?;
     let env = spec::environment(
-        &image.defaults.env,
+        &super::defaults::base_environment(&req.default_env, &image.defaults.env),
         &checked.env_flags,
         |k| std::env::var(k).ok(),
         req.tty,
@@ -240,7 +260,7 @@ pub fn create(
                 req.command.clone()
             },
             hostname,
-            network: checked.network.name(),
+            network: net.mode.name(),
             tty: req.tty,
             stdin: req.stdin,
             stop_signal: process.stop_signal,
@@ -248,6 +268,7 @@ pub fn create(
             volumes: req.volumes.clone(),
             flags: checked.flags,
             parsed: Some(checked.parsed),
+            net,
         },
         log,
         auto_remove: req.auto_remove,
@@ -263,7 +284,19 @@ pub fn create(
         started_at: None,
         finished_at: None,
         mounted: None,
+        labels: {
+            let mut labels = image.labels.clone();
+            for l in &req.labels {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            labels
+        },
+        restart_policy,
+        restart_count: 0,
+        stopped_by_user: false,
         userns,
+        net_state: Default::default(),
         healthcheck,
         health_on_failure,
     };
@@ -278,7 +311,6 @@ pub fn create(
 /// The flags of a request, checked: everything that does not depend on the
 /// image or the store.
 struct CheckedFlags {
-    network: Network,
     memory_limit: Option<i64>,
     /// The spec flags, capabilities normalised.
     flags: spec::SpecFlags,
@@ -289,7 +321,6 @@ struct CheckedFlags {
 }
 
 fn check_flags(req: &CreateRequest) -> Result<CheckedFlags, RunnerError> {
-    let network = Network::parse(req.network.as_deref())?;
     let mut flags = req.flags.clone();
     let parsed = flags.parse(&req.volumes)?;
     let memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
@@ -303,7 +334,6 @@ fn check_flags(req: &CreateRequest) -> Result<CheckedFlags, RunnerError> {
     check_env(&env_flags)?;
     check_bind_sources(&parsed.volumes)?;
     Ok(CheckedFlags {
-        network,
         memory_limit,
         flags,
         parsed,
@@ -311,18 +341,11 @@ fn check_flags(req: &CreateRequest) -> Result<CheckedFlags, RunnerError> {
     })
 }
 
-/// Rootless: a network namespace of someone else's is refused, resource
+/// Rootless: resource
 /// limits are dropped with Podman's warning (no cgroup delegated).
 fn apply_rootless_limits(checked: &mut CheckedFlags) -> Result<(), RunnerError> {
     if crate::rootless::active().is_none() {
         return Ok(());
-    }
-    if network_is_path(&checked.network) {
-        return Err(RunnerError::Engine(format!(
-            "--network {}: a rootless container cannot join a network namespace it does \
-             not own; use --network none or host",
-            checked.network.name()
-        )));
     }
     if checked.memory_limit.take().is_some() {
         eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));

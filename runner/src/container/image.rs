@@ -23,6 +23,8 @@ pub struct ImageDefaults {
     pub working_dir: String,
     pub user: String,
     pub stop_signal: Option<String>,
+    /// `EXPOSE`d ports (`80/tcp`), published by `-P`.
+    pub exposed_ports: Vec<String>,
     /// The image's `Healthcheck`, used when `run`/`create` set none.
     pub healthcheck: Option<crate::image::oci::Healthcheck>,
 }
@@ -36,6 +38,8 @@ pub struct ImageInfo {
     pub id: String,
     pub defaults: ImageDefaults,
     pub rootfs: RootfsSource,
+    /// The image config's labels (a container starts with them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Resolve `name`: an image in the store, or with `rootfs_dir` a directory.
@@ -61,6 +65,7 @@ pub fn from_directory(dir: &Path) -> Result<ImageInfo, RunnerError> {
         id: String::new(),
         defaults: ImageDefaults::default(),
         rootfs: RootfsSource::Directory(abs),
+        labels: Default::default(),
     })
 }
 
@@ -90,9 +95,15 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
             working_dir: c.working_dir.clone().unwrap_or_default(),
             user: c.user.clone().unwrap_or_default(),
             stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
+            exposed_ports: c
+                .exposed_ports
+                .as_ref()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
             healthcheck: c.healthcheck.clone(),
         },
         rootfs: RootfsSource::Layers(record.layer_dirs()),
+        labels: c.labels.clone().unwrap_or_default(),
     })
 }
 

@@ -7,24 +7,22 @@ use super::SpecOptions;
 use crate::error::RunnerError;
 
 /// What a rootless container cannot have, refused before anything is built.
-pub fn check(opts: &SpecOptions) -> Result<(), RunnerError> {
-    if opts.rootless {
-        if let Network::Path(p) = &opts.network {
-            return Err(RunnerError::Engine(format!(
-                "--network ns:{}: a rootless container cannot join a network namespace \
-                 it does not own; use --network none or host",
-                p.display()
-            )));
-        }
-    }
+/// A rootless container joins only network namespaces vigil made for it
+/// (slirp4netns); `--network ns:PATH` is refused at create
+/// (`network::configure`).
+pub fn check(_opts: &SpecOptions) -> Result<(), RunnerError> {
     Ok(())
 }
 
 /// With the host's network in a user namespace, `/sys` cannot be a fresh
 /// sysfs: it becomes a read-only bind of the host's, and `/sys/kernel` is
-/// masked too.
+/// masked too. The same for a container with a user namespace of its own in
+/// a network namespace made outside it (vigil's bridge or slirp4netns
+/// namespace): sysfs is mounted only for a network namespace the mounting
+/// user namespace owns (Podman's `canMountSys`).
 pub fn binds_sys(opts: &SpecOptions) -> bool {
-    opts.rootless && opts.network == Network::Host
+    (opts.rootless && opts.network == Network::Host)
+        || (opts.userns.is_some() && matches!(opts.network, Network::Path(_)))
 }
 
 /// The default mounts' rootless differences for `opts`.

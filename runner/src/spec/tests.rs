@@ -106,9 +106,12 @@ fn rootless_specs_have_no_cgroup_settings_and_podmans_sys_rules() {
         .collect();
     assert_eq!(ns, ["pid", "ipc", "uts", "mount"]);
 
-    o.network = Network::Path("/proc/1/ns/net".into());
-    let err = build(&o).unwrap_err().to_string();
-    assert!(err.contains("use --network none or host"), "{err}");
+    o.network = Network::Path("/run/user/1000/netns/netns-x".into());
+    let json = serde_json::to_value(build(&o).unwrap()).unwrap();
+    assert_eq!(
+        json["linux"]["namespaces"][1]["path"],
+        "/run/user/1000/netns/netns-x"
+    );
 }
 
 #[test]

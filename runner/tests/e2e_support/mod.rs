@@ -268,7 +268,7 @@ pub fn unmount_below(dir: &Path) {
 // ---- Podman --------------------------------------------------------------
 
 /// Podman with private configuration and storage: runc, cgroupfs, no
-/// network, no events, `--pull never` wherever it could reach a registry.
+/// network unless asked (netavark then, network files in its directory), no events, `--pull never` wherever it could reach a registry.
 pub struct Podman {
     pub dir: tempfile::TempDir,
     pub driver: String,
@@ -303,8 +303,9 @@ impl Podman {
             d.join("containers.conf"),
             format!(
                 "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
-                 netns = \"none\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
-                 events_logger = \"none\"\ntmp_dir = \"{}/tmp\"\n",
+                 netns = \"none\"\n[network]\nnetwork_backend = \"netavark\"\n\
+                 network_config_dir = \"{0}/networks\"\n[engine]\nruntime = \"runc\"\n\
+                 cgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\ntmp_dir = \"{0}/tmp\"\n",
                 d.display()
             ),
         )

@@ -1,0 +1,56 @@
+//! `vigil network create`: a bridge network with its own subnet and bridge.
+
+use clap::Args;
+
+use crate::context::Context;
+use crate::error::RunnerError;
+use crate::network::config::CreateOptions;
+
+#[derive(Debug, Clone, Args)]
+pub struct NetworkCreateArgs {
+    /// Driver (only bridge)
+    #[arg(short, long, value_name = "DRIVER", default_value = "bridge")]
+    pub driver: String,
+
+    /// Subnet in CIDR notation (default: the next free /24 of 10.78.0.0/15)
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+
+    /// Gateway of the subnet (default: its first address)
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<String>,
+
+    /// No route out of the network (no NAT, no published ports)
+    #[arg(long)]
+    pub internal: bool,
+
+    /// No DNS server (aardvark-dns) on the network
+    #[arg(long)]
+    pub disable_dns: bool,
+
+    /// Name (default: vigilN)
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+pub fn handle(ctx: &Context, args: &NetworkCreateArgs) -> Result<i32, RunnerError> {
+    if args.driver != "bridge" {
+        return Err(RunnerError::Engine(format!(
+            "unsupported driver {}: only bridge networks",
+            args.driver
+        )));
+    }
+    if args.gateway.is_some() && args.subnet.is_none() {
+        return Err(RunnerError::Engine("--gateway needs --subnet".into()));
+    }
+    let env = crate::container::net::env(ctx);
+    let def = env.store.create(&CreateOptions {
+        name: args.name.clone(),
+        subnet: args.subnet.clone(),
+        gateway: args.gateway.clone(),
+        internal: args.internal,
+        disable_dns: args.disable_dns,
+    })?;
+    println!("{}", def.name);
+    Ok(0)
+}

@@ -1,0 +1,43 @@
+//! `vigil internal-port-forward NETNS CHILD_IP PORT...` (hidden): the
+//! rootless port forwarder started by `network::slirp`. fd 3 is the exit
+//! pipe, fds 4, 5, ... the listening sockets for the container ports given.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::context::Context;
+use crate::error::RunnerError;
+
+#[derive(Debug, Clone, Args)]
+pub struct PortForwardArgs {
+    pub netns: PathBuf,
+    pub child_ip: String,
+    pub ports: Vec<u16>,
+}
+
+pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError> {
+    let valid = |fd: i32| {
+        // SAFETY: F_GETFD on an fd number only asks whether it is open.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    };
+    let count = args.ports.len() as i32;
+    if !(3..4 + count).all(valid) {
+        return Err(RunnerError::Engine(
+            "internal-port-forward is started by vigil with its sockets as fds 3, 4, ...".into(),
+        ));
+    }
+    // SAFETY: the fds were checked open and were passed to us to own.
+    let exit_fd = unsafe { OwnedFd::from_raw_fd(3) };
+    let listeners = args
+        .ports
+        .iter()
+        .enumerate()
+        // SAFETY: as above, one fd per port from 4 on.
+        .map(|(i, p)| (unsafe { OwnedFd::from_raw_fd(4 + i as i32) }, *p))
+        .collect();
+    crate::network::forwarder::run(&args.netns, &args.child_ip, exit_fd, listeners)
+        .map_err(|e| RunnerError::io("port forwarder", e))?;
+    Ok(0)
+}

@@ -1,0 +1,165 @@
+//! vigil's own address allocation (runner-network §2.4): one JSON file per
+//! user, changed only under the network lock (held by the caller across
+//! "allocate + netavark setup" and "netavark teardown + release"), written
+//! by temp file + rename. Like Podman it hands out addresses after the last
+//! one given (so a released address is not reused at once), never the
+//! network, gateway or broadcast address.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::NetworkDef;
+use super::error::NetworkError;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Pool {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<Ipv4Addr>,
+    /// Address -> container id.
+    #[serde(default)]
+    allocated: BTreeMap<Ipv4Addr, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Db {
+    /// Network name -> its pool.
+    #[serde(default)]
+    networks: BTreeMap<String, Pool>,
+}
+
+/// The allocation file. Every method reads and writes it whole: call them
+/// with the network lock held.
+pub struct Ipam {
+    pub path: PathBuf,
+}
+
+impl Ipam {
+    fn load(&self) -> Result<Db, NetworkError> {
+        match fs::read(&self.path) {
+            Ok(b) if b.is_empty() => Ok(Db::default()),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                NetworkError::Config(format!("address allocations {}: {e}", self.path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db::default()),
+            Err(e) => Err(NetworkError::io(
+                format!("reading {}", self.path.display()),
+                e,
+            )),
+        }
+    }
+
+    fn save(&self, db: &Db) -> Result<(), NetworkError> {
+        let tmp = self.path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = self.path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(db).unwrap_or_default())?;
+            fs::rename(&tmp, &self.path)
+        };
+        write().map_err(|e| NetworkError::io(format!("writing {}", self.path.display()), e))
+    }
+
+    /// An address of `net` for container `id` (the one it already has, if any).
+    pub fn allocate(&self, net: &NetworkDef, id: &str) -> Result<Ipv4Addr, NetworkError> {
+        let (subnet, gateway) = net.ipv4()?;
+        let mut db = self.load()?;
+        let pool = db.networks.entry(net.name.clone()).or_default();
+        if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
+            return Ok(*ip);
+        }
+        let first = subnet.nth(1).unwrap_or(subnet.network());
+        let last = Ipv4Addr::from(u32::from(subnet.broadcast()).saturating_sub(1));
+        let size = u32::from(last) - u32::from(first) + 1;
+        let start = pool.last.filter(|ip| subnet.contains(*ip)).map_or(0, |ip| {
+            (u32::from(ip).saturating_sub(u32::from(first)) + 1) % size
+        });
+        let chosen = (0..size)
+            .map(|i| Ipv4Addr::from(u32::from(first) + (start + i) % size))
+            .find(|ip| *ip != gateway && !pool.allocated.contains_key(ip))
+            .ok_or_else(|| {
+                NetworkError::Start(format!(
+                    "IPAM error: failed to find free IP in range: {first} - {last}"
+                ))
+            })?;
+        pool.allocated.insert(chosen, id.to_string());
+        pool.last = Some(chosen);
+        self.save(&db)?;
+        Ok(chosen)
+    }
+
+    /// Release every address of container `id`; true if it had any.
+    pub fn release(&self, id: &str) -> Result<bool, NetworkError> {
+        let mut db = self.load()?;
+        let mut found = false;
+        for pool in db.networks.values_mut() {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            found |= pool.allocated.len() != before;
+        }
+        if found {
+            self.save(&db)?;
+        }
+        Ok(found)
+    }
+
+    /// Container ids holding addresses on network `name`.
+    pub fn holders(&self, name: &str) -> Result<Vec<String>, NetworkError> {
+        let db = self.load()?;
+        Ok(db
+            .networks
+            .get(name)
+            .map(|p| p.allocated.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_in_order_skipping_gateway_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let mut net = super::super::config::default_network();
+        net.subnets[0].subnet = "10.99.0.0/29".into();
+        net.subnets[0].gateway = Some("10.99.0.1".into());
+        let a = ipam.allocate(&net, "a").unwrap();
+        assert_eq!(a, Ipv4Addr::new(10, 99, 0, 2));
+        assert_eq!(
+            ipam.allocate(&net, "a").unwrap(),
+            a,
+            "same container, same address"
+        );
+        assert_eq!(
+            ipam.allocate(&net, "b").unwrap(),
+            Ipv4Addr::new(10, 99, 0, 3)
+        );
+        assert!(ipam.release("a").unwrap());
+        assert!(!ipam.release("a").unwrap());
+        assert_eq!(
+            ipam.allocate(&net, "c").unwrap(),
+            Ipv4Addr::new(10, 99, 0, 4)
+        );
+        for id in ["d", "e", "f"] {
+            ipam.allocate(&net, id).unwrap();
+        }
+        // .2 was released: the only free host address left.
+        let e = ipam.allocate(&net, "g").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("failed to find free IP in range: 10.99.0.1 - 10.99.0.6"),
+            "{e}"
+        );
+        assert_eq!(ipam.holders(&net.name).unwrap().len(), 5);
+    }
+}

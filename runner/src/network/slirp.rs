@@ -1,0 +1,304 @@
+//! The slirp4netns driver (runner-network §8): user-mode networking for a
+//! namespace vigil created, started as Podman starts it, ready when it says
+//! so on the ready pipe, gone when the exit pipe (held by the monitor)
+//! closes. TCP ports go through vigil's forwarder (`forwarder`).
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::error::NetworkError;
+use super::{
+    forwarder, helpers, Attached, Container, EtcInfo, NetEnv, NetworkConfig, NetworkState,
+};
+
+/// libslirp's defaults: the container's address, the host/gateway, the DNS forwarder.
+pub const CHILD_IP: &str = "10.0.2.100";
+pub const GATEWAY: &str = "10.0.2.2";
+pub const DNS: &str = "10.0.2.3";
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The host's first non-loopback IPv4 address (`host.containers.internal`
+/// where no bridge gateway can be used).
+pub fn host_address() -> Option<String> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    unsafe {
+        if libc::getifaddrs(&mut addrs) != 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut cur = addrs;
+        while !cur.is_null() {
+            let a = &*cur;
+            if !a.ifa_addr.is_null()
+                && i32::from((*a.ifa_addr).sa_family) == libc::AF_INET
+                && a.ifa_flags & libc::IFF_LOOPBACK as u32 == 0
+            {
+                let sin = &*(a.ifa_addr as *const libc::sockaddr_in);
+                found =
+                    Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string());
+                break;
+            }
+            cur = a.ifa_next;
+        }
+        libc::freeifaddrs(addrs);
+        found
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), NetworkError> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 into a valid array; the fds are owned right away.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(NetworkError::io(
+            "creating a pipe",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: just created, owned only here.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `fd` duplicated to a number >= 10 (close-on-exec), so that placing the
+/// child's fds 3, 4, ... with dup2 can never clobber a source.
+fn high_dup(fd: &OwnedFd) -> Result<OwnedFd, NetworkError> {
+    // SAFETY: F_DUPFD_CLOEXEC on a valid fd; the result is owned.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if n < 0 {
+        return Err(NetworkError::io(
+            "duplicating an fd",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: n is a new fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Have `cmd` get `fds` as 3, 4, ... (nothing else is inherited: the rest is
+/// close-on-exec).
+fn pass_fds(cmd: &mut Command, fds: Vec<OwnedFd>) -> Result<Vec<OwnedFd>, NetworkError> {
+    let high: Vec<OwnedFd> = fds.iter().map(high_dup).collect::<Result<_, _>>()?;
+    let raw: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
+    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in raw.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    // Kept open until the command is spawned.
+    Ok(high)
+}
+
+/// Stop a helper if it is still the process we started.
+pub fn stop_helper(pid: i32, start: Option<u64>) {
+    if crate::container::runtime::same_process(pid, start) {
+        // SAFETY: signalling a process we started (checked by start time).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+fn check_tun() -> Result<(), NetworkError> {
+    match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(NetworkError::Start(format!(
+            "rootless networking needs /dev/net/tun, which cannot be opened: \
+             open(\"/dev/net/tun\"): {e}; make it accessible to users (mode 0666, as \
+             distributions ship it) or use --network none or --network host"
+        ))),
+    }
+}
+
+/// Start slirp4netns (and the port forwarder) for the namespace at `netns`.
+pub fn setup(
+    env: &NetEnv,
+    ctr: &Container<'_>,
+    cfg: &NetworkConfig,
+    netns: &Path,
+    state: &mut NetworkState,
+    persist: &mut dyn FnMut(&NetworkState) -> Result<(), NetworkError>,
+) -> Result<Attached, NetworkError> {
+    let search = env
+        .search_path
+        .clone()
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    let binary = helpers::find_on_path(&search, "slirp4netns").ok_or_else(|| {
+        NetworkError::Config(
+            "could not find slirp4netns, the network namespace can't be configured: install \
+             the slirp4netns package (or use --network none or host)"
+                .into(),
+        )
+    })?;
+    if let Some(udp) = cfg.ports.iter().find(|p| p.protocol != "tcp") {
+        return Err(NetworkError::Config(format!(
+            "publishing {} ports with slirp4netns is not supported by vigil yet (port {})",
+            udp.protocol, udp.container_port
+        )));
+    }
+    check_tun()?;
+    // Bind the host ports first: a refusal costs nothing to undo.
+    let mut listeners = Vec::new();
+    for (ctr_port, _, ip, host_port) in super::ports::expanded(&cfg.ports) {
+        let l = forwarder::listen_tcp(ip, host_port)
+            .map_err(|e| NetworkError::Start(forwarder::rootless_bind_error(&e, ip, host_port)))?;
+        listeners.push((OwnedFd::from(l), ctr_port));
+    }
+    let (exit_r, exit_w) = pipe()?;
+    let (ready_r, ready_w) = pipe()?;
+    let log_path = ctr.dir.join("slirp4netns.log");
+    let log = File::create(&log_path)
+        .map_err(|e| NetworkError::io(format!("creating {}", log_path.display()), e))?;
+    let mut cmd = Command::new(&binary);
+    cmd.args([
+        "--disable-host-loopback",
+        "--mtu=65520",
+        "--enable-sandbox",
+        "--enable-seccomp",
+        "-c",
+        "-e",
+        "3",
+        "-r",
+        "4",
+        "--netns-type=path",
+    ])
+    .arg(netns)
+    .arg("tap0")
+    .stdin(Stdio::null())
+    .stdout(
+        log.try_clone()
+            .map_err(|e| NetworkError::io("log file", e))?,
+    )
+    .stderr(log)
+    .process_group(0);
+    let exit_for_slirp = high_dup(&exit_r)?;
+    let kept = pass_fds(&mut cmd, vec![exit_for_slirp, ready_w])?;
+    // A mount namespace of its own, private all the way down (as Podman's
+    // start of slirp4netns): its sandbox's pivot_root and unmounts must not
+    // propagate to vigil's mounts, where they would unmount the namespace
+    // files of the netns directory (a shared mount).
+    // SAFETY: unshare and mount only (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| NetworkError::io(format!("starting {}", binary.display()), e))?;
+    drop(kept);
+    let pid = child.id() as i32;
+    state
+        .helpers
+        .push((pid, crate::container::runtime::start_time(pid)));
+    persist(state)?;
+    wait_ready(&mut child, ready_r, &log_path)?;
+    if !listeners.is_empty() {
+        let fwd_log_path = ctr.dir.join("port-forward.log");
+        let fwd_log = File::create(&fwd_log_path)
+            .map_err(|e| NetworkError::io(format!("creating {}", fwd_log_path.display()), e))?;
+        let mut cmd = Command::new(&env.forwarder_command[0]);
+        cmd.args(&env.forwarder_command[1..])
+            .arg("internal-port-forward")
+            .arg(netns)
+            .arg(CHILD_IP)
+            .args(listeners.iter().map(|(_, p)| p.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            // Not vigil's stderr: a caller reading it to the end would wait
+            // for the forwarder to exit.
+            .stderr(fwd_log)
+            .process_group(0);
+        let mut fds = vec![high_dup(&exit_r)?];
+        fds.extend(listeners.into_iter().map(|(fd, _)| fd));
+        let kept = pass_fds(&mut cmd, fds)?;
+        let fwd = cmd
+            .spawn()
+            .map_err(|e| NetworkError::io("starting the port forwarder", e))?;
+        drop(kept);
+        let pid = fwd.id() as i32;
+        state
+            .helpers
+            .push((pid, crate::container::runtime::start_time(pid)));
+        persist(state)?;
+    }
+    drop(exit_r);
+    Ok(Attached {
+        netns: None,
+        monitor_fds: vec![exit_w],
+        etc: EtcInfo {
+            address: Some(CHILD_IP.into()),
+            host_gateway: host_address(),
+            network_dns: vec![DNS.into()],
+            ..Default::default()
+        },
+        pending: None,
+    })
+}
+
+/// Wait for slirp4netns's ready byte; if it exits first, its log is the error.
+fn wait_ready(
+    child: &mut std::process::Child,
+    ready: OwnedFd,
+    log: &Path,
+) -> Result<(), NetworkError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut pfd = libc::pollfd {
+        fd: ready.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if r > 0 {
+            let mut b = [0u8; 1];
+            let mut f = File::from(ready);
+            if f.read(&mut b).unwrap_or(0) == 1 {
+                return Ok(());
+            }
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(NetworkError::Start(format!(
+                "slirp4netns did not become ready within {READY_TIMEOUT:?}"
+            )));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = fs::read_to_string(log).unwrap_or_default();
+    Err(NetworkError::Start(format!(
+        "slirp4netns failed: {:?}",
+        text.trim()
+    )))
+}

@@ -1,0 +1,536 @@
+//! Bridge networking as root through the real netavark, aardvark-dns and
+//! iptables (runner-network §10): addresses reachable from the host,
+//! published ports reached with a real HTTP client, `port`/`ps`/`inspect`,
+//! DNS between containers of a created network, none/host, parallel starts,
+//! a Podman container beside a vigil one, errors, and teardown leaving
+//! nothing. Traffic goes only to 127.0.0.1 and to containers on the bridges
+//! these tests use; name lookups ask the network's own DNS server
+//! (`--dns <gateway>`) for names of containers made here.
+
+mod e2e_support;
+mod network_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use e2e_support::{text, vigil_and_busybox_rootfs, Vigil};
+use network_support::*;
+
+/// vigil, the busybox rootfs, and netavark; or None after saying why not.
+fn setup(test: &str) -> Option<(Vigil, String)> {
+    if !Path::new("/usr/lib/podman/netavark").exists() {
+        eprintln!("skipping {test}: netavark not installed (scripts/ci-setup)");
+        return None;
+    }
+    vigil_and_busybox_rootfs(test)
+}
+
+/// A name unique to this process and test.
+fn unique(what: &str) -> String {
+    format!("vt{}-{what}", std::process::id())
+}
+
+fn httpd<'a>(rootfs: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "-d"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    args
+}
+
+fn settings(v: &Vigil, name: &str) -> serde_json::Value {
+    v.inspect(name)["NetworkSettings"].clone()
+}
+
+#[test]
+fn bridge_address_published_port_and_teardown() {
+    let Some((v, rootfs)) = setup("bridge_address_published_port_and_teardown") else {
+        return;
+    };
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let name = unique("web");
+    let id = v
+        .ok(&httpd(
+            &rootfs,
+            &["--name", &name, "-p", &publish, "--hostname", "vh"],
+        ))
+        .trim()
+        .to_string();
+    let ns = settings(&v, &name);
+    let ip = ns["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.77."), "{ns}");
+    assert_eq!(ns["IPPrefixLen"], 16);
+    assert_eq!(ns["Gateway"], "10.77.0.1");
+    assert_eq!(ns["MacAddress"].as_str().unwrap().len(), 17, "{ns}");
+    let sandbox = ns["SandboxKey"].as_str().unwrap().to_string();
+    assert!(sandbox.starts_with("/run/netns/netns-") && Path::new(&sandbox).exists());
+    assert_eq!(ns["Networks"]["vigil"]["IPAddress"], ip.as_str());
+    assert_eq!(
+        ns["Networks"]["vigil"]["Aliases"],
+        serde_json::json!([&id[..12]])
+    );
+    assert_eq!(
+        ns["Ports"],
+        serde_json::json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": port.to_string()}]})
+    );
+    // The container's address from the host, and the published port.
+    assert_eq!(http_get(&format!("{ip}:80"), "/hostname"), "vh\n");
+    assert_eq!(http_get(&format!("127.0.0.1:{port}"), "/hostname"), "vh\n");
+    assert_eq!(
+        v.ok(&["port", &name]),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    assert_eq!(v.ok(&["port", &name, "80"]), format!("127.0.0.1:{port}\n"));
+    let ps = v.ok(&["ps"]);
+    let row = ps.lines().find(|l| l.contains(&name)).expect("ps row");
+    assert!(row.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let hosts = v.ok(&["exec", &name, "cat", "/etc/hosts"]);
+    assert!(hosts.ends_with(&format!("{ip}\tvh {name}\n")), "{hosts}");
+    assert!(
+        hosts.contains("10.77.0.1\thost.containers.internal\n"),
+        "{hosts}"
+    );
+
+    // The port is held: a second container cannot have it, and is left
+    // with nothing set up.
+    let other = unique("web2");
+    let out = v.run(&httpd(&rootfs, &["--name", &other, "-p", &publish]));
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "cannot listen on the TCP port: listen tcp4 127.0.0.1:{port}: bind: address already in use"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let other_rec = v.inspect(&other);
+    assert_eq!(other_rec["State"]["Status"], "created");
+    assert_eq!(other_rec["NetworkSettings"]["SandboxKey"], "");
+    let other_id = other_rec["Id"].as_str().unwrap().to_string();
+    assert!(!std::fs::read_to_string("/run/vigil/networks/ipam.json")
+        .unwrap_or_default()
+        .contains(&other_id));
+
+    // A random host port, reported by `port`.
+    let random = unique("rand");
+    v.ok(&httpd(&rootfs, &["--name", &random, "-p", "127.0.0.1::80"]));
+    let line = v.ok(&["port", &random]);
+    let host_port: u16 = line
+        .trim()
+        .strip_prefix("80/tcp -> 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port: {line}"));
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{host_port}"), "/hostname").len(),
+        13
+    );
+
+    // Stop tears the network down; the container keeps its config.
+    v.ok(&["stop", "-t", "1", &name]);
+    assert_torn_down(&id, &ip, &sandbox);
+    let ns = settings(&v, &name);
+    assert_eq!(
+        (&ns["IPAddress"], &ns["SandboxKey"]),
+        (&"".into(), &"".into())
+    );
+    assert_eq!(ns["Networks"]["vigil"]["IPAddress"], "");
+    // Started again: a new namespace and address, published again.
+    v.ok(&["start", &name]);
+    assert_eq!(http_get(&format!("127.0.0.1:{port}"), "/hostname"), "vh\n");
+    let ns = settings(&v, &name);
+    let (ip2, sandbox2) = (
+        ns["IPAddress"].as_str().unwrap().to_string(),
+        ns["SandboxKey"].as_str().unwrap().to_string(),
+    );
+    v.ok(&["rm", "-f", &name]);
+    assert_torn_down(&id, &ip2, &sandbox2);
+    // The port is free again.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+}
+
+#[test]
+fn container_dying_on_its_own_is_torn_down() {
+    let Some((v, rootfs)) = setup("container_dying_on_its_own_is_torn_down") else {
+        return;
+    };
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = v
+        .ok(&[
+            "run", "-d", "-p", &publish, "--rootfs", &rootfs, "sh", "-c", "sleep 1",
+        ])
+        .trim()
+        .to_string();
+    let ns = settings(&v, &id);
+    let (ip, sandbox) = (
+        ns["IPAddress"].as_str().unwrap().to_string(),
+        ns["SandboxKey"].as_str().unwrap().to_string(),
+    );
+    assert!(Path::new(&sandbox).exists());
+    // No vigil command runs meanwhile: the monitor's exit command cleans up.
+    assert_torn_down(&id, &ip, &sandbox);
+    // And `run --rm` in the foreground leaves nothing either.
+    let out = v.ok(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0 | grep -o '10\\.77\\.[0-9.]*'",
+    ]);
+    let rules = firewall_rules();
+    assert!(!rules.contains(&format!("{}:", out.trim())), "{rules}");
+}
+
+#[test]
+fn created_network_with_dns_between_containers() {
+    let Some((v, rootfs)) = setup("created_network_with_dns_between_containers") else {
+        return;
+    };
+    let net = unique("net");
+    assert_eq!(v.ok(&["network", "create", &net]), format!("{net}\n"));
+    let def: serde_json::Value =
+        serde_json::from_str(&v.ok(&["network", "inspect", &net])).unwrap();
+    let def = &def[0];
+    assert_eq!(def["dns_enabled"], true);
+    let bridge = def["network_interface"].as_str().unwrap().to_string();
+    let subnet = def["subnets"][0]["subnet"].as_str().unwrap().to_string();
+    assert!(
+        subnet.starts_with("10.78.") && subnet.ends_with(".0/24"),
+        "{def}"
+    );
+    let gw = def["subnets"][0]["gateway"].as_str().unwrap().to_string();
+    assert!(v
+        .ok(&["network", "ls"])
+        .lines()
+        .any(|l| l.ends_with(&format!("{net}  bridge"))));
+
+    let a = unique("a");
+    let b = unique("b");
+    let alias = unique("alias");
+    v.ok(&httpd(&rootfs, &["--name", &a, "--network", &net]));
+    let a_ip = settings(&v, &a)["IPAddress"].as_str().unwrap().to_string();
+    v.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &b,
+        "--network",
+        &net,
+        "--network-alias",
+        &alias,
+        "--dns",
+        &gw,
+        "--rootfs",
+        &rootfs,
+        "sleep",
+        "300",
+    ]);
+    let b_ip = settings(&v, &b)["IPAddress"].as_str().unwrap().to_string();
+    assert_ne!(a_ip, b_ip);
+    let resolv = v.ok(&["exec", &b, "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.starts_with(&format!("search dns.podman\nnameserver {gw}\n")),
+        "{resolv}"
+    );
+    let lookup = |name: &str| v.ok(&["exec", &b, "nslookup", name, &gw]);
+    assert!(
+        lookup(&a).contains(&format!("Address: {a_ip}")),
+        "{}",
+        lookup(&a)
+    );
+    assert!(lookup(&alias).contains(&format!("Address: {b_ip}")));
+    let a_id = v.inspect(&a)["Id"].as_str().unwrap().to_string();
+    let body = v.ok(&[
+        "exec",
+        &b,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{a}/hostname"),
+    ]);
+    assert_eq!(body, format!("{}\n", &a_id[..12]));
+
+    // In use: refused with Podman's words and exit code.
+    let out = v.run(&["network", "rm", &net]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(&format!(
+        "\"{net}\" has associated containers with it. Use -f to forcibly delete containers and pods: network is being used"
+    )));
+    assert_eq!(v.ok(&["network", "rm", "-f", &net]), format!("{net}\n"));
+    assert!(
+        v.run(&["inspect", &a]).status.code() != Some(0),
+        "containers removed"
+    );
+    let aardvark =
+        Path::new("/run/vigil/networks/netavark/aardvark-dns").join(format!("vigil-{net}"));
+    assert!(!aardvark.exists(), "{} left", aardvark.display());
+    assert!(
+        !Path::new("/sys/class/net").join(&bridge).exists(),
+        "bridge {bridge} left"
+    );
+    assert!(!v.ok(&["network", "ls"]).contains(&net));
+}
+
+#[test]
+fn none_and_host_networks() {
+    let Some((v, rootfs)) = setup("none_and_host_networks") else {
+        return;
+    };
+    let name = unique("none");
+    let out = v.ok(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--rootfs",
+        &rootfs,
+        "sh",
+        "-c",
+        "ls /sys/class/net; test -e /etc/resolv.conf || echo no-resolv; tail -n 1 /etc/hosts",
+    ]);
+    let id = v.inspect(&name)["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        out,
+        format!("lo\nno-resolv\n127.0.0.1\t{} {name}\n", &id[..12])
+    );
+    let rec = v.inspect(&name);
+    assert_eq!(rec["HostConfig"]["NetworkMode"], "none");
+    assert!(rec["NetworkSettings"].get("Networks").is_none());
+    assert_eq!(rec["NetworkSettings"]["SandboxKey"], "");
+
+    let out = v.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--rootfs",
+        &rootfs,
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert_eq!(out, std::fs::read_to_string("/etc/resolv.conf").unwrap());
+    // The host's interfaces, e.g. the one of its default route.
+    let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    let default_dev = route
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("00000000"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("lo")
+        .to_string();
+    let out = v.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--rootfs",
+        &rootfs,
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert!(
+        out.lines().any(|l| l == default_dev),
+        "{default_dev} not in {out}"
+    );
+}
+
+#[test]
+fn parallel_runs_get_distinct_addresses() {
+    let Some((v, rootfs)) = setup("parallel_runs_get_distinct_addresses") else {
+        return;
+    };
+    let v = &v;
+    let rootfs = rootfs.as_str();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                s.spawn(move || {
+                    v.ok(&["run", "-d", "--rootfs", rootfs, "sleep", "300"])
+                        .trim()
+                        .to_string()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("run -d"))
+            .collect()
+    });
+    let mut ips: Vec<String> = ids
+        .iter()
+        .map(|id| settings(v, id)["IPAddress"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ips.iter().all(|ip| ip.starts_with("10.77.")), "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    std::thread::scope(|s| {
+        for id in &ids {
+            s.spawn(move || v.ok(&["rm", "-f", id]));
+        }
+    });
+    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+    for id in &ids {
+        assert!(!ipam.contains(id.as_str()), "{id} still holds an address");
+    }
+}
+
+#[test]
+fn vigil_and_podman_containers_side_by_side() {
+    let Some((v, rootfs)) = setup("vigil_and_podman_containers_side_by_side") else {
+        return;
+    };
+    let podman = match e2e_support::Podman::new("vfs") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipping vigil_and_podman_containers_side_by_side: {why}");
+            return;
+        }
+    };
+    let images = match e2e_support::test_images() {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipping vigil_and_podman_containers_side_by_side: {why}");
+            return;
+        }
+    };
+    podman.ok(&[
+        "load",
+        "-q",
+        "-i",
+        images.join("docker.tar").to_str().unwrap(),
+    ]);
+    let pname = unique("podman");
+    podman.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &pname,
+        "--network",
+        "bridge",
+        "--hostname",
+        "from-podman",
+        "--user",
+        "0",
+        "--entrypoint",
+        "/bin/busybox",
+        "localhost/test:multi",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let p_ip = podman
+        .ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            &pname,
+        ])
+        .trim()
+        .to_string();
+    let vname = unique("vigil");
+    v.ok(&httpd(
+        &rootfs,
+        &["--name", &vname, "--hostname", "from-vigil"],
+    ));
+    let v_ip = settings(&v, &vname)["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(p_ip, v_ip);
+    assert!(
+        p_ip.starts_with("10.88.") && v_ip.starts_with("10.77."),
+        "{p_ip} {v_ip}"
+    );
+    // Podman writes /etc/hostname without a newline.
+    assert_eq!(http_get(&format!("{p_ip}:80"), "/hostname"), "from-podman");
+    assert_eq!(http_get(&format!("{v_ip}:80"), "/hostname"), "from-vigil\n");
+    podman.ok(&["rm", "-f", "-t", "0", &pname]);
+    v.ok(&["rm", "-f", &vname]);
+}
+
+fn as_refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn network_errors_are_clear_and_leave_nothing() {
+    let Some((v, rootfs)) = setup("network_errors_are_clear_and_leave_nothing") else {
+        return;
+    };
+    let fails = |args: &[&str], code: i32, wanted: &str| {
+        let out = v.run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains(wanted),
+            "{args:?}: expected {wanted:?} in {err}"
+        );
+    };
+    // `run --rm FLAGS --rootfs ROOTFS true`, as owned strings.
+    let run_args = |flags: &[&str]| -> Vec<String> {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["--rootfs", &rootfs, "true"]);
+        a.iter().map(|s| s.to_string()).collect()
+    };
+    let a = run_args(&["-p", "80:abc"]);
+    fails(&as_refs(&a), 125, "invalid -p/--publish value \"80:abc\"");
+    let a = run_args(&["--network", "nosuchnet"]);
+    fails(
+        &as_refs(&a),
+        125,
+        "unable to find network with name or ID nosuchnet: network not found",
+    );
+    fails(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.88.5.0/24",
+            &unique("ovl"),
+        ],
+        125,
+        "subnet 10.88.5.0/24 is already used on the host or by another config",
+    );
+    let net = unique("dnsnet");
+    v.ok(&["network", "create", &net]);
+    let a = run_args(&["--network", &net, "--name", "bad_name"]);
+    fails(&as_refs(&a), 125, "\"bad_name\" is not a valid DNS name");
+    v.ok(&["network", "rm", &net]);
+    // Missing helpers and iptables name their package.
+    let mut cmd = v.command(&as_refs(&run_args(&[])));
+    cmd.env("VIGIL_HELPER_BINARIES_DIR", "/nonexistent");
+    let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("install the netavark package"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut args = vec!["--runtime", "/usr/sbin/runc"];
+    let run_all = run_args(&[]);
+    args.extend(as_refs(&run_all));
+    let mut cmd = v.command(&args);
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("install the iptables package"),
+        "{}",
+        text(&out.stderr)
+    );
+    // None of these left a container with a network set up.
+    for id in v.ok(&["ps", "-a", "-q", "--no-trunc"]).lines() {
+        let rec = v.inspect(id);
+        assert_eq!(rec["NetworkSettings"]["SandboxKey"], "", "{rec}");
+        let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+        assert!(!ipam.contains(id));
+    }
+}

@@ -1,0 +1,115 @@
+//! Shared by the network tests: a bounded HTTP GET over a real TCP socket,
+//! free ports, and checks that nothing of a container's network is left.
+//! Traffic goes only to 127.0.0.1 or to addresses of containers on bridges
+//! the tests made (runner-network §10).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A port the kernel says is free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One `GET path` over HTTP/1.0; the body, or None on any failure.
+pub fn http_get_once(addr: &str, path: &str) -> Option<String> {
+    let sock = addr.parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+/// `GET path` until the server answers (at most 100 tries within 20 s).
+pub fn http_get(addr: &str, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for _ in 0..100 {
+        if let Some(body) = http_get_once(addr, path) {
+            return body;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no HTTP answer from {addr}{path}");
+}
+
+fn stdout_of(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Every iptables rule (nat and filter) as `iptables -S` prints them.
+pub fn firewall_rules() -> String {
+    stdout_of("iptables", &["-t", "nat", "-S"]) + &stdout_of("iptables", &["-S"])
+}
+
+/// Nothing of container `id` (address `ip`, namespace `netns`) is left:
+/// no firewall rule, no address allocation, no namespace file.
+pub fn assert_torn_down(id: &str, ip: &str, netns: &str) {
+    let rules = firewall_rules();
+    let ip_rule = format!("{ip}:");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rules_now = firewall_rules();
+        let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+        let clean = !rules_now.contains(id)
+            && !rules_now.contains(&ip_rule)
+            && !ipam.contains(id)
+            && !Path::new(netns).exists();
+        if clean {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind for {id} ({ip}, {netns}):\nrules: {rules}\nipam: {ipam}\nnetns exists: {}",
+            Path::new(netns).exists()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Processes whose command line contains `needle` (not zombies).
+pub fn processes_with(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if !cmd.is_empty() && String::from_utf8_lossy(&cmd).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Wait (bounded) until no process's command line contains `needle`.
+pub fn assert_no_process(needle: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !processes_with(needle).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes still running with {needle:?}: {:?}",
+            processes_with(needle)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,199 @@
+"""Network section of scripts/bench-runner (imported by it; not run alone).
+
+  1. `vigil run --rm IMG true` on vigil's default bridge network vs
+     `podman run --rm --network bridge IMG true` on Podman's (netavark, a
+     private configuration whose network files live in the scratch
+     directory). Medians of --runs after 2 warm-up runs. Goal: vigil <= 0.5x.
+  2. 1 GiB sent from the host to a rootless container through a published
+     loopback port (`-p 127.0.0.1:PORT:8080`, busybox `nc -l` into /dev/null
+     in a loop), as the rootless test user (scripts/rootless-setup): vigil's
+     port forwarder vs Podman's rootlessport, both over slirp4netns
+     namespaces. Wall time from connect to the receiver's close; medians of
+     --rounds. Goal: vigil >= 1x.
+
+Traffic goes only to 127.0.0.1 and to containers on the bridges used here.
+"""
+
+import os
+import pwd
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+GIB = 1 << 30
+
+
+def _run(cmd, env=None, user=None, check=True, timeout=300):
+    kw = {}
+    if user is not None:
+        kw = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+    res = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {res.returncode}: "
+                           f"{res.stderr.decode(errors='replace').strip()[-1500:]}")
+    return res
+
+
+def _timed(cmd, env=None):
+    t = time.perf_counter()
+    _run(cmd, env=env)
+    return time.perf_counter() - t
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _podman_conf(d, rootless):
+    """A private Podman configuration in `d` (netavark; its network files in `d`)."""
+    for sub in ("store", "run", "tmp", "networks"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    with open(os.path.join(d, "storage.conf"), "w") as f:
+        f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{d}/store"\nrunroot = "{d}/run"\n')
+    limits = "" if rootless else 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+    with open(os.path.join(d, "containers.conf"), "w") as f:
+        f.write(f'[containers]\n{limits}[network]\nnetwork_backend = "netavark"\n'
+                f'network_config_dir = "{d}/networks"\n[engine]\nruntime = "runc"\n'
+                f'cgroup_manager = "cgroupfs"\nevents_logger = "none"\ntmp_dir = "{d}/tmp"\n')
+    with open(os.path.join(d, "registries.conf"), "w") as f:
+        f.write("unqualified-search-registries = []\n")
+    return dict(CONTAINERS_CONF=f"{d}/containers.conf",
+                CONTAINERS_STORAGE_CONF=f"{d}/storage.conf",
+                CONTAINERS_REGISTRIES_CONF=f"{d}/registries.conf", TMPDIR=f"{d}/tmp")
+
+
+def start_rows(args, scratch, image_tar, image, vigil, conmon, have_podman):
+    """Rows for `run --rm IMG true` on the default bridge networks."""
+    d = os.path.join(scratch, "net-vigil")
+    vcmd = [vigil, "--root", f"{d}/root", "--runroot", f"{d}/run", "--conmon", conmon]
+    _run(vcmd + ["load", "-q", "-i", image_tar])
+    run_true = vcmd + ["run", "--rm", image, "true"]
+    for _ in range(2):
+        _run(run_true)
+    vt = [_timed(run_true) for _ in range(args.runs)]
+    pt, note = None, ""
+    if have_podman:
+        pd = tempfile.mkdtemp(prefix="vbn", dir="/tmp")
+        env = dict(os.environ, **_podman_conf(pd, rootless=False))
+        try:
+            _run(["podman", "load", "-q", "-i", image_tar], env=env)
+            pcmd = ["podman", "run", "--rm", "--pull", "never", "--network", "bridge", image, "true"]
+            for _ in range(2):
+                _run(pcmd, env=env)
+            pt = [_timed(pcmd, env=env) for _ in range(args.runs)]
+        except RuntimeError as e:
+            note = f"podman (bridge) failed: {e}"
+        finally:
+            _run(["podman", "rm", "-a", "-f"], env=env, check=False)
+            _run(["podman", "rmi", "-a", "-f"], env=env, check=False)
+            subprocess.run(["umount", "-R", pd], stderr=subprocess.DEVNULL)
+            shutil.rmtree(pd, ignore_errors=True)
+    med = lambda xs: statistics.median(xs) * 1000
+    rows = [(f"run --rm IMG true, default bridge network, median of {args.runs} (ms)",
+             f"{med(vt):.1f}", f"{med(pt):.1f}" if pt else "n/a", "",
+             f"{med(pt) / med(vt):.2f}x" if pt else "n/a")]
+    return rows, note
+
+
+def _send_gib(port, total=GIB, attempts=20):
+    """Send `total` bytes to 127.0.0.1:port and wait for the receiver to close; seconds."""
+    chunk = bytes(1 << 20)
+    for _ in range(attempts):
+        try:
+            t = time.perf_counter()
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                left = total
+                while left > 0:
+                    n = s.send(chunk[:min(left, len(chunk))])
+                    left -= n
+                s.shutdown(socket.SHUT_WR)
+                while s.recv(65536):
+                    pass
+            return time.perf_counter() - t
+        except (ConnectionError, BrokenPipeError, socket.timeout):
+            time.sleep(0.3)
+    raise RuntimeError(f"no receiver behind 127.0.0.1:{port}")
+
+
+class _RootlessUser:
+    """Commands as the rootless test user, in a private directory."""
+
+    def __init__(self, name):
+        self.pw = pwd.getpwnam(name)
+        self.d = tempfile.mkdtemp(prefix="vbn-rl-", dir="/tmp")
+        os.chmod(self.d, 0o755)
+        for sub in ("home", "run"):
+            p = os.path.join(self.d, sub)
+            os.makedirs(p)
+            os.chown(p, self.pw.pw_uid, self.pw.pw_gid)
+            os.chmod(p, 0o700)
+        self.env = dict(HOME=f"{self.d}/home", USER=name, LOGNAME=name,
+                        PATH="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                        XDG_RUNTIME_DIR=f"{self.d}/run", XDG_DATA_HOME=f"{self.d}/home/data",
+                        XDG_CONFIG_HOME=f"{self.d}/home/config")
+
+    def copy(self, path, mode=0o755):
+        dst = os.path.join(self.d, os.path.basename(path))
+        shutil.copy(path, dst)
+        os.chmod(dst, mode)
+        return dst
+
+    def run(self, cmd, env=None, check=True):
+        return _run(cmd, env=dict(self.env, **(env or {})), user=self.pw, check=check)
+
+
+def _throughput(user, engine_cmd, image, env=None, rounds=3):
+    port = _free_port()
+    serve = "while true; do /bin/busybox nc -l -p 8080 > /dev/null; done"
+    user.run(engine_cmd + ["run", "-d", "--name", "sink", "-p", f"127.0.0.1:{port}:8080",
+                           "--user", "0", "--entrypoint", "/bin/busybox", image, "sh", "-c", serve],
+             env=env)
+    try:
+        _send_gib(port, total=1 << 20)  # warm-up: the receiver is up
+        return statistics.median(_send_gib(port) for _ in range(rounds))
+    finally:
+        user.run(engine_cmd + ["rm", "-f", "sink"], env=env, check=False)
+
+
+def rootless_port_rows(args, image_tar, image, vigil, conmon, have_podman, user_name):
+    """Rows for 1 GiB through a rootless published port."""
+    try:
+        pwd.getpwnam(user_name)
+    except KeyError:
+        return [], f"rootless port throughput skipped: no user {user_name} (scripts/rootless-setup)"
+    u = _RootlessUser(user_name)
+    note = ""
+    try:
+        tar = u.copy(image_tar, 0o644)
+        vcmd = [u.copy(vigil), "--conmon", u.copy(conmon)]
+        u.run(vcmd + ["load", "-q", "-i", tar])
+        vt = _throughput(u, vcmd, image, rounds=args.rounds)
+        pt = None
+        if have_podman:
+            pd = os.path.join(u.d, "home", "podman")
+            os.makedirs(pd)
+            penv = _podman_conf(pd, rootless=True)
+            _run(["chown", "-R", f"{u.pw.pw_uid}:{u.pw.pw_gid}", pd])
+            try:
+                u.run(["podman", "load", "-q", "-i", tar], env=penv)
+                pt = _throughput(u, ["podman"], image, env=penv, rounds=args.rounds)
+            except RuntimeError as e:
+                note = f"podman rootless failed: {e}"
+            finally:
+                u.run(["podman", "rm", "-a", "-f"], env=penv, check=False)
+                u.run(["podman", "system", "reset", "-f"], env=penv, check=False)
+        rate = lambda t: f"{1 / t:.2f} GiB/s ({t:.2f} s)"
+        rows = [(f"1 GiB into a rootless container via -p 127.0.0.1:P:8080, median of {args.rounds}",
+                 rate(vt), rate(pt) if pt else "n/a", "", f"{pt / vt:.2f}x" if pt else "n/a")]
+    finally:
+        pause = os.path.join(u.d, "run", "vigil", "pause.pid")
+        if os.path.exists(pause):
+            subprocess.run(["kill", open(pause).read().strip()], stderr=subprocess.DEVNULL)
+        shutil.rmtree(u.d, ignore_errors=True)
+    return rows, note
