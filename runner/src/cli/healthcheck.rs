@@ -1,11 +1,11 @@
 //! `vigil healthcheck`: `run` a container's healthcheck now (exit 0 healthy,
 //! 1 unhealthy, as Podman). The check runs in the container's monitor, like
-//! the scheduled ones; `on-exit` is the monitor's exit command for
-//! `--health-on-failure restart` (hidden).
+//! the scheduled ones. `--health-on-failure restart` is carried out by
+//! `container cleanup`, the monitor's exit command.
 
 use clap::{Args, Subcommand};
 
-use crate::container::health::{restart_if_requested, run_check, CheckResult};
+use crate::container::health::{run_check, CheckResult};
 use crate::container::Engine;
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -14,9 +14,6 @@ use crate::error::RunnerError;
 pub enum HealthcheckCommand {
     /// Run a container's healthcheck
     Run(HealthcheckRunArgs),
-    /// Restart a container its monitor stopped because its healthcheck failed
-    #[command(hide = true)]
-    OnExit(HealthcheckRunArgs),
 }
 
 impl HealthcheckCommand {
@@ -24,7 +21,6 @@ impl HealthcheckCommand {
     pub fn name(&self) -> &'static str {
         match self {
             HealthcheckCommand::Run(_) => "healthcheck run",
-            HealthcheckCommand::OnExit(_) => "healthcheck on-exit",
         }
     }
 }
@@ -46,10 +42,5 @@ pub fn handle(ctx: &Context, command: &HealthcheckCommand) -> Result<i32, Runner
                 Ok(1)
             }
         },
-        HealthcheckCommand::OnExit(args) => {
-            let id = engine.store.resolve(&args.container)?;
-            restart_if_requested(&engine, &id)?;
-            Ok(0)
-        }
     }
 }

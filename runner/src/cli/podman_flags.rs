@@ -336,7 +336,10 @@ mod tests {
         let expect = |command: &str, flag: &str| {
             Some((command.to_string(), format!("not supported yet: {flag}")))
         };
-        assert_eq!(refused(&["run", "--ip", "10.77.0.9", "img"]), expect("run", "--ip"));
+        assert_eq!(
+            refused(&["run", "--ip", "10.77.0.9", "img"]),
+            expect("run", "--ip")
+        );
         assert_eq!(
             refused(&["run", "--rm", "--mac-address=92:d0:c6:0a:29:33", "img"]),
             expect("run", "--mac-address")

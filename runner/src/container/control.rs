@@ -207,6 +207,16 @@ pub fn cleanup(engine: &Engine<'_>, id: &str, remove: bool) -> Result<Cleanup, R
     if rec.status != Status::Exited {
         return Ok(Cleanup::Nothing);
     }
+    // The monitor stopped it for `--health-on-failure restart` (it left the marker).
+    let marker = engine
+        .store
+        .dir(id)
+        .join(vigil::proto::health::RESTART_MARKER);
+    if std::fs::remove_file(&marker).is_ok() && !rec.stopped_by_user {
+        engine.init(&mut rec, false)?;
+        engine.start(&mut rec)?;
+        return Ok(Cleanup::Restarted);
+    }
     let policy = rec.restart_policy.clone();
     if !rec.stopped_by_user && policy.wants_restart(rec.exit_code.unwrap_or(-1), rec.restart_count)
     {

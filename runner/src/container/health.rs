@@ -345,21 +345,6 @@ pub fn run_check(engine: &Engine<'_>, name: &str) -> Result<CheckResult, RunnerE
     }
 }
 
-/// The monitor's exit command for `--health-on-failure restart`: if the
-/// monitor stopped the container because its check failed (it left
-/// [`health::RESTART_MARKER`]), start it again.
-pub fn restart_if_requested(engine: &Engine<'_>, id: &str) -> Result<bool, RunnerError> {
-    let marker = engine.store.dir(id).join(health::RESTART_MARKER);
-    let _lock = engine.store.lock(id)?;
-    let mut rec = engine.refresh(id)?;
-    if std::fs::remove_file(&marker).is_err() || rec.status == Status::Running {
-        return Ok(false);
-    }
-    engine.init(&mut rec, false)?;
-    engine.start(&mut rec)?;
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

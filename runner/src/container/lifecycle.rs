@@ -229,12 +229,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Exit command that starts the container again when its monitor
-    /// stopped it for `--health-on-failure restart`.
-    fn health_restart_command(&self, rec: &Record) -> Option<client::ExitCommand> {
-        self.vigil_command(&["healthcheck", "on-exit", &rec.id])
-    }
-
     /// This vigil with the global options of this invocation, then `tail`.
     fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
@@ -372,16 +366,16 @@ impl<'a> Engine<'a> {
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
         opts.health = super::health::monitor_options(rec, &f.dir);
-        if detached_auto_remove || rec.restart_policy.is_set() {
-            opts.exit_command = self.cleanup_command(rec, detached_auto_remove);
-        } else if opts
+        let health_restart = opts
             .health
             .as_ref()
-            .is_some_and(|h| h.on_failure == client::OnFailure::Restart)
+            .is_some_and(|h| h.on_failure == client::OnFailure::Restart);
+        if detached_auto_remove
+            || rec.restart_policy.is_set()
+            || health_restart
+            || !rec.net_state.is_empty()
         {
-            opts.exit_command = self.health_restart_command(rec);
-        } else if !rec.net_state.is_empty() {
-            opts.exit_command = self.cleanup_command(rec, false);
+            opts.exit_command = self.cleanup_command(rec, detached_auto_remove);
         }
         // The monitor holds the port reservations and the helpers' exit
         // pipe for as long as the container lives.
