@@ -7,6 +7,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 pub mod argv;
 pub mod attach;
+pub mod build;
 pub mod create;
 pub mod exec;
 pub mod image;
@@ -88,6 +89,8 @@ pub enum LogLevel {
 pub enum Command {
     /// Run a command in a new container
     Run(run::RunArgs),
+    /// Build an image from a Containerfile
+    Build(build::BuildArgs),
     /// Create but do not start a container
     Create(create::CreateArgs),
     /// Start one or more containers
@@ -128,6 +131,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
+            Command::Build(_) => "build",
             Command::Create(_) => "create",
             Command::Start(_) => "start",
             Command::Ps(_) => "ps",

@@ -8,7 +8,9 @@
 //! [`layer_dirs`](store::ImageRecord::layer_dirs).
 
 pub mod archive;
+pub mod commit;
 pub mod compress;
+pub mod diff;
 pub mod digest;
 pub mod layout;
 pub mod oci;
