@@ -1,0 +1,490 @@
+//! `vigil build` against `podman build` (runner-build.md §6, §7): the same
+//! Containerfile and context built by both from the same busybox base image
+//! (a docker-archive made offline from the busybox test rootfs, loaded into
+//! vigil's store and into a private Podman store), then the image config
+//! fields and the file trees compared. Also: failures (exit status, message,
+//! nothing tagged) and a cached rebuild with the same ID.
+//!
+//! Fields that legitimately differ and are not compared (§6.4): IDs,
+//! digests, `created` times, COPY/ADD digests in history, the
+//! `io.buildah.version` label, mtimes, and the RUN mount placeholders
+//! (0-byte `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, `/run`).
+
+#[allow(dead_code)]
+mod e2e_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use e2e_support::{manifest, text, Podman, Vigil};
+
+const BASE: &str = "localhost/busybox:latest";
+
+/// A docker-archive of the busybox test rootfs named `BASE`, built once.
+fn busybox_archive(dir: &Path) -> Option<PathBuf> {
+    let rootfs = e2e_support::workspace().join("target/test-rootfs/busybox");
+    if !rootfs.join("bin/busybox").is_file() {
+        let _ = Command::new("bash")
+            .arg(e2e_support::workspace().join("scripts/make-test-rootfs"))
+            .arg(&rootfs)
+            .status();
+    }
+    if !rootfs.join("bin/busybox").is_file() {
+        return None;
+    }
+    let img = dir.join("img");
+    fs::create_dir_all(&img).ok()?;
+    let ok = Command::new("tar")
+        .args([
+            "--numeric-owner",
+            "--owner=0",
+            "--group=0",
+            "--sort=name",
+            "-C",
+        ])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(img.join("layer.tar"))
+        .arg(".")
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    let layer = fs::read(img.join("layer.tar")).ok()?;
+    let diff_id = sha256_hex(&layer);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff_id}"]}},"history":[{{"created":"2026-01-01T00:00:00Z","created_by":"busybox-static"}}]}}"#
+    );
+    let config_name = format!("{}.json", sha256_hex(config.as_bytes()));
+    fs::write(img.join(&config_name), config).ok()?;
+    fs::write(
+        img.join("manifest.json"),
+        format!(r#"[{{"Config":"{config_name}","RepoTags":["{BASE}"],"Layers":["layer.tar"]}}]"#),
+    )
+    .ok()?;
+    let archive = dir.join("busybox.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&img)
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()
+        .ok()?
+        .success();
+    ok.then_some(archive)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+struct Setup {
+    vigil: Vigil,
+    podman: Option<Podman>,
+    dir: tempfile::TempDir,
+}
+
+fn setup(test: &str, with_podman: bool) -> Option<Setup> {
+    let vigil = match Vigil::new() {
+        Ok(v) => v,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return None;
+        }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("vigil-build-")
+        .tempdir()
+        .ok()?;
+    let Some(archive) = busybox_archive(dir.path()) else {
+        eprintln!("skipping {test}: no busybox rootfs (scripts/make-test-rootfs)");
+        return None;
+    };
+    vigil.load(&archive);
+    let podman = if with_podman {
+        match Podman::new("overlay") {
+            Ok(p) => {
+                p.ok(&["load", "-i", archive.to_str()?]);
+                Some(p)
+            }
+            Err(why) => {
+                eprintln!("{test}: podman comparison skipped: {why}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Some(Setup { vigil, podman, dir })
+}
+
+/// Writes `files` (path, content) under `dir`.
+fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let p = dir.join(path);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(&p, content).expect("write");
+    }
+}
+
+fn vigil_build(v: &Vigil, args: &[&str]) -> Output {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    v.run(&all)
+}
+
+fn podman_build(p: &Podman, args: &[&str]) -> Output {
+    let mut all = vec!["build", "--pull=never", "--network=none"];
+    all.extend_from_slice(args);
+    p.run(&all)
+}
+
+/// The compared config fields, `io.buildah.version` dropped.
+fn config_fields(config: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for k in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "WorkingDir",
+        "User",
+        "ExposedPorts",
+        "Labels",
+        "Volumes",
+        "StopSignal",
+    ] {
+        let mut v = config.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        if k == "Labels" {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("io.buildah.version");
+                if m.is_empty() {
+                    v = serde_json::Value::Null;
+                }
+            }
+        }
+        let empty = v.is_null()
+            || v.as_str() == Some("")
+            || v.as_array().is_some_and(|a| a.is_empty())
+            || v.as_object().is_some_and(|o| o.is_empty());
+        if !empty {
+            out.insert(k.into(), v);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+fn vigil_config(v: &Vigil, name: &str) -> serde_json::Value {
+    let out: serde_json::Value =
+        serde_json::from_str(&v.ok(&["image", "inspect", name])).expect("inspect json");
+    config_fields(&out[0]["Config"])
+}
+
+fn podman_config(p: &Podman, name: &str) -> serde_json::Value {
+    let out = p.ok(&["image", "inspect", name, "--format", "{{json .Config}}"]);
+    config_fields(&serde_json::from_str(&out).expect("config json"))
+}
+
+/// The lister of §6.3 (path, type, mode, owner, size or link target),
+/// without the RUN mount placeholders.
+fn tree(root: &Path) -> Vec<String> {
+    let m = manifest(root);
+    let mut out = Vec::new();
+    for (path, e) in &m {
+        let placeholder = matches!(
+            path.as_str(),
+            "etc/hosts" | "etc/hostname" | "etc/resolv.conf" | "run/.containerenv"
+        ) && e.size == Some(0);
+        if placeholder || path == "." || path == "run" || path.starts_with("run/") {
+            continue;
+        }
+        let x = match e.kind {
+            'f' => e.size.map(|s| s.to_string()).unwrap_or_default(),
+            'l' => e.target.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push(format!(
+            "/{path}\t{}\t{:04o}\t{}:{}\t{x}",
+            e.kind, e.mode, e.uid, e.gid
+        ));
+    }
+    out
+}
+
+fn vigil_tree(v: &Vigil, name: &str, into: &Path) -> Vec<String> {
+    let store = vigil_runner::image::Store::open_dir(&v.root()).expect("store");
+    let record = store.resolve(name).expect("built image");
+    fs::create_dir_all(into).expect("mkdir");
+    record.flatten_into(into).expect("flatten");
+    tree(into)
+}
+
+fn podman_tree(p: &Podman, name: &str) -> Vec<String> {
+    let mount = p.ok(&["image", "mount", name]);
+    let t = tree(Path::new(mount.trim()));
+    p.ok(&["image", "unmount", name]);
+    t
+}
+
+/// Builds `containerfile` in a context of `files` with both and compares.
+fn compare(s: &Setup, name: &str, containerfile: &str, files: &[(&str, &str)], extra: &[&str]) {
+    let ctx = s.dir.path().join(name);
+    write_tree(&ctx, files);
+    fs::write(ctx.join("Containerfile"), containerfile).expect("write");
+    let ctx_s = ctx.to_str().expect("utf-8");
+    let tag = format!("cmp-{name}");
+    let mut args: Vec<&str> = vec!["-t", &tag];
+    args.extend_from_slice(extra);
+    args.push(ctx_s);
+    let out = vigil_build(&s.vigil, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "vigil build {name}\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let vigil_config = vigil_config(&s.vigil, &tag);
+    let vigil_files = vigil_tree(&s.vigil, &tag, &s.dir.path().join(format!("{name}-rootfs")));
+    let Some(p) = &s.podman else {
+        return;
+    };
+    let out = podman_build(p, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "podman build {name}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(vigil_config, podman_config(p, &tag), "{name}: config");
+    let podman_files = podman_tree(p, &tag);
+    let only_vigil: Vec<&String> = vigil_files
+        .iter()
+        .filter(|l| !podman_files.contains(l))
+        .collect();
+    let only_podman: Vec<&String> = podman_files
+        .iter()
+        .filter(|l| !vigil_files.contains(l))
+        .collect();
+    assert!(
+        only_vigil.is_empty() && only_podman.is_empty(),
+        "{name}: file trees differ\nonly vigil: {only_vigil:#?}\nonly podman: {only_podman:#?}"
+    );
+}
+
+#[test]
+fn config_instructions_and_copy_match_podman() {
+    let Some(s) = setup("config_instructions_and_copy_match_podman", true) else {
+        return;
+    };
+    compare(
+        &s,
+        "t1",
+        r#"# a comment
+FROM localhost/busybox:latest
+LABEL maintainer="x" version=1.0
+ENV A=1 B="two words"
+ENV C 3 4
+ARG FOO=bar
+RUN echo "foo=$FOO A=$A" > /f.txt && rm -rf /tmp && mkdir /tmp && rm /bin/ls
+WORKDIR /app/sub
+WORKDIR rel
+COPY hello.txt ./
+COPY a.txt b.txt /multi/
+COPY dir /dircopy
+COPY --chown=1000:1000 a.txt /chowned/
+COPY --chmod=640 a.txt /chmodded/
+EXPOSE 80 443/udp
+USER 1000:1000
+VOLUME /data ["/data2"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/bin/sh","-c"]
+CMD ["echo hi"]
+"#,
+        &[
+            ("hello.txt", "hello\n"),
+            ("a.txt", "a\n"),
+            ("b.txt", "bb\n"),
+            ("dir/c.txt", "ccc\n"),
+            ("dir/sub/d.txt", "d\n"),
+        ],
+        &[],
+    );
+    let v = &s.vigil;
+    assert_eq!(
+        v.ok(&["run", "--rm", "--entrypoint", "cat", "cmp-t1", "/f.txt"]),
+        "foo=bar A=1\n"
+    );
+    assert_eq!(v.ok(&["run", "--rm", "cmp-t1"]), "hi\n");
+}
+
+#[test]
+fn multi_stage_add_and_ignore_match_podman() {
+    let Some(s) = setup("multi_stage_add_and_ignore_match_podman", true) else {
+        return;
+    };
+    // The seed's shape: ADD of a tarball (auto-extracted), a long RUN script.
+    let pkg = s.dir.path().join("pkgsrc");
+    write_tree(
+        &pkg,
+        &[(
+            "tinyweb-1.0/configure",
+            "#!/bin/sh\necho \"PREFIX=$2\" > config.mk\necho configured\n",
+        )],
+    );
+    let ctx = s.dir.path().join("t6");
+    fs::create_dir_all(&ctx).expect("mkdir");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&pkg)
+        .args(["--owner=1000", "--group=1000", "--mode=0755", "-czf"])
+        .arg(ctx.join("tinyweb-1.0.tar.gz"))
+        .arg("tinyweb-1.0")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    compare(
+        &s,
+        "t6",
+        r#"ARG VER=1
+FROM localhost/busybox:latest AS builder
+ARG VER
+RUN mkdir /out && echo "built v$VER" > /out/artifact && chmod 700 /out
+COPY . /ctx/
+
+FROM localhost/busybox:latest
+ENV TINYWEB_VERSION=1.0 \
+    PATH=/usr/local/nginx/sbin:$PATH
+ADD tinyweb-${TINYWEB_VERSION}.tar.gz /usr/src/
+RUN set -eux; \
+    cd /usr/src/tinyweb-${TINYWEB_VERSION} \
+    && ./configure --prefix /usr/local/nginx \
+    && mkdir -p /usr/local/nginx/sbin \
+    && mv config.mk /usr/local/nginx/ \
+    && rm -rf /usr/src/tinyweb-${TINYWEB_VERSION} \
+    && ln -sf /dev/stdout /usr/local/nginx/access.log
+COPY --from=builder /out /final/
+COPY --from=0 /ctx /ctxcopy
+STOPSIGNAL SIGQUIT
+EXPOSE 80
+CMD ["cat", "/final/artifact"]
+"#,
+        &[
+            ("src/keep/a.c", "a"),
+            ("src/skip/b.c", "b"),
+            ("logs/x.log", "x"),
+            ("README.md", "r"),
+            ("top.tmp", "t"),
+            ("src/keep/n.tmp", "n"),
+            ("important.tmp", "i"),
+            (
+                ".containerignore",
+                "# comment\n*.tmp\n!important.tmp\nlogs\nsrc/skip/\n**/n.tmp\nContainerfile\n",
+            ),
+        ],
+        &["--build-arg", "VER=7"],
+    );
+    assert_eq!(s.vigil.ok(&["run", "--rm", "cmp-t6"]), "built v7\n");
+}
+
+#[test]
+fn failures_tag_nothing_and_rebuilds_hit_the_cache() {
+    let Some(s) = setup("failures_tag_nothing_and_rebuilds_hit_the_cache", false) else {
+        return;
+    };
+    let v = &s.vigil;
+    let ctx = s.dir.path().join("fail");
+    let cases: &[(&str, i32, &str)] = &[
+        (
+            "FROM localhost/busybox:latest\nRUN echo out; echo err >&2; exit 3\n",
+            3,
+            "Error: building at STEP \"RUN echo out; echo err >&2; exit 3\": while running runtime: exit status 3",
+        ),
+        (
+            "FROM localhost/busybox:latest\nCOPY missing.txt /x/\n",
+            125,
+            "copier: stat: \"/missing.txt\": no such file or directory",
+        ),
+        (
+            "FROM localhost/busybox:latest\nFOOBAR\n",
+            125,
+            "Error: building at STEP \"FOOBAR \": Build error: Unknown instruction: \"FOOBAR\"",
+        ),
+        ("RUN true\n", 125, "Error: no FROM statement found"),
+        ("FROM localhost/nosuch\n", 125, "localhost/nosuch:latest: image not known"),
+        (
+            "FROM localhost/busybox:latest\nCOPY --from=nostage /x /y\n",
+            125,
+            "nostage",
+        ),
+        (
+            "FROM localhost/busybox:latest\nCMD [1, 2]\n",
+            125,
+            "arrays must be comprised of strings only",
+        ),
+        (
+            "FROM localhost/busybox:latest\nRUN --network=none true\n",
+            125,
+            "RUN only supports the --mount flag",
+        ),
+    ];
+    for (file, code, message) in cases {
+        write_tree(&ctx, &[("Containerfile", file)]);
+        let out = vigil_build(v, &["-t", "failed", ctx.to_str().expect("utf-8")]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{file}\n{err}");
+        assert!(err.contains(message), "{file}: {err}");
+        assert!(
+            !text(&v.run(&["images"]).stdout).contains("failed"),
+            "{file}: tagged"
+        );
+    }
+    let out = vigil_build(v, &["/nonexistent-context"]);
+    assert_eq!(out.status.code(), Some(125));
+
+    // The failing RUN's own output went through.
+    write_tree(&ctx, &[("Containerfile", cases[0].0)]);
+    let out = vigil_build(v, &[ctx.to_str().expect("utf-8")]);
+    assert!(
+        text(&out.stdout).contains("\nout\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).starts_with("err\n"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Cache: same id on rebuild, a changed source misses from there on.
+    let cache = s.dir.path().join("cache");
+    write_tree(
+        &cache,
+        &[
+            ("a.txt", "one\n"),
+            (
+                "Containerfile",
+                "FROM localhost/busybox:latest\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nENV X=1\n",
+            ),
+        ],
+    );
+    let c = cache.to_str().expect("utf-8");
+    let first = v.ok(&["build", "-q", c]);
+    assert_eq!(first.lines().count(), 1, "{first}");
+    let again = v.ok(&["build", c]);
+    assert_eq!(again.matches("--> Using cache").count(), 3, "{again}");
+    assert_eq!(again.lines().last(), first.lines().last());
+    fs::write(cache.join("a.txt"), "two\n").expect("write");
+    let changed = v.ok(&["build", c]);
+    assert_eq!(changed.matches("--> Using cache").count(), 0, "{changed}");
+    assert_ne!(changed.lines().last(), first.lines().last());
+    let id = changed.lines().last().expect("id").to_string();
+    assert_eq!(v.ok(&["run", "--rm", &id, "cat", "/b.txt"]), "two\n");
+    let fresh = v.ok(&["build", "--no-cache", c]);
+    assert_eq!(fresh.matches("Using cache").count(), 0);
+    assert_ne!(fresh.lines().last(), Some(id.as_str()));
+}
