@@ -141,6 +141,10 @@ struct Builder<'a> {
     declared: BTreeSet<String>,
     results: Vec<StageResult>,
     platform: String,
+    /// `--squash` or `--layers=false`: the final stage becomes one layer,
+    /// no step is cached, intermediate images are removed at the end.
+    squash: bool,
+    intermediates: Vec<String>,
 }
 
 /// The state of the stage being built.
@@ -227,6 +231,8 @@ pub fn build(ctx: &Context, opts: &BuildOptions) -> Result<Built, BuildError> {
         declared: BTreeSet::new(),
         results: Vec::new(),
         platform: Platform::host().display(),
+        squash: opts.squash || !opts.layers,
+        intermediates: Vec::new(),
     };
     b.heading(&heading)?;
     b.warn_missing_args(&stages);
@@ -371,6 +377,7 @@ impl Builder<'_> {
         }
         out.line(&format!("STEP 1/{total}: {from_line}"));
         let image = self.base_image(stage, &base_name)?;
+        let base = image.clone();
         let mut config = match &image {
             Some(img) => StageConfig::from_image(&img.raw_config()?),
             None => {
@@ -417,10 +424,92 @@ impl Builder<'_> {
         if !cur.committed || cur.image.is_none() {
             // A stage of only FROM: its image is the base (PATH added).
             let record = self.commit(&mut cur, None, None, "", out, last)?;
+            if self.squash && last {
+                return self.squash_stage(base, &base_name, record, out);
+            }
             return Ok(record);
         }
-        cur.image
-            .ok_or_else(|| BuildError::Other("stage produced no image".into()))
+        let result = cur
+            .image
+            .ok_or_else(|| BuildError::Other("stage produced no image".into()))?;
+        if self.squash && last {
+            return self.squash_stage(base, &base_name, result, out);
+        }
+        Ok(result)
+    }
+
+    /// `--squash`/`--layers=false`: the stage's new layers as one layer on
+    /// top of the base's; the stage's history entries all `empty_layer`
+    /// but the last, which carries the layer and `FROM <base>` (§3.1).
+    fn squash_stage(
+        &mut self,
+        base: Option<ImageRecord>,
+        base_name: &str,
+        result: ImageRecord,
+        out: &Out,
+    ) -> Result<ImageRecord, BuildError> {
+        use crate::image::unpack::{self, Mode, Options};
+        let fail = |e: String| BuildError::Other(format!("squashing the image: {e}"));
+        let base_layers = base.as_ref().map(|b| b.layers.clone()).unwrap_or_default();
+        let base_history = base.as_ref().map_or(0, |b| b.config.history.len());
+        let tmp = self.store.tmp_dir();
+        let work = WorkMount::new(base.as_ref(), &tmp).map_err(fail)?;
+        let merged = work.merged();
+        let opts = Options::new(Mode::Flat);
+        for dir in result.layer_dirs().iter().skip(base_layers.len()) {
+            unpack::apply_layer_dir(dir, &merged, &opts).map_err(|e| fail(e.to_string()))?;
+        }
+        work.unmount();
+        let changes = work.changes().map_err(fail)?;
+        let mut config = StageConfig::from_image(&result.raw_config()?);
+        config.diff_ids = base_layers.iter().map(|l| l.diff_id.to_string()).collect();
+        let count = config.base_history.len();
+        for (i, h) in config
+            .base_history
+            .iter_mut()
+            .enumerate()
+            .skip(base_history)
+        {
+            if let Some(h) = h.as_object_mut() {
+                h.remove("comment");
+                if i + 1 == count {
+                    h.remove("empty_layer");
+                    if base.is_some() {
+                        h.insert("comment".into(), json!(format!("FROM {base_name}")));
+                    }
+                } else {
+                    h.insert("empty_layer".into(), json!(true));
+                }
+            }
+        }
+        let temp = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempfile_in(&tmp)
+            .map_err(|e| fail(e.to_string()))?;
+        let file = temp.reopen().map_err(|e| fail(e.to_string()))?;
+        let tar = diff::write_upper_dir(&changes, file, DiffOptions::default())
+            .map_err(|e| fail(e.to_string()))?;
+        config.diff_ids.push(tar.diff_id.to_string());
+        let created = format_rfc3339(now_nanos());
+        let doc = config.document(self.opts.format, &created, None);
+        let record = commit::commit(
+            &self.store,
+            NewImage {
+                parent_layers: &base_layers,
+                layer: Some((temp.path(), tar.diff_id)),
+                config: doc,
+                names: Vec::new(),
+            },
+        )?;
+        drop(work);
+        for id in std::mem::take(&mut self.intermediates) {
+            if id != record.id.hex() {
+                let _ = self.store.remove(&id);
+            }
+        }
+        out.line(&self.commit_line());
+        out.line(&format!("--> {}", &record.id.hex()[..11]));
+        Ok(record)
     }
 
     fn flags_of(
@@ -760,13 +849,18 @@ impl Builder<'_> {
                 names: Vec::new(),
             },
         )?;
-        if let Some(key) = key {
-            self.cache.remember(&key, record.id.hex());
+        if self.squash {
+            // Not a cache entry, and gone once the stage is squashed.
+            self.intermediates.push(record.id.hex().to_string());
+        } else {
+            if let Some(key) = key {
+                self.cache.remember(&key, record.id.hex());
+            }
+            if final_step {
+                out.line(&self.commit_line());
+            }
+            out.line(&format!("--> {}", &record.id.hex()[..11]));
         }
-        if final_step {
-            out.line(&self.commit_line());
-        }
-        out.line(&format!("--> {}", &record.id.hex()[..11]));
         cur.config = StageConfig::from_image(&record.raw_config()?);
         cur.comment = Some(format!("FROM {}", record.id.short()));
         cur.image = Some(record.clone());
