@@ -1,16 +1,55 @@
-//! What every command gets: the global options, resolved.
+//! What every command gets: the engine-wide settings, resolved. The CLI
+//! builds [`Settings`] from its global flags; the layers below the CLI read
+//! them only through a [`Context`], never from the command line.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::cli::{GlobalOptions, LogLevel};
 use crate::error::RunnerError;
 use crate::paths::{find_executable, Paths};
 
 /// Name of the monitor binary built by this workspace.
 pub const MONITOR_NAME: &str = "conmon";
 
-/// Resolved global options. Executables are looked up only when a command
+/// Podman's log levels, least severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+    Panic,
+}
+
+/// The engine-wide settings, as the user chose them (global flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Store directory; `None`: the default for the user.
+    pub root: Option<PathBuf>,
+    /// State directory; `None`: the default for the user.
+    pub runroot: Option<PathBuf>,
+    /// OCI runtime: a name to look up on PATH, or a path.
+    pub runtime: PathBuf,
+    /// Monitor binary; `None`: `conmon` next to vigil, else on PATH.
+    pub conmon: Option<PathBuf>,
+    pub log_level: LogLevel,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            root: None,
+            runroot: None,
+            runtime: PathBuf::from("runc"),
+            conmon: None,
+            log_level: LogLevel::Warn,
+        }
+    }
+}
+
+/// Resolved settings. Executables are looked up only when a command
 /// needs them, so `vigil ps` works on a host without runc.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -25,18 +64,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolves `global` for the user `uid`, reading variables through `env`.
-    pub fn new<E>(global: &GlobalOptions, uid: u32, env: E) -> Result<Self, RunnerError>
+    /// Resolves `settings` for the user `uid`, reading variables through `env`.
+    pub fn new<E>(settings: &Settings, uid: u32, env: E) -> Result<Self, RunnerError>
     where
         E: Fn(&str) -> Option<OsString>,
     {
         let search_path = env("PATH");
-        let paths = Paths::resolve(uid, env, global.root.clone(), global.runroot.clone())?;
+        let paths = Paths::resolve(uid, env, settings.root.clone(), settings.runroot.clone())?;
         Ok(Context {
             paths,
-            runtime: global.runtime.clone(),
-            conmon: global.conmon.clone(),
-            log_level: global.log_level,
+            runtime: settings.runtime.clone(),
+            conmon: settings.conmon.clone(),
+            log_level: settings.log_level,
             search_path,
         })
     }
@@ -76,15 +115,9 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
-
-    fn global(args: &[&str]) -> GlobalOptions {
-        let argv = ["vigil"].iter().chain(args).chain(&["ps"]);
-        crate::cli::Cli::try_parse_from(argv).unwrap().global
-    }
 
     fn executable(dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
@@ -104,13 +137,29 @@ mod tests {
             _ => None,
         };
 
-        let ctx = Context::new(&global(&["--runroot", "/r"]), 1000, &env).unwrap();
+        let ctx = Context::new(
+            &Settings {
+                runroot: Some("/r".into()),
+                ..Settings::default()
+            },
+            1000,
+            &env,
+        )
+        .unwrap();
         assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
         assert_eq!(ctx.paths.state, Path::new("/r"));
         assert_eq!(ctx.log_level, LogLevel::Warn);
         assert_eq!(ctx.runtime_path().unwrap(), runc);
 
-        let ctx = Context::new(&global(&["--runtime", "crun"]), 1000, &env).unwrap();
+        let ctx = Context::new(
+            &Settings {
+                runtime: "crun".into(),
+                ..Settings::default()
+            },
+            1000,
+            &env,
+        )
+        .unwrap();
         let err = ctx.runtime_path().unwrap_err();
         assert_eq!(err.exit_code(), 125);
         assert!(err.to_string().contains("crun"), "{err}");
@@ -120,13 +169,19 @@ mod tests {
     fn explicit_monitor_path_is_used() {
         let bin = tempfile::tempdir().unwrap();
         let conmon = executable(bin.path(), "my-conmon");
-        let arg = conmon.to_str().unwrap();
-        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        let settings = Settings {
+            conmon: Some(conmon.clone()),
+            ..Settings::default()
+        };
+        let ctx = Context::new(&settings, 0, |_: &str| None).unwrap();
         assert_eq!(ctx.monitor_path().unwrap(), conmon);
 
         let missing = bin.path().join("missing");
-        let arg = missing.to_str().unwrap();
-        let ctx = Context::new(&global(&["--conmon", arg]), 0, |_: &str| None).unwrap();
+        let settings = Settings {
+            conmon: Some(missing),
+            ..Settings::default()
+        };
+        let ctx = Context::new(&settings, 0, |_: &str| None).unwrap();
         assert_eq!(ctx.monitor_path().unwrap_err().exit_code(), 125);
     }
 }

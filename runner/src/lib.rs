@@ -9,6 +9,7 @@ pub mod cli;
 pub mod container;
 pub mod context;
 pub mod error;
+pub mod fsroot;
 pub mod image;
 pub mod paths;
 pub mod rootless;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     // namespace now, while the process is still single-threaded.
     let env = |name: &str| std::env::var_os(name);
     let (uid, gid) = vigil_runner::rootless::caller_ids(env);
-    let result = Context::new(&cli.global, uid, env)
+    let result = Context::new(&cli.global.settings(), uid, env)
         .and_then(|ctx| vigil_runner::rootless::enter(&ctx, uid, gid, env).map(|()| ctx))
         .and_then(|ctx| dispatch(&ctx, &cli.command));
     match result {

@@ -17,7 +17,8 @@ use tar::{EntryType, Header};
 
 use super::glob;
 use super::ignore::Ignore;
-use crate::image::unpack::{self, root, Mode, Options};
+use crate::fsroot as root;
+use crate::image::unpack::{self, Mode, Options};
 
 /// Where sources are read from.
 pub enum SourceRoot<'a> {

@@ -640,9 +640,8 @@ impl Builder<'_> {
                     };
                     format!("{}/{dir}", base.trim_end_matches('/'))
                 };
-                config.working_dir = crate::image::unpack::root::display(
-                    &crate::image::unpack::root::clean(joined.as_bytes()),
-                );
+                config.working_dir =
+                    crate::fsroot::display(&crate::fsroot::clean(joined.as_bytes()));
             }
             "user" => config.user = process_word(&ins.args, &cur.lookup()).map_err(fail)?,
             "expose" => {

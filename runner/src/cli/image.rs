@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::cli::load::{engine_err, print_out};
+use crate::cli::output::{engine_err, print_out};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::reference::Reference;

@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use crate::cli::load::{engine_err, print_out};
+use crate::cli::output::{engine_err, print_out, table};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::progress::human_size;
@@ -95,30 +95,6 @@ pub fn handle(ctx: &Context, args: &ImagesArgs) -> Result<i32, RunnerError> {
     }
     print_out(&table(&rows));
     Ok(0)
-}
-
-/// Left-aligned columns separated by at least two spaces (last one unpadded).
-pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.123Z`,
@@ -232,14 +208,5 @@ mod tests {
         assert_eq!(human_ago(21 * 86400), "3 weeks ago");
         assert_eq!(human_ago(400 * 86400), "13 months ago");
         assert_eq!(human_ago(3 * 365 * 86400), "3 years ago");
-    }
-
-    #[test]
-    fn tables_align() {
-        let rows = [
-            ["A".to_string(), "BB".to_string()],
-            ["CCC".to_string(), "D".to_string()],
-        ];
-        assert_eq!(table(&rows), "A    BB\nCCC  D\n");
     }
 }

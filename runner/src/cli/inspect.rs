@@ -97,7 +97,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "CapDrop": flags.cap_drop,
             "ReadonlyRootfs": flags.read_only,
             // Podman reports an unlimited pids limit as 0.
-            "PidsLimit": crate::spec::pids_limit(flags.pids_limit).map_or(0, |n| n.max(0)),
+            "PidsLimit": rec.config.parsed().map_or(0, |p| p.pids_limit.max(0)),
             "Tmpfs": tmpfs,
             "LogConfig": {"Type": rec.log.driver, "Path": rec.log.path, "Tag": rec.log.tag},
         },

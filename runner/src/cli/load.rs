@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::output::{engine_err, print_out};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::archive::{read_archive, ArchiveSource};
@@ -27,18 +28,6 @@ pub struct LoadArgs {
     /// Suppress the progress output
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-/// Writes `text` to stdout; a closed pipe (`vigil images | head`) is not an error.
-pub fn print_out(text: &str) {
-    use std::io::Write;
-    let mut out = io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-}
-
-/// Maps an image-layer error to the runner's error.
-pub fn engine_err(err: impl std::fmt::Display) -> RunnerError {
-    RunnerError::Engine(err.to_string())
 }
 
 pub fn handle(ctx: &Context, args: &LoadArgs) -> Result<i32, RunnerError> {

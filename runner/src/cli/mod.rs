@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::context::LogLevel;
+use crate::context::Settings;
 
 pub mod argv;
 pub mod attach;
@@ -16,6 +20,7 @@ pub mod inspect;
 pub mod kill;
 pub mod load;
 pub mod logs;
+pub mod output;
 pub mod ps;
 pub mod rm;
 pub mod rmi;
@@ -71,17 +76,44 @@ pub struct GlobalOptions {
     pub log_level: LogLevel,
 }
 
-/// Podman's log levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    #[value(alias = "warning")]
-    Warn,
-    Error,
-    Fatal,
-    Panic,
+impl GlobalOptions {
+    /// The settings the layers below the CLI run with.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            root: self.root.clone(),
+            runroot: self.runroot.clone(),
+            runtime: self.runtime.clone(),
+            conmon: self.conmon.clone(),
+            log_level: self.log_level,
+        }
+    }
+}
+
+/// `--log-level` takes Podman's level names (and `warning`).
+impl ValueEnum for LogLevel {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            LogLevel::Trace,
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+            LogLevel::Fatal,
+            LogLevel::Panic,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            LogLevel::Trace => PossibleValue::new("trace"),
+            LogLevel::Debug => PossibleValue::new("debug"),
+            LogLevel::Info => PossibleValue::new("info"),
+            LogLevel::Warn => PossibleValue::new("warn").alias("warning"),
+            LogLevel::Error => PossibleValue::new("error"),
+            LogLevel::Fatal => PossibleValue::new("fatal"),
+            LogLevel::Panic => PossibleValue::new("panic"),
+        })
+    }
 }
 
 /// The commands, named as in Podman.

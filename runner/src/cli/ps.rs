@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::output::{print_out, table};
 use crate::container::record::{human_duration, now_nanos};
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
@@ -47,33 +48,6 @@ fn plain_status(rec: &Record, now: i128) -> String {
             human_duration(now - rec.finished_at.unwrap_or(now))
         ),
     }
-}
-
-/// Columns separated by at least two spaces, like Go's tabwriter in Podman.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// List containers, refreshing their state first.
@@ -144,7 +118,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.name.clone(),
         ]);
     }
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), table(&rows).as_bytes());
+    print_out(&table(&rows));
     Ok(0)
 }
 
@@ -157,19 +131,16 @@ pub fn ps_json(records: &[Record], now: i128) -> String {
     let list: Vec<serde_json::Value> = records
         .iter()
         .map(|r| {
-            let f = &r.config.flags;
-            let mut mounts: Vec<String> = r
-                .config
-                .volumes
-                .iter()
-                .filter_map(|v| crate::spec::parse_volume(v).ok().map(|b| b.destination))
-                .collect();
-            mounts.extend(
-                f.tmpfs
+            // A record too damaged to parse still gets listed.
+            let mounts: Vec<String> = match r.config.parsed() {
+                Ok(parsed) => parsed
+                    .volumes
                     .iter()
-                    .filter_map(|t| crate::spec::parse_tmpfs(t).ok())
-                    .map(|m| m.destination().to_string_lossy().into_owned()),
-            );
+                    .map(|b| b.destination.clone())
+                    .chain(parsed.tmpfs.iter().map(|t| t.destination.clone()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
             let running = r.status == Status::Running;
             serde_json::json!({
                 "AutoRemove": r.auto_remove,

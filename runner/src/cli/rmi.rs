@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::load::{engine_err, print_out};
+use crate::cli::output::{engine_err, print_out};
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
 use crate::error::{exit_code, RunnerError};

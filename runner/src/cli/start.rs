@@ -47,7 +47,7 @@ pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
             )));
         }
         let keys = parse_detach_keys(args.options.detach_keys.as_deref())?;
-        return super::run::start_attached(
+        return crate::container::session::start_attached(
             &engine,
             &mut rec,
             args.interactive,

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use crate::cli::load::engine_err;
+use crate::cli::output::engine_err;
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::Store;

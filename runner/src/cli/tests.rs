@@ -387,3 +387,23 @@ fn every_command_has_its_podman_name() {
         assert!(names.iter().any(|name| name == expected), "{expected}");
     }
 }
+
+#[test]
+fn global_options_become_the_context_settings() {
+    let settings = parse(&["--runroot", "/r", "--runtime", "crun", "ps"])
+        .global
+        .settings();
+    assert_eq!(
+        settings,
+        crate::context::Settings {
+            runroot: Some("/r".into()),
+            runtime: "crun".into(),
+            ..Default::default()
+        }
+    );
+    let env = |name: &str| (name == "HOME").then(|| "/home/ann".into());
+    let ctx = crate::Context::new(&settings, 1000, env).unwrap();
+    assert_eq!(ctx.paths.state, Path::new("/r"));
+    assert_eq!(ctx.paths.store, Path::new("/home/ann/.local/share/vigil"));
+    assert_eq!(ctx.log_level, LogLevel::Warn);
+}

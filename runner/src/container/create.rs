@@ -196,144 +196,56 @@ pub fn create(
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
-    let network = Network::parse(req.network.as_deref())?;
-    for v in &req.volumes {
-        spec::parse_volume(v)?;
-    }
-    let mut memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
-    let mut flags = req.flags.clone();
-    flags.validate()?;
-    flags.cap_add = spec::parse_capabilities(&flags.cap_add)?;
-    flags.cap_drop = spec::parse_capabilities(&flags.cap_drop)?;
-    if let Some(h) = &req.hostname {
-        check_hostname(h)?;
-    }
-    let mut env_flags = read_env_files(&req.env_files)?;
-    env_flags.extend(req.env.iter().cloned());
-    if crate::rootless::active().is_some() {
-        if network_is_path(&network) {
-            return Err(RunnerError::Engine(format!(
-                "--network {}: a rootless container cannot join a network namespace it does \
-                 not own; use --network none or host",
-                network.name()
-            )));
-        }
-        if memory_limit.take().is_some() {
-            eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
-        }
-        if flags.pids_limit.take().is_some() {
-            eprintln!(
-                "{}",
-                crate::rootless::resource_limits_warning("--pids-limit")
-            );
-        }
-    }
+    let mut checked = check_flags(req)?;
+    apply_rootless_limits(&mut checked)?;
     let (userns, userns_user) =
         crate::rootless::resolve_userns(req.userns.as_deref(), &req.uidmap, &req.gidmap)?;
-    let d = &image.defaults;
-    let args = spec::command(
-        req.entrypoint.as_deref(),
-        &d.entrypoint,
-        &d.cmd,
-        &req.command,
-    )?;
-    // keep-id runs the process as the user unless --user says otherwise (Podman).
-    let user_spec = req
-        .user
-        .clone()
-        .or(userns_user)
-        .unwrap_or_else(|| d.user.clone());
-    let mut user = resolve_user(&image.rootfs, &user_spec)?;
-    if userns.as_ref().is_some_and(|ns| ns.mode == "keep-id") && user.home == "/" {
-        if let Some((_, home)) =
-            crate::rootless::passwd_entry(crate::rootless::active().map_or(0, |r| r.uid))
-        {
-            if !home.is_empty() {
-                user.home = home;
-            }
-        }
-    }
-    let stop_signal = d
-        .stop_signal
-        .as_deref()
-        .map(parse_signal)
-        .transpose()?
-        .unwrap_or(libc::SIGTERM);
+    let process = resolve_process(image, req, userns.as_ref(), userns_user)?;
 
     let _all = store.lock_all()?;
-    let records = store.records()?;
-    if let Some(name) = &req.name {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(RunnerError::Engine(format!(
-                "invalid container name {name:?}"
-            )));
-        }
-        if let Some(other) = records.iter().find(|r| &r.name == name) {
-            return Err(RunnerError::Engine(format!(
-                "the container name {name:?} is already in use by {}. You have to remove that container to be able to reuse that name: that name is already in use",
-                other.id
-            )));
-        }
-    }
-    let id = new_id()?;
-    let mut name = req.name.clone().unwrap_or_else(|| generated_name(&id));
-    if req.name.is_none() && records.iter().any(|r| r.name == name) {
-        name = format!("{name}_{}", &id[..6]);
-    }
+    let (id, name) = allocate_id_and_name(store, req.name.as_deref())?;
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let env = spec::environment(
-        &d.env,
-        &env_flags,
+        &image.defaults.env,
+        &checked.env_flags,
         |k| std::env::var(k).ok(),
         req.tty,
         &hostname,
-        &user.home,
+        &process.user.home,
     );
+    let log = log_config(req, &store.data_dir(&id))?;
     let (dir, data) = store.create_dirs(&id)?;
     let record = Record {
-        id: id.clone(),
+        id,
         name,
         image: image.name.clone(),
         image_id: image.id.clone(),
         created: now_nanos(),
         rootfs_source: image.rootfs.clone(),
         config: RunConfig {
-            args,
+            args: process.args,
             env,
-            cwd: req
-                .workdir
-                .clone()
-                .filter(|w| !w.is_empty())
-                .unwrap_or_else(|| {
-                    if d.working_dir.is_empty() {
-                        "/".into()
-                    } else {
-                        d.working_dir.clone()
-                    }
-                }),
-            user: user_spec,
-            entrypoint: d.entrypoint.clone(),
+            cwd: working_dir(req, image),
+            user: process.user_spec,
+            entrypoint: image.defaults.entrypoint.clone(),
             cmd: if req.command.is_empty() {
-                d.cmd.clone()
+                image.defaults.cmd.clone()
             } else {
                 req.command.clone()
             },
             hostname,
-            network: network.name(),
+            network: checked.network.name(),
             tty: req.tty,
             stdin: req.stdin,
-            stop_signal,
+            stop_signal: process.stop_signal,
             stop_timeout: 10,
             volumes: req.volumes.clone(),
-            flags,
+            flags: checked.flags,
+            parsed: Some(checked.parsed),
         },
-        log: log_config(req, &data)?,
+        log,
         auto_remove: req.auto_remove,
-        memory_limit,
+        memory_limit: checked.memory_limit,
         status: Status::Created,
         pid: None,
         monitor_pid: None,
@@ -353,6 +265,178 @@ pub fn create(
         return Err(e);
     }
     Ok(record)
+}
+
+/// The flags of a request, checked: everything that does not depend on the
+/// image or the store.
+struct CheckedFlags {
+    network: Network,
+    memory_limit: Option<i64>,
+    /// The spec flags, capabilities normalised.
+    flags: spec::SpecFlags,
+    /// The mounts and limits parsed from `-v` and `flags`.
+    parsed: spec::ParsedFlags,
+    /// `--env-file` entries, then `-e`.
+    env_flags: Vec<String>,
+}
+
+fn check_flags(req: &CreateRequest) -> Result<CheckedFlags, RunnerError> {
+    let network = Network::parse(req.network.as_deref())?;
+    let mut flags = req.flags.clone();
+    let parsed = flags.parse(&req.volumes)?;
+    let memory_limit = req.memory.as_deref().map(parse_size).transpose()?;
+    flags.cap_add = spec::parse_capabilities(&flags.cap_add)?;
+    flags.cap_drop = spec::parse_capabilities(&flags.cap_drop)?;
+    if let Some(h) = &req.hostname {
+        check_hostname(h)?;
+    }
+    let mut env_flags = read_env_files(&req.env_files)?;
+    env_flags.extend(req.env.iter().cloned());
+    Ok(CheckedFlags {
+        network,
+        memory_limit,
+        flags,
+        parsed,
+        env_flags,
+    })
+}
+
+/// Rootless: a network namespace of someone else's is refused, resource
+/// limits are dropped with Podman's warning (no cgroup delegated).
+fn apply_rootless_limits(checked: &mut CheckedFlags) -> Result<(), RunnerError> {
+    if crate::rootless::active().is_none() {
+        return Ok(());
+    }
+    if network_is_path(&checked.network) {
+        return Err(RunnerError::Engine(format!(
+            "--network {}: a rootless container cannot join a network namespace it does \
+             not own; use --network none or host",
+            checked.network.name()
+        )));
+    }
+    if checked.memory_limit.take().is_some() {
+        eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
+    }
+    if checked.flags.pids_limit.take().is_some() {
+        eprintln!(
+            "{}",
+            crate::rootless::resource_limits_warning("--pids-limit")
+        );
+        checked.parsed.pids_limit = spec::pids_limit(None)?;
+    }
+    Ok(())
+}
+
+/// What the container's process is: its command, user and stop signal.
+struct ProcessChoice {
+    args: Vec<String>,
+    /// `--user` (or keep-id's, or the image's), as given.
+    user_spec: String,
+    user: User,
+    stop_signal: i32,
+}
+
+fn resolve_process(
+    image: &ImageInfo,
+    req: &CreateRequest,
+    userns: Option<&crate::rootless::ContainerUserNs>,
+    userns_user: Option<String>,
+) -> Result<ProcessChoice, RunnerError> {
+    let d = &image.defaults;
+    let args = spec::command(
+        req.entrypoint.as_deref(),
+        &d.entrypoint,
+        &d.cmd,
+        &req.command,
+    )?;
+    // keep-id runs the process as the user unless --user says otherwise (Podman).
+    let user_spec = req
+        .user
+        .clone()
+        .or(userns_user)
+        .unwrap_or_else(|| d.user.clone());
+    let mut user = resolve_user(&image.rootfs, &user_spec)?;
+    if userns.is_some_and(|ns| ns.mode == "keep-id") && user.home == "/" {
+        if let Some((_, home)) =
+            crate::rootless::passwd_entry(crate::rootless::active().map_or(0, |r| r.uid))
+        {
+            if !home.is_empty() {
+                user.home = home;
+            }
+        }
+    }
+    let stop_signal = d
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(libc::SIGTERM);
+    Ok(ProcessChoice {
+        args,
+        user_spec,
+        user,
+        stop_signal,
+    })
+}
+
+/// A new id and the container's name: `name` if valid and free, else a
+/// generated one. The caller holds the store lock.
+fn allocate_id_and_name(
+    store: &Store,
+    name: Option<&str>,
+) -> Result<(String, String), RunnerError> {
+    let records = store.records()?;
+    if let Some(name) = name {
+        check_name(name)?;
+        if let Some(other) = records.iter().find(|r| r.name == name) {
+            return Err(RunnerError::Engine(format!(
+                "the container name {name:?} is already in use by {}. You have to remove that container to be able to reuse that name: that name is already in use",
+                other.id
+            )));
+        }
+    }
+    let id = new_id()?;
+    let name = match name {
+        Some(name) => name.to_string(),
+        None => {
+            let generated = generated_name(&id);
+            if records.iter().any(|r| r.name == generated) {
+                format!("{generated}_{}", &id[..6])
+            } else {
+                generated
+            }
+        }
+    };
+    Ok((id, name))
+}
+
+/// A container name: letters, digits, `_`, `.` and `-`.
+fn check_name(name: &str) -> Result<(), RunnerError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(RunnerError::Engine(format!(
+            "invalid container name {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// `--workdir`, else the image's, else `/`.
+fn working_dir(req: &CreateRequest, image: &ImageInfo) -> String {
+    let image_dir = &image.defaults.working_dir;
+    req.workdir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| {
+            if image_dir.is_empty() {
+                "/".into()
+            } else {
+                image_dir.clone()
+            }
+        })
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use super::record::RootfsSource;
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::store::{Store, StoreError};
+use crate::image::unpack::OwnerMap;
+use crate::rootless::idmap::IdMapping;
+use crate::rootless::ContainerUserNs;
 
 /// Run defaults from the image config (OCI image-spec `config`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,19 +93,30 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
     })
 }
 
+/// The owner translation for copying an image (owners as container IDs of
+/// the namespace vigil runs in) into the root file system of a container
+/// with the user namespace `ns`.
+fn owner_map(ns: &ContainerUserNs) -> OwnerMap {
+    let triples = |m: &[IdMapping]| m.iter().map(|m| (m.container, m.host, m.size)).collect();
+    OwnerMap {
+        uids: triples(&ns.uid_map),
+        gids: triples(&ns.gid_map),
+    }
+}
+
 /// Copy image `id` (or the `--rootfs` directory `source`) flattened into
-/// `target` with owners translated through `owners`: the root file system of
-/// a container with a user namespace of its own.
+/// `target` with owners translated for `userns`: the root file system of a
+/// container with a user namespace of its own.
 pub fn copy_translated(
     ctx: &Context,
     id: &str,
     source: &RootfsSource,
-    owners: &crate::image::unpack::OwnerMap,
+    userns: &ContainerUserNs,
     target: &Path,
 ) -> Result<(), String> {
     use crate::image::unpack::{apply_layer_dir, Mode, Options};
     let mut opts = Options::new(Mode::Flat);
-    opts.owner_map = Some(owners.clone());
+    opts.owner_map = Some(owner_map(userns));
     let apply = |dir: &Path| {
         apply_layer_dir(dir, target, &opts)
             .map(drop)

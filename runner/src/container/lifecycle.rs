@@ -14,8 +14,7 @@ use super::record::{now_nanos, MountKind, Record, Status};
 use super::rootfs;
 use super::runtime::{same_process, start_time, Runtime};
 use super::store::Store;
-use crate::cli::LogLevel;
-use crate::context::Context;
+use crate::context::{Context, LogLevel};
 use crate::error::RunnerError;
 use crate::spec::{self, Network, SpecOptions};
 
@@ -193,10 +192,9 @@ impl<'a> Engine<'a> {
         let kind = match &rec.userns {
             // Its own user namespace: a copy with owners as that mapping wants them.
             Some(ns) => {
-                let owners = ns.owner_map();
                 let source = rec.rootfs_source.clone();
                 let copy = |target: &Path| {
-                    super::image::copy_translated(self.ctx, &image_id, &source, &owners, target)
+                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
                 };
                 let kind = rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?;
                 if ns.mode == "keep-id" {
@@ -248,10 +246,9 @@ impl<'a> Engine<'a> {
         detached_auto_remove: bool,
     ) -> Result<(Monitor, i32), RunnerError> {
         let network = Network::parse(Some(&rec.config.network))?;
+        let parsed = rec.config.parsed()?;
         let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
-        for v in &rec.config.volumes {
-            binds.push(spec::parse_volume(v)?);
-        }
+        binds.extend(parsed.volumes.iter().cloned());
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
         let rootless = crate::rootless::active().is_some();
         // Root of the rootless namespace cannot raise limits on the host.
@@ -271,6 +268,8 @@ impl<'a> Engine<'a> {
             network,
             cgroups_path: format!("/vigil/vigil-{}", rec.id),
             binds,
+            tmpfs: parsed.tmpfs.clone(),
+            pids_limit: parsed.pids_limit,
             memory_limit: if rootless { None } else { rec.memory_limit },
             rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(libc::RLIMIT_NOFILE)),
             rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(libc::RLIMIT_NPROC)),

@@ -1,11 +1,13 @@
 //! The container record: `<runroot>/containers/<id>/state.json`.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::RunnerError;
+use crate::spec::{ParsedFlags, SpecFlags};
 
 /// Name of the record file in the container's state directory.
 pub const RECORD_FILE: &str = "state.json";
@@ -66,10 +68,26 @@ pub struct RunConfig {
     pub stdin: bool,
     pub stop_signal: i32,
     pub stop_timeout: u32,
+    /// `-v` values, as given (inspect's `Binds`).
     pub volumes: Vec<String>,
-    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
+    /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`, as given.
     #[serde(default)]
-    pub flags: crate::spec::SpecFlags,
+    pub flags: SpecFlags,
+    /// What `create` parsed from `volumes` and `flags` (mounts, limits).
+    /// Absent in records written before it was kept: see [`RunConfig::parsed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parsed: Option<ParsedFlags>,
+}
+
+impl RunConfig {
+    /// The mounts and limits `create` parsed; for a record written before
+    /// they were kept, parsed now from the flags it kept.
+    pub fn parsed(&self) -> Result<Cow<'_, ParsedFlags>, RunnerError> {
+        match &self.parsed {
+            Some(parsed) => Ok(Cow::Borrowed(parsed)),
+            None => self.flags.parse(&self.volumes).map(Cow::Owned),
+        }
+    }
 }
 
 /// Logging settings.
@@ -229,5 +247,34 @@ mod tests {
         assert_eq!(human_duration(3600 * s), "About an hour");
         assert_eq!(human_duration(5 * 3600 * s), "5 hours");
         assert_eq!(human_duration(72 * 3600 * s), "3 days");
+    }
+
+    #[test]
+    fn records_without_parsed_flags_are_parsed_from_what_they_kept() {
+        let mut config = RunConfig {
+            volumes: vec!["/src:/dst:ro".into()],
+            flags: SpecFlags {
+                tmpfs: vec!["/scratch:size=1m".into()],
+                pids_limit: Some(0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // As an older vigil wrote it: no "parsed" key.
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json.get("parsed").is_none());
+        let old: RunConfig = serde_json::from_value(json).unwrap();
+        let parsed = old.parsed().unwrap().into_owned();
+        assert_eq!(parsed.volumes[0].destination, "/dst");
+        assert_eq!(parsed.tmpfs[0].destination, "/scratch");
+        assert_eq!(parsed.pids_limit, -1);
+        // A new record keeps what create parsed, and that is what is read.
+        config.parsed = Some(ParsedFlags {
+            pids_limit: 7,
+            ..parsed
+        });
+        let json = serde_json::to_value(&config).unwrap();
+        let new: RunConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(new.parsed().unwrap().pids_limit, 7);
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use vigil::client::{self, Attach, AttachWriter, Ctl};
 use vigil::proto::attach::Stream;
 
+use super::lifecycle::Engine;
+use super::record::Record;
 use super::runtime::Runtime;
 use crate::error::RunnerError;
 
@@ -279,6 +281,49 @@ fn spawn_stdin(writer: AttachWriter, keys: Vec<u8>, detached: Arc<AtomicBool>) {
             }
         }
     });
+}
+
+/// Start with the session attached, like Podman: attach first, then start,
+/// so no output is missed.
+pub fn start_attached(
+    engine: &Engine<'_>,
+    rec: &mut Record,
+    stdin: bool,
+    sig_proxy: bool,
+    detach_keys: Vec<u8>,
+) -> Result<i32, RunnerError> {
+    let dir = engine.store.dir(&rec.id);
+    let lock = engine.store.lock(&rec.id)?;
+    engine.init(rec, false)?;
+    let attach = if rec.log.driver == "passthrough" {
+        None
+    } else {
+        Some(Attach::connect(&dir).map_err(|e| RunnerError::Engine(e.to_string()))?)
+    };
+    let ctl = if rec.config.tty {
+        Ctl::open(&dir).ok()
+    } else {
+        None
+    };
+    engine.start(rec)?;
+    drop(lock);
+    if let Some(attach) = attach {
+        let opts = SessionOptions {
+            stdin: stdin && rec.config.stdin,
+            tty: rec.config.tty,
+            detach_keys,
+            sig_proxy: if sig_proxy {
+                Some((engine.runtime()?, rec.id.clone()))
+            } else {
+                None
+            },
+        };
+        if relay(attach, ctl, opts)? != SessionEnd::Exited {
+            return Ok(0);
+        }
+    }
+    *rec = engine.wait_exit(&rec.id, None)?;
+    Ok(rec.exit_code.unwrap_or(crate::error::exit_code::ENGINE))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use super::source::{
     parse_config, platform_warning, read_limited, FormatError, ImportImage, LayerBlob, Source,
     MAX_CONFIG, MAX_DOCUMENT,
 };
-use super::unpack::root::clean;
+use crate::fsroot::clean;
 
 /// Symlink members followed when resolving one name.
 const MAX_MEMBER_LINKS: usize = 8;

@@ -14,8 +14,8 @@ use super::source::{
     checked_descriptor, parse_config, parse_json, platform_warning, read_blob, read_limited,
     FormatError, ImportImage, LayerBlob, ManifestBlob, Source, MAX_CONFIG, MAX_DOCUMENT,
 };
-use super::unpack::root::clean;
-use super::unpack::sys;
+use crate::fsroot::clean;
+use crate::fsroot::sys;
 
 /// How deep nested indexes may go.
 const MAX_INDEX_DEPTH: usize = 4;

@@ -14,8 +14,8 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::unpack::root::{clean, display, DirMaker, Root};
-use super::unpack::sys;
+use crate::fsroot::sys;
+use crate::fsroot::{clean, display, DirMaker, Root};
 
 /// Why a root file system operation failed.
 #[derive(Debug)]
@@ -237,7 +237,7 @@ pub fn ensure_real_dir(root: &Path, path: &str) -> Result<bool, RootfsError> {
     let replaced = match existing {
         Some(st) if sys::file_type(&st) == libc::S_IFDIR => return Ok(false),
         Some(_) => {
-            super::unpack::root::remove_all(dir.as_fd(), name).map_err(err("removing"))?;
+            crate::fsroot::remove_all(dir.as_fd(), name).map_err(err("removing"))?;
             true
         }
         None => false,

@@ -328,16 +328,6 @@ impl ContainerUserNs {
     pub fn gids(&self) -> IdMap {
         IdMap(self.gid_map.clone())
     }
-
-    /// The owner translation for copying an image (owners as container IDs
-    /// of the namespace vigil runs in) into this container's root file system.
-    pub fn owner_map(&self) -> crate::image::unpack::OwnerMap {
-        let triples = |m: &[IdMapping]| m.iter().map(|m| (m.container, m.host, m.size)).collect();
-        crate::image::unpack::OwnerMap {
-            uids: triples(&self.uid_map),
-            gids: triples(&self.gid_map),
-        }
-    }
 }
 
 /// What `--userns`, `--uidmap` and `--gidmap` ask for, resolved. `None`: the
@@ -476,7 +466,7 @@ pub fn resolve_userns(
 /// The files are changed only if they are regular files (never through a
 /// symlink), resolved inside `rootfs`.
 pub fn add_user_entries(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    use crate::image::unpack::root::{clean, Root};
+    use crate::fsroot::{clean, Root};
     let host_uid = active().map_or(uid, |r| r.uid);
     let (name, home) = passwd_entry(host_uid).unwrap_or_else(|| (uid.to_string(), "/".into()));
     let home = if home.is_empty() {
@@ -498,7 +488,7 @@ pub fn add_user_entries(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String>
         let Ok((dir, last)) = root.resolve_parent(&path, None) else {
             continue;
         };
-        let fd = match crate::image::unpack::sys::openat(
+        let fd = match crate::fsroot::sys::openat(
             std::os::fd::AsFd::as_fd(&dir),
             last,
             libc::O_RDWR | libc::O_APPEND,

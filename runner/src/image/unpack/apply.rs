@@ -9,10 +9,10 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::entry::{Entry, Kind, Meta};
-use super::root::{self, display, DirMaker, InPath, Root};
-use super::sys;
 use super::xattr::{classify, XattrPolicy};
 use super::{DevicePolicy, Mode, Options, UnpackError, UnpackReport};
+use crate::fsroot::sys;
+use crate::fsroot::{self as root, display, DirMaker, InPath, Root};
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const META_PREFIX: &[u8] = b".wh..wh.";

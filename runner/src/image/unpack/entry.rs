@@ -5,8 +5,8 @@ use std::io::Read;
 
 use tar::EntryType;
 
-use super::root::{clean, InPath};
 use super::UnpackError;
+use crate::fsroot::{clean, InPath};
 
 /// What an entry creates.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! Safety rules (runner-notes §2): every path is cleaned lexically so it
 //! stays inside the target, and every parent directory is resolved one
 //! component at a time without following symlinks out of the target
-//! ([`root`]); the last component is never followed; an existing inode is
+//! ([`crate::fsroot`]); the last component is never followed; an existing inode is
 //! removed before a new one is created with `O_EXCL` (no write-through);
 //! ownership is set before the mode (so setuid/setgid survive), xattrs after
 //! both (so `security.capability` survives), directory modes and times at the
@@ -25,8 +25,6 @@ use std::path::{Path, PathBuf};
 
 mod apply;
 mod entry;
-pub mod root;
-pub(crate) mod sys;
 mod walk;
 pub mod xattr;
 
@@ -122,7 +120,7 @@ pub struct Options {
     /// Every entry (and hard-link target) is placed under this in-root
     /// directory, its own path cleaned first so `..` stops at it: `ADD` of
     /// a local archive extracts into its destination this way.
-    pub under: root::InPath,
+    pub under: crate::fsroot::InPath,
 }
 
 impl Options {
@@ -278,7 +276,7 @@ pub fn apply_layer_dir(
     target: &Path,
     opts: &Options,
 ) -> Result<UnpackReport, UnpackError> {
-    let source = root::Root::open(src).map_err(|source| UnpackError::Io {
+    let source = crate::fsroot::Root::open(src).map_err(|source| UnpackError::Io {
         name: src.display().to_string(),
         action: "opening layer directory",
         source,

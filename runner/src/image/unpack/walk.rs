@@ -12,9 +12,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use super::apply::Applier;
 use super::entry::{Entry, Kind, Meta};
-use super::root::{display, InPath, Root};
-use super::sys;
 use super::UnpackError;
+use crate::fsroot::sys;
+use crate::fsroot::{display, InPath, Root};
 
 const OPAQUE_KEYS: [&[u8]; 2] = [b"trusted.overlay.opaque", b"user.overlay.opaque"];
 

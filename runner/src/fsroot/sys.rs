@@ -1,7 +1,7 @@
 //! Thin, safe wrappers around the `*at` system calls the unpacker needs. Every
 //! call takes a directory fd and a single path component, and none follows a
 //! symlink in the last component, so callers only need to get the directory
-//! right (see [`super::root`]).
+//! right (see [`super::Root`]).
 
 use std::ffi::CString;
 use std::io;
