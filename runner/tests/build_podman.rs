@@ -233,6 +233,7 @@ fn podman_tree(p: &Podman, name: &str) -> Vec<String> {
 /// Builds `containerfile` in a context of `files` with both and compares.
 fn compare(s: &Setup, name: &str, containerfile: &str, files: &[(&str, &str)], extra: &[&str]) {
     let ctx = s.dir.path().join(name);
+    fs::create_dir_all(&ctx).expect("mkdir");
     write_tree(&ctx, files);
     fs::write(ctx.join("Containerfile"), containerfile).expect("write");
     let ctx_s = ctx.to_str().expect("utf-8");
@@ -487,4 +488,115 @@ fn failures_tag_nothing_and_rebuilds_hit_the_cache() {
     let fresh = v.ok(&["build", "--no-cache", c]);
     assert_eq!(fresh.matches("Using cache").count(), 0);
     assert_ne!(fresh.lines().last(), Some(id.as_str()));
+}
+
+#[test]
+fn parser_substitution_and_scratch_match_podman() {
+    let Some(s) = setup("parser_substitution_and_scratch_match_podman", true) else {
+        return;
+    };
+    // T2: escape directive, continuations with blank and comment lines,
+    // JSON forms that fall back to shell form.
+    compare(
+        &s,
+        "t2",
+        "# escape=`\nfrom localhost/busybox:latest\n# comment between\nrun echo a `\n    b `\n\n    c > /x.txt\nRun [\"echo\", \"json\"  ]\ncmd [ \"echo\", bad ]\nENTRYPOINT [\"a\" \"b\"]\ncopy [\"hello.txt\", \"/dest dir/\"]\n",
+        &[("hello.txt", "hello\n")],
+        &[],
+    );
+    assert_eq!(
+        s.vigil
+            .ok(&["run", "--rm", "--entrypoint", "cat", "cmp-t2", "/x.txt"]),
+        "a b c\n"
+    );
+    // T3: ARG/ENV substitution and --build-arg.
+    compare(
+        &s,
+        "t3",
+        r#"ARG BASE=localhost/busybox
+ARG TAG
+FROM ${BASE}:${TAG:-latest} AS first
+ARG BASE
+ARG V1=one
+ARG UNSET
+ENV E1=$V1 E2=${V1}x E3=${UNSET:-dflt} E4=${V1:+alt} E5=${UNSET:+alt} E6=\$V1 E7='$V1' E8="$V1 q" E9=${BASE}
+ENV E10 ${V1} and more
+LABEL l1=$V1 "l 2"="sp ace"
+WORKDIR /w/$V1
+EXPOSE ${PORT:-8080} 9090/udp
+EXPOSE 8080/udp
+RUN echo "V1=$V1 UNSET=[$UNSET] E1=$E1" > /tmp/r.txt
+USER root
+USER 1234:5
+"#,
+        &[],
+        &["--build-arg", "V1=cli", "--build-arg", "NOTDECLARED=z"],
+    );
+    let v = &s.vigil;
+    assert_eq!(
+        v.ok(&["run", "--rm", "--user", "0", "cmp-t3", "cat", "/tmp/r.txt"]),
+        "V1=cli UNSET=[] E1=cli\n"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&v.ok(&["image", "inspect", "cmp-t3"])).expect("json");
+    let created_by: Vec<String> = history[0]["History"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for expected in [
+        "/bin/sh -c #(nop) ARG BASE",
+        "/bin/sh -c #(nop) ARG BASE V1",
+        "|2 BASE=localhost/busybox V1=cli /bin/sh -c echo \"V1=$V1 UNSET=[$UNSET] E1=$E1\" > /tmp/r.txt",
+        "/bin/sh -c #(nop) ENV E10 ${V1} and more",
+    ] {
+        assert!(created_by.iter().any(|c| c == expected), "{expected}\n{created_by:#?}");
+    }
+    // T9: scratch and the platform args.
+    compare(
+        &s,
+        "t9",
+        "FROM scratch\nCOPY s.txt /\nARG TARGETARCH\nARG TARGETPLATFORM\nENV T=$TARGETARCH P=$TARGETPLATFORM\nCMD [\"/s.txt\"]\n",
+        &[("s.txt", "s\n")],
+        &[],
+    );
+}
+
+#[test]
+fn deletions_become_whiteouts_like_podman() {
+    let Some(s) = setup("deletions_become_whiteouts_like_podman", true) else {
+        return;
+    };
+    compare(
+        &s,
+        "t5",
+        "FROM localhost/busybox:latest\n\
+         RUN mkdir -p /opt/x /opt/y && echo 1 > /opt/x/f && echo 1 > /opt/y/f && rm -rf /bin/ls /etc/group\n\
+         RUN rm -rf /opt/x && mkdir /opt/x && echo 2 > /opt/x/g && rm -rf /opt/y && ln -s /opt/x/g /opt/link && ln /opt/x/g /opt/hard && mkfifo /opt/fifo && chown 12:34 /opt/x/g && chmod 4755 /opt/x/g\n\
+         SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\
+         CMD echo shellform\n\
+         ENTRYPOINT exec sleep 1\n",
+        &[],
+        &[],
+    );
+    // The layer of the second RUN: an opaque /opt/x, a whiteout for /opt/y,
+    // a hard-link entry.
+    let store = vigil_runner::image::Store::open_dir(&s.vigil.root()).expect("store");
+    let record = store.resolve("cmp-t5").expect("image");
+    let dirs = record.layer_dirs();
+    let top = dirs.last().expect("layers");
+    let meta = fs::symlink_metadata(top.join("opt/y")).expect("whiteout of /opt/y");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(meta.file_type().is_char_device() && meta.rdev() == 0);
+    let below = &dirs[dirs.len() - 2];
+    assert!(fs::symlink_metadata(below.join("bin/ls"))
+        .expect("whiteout")
+        .file_type()
+        .is_char_device());
+    let g = fs::symlink_metadata(top.join("opt/x/g")).expect("g");
+    assert_eq!(
+        (g.mode() & 0o7777, g.uid(), g.gid(), g.nlink()),
+        (0o4755, 12, 34, 2)
+    );
 }
