@@ -600,3 +600,42 @@ fn deletions_become_whiteouts_like_podman() {
         (0o4755, 12, 34, 2)
     );
 }
+
+#[test]
+fn sigint_removes_the_build_container_and_tags_nothing() {
+    let Some(s) = setup("sigint_removes_the_build_container_and_tags_nothing", false) else {
+        return;
+    };
+    let v = &s.vigil;
+    let ctx = s.dir.path().join("sigint");
+    write_tree(
+        &ctx,
+        &[(
+            "Containerfile",
+            "FROM localhost/busybox:latest\nRUN echo started; sleep 1000\n",
+        )],
+    );
+    let mut cmd = v.command(&["build", "-t", "interrupted", ctx.to_str().expect("utf-8")]);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn vigil build");
+    let pid = child.id() as i32;
+    v.wait_for("the RUN container", std::time::Duration::from_secs(60), |v| {
+        text(&v.run(&["ps", "-q"]).stdout).trim().len() >= 12
+    });
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = e2e_support::wait_bounded(child, std::time::Duration::from_secs(60), "vigil build");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
+    assert_eq!(text(&v.run(&["ps", "-a", "-q"]).stdout), "", "build container left");
+    assert!(!text(&v.run(&["images"]).stdout).contains("interrupted"));
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let root = v.root();
+    assert!(
+        !mounts.contains(root.to_str().expect("utf-8")),
+        "mounts left below {}",
+        root.display()
+    );
+}
