@@ -621,15 +621,25 @@ fn sigint_removes_the_build_container_and_tags_nothing() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("spawn vigil build");
     let pid = child.id() as i32;
-    v.wait_for("the RUN container", std::time::Duration::from_secs(60), |v| {
-        text(&v.run(&["ps", "-q"]).stdout).trim().len() >= 12
-    });
+    v.wait_for(
+        "the RUN container",
+        std::time::Duration::from_secs(60),
+        |v| text(&v.run(&["ps", "-q"]).stdout).trim().len() >= 12,
+    );
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(pid, libc::SIGINT) };
     let out = e2e_support::wait_bounded(child, std::time::Duration::from_secs(60), "vigil build");
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("interrupted"), "{}", text(&out.stderr));
-    assert_eq!(text(&v.run(&["ps", "-a", "-q"]).stdout), "", "build container left");
+    assert!(
+        text(&out.stderr).contains("interrupted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&v.run(&["ps", "-a", "-q"]).stdout),
+        "",
+        "build container left"
+    );
     assert!(!text(&v.run(&["images"]).stdout).contains("interrupted"));
     let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let root = v.root();
@@ -638,4 +648,66 @@ fn sigint_removes_the_build_container_and_tags_nothing() {
         "mounts left below {}",
         root.display()
     );
+}
+
+#[test]
+fn copy_fallback_gives_the_same_tree_as_overlay() {
+    let Some(s) = setup("copy_fallback_gives_the_same_tree_as_overlay", false) else {
+        return;
+    };
+    // A store path with a comma cannot go into overlay's mount options:
+    // every step then works on a flat copy and is diffed against the image.
+    let comma_root = s.dir.path().join("sto,re");
+    let comma_run = s.dir.path().join("run2");
+    let comma = |args: &[&str]| {
+        let mut c = Command::new(&s.vigil.bin);
+        c.arg("--root")
+            .arg(&comma_root)
+            .arg("--runroot")
+            .arg(&comma_run)
+            .arg("--conmon")
+            .arg(&s.vigil.conmon)
+            .args(args);
+        e2e_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(120))
+    };
+    let archive = s.dir.path().join("busybox.tar");
+    assert!(comma(&["load", "-i", archive.to_str().expect("utf-8")])
+        .status
+        .success());
+    let ctx = s.dir.path().join("fallback");
+    write_tree(
+        &ctx,
+        &[
+            ("a.txt", "a\n"),
+            (
+                "Containerfile",
+                "FROM localhost/busybox:latest\n\
+                 RUN mkdir -p /opt/x /opt/y && echo 1 > /opt/x/f && rm -rf /bin/ls /etc/group\n\
+                 COPY a.txt /opt/x/\n\
+                 RUN rm -rf /opt/x /opt/y && mkdir /opt/x && echo 2 > /opt/x/g && ln /opt/x/g /opt/h && chmod 4755 /opt/x/g\n",
+            ),
+        ],
+    );
+    let c = ctx.to_str().expect("utf-8");
+    let out = comma(&["build", "-t", "fallback", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = vigil_build(&s.vigil, &["-t", "fallback", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let flat = |root: &Path, into: &Path| {
+        let store = vigil_runner::image::Store::open_dir(root).expect("store");
+        let record = store.resolve("fallback").expect("built");
+        fs::create_dir_all(into).expect("mkdir");
+        record.flatten_into(into).expect("flatten");
+        tree(into)
+    };
+    let copied = flat(&comma_root, &s.dir.path().join("flat-copy"));
+    let overlaid = flat(&s.vigil.root(), &s.dir.path().join("flat-overlay"));
+    assert_eq!(copied, overlaid);
+    assert!(copied.iter().any(|l| l.starts_with("/opt/x/g\tf\t4755")));
+    assert!(!copied
+        .iter()
+        .any(|l| l.starts_with("/opt/y") || l.starts_with("/bin/ls\t")));
+    let store = vigil_runner::image::Store::open_dir(&comma_root).expect("store");
+    assert_eq!(store.resolve("fallback").expect("built").layers.len(), 4);
+    e2e_support::unmount_below(&comma_root);
 }

@@ -53,6 +53,11 @@ impl BuildContainer<'_> {
     pub fn upper_dir(&self) -> PathBuf {
         self.engine.files(&self.id).data.join("upper")
     }
+
+    /// The root file system (the copy, when overlay was not available).
+    pub fn rootfs_dir(&self) -> PathBuf {
+        crate::container::rootfs::rootfs_path(&self.engine.files(&self.id).data)
+    }
 }
 
 impl Drop for BuildContainer<'_> {

@@ -13,7 +13,7 @@ use super::config::{Format, HistoryEntry, StageConfig};
 use super::copy::{self, CopyRequest, SourceRoot};
 use super::error::BuildError;
 use super::ignore::Ignore;
-use super::mount::WorkMount;
+use super::mount::{Changes, WorkMount};
 use super::parse::{self, Instruction};
 use super::run::{self, RunRequest};
 use super::words::{self, blank_split, process_word, process_words};
@@ -21,7 +21,6 @@ use super::{interrupt, BuildOptions, Built, PullPolicy};
 use crate::container::record::{format_rfc3339, now_nanos};
 use crate::context::Context;
 use crate::image::commit::{self, NewImage};
-use crate::image::diff::{self, DiffOptions};
 use crate::image::oci::Platform;
 use crate::image::{reference, ImageRecord, Store};
 
@@ -487,8 +486,7 @@ impl Builder<'_> {
             .tempfile_in(&tmp)
             .map_err(|e| fail(e.to_string()))?;
         let file = temp.reopen().map_err(|e| fail(e.to_string()))?;
-        let tar = diff::write_upper_dir(&changes, file, DiffOptions::default())
-            .map_err(|e| fail(e.to_string()))?;
+        let tar = changes.write(file).map_err(|e| fail(e.to_string()))?;
         config.diff_ids.push(tar.diff_id.to_string());
         let created = format_rfc3339(now_nanos());
         let doc = config.document(self.opts.format, &created, None);
@@ -871,7 +869,7 @@ impl Builder<'_> {
     fn commit_layer(
         &mut self,
         cur: &mut Current,
-        changes: &Path,
+        changes: &Changes,
         key: String,
         created_by: &str,
         out: &Out,
@@ -886,7 +884,8 @@ impl Builder<'_> {
         let file = temp
             .reopen()
             .map_err(|e| BuildError::step(step, format!("creating a layer file: {e}")))?;
-        let tar = diff::write_upper_dir(changes, file, DiffOptions::default())
+        let tar = changes
+            .write(file)
             .map_err(|e| BuildError::step(step, format!("writing the layer: {e}")))?;
         self.commit(
             cur,
@@ -942,6 +941,7 @@ impl Builder<'_> {
         // Mounts (bind sources from the context, tmpfs).
         let mut volumes = Vec::new();
         let mut tmpfs = Vec::new();
+        let mut mount_targets = Vec::new();
         for m in flags.get("mount").into_iter().flatten() {
             let mut kind = "bind";
             let (mut source, mut target, mut rw) = (String::new(), String::new(), false);
@@ -966,6 +966,7 @@ impl Builder<'_> {
             if target.is_empty() {
                 return Err(fail("mount: target is required".into()));
             }
+            mount_targets.push(target.clone());
             if kind == "tmpfs" {
                 tmpfs.push(target);
             } else {
@@ -1022,14 +1023,23 @@ impl Builder<'_> {
         if code != 0 {
             return Err(BuildError::RunExit { step: text, code });
         }
-        if container.mounted == Some(crate::container::record::MountKind::Copy) {
-            return Err(fail(
-                "overlayfs is not available here; vigil build needs it to find a step's changes"
-                    .into(),
-            ));
-        }
-        let upper = container.upper_dir();
-        self.commit_layer(cur, &upper, key, &created_by, out, final_step, &text)?;
+        let changes = if container.mounted == Some(crate::container::record::MountKind::Copy) {
+            // No upper directory: compare with a flat copy of the image.
+            let lower =
+                super::mount::flattened(Some(&image), &self.store.tmp_dir()).map_err(fail)?;
+            Changes::Tree {
+                lower,
+                full: container.rootfs_dir(),
+            }
+        } else {
+            let upper = container.upper_dir();
+            // Mount targets runc had to create are not part of the image.
+            for target in &mount_targets {
+                drop_mount_target(&upper, target);
+            }
+            Changes::Upper(upper)
+        };
+        self.commit_layer(cur, &changes, key, &created_by, out, final_step, &text)?;
         drop(container);
         Ok(())
     }
@@ -1177,6 +1187,49 @@ impl Builder<'_> {
         self.commit_layer(cur, &changes, key, &created_by, out, final_step, &text)?;
         Ok(())
     }
+}
+
+/// Removes what runc created in `upper` for the mount target `target`: the
+/// target itself when it is an empty file or directory, then parents left
+/// empty (never an opaque directory, never a whiteout).
+fn drop_mount_target(upper: &Path, target: &str) {
+    let mut comps: Vec<String> = crate::fsroot::clean(target.as_bytes())
+        .into_iter()
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .collect();
+    while !comps.is_empty() {
+        let path = upper.join(comps.join("/"));
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            comps.pop();
+            continue;
+        };
+        let removed = if meta.is_dir() {
+            let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+                .iter()
+                .any(|x| xattr_is_set(&path, x));
+            !opaque && std::fs::remove_dir(&path).is_ok()
+        } else if meta.is_file() && meta.len() == 0 {
+            std::fs::remove_file(&path).is_ok()
+        } else {
+            false
+        };
+        if !removed {
+            return;
+        }
+        comps.pop();
+    }
+}
+
+fn xattr_is_set(path: &Path, name: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(p), Ok(n)) = (
+        std::ffi::CString::new(path.as_os_str().as_bytes()),
+        std::ffi::CString::new(name),
+    ) else {
+        return false;
+    };
+    // SAFETY: valid C strings; a zero-length query only returns the size.
+    unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
 }
 
 /// Go durations as HEALTHCHECK takes them (`5s`, `1m30s`, `500ms`), in ns.
