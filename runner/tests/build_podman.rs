@@ -711,3 +711,157 @@ fn copy_fallback_gives_the_same_tree_as_overlay() {
     assert_eq!(store.resolve("fallback").expect("built").layers.len(), 4);
     e2e_support::unmount_below(&comma_root);
 }
+
+#[test]
+fn copy_add_matrix_mounts_and_docker_format_match_podman() {
+    let Some(s) = setup("copy_add_matrix_mounts_and_docker_format_match_podman", true) else {
+        return;
+    };
+    // T4: archives (gzip, bzip2, xz) extracted, a compressed non-tar kept,
+    // a top-level symlink followed, `..` clamped at the context, mtimes kept.
+    let ctx = s.dir.path().join("t4");
+    write_tree(
+        &ctx,
+        &[
+            ("a.txt", "a\n"),
+            ("b.txt", "bb\n"),
+            ("pkg/install.sh", "#!/bin/sh\necho installed\n"),
+        ],
+    );
+    let sh = |script: &str| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(&ctx)
+            .status()
+            .expect("sh")
+            .success();
+        assert!(ok, "{script}");
+    };
+    sh("chmod 600 b.txt && chmod 755 pkg/install.sh && ln -s a.txt link.txt \
+        && touch -d '2001-02-03 04:05:06' a.txt \
+        && tar -czf pkg.tar.gz pkg && tar -cjf pkg.tar.bz2 pkg && tar -cJf pkg.tar.xz pkg \
+        && gzip -c a.txt > a.txt.gz && rm -r pkg");
+    compare(
+        &s,
+        "t4",
+        "FROM localhost/busybox:latest\n\
+         COPY a.txt /one/\n\
+         COPY a.txt /two\n\
+         COPY *.txt /glob/\n\
+         COPY link.txt /links/\n\
+         COPY --chown=root:0 a.txt /chowned2/\n\
+         ADD pkg.tar.gz /usr/src/\n\
+         ADD pkg.tar.bz2 /bz/\n\
+         ADD pkg.tar.xz /xz/\n\
+         COPY pkg.tar.gz /copytar/\n\
+         ADD a.txt.gz /gz/\n\
+         ADD a.txt /added.txt\n\
+         COPY ../a.txt /up/\n\
+         WORKDIR /wd\n\
+         COPY a.txt rel/\n\
+         COPY a.txt .\n",
+        &[],
+        &[],
+    );
+    let mtime = s.vigil.ok(&["run", "--rm", "cmp-t4", "stat", "-c", "%Y", "/one/a.txt"]);
+    assert_eq!(mtime.trim(), "981173106");
+    // An unknown --chown user fails like Podman's.
+    fs::write(ctx.join("Containerfile"), "FROM localhost/busybox:latest\nCOPY --chown=nobody a.txt /x/\n")
+        .expect("write");
+    let out = vigil_build(&s.vigil, &[ctx.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("unknown user error looking up user \"nobody\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // T10: RUN --mount bind and tmpfs; the targets are not in the image.
+    compare(
+        &s,
+        "t10",
+        "FROM localhost/busybox:latest\n\
+         RUN --mount=type=bind,source=f.txt,target=/mnt/f.txt cat /mnt/f.txt > /copied.txt\n\
+         RUN --mount=type=tmpfs,target=/tt touch /tt/a && ls /tt\n",
+        &[("f.txt", "hi")],
+        &[],
+    );
+    assert_eq!(s.vigil.ok(&["run", "--rm", "cmp-t10", "cat", "/copied.txt"]), "hi");
+    // Docker format: Shell, Healthcheck, OnBuild kept; SHELL used by RUN.
+    compare(
+        &s,
+        "t1d",
+        "FROM localhost/busybox:latest\n\
+         SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\
+         RUN echo \"shell=$0\" > /shell.txt\n\
+         HEALTHCHECK --interval=5s --timeout=2s --retries=3 CMD echo ok\n\
+         ONBUILD RUN echo onbuild\n\
+         CMD echo shellform\n",
+        &[],
+        &["--format", "docker"],
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&s.vigil.ok(&["image", "inspect", "cmp-t1d"])).expect("json");
+    let raw = vigil_runner::image::Store::open_dir(&s.vigil.root())
+        .expect("store")
+        .resolve("cmp-t1d")
+        .expect("image")
+        .raw_config()
+        .expect("config");
+    assert_eq!(raw["config"]["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+    assert_eq!(
+        raw["config"]["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "echo ok"], "Interval": 5000000000u64, "Timeout": 2000000000u64, "Retries": 3})
+    );
+    assert_eq!(raw["config"]["OnBuild"], serde_json::json!(["RUN echo onbuild"]));
+    assert!(raw.get("container_config").is_some(), "{inspect}");
+    if let Some(p) = &s.podman {
+        let praw: serde_json::Value = serde_json::from_str(&p.ok(&[
+            "image",
+            "inspect",
+            "cmp-t1d",
+            "--format",
+            "{{json .HealthCheck}}",
+        ]))
+        .expect("json");
+        assert_eq!(praw["Test"], raw["config"]["Healthcheck"]["Test"]);
+    }
+}
+
+#[test]
+fn target_and_quiet_build_only_what_is_asked() {
+    let Some(s) = setup("target_and_quiet_build_only_what_is_asked", false) else {
+        return;
+    };
+    let ctx = s.dir.path().join("target");
+    write_tree(
+        &ctx,
+        &[(
+            "Containerfile",
+            "FROM localhost/busybox:latest AS builder\nRUN echo visible-run-output > /b\n\
+             FROM localhost/busybox:latest\nCOPY --from=builder /b /b\nRUN exit 9\n",
+        )],
+    );
+    let iid = s.dir.path().join("iid");
+    let out = vigil_build(
+        &s.vigil,
+        &[
+            "--target",
+            "builder",
+            "-q",
+            "--iidfile",
+            iid.to_str().expect("utf-8"),
+            ctx.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = text(&out.stdout);
+    assert_eq!(id.len(), 65, "only the id: {id:?}");
+    assert_eq!(fs::read_to_string(&iid).expect("iidfile"), format!("sha256:{}", id.trim()));
+    assert_eq!(
+        s.vigil.ok(&["run", "--rm", id.trim(), "cat", "/b"]),
+        "visible-run-output\n"
+    );
+    let out = vigil_build(&s.vigil, &["--target", "nosuch", ctx.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(125));
+}
