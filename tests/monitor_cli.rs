@@ -158,7 +158,10 @@ fn help_output_is_conmon_2_2_1_then_vigil_extensions() {
             "extension section: {ext:?}"
         );
         assert!(
-            ext.contains("--log-rate-limit") && ext.contains("syslog:"),
+            ext.contains("--log-rate-limit")
+                && ext.contains("syslog:")
+                && ext.contains("--health-cmd")
+                && ext.contains("--health-on-failure"),
             "extension section: {ext:?}"
         );
     }

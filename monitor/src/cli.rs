@@ -64,6 +64,17 @@ pub struct Options {
     pub log_rate_limit: Option<String>,
     /// vigil extension: seconds the runtime may take (0 = no limit).
     pub runtime_timeout: Option<i32>,
+    /// vigil extension: healthchecks (`--health-cmd` once per argv element).
+    pub health_cmd: Vec<String>,
+    /// Milliseconds; `None`: the default.
+    pub health_interval: Option<i32>,
+    pub health_timeout: Option<i32>,
+    pub health_start_period: Option<i32>,
+    pub health_retries: Option<i32>,
+    pub health_on_failure: Option<String>,
+    pub health_stop_signal: Option<i32>,
+    pub health_stop_timeout: Option<i32>,
+    pub health_log: Option<String>,
 }
 
 impl Options {
@@ -136,6 +147,15 @@ enum Id {
     LogAllowlistDir,
     LogRateLimit,
     RuntimeTimeout,
+    HealthCmd,
+    HealthInterval,
+    HealthTimeout,
+    HealthStartPeriod,
+    HealthRetries,
+    HealthOnFailure,
+    HealthStopSignal,
+    HealthStopTimeout,
+    HealthLog,
 }
 
 struct Spec {
@@ -206,6 +226,15 @@ static TABLE: &[Spec] = &[
     o("log-allowlist-dir", None, Arg::Str, Id::LogAllowlistDir),
     o("log-rate-limit", None, Arg::Str, Id::LogRateLimit),
     o("runtime-timeout", None, Arg::Int32, Id::RuntimeTimeout),
+    o("health-cmd", None, Arg::Str, Id::HealthCmd),
+    o("health-interval", None, Arg::Int32, Id::HealthInterval),
+    o("health-timeout", None, Arg::Int32, Id::HealthTimeout),
+    o("health-start-period", None, Arg::Int32, Id::HealthStartPeriod),
+    o("health-retries", None, Arg::Int32, Id::HealthRetries),
+    o("health-on-failure", None, Arg::Str, Id::HealthOnFailure),
+    o("health-stop-signal", None, Arg::Int32, Id::HealthStopSignal),
+    o("health-stop-timeout", None, Arg::Int32, Id::HealthStopTimeout),
+    o("health-log", None, Arg::Str, Id::HealthLog),
 ];
 
 /// Result of parsing argv.
@@ -438,6 +467,15 @@ fn apply(o: &mut Options, spec: &Spec, v: Value) {
         Id::LogAllowlistDir => o.log_allowlist_dirs.extend(s()),
         Id::LogRateLimit => o.log_rate_limit = s(),
         Id::RuntimeTimeout => o.runtime_timeout = Some(n as i32),
+        Id::HealthCmd => o.health_cmd.extend(s()),
+        Id::HealthInterval => o.health_interval = Some(n as i32),
+        Id::HealthTimeout => o.health_timeout = Some(n as i32),
+        Id::HealthStartPeriod => o.health_start_period = Some(n as i32),
+        Id::HealthRetries => o.health_retries = Some(n as i32),
+        Id::HealthOnFailure => o.health_on_failure = s(),
+        Id::HealthStopSignal => o.health_stop_signal = Some(n as i32),
+        Id::HealthStopTimeout => o.health_stop_timeout = Some(n as i32),
+        Id::HealthLog => o.health_log = s(),
     }
 }
 

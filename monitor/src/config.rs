@@ -29,6 +29,8 @@ pub struct Config {
     pub bundle: Option<PathBuf>,
     pub container_pidfile: PathBuf,
     pub logs: LogSpecs,
+    /// vigil extension: healthchecks kept by the monitor.
+    pub health: Option<crate::health::HealthConfig>,
 }
 
 /// How validation failed.
@@ -136,6 +138,7 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
     if opts.no_container_partial_message && !logs.journald {
         crate::warn!("--no-container-partial-message has no effect without journald log driver");
     }
+    let health = health_config(&opts, &cid, &runtime, &mode, bundle.as_deref())?;
     Ok(Config {
         cid,
         mode,
@@ -143,6 +146,100 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
         bundle,
         container_pidfile,
         logs,
+        health,
         opts,
     })
+}
+
+/// The `--health-*` extension options, checked; `None` without `--health-cmd`.
+fn health_config(
+    opts: &Options,
+    cid: &str,
+    runtime: &str,
+    mode: &Mode,
+    bundle: Option<&std::path::Path>,
+) -> Result<Option<crate::health::HealthConfig>, Invalid> {
+    if opts.health_cmd.is_empty() {
+        return Ok(None);
+    }
+    let plain = |msg: String| Invalid::Plain(format!("conmon: {msg}\n"));
+    let (Mode::Create, Some(bundle)) = (mode, bundle) else {
+        return Err(plain(
+            "--health-cmd needs a container (not --exec or --restore)".into(),
+        ));
+    };
+    let millis = |name: &str, v: Option<i32>, default: i32| match v.unwrap_or(default) {
+        n if n < 0 => Err(plain(format!("--{name} must be non-negative, got {n}"))),
+        n => Ok(std::time::Duration::from_millis(n as u64)),
+    };
+    let interval = millis("health-interval", opts.health_interval, 30_000)?;
+    let timeout = millis("health-timeout", opts.health_timeout, 30_000)?;
+    if timeout.is_zero() {
+        return Err(plain(
+            "--health-timeout must be at least 1 millisecond".into(),
+        ));
+    }
+    let start_period = millis("health-start-period", opts.health_start_period, 0)?;
+    let retries = match opts.health_retries.unwrap_or(3) {
+        n if n < 1 => {
+            return Err(plain(format!(
+                "--health-retries must be at least 1, got {n}"
+            )))
+        }
+        n => n as u32,
+    };
+    let on_failure = match opts.health_on_failure.as_deref() {
+        None => vigil::proto::health::OnFailure::None,
+        Some(v) => vigil::proto::health::OnFailure::parse(v).ok_or_else(|| {
+            plain(format!(
+                "--health-on-failure must be none, kill, stop or restart, got {v}"
+            ))
+        })?,
+    };
+    let stop_signal = opts.health_stop_signal.unwrap_or(libc::SIGTERM);
+    if !(1..=64).contains(&stop_signal) {
+        return Err(plain(format!(
+            "--health-stop-signal must be a signal number, got {stop_signal}"
+        )));
+    }
+    let stop_timeout = match opts.health_stop_timeout.unwrap_or(10) {
+        n if n < 0 => {
+            return Err(plain(format!(
+                "--health-stop-timeout must be non-negative, got {n}"
+            )))
+        }
+        n => std::time::Duration::from_secs(n as u64),
+    };
+    let pidfile = bundle.join("healthcheck.pid");
+    let log_path = opts
+        .health_log
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bundle.join(vigil::proto::health::LOG_FILE));
+    let mut argv: Vec<String> = vec![runtime.to_string()];
+    argv.extend(opts.runtime_args.iter().cloned());
+    argv.extend([
+        "exec".into(),
+        "--detach".into(),
+        "--pid-file".into(),
+        pidfile.to_string_lossy().into_owned(),
+        cid.to_string(),
+    ]);
+    argv.extend(opts.health_cmd.iter().cloned());
+    let argv = argv
+        .into_iter()
+        .map(|a| CString::new(a).map_err(|_| plain("--health-cmd contains a NUL byte".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(crate::health::HealthConfig {
+        argv,
+        interval: (!interval.is_zero()).then_some(interval),
+        timeout,
+        start_period,
+        retries,
+        on_failure,
+        stop_signal,
+        stop_timeout,
+        log_path,
+        pidfile,
+    }))
 }

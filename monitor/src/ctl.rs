@@ -86,6 +86,8 @@ impl Fifo {
 pub struct CtlActions {
     pub resize: Option<(u16, u16)>,
     pub reopen_logs: bool,
+    /// Run a healthcheck now (vigil extension).
+    pub healthcheck: bool,
 }
 
 pub struct CtlFifos {
@@ -106,6 +108,7 @@ impl CtlFifos {
         self.ctl.drain(|line| match parse_ctl(line) {
             Ok(CtlMessage::Resize { height, width }) => act.resize = Some((height, width)),
             Ok(CtlMessage::ReopenLogs) => act.reopen_logs = true,
+            Ok(CtlMessage::HealthCheck) => act.healthcheck = true,
             Err(e) => crate::warn!("{e}"),
         });
         act

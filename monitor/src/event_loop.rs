@@ -7,6 +7,7 @@
 
 use crate::attach::AttachServer;
 use crate::ctl::{resize_pty, CtlFifos};
+use crate::health::Health;
 use crate::logging::LogSinks;
 use crate::oom::OomMonitor;
 use crate::pagebuf::PageBuf;
@@ -26,6 +27,7 @@ const WINSZ: Token = Token(5);
 const STDIN: Token = Token(6);
 const OOM: Token = Token(7);
 const NOTIFY: Token = Token(8);
+const HEALTH: Token = Token(9);
 const CLIENT_BASE: usize = 16;
 
 /// Reads per stream per wake-up before other sources get a turn (1 MiB).
@@ -46,6 +48,8 @@ pub struct Children {
     pub container_pid: libc::pid_t,
     /// Wait status of the container process, once reaped.
     pub container_status: Option<i32>,
+    /// Other children reaped (healthcheck processes), for `Health`.
+    pub others: Vec<(libc::pid_t, i32)>,
 }
 
 impl Children {
@@ -63,6 +67,8 @@ impl Children {
                         crate::exit::status_of(st)
                     );
                     self.container_status = Some(st);
+                } else if self.others.len() < 64 {
+                    self.others.push((pid, st));
                 }
                 continue;
             }
@@ -138,6 +144,7 @@ pub struct EventLoop {
     pub pty: Option<RawFd>,
     pub oom: Option<OomMonitor>,
     notify: Option<crate::notify::NotifyRelay>,
+    pub health: Option<Health>,
     buf: PageBuf,
     /// Buffers were used since they were last released.
     buffers_dirty: bool,
@@ -197,6 +204,7 @@ impl EventLoop {
             pty,
             oom: None,
             notify: None,
+            health: None,
             buf: PageBuf::new(READ_SIZE)?,
             // Start-up touched most of the binary: release it at the first idle too.
             buffers_dirty: true,
@@ -230,6 +238,30 @@ impl EventLoop {
         self.notify = Some(relay);
     }
 
+    /// Keep the container's health (vigil extension): checks run from this loop.
+    pub fn set_health(&mut self, health: Health) {
+        self.health = Some(health);
+    }
+
+    /// Healthcheck hook: start a due check, enforce timeouts, hand over
+    /// reaped children; returns when the loop must wake up next for it.
+    fn health_turn(&mut self, children: &mut Children) -> Option<Instant> {
+        let Some(h) = &mut self.health else {
+            children.others.clear();
+            return None;
+        };
+        let reg = self.poll.registry();
+        for (pid, st) in children.others.drain(..) {
+            h.on_reaped(reg, pid, st, children.container_pid);
+        }
+        h.tick(reg, HEALTH, children.container_pid);
+        if h.busy() {
+            // A check ran code and buffers: release them again once idle.
+            self.buffers_dirty = true;
+        }
+        h.next_wake()
+    }
+
     /// Run until the container exits or `deadline` passes.
     pub fn run(&mut self, children: &mut Children, deadline: Option<Instant>) -> LoopEnd {
         let mut events = Events::with_capacity(64);
@@ -247,20 +279,25 @@ impl EventLoop {
                 crate::info!("Timed out, killing main loop");
                 return LoopEnd::TimedOut;
             }
+            // The earliest of the timeout and the healthcheck's next timer.
+            let timer = match (deadline, self.health_turn(children)) {
+                (Some(d), Some(h)) => Some(d.min(h)),
+                (d, h) => d.or(h),
+            };
             let paused = self.congested();
             let timeout = if paused {
                 // Waiting for a slow attach client; check for stuck ones regularly.
-                Some(deadline.map_or(CONGESTION_TICK, |d| {
+                Some(timer.map_or(CONGESTION_TICK, |d| {
                     d.saturating_duration_since(now).min(CONGESTION_TICK)
                 }))
             } else if hot.iter().any(|&h| h) {
                 Some(Duration::ZERO)
             } else {
-                let until_deadline = deadline.map(|d| d.saturating_duration_since(now));
+                let until_timer = timer.map(|d| d.saturating_duration_since(now));
                 if self.buffers_dirty {
-                    Some(until_deadline.map_or(IDLE_RELEASE, |d| d.min(IDLE_RELEASE)))
+                    Some(until_timer.map_or(IDLE_RELEASE, |d| d.min(IDLE_RELEASE)))
                 } else {
-                    until_deadline
+                    until_timer
                 }
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -274,7 +311,7 @@ impl EventLoop {
                 // Sleep until the next event without our binary's pages mapped.
                 crate::residency::release_own_text_and_wait(
                     self.poll.as_raw_fd(),
-                    deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                    timer.map(|d| d.saturating_duration_since(Instant::now())),
                 );
                 continue;
             }
@@ -300,6 +337,11 @@ impl EventLoop {
                     OOM => {
                         if let Some(o) = &mut self.oom {
                             o.on_event();
+                        }
+                    }
+                    HEALTH => {
+                        if let Some(h) = &mut self.health {
+                            h.on_output(self.poll.registry());
                         }
                     }
                     Token(t) if t >= CLIENT_BASE => {
@@ -465,6 +507,12 @@ impl EventLoop {
         }
         if act.reopen_logs {
             self.logs.reopen();
+        }
+        if act.healthcheck {
+            match &mut self.health {
+                Some(h) => h.request(),
+                None => crate::warn!("healthcheck requested, but the container has none"),
+            }
         }
     }
 

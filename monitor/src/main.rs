@@ -21,6 +21,7 @@ mod diag;
 mod event_loop;
 mod exit;
 mod fds;
+mod health;
 mod logging;
 mod notify;
 mod oom;
@@ -290,6 +291,7 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         Err(e) => return fail(Fatal::from_io("Failed to create signalfd", &e)),
     };
     // From here on every exit path runs the exit command.
+    let health_setup = (old_mask, saved_oom.clone());
     let exit_command = exit::ExitCommand::new(&cfg, saved_oom);
     let symlink = attach.as_ref().and_then(|a| a.paths.symlink.clone());
     let io = Io {
@@ -301,7 +303,14 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         start_pipe,
         notify,
     };
-    let status = monitor(&mut cfg, io, runtime_pid, &mut sync, inherited);
+    let status = monitor(
+        &mut cfg,
+        io,
+        runtime_pid,
+        &mut sync,
+        inherited,
+        health_setup,
+    );
     if let Some(link) = symlink {
         let _ = std::fs::remove_file(link);
     }
@@ -337,6 +346,7 @@ fn monitor(
     runtime_pid: libc::pid_t,
     sync: &mut SyncPipe,
     inherited: Vec<RawFd>,
+    health_setup: (libc::sigset_t, Vec<u8>),
 ) -> i32 {
     let Io {
         pipes,
@@ -382,6 +392,7 @@ fn monitor(
         runtime_pid,
         container_pid: 0,
         container_status: None,
+        others: Vec::new(),
     };
 
     if !cfg.is_exec() && runtime_status != 0 {
@@ -486,10 +497,16 @@ fn monitor(
     if let Some(n) = notify {
         ev.set_notify(n);
     }
+    if let Some(h) = cfg.health.take() {
+        ev.set_health(health::Health::new(h, health_setup.0, health_setup.1));
+    }
     let deadline = (cfg.opts.timeout > 0)
         .then(|| Instant::now() + Duration::from_secs(cfg.opts.timeout as u64));
     let end = ev.run(&mut children, deadline);
     let timed_out = end == LoopEnd::TimedOut;
+    if let Some(h) = &mut ev.health {
+        h.abandon();
+    }
     if let Some(o) = &mut ev.oom {
         o.final_check();
     }

@@ -14,6 +14,38 @@ pub mod exit_code {
     pub const CANNOT_INVOKE: i32 = 126;
     /// The container command was not found.
     pub const NOT_FOUND: i32 = 127;
+    /// An exec session could not be started (Podman's -1).
+    pub const EXEC_FAILED: i32 = 255;
+}
+
+/// What the OCI runtime's error says, classified as Podman classifies it
+/// (permission first, then not found): the exit code of a `run` or `exec`
+/// that failed in the runtime depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeFailure {
+    /// "permission denied" / "operation not permitted": the command (or
+    /// something it needs) cannot be invoked.
+    PermissionDenied,
+    /// "executable file not found" / "no such file or directory": the
+    /// command, or the working directory an exec asked for, is missing.
+    NotFound,
+    /// Anything else (a mount that failed, a cgroup limit the kernel refused...).
+    Other,
+}
+
+impl RuntimeFailure {
+    /// Classifies the runtime's message.
+    pub fn of(message: &str) -> RuntimeFailure {
+        let m = message.to_ascii_lowercase();
+        if m.contains("permission denied") || m.contains("operation not permitted") {
+            RuntimeFailure::PermissionDenied
+        } else if m.contains("executable file not found") || m.contains("no such file or directory")
+        {
+            RuntimeFailure::NotFound
+        } else {
+            RuntimeFailure::Other
+        }
+    }
 }
 
 /// Why a runner command failed. `main` prints it as `vigil <command>: <error>`
@@ -26,10 +58,18 @@ pub enum RunnerError {
     Engine(String),
     /// An I/O failure, with what was being done at the time.
     Io { context: String, source: io::Error },
-    /// The container command could not be invoked.
-    CannotInvoke(String),
-    /// The container command was not found.
-    CommandNotFound(String),
+    /// The OCI runtime failed (its message, without logrus decoration).
+    Runtime {
+        failure: RuntimeFailure,
+        message: String,
+    },
+    /// `run`: the container was created but could not be started. Podman's
+    /// codes: 127 when the runtime found no command, 126 for anything else
+    /// (a user or working directory that does not resolve, a failed mount...).
+    StartFailed(Box<RunnerError>),
+    /// `exec`: the session could not be started (the container was found):
+    /// 127 not found, 126 permission denied, else 255, as Podman.
+    ExecFailed(Box<RunnerError>),
 }
 
 impl RunnerError {
@@ -44,11 +84,39 @@ impl RunnerError {
     /// The process exit code for this error, following Podman.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunnerError::NotImplemented | RunnerError::Engine(_) | RunnerError::Io { .. } => {
-                exit_code::ENGINE
+            RunnerError::NotImplemented
+            | RunnerError::Engine(_)
+            | RunnerError::Io { .. }
+            | RunnerError::Runtime { .. } => exit_code::ENGINE,
+            RunnerError::StartFailed(inner) => match inner.runtime_failure() {
+                Some(RuntimeFailure::NotFound) => exit_code::NOT_FOUND,
+                _ => exit_code::CANNOT_INVOKE,
+            },
+            RunnerError::ExecFailed(inner) => match inner.runtime_failure() {
+                Some(RuntimeFailure::NotFound) => exit_code::NOT_FOUND,
+                Some(RuntimeFailure::PermissionDenied) => exit_code::CANNOT_INVOKE,
+                _ => exit_code::EXEC_FAILED,
+            },
+        }
+    }
+
+    /// How the runtime failed, if this is (or wraps) a runtime error.
+    pub fn runtime_failure(&self) -> Option<RuntimeFailure> {
+        match self {
+            RunnerError::Runtime { failure, .. } => Some(*failure),
+            RunnerError::StartFailed(inner) | RunnerError::ExecFailed(inner) => {
+                inner.runtime_failure()
             }
-            RunnerError::CannotInvoke(_) => exit_code::CANNOT_INVOKE,
-            RunnerError::CommandNotFound(_) => exit_code::NOT_FOUND,
+            _ => None,
+        }
+    }
+
+    /// A runtime error, classified by its message.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        let message = message.into();
+        RunnerError::Runtime {
+            failure: RuntimeFailure::of(&message),
+            message,
         }
     }
 }
@@ -59,9 +127,26 @@ impl fmt::Display for RunnerError {
             RunnerError::NotImplemented => f.write_str("not implemented yet"),
             RunnerError::Engine(msg) => f.write_str(msg),
             RunnerError::Io { context, source } => write!(f, "{context}: {source}"),
-            RunnerError::CannotInvoke(msg) => write!(f, "cannot invoke container command: {msg}"),
-            RunnerError::CommandNotFound(msg) => write!(f, "container command not found: {msg}"),
+            RunnerError::Runtime { failure, message } => match failure {
+                RuntimeFailure::PermissionDenied => {
+                    write!(f, "cannot invoke container command: {message}")
+                }
+                RuntimeFailure::NotFound => write!(f, "container command not found: {message}"),
+                RuntimeFailure::Other => write!(f, "OCI runtime error: {message}"),
+            },
+            RunnerError::StartFailed(inner) | RunnerError::ExecFailed(inner) => inner.fmt(f),
         }
+    }
+}
+
+/// An OS error as Go (and so Podman) prints it: `no such file or directory`.
+pub fn os_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -69,6 +154,7 @@ impl std::error::Error for RunnerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RunnerError::Io { source, .. } => Some(source),
+            RunnerError::StartFailed(inner) | RunnerError::ExecFailed(inner) => Some(&**inner),
             _ => None,
         }
     }
@@ -84,8 +170,61 @@ mod tests {
         assert_eq!(RunnerError::Engine("x".into()).exit_code(), 125);
         let io = RunnerError::io("reading x", io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(io.exit_code(), 125);
-        assert_eq!(RunnerError::CannotInvoke("x".into()).exit_code(), 126);
-        assert_eq!(RunnerError::CommandNotFound("x".into()).exit_code(), 127);
+        assert_eq!(
+            RunnerError::runtime("cgroup: invalid argument").exit_code(),
+            125
+        );
+    }
+
+    #[test]
+    fn runtime_failures_are_classified_like_podman() {
+        let cases = [
+            (
+                r#"exec: "nosuch": executable file not found in $PATH"#,
+                RuntimeFailure::NotFound,
+            ),
+            (
+                r#"exec: "/x": stat /x: no such file or directory"#,
+                RuntimeFailure::NotFound,
+            ),
+            (
+                r#"exec: "/etc": permission denied"#,
+                RuntimeFailure::PermissionDenied,
+            ),
+            (
+                "error setting cgroup config: write memory.limit: device or resource busy",
+                RuntimeFailure::Other,
+            ),
+            (
+                r#"error mounting "/etc/passwd" to rootfs at "/etc": not a directory"#,
+                RuntimeFailure::Other,
+            ),
+        ];
+        for (message, failure) in cases {
+            assert_eq!(RuntimeFailure::of(message), failure, "{message}");
+        }
+        // `run` after create: 127 not found, otherwise 126, whatever failed.
+        let start = |e| RunnerError::StartFailed(Box::new(e));
+        assert_eq!(start(RunnerError::runtime(cases[0].0)).exit_code(), 127);
+        assert_eq!(start(RunnerError::runtime(cases[2].0)).exit_code(), 126);
+        assert_eq!(start(RunnerError::runtime(cases[4].0)).exit_code(), 126);
+        assert_eq!(
+            start(RunnerError::Engine("unable to find user x".into())).exit_code(),
+            126
+        );
+        // `exec` once the container was found: 127, 126, else 255.
+        let exec = |e| RunnerError::ExecFailed(Box::new(e));
+        assert_eq!(exec(RunnerError::runtime(cases[1].0)).exit_code(), 127);
+        assert_eq!(exec(RunnerError::runtime(cases[2].0)).exit_code(), 126);
+        assert_eq!(
+            exec(RunnerError::runtime("Cwd must be an absolute path")).exit_code(),
+            255
+        );
+        assert_eq!(
+            exec(RunnerError::Engine("state improper".into())).exit_code(),
+            255
+        );
+        assert_eq!(exec(RunnerError::Engine("x".into())).to_string(), "x");
     }
 
     #[test]

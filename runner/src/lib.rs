@@ -6,12 +6,14 @@
 
 pub mod build;
 pub mod cli;
+pub mod config;
 pub mod container;
 pub mod context;
 pub mod error;
 pub mod fsroot;
 pub mod image;
 pub mod paths;
+pub mod registry;
 pub mod rootless;
 pub mod spec;
 

@@ -11,6 +11,14 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            // A Podman flag vigil lacks is named, not a parse error.
+            let argv: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            if let Some((command, message)) = cli::podman_flags::unsupported(&argv, &err) {
+                eprintln!("vigil {command}: {message}");
+                return to_exit_code(exit_code::ENGINE);
+            }
             // Help and version go to stdout and succeed; usage errors are
             // engine errors for Podman, not clap's exit code 2.
             let _ = err.print();
@@ -57,7 +65,13 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Images(args) => cli::images::handle(ctx, args),
         Command::Rmi(args) => cli::rmi::handle(ctx, args),
         Command::Tag(args) => cli::tag::handle(ctx, args),
+        Command::Pull(args) => cli::pull::handle(ctx, args),
+        Command::Push(args) => cli::push::handle(ctx, args),
+        Command::Login(args) => cli::login::handle(ctx, args),
+        Command::Logout(args) => cli::logout::handle(ctx, args),
+        Command::Search(args) => cli::search::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }
 

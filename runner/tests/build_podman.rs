@@ -714,7 +714,10 @@ fn copy_fallback_gives_the_same_tree_as_overlay() {
 
 #[test]
 fn copy_add_matrix_mounts_and_docker_format_match_podman() {
-    let Some(s) = setup("copy_add_matrix_mounts_and_docker_format_match_podman", true) else {
+    let Some(s) = setup(
+        "copy_add_matrix_mounts_and_docker_format_match_podman",
+        true,
+    ) else {
         return;
     };
     // T4: archives (gzip, bzip2, xz) extracted, a compressed non-tar kept,
@@ -738,10 +741,12 @@ fn copy_add_matrix_mounts_and_docker_format_match_podman() {
             .success();
         assert!(ok, "{script}");
     };
-    sh("chmod 600 b.txt && chmod 755 pkg/install.sh && ln -s a.txt link.txt \
+    sh(
+        "chmod 600 b.txt && chmod 755 pkg/install.sh && ln -s a.txt link.txt \
         && touch -d '2001-02-03 04:05:06' a.txt \
         && tar -czf pkg.tar.gz pkg && tar -cjf pkg.tar.bz2 pkg && tar -cJf pkg.tar.xz pkg \
-        && gzip -c a.txt > a.txt.gz && rm -r pkg");
+        && gzip -c a.txt > a.txt.gz && rm -r pkg",
+    );
     compare(
         &s,
         "t4",
@@ -764,15 +769,20 @@ fn copy_add_matrix_mounts_and_docker_format_match_podman() {
         &[],
         &[],
     );
-    let mtime = s.vigil.ok(&["run", "--rm", "cmp-t4", "stat", "-c", "%Y", "/one/a.txt"]);
+    let mtime = s
+        .vigil
+        .ok(&["run", "--rm", "cmp-t4", "stat", "-c", "%Y", "/one/a.txt"]);
     assert_eq!(mtime.trim(), "981173106");
     // An unknown --chown user fails like Podman's.
-    fs::write(ctx.join("Containerfile"), "FROM localhost/busybox:latest\nCOPY --chown=nobody a.txt /x/\n")
-        .expect("write");
+    fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/busybox:latest\nCOPY --chown=nosuchuser a.txt /x/\n",
+    )
+    .expect("write");
     let out = vigil_build(&s.vigil, &[ctx.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
-        text(&out.stderr).contains("unknown user error looking up user \"nobody\""),
+        text(&out.stderr).contains("unknown user error looking up user \"nosuchuser\""),
         "{}",
         text(&out.stderr)
     );
@@ -786,7 +796,11 @@ fn copy_add_matrix_mounts_and_docker_format_match_podman() {
         &[("f.txt", "hi")],
         &[],
     );
-    assert_eq!(s.vigil.ok(&["run", "--rm", "cmp-t10", "cat", "/copied.txt"]), "hi");
+    assert_eq!(
+        s.vigil
+            .ok(&["run", "--rm", "cmp-t10", "cat", "/copied.txt"]),
+        "hi"
+    );
     // Docker format: Shell, Healthcheck, OnBuild kept; SHELL used by RUN.
     compare(
         &s,
@@ -808,12 +822,18 @@ fn copy_add_matrix_mounts_and_docker_format_match_podman() {
         .expect("image")
         .raw_config()
         .expect("config");
-    assert_eq!(raw["config"]["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+    assert_eq!(
+        raw["config"]["Shell"],
+        serde_json::json!(["/bin/sh", "-e", "-c"])
+    );
     assert_eq!(
         raw["config"]["Healthcheck"],
         serde_json::json!({"Test": ["CMD-SHELL", "echo ok"], "Interval": 5000000000u64, "Timeout": 2000000000u64, "Retries": 3})
     );
-    assert_eq!(raw["config"]["OnBuild"], serde_json::json!(["RUN echo onbuild"]));
+    assert_eq!(
+        raw["config"]["OnBuild"],
+        serde_json::json!(["RUN echo onbuild"])
+    );
     assert!(raw.get("container_config").is_some(), "{inspect}");
     if let Some(p) = &s.podman {
         let praw: serde_json::Value = serde_json::from_str(&p.ok(&[
@@ -857,11 +877,17 @@ fn target_and_quiet_build_only_what_is_asked() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let id = text(&out.stdout);
     assert_eq!(id.len(), 65, "only the id: {id:?}");
-    assert_eq!(fs::read_to_string(&iid).expect("iidfile"), format!("sha256:{}", id.trim()));
+    assert_eq!(
+        fs::read_to_string(&iid).expect("iidfile"),
+        format!("sha256:{}", id.trim())
+    );
     assert_eq!(
         s.vigil.ok(&["run", "--rm", id.trim(), "cat", "/b"]),
         "visible-run-output\n"
     );
-    let out = vigil_build(&s.vigil, &["--target", "nosuch", ctx.to_str().expect("utf-8")]);
+    let out = vigil_build(
+        &s.vigil,
+        &["--target", "nosuch", ctx.to_str().expect("utf-8")],
+    );
     assert_eq!(out.status.code(), Some(125));
 }

@@ -943,6 +943,81 @@ fn rootless_copy_fallback_when_overlay_cannot_mount() {
     assert!(!data.join("vigil/containers").join(&id).exists());
 }
 
+/// Healthchecks rootless: the monitor runs them through runc in the user's
+/// namespace; healthy, `healthcheck run` exit codes, unhealthy after the
+/// retries, then the on-failure action (stop: the image's SIGINT) and the
+/// restart path (the monitor's exit command starts it again).
+#[test]
+fn rootless_healthchecks_and_on_failure_actions() {
+    let Some(r) = setup("rootless_healthchecks_and_on_failure_actions") else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+    let wait = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let inspect = |name: &str| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&r.ok(&["inspect", name])).unwrap()[0].clone()
+    };
+    let script =
+        "trap 'echo int; exit 0' INT; echo up; echo ok > /tmp/ok; while :; do sleep 0.1; done";
+    for action in ["stop", "restart"] {
+        let name = format!("rl-{action}");
+        r.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--health-cmd",
+            "test -s /tmp/ok",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "--health-on-failure",
+            action,
+            image,
+            "-c",
+            script,
+        ]);
+        wait("healthy", &|| {
+            inspect(&name)["State"]["Health"]["Status"] == "healthy"
+        });
+        let out = r.run(&["healthcheck", "run", &name]);
+        assert_eq!(
+            (out.status.code(), text(&out.stdout)),
+            (Some(0), String::new())
+        );
+        assert!(r.ok(&["ps"]).contains("(healthy)"));
+        let pid = inspect(&name)["State"]["Pid"].clone();
+        // The image has few applets: emptying the file fails `test -s`.
+        r.ok(&["exec", &name, "sh", "-c", ": > /tmp/ok"]);
+        let out = r.run(&["healthcheck", "run", &name]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        if action == "stop" {
+            wait("stopped", &|| inspect(&name)["State"]["Status"] == "exited");
+            let c = inspect(&name);
+            assert_eq!(c["State"]["ExitCode"], 0, "{c}");
+            assert_eq!(c["State"]["Health"]["Status"], "unhealthy");
+            assert_eq!(r.ok(&["logs", &name]), "up\nint\n");
+        } else {
+            wait("restarted", &|| {
+                let c = inspect(&name);
+                c["State"]["Status"] == "running" && c["State"]["Pid"] != pid
+            });
+            wait("healthy again", &|| {
+                inspect(&name)["State"]["Health"]["Status"] == "healthy"
+            });
+            assert_eq!(r.ok(&["logs", &name]), "up\nint\nup\n");
+        }
+        r.ok(&["rm", "-f", &name]);
+    }
+}
+
 #[test]
 fn rootless_build_keeps_owners_inside_the_image() {
     let Some(r) = setup("rootless_build_keeps_owners_inside_the_image") else {

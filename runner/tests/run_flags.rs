@@ -436,7 +436,10 @@ fn bad_flags_fail_cleanly_and_leave_nothing_behind() {
         (&["--tmpfs", "/x:bogus"], "unknown mount option \"bogus\""),
         (&["--tmpfs", "relative"], "must be an absolute path"),
         (&["--pids-limit", "abc"], "--pids-limit"),
-        (&["--pids-limit", "-5"], "invalid --pids-limit -5"),
+        (
+            &["-v", "/nonexistent-src:/x"],
+            "statfs /nonexistent-src: no such file or directory",
+        ),
         (&["--hostname", "a b"], "invalid --hostname"),
     ];
     for cmd in ["run", "create"] {

@@ -63,6 +63,13 @@ impl Ctl {
         self.send(CtlMessage::ReopenLogs)
     }
 
+    /// Ask the monitor to run the container's healthcheck now (vigil
+    /// extension); the result appears in the health log
+    /// ([`proto::health`](crate::proto::health)).
+    pub fn request_healthcheck(&self) -> Result<()> {
+        self.send(CtlMessage::HealthCheck)
+    }
+
     /// Send one message as a single write (atomic: far below `PIPE_BUF`).
     pub fn send(&self, msg: CtlMessage) -> Result<()> {
         let line = encode_ctl(msg);

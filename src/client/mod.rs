@@ -50,5 +50,7 @@ pub use error::{Error, Result, RuntimeError, EXIT_CANNOT_INVOKE, EXIT_ENGINE, EX
 pub use exit::{oom_killed, ExitStatus, ExitWatcher};
 pub use logs::{rotated_files, LogReadOptions, LogReader};
 pub use monitor::{Monitor, ENV_ATTACH_PIPE, ENV_START_PIPE, ENV_SYNC_PIPE};
-pub use options::{ExecOptions, ExitCommand, LogDriver, LogLevel, MonitorOptions};
+pub use options::{
+    ExecOptions, ExitCommand, HealthOptions, LogDriver, LogLevel, MonitorOptions, OnFailure,
+};
 pub use time::parse_rfc3339_nanos;

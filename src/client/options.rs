@@ -3,6 +3,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::proto::health::OnFailure;
 
 /// One `-l`/`--log-path` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +84,32 @@ pub struct ExecOptions {
     /// `--exec-attach`: hold the process until the engine attached (needs the
     /// attach pipe; see [`Monitor::release_exec`](super::Monitor::release_exec)).
     pub attach: bool,
+}
+
+/// Healthchecks run by the monitor (vigil extension; see
+/// [`proto::health`](crate::proto::health)): `runtime exec` of `command` in
+/// the container every `interval`, results in the health log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthOptions {
+    /// The argv run in the container (after `CMD`/`CMD-SHELL` are resolved:
+    /// [`proto::health::command_argv`](crate::proto::health::command_argv)).
+    pub command: Vec<String>,
+    /// Time between the end of one check and the start of the next; zero:
+    /// checks run only when asked for ([`Ctl::request_healthcheck`](super::Ctl::request_healthcheck)).
+    pub interval: Duration,
+    /// A check still running after this long is killed and counts as failed.
+    pub timeout: Duration,
+    /// Failures in this period after the start do not count.
+    pub start_period: Duration,
+    /// Failures in a row that make the container unhealthy.
+    pub retries: u32,
+    pub on_failure: OnFailure,
+    /// For the stop and restart actions: the stop signal and the seconds
+    /// before SIGKILL.
+    pub stop_signal: i32,
+    pub stop_timeout: u32,
+    /// The health log; default `<bundle>/healthcheck.log`.
+    pub log: Option<PathBuf>,
 }
 
 /// Every option of the monitor. Build one with [`MonitorOptions::new`], set
@@ -179,6 +208,8 @@ pub struct MonitorOptions {
     /// or `exec` may take before the monitor kills it and reports the failure
     /// on the sync pipe (monitor default 120; 0 = no limit).
     pub runtime_timeout: Option<u32>,
+    /// vigil extension `--health-*`: healthchecks run by the monitor.
+    pub health: Option<HealthOptions>,
 }
 
 impl MonitorOptions {
@@ -224,6 +255,7 @@ impl MonitorOptions {
             no_sync_log: false,
             log_rate_limit: None,
             runtime_timeout: None,
+            health: None,
         }
     }
 
@@ -334,6 +366,25 @@ impl MonitorOptions {
             "--runtime-timeout",
             self.runtime_timeout.map(|n| n.to_string()),
         );
+        if let Some(h) = &self.health {
+            for arg in &h.command {
+                a.val("--health-cmd", arg);
+            }
+            let ms = |d: Duration| d.as_millis().min(i32::MAX as u128).to_string();
+            a.val("--health-interval", ms(h.interval));
+            a.val("--health-timeout", ms(h.timeout));
+            a.val("--health-start-period", ms(h.start_period));
+            a.val(
+                "--health-retries",
+                h.retries.min(i32::MAX as u32).to_string(),
+            );
+            if h.on_failure != OnFailure::None {
+                a.val("--health-on-failure", h.on_failure.as_str());
+                a.val("--health-stop-signal", h.stop_signal.to_string());
+                a.val("--health-stop-timeout", h.stop_timeout.to_string());
+            }
+            a.opt("--health-log", h.log.as_ref());
+        }
         a.0
     }
 }

@@ -11,6 +11,9 @@ use std::fmt;
 pub const WIN_RESIZE_EVENT: i64 = 1;
 /// ctl message type for a log reopen.
 pub const REOPEN_LOGS_EVENT: i64 = 2;
+/// ctl message type asking for a healthcheck now (vigil extension; conmon
+/// rejects it with "Invalid control message type").
+pub const HEALTHCHECK_EVENT: i64 = 10;
 /// Largest accepted height/width.
 pub const MAX_WINDOW_DIM: i64 = 1000;
 /// Bytes read from a FIFO at most per call; lines longer than this are dropped.
@@ -19,8 +22,13 @@ pub const LINE_MAX: usize = 199;
 /// A valid `ctl` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CtlMessage {
-    Resize { height: u16, width: u16 },
+    Resize {
+        height: u16,
+        width: u16,
+    },
     ReopenLogs,
+    /// Run the container's healthcheck now (vigil extension).
+    HealthCheck,
 }
 
 /// Why a line was rejected; `Display` gives conmon's warning text.
@@ -93,14 +101,14 @@ pub fn parse_ctl(line: &[u8]) -> Result<CtlMessage, CtlError> {
     if n < 3 {
         return Err(CtlError::Format);
     }
-    if ty != WIN_RESIZE_EVENT && ty != REOPEN_LOGS_EVENT {
+    if ty != WIN_RESIZE_EVENT && ty != REOPEN_LOGS_EVENT && ty != HEALTHCHECK_EVENT {
         return Err(CtlError::Type(ty));
     }
     let (height, width) = check_dims(h, w)?;
-    Ok(if ty == WIN_RESIZE_EVENT {
-        CtlMessage::Resize { height, width }
-    } else {
-        CtlMessage::ReopenLogs
+    Ok(match ty {
+        WIN_RESIZE_EVENT => CtlMessage::Resize { height, width },
+        REOPEN_LOGS_EVENT => CtlMessage::ReopenLogs,
+        _ => CtlMessage::HealthCheck,
     })
 }
 
@@ -118,6 +126,7 @@ pub fn encode_ctl(msg: CtlMessage) -> String {
     match msg {
         CtlMessage::Resize { height, width } => format!("{WIN_RESIZE_EVENT} {height} {width}\n"),
         CtlMessage::ReopenLogs => format!("{REOPEN_LOGS_EVENT} 0 0\n"),
+        CtlMessage::HealthCheck => format!("{HEALTHCHECK_EVENT} 0 0\n"),
     }
 }
 

@@ -3,4 +3,5 @@
 pub mod attach;
 pub mod ctl;
 pub mod exit;
+pub mod health;
 pub mod sync;

@@ -293,6 +293,8 @@ struct Item {
     host: PathBuf,
     /// Context-relative path as resolved (for ignore rules).
     rel: String,
+    /// The name as matched: a followed symlink keeps its own name.
+    name: String,
     meta: fs::Metadata,
 }
 
@@ -328,7 +330,13 @@ fn resolve_sources(from: &SourceRoot<'_>, sources: &[String]) -> Result<Vec<Item
                 continue;
             }
             found += 1;
-            items.push(Item { host, rel, meta });
+            let name = m.last().cloned().unwrap_or_default();
+            items.push(Item {
+                host,
+                rel,
+                name,
+                meta,
+            });
         }
         if found == 0 {
             return Err(match (from, filtered) {
@@ -468,11 +476,7 @@ pub fn prepare(
         } else {
             kinds.push("file");
             let name = if dest_is_dir {
-                let base = item
-                    .host
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                let base = item.name.clone();
                 let mut p = target_dir.clone();
                 p.push(base);
                 p.join("/")

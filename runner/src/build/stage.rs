@@ -1189,34 +1189,30 @@ impl Builder<'_> {
     }
 }
 
-/// Removes what runc created in `upper` for the mount target `target`: the
-/// target itself when it is an empty file or directory, then parents left
-/// empty (never an opaque directory, never a whiteout).
+/// Removes what runc created in `upper` for the mount target `target`
+/// when it is an empty file or directory (Podman keeps the parents it
+/// created: `--mount …,target=/mnt/f.txt` leaves `/mnt`).
 fn drop_mount_target(upper: &Path, target: &str) {
-    let mut comps: Vec<String> = crate::fsroot::clean(target.as_bytes())
+    let comps: Vec<String> = crate::fsroot::clean(target.as_bytes())
         .into_iter()
         .map(|c| String::from_utf8_lossy(&c).into_owned())
         .collect();
-    while !comps.is_empty() {
-        let path = upper.join(comps.join("/"));
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            comps.pop();
-            continue;
-        };
-        let removed = if meta.is_dir() {
-            let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
-                .iter()
-                .any(|x| xattr_is_set(&path, x));
-            !opaque && std::fs::remove_dir(&path).is_ok()
-        } else if meta.is_file() && meta.len() == 0 {
-            std::fs::remove_file(&path).is_ok()
-        } else {
-            false
-        };
-        if !removed {
-            return;
+    if comps.is_empty() {
+        return;
+    }
+    let path = upper.join(comps.join("/"));
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return;
+    };
+    if meta.is_dir() {
+        let opaque = ["trusted.overlay.opaque", "user.overlay.opaque"]
+            .iter()
+            .any(|x| xattr_is_set(&path, x));
+        if !opaque {
+            let _ = std::fs::remove_dir(&path);
         }
-        comps.pop();
+    } else if meta.is_file() && meta.len() == 0 {
+        let _ = std::fs::remove_file(&path);
     }
 }
 

@@ -57,13 +57,8 @@ impl Args for ImageAndCommand {
 
 impl FromArgMatches for ContainerAndCommand {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        // An empty command is refused by `exec` itself, with Podman's code.
         let (container, command) = split(matches)?;
-        if command.is_empty() {
-            return Err(clap::Error::raw(
-                ErrorKind::MissingRequiredArgument,
-                "a command to run in the container is required",
-            ));
-        }
         Ok(ContainerAndCommand { container, command })
     }
 
@@ -78,7 +73,7 @@ impl FromArgMatches for ContainerAndCommand {
 impl Args for ContainerAndCommand {
     fn augment_args(cmd: Command) -> Command {
         cmd.arg(
-            argv_arg("CONTAINER", 2).help("Container to run in, then the command and arguments"),
+            argv_arg("CONTAINER", 1).help("Container to run in, then the command and arguments"),
         )
     }
 

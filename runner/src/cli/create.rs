@@ -117,10 +117,53 @@ pub struct CreateArgs {
     #[arg(long, value_name = "RATE")]
     pub log_rate_limit: Option<String>,
 
+    /// Healthcheck command: a shell command, a JSON array (exec form), or none
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+
+    /// Time between healthchecks (Go duration; disable: none scheduled) [default: 30s]
+    #[arg(long, value_name = "INTERVAL", allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+
+    /// Failed healthchecks in a row before the container is unhealthy [default: 3]
+    #[arg(long, value_name = "RETRIES", allow_hyphen_values = true)]
+    pub health_retries: Option<String>,
+
+    /// Time after the start in which failed healthchecks do not count [default: 0s]
+    #[arg(long, value_name = "PERIOD", allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+
+    /// Time a healthcheck may take before it is killed and counts as failed [default: 30s]
+    #[arg(long, value_name = "TIMEOUT", allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+
+    /// What to do when the container becomes unhealthy: none, kill, restart, stop
+    #[arg(long, value_name = "ACTION")]
+    pub health_on_failure: Option<String>,
+
+    /// Disable any healthcheck, also the image's
+    #[arg(long)]
+    pub no_healthcheck: bool,
+
     /// The first argument is not an image but a root file system directory
     /// (kept read-only: an overlay gives the container its own upper layer)
     #[arg(long)]
     pub rootfs: bool,
+
+    /// Pull the image: missing (default), always, never, newer
+    #[arg(long, value_name = "POLICY", default_value = "missing", num_args = 0..=1,
+          require_equals = true, default_missing_value = "always")]
+    pub pull: crate::registry::PullPolicy,
+
+    /// Suppress output information when pulling images
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub registry: super::registry_flags::RegistryFlags,
+
+    #[command(flatten)]
+    pub platform: super::registry_flags::PlatformFlags,
 
     #[command(flatten)]
     pub target: ImageAndCommand,
@@ -184,6 +227,15 @@ impl CreateArgs {
                 pids_limit: self.pids_limit,
                 init: self.init,
             },
+            health: crate::container::health::HealthFlags {
+                cmd: self.health_cmd.clone(),
+                interval: self.health_interval.clone(),
+                timeout: self.health_timeout.clone(),
+                retries: self.health_retries.clone(),
+                start_period: self.health_start_period.clone(),
+                no_healthcheck: self.no_healthcheck,
+                on_failure: self.health_on_failure.clone(),
+            },
         }
     }
 }
@@ -191,7 +243,8 @@ impl CreateArgs {
 /// Create the container and print its id.
 pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    let image = image::resolve(ctx, &args.target.image, args.rootfs)?;
+    let name = super::pull::ensure_image(ctx, args)?;
+    let image = image::resolve(ctx, &name, args.rootfs)?;
     let record = crate::container::create::create(&engine.store, &image, &args.request())?;
     println!("{}", record.id);
     Ok(0)

@@ -48,23 +48,48 @@ pub struct ExecArgs {
 }
 
 /// Run the command in the container; exit with its status.
+///
+/// Like Podman, once the container is found what fails exits 255, or 127 /
+/// 126 when the runtime found no command / was denied
+/// ([`RunnerError::ExecFailed`]); a missing container or a bad `-e` is an
+/// engine error (125).
 pub fn handle(ctx: &Context, args: &ExecArgs) -> Result<i32, RunnerError> {
     if args.preserve_fds > 0 {
         return Err(RunnerError::Engine(
-            "--preserve-fds is not supported yet".into(),
+            "not supported yet: --preserve-fds".into(),
         ));
     }
+    check_env(&args.env)?;
     let engine = Engine::new(ctx);
     let id = engine.store.resolve(&args.target.container)?;
-    let req = ExecRequest {
-        command: args.target.command.clone(),
-        env: args.env.clone(),
-        workdir: args.workdir.clone(),
-        user: args.user.clone(),
-        tty: args.tty,
-        stdin: args.interactive,
-        detach: args.detach,
-        detach_keys: parse_detach_keys(args.detach_keys.as_deref())?,
+    let session = || {
+        if args.target.command.is_empty() {
+            return Err(RunnerError::Engine(
+                "must provide a non-empty command to start an exec session: invalid argument"
+                    .into(),
+            ));
+        }
+        let req = ExecRequest {
+            command: args.target.command.clone(),
+            env: args.env.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+            tty: args.tty,
+            stdin: args.interactive,
+            detach: args.detach,
+            detach_keys: parse_detach_keys(args.detach_keys.as_deref())?,
+        };
+        exec(&engine, &id, &req)
     };
-    exec(&engine, &id, &req)
+    session().map_err(|e| RunnerError::ExecFailed(Box::new(e)))
+}
+
+/// `-e NAME=VALUE`: the name must not be empty (Podman's check).
+fn check_env(env: &[String]) -> Result<(), RunnerError> {
+    match env.iter().find(|e| e.starts_with('=')) {
+        Some(bad) => Err(RunnerError::Engine(format!(
+            "parsing environment variables: invalid environment variable: {bad:?}"
+        ))),
+        None => Ok(()),
+    }
 }

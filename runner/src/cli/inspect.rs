@@ -4,6 +4,7 @@ use clap::{Args, ValueEnum};
 
 use serde_json::{json, Value};
 
+use crate::container::health;
 use crate::container::record::format_rfc3339;
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
@@ -46,7 +47,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             (dest.to_string(), serde_json::Value::from(opts))
         })
         .collect();
-    json!({
+    let mut value = json!({
         "Id": rec.id,
         "Created": format_rfc3339(rec.created),
         "Path": rec.config.args.first().cloned().unwrap_or_default(),
@@ -65,6 +66,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "ExitCode": rec.exit_code.unwrap_or(0),
             "StartedAt": time(rec.started_at),
             "FinishedAt": time(rec.finished_at),
+            "Health": health_json(engine, rec),
         },
         "Image": rec.image_id,
         "ImageName": rec.image,
@@ -101,6 +103,29 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "Tmpfs": tmpfs,
             "LogConfig": {"Type": rec.log.driver, "Path": rec.log.path, "Tag": rec.log.tag},
         },
+    });
+    if let Some(h) = &rec.healthcheck {
+        value["Config"]["Healthcheck"] = json!(h);
+    }
+    if let Some(action) = &rec.health_on_failure {
+        value["Config"]["HealthcheckOnFailureAction"] = json!(action);
+    }
+    value
+}
+
+/// `State.Health` as Podman 4.x shows it (also without a healthcheck:
+/// empty status, no log).
+fn health_json(engine: &Engine<'_>, rec: &Record) -> Value {
+    let log = health::read_log(engine, rec).unwrap_or_default();
+    let entries: Vec<Value> = log
+        .log
+        .iter()
+        .map(|e| json!({"Start": e.start, "End": e.end, "ExitCode": e.exit_code, "Output": e.output}))
+        .collect();
+    json!({
+        "Status": log.status,
+        "FailingStreak": log.failing_streak,
+        "Log": if entries.is_empty() { Value::Null } else { Value::Array(entries) },
     })
 }
 

@@ -14,17 +14,26 @@ pub mod attach;
 pub mod build;
 pub mod create;
 pub mod exec;
+pub mod filter;
+pub mod healthcheck;
 pub mod image;
 pub mod images;
 pub mod inspect;
 pub mod kill;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod output;
+pub mod podman_flags;
 pub mod ps;
+pub mod pull;
+pub mod push;
+pub mod registry_flags;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod search;
 pub mod start;
 pub mod stop;
 pub mod tag;
@@ -153,9 +162,22 @@ pub enum Command {
     Rmi(rmi::RmiArgs),
     /// Add an additional name to a local image
     Tag(tag::TagArgs),
+    /// Pull an image from a registry
+    Pull(pull::PullArgs),
+    /// Push an image to a registry
+    Push(push::PushArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out of a registry
+    Logout(logout::LogoutArgs),
+    /// Search a registry for images
+    Search(search::SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Manage healthchecks of containers
+    #[command(subcommand)]
+    Healthcheck(healthcheck::HealthcheckCommand),
 }
 
 impl Command {
@@ -179,7 +201,13 @@ impl Command {
             Command::Images(_) => "images",
             Command::Rmi(_) => "rmi",
             Command::Tag(_) => "tag",
+            Command::Pull(_) => "pull",
+            Command::Push(_) => "push",
+            Command::Login(_) => "login",
+            Command::Logout(_) => "logout",
+            Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
+            Command::Healthcheck(sub) => sub.name(),
         }
     }
 }

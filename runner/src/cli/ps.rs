@@ -2,7 +2,9 @@
 
 use clap::Args;
 
+use super::filter::{ContainerFilter, FilterSubject};
 use super::output::{print_out, table};
+use crate::container::health;
 use crate::container::record::{human_duration, now_nanos};
 use crate::container::{Engine, Record, Status};
 use crate::context::Context;
@@ -25,6 +27,10 @@ pub struct PsArgs {
     /// Output format: `json` (Podman's `ps --format json` array) or `table`
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+
+    /// Filter output based on conditions given (health=starting|healthy|unhealthy)
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }
 
 /// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`,
@@ -50,20 +56,43 @@ fn plain_status(rec: &Record, now: i128) -> String {
     }
 }
 
+/// STATUS with the health status after it, as Podman: `Up 5 seconds (healthy)`.
+fn with_health(status: String, health: &str) -> String {
+    if health.is_empty() {
+        status
+    } else {
+        format!("{status} ({health})")
+    }
+}
+
+/// Health status per container id (empty: no healthcheck).
+pub type HealthByContainer = std::collections::HashMap<String, String>;
+
+fn health_of<'a>(h: &'a HealthByContainer, r: &Record) -> &'a str {
+    h.get(&r.id).map_or("", String::as_str)
+}
+
 /// List containers, refreshing their state first.
 pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
+    let filter = ContainerFilter::parse(&args.filter)?;
     let mut records = Vec::new();
+    let mut healths = HealthByContainer::new();
     for id in engine.store.ids()? {
         let Ok(_lock) = engine.store.lock(&id) else {
             continue;
         };
         if let Ok(rec) = engine.refresh(&id) {
-            if args.all || rec.status == Status::Running {
+            let health = health::status(&engine, &rec);
+            if (args.all || rec.status == Status::Running)
+                && filter.matches(&FilterSubject { health: &health })
+            {
+                healths.insert(rec.id.clone(), health);
                 records.push(rec);
             }
         }
     }
+
     records.sort_by_key(|r| std::cmp::Reverse(r.created));
     let id = |r: &Record| {
         if args.no_trunc {
@@ -75,7 +104,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     match args.format.as_deref() {
         None | Some("table") => {}
         Some("json") if !args.quiet => {
-            println!("{}", ps_json(&records, now_nanos()));
+            println!("{}", ps_json(&records, now_nanos(), &healths));
             return Ok(0);
         }
         Some("json") => {}
@@ -113,7 +142,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.image.clone(),
             command,
             format!("{} ago", human_duration(now - r.created)),
-            status_text(r, now),
+            with_health(status_text(r, now), health_of(&healths, r)),
             String::new(),
             r.name.clone(),
         ]);
@@ -125,7 +154,7 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
 /// `ps --format json`: the fields `podman ps --format json` (4.3.1) prints,
 /// pretty-printed like Podman. Times are Unix seconds; never-set ones are
 /// Go's zero time (-62135596800), as in Podman.
-pub fn ps_json(records: &[Record], now: i128) -> String {
+pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> String {
     const ZERO_TIME: i64 = -62_135_596_800;
     let secs = |t: Option<i128>| t.map_or(ZERO_TIME, |n| n.div_euclid(1_000_000_000) as i64);
     let list: Vec<serde_json::Value> = records
@@ -165,7 +194,7 @@ pub fn ps_json(records: &[Record], now: i128) -> String {
                 "Size": null,
                 "StartedAt": secs(r.started_at),
                 "State": r.status.as_str(),
-                "Status": status_text(r, now),
+                "Status": with_health(status_text(r, now), health_of(health, r)),
                 "Created": secs(Some(r.created)),
             })
         })

@@ -2,8 +2,6 @@
 
 use clap::Args;
 
-use std::time::Duration;
-
 use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -14,8 +12,21 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub force: bool,
 
+    /// With --force, seconds to wait for the stop signal before killing
+    /// [default: kill at once]
+    #[arg(short, long, value_name = "SECONDS")]
+    pub time: Option<u32>,
+
+    /// Remove all containers
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
+
+    /// Ignore errors when a named container does not exist
+    #[arg(short, long)]
+    pub ignore: bool,
+
     /// Containers to remove
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
@@ -24,8 +35,17 @@ pub struct RmArgs {
 pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let mut code = 0;
-    for name in &args.containers {
+    let names = if args.all {
+        engine.store.ids()?
+    } else {
+        args.containers.clone()
+    };
+    for name in &names {
         let Some(id) = engine.store.lookup(name)? else {
+            // Like Podman, --force (or --ignore) takes a missing one as removed.
+            if args.force || args.ignore {
+                continue;
+            }
             eprintln!(
                 "vigil rm: {}",
                 crate::container::store::no_such_container(name)
@@ -46,8 +66,7 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
                 code = 2;
                 continue;
             }
-            let _ = engine.runtime()?.kill(&id, libc::SIGKILL, true);
-            rec = engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
+            rec = engine.stop(&rec, args.time.unwrap_or(0))?;
         }
         let _all = engine.store.lock_all()?;
         let _lock = engine.store.lock(&id)?;

@@ -23,10 +23,19 @@ pub struct RunArgs {
 }
 
 /// Create and start; attached, exit with the container's status.
+///
+/// Like Podman, what fails once the container is created (its user or
+/// working directory, the runtime, attaching) exits 126, or 127 when the
+/// runtime found no command ([`RunnerError::StartFailed`]); what `create`
+/// refuses is an engine error (125).
 pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
-    let detach_keys = parse_detach_keys(args.attach.detach_keys.as_deref())?;
+    let started_failed = |e| RunnerError::StartFailed(Box::new(e));
+    // Podman reads the detach keys when it attaches, after creating.
+    let detach_keys =
+        parse_detach_keys(args.attach.detach_keys.as_deref()).map_err(started_failed)?;
     let engine = Engine::new(ctx);
-    let image = image::resolve(ctx, &args.create.target.image, args.create.rootfs)?;
+    let name = super::pull::ensure_image(ctx, &args.create)?;
+    let image = image::resolve(ctx, &name, args.create.rootfs)?;
     let mut rec = crate::container::create::create(&engine.store, &image, &args.create.request())?;
     let result = if args.detach {
         run_detached(&engine, &mut rec)
@@ -36,7 +45,7 @@ pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
     if result.is_err() && rec.auto_remove {
         remove(&engine, &rec.id);
     }
-    result
+    result.map_err(started_failed)
 }
 
 fn run_detached(engine: &Engine<'_>, rec: &mut Record) -> Result<i32, RunnerError> {

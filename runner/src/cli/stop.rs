@@ -2,8 +2,7 @@
 
 use clap::Args;
 
-use std::time::Duration;
-
+use crate::container::store::no_such_container;
 use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -15,33 +14,41 @@ pub struct StopArgs {
     #[arg(short, long, value_name = "SECONDS")]
     pub time: Option<u32>,
 
+    /// Stop all running containers
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
+
+    /// Ignore errors when a named container does not exist
+    #[arg(short, long)]
+    pub ignore: bool,
+
     /// Containers to stop
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
 /// The stop signal, then SIGKILL (to every process) after the timeout.
 pub fn handle(ctx: &Context, args: &StopArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
+    let names = if args.all {
+        engine.store.ids()?
+    } else {
+        args.containers.clone()
+    };
+    for name in &names {
+        let id = match engine.store.lookup(name)? {
+            Some(id) => id,
+            None if args.ignore => continue,
+            None => return Err(no_such_container(name)),
+        };
         let rec = {
             let _lock = engine.store.lock(&id)?;
             engine.refresh(&id)?
         };
         if rec.status == Status::Running {
-            let rt = engine.runtime()?;
-            let timeout = args.time.unwrap_or(rec.config.stop_timeout);
-            let stopped = timeout > 0
-                && rt.kill(&id, rec.config.stop_signal, false).is_ok()
-                && engine
-                    .wait_exit(&id, Some(Duration::from_secs(timeout.into())))
-                    .is_ok_and(|r| r.status == Status::Exited);
-            if !stopped {
-                // Already gone is fine: the exit file tells.
-                let _ = rt.kill(&id, libc::SIGKILL, true);
-                engine.wait_exit(&id, Some(Duration::from_secs(30)))?;
-            }
+            engine.stop(&rec, args.time.unwrap_or(rec.config.stop_timeout))?;
+        } else if args.all {
+            continue;
         }
         println!("{name}");
     }

@@ -2,8 +2,6 @@
 
 use clap::Args;
 
-use std::time::Duration;
-
 use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -26,16 +24,20 @@ pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
                 engine.refresh(&id)?
             };
             match rec.status {
-                Status::Exited => break rec,
+                // Never started counts as stopped, as in Podman 4.3.1 (its
+                // exit code is 0).
+                Status::Exited | Status::Created => break rec,
                 Status::Running => break engine.wait_exit(&id, None)?,
-                // Not started yet: wait until someone starts it.
-                Status::Created => std::thread::sleep(Duration::from_millis(250)),
             }
         };
         if let Some(error) = &rec.error {
             eprintln!("vigil wait: {}: {error}", rec.id);
         }
-        println!("{}", rec.exit_code.unwrap_or(-1));
+        let code = match rec.status {
+            Status::Created => 0,
+            _ => rec.exit_code.unwrap_or(-1),
+        };
+        println!("{code}");
     }
     Ok(0)
 }

@@ -40,6 +40,8 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     pub flags: spec::SpecFlags,
+    /// `--health-*`, `--no-healthcheck`.
+    pub health: super::health::HealthFlags,
 }
 
 /// Parse an `--env-file` like Podman 4.3.1: leading blanks trimmed, blank
@@ -196,6 +198,8 @@ pub fn create(
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
+    let healthcheck = super::health::from_flags(&req.health, image.defaults.healthcheck.as_ref())?;
+    let health_on_failure = super::health::parse_on_failure(req.health.on_failure.as_deref())?;
     let mut checked = check_flags(req)?;
     apply_rootless_limits(&mut checked)?;
     let (userns, userns_user) =
@@ -203,7 +207,9 @@ pub fn create(
     let process = resolve_process(image, req, userns.as_ref(), userns_user)?;
 
     let _all = store.lock_all()?;
-    let (id, name) = allocate_id_and_name(store, req.name.as_deref())?;
+    // `--name ''` is no name, as in Podman.
+    let name = req.name.as_deref().filter(|n| !n.is_empty());
+    let (id, name) = allocate_id_and_name(store, name)?;
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let env = spec::environment(
         &image.defaults.env,
@@ -258,6 +264,8 @@ pub fn create(
         finished_at: None,
         mounted: None,
         userns,
+        healthcheck,
+        health_on_failure,
     };
     if let Err(e) = record.save(&dir) {
         let _ = fs::remove_dir_all(&dir);
@@ -292,6 +300,8 @@ fn check_flags(req: &CreateRequest) -> Result<CheckedFlags, RunnerError> {
     }
     let mut env_flags = read_env_files(&req.env_files)?;
     env_flags.extend(req.env.iter().cloned());
+    check_env(&env_flags)?;
+    check_bind_sources(&parsed.volumes)?;
     Ok(CheckedFlags {
         network,
         memory_limit,
@@ -355,7 +365,14 @@ fn resolve_process(
         .clone()
         .or(userns_user)
         .unwrap_or_else(|| d.user.clone());
-    let mut user = resolve_user(&image.rootfs, &user_spec)?;
+    // A user the image does not have fails when the container starts, as
+    // in Podman (`create` succeeds; `run` exits 126).
+    let mut user = resolve_user(&image.rootfs, &user_spec).unwrap_or(User {
+        uid: 0,
+        gid: 0,
+        additional_gids: Vec::new(),
+        home: "/".into(),
+    });
     if userns.is_some_and(|ns| ns.mode == "keep-id") && user.home == "/" {
         if let Some((_, home)) =
             crate::rootless::passwd_entry(crate::rootless::active().map_or(0, |r| r.uid))
@@ -410,16 +427,40 @@ fn allocate_id_and_name(
     Ok((id, name))
 }
 
-/// A container name: letters, digits, `_`, `.` and `-`.
+/// A container name as Podman takes it: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 fn check_name(name: &str) -> Result<(), RunnerError> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
         return Err(RunnerError::Engine(format!(
-            "invalid container name {name:?}"
+            "invalid container name {name:?}: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*"
         )));
+    }
+    Ok(())
+}
+
+/// `-e`/`--env-file` entries: a variable needs a name (Podman's check,
+/// before the runtime would refuse it).
+fn check_env(entries: &[String]) -> Result<(), RunnerError> {
+    match entries.iter().find(|e| e.starts_with('=')) {
+        Some(bad) => Err(RunnerError::Engine(format!(
+            "invalid environment variable: {bad:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Bind-mount sources must exist when the container is created (Podman
+/// checks them before the runtime, which would report a mount error).
+fn check_bind_sources(volumes: &[spec::BindMount]) -> Result<(), RunnerError> {
+    for v in volumes {
+        if let Err(e) = fs::metadata(&v.source) {
+            return Err(RunnerError::Engine(format!(
+                "statfs {}: {}",
+                v.source.display(),
+                crate::error::os_error_text(&e)
+            )));
+        }
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct ImageDefaults {
     pub working_dir: String,
     pub user: String,
     pub stop_signal: Option<String>,
+    /// The image's `Healthcheck`, used when `run`/`create` set none.
+    pub healthcheck: Option<crate::image::oci::Healthcheck>,
 }
 
 /// A resolved image.
@@ -88,6 +90,7 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
             working_dir: c.working_dir.clone().unwrap_or_default(),
             user: c.user.clone().unwrap_or_default(),
             stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
+            healthcheck: c.healthcheck.clone(),
         },
         rootfs: RootfsSource::Layers(record.layer_dirs()),
     })

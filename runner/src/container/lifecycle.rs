@@ -45,7 +45,8 @@ impl Files {
     }
 }
 
-/// Map a client error to the runner's, keeping Podman's 126/127.
+/// Map a client error to the runner's; a runtime failure keeps what the
+/// runtime said, for the commands to give Podman's exit codes.
 pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
     let runtime = match e {
         client::Error::Runtime(r) => r,
@@ -58,11 +59,7 @@ pub fn client_error(e: client::Error, oci_log: Option<&Path>) -> RunnerError {
         },
         other => return RunnerError::Engine(other.to_string()),
     };
-    match runtime.exit_code() {
-        127 => RunnerError::CommandNotFound(runtime.summary()),
-        126 => RunnerError::CannotInvoke(runtime.summary()),
-        _ => RunnerError::Engine(format!("OCI runtime error: {}", runtime.summary())),
-    }
+    RunnerError::runtime(runtime.summary())
 }
 
 /// The last error the runtime wrote to its JSON log (`--log-format=json`).
@@ -145,6 +142,17 @@ impl<'a> Engine<'a> {
 
     /// Exit command that removes a detached `--rm` container when it exits.
     fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["rm", "-f", &rec.id])
+    }
+
+    /// Exit command that starts the container again when its monitor
+    /// stopped it for `--health-on-failure restart`.
+    fn health_restart_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["healthcheck", "on-exit", &rec.id])
+    }
+
+    /// This vigil with the global options of this invocation, then `tail`.
+    fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
         let p = &self.ctx.paths;
         let mut args: Vec<std::ffi::OsString> = vec![
@@ -158,7 +166,7 @@ impl<'a> Engine<'a> {
         if let Some(conmon) = &self.ctx.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
-        args.extend(["rm".into(), "-f".into(), rec.id.clone().into()]);
+        args.extend(tail.iter().map(std::ffi::OsString::from));
         Some(client::ExitCommand {
             path: exe,
             args,
@@ -250,6 +258,7 @@ impl<'a> Engine<'a> {
         let mut binds = etc::write_files(&f.dir, &rec.config.hostname, &rec.name, &network)?;
         binds.extend(parsed.volumes.iter().cloned());
         let user = resolve_user(&rec.rootfs_source, &rec.config.user)?;
+        rootfs::check_workdir(&rootfs::rootfs_path(&f.data), &rec.config.cwd, &rec.id)?;
         let rootless = crate::rootless::active().is_some();
         // Root of the rootless namespace cannot raise limits on the host.
         let can_raise = !rootless && has_cap_sys_resource();
@@ -282,8 +291,15 @@ impl<'a> Engine<'a> {
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
+        opts.health = super::health::monitor_options(rec, &f.dir);
         if detached_auto_remove {
             opts.exit_command = self.auto_remove_command(rec);
+        } else if opts
+            .health
+            .as_ref()
+            .is_some_and(|h| h.on_failure == client::OnFailure::Restart)
+        {
+            opts.exit_command = self.health_restart_command(rec);
         }
         let mut m = Monitor::spawn(monitor, &opts, &[]).map_err(|e| client_error(e, None))?;
         let pid = m
@@ -388,6 +404,23 @@ impl<'a> Engine<'a> {
         if rec.mounted == Some(MountKind::Overlay) {
             rec.mounted = None;
         }
+    }
+
+    /// Stop a running container: its stop signal, then after `timeout`
+    /// seconds (at once for 0) SIGKILL to every process; returns the record
+    /// once it exited.
+    pub fn stop(&self, rec: &Record, timeout: u32) -> Result<Record, RunnerError> {
+        let rt = self.runtime()?;
+        if timeout > 0 && rt.kill(&rec.id, rec.config.stop_signal, false).is_ok() {
+            if let Ok(done) = self.wait_exit(&rec.id, Some(Duration::from_secs(timeout.into()))) {
+                if done.status == Status::Exited {
+                    return Ok(done);
+                }
+            }
+        }
+        // Already gone is fine: the exit file tells.
+        let _ = rt.kill(&rec.id, libc::SIGKILL, true);
+        self.wait_exit(&rec.id, Some(Duration::from_secs(30)))
     }
 
     /// Wait for the container to exit (under no lock), then refresh it:

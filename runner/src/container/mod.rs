@@ -4,6 +4,7 @@
 pub mod create;
 pub mod etc;
 pub mod exec;
+pub mod health;
 pub mod image;
 pub mod lifecycle;
 pub mod record;

@@ -144,6 +144,12 @@ pub struct Record {
     /// `--uidmap`); `None`: the namespace vigil runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<crate::rootless::ContainerUserNs>,
+    /// `Config.Healthcheck`: from `--health-*` or the image (`container::health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::image::oci::Healthcheck>,
+    /// `--health-on-failure` (none, kill, restart, stop), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_on_failure: Option<String>,
 }
 
 impl Record {

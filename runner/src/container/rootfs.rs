@@ -13,6 +13,27 @@ use crate::error::RunnerError;
 /// Fills a directory with a flat copy of the image (the overlay fallback).
 pub type Flatten<'a> = dyn Fn(&Path) -> Result<(), String> + 'a;
 
+/// Podman's checks of the working directory before the runtime starts: it
+/// must be absolute, and if it exists in the root file system `rootfs`
+/// (resolved inside it, symlinks as the container would see them) it must be
+/// a directory. A missing one is created by the runtime.
+pub fn check_workdir(rootfs: &Path, cwd: &str, id: &str) -> Result<(), RunnerError> {
+    if !cwd.starts_with('/') {
+        return Err(RunnerError::Engine(format!(
+            "workdir {cwd:?} does not exist on container {id}"
+        )));
+    }
+    let Ok(root) = crate::fsroot::Root::open(rootfs) else {
+        return Ok(()); // not mounted here: nothing to check against
+    };
+    match root.resolve_dir(&crate::fsroot::clean(cwd.as_bytes()), None) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(RunnerError::Engine(format!(
+            "workdir {cwd:?} exists on container {id}, but is not a directory"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The mounted root file system of the container with data dir `data`.
 pub fn rootfs_path(data: &Path) -> PathBuf {
     data.join("merged")

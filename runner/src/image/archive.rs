@@ -107,8 +107,25 @@ impl ArchiveSource {
         {
             let mut archive = tar::Archive::new(&mut file);
             let entries = archive.entries().map_err(io_err(&name))?;
-            for entry in entries {
-                let entry = entry.map_err(io_err(&name))?;
+            for (index, entry) in entries.enumerate() {
+                // The tar reader's own messages quote header bytes (the
+                // input's, not ours to echo): say what was wrong instead.
+                let entry = entry.map_err(|e| match e.kind() {
+                    io::ErrorKind::InvalidData
+                    | io::ErrorKind::Other
+                    | io::ErrorKind::UnexpectedEof
+                        if index == 0 =>
+                    {
+                        FormatError::NotAnArchive { what: name.clone() }
+                    }
+                    io::ErrorKind::InvalidData
+                    | io::ErrorKind::Other
+                    | io::ErrorKind::UnexpectedEof => FormatError::Invalid(format!(
+                        "{name}: corrupt tar archive: member {} has a bad header",
+                        index + 1
+                    )),
+                    _ => io_err(&name)(e),
+                })?;
                 let member = member_name(&entry.path_bytes());
                 let kind = entry.header().entry_type();
                 if kind.is_file() || kind.is_contiguous() {
@@ -152,10 +169,9 @@ impl ArchiveSource {
         } else if self.exists("manifest.json") {
             Ok(ArchiveKind::DockerArchive)
         } else {
-            Err(FormatError::Invalid(format!(
-                "{}: not an image archive (neither an OCI layout's index.json nor a docker-archive's manifest.json)",
-                self.name
-            )))
+            Err(FormatError::NotAnArchive {
+                what: self.name.clone(),
+            })
         }
     }
 

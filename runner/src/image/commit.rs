@@ -57,6 +57,12 @@ impl Source for LayerFile {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    /// The layer tar is ours: the store moves it into its blob cache (kept
+    /// for push) instead of copying it.
+    fn blob_file(&self, path: &str) -> Option<PathBuf> {
+        (path == LAYER_NAME).then(|| self.path.clone())
+    }
 }
 
 /// Stores the image; returns its record. The ID is the config's digest, so

@@ -8,6 +8,7 @@
 //! [`layer_dirs`](store::ImageRecord::layer_dirs).
 
 pub mod archive;
+pub mod blobcache;
 pub mod commit;
 pub mod compress;
 pub mod diff;

@@ -48,6 +48,10 @@ pub enum FormatError {
         expected: String,
         actual: u64,
     },
+    /// The input is none of the formats `load` reads.
+    NotAnArchive {
+        what: String,
+    },
     /// Anything else the specs forbid, with an explanation.
     Invalid(String),
 }
@@ -56,6 +60,11 @@ impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FormatError::Missing { what } => write!(f, "{what}: not found in the input"),
+            FormatError::NotAnArchive { what } => write!(
+                f,
+                "{what}: payload does not match any of the supported image formats \
+                 (docker-archive, oci-archive, OCI layout)"
+            ),
             FormatError::Io { what, source } => write!(f, "reading {what}: {source}"),
             FormatError::Json { what, error } => write!(f, "parsing {what}: {error}"),
             FormatError::TooLarge { what, limit } => {
@@ -108,6 +117,13 @@ pub trait Source {
 
     /// The input, for messages.
     fn describe(&self) -> String;
+
+    /// A file holding exactly the blob at `path` that the store may move
+    /// into its blob cache once verified (a download), instead of copying
+    /// the bytes as they are read.
+    fn blob_file(&self, _path: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A compressed (or not) layer to read from the source.

@@ -33,6 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::blobcache::{BlobCache, CachedBlob, TeeReader};
 use super::compress;
 use super::digest::{Digest, HashingReader};
 use super::oci::{ContainerConfig, ImageConfig};
@@ -237,6 +238,19 @@ struct LayerFile {
     size: u64,
 }
 
+/// The diff IDs every image of the store uses.
+fn layers_diff_ids(
+    store: &Store,
+    tags: &BTreeMap<String, String>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut out = BTreeSet::new();
+    for id in store.ids()? {
+        let record = store.load_record(&id, tags)?;
+        out.extend(record.layers.iter().map(|l| l.diff_id.hex().to_string()));
+    }
+    Ok(out)
+}
+
 fn layer_rootfs(store: &Path, chain: &Digest) -> PathBuf {
     store.join("layers").join(chain.hex()).join("rootfs")
 }
@@ -303,6 +317,16 @@ impl Store {
     /// The store directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Is the layer with chain ID `chain` unpacked in the store? (A pull
+    /// skips downloading it.)
+    pub fn has_layer(&self, chain: &Digest) -> bool {
+        self.root
+            .join("layers")
+            .join(chain.hex())
+            .join("layer.json")
+            .is_file()
     }
 
     /// A directory for temporary files on the store's file system.
@@ -603,6 +627,10 @@ impl Store {
             blobs.insert(id.hex().to_string());
             blobs.extend(record.digest.iter().map(|d| d.hex().to_string()));
         }
+        let diff_ids: BTreeSet<String> = layers_diff_ids(self, &tags)?;
+        BlobCache::open(&self.root)
+            .retain(&diff_ids)
+            .map_err(io_err("cleaning the layer blob cache"))?;
         for (dir, keep) in [("layers", &layers), ("blobs/sha256", &blobs)] {
             let dir = self.root.join(dir);
             for entry in fs::read_dir(&dir).map_err(io_err(dir.display()))? {
@@ -787,7 +815,16 @@ impl Store {
             }
         }
         let limit = blob.size.unwrap_or(u64::MAX).saturating_add(1);
-        let mut compressed = HashingReader::new(ProgressReader::new(reader.take(limit), progress));
+        // The blob is kept for push: moved in when the source hands over a
+        // file, else copied as it is read.
+        let cache = BlobCache::open(&self.root);
+        let handover = src.blob_file(&blob.path);
+        let mut copy = match handover {
+            Some(_) => None,
+            None => cache.temp_file().ok(),
+        };
+        let mut tee = TeeReader::new(reader.take(limit), copy.as_mut().map(|t| t.as_file_mut()));
+        let mut compressed = HashingReader::new(ProgressReader::new(&mut tee, progress));
         let mut opts = Options::new(Mode::Overlay);
         opts.lower_dirs = lowers.iter().rev().cloned().collect();
         let (applied, diff_id, tar_size) = {
@@ -805,6 +842,7 @@ impl Store {
         };
         let _ = compressed.drain();
         let (blob_digest, blob_size) = compressed.finish();
+        let copy_failed = tee.copy_error().is_some();
         if let (Some(expected), Some(size)) = (&blob.digest, blob.size) {
             if blob_size != size {
                 return Err(FormatError::SizeMismatch {
@@ -852,6 +890,24 @@ impl Store {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .map_err(io_err(temp.path().display()))?;
+        let kept = CachedBlob {
+            digest: blob_digest.to_string(),
+            size: blob_size,
+            media_type: String::new(),
+            source: None,
+        };
+        match (handover, copy) {
+            (Some(file), _) => {
+                let _ = cache.insert(&diff_id, &file, &kept);
+            }
+            (None, Some(copy)) if !copy_failed => {
+                let path = copy.into_temp_path();
+                if cache.insert(&diff_id, &path, &kept).is_ok() {
+                    let _ = path.keep();
+                }
+            }
+            _ => {}
+        }
         let temp_path = temp.keep();
         if let Err(err) = fs::rename(&temp_path, dir) {
             let _ = fs::remove_dir_all(&temp_path);

@@ -15,10 +15,10 @@ pub fn command(
 ) -> Result<Vec<String>, RunnerError> {
     let (entrypoint, cmd): (Vec<String>, &[String]) = match entrypoint_flag {
         Some(flag) => {
-            let ep = if flag.trim_start().starts_with('[') {
-                serde_json::from_str::<Vec<String>>(flag).map_err(|e| {
-                    RunnerError::Engine(format!("invalid --entrypoint {flag:?}: {e}"))
-                })?
+            // A JSON array, else (like Podman, even if it starts with `[`)
+            // one word.
+            let ep = if let Ok(words) = serde_json::from_str::<Vec<String>>(flag) {
+                words
             } else if flag.is_empty() {
                 Vec::new()
             } else {
@@ -114,7 +114,7 @@ mod tests {
             s(&["/x", "-c", "y"])
         );
         assert_eq!(command(None, &[], &[], &[]).unwrap_err().exit_code(), 125);
-        assert!(command(Some("[bad"), &[], &[], &[]).is_err());
+        assert_eq!(command(Some("[bad"), &[], &[], &[]).unwrap(), s(&["[bad"]));
     }
 
     #[test]

@@ -146,6 +146,15 @@ impl SpecFlags {
             .iter()
             .map(|v| parse_volume(v))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut destinations = HashSet::new();
+        for v in &volumes {
+            if !destinations.insert(v.destination.trim_end_matches('/')) {
+                return Err(RunnerError::Engine(format!(
+                    "{}: duplicate mount destination",
+                    v.destination
+                )));
+            }
+        }
         merge_capabilities(
             &DEFAULT_CAPABILITIES,
             &self.cap_add,

@@ -230,8 +230,26 @@ pub fn parse_volume(spec: &str) -> Result<BindMount, RunnerError> {
             "invalid volume {spec:?}: the destination must be absolute"
         )));
     }
+    let given: Vec<&str> = opts.split(',').filter(|o| !o.is_empty()).collect();
+    // One choice per group, as Podman insists.
+    for (group, what) in [
+        (&["ro", "rw"][..], "'rw' or 'ro'"),
+        (&["z", "Z"][..], "'z', 'Z', or 'O'"),
+    ] {
+        let chosen: Vec<&str> = given
+            .iter()
+            .copied()
+            .filter(|o| group.contains(o))
+            .collect();
+        if chosen.len() > 1 {
+            return Err(RunnerError::Engine(format!(
+                "invalid options {:?} in volume {spec:?}, can only specify 1 {what} option",
+                chosen.join(", ")
+            )));
+        }
+    }
     let mut options = vec!["rbind".to_string()];
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
+    for o in given {
         match o {
             "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "suid" | "dev" | "exec" => {
                 options.push(o.into())
@@ -271,5 +289,8 @@ mod tests {
         assert!(parse_volume("named:/dst").is_err());
         assert!(parse_volume("/a").is_err());
         assert!(parse_volume("/a:/b:bogus").is_err());
+        let e = parse_volume("/a:/b:ro,rw").unwrap_err().to_string();
+        assert!(e.contains("can only specify 1 'rw' or 'ro' option"), "{e}");
+        assert!(parse_volume("/a:/b:z,Z").is_err());
     }
 }

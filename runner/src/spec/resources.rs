@@ -16,11 +16,9 @@ pub const PIDS_LIMIT: i64 = 2048;
 pub fn pids_limit(flag: Option<i64>) -> Result<i64, RunnerError> {
     match flag {
         None => Ok(PIDS_LIMIT),
-        Some(-1 | 0) => Ok(-1),
-        Some(n) if n > 0 => Ok(n),
-        Some(n) => Err(RunnerError::Engine(format!(
-            "invalid --pids-limit {n}: expected a positive number, or 0 or -1 for unlimited"
-        ))),
+        // Podman passes any negative number on; the kernel reads it as no limit.
+        Some(n) if n <= 0 => Ok(-1),
+        Some(n) => Ok(n),
     }
 }
 
@@ -61,6 +59,6 @@ mod tests {
         assert_eq!(pids_limit(Some(20)).unwrap(), 20);
         assert_eq!(pids_limit(Some(0)).unwrap(), -1);
         assert_eq!(pids_limit(Some(-1)).unwrap(), -1);
-        assert!(pids_limit(Some(-2)).is_err());
+        assert_eq!(pids_limit(Some(-5)).unwrap(), -1);
     }
 }

@@ -1,0 +1,275 @@
+//! What a registry can get wrong, against real processes on 127.0.0.1: a
+//! blob whose bytes do not match its digest, a blob longer than the
+//! manifest says, a registry that only answers 429 (bounded retries with
+//! Podman's warnings), a registry that is down; and two pulls of the same
+//! image at once. Nothing partial is ever stored.
+
+mod registry_support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use registry_support::{
+    oci_layout, seed, skopeo_inspect, text, unavailable, Fixture, Registry, RegistryConfig, Vigil,
+};
+
+macro_rules! require {
+    () => {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// The file a docker-registry keeps blob `digest` in.
+fn blob_file(reg: &Registry, digest: &str) -> PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    reg.data
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// Nothing of a failed pull is left in the store: no image, no layer, no
+/// temporary file.
+fn assert_store_empty(fx: &Fixture, v: &Vigil) {
+    assert_eq!(fx.ok(v, &["images", "-q"]), "");
+    for dir in ["layers", "tmp", "images"] {
+        let path: &Path = &v.root().join(dir);
+        let left: Vec<_> = fs::read_dir(path)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{dir} not empty: {left:?}");
+    }
+}
+
+#[test]
+fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
+    require!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let reg = Registry::start(&fx, "a", &RegistryConfig::default());
+    let image = format!("{}/test/multi:1", reg.addr);
+    seed(
+        &fx,
+        &format!("oci:{}:multi", oci_layout().display()),
+        &image,
+        false,
+        false,
+    );
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    let last = raw["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = blob_file(&reg, &last);
+    let original = fs::read(&file).unwrap();
+
+    // Same size, one byte changed.
+    let mut tampered = original.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0xff;
+    fs::write(&file, &tampered).unwrap();
+    let v = Vigil::new().unwrap();
+    let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(&format!("blob {last}: digest mismatch")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_store_empty(&fx, &v);
+
+    // Longer than the manifest says.
+    let mut longer = original.clone();
+    longer.extend_from_slice(&[0u8; 512]);
+    fs::write(&file, &longer).unwrap();
+    let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(&format!("blob {last}: the registry announces")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_store_empty(&fx, &v);
+
+    // Restored: the pull works.
+    fs::write(&file, &original).unwrap();
+    assert_eq!(
+        fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image])
+            .trim()
+            .len(),
+        64
+    );
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_both_succeed() {
+    require!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let reg = Registry::start(&fx, "a", &RegistryConfig::default());
+    let image = format!("{}/test/multi:1", reg.addr);
+    seed(
+        &fx,
+        &format!("oci:{}:multi", oci_layout().display()),
+        &image,
+        false,
+        false,
+    );
+    let v = Vigil::new().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            fx.vigil(&v, &["pull", "-q", "--tls-verify=false", &image])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| registry_support::e2e_support::wait_bounded(c, Duration::from_secs(120), "pull"))
+        .collect();
+    for out in &outs {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    assert_eq!(outs[0].stdout, outs[1].stdout);
+    assert_eq!(fx.ok(&v, &["images", "-q"]).lines().count(), 1);
+    assert_eq!(fs::read_dir(v.root().join("tmp")).unwrap().count(), 0);
+}
+
+/// A registry that answers its ping and then only 429: counts requests.
+struct TooManyRequests {
+    addr: String,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TooManyRequests {
+    fn start() -> TooManyRequests {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut first = [0u8; 1];
+                if stream.peek(&mut first).unwrap_or(0) == 0 || first[0] == 0x16 {
+                    continue; // a TLS handshake: this server speaks plain HTTP only
+                }
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                // Keep-alive: answer every request on this connection.
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let (status, body) = if line.starts_with("GET /v2/ ") {
+                        ("200 OK", "{}".to_string())
+                    } else {
+                        (
+                            "429 Too Many Requests",
+                            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#
+                                .to_string(),
+                        )
+                    };
+                    let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                }
+                let _ = reader.read(&mut [0u8; 1]);
+            }
+        });
+        TooManyRequests {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TooManyRequests {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times() {
+    require!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let server = TooManyRequests::start();
+    let v = Vigil::new().unwrap();
+    let out = fx.run(
+        &v,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("{}/x:1", server.addr),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    for i in 1..=3 {
+        assert!(
+            err.contains(&format!(
+                "WARNING: Failed, retrying in 1s ... ({i}/3). Error: "
+            )),
+            "{err}"
+        );
+    }
+    assert!(err.contains("toomanyrequests: slow down"), "{err}");
+    assert!(!err.contains("(4/3)"));
+    // 4 attempts, each: a ping and 3 manifest requests (2 retries of the 429).
+    assert_eq!(server.requests.load(Ordering::SeqCst), 16);
+
+    let dead = registry_support::free_port();
+    let out = fx.run(
+        &v,
+        &[
+            "pull",
+            "--tls-verify=false",
+            &format!("127.0.0.1:{dead}/x:1"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(err.contains("(3/3)"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "pinging container registry 127.0.0.1:{dead}: Get \"http://127.0.0.1:{dead}/v2/\""
+        )),
+        "{err}"
+    );
+    assert_store_empty(&fx, &v);
+}
