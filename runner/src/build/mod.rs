@@ -67,6 +67,9 @@ pub struct BuildOptions {
     /// RUN's network: `none` or `host`.
     pub network: String,
     pub ignore_file: Option<PathBuf>,
+    /// How to reach registries for `FROM`/`COPY --from` images not in the
+    /// store (`--tls-verify`, `--authfile`, `--creds`, `--cert-dir`).
+    pub registry: crate::registry::RegistryOptions,
 }
 
 /// The result.

@@ -23,6 +23,7 @@ use crate::context::Context;
 use crate::image::commit::{self, NewImage};
 use crate::image::oci::Platform;
 use crate::image::{reference, ImageRecord, Store};
+use crate::registry;
 
 /// Build args usable without an ARG line, never reported as unused.
 const PREDEFINED_ARGS: &[&str] = &[
@@ -331,7 +332,7 @@ impl Builder<'_> {
         }
     }
 
-    fn base_image(&self, stage: &Stage, name: &str) -> Result<Option<ImageRecord>, BuildError> {
+    fn base_image(&self, name: &str) -> Result<Option<ImageRecord>, BuildError> {
         if name == "scratch" {
             return Ok(None);
         }
@@ -342,21 +343,33 @@ impl Builder<'_> {
         }) {
             return Ok(r.image.clone());
         }
-        let _ = stage;
-        if self.opts.pull == PullPolicy::Always {
-            return Err(BuildError::Other(format!(
-                "creating build container: pulling {name}: vigil has no registry client yet (--pull=always)"
-            )));
-        }
-        match self.store.resolve(name) {
-            Ok(r) => Ok(Some(r)),
+        self.image(name)
+            .map(Some)
+            .map_err(|e| BuildError::Other(format!("creating build container: {e}")))
+    }
+
+    /// An image by reference: from the store, pulled first as `--pull`
+    /// says (`crate::registry`, the same pull as `vigil pull`).
+    fn image(&self, name: &str) -> Result<ImageRecord, String> {
+        let policy = match self.opts.pull {
+            PullPolicy::Missing => registry::PullPolicy::Missing,
+            PullPolicy::Always => registry::PullPolicy::Always,
+            PullPolicy::Never => registry::PullPolicy::Never,
+        };
+        let opts = registry::PullOptions {
+            registry: self.opts.registry.clone(),
+            platform: None,
+            quiet: self.opts.quiet,
+        };
+        let pulled = registry::ensure(self.ctx, name, policy, &opts).map_err(|e| e.to_string())?;
+        let query = pulled.map(|id| id.hex().to_string());
+        match self.store.resolve(query.as_deref().unwrap_or(name)) {
+            Ok(r) => Ok(r),
             Err(crate::image::StoreError::NotFound(_)) => {
                 let shown = reference::normalize(name).unwrap_or_else(|_| name.to_string());
-                Err(BuildError::Other(format!(
-                    "creating build container: {shown}: image not known"
-                )))
+                Err(format!("{shown}: image not known"))
             }
-            Err(e) => Err(BuildError::Other(format!("creating build container: {e}"))),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -375,7 +388,7 @@ impl Builder<'_> {
             from_line.push_str(&format!(" {w} {n}"));
         }
         out.line(&format!("STEP 1/{total}: {from_line}"));
-        let image = self.base_image(stage, &base_name)?;
+        let image = self.base_image(&base_name)?;
         let base = image.clone();
         let mut config = match &image {
             Some(img) => StageConfig::from_image(&img.raw_config()?),
@@ -1145,14 +1158,11 @@ impl Builder<'_> {
                     .find(|r| r.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(f)));
                 let image = match by_index.or(by_name) {
                     Some(r) => r.image.clone(),
-                    None => match self.store.resolve(f) {
-                        Ok(r) => Some(r),
-                        Err(_) => {
-                            return Err(fail(format!(
-                                "COPY --from={f}: no stage or image with that name"
-                            )))
-                        }
-                    },
+                    None => Some(self.image(f).map_err(|e| {
+                        fail(format!(
+                            "COPY --from={f}: no stage or image with that name: {e}"
+                        ))
+                    })?),
                 };
                 from_mount = WorkMount::new(image.as_ref(), &tmp).map_err(fail)?;
                 from_path = from_mount.merged();

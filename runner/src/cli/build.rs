@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::registry_flags::RegistryFlags;
 use crate::build::{self, BuildOptions, Format, PullPolicy};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -69,6 +70,9 @@ pub struct BuildArgs {
     /// Ignore file instead of CONTEXT/.containerignore
     #[arg(long, value_name = "FILE")]
     pub ignorefile: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryFlags,
 
     /// Remove intermediate containers (always done)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_value = "true", default_missing_value = "true", action = clap::ArgAction::Set)]
@@ -170,6 +174,7 @@ fn options(args: &BuildArgs) -> Result<BuildOptions, String> {
             "none".into()
         },
         ignore_file: args.ignorefile.clone(),
+        registry: args.registry.options().map_err(|e| e.to_string())?,
     })
 }
 
