@@ -891,3 +891,51 @@ fn target_and_quiet_build_only_what_is_asked() {
     );
     assert_eq!(out.status.code(), Some(125));
 }
+
+#[test]
+fn onbuild_triggers_of_the_base_run_in_the_child() {
+    let Some(s) = setup("onbuild_triggers_of_the_base_run_in_the_child", false) else {
+        return;
+    };
+    let v = &s.vigil;
+    let parent = s.dir.path().join("parent");
+    write_tree(
+        &parent,
+        &[(
+            "Containerfile",
+            "FROM localhost/busybox:latest\nONBUILD RUN echo triggered > /trigger.txt\n",
+        )],
+    );
+    v.ok(&[
+        "build",
+        "--format",
+        "docker",
+        "-t",
+        "parent",
+        parent.to_str().expect("utf-8"),
+    ]);
+    let child = s.dir.path().join("child");
+    write_tree(
+        &child,
+        &[(
+            "Containerfile",
+            "FROM localhost/parent\nCMD [\"cat\", \"/trigger.txt\"]\n",
+        )],
+    );
+    v.ok(&[
+        "build",
+        "--format",
+        "docker",
+        "-t",
+        "child",
+        child.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(v.ok(&["run", "--rm", "child"]), "triggered\n");
+    let raw = vigil_runner::image::Store::open_dir(&v.root())
+        .expect("store")
+        .resolve("child")
+        .expect("child")
+        .raw_config()
+        .expect("config");
+    assert!(raw["config"].get("OnBuild").is_none(), "{raw}");
+}

@@ -424,6 +424,27 @@ impl Builder<'_> {
                 rest: text,
             });
         }
+        // The base image's ONBUILD triggers run first (Docker's rule); the
+        // new image does not inherit them.
+        let triggers = std::mem::take(&mut cur.config.onbuild);
+        for trigger in &triggers {
+            let parsed = parse::parse(trigger, "ONBUILD trigger")?;
+            for ins in &parsed.instructions {
+                if interrupt::requested() {
+                    return Err(BuildError::Interrupted);
+                }
+                if matches!(ins.keyword.as_str(), "onbuild" | "from" | "maintainer") {
+                    return Err(BuildError::step(
+                        &ins.text(),
+                        format!(
+                            "{} isn't allowed as an ONBUILD trigger",
+                            ins.word.to_ascii_uppercase()
+                        ),
+                    ));
+                }
+                self.step(&mut cur, ins, out, false)?;
+            }
+        }
         let n = steps.len();
         for (i, ins) in steps.iter().enumerate() {
             if interrupt::requested() {
