@@ -8,6 +8,15 @@
  *                           lines (at most 64 KiB each), written alternately
  *                           to fd 1 and fd 2 (block 0 to stdout, 1 to stderr,
  *                           2 to stdout, ...); the last block may be short
+ *   produce -w BYTES LINE SIZE
+ *                           the same byte sequence written BYTES per write()
+ *                           (100: one line per write when LINE is 99 bytes;
+ *                           4096: a stdio-buffered writer), cutting lines
+ *                           wherever a block ends
+ *   produce -t COUNT MS     COUNT lines "t=<CLOCK_REALTIME s.ns>", one
+ *                           write() each, one every MS milliseconds: the
+ *                           log's record timestamp minus the line's is the
+ *                           monitor's write-to-record delay
  *   produce -d LOG STREAM   decode a k8s-file log: write the reconstructed
  *                           bytes of STREAM (stdout|stderr) to fd 1 (F records
  *                           keep their newline, P records lose the newline the
@@ -23,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -67,6 +77,45 @@ static int produce(const char *line, unsigned long long left, int interleave) {
         left -= n;
         if (interleave)
             fd = fd == 1 ? 2 : 1;
+    }
+    return 0;
+}
+
+/* Blocks of exactly `wsize` bytes of the endless repetition of LINE + '\n'. */
+static int produce_blocks(const char *line, unsigned long long left, size_t wsize) {
+    size_t len = strlen(line) + 1;
+    size_t lines = (wsize + len - 1) / len + 1;
+    size_t full;
+    char *buf = line_block(line, lines, &full);
+    size_t off = 0; /* position within the line pattern */
+    while (left > 0) {
+        size_t n = left < wsize ? (size_t)left : wsize;
+        if (write_all(1, buf + off, n) < 0)
+            return 1;
+        off = (off + n) % len;
+        left -= n;
+    }
+    return 0;
+}
+
+/* COUNT timestamped lines, one every `ms` milliseconds (absolute schedule). */
+static int produce_timed(unsigned long count, long ms) {
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (unsigned long i = 0; i < count; i++) {
+        next.tv_nsec += ms * 1000000L;
+        while (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        char buf[64];
+        int n = snprintf(buf, sizeof buf, "t=%lld.%09ld\n", (long long)now.tv_sec, now.tv_nsec);
+        if (write_all(1, buf, (size_t)n) < 0)
+            return 1;
     }
     return 0;
 }
@@ -173,7 +222,10 @@ static int decode(const char *path, const char *stream) {
 }
 
 static int usage(const char *argv0) {
-    fprintf(stderr, "usage: %s [-i] LINE SIZE | %s -d LOG stdout|stderr\n", argv0, argv0);
+    fprintf(stderr,
+            "usage: %s [-i] LINE SIZE | %s -w BYTES LINE SIZE | %s -t COUNT MS | "
+            "%s -d LOG stdout|stderr\n",
+            argv0, argv0, argv0, argv0);
     return 2;
 }
 
@@ -183,6 +235,14 @@ int main(int argc, char **argv) {
             return usage(argv[0]);
         return decode(argv[2], argv[3]);
     }
+    if (argc == 5 && strcmp(argv[1], "-w") == 0) {
+        unsigned long w = strtoul(argv[2], NULL, 10);
+        if (w == 0)
+            return usage(argv[0]);
+        return produce_blocks(argv[3], strtoull(argv[4], NULL, 10), w);
+    }
+    if (argc == 4 && strcmp(argv[1], "-t") == 0)
+        return produce_timed(strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "-i") == 0)
         return produce(argv[2], strtoull(argv[3], NULL, 10), 1);
     if (argc == 3)

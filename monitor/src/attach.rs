@@ -12,12 +12,22 @@
 //! container or its logs for longer than that.
 
 use crate::diag::Fatal;
+use crate::fds;
 use crate::pagebuf::PageBuf;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::socket::{
+    accept4, bind, listen, recv, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags,
+    Shutdown, SockFlag, SockType, UnixAddr,
+};
+use nix::sys::stat::{fchmod, Mode};
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use vigil::proto::attach::{Stream, MAX_INPUT, MAX_PAYLOAD};
 
@@ -110,16 +120,17 @@ impl AttachServer {
         let (parent, symlink) = prepare_parent(bundle, socket_dir, cuuid, full_attach)?;
         let cparent = CString::new(parent.as_os_str().as_bytes())
             .map_err(|_| Fatal::new("invalid socket path"))?;
-        // SAFETY: valid path; returns a new fd we own.
-        let dirfd = unsafe { libc::open(cparent.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-        if dirfd < 0 {
-            return Err(Fatal::errno(format!(
-                "failed to open socket path parent dir {}",
-                parent.display()
-            )));
-        }
-        // SAFETY: fresh fd.
-        let dirfd = unsafe { OwnedFd::from_raw_fd(dirfd) };
+        let dirfd = nix::fcntl::open(
+            cparent.as_c_str(),
+            OFlag::O_PATH | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            Fatal::from_nix(
+                format!("failed to open socket path parent dir {}", parent.display()),
+                e,
+            )
+        })?;
         let socket_path = parent.join("attach");
         if let Err(e) = std::fs::remove_file(&socket_path) {
             if e.kind() != io::ErrorKind::NotFound {
@@ -134,12 +145,14 @@ impl AttachServer {
         }
         let short = format!("/proc/self/fd/{}/attach", dirfd.as_raw_fd());
         let listener = bind_seqpacket(&short, &socket_path)?;
-        // SAFETY: listening on our own socket.
-        if unsafe { libc::listen(listener.as_raw_fd(), 10) } != 0 {
-            return Err(Fatal::errno(format!(
-                "Failed to listen on attach socket: {}/attach",
-                parent.display()
-            )));
+        if let Err(e) = listen(&listener, Backlog::new(10).unwrap_or(Backlog::MAXCONN)) {
+            return Err(Fatal::from_nix(
+                format!(
+                    "Failed to listen on attach socket: {}/attach",
+                    parent.display()
+                ),
+                e,
+            ));
         }
         Ok(AttachServer {
             listener,
@@ -159,24 +172,21 @@ impl AttachServer {
 
     /// Accept one pending client; returns its slot and fd.
     pub fn accept(&mut self) -> Option<(usize, RawFd)> {
-        // SAFETY: accept4 on our listener; returns a new fd we own.
-        let fd = unsafe {
-            libc::accept4(
-                self.listener.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
-        };
-        if fd < 0 {
-            let e = crate::diag::last_errno();
-            if e != libc::EAGAIN && e != libc::EINTR {
-                crate::warn_errno!(e, "Failed to accept client connection on attach socket");
+        let fd = match accept4(
+            &self.listener,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                if e != Errno::EAGAIN && e != Errno::EINTR {
+                    crate::warn_errno!(
+                        e as i32,
+                        "Failed to accept client connection on attach socket"
+                    );
+                }
+                return None;
             }
-            return None;
-        }
-        // SAFETY: fresh fd from accept4.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        };
         let raw = fd.as_raw_fd();
         let client = Client {
             fd,
@@ -275,20 +285,13 @@ impl AttachServer {
                 return;
             }
             for slot in 0..self.clients.len() {
-                let Some(fd) = self.clients[slot]
+                let Some(c) = self.clients[slot]
                     .as_ref()
                     .filter(|c| c.queued > HIGH_WATER)
-                    .map(|c| c.fd.as_raw_fd())
                 else {
                     continue;
                 };
-                let mut p = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut p, 1, left.as_millis().min(100) as libc::c_int) };
+                fds::wait_writable(c.fd.as_fd(), left.as_millis().min(100) as u16);
                 self.flush_client(slot);
             }
         }
@@ -319,7 +322,7 @@ impl AttachServer {
     }
 
     /// Read input from a client into `stdin` (None: no stdin target).
-    pub fn read_client(&mut self, slot: usize, stdin: Option<RawFd>) -> ClientUpdate {
+    pub fn read_client(&mut self, slot: usize, stdin: Option<BorrowedFd<'_>>) -> ClientUpdate {
         let mut up = ClientUpdate::default();
         let Some(c) = self.clients.get_mut(slot).and_then(Option::as_mut) else {
             up.closed = true;
@@ -340,19 +343,16 @@ impl AttachServer {
                 return up;
             }
             let space = self.input_buf.space();
-            // SAFETY: reading into our own buffer.
-            let n = unsafe { libc::read(c.fd.as_raw_fd(), space.as_mut_ptr().cast(), MAX_INPUT) };
-            if n > 0 {
-                c.pending_input.extend_from_slice(&space[..n as usize]);
-                continue;
-            }
-            let errno = crate::diag::last_errno();
-            if n < 0 && (errno == libc::EAGAIN || errno == libc::EINTR) {
-                return up;
+            match nix::unistd::read(&c.fd, &mut space[..MAX_INPUT]) {
+                Ok(n) if n > 0 => {
+                    c.pending_input.extend_from_slice(&space[..n]);
+                    continue;
+                }
+                Err(Errno::EAGAIN | Errno::EINTR) => return up,
+                _ => {}
             }
             // EOF (half-close) or error: stop reading, keep sending output.
-            // SAFETY: shutdown on our own socket.
-            unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_RD) };
+            let _ = shutdown(c.fd.as_raw_fd(), Shutdown::Read);
             c.read_closed = true;
             up.input_ended = true;
             return up;
@@ -404,15 +404,7 @@ impl AttachServer {
                                 );
                                 break 'client;
                             }
-                            let mut p = libc::pollfd {
-                                fd: c.fd.as_raw_fd(),
-                                events: libc::POLLOUT,
-                                revents: 0,
-                            };
-                            // SAFETY: one valid pollfd.
-                            unsafe {
-                                libc::poll(&mut p, 1, left.as_millis().min(1000) as libc::c_int)
-                            };
+                            fds::wait_writable(c.fd.as_fd(), left.as_millis().min(1000) as u16);
                         }
                         Err(_) => break 'client,
                     }
@@ -443,60 +435,40 @@ impl AttachServer {
 
 /// Bind a SEQPACKET socket at `bind_path` (a short /proc alias of `real_path`), mode 0700.
 fn bind_seqpacket(bind_path: &str, real_path: &Path) -> Result<OwnedFd, Fatal> {
-    // SAFETY: new socket fd we own.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| {
+        Fatal::from_nix(
+            format!("Failed to create socket {}", real_path.display()),
+            e,
         )
-    };
-    if fd < 0 {
-        return Err(Fatal::errno(format!(
-            "Failed to create socket {}",
-            real_path.display()
-        )));
-    }
-    // SAFETY: fresh fd.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: fchmod on our socket.
-    if unsafe { libc::fchmod(fd, 0o700) } != 0 {
-        return Err(Fatal::errno("Failed to change console-socket permissions"));
-    }
+    })?;
+    let private = Mode::from_bits_truncate(0o700);
+    fchmod(&sock, private)
+        .map_err(|e| Fatal::from_nix("Failed to change console-socket permissions", e))?;
     bind_unix(&sock, bind_path.as_bytes())?;
-    let creal = CString::new(real_path.as_os_str().as_bytes())
-        .map_err(|_| Fatal::new("invalid socket path"))?;
-    // SAFETY: valid path.
-    if unsafe { libc::chmod(creal.as_ptr(), 0o700) } != 0 {
-        return Err(Fatal::errno(format!(
-            "Failed to change socket permissions {}",
-            real_path.display()
-        )));
-    }
+    std::fs::set_permissions(real_path, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+        Fatal::from_io(
+            format!(
+                "Failed to change socket permissions {}",
+                real_path.display()
+            ),
+            &e,
+        )
+    })?;
     Ok(sock)
 }
 
 /// `bind` to a filesystem path (truncated to 107 bytes like conmon).
 pub fn bind_unix(sock: &OwnedFd, path: &[u8]) -> Result<(), Fatal> {
-    // SAFETY: an all-zero sockaddr_un is valid.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let n = path.len().min(addr.sun_path.len() - 1);
-    for (d, s) in addr.sun_path.iter_mut().zip(&path[..n]) {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: addr is a valid sockaddr_un of the given size.
-    let r = unsafe {
-        libc::bind(
-            sock.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(Fatal::errno("Failed to bind to console-socket"));
-    }
-    Ok(())
+    let path = &path[..path.len().min(107)];
+    UnixAddr::new(path)
+        .and_then(|addr| bind(sock.as_raw_fd(), &addr))
+        .map_err(|e| Fatal::from_nix("Failed to bind to console-socket", e))
 }
 
 /// Stop taking input from a client and throw away what it sent that nobody
@@ -506,63 +478,39 @@ pub fn bind_unix(sock: &OwnedFd, path: &[u8]) -> Result<(), Fatal> {
 /// container's last words. After `shutdown(SHUT_RD)` its further sends fail
 /// (EPIPE), so the queue can only shrink.
 fn discard_unread_input(fd: RawFd) {
-    // SAFETY: shutdown on a socket we own.
-    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
-    let mut byte = 0u8;
+    let _ = shutdown(fd, Shutdown::Read);
+    let mut byte = [0u8; 1];
     // Bounded: the queue is bounded by the peer's send buffer anyway.
     for _ in 0..65536 {
-        // SAFETY: one-byte buffer on our stack; a longer packet is dropped whole.
-        let n = unsafe {
-            libc::recv(
-                fd,
-                (&mut byte as *mut u8).cast(),
-                1,
-                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-            )
-        };
-        if n <= 0 {
-            break;
+        // One byte: a longer packet is dropped whole (MSG_TRUNC).
+        match recv(fd, &mut byte, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC) {
+            Ok(n) if n > 0 => {}
+            _ => break,
         }
     }
 }
 
 /// Send one packet `head ++ payload` without blocking. Ok(false): would block.
 fn send_packet(fd: RawFd, head: &[u8], payload: &[u8]) -> io::Result<bool> {
-    let iov = [
-        libc::iovec {
-            iov_base: head.as_ptr() as *mut libc::c_void,
-            iov_len: head.len(),
-        },
-        libc::iovec {
-            iov_base: payload.as_ptr() as *mut libc::c_void,
-            iov_len: payload.len(),
-        },
-    ];
-    // SAFETY: an all-zero msghdr is valid; we point it at our iovecs.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = 2;
+    let iov = [IoSlice::new(head), IoSlice::new(payload)];
     loop {
-        // SAFETY: msg and iov are valid for the call.
-        let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(true);
-        }
-        match crate::diag::last_errno() {
-            libc::EINTR => continue,
-            libc::EAGAIN | libc::ENOBUFS => return Ok(false),
-            e => return Err(io::Error::from_raw_os_error(e)),
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match sendmsg::<UnixAddr>(fd, &iov, &[], flags, None) {
+            Ok(_) => return Ok(true),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN | Errno::ENOBUFS) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Write as much of `buf` as `fd` takes; removes written bytes. True if progress was made.
-pub fn write_some(fd: RawFd, buf: &mut Vec<u8>) -> bool {
-    // SAFETY: buf is valid for its length.
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n > 0 {
-        buf.drain(..n as usize);
-        return true;
+pub fn write_some(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> bool {
+    match nix::unistd::write(fd, buf) {
+        Ok(n) if n > 0 => {
+            buf.drain(..n);
+            true
+        }
+        _ => false,
     }
-    false
 }

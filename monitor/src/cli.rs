@@ -64,6 +64,9 @@ pub struct Options {
     pub log_rate_limit: Option<String>,
     /// vigil extension: seconds the runtime may take (0 = no limit).
     pub runtime_timeout: Option<i32>,
+    /// vigil extension: the longest a busy writer's byte waits to be read, in
+    /// ms (batching of small writes; 0 = read every write at once).
+    pub log_coalesce_ms: Option<i32>,
     /// vigil extension: healthchecks (`--health-cmd` once per argv element).
     pub health_cmd: Vec<String>,
     /// Milliseconds; `None`: the default.
@@ -147,6 +150,7 @@ enum Id {
     LogAllowlistDir,
     LogRateLimit,
     RuntimeTimeout,
+    LogCoalesceMs,
     HealthCmd,
     HealthInterval,
     HealthTimeout,
@@ -226,6 +230,7 @@ static TABLE: &[Spec] = &[
     o("log-allowlist-dir", None, Arg::Str, Id::LogAllowlistDir),
     o("log-rate-limit", None, Arg::Str, Id::LogRateLimit),
     o("runtime-timeout", None, Arg::Int32, Id::RuntimeTimeout),
+    o("log-coalesce-ms", None, Arg::Int32, Id::LogCoalesceMs),
     o("health-cmd", None, Arg::Str, Id::HealthCmd),
     o("health-interval", None, Arg::Int32, Id::HealthInterval),
     o("health-timeout", None, Arg::Int32, Id::HealthTimeout),
@@ -467,6 +472,7 @@ fn apply(o: &mut Options, spec: &Spec, v: Value) {
         Id::LogAllowlistDir => o.log_allowlist_dirs.extend(s()),
         Id::LogRateLimit => o.log_rate_limit = s(),
         Id::RuntimeTimeout => o.runtime_timeout = Some(n as i32),
+        Id::LogCoalesceMs => o.log_coalesce_ms = Some(n as i32),
         Id::HealthCmd => o.health_cmd.extend(s()),
         Id::HealthInterval => o.health_interval = Some(n as i32),
         Id::HealthTimeout => o.health_timeout = Some(n as i32),

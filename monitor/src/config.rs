@@ -100,9 +100,8 @@ pub fn validate(opts: Options) -> Result<Config, Invalid> {
         text: format!("Runtime path {runtime} is not valid"),
         errno: Some(libc::EINVAL),
     })?;
-    // SAFETY: valid NUL-terminated path.
-    if unsafe { libc::access(c_runtime.as_ptr(), libc::X_OK) } != 0 {
-        return Err(Fatal::errno(format!("Runtime path {runtime} is not valid")).into());
+    if let Err(e) = nix::unistd::access(c_runtime.as_c_str(), nix::unistd::AccessFlags::X_OK) {
+        return Err(Fatal::from_nix(format!("Runtime path {runtime} is not valid"), e).into());
     }
     let mode = if opts.exec {
         let Some(spec) = opts.exec_process_spec.clone() else {

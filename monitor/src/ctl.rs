@@ -7,6 +7,9 @@
 //! that arrives before the pty is kept and applied when it arrives.
 
 use crate::diag::Fatal;
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+use nix::unistd::{mkfifo, unlink};
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -26,12 +29,10 @@ impl Fifo {
     fn create(path: &Path, what: &str) -> Result<Fifo, Fatal> {
         let c = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Fatal::new("invalid fifo path"))?;
-        // SAFETY: valid path.
-        unsafe {
-            if libc::mkfifo(c.as_ptr(), 0o660) != 0 && crate::diag::last_errno() == libc::EEXIST {
-                libc::unlink(c.as_ptr());
-                libc::mkfifo(c.as_ptr(), 0o660);
-            }
+        let mode = Mode::from_bits_truncate(0o660);
+        if mkfifo(c.as_c_str(), mode) == Err(Errno::EEXIST) {
+            let _ = unlink(c.as_c_str());
+            let _ = mkfifo(c.as_c_str(), mode);
         }
         // O_NOFOLLOW: never follow a symlink planted where the FIFO should be.
         let open = |write: bool| {
@@ -63,18 +64,11 @@ impl Fifo {
     fn drain(&mut self, mut on_line: impl FnMut(&[u8])) {
         loop {
             let space = self.lines.space();
-            // SAFETY: reading into our line buffer's free space.
-            let n = unsafe {
-                libc::read(
-                    self.read.as_raw_fd(),
-                    space.as_mut_ptr().cast(),
-                    space.len(),
-                )
+            let n = match nix::unistd::read(&self.read, space) {
+                Ok(n) if n > 0 => n,
+                _ => return,
             };
-            if n <= 0 {
-                return;
-            }
-            if self.lines.commit(n as usize, &mut on_line) == Overflow::NoNewline {
+            if self.lines.commit(n, &mut on_line) == Overflow::NoNewline {
                 crate::warn!("Could not find newline in entire buffer");
             }
         }

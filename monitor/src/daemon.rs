@@ -4,9 +4,10 @@
 
 use crate::diag::Fatal;
 use crate::fds;
+use nix::unistd::ForkResult;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 const OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
@@ -58,7 +59,7 @@ pub fn restore_oom_score_adj(saved: &[u8]) {
 /// inlined: its 8 KiB buffer would otherwise stay in the caller's frame, which
 /// lives (and is resident) as long as the monitor.
 #[inline(never)]
-pub fn read_start_pipe(fd: RawFd) -> Result<(), Fatal> {
+pub fn read_start_pipe(fd: &OwnedFd) -> Result<(), Fatal> {
     let mut buf = [0u8; 8192];
     fds::read(fd, &mut buf).map_err(|e| Fatal::from_io("start-pipe read failed", &e))?;
     Ok(())
@@ -66,12 +67,14 @@ pub fn read_start_pipe(fd: RawFd) -> Result<(), Fatal> {
 
 /// Fork; the parent writes the conmon pidfile and exits 0, the child returns.
 pub fn daemonize(conmon_pidfile: Option<&str>) -> Result<(), Fatal> {
-    // SAFETY: the monitor is single-threaded here, so fork is safe.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(Fatal::errno("Failed to fork the create command"));
-    }
-    if pid > 0 {
+    // SAFETY: the monitor is single-threaded here (no thread has been
+    // started), so the child may run any code after fork.
+    let pid = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => return Ok(()),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(Fatal::from_nix("Failed to fork the create command", e)),
+    };
+    {
         if let Some(path) = conmon_pidfile {
             if let Err(e) =
                 vigil::proto::exit::write_atomic(Path::new(path), pid.to_string().as_bytes())
@@ -82,14 +85,19 @@ pub fn daemonize(conmon_pidfile: Option<&str>) -> Result<(), Fatal> {
                     &format!("Failed to write conmon pidfile: Failed to create file \u{201c}{path}\u{201d}: {}", crate::diag::strerror(errno)),
                     Some(errno),
                 );
-                // SAFETY: leave without running anything else.
-                unsafe { libc::_exit(1) };
+                exit_now(1);
             }
         }
-        // SAFETY: the parent's job is done; the child owns all state.
-        unsafe { libc::_exit(0) };
+        // The parent's job is done; the child owns all state.
+        exit_now(0);
     }
-    Ok(())
+}
+
+/// `_exit`: leave without running exit handlers or flushing anything the
+/// other process of a fork still owns.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
 }
 
 /// /dev/null opened for reading and writing (kept for the monitor's lifetime).
@@ -116,21 +124,20 @@ impl DevNull {
 
     /// Point our fds 0, 1, 2 at /dev/null: the engine's stdio must not be held.
     pub fn redirect_stdio(&self) -> Result<(), Fatal> {
-        fds::dup2(&self.read, 0).map_err(|e| Fatal::from_io("Failed to dup over stdin", &e))?;
-        fds::dup2(&self.write, 1).map_err(|e| Fatal::from_io("Failed to dup over stdout", &e))?;
-        fds::dup2(&self.write, 2).map_err(|e| Fatal::from_io("Failed to dup over stderr", &e))?;
+        fds::dup2(&self.read, fds::Std::In)
+            .map_err(|e| Fatal::from_io("Failed to dup over stdin", &e))?;
+        fds::dup2(&self.write, fds::Std::Out)
+            .map_err(|e| Fatal::from_io("Failed to dup over stdout", &e))?;
+        fds::dup2(&self.write, fds::Std::Err)
+            .map_err(|e| Fatal::from_io("Failed to dup over stderr", &e))?;
         Ok(())
     }
 }
 
 /// New session, and become the subreaper of the container's processes.
 pub fn become_session_and_subreaper() -> Result<(), Fatal> {
-    // SAFETY: setsid/prctl have no memory-safety preconditions.
-    unsafe {
-        libc::setsid();
-        if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-            return Err(Fatal::errno("Failed to set as subreaper"));
-        }
-    }
-    Ok(())
+    // Already a session leader (--sync without daemonizing): nothing to do.
+    let _ = nix::unistd::setsid();
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Fatal::from_nix("Failed to set as subreaper", e))
 }

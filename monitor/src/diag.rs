@@ -206,6 +206,13 @@ impl Fatal {
         }
     }
 
+    pub fn from_nix(text: impl Into<String>, e: nix::errno::Errno) -> Fatal {
+        Fatal {
+            text: text.into(),
+            errno: Some(e as i32),
+        }
+    }
+
     pub fn from_io(text: impl Into<String>, e: &std::io::Error) -> Fatal {
         Fatal {
             text: text.into(),

@@ -6,6 +6,7 @@
 //! clients` (see [`EventLoop::pump`]).
 
 use crate::attach::AttachServer;
+use crate::coalesce::{Next, Pacing};
 use crate::ctl::{resize_pty, CtlFifos};
 use crate::health::Health;
 use crate::logging::LogSinks;
@@ -15,7 +16,7 @@ use crate::signals::{SignalFd, FORWARDED};
 use crate::stdio::{OutputStream, ReadOutcome, READ_SIZE};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 const SIGNAL: Token = Token(0);
@@ -30,8 +31,6 @@ const NOTIFY: Token = Token(8);
 const HEALTH: Token = Token(9);
 const CLIENT_BASE: usize = 16;
 
-/// Reads per stream per wake-up before other sources get a turn (1 MiB).
-const READ_BUDGET: usize = 1;
 /// Read size while an attach client is connected.
 const ATTACHED_READ_SIZE: usize = 64 * 1024;
 /// Reads per stream when draining at exit (16 x 1 MiB = 16 MiB).
@@ -118,6 +117,17 @@ impl Children {
     }
 }
 
+/// What one read of a stream did.
+enum Pumped {
+    Data(usize),
+    /// Data was read and an attach client cannot take more now.
+    Congested,
+    /// Nothing to read now.
+    Empty,
+    /// End of the stream (or no stream).
+    Closed,
+}
+
 /// Why the loop ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoopEnd {
@@ -136,6 +146,8 @@ pub struct EventLoop {
     poll: Poll,
     pub signals: SignalFd,
     pub streams: [Option<OutputStream>; 2],
+    /// When each stream is read next (batching of small writes).
+    pacing: [Option<Pacing>; 2],
     pub logs: LogSinks,
     pub attach: Option<AttachServer>,
     pub ctl: Option<CtlFifos>,
@@ -190,13 +202,24 @@ impl EventLoop {
             }
         }
         if let Some(fd) = &stdin.fd {
-            crate::fds::set_nonblocking(fd.as_raw_fd(), true)?;
+            crate::fds::set_nonblocking(fd, true)?;
             reg.register(&mut SourceFd(&fd.as_raw_fd()), STDIN, Interest::WRITABLE)?;
         }
+        let pace = |s: &Option<OutputStream>| {
+            // A terminal is interactive: never batched.
+            let delay = if pty.is_some() {
+                Duration::ZERO
+            } else {
+                crate::coalesce::DEFAULT_DELAY
+            };
+            s.as_ref().map(|s| Pacing::new(s.fd.as_fd(), delay))
+        };
+        let pacing = [pace(&stdout), pace(&stderr)];
         Ok(EventLoop {
             poll,
             signals,
             streams: [stdout, stderr],
+            pacing,
             logs,
             attach,
             ctl,
@@ -210,6 +233,18 @@ impl EventLoop {
             buffers_dirty: true,
             dropped: Vec::with_capacity(8),
         })
+    }
+
+    /// `--log-coalesce-ms`: the longest a byte of a busy writer waits before
+    /// it is read (zero: read every write at once).
+    pub fn set_coalescing(&mut self, delay: Duration) {
+        for (p, s) in self.pacing.iter_mut().zip(&self.streams) {
+            if let (Some(p), Some(s)) = (p, s) {
+                if self.pty.is_none() {
+                    *p = Pacing::new(s.fd.as_fd(), delay);
+                }
+            }
+        }
     }
 
     /// Watch the container's memory cgroup for OOM kills.
@@ -265,8 +300,6 @@ impl EventLoop {
     /// Run until the container exits or `deadline` passes.
     pub fn run(&mut self, children: &mut Children, deadline: Option<Instant>) -> LoopEnd {
         let mut events = Events::with_capacity(64);
-        // Streams that still had data when their read budget ran out.
-        let mut hot = [false; 2];
         // Clients connected before we got here must see all output.
         self.accept_clients();
         children.reap();
@@ -285,20 +318,25 @@ impl EventLoop {
                 (d, h) => d.or(h),
             };
             let paused = self.congested();
+            let hot = self.pacing.iter().flatten().any(|p| p.hot);
+            let parked = self.next_parked();
             let timeout = if paused {
                 // Waiting for a slow attach client; check for stuck ones regularly.
                 Some(timer.map_or(CONGESTION_TICK, |d| {
                     d.saturating_duration_since(now).min(CONGESTION_TICK)
                 }))
-            } else if hot.iter().any(|&h| h) {
+            } else if hot {
                 Some(Duration::ZERO)
             } else {
-                let until_timer = timer.map(|d| d.saturating_duration_since(now));
-                if self.buffers_dirty {
-                    Some(until_timer.map_or(IDLE_RELEASE, |d| d.min(IDLE_RELEASE)))
-                } else {
-                    until_timer
+                let mut t = timer.map(|d| d.saturating_duration_since(now));
+                if let Some(p) = parked {
+                    let until = p.saturating_duration_since(now);
+                    t = Some(t.map_or(until, |t| t.min(until)));
                 }
+                if self.buffers_dirty {
+                    t = Some(t.map_or(IDLE_RELEASE, |t| t.min(IDLE_RELEASE)));
+                }
+                t
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -306,7 +344,7 @@ impl EventLoop {
                 }
                 continue;
             }
-            if events.is_empty() && self.buffers_dirty && !paused && !hot.iter().any(|&h| h) {
+            if events.is_empty() && self.buffers_dirty && !paused && !hot && parked.is_none() {
                 self.release_memory();
                 // Sleep until the next event without our binary's pages mapped.
                 crate::residency::release_own_text_and_wait(
@@ -323,8 +361,8 @@ impl EventLoop {
             for ev in events.iter() {
                 match ev.token() {
                     SIGNAL => signalled = true,
-                    STDOUT => hot[0] = true,
-                    STDERR => hot[1] = true,
+                    STDOUT => self.mark_hot(0),
+                    STDERR => self.mark_hot(1),
                     LISTENER => {}
                     CTL => self.on_ctl(),
                     WINSZ => self.on_winsz(),
@@ -368,9 +406,11 @@ impl EventLoop {
                     a.drop_stuck();
                 }
             }
-            for (i, h) in hot.iter_mut().enumerate() {
-                if *h && !self.congested() {
-                    *h = self.pump(i, READ_BUDGET);
+            let now = Instant::now();
+            for i in 0..2 {
+                let due = self.pacing[i].as_ref().is_some_and(|p| p.hot || p.due(now));
+                if due && !self.congested() {
+                    self.service(i);
                 }
             }
             if signalled {
@@ -385,46 +425,132 @@ impl EventLoop {
         }
     }
 
-    /// Read stream `i` up to `budget` times into the logs and attach
-    /// clients; true if it may have more data.
-    fn pump(&mut self, i: usize, budget: usize) -> bool {
-        for _ in 0..budget {
-            let Some(s) = &self.streams[i] else {
-                return false;
-            };
-            // With a client attached, read what its socket can take in one
-            // go: a bigger chunk would mostly be queued (copied) for it.
-            let space = self.buf.space();
-            let limit = if self.attach.as_ref().is_some_and(|a| a.has_clients()) {
-                ATTACHED_READ_SIZE
-            } else {
-                space.len()
-            };
-            match s.read(&mut space[..limit]) {
-                ReadOutcome::Data(n) => {
-                    self.buffers_dirty = true;
-                    let stream = s.stream;
-                    let chunk = &self.buf.space()[..n];
-                    self.logs.write(stream, chunk);
-                    if let Some(a) = &mut self.attach {
-                        a.broadcast(stream, chunk, &mut self.dropped);
-                        self.dropped.clear();
-                        if a.congested() {
-                            // Back-pressure: read more once the client caught up.
-                            return true;
-                        }
-                    }
+    /// The stream's fd is readable (edge): read it on this turn, unless parked.
+    fn mark_hot(&mut self, i: usize) {
+        if let Some(p) = &mut self.pacing[i] {
+            if p.parked_until.is_none() {
+                p.hot = true;
+            }
+        }
+    }
+
+    /// The earliest time a parked stream is due.
+    fn next_parked(&self) -> Option<Instant> {
+        self.pacing
+            .iter()
+            .flatten()
+            .filter_map(|p| p.parked_until)
+            .min()
+    }
+
+    /// One read of stream `i`, then decide when it is read next: on the next
+    /// turn, after a bounded pause out of the poll set (a slow writer: its
+    /// small writes are batched), or when it is readable again.
+    fn service(&mut self, i: usize) {
+        let pumped = self.pump(i);
+        let interactive = self.attach.as_ref().is_some_and(|a| a.has_clients());
+        let now = Instant::now();
+        let Some(pace) = &mut self.pacing[i] else {
+            return;
+        };
+        let want_registered = match pumped {
+            Pumped::Data(n) => match pace.after_data(n, now, interactive) {
+                Next::ReadAgain => {
+                    pace.hot = true;
+                    pace.parked_until = None;
+                    true
                 }
-                ReadOutcome::WouldBlock => return false,
-                ReadOutcome::Eof => {
-                    if let Some(s) = self.streams[i].take() {
-                        let _ = self.poll.registry().deregister(&mut SourceFd(&s.raw()));
-                    }
-                    return false;
+                Next::ParkUntil(t) => {
+                    pace.hot = false;
+                    pace.parked_until = Some(t);
+                    false
+                }
+            },
+            Pumped::Congested => {
+                pace.hot = true;
+                pace.parked_until = None;
+                true
+            }
+            Pumped::Empty => {
+                pace.note_empty();
+                true
+            }
+            Pumped::Closed => {
+                self.pacing[i] = None;
+                return;
+            }
+        };
+        if want_registered != pace.registered {
+            let Some(s) = &self.streams[i] else { return };
+            let tok = if i == 0 { STDOUT } else { STDERR };
+            let reg = self.poll.registry();
+            let res = if want_registered {
+                reg.register(&mut SourceFd(&s.raw()), tok, Interest::READABLE)
+            } else {
+                reg.deregister(&mut SourceFd(&s.raw()))
+            };
+            match res {
+                Ok(()) => pace.registered = want_registered,
+                Err(e) => {
+                    crate::warn!("Failed to update the poll set: {e}");
+                    // Stay registered, read it again: never lose a wake-up.
+                    pace.registered = true;
+                    pace.parked_until = None;
+                    pace.hot = true;
                 }
             }
         }
-        true
+    }
+
+    /// A client attached: parked streams are read now, and no longer parked.
+    fn unpark_all(&mut self) {
+        let now = Instant::now();
+        for p in self.pacing.iter_mut().flatten() {
+            if p.parked_until.is_some() {
+                p.parked_until = Some(now);
+            }
+        }
+    }
+
+    /// Read stream `i` once into the logs and attach clients.
+    fn pump(&mut self, i: usize) -> Pumped {
+        let Some(s) = &self.streams[i] else {
+            return Pumped::Closed;
+        };
+        // With a client attached, read what its socket can take in one
+        // go: a bigger chunk would mostly be queued (copied) for it.
+        let space = self.buf.space();
+        let limit = if self.attach.as_ref().is_some_and(|a| a.has_clients()) {
+            ATTACHED_READ_SIZE
+        } else {
+            space.len()
+        };
+        match s.read(&mut space[..limit]) {
+            ReadOutcome::Data(n) => {
+                self.buffers_dirty = true;
+                let stream = s.stream;
+                let chunk = &self.buf.space()[..n];
+                self.logs.write(stream, chunk);
+                if let Some(a) = &mut self.attach {
+                    a.broadcast(stream, chunk, &mut self.dropped);
+                    self.dropped.clear();
+                    if a.congested() {
+                        // Back-pressure: read more once the client caught up.
+                        return Pumped::Congested;
+                    }
+                }
+                Pumped::Data(n)
+            }
+            ReadOutcome::WouldBlock => Pumped::Empty,
+            ReadOutcome::Eof => {
+                if let Some(s) = self.streams[i].take() {
+                    if self.pacing[i].as_ref().is_none_or(|p| p.registered) {
+                        let _ = self.poll.registry().deregister(&mut SourceFd(&s.raw()));
+                    }
+                }
+                Pumped::Closed
+            }
+        }
     }
 
     /// Nothing happened for a while: give buffer pages back to the kernel.
@@ -449,7 +575,9 @@ impl EventLoop {
 
     fn accept_clients(&mut self) {
         let Some(a) = &mut self.attach else { return };
+        let mut accepted = false;
         while let Some((slot, fd)) = a.accept() {
+            accepted = true;
             let tok = Token(CLIENT_BASE + slot);
             if let Err(e) = self.poll.registry().register(
                 &mut SourceFd(&fd),
@@ -460,6 +588,9 @@ impl EventLoop {
                 a.drop_client(slot);
             }
         }
+        if accepted {
+            self.unpark_all();
+        }
     }
 
     fn flush_client(&mut self, slot: usize) {
@@ -469,7 +600,7 @@ impl EventLoop {
     }
 
     fn on_client_readable(&mut self, slot: usize) {
-        let stdin = self.stdin.fd.as_ref().map(|f| f.as_raw_fd());
+        let stdin = self.stdin.fd.as_ref().map(|f| f.as_fd());
         let Some(a) = &mut self.attach else { return };
         let up = a.read_client(slot, stdin);
         if up.input_ended && self.stdin.close_on_client_eof && self.stdin.fd.is_some() {
@@ -533,7 +664,7 @@ impl EventLoop {
                 if let Some(a) = &mut self.attach {
                     a.wait_for_room(deadline);
                 }
-                if !self.pump(i, 1) {
+                if !matches!(self.pump(i), Pumped::Data(_) | Pumped::Congested) {
                     break;
                 }
             }

@@ -101,8 +101,8 @@ pub fn close_all_from(from: i32) {
         Err(_) => (from..1024).collect(),
     };
     for fd in fds {
-        // SAFETY: called right before fork/exit; nothing uses these fds afterwards.
-        unsafe { libc::close(fd) };
+        // Called right before fork/exit; nothing uses these fds afterwards.
+        crate::fds::close_raw(fd);
     }
 }
 

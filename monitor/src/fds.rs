@@ -2,8 +2,11 @@
 //! from the environment, and small wrappers around fcntl/pipe2.
 
 use crate::diag::Fatal;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Open /dev/null on any of fds 0-2 that is closed, so that no file the
 /// monitor opens lands there (what Rust's runtime does before `main`, which
@@ -60,7 +63,8 @@ pub fn is_open(fd: RawFd) -> bool {
 }
 
 pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
-    // SAFETY: plain fcntl on an fd number; errors are reported.
+    // SAFETY: plain fcntl on an fd number (an inherited fd named by the
+    // environment, not owned by any object here); errors are reported.
     let r = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     if r == -1 {
         return Err(io::Error::last_os_error());
@@ -69,41 +73,30 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
 }
 
 fn clear_cloexec(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we just opened.
+    // SAFETY: fcntl on an fd number we just opened (see sanitize_standard_fds).
     if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
 }
 
-pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: plain fcntl calls on an fd number; errors are reported.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        let new = if on {
-            flags | libc::O_NONBLOCK
-        } else {
-            flags & !libc::O_NONBLOCK
-        };
-        if new != flags && libc::fcntl(fd, libc::F_SETFL, new) == -1 {
-            return Err(io::Error::last_os_error());
-        }
+pub fn set_nonblocking(fd: impl AsFd, on: bool) -> io::Result<()> {
+    let fd = fd.as_fd();
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    let new = if on {
+        flags | OFlag::O_NONBLOCK
+    } else {
+        flags & !OFlag::O_NONBLOCK
+    };
+    if new != flags {
+        fcntl(fd, FcntlArg::F_SETFL(new))?;
     }
     Ok(())
 }
 
 /// `pipe2(O_CLOEXEC)`: (read end, write end).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds is a valid 2-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just returned two fresh fds that nobody else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
 }
 
 /// Read an fd number from `var` as conmon does: the whole value must be a
@@ -125,56 +118,51 @@ pub fn fd_from_env(var: &str) -> Result<Option<RawFd>, Fatal> {
     Ok(Some(fd))
 }
 
-/// Take ownership of an fd number that nothing else in this process owns.
-///
-/// # Safety
-/// `fd` must be open and not owned by any other object.
-pub unsafe fn own(fd: RawFd) -> OwnedFd {
-    OwnedFd::from_raw_fd(fd)
+/// Take ownership of an fd number handed to us by the engine (`_OCI_*`).
+/// Only for fds from [`fd_from_env`], each taken at most once.
+pub fn own_inherited(fd: RawFd) -> OwnedFd {
+    // SAFETY: `fd` came from fd_from_env: set_cloexec succeeded on it, so it
+    // is open; it was inherited at exec and no object in this process wraps
+    // it (the caller takes each variable's fd once).
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// `read` that retries on EINTR.
-pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = fd.as_fd();
     loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Write all of `buf`, retrying on EINTR and waiting (poll) on EAGAIN.
-pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> io::Result<()> {
+    let fd = fd.as_fd();
     while !buf.is_empty() {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            buf = &buf[n as usize..];
-            continue;
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => wait_writable(fd),
-            _ => return Err(e),
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN | Errno::ENOBUFS) => wait_writable(fd, 100),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
 }
 
-fn wait_writable(fd: RawFd) {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, 100) };
+/// Wait up to `ms` for `fd` to take more (or to fail).
+pub fn wait_writable(fd: BorrowedFd<'_>, ms: u16) {
+    let mut p = [PollFd::new(fd, PollFlags::POLLOUT)];
+    let _ = poll(&mut p, PollTimeout::from(ms));
+}
+
+/// Wait up to `ms` for `fd` to become readable.
+pub fn wait_readable(fd: BorrowedFd<'_>, ms: u16) -> bool {
+    let mut p = [PollFd::new(fd, PollFlags::POLLIN)];
+    matches!(poll(&mut p, PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
 /// Close an fd number we do not own as an object (inherited fds).
@@ -183,11 +171,20 @@ pub fn close_raw(fd: RawFd) {
     unsafe { libc::close(fd) };
 }
 
-/// `dup2` that keeps the target inheritable.
-pub fn dup2(src: &impl AsRawFd, dst: RawFd) -> io::Result<()> {
-    // SAFETY: plain dup2 on fd numbers.
-    if unsafe { libc::dup2(src.as_raw_fd(), dst) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+/// Standard fds, for [`dup2`].
+#[derive(Clone, Copy)]
+pub enum Std {
+    In,
+    Out,
+    Err,
+}
+
+/// `dup2` onto a standard fd (which stays inheritable).
+pub fn dup2(src: impl AsFd, dst: Std) -> io::Result<()> {
+    let r = match dst {
+        Std::In => nix::unistd::dup2_stdin(src),
+        Std::Out => nix::unistd::dup2_stdout(src),
+        Std::Err => nix::unistd::dup2_stderr(src),
+    };
+    Ok(r?)
 }

@@ -66,7 +66,7 @@ struct InFlight {
 
 pub struct Health {
     cfg: HealthConfig,
-    sigmask: libc::sigset_t,
+    sigmask: nix::sys::signal::SigSet,
     saved_oom_score_adj: Vec<u8>,
     phase: Phase,
     check: Option<InFlight>,
@@ -90,7 +90,11 @@ const OUTPUT_READS: usize = 16;
 impl Health {
     /// Start keeping health: the log gets status `starting` (earlier entries
     /// of this container are kept, its failing streak starts again).
-    pub fn new(cfg: HealthConfig, sigmask: libc::sigset_t, saved_oom_score_adj: Vec<u8>) -> Health {
+    pub fn new(
+        cfg: HealthConfig,
+        sigmask: nix::sys::signal::SigSet,
+        saved_oom_score_adj: Vec<u8>,
+    ) -> Health {
         let mut log = std::fs::read(&cfg.log_path)
             .ok()
             .and_then(|b| HealthLog::decode(&b).ok())
@@ -178,7 +182,7 @@ impl Health {
         let spawned = (|| {
             let (read, write) = fds::pipe().map_err(|e| format!("healthcheck pipe: {e}"))?;
             let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-            fds::set_nonblocking(read.as_raw_fd(), true).map_err(|e| e.to_string())?;
+            fds::set_nonblocking(&read, true).map_err(|e| e.to_string())?;
             let setup = ChildSetup {
                 argv: self.cfg.argv.clone(),
                 stdio: [
@@ -377,7 +381,7 @@ fn read_output(c: &mut InFlight, reads: usize) -> bool {
     let Some(fd) = &c.output else { return true };
     let mut buf = [0u8; 4096];
     for _ in 0..reads {
-        match fds::read(fd.as_raw_fd(), &mut buf) {
+        match fds::read(fd, &mut buf) {
             Ok(0) => return true,
             Ok(n) => {
                 let room = (health::MAX_OUTPUT + 1).saturating_sub(c.captured.len());
@@ -417,8 +421,8 @@ fn exiting(pid: libc::pid_t) -> bool {
 }
 
 fn signal(pid: libc::pid_t, sig: libc::c_int) {
-    if pid > 0 {
-        // SAFETY: signalling our own child (the container or a check we started).
-        unsafe { libc::kill(pid, sig) };
+    // Our own child (the container or a check we started).
+    if let (true, Ok(sig)) = (pid > 0, nix::sys::signal::Signal::try_from(sig)) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
 }

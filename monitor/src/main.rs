@@ -14,6 +14,7 @@
 
 mod attach;
 mod cli;
+mod coalesce;
 mod config;
 mod ctl;
 mod daemon;
@@ -38,7 +39,7 @@ use diag::Fatal;
 use event_loop::{Children, EventLoop, LoopEnd};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 use stdio::{OutputStream, StdioPipes};
 use sync_pipe::SyncPipe;
@@ -59,8 +60,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 /// passes argv to initializers, which std uses).
 #[cfg_attr(test, allow(dead_code))]
 fn conmon_main() {
-    // SAFETY: umask has no preconditions.
-    unsafe { libc::umask(0o022) };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     let inherited = fds::inherited_fds();
     let opts = match cli::parse(std::env::args_os().skip(1)) {
         Ok(cli::Parsed::Help) => {
@@ -110,16 +110,15 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
     };
     let mut start_pipe: Option<OwnedFd> = None;
     if let Some(fd) = start_fd {
-        if fd > 0 {
-            if let Err(f) = daemon::read_start_pipe(fd) {
+        // fd 0 ("" in the variable) is neither read nor closed, as conmon.
+        let owned = (fd > 0 || cfg.opts.exec_attach).then(|| fds::own_inherited(fd));
+        if let Some(pipe) = owned.as_ref().filter(|_| fd > 0) {
+            if let Err(f) = daemon::read_start_pipe(pipe) {
                 return fail(f);
             }
         }
         if cfg.opts.exec_attach {
-            // SAFETY: the fd came from our environment and nothing else owns it.
-            start_pipe = Some(unsafe { fds::own(fd) });
-        } else if fd > 0 {
-            fds::close_raw(fd);
+            start_pipe = owned;
         }
         inherited.retain(|&i| i != fd);
     }
@@ -148,8 +147,7 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
             if let Some(fd) = fd {
                 inherited.retain(|&i| i != fd);
             }
-            // SAFETY: from our environment; owned by nothing else.
-            SyncPipe::new(fd.map(|fd| unsafe { fds::own(fd) }), key)
+            SyncPipe::new(fd.map(fds::own_inherited), key)
         }
         Err(f) => return fail(f),
     };
@@ -158,8 +156,7 @@ fn run(mut cfg: Config, mut inherited: Vec<RawFd>) -> i32 {
         match fds::fd_from_env("_OCI_ATTACHPIPE") {
             Ok(Some(fd)) => {
                 inherited.retain(|&i| i != fd);
-                // SAFETY: from our environment; owned by nothing else.
-                attach_pipe = Some(SyncPipe::new(Some(unsafe { fds::own(fd) }), key));
+                attach_pipe = Some(SyncPipe::new(Some(fds::own_inherited(fd)), key));
             }
             Ok(None) => {
                 return fail(Fatal {
@@ -346,7 +343,7 @@ fn monitor(
     runtime_pid: libc::pid_t,
     sync: &mut SyncPipe,
     inherited: Vec<RawFd>,
-    health_setup: (libc::sigset_t, Vec<u8>),
+    health_setup: (nix::sys::signal::SigSet, Vec<u8>),
 ) -> i32 {
     let Io {
         pipes,
@@ -463,6 +460,7 @@ fn monitor(
         Ok(s) => s,
         Err(f) => return fail(f),
     };
+    let coalesce = cfg.logs.coalesce;
     let logs = logging::LogSinks::new(&mut cfg.logs, &cfg.opts, &cfg.cid);
     let stdin = event_loop::StdinTarget {
         fd: stdin_fd,
@@ -481,6 +479,9 @@ fn monitor(
         Ok(e) => e,
         Err(e) => return fail(Fatal::from_io("Failed to set up the event loop", &e)),
     };
+    if let Some(delay) = coalesce {
+        ev.set_coalescing(delay);
+    }
     let oom_targets: Vec<std::path::PathBuf> = cfg
         .bundle
         .iter()
@@ -560,13 +561,8 @@ fn runtime_timeout(cfg: &Config) -> Option<Duration> {
 
 /// One bounded read of what the runtime wrote to its stderr.
 fn read_runtime_stderr(s: &OutputStream) -> Vec<u8> {
-    let mut p = libc::pollfd {
-        fd: s.raw(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd; bounded wait in case a stray process holds the pipe.
-    unsafe { libc::poll(&mut p, 1, 1000) };
+    // Bounded wait in case a stray process holds the pipe.
+    fds::wait_readable(s.fd.as_fd(), 1000);
     let mut buf = vec![0u8; 8191];
     match s.read(&mut buf) {
         stdio::ReadOutcome::Data(n) => {
@@ -582,13 +578,15 @@ fn kill_timed_out(pid: libc::pid_t) {
     if pid <= 0 {
         return;
     }
-    // SAFETY: signalling our own container's process (group).
-    unsafe {
-        let pgid = libc::getpgid(pid);
-        if pgid > 1 {
-            libc::kill(-pgid, libc::SIGKILL);
-        } else {
-            libc::kill(pid, libc::SIGKILL);
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::{getpgid, Pid};
+    let pid = Pid::from_raw(pid);
+    match getpgid(Some(pid)) {
+        Ok(pgid) if pgid.as_raw() > 1 => {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        _ => {
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 }

@@ -4,9 +4,12 @@
 
 use crate::attach::bind_unix;
 use crate::diag::Fatal;
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use nix::sys::socket::{
+    recv, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 pub struct NotifyRelay {
@@ -45,19 +48,13 @@ pub fn filter(datagram: &[u8], out: &mut Vec<u8>) {
 }
 
 fn dgram_socket() -> Result<OwnedFd, Fatal> {
-    // SAFETY: new socket fd we own.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(Fatal::errno("Failed to create notify socket"));
-    }
-    // SAFETY: fresh fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Fatal::from_nix("Failed to create notify socket", e))
 }
 
 impl NotifyRelay {
@@ -67,10 +64,8 @@ impl NotifyRelay {
         let path = bundle.join("notify").join("notify.sock");
         let _ = std::fs::remove_file(&path);
         bind_unix(&container, path.as_os_str().as_bytes())?;
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Fatal::new("invalid notify socket path"))?;
-        // SAFETY: valid path; the container's processes run as any user.
-        unsafe { libc::chmod(c.as_ptr(), 0o777) };
+        // The container's processes run as any user.
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777));
         let mut host_path = host_path.as_bytes().to_vec();
         host_path.truncate(107);
         Ok(NotifyRelay {
@@ -89,43 +84,25 @@ impl NotifyRelay {
     /// Relay every pending datagram.
     pub fn on_readable(&mut self) {
         loop {
-            // SAFETY: receiving into our buffer.
-            let n = unsafe {
-                libc::recv(
-                    self.container.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
+            let n = match recv(self.container.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
+                Ok(n) if n > 0 => n,
+                _ => return,
             };
-            if n <= 0 {
-                return;
-            }
-            filter(&self.buf[..n as usize], &mut self.out);
+            filter(&self.buf[..n], &mut self.out);
             if self.out.is_empty() {
                 continue;
             }
-            // SAFETY: all-zero sockaddr_un is valid; path fits (truncated to 107).
-            let sent = unsafe {
-                let mut addr: libc::sockaddr_un = std::mem::zeroed();
-                addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-                for (d, s) in addr.sun_path.iter_mut().zip(&self.host_path) {
-                    *d = *s as libc::c_char;
-                }
-                libc::sendto(
+            // The path was truncated to fit (107 bytes).
+            let sent = UnixAddr::new(self.host_path.as_slice()).and_then(|addr| {
+                sendto(
                     self.host.as_raw_fd(),
-                    self.out.as_ptr().cast(),
-                    self.out.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                    &self.out,
+                    &addr,
+                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
                 )
-            };
-            if sent < 0 {
-                crate::warn_errno!(
-                    crate::diag::last_errno(),
-                    "Failed to send notification to host"
-                );
+            });
+            if let Err(e) = sent {
+                crate::warn_errno!(e as i32, "Failed to send notification to host");
             }
         }
     }

@@ -10,14 +10,13 @@
 //!
 //! On OOM: empty files `<bundle>/oom` and `<persist-dir>/oom`.
 
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 enum Watch {
     V1 {
@@ -69,9 +68,7 @@ impl OomMonitor {
         match &mut self.watch {
             Some(Watch::V1 { eventfd, dir, .. }) => {
                 let mut buf = [0u8; 8];
-                // SAFETY: reading the 8-byte eventfd counter.
-                let n = unsafe { libc::read(eventfd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-                if n != 8 {
+                if nix::unistd::read(&eventfd, &mut buf) != Ok(8) {
                     return;
                 }
                 let count = u64::from_ne_bytes(buf);
@@ -88,10 +85,7 @@ impl OomMonitor {
             }
             Some(Watch::V2 { inotify, .. }) => {
                 let mut buf = [0u8; 1024];
-                // SAFETY: draining inotify events into a local buffer.
-                while unsafe { libc::read(inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
-                    > 0
-                {}
+                while matches!(nix::unistd::read(&inotify, &mut buf), Ok(n) if n > 0) {}
                 self.check_v2();
             }
             None => {}
@@ -107,9 +101,8 @@ impl OomMonitor {
                 eventfd,
             }) => {
                 let mut buf = [0u8; 8];
-                // SAFETY: non-blocking read of the eventfd counter.
-                let pending =
-                    unsafe { libc::read(eventfd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) } == 8;
+                // Non-blocking read of the eventfd counter.
+                let pending = nix::unistd::read(&eventfd, &mut buf) == Ok(8);
                 let kills = read_counter(&dir.join("memory.oom_control"), "oom_kill");
                 if (pending
                     && u64::from_ne_bytes(buf) > 0
@@ -174,12 +167,8 @@ impl OomMonitor {
 }
 
 fn is_cgroup2() -> bool {
-    // SAFETY: all-zero statfs is a valid out-buffer; constant path.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(b"/sys/fs/cgroup\0".as_ptr().cast(), &mut st) == 0
-            && st.f_type as i64 == CGROUP2_SUPER_MAGIC
-    }
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// `key N` from a flat-keyed cgroup file.
@@ -278,16 +267,13 @@ fn setup_v1(pid: libc::pid_t) -> Option<Watch> {
             return None;
         }
     };
-    // SAFETY: eventfd returns a new fd we own.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if efd < 0 {
+    let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
+    let Ok(eventfd) = EventFd::from_flags(flags).map(OwnedFd::from) else {
         crate::warn!("Failed to create eventfd for OOM monitoring");
         return None;
-    }
-    // SAFETY: fresh fd.
-    let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+    };
     if ctl
-        .write_all(format!("{} {}", efd, oom_file.as_raw_fd()).as_bytes())
+        .write_all(format!("{} {}", eventfd.as_raw_fd(), oom_file.as_raw_fd()).as_bytes())
         .is_err()
     {
         crate::warn!("Failed to write to cgroup.event_control");
@@ -305,16 +291,11 @@ fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
     let (cg, mi) = read_proc(pid)?;
     let dir = cgroup_dir(pid, None, &cg, &mi)?;
     let events = dir.join("memory.events");
-    // SAFETY: inotify_init1 returns a new fd we own.
-    let ifd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-    if ifd < 0 {
-        return None;
-    }
-    // SAFETY: fresh fd.
-    let inotify = unsafe { OwnedFd::from_raw_fd(ifd) };
-    let c = std::ffi::CString::new(events.as_os_str().as_bytes()).ok()?;
-    // SAFETY: valid fd and path.
-    if unsafe { libc::inotify_add_watch(ifd, c.as_ptr(), libc::IN_MODIFY) } < 0 {
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+    if inotify
+        .add_watch(&events, AddWatchFlags::IN_MODIFY)
+        .is_err()
+    {
         crate::debug!(
             "memory.events file does not exist at {}, skipping OOM monitoring",
             events.display()
@@ -322,7 +303,7 @@ fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
         return None;
     }
     Some(Watch::V2 {
-        inotify,
+        inotify: OwnedFd::from(inotify),
         events,
         last_oom: 0,
         last_oom_kill: 0,
@@ -332,7 +313,9 @@ fn setup_v2(pid: libc::pid_t) -> Option<Watch> {
 #[cfg(test)]
 mod tests {
     use super::{cgroup_dir, read_counter, OomMonitor, Watch};
-    use std::os::fd::{FromRawFd, OwnedFd};
+    use nix::sys::eventfd::{EfdFlags, EventFd};
+    use std::os::fd::OwnedFd;
+
     use std::path::PathBuf;
 
     /// cgroup v2 `memory.events` on fake files: separate oom/oom_kill
@@ -347,8 +330,8 @@ mod tests {
         assert_eq!(read_counter(&events, "max"), Some(4));
         assert_eq!(read_counter(&events, "oom"), Some(0));
         assert_eq!(read_counter(&events, "nope"), None);
-        // SAFETY: a fresh eventfd, only used as a placeholder fd here.
-        let fd = unsafe { OwnedFd::from_raw_fd(libc::eventfd(0, libc::EFD_CLOEXEC)) };
+        // A placeholder fd.
+        let fd = OwnedFd::from(EventFd::from_flags(EfdFlags::EFD_CLOEXEC).unwrap());
         let mut m = OomMonitor {
             watch: Some(Watch::V2 {
                 inotify: fd,

@@ -4,8 +4,13 @@
 
 use crate::config::{Config, Mode};
 use crate::diag::Fatal;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Build the runtime argv (argv[0] is the runtime path).
@@ -85,7 +90,7 @@ pub struct ChildSetup {
     /// Second start-pipe read before exec (`--exec-attach`).
     pub start_pipe: Option<RawFd>,
     pub saved_oom_score_adj: Vec<u8>,
-    pub sigmask: libc::sigset_t,
+    pub sigmask: nix::sys::signal::SigSet,
 }
 
 /// Fork and exec the runtime; returns its pid.
@@ -108,7 +113,7 @@ pub fn spawn(setup: &ChildSetup) -> Result<libc::pid_t, Fatal> {
 /// The runtime child. Never returns.
 unsafe fn child(setup: &ChildSetup, argv: &[*const libc::c_char]) -> ! {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    libc::sigprocmask(libc::SIG_SETMASK, &setup.sigmask, std::ptr::null_mut());
+    let _ = setup.sigmask.thread_set_mask();
     libc::signal(libc::SIGTERM, libc::SIG_DFL);
     for (target, src) in setup.stdio.iter().enumerate() {
         if let Some(src) = src {
@@ -172,47 +177,32 @@ pub enum RuntimeWait {
 /// engine forever.
 pub fn wait(pid: libc::pid_t, timeout: Option<std::time::Duration>) -> Result<RuntimeWait, Fatal> {
     if let Some(limit) = timeout {
-        // SAFETY: pidfd_open on our own child; returns a new fd or -1.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
-        if pidfd >= 0 {
+        if let Some(pidfd) = pidfd_open(pid) {
             let deadline = std::time::Instant::now() + limit;
             let exited = loop {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let mut p = libc::pollfd {
-                    fd: pidfd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                let r = unsafe {
-                    libc::poll(
-                        &mut p,
-                        1,
-                        left.as_millis().min(i32::MAX as u128) as libc::c_int,
-                    )
-                };
-                if r > 0 {
-                    break true;
-                }
-                if r == 0 || (r < 0 && crate::diag::last_errno() != libc::EINTR) {
-                    break false;
+                let ms = left.as_millis().min(i32::MAX as u128) as i32;
+                let mut p = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+                match poll(
+                    &mut p,
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+                ) {
+                    Ok(n) if n > 0 => break true,
+                    Err(Errno::EINTR) => {}
+                    _ => break false,
                 }
             };
-            // SAFETY: closing the pidfd we opened.
-            unsafe { libc::close(pidfd) };
+            drop(pidfd);
             if !exited {
-                // SAFETY: killing and reaping our own child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    let mut st = 0;
-                    libc::waitpid(pid, &mut st, 0);
-                }
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
                 return Ok(RuntimeWait::TimedOut);
             }
         }
     }
-    let mut status = 0;
     loop {
+        let mut status = 0;
+        // Raw waitpid: the caller wants the wait status word itself.
         // SAFETY: status is a valid out-pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, 0) };
         if r == pid {
@@ -220,10 +210,19 @@ pub fn wait(pid: libc::pid_t, timeout: Option<std::time::Duration>) -> Result<Ru
         }
         if r < 0 && crate::diag::last_errno() != libc::EINTR {
             let f = Fatal::errno("Failed to wait for `runtime create`");
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             return Err(f);
         }
+    }
+}
+
+/// A pidfd for our own child (None on kernels without pidfd_open).
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd we own, or -1; the OwnedFd is
+    // made only from a successful return.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
     }
 }
 

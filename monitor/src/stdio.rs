@@ -37,7 +37,7 @@ impl StdioPipes {
         };
         let (stdin_write, child_stdin) = if stdin {
             let (r, w) = mk("stdin")?;
-            fds::set_nonblocking(w.as_raw_fd(), true)
+            fds::set_nonblocking(&w, true)
                 .map_err(|e| Fatal::from_io("Failed to set stdin non-blocking", &e))?;
             (Some(w), Some(r))
         } else {
@@ -64,8 +64,8 @@ impl StdioPipes {
 }
 
 fn grow(fd: &OwnedFd) {
-    // SAFETY: F_SETPIPE_SZ on a pipe we own; failure only means a smaller buffer.
-    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    // Failure only means a smaller buffer.
+    let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
 }
 
 /// Result of reading a container stream.
@@ -86,7 +86,7 @@ pub struct OutputStream {
 
 impl OutputStream {
     pub fn new(fd: OwnedFd, stream: Stream) -> Result<OutputStream, Fatal> {
-        fds::set_nonblocking(fd.as_raw_fd(), true)
+        fds::set_nonblocking(&fd, true)
             .map_err(|e| Fatal::from_io("Failed to set fd non-blocking", &e))?;
         Ok(OutputStream { fd, stream })
     }
@@ -96,7 +96,7 @@ impl OutputStream {
     }
 
     pub fn read(&self, buf: &mut [u8]) -> ReadOutcome {
-        match fds::read(self.raw(), buf) {
+        match fds::read(&self.fd, buf) {
             Ok(0) => ReadOutcome::Eof,
             Ok(n) => ReadOutcome::Data(n),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,

@@ -28,7 +28,7 @@ impl SyncPipe {
     pub fn send(&mut self, value: i64, message: Option<&[u8]>) {
         let Some(fd) = &self.fd else { return };
         encode(self.key, value, message, &mut self.buf);
-        match crate::fds::write_all(fd.as_raw_fd(), &self.buf) {
+        match crate::fds::write_all(fd, &self.buf) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => self.fd = None,
             Err(e) => {

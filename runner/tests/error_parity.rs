@@ -182,8 +182,14 @@ const CASES: &[Case] = &[
     vigil_names(&["images", "--format", "{{.Bogus}}"], 125, "not supported yet: --format"),
     vigil_names(&["images", "--filter", "bogus=1"], 125, "not supported yet: --filter"),
     same(&["images", "--bogus"], 125, "--bogus"),
+    // registries: only 127.0.0.1, on a port nothing listens on
+    same(&["pull", "127.0.0.1:1/nosuch:1"], 125, "127.0.0.1:1/nosuch:1"),
+    same(&["pull", "bad::ref"], 125, "invalid reference format"),
+    same(&["push", IMG, "127.0.0.1:1/x:1"], 125, "pinging container registry 127.0.0.1:1"),
+    same(&["push", "nosuchimage:1", "127.0.0.1:1/x:1"], 125, "nosuchimage:1: image not known"),
+    same(&["logout", "127.0.0.1:1"], 125, "not logged into 127.0.0.1:1"),
     same(&["ps", "--bogus"], 125, "--bogus"),
-    vigil_names(&["ps", "--filter", "status=bogus"], 125, "not supported yet: --filter"),
+    same(&["ps", "--filter", "bogus=1"], 125, "bogus is an invalid filter"),
     // Podman fails on the template's field (with a container listed); vigil has no templates
     same(&["ps", "--format", "{{.Bogus}}"], 125, "Bogus"),
 ];
@@ -401,7 +407,7 @@ fn every_podman_flag_is_accepted_or_refused_by_name() {
             return;
         }
     };
-    let commands: [&[&str]; 17] = [
+    let commands: [&[&str]; 22] = [
         &["run"],
         &["create"],
         &["start"],
@@ -419,6 +425,11 @@ fn every_podman_flag_is_accepted_or_refused_by_name() {
         &["rmi"],
         &["tag"],
         &["image", "inspect"],
+        &["pull"],
+        &["push"],
+        &["login"],
+        &["logout"],
+        &["search"],
     ];
     let mut failures = Vec::new();
     let mut checked = 0;

@@ -131,6 +131,17 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
         0o600
     );
     assert_eq!(fx.ok(&v, &["login", "--get-login", &a]), "alice\n");
+    // Logging in again without -u: the stored credentials are checked.
+    let out = fx.run(&v, &["login", "--cert-dir", certs, &a]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("Existing credentials are valid. Already logged in to {a}\n")
+    );
+    assert_eq!(
+        text(&out.stderr),
+        format!("Authenticating with existing credentials for {a}\n")
+    );
 
     // Stored credentials: pull and push work.
     let id = fx.ok(&v, &["pull", "-q", "--cert-dir", certs, &image]);

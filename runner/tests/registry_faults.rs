@@ -147,16 +147,32 @@ fn concurrent_pulls_of_one_image_both_succeed() {
     assert_eq!(fs::read_dir(v.root().join("tmp")).unwrap().count(), 0);
 }
 
-/// A registry that answers its ping and then only 429: counts requests.
-struct TooManyRequests {
+/// A fake registry on 127.0.0.1 (plain HTTP): `answer` turns each request
+/// line into a full HTTP response; requests are counted.
+struct FaultServer {
     addr: String,
     requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl TooManyRequests {
-    fn start() -> TooManyRequests {
+impl FaultServer {
+    /// A registry that answers its ping and then only 429.
+    fn too_many_requests() -> FaultServer {
+        FaultServer::start(|line| {
+            let (status, body) = if line.starts_with("GET /v2/ ") {
+                ("200 OK", "{}".to_string())
+            } else {
+                (
+                    "429 Too Many Requests",
+                    r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#.to_string(),
+                )
+            };
+            format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+        })
+    }
+
+    fn start(answer: fn(&str) -> String) -> FaultServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -191,21 +207,12 @@ impl TooManyRequests {
                         }
                     }
                     r.fetch_add(1, Ordering::SeqCst);
-                    let (status, body) = if line.starts_with("GET /v2/ ") {
-                        ("200 OK", "{}".to_string())
-                    } else {
-                        (
-                            "429 Too Many Requests",
-                            r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#
-                                .to_string(),
-                        )
-                    };
-                    let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nRetry-After: 0\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                    let _ = stream.write_all(answer(&line).as_bytes());
                 }
                 let _ = reader.read(&mut [0u8; 1]);
             }
         });
-        TooManyRequests {
+        FaultServer {
             addr,
             requests,
             stop,
@@ -214,7 +221,7 @@ impl TooManyRequests {
     }
 }
 
-impl Drop for TooManyRequests {
+impl Drop for FaultServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
@@ -228,7 +235,7 @@ fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times()
     require!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
-    let server = TooManyRequests::start();
+    let server = FaultServer::too_many_requests();
     let v = Vigil::new().unwrap();
     let out = fx.run(
         &v,
@@ -271,5 +278,125 @@ fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times()
         )),
         "{err}"
     );
+    assert_store_empty(&fx, &v);
+}
+
+fn json_response(content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn ping_or(line: &str, other: impl FnOnce(&str) -> String) -> String {
+    if line.starts_with("GET /v2/ ") {
+        json_response("application/json", "{}")
+    } else {
+        other(line)
+    }
+}
+
+fn layer_list(n: usize) -> String {
+    let layer = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{}","size":1}}"#,
+        "b".repeat(64)
+    );
+    vec![layer; n].join(",")
+}
+
+fn manifest_with(layers: usize, media_type: &str) -> String {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{media_type}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[{}]}}"#,
+        "a".repeat(64),
+        layer_list(layers)
+    )
+}
+
+#[test]
+fn hostile_registries_are_refused_with_clear_errors() {
+    require!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let v = Vigil::new().unwrap();
+    let pull = |server: &FaultServer| {
+        let out = fx.run(
+            &v,
+            &[
+                "pull",
+                "--tls-verify=false",
+                &format!("{}/x:1", server.addr),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(125));
+        text(&out.stderr)
+    };
+
+    // A redirect loop: stopped after 10 hops.
+    let server = FaultServer::start(|line| {
+        ping_or(line, |line| {
+            let path = line.split_whitespace().nth(1).unwrap_or("/");
+            format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {path}\r\nContent-Length: 0\r\n\r\n"
+            )
+        })
+    });
+    let err = pull(&server);
+    assert!(err.contains("stopped after 10 redirects"), "{err}");
+    assert!(server.requests.load(Ordering::SeqCst) <= 12);
+
+    // A manifest announced over 4 MiB.
+    let server = FaultServer::start(|line| {
+        ping_or(line, |_| {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 5242880\r\n\r\n{".to_string()
+        })
+    });
+    let err = pull(&server);
+    assert!(
+        err.contains("manifest is larger than 4194304 bytes"),
+        "{err}"
+    );
+
+    // More than 1000 layers.
+    let server = FaultServer::start(|line| {
+        ping_or(line, |_| {
+            json_response(
+                "application/vnd.oci.image.manifest.v1+json",
+                &manifest_with(1001, "application/vnd.oci.image.manifest.v1+json"),
+            )
+        })
+    });
+    let err = pull(&server);
+    assert!(
+        err.contains("image has 1001 layers, more than the 1000 allowed"),
+        "{err}"
+    );
+
+    // Served as an OCI manifest, but the document says Docker's.
+    let server = FaultServer::start(|line| {
+        ping_or(line, |_| {
+            json_response(
+                "application/vnd.oci.image.manifest.v1+json",
+                &manifest_with(1, "application/vnd.docker.distribution.manifest.v2+json"),
+            )
+        })
+    });
+    let err = pull(&server);
+    assert!(err.contains("manifest media type mismatch"), "{err}");
+
+    // A config larger than its descriptor says.
+    let server = FaultServer::start(|line| {
+        ping_or(line, |line| {
+            if line.contains("/manifests/") {
+                json_response(
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &manifest_with(1, "application/vnd.oci.image.manifest.v1+json"),
+                )
+            } else {
+                json_response("application/octet-stream", "{\"architecture\":\"amd64\"}")
+            }
+        })
+    });
+    let err = pull(&server);
+    assert!(err.contains("size mismatch"), "{err}");
     assert_store_empty(&fx, &v);
 }

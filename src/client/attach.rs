@@ -65,7 +65,7 @@ impl Attach {
     pub fn recv_until(&mut self, deadline: Option<Instant>) -> Result<Option<(Stream, &[u8])>> {
         let fd = self.sock.as_raw_fd();
         let (stream, n) = loop {
-            if !sys::wait_readable(fd, deadline)
+            if !sys::wait_readable(&self.sock, deadline)
                 .map_err(|e| Error::io("waiting on the attach socket", e))?
             {
                 return Err(Error::Timeout("attach output".into()));
@@ -93,8 +93,7 @@ impl Attach {
     /// End of input: `shutdown(SHUT_WR)`. Output keeps flowing; the monitor
     /// closes the container's stdin unless it runs with `--leave-stdin-open`.
     pub fn close_stdin(&self) -> Result<()> {
-        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR)
-            .map_err(|e| Error::io("closing attach input", e))
+        sys::shutdown_write(self.sock.as_raw_fd()).map_err(|e| Error::io("closing attach input", e))
     }
 
     /// Split into this reader and a writer usable from another thread.
@@ -115,8 +114,7 @@ impl AttachWriter {
 
     /// End of input (`shutdown(SHUT_WR)` on the shared socket).
     pub fn close_stdin(&self) -> Result<()> {
-        sys::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR)
-            .map_err(|e| Error::io("closing attach input", e))
+        sys::shutdown_write(self.sock.as_raw_fd()).map_err(|e| Error::io("closing attach input", e))
     }
 }
 

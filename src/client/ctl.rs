@@ -1,9 +1,8 @@
 //! [`Ctl`]: the monitor's `ctl` FIFO (terminal resize, log reopen;
 //! shared/spec/conmon-interface.md §4.3).
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::error::{Error, Result};
@@ -31,25 +30,14 @@ impl Ctl {
     pub fn open(bundle: &Path) -> Result<Ctl> {
         let path = bundle.join(CTL_FIFO);
         let context = || format!("opening {}", path.display());
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-            Error::io(
-                context(),
-                std::io::Error::from(std::io::ErrorKind::InvalidInput),
-            )
-        })?;
-        // SAFETY: valid C string; the result is owned below.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(Error::io(context(), std::io::Error::last_os_error()));
-        }
-        // SAFETY: fresh descriptor.
+        // Non-blocking: opening a FIFO nobody reads fails (ENXIO) instead of hanging.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| Error::io(context(), e))?;
         Ok(Ctl {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: OwnedFd::from(file),
         })
     }
 
@@ -73,8 +61,8 @@ impl Ctl {
     /// Send one message as a single write (atomic: far below `PIPE_BUF`).
     pub fn send(&self, msg: CtlMessage) -> Result<()> {
         let line = encode_ctl(msg);
-        let n = sys::write(self.fd.as_raw_fd(), line.as_bytes())
-            .map_err(|e| Error::io("writing to ctl", e))?;
+        let n =
+            sys::write(&self.fd, line.as_bytes()).map_err(|e| Error::io("writing to ctl", e))?;
         if n != line.len() {
             return Err(Error::io(
                 "writing to ctl",

@@ -1,9 +1,8 @@
 //! [`ExitWatcher`]: wait for the monitor's exit file (`<exit-dir>/<cid>`) and
 //! read the OOM marker (shared/spec/conmon-interface.md §8.1, §9).
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -115,7 +114,7 @@ impl ExitWatcher {
             }
             match &notify {
                 Some(fd) => {
-                    if sys::wait_readable(fd.as_raw_fd(), Some(next)).unwrap_or(false) {
+                    if sys::wait_readable(fd, Some(next)).unwrap_or(false) {
                         drain(fd);
                     }
                 }
@@ -131,24 +130,17 @@ pub fn oom_killed(persist_dir: &Path) -> bool {
 }
 
 fn watch_dir(dir: &Path) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; the result is owned below.
-    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mask = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_CLOSE_WRITE;
-    // SAFETY: valid fd and C string.
-    let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) };
-    (wd >= 0).then_some(fd)
+    let fd = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+    let mask =
+        AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE;
+    fd.add_watch(dir, mask).ok()?;
+    Some(OwnedFd::from(fd))
 }
 
 fn drain(fd: &OwnedFd) {
     let mut buf = [0u8; 4096];
-    // SAFETY: buf is valid; the fd is non-blocking.
-    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    // Non-blocking: ends when nothing is left.
+    while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
 }
 
 #[cfg(test)]

@@ -200,14 +200,14 @@ impl Monitor {
 
     /// Exec-attach: wait until the attach socket exists (`{"data": 0}` on the attach pipe).
     pub fn await_attach_ready(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let fd = self
+        let pipe = self
             .attach_pipe
             .as_ref()
-            .ok_or(Error::Usage("the monitor was not started with exec attach"))?
-            .as_raw_fd();
+            .ok_or(Error::Usage("the monitor was not started with exec attach"))?;
+        let fd = pipe.as_raw_fd();
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut buf = vec![0u8; 4096];
-        if !sys::wait_readable(fd, deadline)
+        if !sys::wait_readable(pipe, deadline)
             .map_err(|e| Error::io("waiting on the attach pipe", e))?
         {
             return Err(Error::Timeout("the attach socket".into()));
@@ -259,7 +259,7 @@ impl Monitor {
         let Some(stderr) = self.stderr.take() else {
             return String::new();
         };
-        let bytes = sys::read_available(stderr.as_raw_fd(), wait);
+        let bytes = sys::read_available(&stderr, wait);
         let mut text = String::from_utf8_lossy(&bytes).into_owned();
         text.truncate(text.trim_end().len());
         text
@@ -291,7 +291,7 @@ impl Monitor {
                 let line = std::mem::take(&mut self.pending);
                 return sync::decode(&line).map_err(Error::Protocol);
             }
-            if !sys::wait_readable(fd, deadline)
+            if !sys::wait_readable(&self.sync_pipe, deadline)
                 .map_err(|e| Error::io("waiting on the sync pipe", e))?
             {
                 return Err(Error::Timeout(what.into()));

@@ -1,72 +1,69 @@
-//! Thin, safe wrappers over the few syscalls the client needs.
+//! Thin wrappers over the few syscalls the client needs (nix underneath).
 
-use std::ffi::CString;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    connect, socket, socketpair, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType, UnixAddr,
+};
+use nix::sys::stat::Mode;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
+/// Retry `f` while it fails with EINTR.
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(io::Error::from),
+        }
     }
 }
 
 /// A connected `AF_UNIX`/`SOCK_SEQPACKET` pair, both ends close-on-exec.
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: fds is a valid array of two ints.
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })?;
-    // SAFETY: socketpair returned two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
 }
 
-/// Duplicate `fd` to the lowest free number >= `min`, close-on-exec.
+/// Duplicate `fd` (a descriptor number the caller passes through to the
+/// monitor) to the lowest free number >= `min`, close-on-exec.
 pub fn dup_at_least(fd: RawFd, min: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC on a caller-provided fd; the result is owned.
-    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
-    // SAFETY: fcntl returned a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    // SAFETY: `fd` is a descriptor the caller asked us to hand to the monitor,
+    // open for the duration of this call; F_DUPFD_CLOEXEC returns a fresh
+    // descriptor that nothing else owns.
+    unsafe {
+        let new = fcntl(BorrowedFd::borrow_raw(fd), FcntlArg::F_DUPFD_CLOEXEC(min))?;
+        Ok(OwnedFd::from_raw_fd(new))
+    }
 }
 
 /// Wait until `fd` is readable (or hung up) or the deadline passes; `Ok(false)` on timeout.
-pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<bool> {
+pub fn wait_readable(fd: impl AsFd, deadline: Option<Instant>) -> io::Result<bool> {
+    let fd = fd.as_fd();
     loop {
         let timeout = match deadline {
-            None => -1,
+            None => PollTimeout::NONE,
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 // Round up so we never spin with a zero timeout before the deadline.
-                left.as_millis().min(i32::MAX as u128) as i32
-                    + i32::from(left.subsec_nanos() % 1_000_000 != 0)
+                let ms = left.as_millis().min(i32::MAX as u128 - 1) as i32
+                    + i32::from(left.subsec_nanos() % 1_000_000 != 0);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if n > 0 {
-            return Ok(true);
+        let mut pfd = [PollFd::new(fd, PollFlags::POLLIN)];
+        match poll(&mut pfd, timeout) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(n) if n > 0 => return Ok(true),
+            Ok(_) => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
@@ -76,109 +73,54 @@ pub fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> io::Result<bool> {
 
 /// One `recv` (a whole packet on SEQPACKET); 0 means end of stream.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    retry(|| nix::sys::socket::recv(fd, buf, MsgFlags::empty()))
 }
 
 /// One `send` without SIGPIPE (a whole packet on SEQPACKET).
 pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    retry(|| nix::sys::socket::send(fd, buf, MsgFlags::MSG_NOSIGNAL))
 }
 
 /// `write` on any fd, retrying EINTR.
-pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+pub fn write(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    let fd = fd.as_fd();
+    retry(|| nix::unistd::write(fd, buf))
 }
 
-/// `shutdown(fd, how)`.
-pub fn shutdown(fd: RawFd, how: libc::c_int) -> io::Result<()> {
-    // SAFETY: plain syscall on a descriptor.
-    cvt(unsafe { libc::shutdown(fd, how) }).map(drop)
+/// Shut down the writing side.
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    Ok(nix::sys::socket::shutdown(fd, Shutdown::Write)?)
 }
 
 /// Connect a `SOCK_SEQPACKET` socket to `<dir>/<name>` through
 /// `/proc/self/fd/<dirfd>/<name>`, so long directory paths work (Podman does the same).
 pub fn connect_seqpacket_in(dir: &Path, name: &str) -> io::Result<OwnedFd> {
-    let cdir = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
-    // SAFETY: valid C string; result is owned below.
-    let dirfd = cvt(unsafe {
-        libc::open(
-            cdir.as_ptr(),
-            libc::O_PATH | libc::O_CLOEXEC | libc::O_DIRECTORY,
-        )
-    })?;
-    // SAFETY: fresh descriptor.
-    let dirfd = unsafe { OwnedFd::from_raw_fd(dirfd) };
+    let dirfd = nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )?;
     let path = format!("/proc/self/fd/{}/{}", dirfd.as_raw_fd(), name);
-    // SAFETY: plain socket call.
-    let sock =
-        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: fresh descriptor.
-    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
-    // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    if path.len() >= addr.sun_path.len() {
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    if path.len() >= 108 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "socket path too long",
         ));
     }
-    for (dst, src) in addr.sun_path.iter_mut().zip(path.as_bytes()) {
-        *dst = *src as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + path.len() + 1;
-    loop {
-        // SAFETY: addr is a valid sockaddr_un of at least `len` bytes.
-        let r = unsafe {
-            libc::connect(
-                sock.as_raw_fd(),
-                (&addr as *const libc::sockaddr_un).cast(),
-                len as libc::socklen_t,
-            )
-        };
-        if r == 0 {
-            return Ok(sock);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
+    let addr = UnixAddr::new(path.as_str())?;
+    retry(|| connect(sock.as_raw_fd(), &addr))?;
+    Ok(sock)
 }
 
 /// Read whatever is available on a non-blocking-capable fd within `wait`.
-pub fn read_available(fd: RawFd, wait: Duration) -> Vec<u8> {
+pub fn read_available(fd: impl AsFd, wait: Duration) -> Vec<u8> {
+    let fd = fd.as_fd();
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
@@ -187,12 +129,10 @@ pub fn read_available(fd: RawFd, wait: Duration) -> Vec<u8> {
             Ok(true) => {}
             _ => break,
         }
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(n) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
         }
-        out.extend_from_slice(&buf[..n as usize]);
     }
     out
 }
@@ -202,7 +142,9 @@ pub fn pid_exists(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: signal 0 only checks for existence.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks for existence.
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == Errno::EPERM,
+    }
 }

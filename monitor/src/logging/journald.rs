@@ -8,7 +8,15 @@
 
 use super::lines::LineJoiner;
 use crate::cli::Options;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+use nix::sys::socket::{
+    sendmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessage, MsgFlags, SockFlag,
+    SockType, UnixAddr,
+};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
 use vigil::proto::attach::Stream;
 
 const JOURNAL_SOCKET: &[u8] = b"/run/systemd/journal/socket";
@@ -33,51 +41,63 @@ struct Sender {
     sock: OwnedFd,
     failing: bool,
     scratch: Vec<u8>,
-    /// Reused for every entry: no allocation per line.
-    iov: IoList,
 }
 
-/// A reusable list of iovecs; the slices it points at must outlive the send.
-struct IoList(Vec<libc::iovec>);
+/// The slices of one entry, on the stack: no allocation per line (a heap
+/// list only for entries with more labels than fit).
+struct IoList<'a> {
+    fixed: [IoSlice<'a>; IOV_FIXED],
+    len: usize,
+    more: Vec<IoSlice<'a>>,
+}
 
-impl IoList {
-    fn clear(&mut self) {
-        self.0.clear();
+/// Slices of an entry without labels: MESSAGE (5), ids and priority (6),
+/// tag, name (4), identifier (2), partial flag (1).
+const IOV_FIXED: usize = 32;
+
+impl<'a> IoList<'a> {
+    fn new() -> IoList<'a> {
+        IoList {
+            fixed: [IoSlice::new(&[]); IOV_FIXED],
+            len: 0,
+            more: Vec::new(),
+        }
     }
-    fn push(&mut self, s: &[u8]) {
-        self.0.push(libc::iovec {
-            iov_base: s.as_ptr() as *mut libc::c_void,
-            iov_len: s.len(),
-        });
+    fn push(&mut self, s: &'a [u8]) {
+        if self.len < IOV_FIXED && self.more.is_empty() {
+            self.fixed[self.len] = IoSlice::new(s);
+            self.len += 1;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.fixed[..self.len]);
+            }
+            self.more.push(IoSlice::new(s));
+        }
     }
-    fn extend_from_slice(&mut self, parts: &[&[u8]]) {
+    fn extend_from_slice(&mut self, parts: &[&'a [u8]]) {
         for p in parts {
             self.push(p);
+        }
+    }
+    fn slices(&self) -> &[IoSlice<'a>] {
+        if self.more.is_empty() {
+            &self.fixed[..self.len]
+        } else {
+            &self.more
         }
     }
 }
 
 impl JournaldLog {
     pub fn new(opts: &Options, cid: &str) -> std::io::Result<JournaldLog> {
-        // SAFETY: new socket fd we own.
-        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fresh fd.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
         // Let big entries through without the memfd path where possible.
-        let size: libc::c_int = 8 * 1024 * 1024;
-        // SAFETY: setsockopt with a valid int.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&size as *const libc::c_int).cast(),
-                4,
-            );
-        }
+        let _ = setsockopt(&sock, sockopt::SndBuf, &(8 * 1024 * 1024));
         let short: String = cid.chars().take(12).collect();
         let field = |k: &str, v: &str| format!("{k}={v}").into_bytes();
         let identifier = opts
@@ -102,7 +122,6 @@ impl JournaldLog {
                 sock,
                 failing: false,
                 scratch: Vec::with_capacity(PARTIAL_MAX + 64),
-                iov: IoList(Vec::with_capacity(32)),
             },
         })
     }
@@ -189,8 +208,7 @@ impl Sender {
         let prio = [
             b'P', b'R', b'I', b'O', b'R', b'I', b'T', b'Y', b'=', priority,
         ];
-        let iov = &mut self.iov;
-        iov.clear();
+        let mut iov = IoList::new();
         // MESSAGE in the binary-safe form: name, newline, 64-bit LE length, data.
         iov.extend_from_slice(&[b"MESSAGE\n", &len_le, msg_head, msg_tail, b"\n"]);
         iov.extend_from_slice(&[f.cid_full, b"\n", &prio, b"\n", f.cid_short, b"\n"]);
@@ -207,7 +225,7 @@ impl Sender {
         for l in f.labels {
             iov.extend_from_slice(&[l, b"\n"]);
         }
-        match send(&self.sock, &self.iov, &mut self.scratch) {
+        match send(&self.sock, iov.slices(), &mut self.scratch) {
             Ok(()) => {
                 self.failing = false;
                 true
@@ -227,87 +245,52 @@ impl Sender {
     }
 }
 
-fn journal_addr() -> libc::sockaddr_un {
-    // SAFETY: all-zero sockaddr_un is valid.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(JOURNAL_SOCKET) {
-        *d = *s as libc::c_char;
-    }
-    addr
+fn journal_addr() -> std::io::Result<UnixAddr> {
+    Ok(UnixAddr::new(JOURNAL_SOCKET)?)
 }
 
 /// Send one entry; too big for a datagram -> sealed memfd passed with SCM_RIGHTS.
-fn send(sock: &OwnedFd, list: &IoList, scratch: &mut Vec<u8>) -> std::io::Result<()> {
-    let iov = &list.0;
-    let mut addr = journal_addr();
-    // SAFETY: all-zero msghdr is valid; pointers below outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_un).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = iov.len();
+fn send(sock: &OwnedFd, iov: &[IoSlice<'_>], scratch: &mut Vec<u8>) -> std::io::Result<()> {
+    let addr = journal_addr()?;
     loop {
-        // SAFETY: msg is fully initialised.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EMSGSIZE) | Some(libc::ENOBUFS) => return send_memfd(sock, list, scratch),
-            _ => return Err(e),
+        match sendmsg(
+            sock.as_raw_fd(),
+            iov,
+            &[],
+            MsgFlags::MSG_NOSIGNAL,
+            Some(&addr),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EMSGSIZE | Errno::ENOBUFS) => return send_memfd(sock, iov, scratch),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
-fn send_memfd(sock: &OwnedFd, list: &IoList, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+fn send_memfd(sock: &OwnedFd, iov: &[IoSlice<'_>], scratch: &mut Vec<u8>) -> std::io::Result<()> {
     scratch.clear();
-    for v in &list.0 {
-        // SAFETY: each iovec points at a live slice (see IoList).
-        scratch.extend_from_slice(unsafe {
-            std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
-        });
+    for v in iov {
+        scratch.extend_from_slice(v);
     }
-    // SAFETY: memfd_create with a constant name.
-    let fd = unsafe {
-        libc::memfd_create(
-            b"journal\0".as_ptr().cast(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fresh fd.
-    let mfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    crate::fds::write_all(fd, scratch)?;
-    // SAFETY: sealing our memfd.
-    unsafe {
-        libc::fcntl(
-            fd,
-            libc::F_ADD_SEALS,
-            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL,
-        );
-    }
-    let mut addr = journal_addr();
-    let mut cbuf = [0u64; 4];
-    // SAFETY: building a SCM_RIGHTS message with one fd in our buffers.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = (&mut addr as *mut libc::sockaddr_un).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(4) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::c_int, mfd.as_raw_fd());
-        if libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    let mfd = memfd_create(
+        "journal",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
+    crate::fds::write_all(&mfd, scratch)?;
+    let seals = SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_SEAL;
+    let _ = fcntl(&mfd, FcntlArg::F_ADD_SEALS(seals));
+    let addr = journal_addr()?;
+    let fds = [mfd.as_raw_fd()];
+    sendmsg(
+        sock.as_raw_fd(),
+        &[],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        Some(&addr),
+    )?;
     Ok(())
 }

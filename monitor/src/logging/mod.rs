@@ -23,7 +23,12 @@ pub struct LogSpecs {
     pub syslog: Option<syslog::SyslogTarget>,
     /// vigil extension: `--log-rate-limit`.
     pub rate_limit: Option<rate_limit::RateLimit>,
+    /// vigil extension: `--log-coalesce-ms` (None: the default).
+    pub coalesce: Option<std::time::Duration>,
 }
+
+/// The largest `--log-coalesce-ms`: a minute.
+const MAX_COALESCE_MS: i32 = 60_000;
 
 /// Parse every `-l` value, open the k8s file and run the tag/label checks.
 pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
@@ -63,6 +68,14 @@ pub fn parse_specs(opts: &Options, cid: &str) -> Result<LogSpecs, Fatal> {
                 "Invalid --log-rate-limit '{v}': expected BYTES_PER_SEC[:BURST_BYTES], both > 0"
             ))
         })?);
+    }
+    if let Some(ms) = opts.log_coalesce_ms {
+        if !(0..=MAX_COALESCE_MS).contains(&ms) {
+            return Err(Fatal::new(format!(
+                "Invalid --log-coalesce-ms {ms}: expected milliseconds from 0 to {MAX_COALESCE_MS}"
+            )));
+        }
+        specs.coalesce = Some(std::time::Duration::from_millis(ms as u64));
     }
     if let Some(path) = k8s_path {
         specs.k8s = Some(K8sFileLog::open(path, opts)?);

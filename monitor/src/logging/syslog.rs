@@ -229,13 +229,11 @@ fn send_tcp(conn: &mut Option<TcpStream>, addr: &str, record: &[u8]) -> bool {
 }
 
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for its length.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+    let Ok(name) = nix::unistd::gethostname() else {
         return "-".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let h: String = String::from_utf8_lossy(&buf[..end])
+    };
+    let h: String = name
+        .to_string_lossy()
         .chars()
         .filter(|c| c.is_ascii_graphic())
         .take(255)

@@ -181,6 +181,43 @@ const COMMANDS: &[(&str, &[&str])] = &[
             "-f", "--format",
         ],
     ),
+    (
+        "pull",
+        &[
+            "-a", "--all-tags", "--arch", "--authfile", "--cert-dir", "--creds",
+            "--disable-content-trust", "--os", "--platform", "-q", "--quiet", "--tls-verify",
+            "--variant",
+        ],
+    ),
+    (
+        "push",
+        &[
+            "--authfile", "--cert-dir", "--compress", "--compression-format", "--creds",
+            "--digestfile", "--disable-content-trust", "-f", "--format", "-q", "--quiet",
+            "--remove-signatures", "--sign-by", "--sign-by-sigstore-private-key",
+            "--sign-passphrase-file", "--tls-verify",
+        ],
+    ),
+    (
+        "login",
+        &[
+            "--authfile", "--cert-dir", "--get-login", "-p", "--password", "--password-stdin",
+            "--tls-verify", "-u", "--username", "-v", "--verbose",
+        ],
+    ),
+    (
+        "logout",
+        &[
+            "-a", "--all", "--authfile",
+        ],
+    ),
+    (
+        "search",
+        &[
+            "--authfile", "--compatible", "-f", "--filter", "--format", "--limit", "--list-tags",
+            "--no-trunc", "--tls-verify",
+        ],
+    ),
 ];
 
 /// Whether `flag` (`--name`, `--name=value` or `-x`) is one Podman has on

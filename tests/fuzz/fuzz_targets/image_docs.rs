@@ -33,7 +33,7 @@ use vigil_runner::image::reference::{normalize, normalize_docker, Reference};
 use vigil_runner::image::source::{
     parse_config, FormatError, ImportImage, Source, MAX_CONFIG, MAX_DOCUMENT,
 };
-use vigil_runner::image::unpack::root::clean;
+use vigil_runner::fsroot::clean;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use vigil_runner::image::unpack::root::clean;
+use vigil_runner::fsroot::clean;
 use vigil_runner::image::unpack::{
     apply_layer, parse_pax_time, DevicePolicy, Limits, Mode, Options,
 };
