@@ -435,7 +435,12 @@ fn failures_tag_nothing_and_rebuilds_hit_the_cache() {
     ];
     for (file, code, message) in cases {
         write_tree(&ctx, &[("Containerfile", file)]);
-        let out = vigil_build(v, &["-t", "failed", ctx.to_str().expect("utf-8")]);
+        // --pull=never: a missing base is not looked for in a registry
+        // (build_registry.rs covers pulling).
+        let out = vigil_build(
+            v,
+            &["--pull=never", "-t", "failed", ctx.to_str().expect("utf-8")],
+        );
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(*code), "{file}\n{err}");
         assert!(err.contains(message), "{file}: {err}");

@@ -545,10 +545,22 @@ fn search_lists_the_catalog_and_tags() {
     assert_eq!(tags, [format!("{a}/other 1"), format!("{a}/other 2")]);
 
     // pull --all-tags: every tag of the repository, one ID per line.
-    let out = fx.ok(&v, &["pull", "-q", "-a", "--tls-verify=false", &format!("{a}/other")]);
+    let out = fx.ok(
+        &v,
+        &[
+            "pull",
+            "-q",
+            "-a",
+            "--tls-verify=false",
+            &format!("{a}/other"),
+        ],
+    );
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.lines().all(|l| l.len() == 64));
-    let out = fx.run(&v, &["pull", "-a", "--tls-verify=false", &format!("{a}/other:1")]);
+    let out = fx.run(
+        &v,
+        &["pull", "-a", "--tls-verify=false", &format!("{a}/other:1")],
+    );
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("tag can't be used with --all-tags/-a"));
 }
