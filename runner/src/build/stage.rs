@@ -900,6 +900,8 @@ impl Builder<'_> {
     }
 
     /// Diffs `changes` into a layer tar and commits it.
+    // The step's state, its cache key and history text, and where it prints.
+    #[allow(clippy::too_many_arguments)]
     fn commit_layer(
         &mut self,
         cur: &mut Current,
