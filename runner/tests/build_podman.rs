@@ -944,3 +944,84 @@ fn onbuild_triggers_of_the_base_run_in_the_child() {
         .expect("config");
     assert!(raw["config"].get("OnBuild").is_none(), "{raw}");
 }
+
+#[test]
+fn hostile_archives_and_inputs_are_refused_or_contained() {
+    let Some(s) = setup(
+        "hostile_archives_and_inputs_are_refused_or_contained",
+        false,
+    ) else {
+        return;
+    };
+    let v = &s.vigil;
+    let ctx = s.dir.path().join("hostile");
+    fs::create_dir_all(&ctx).expect("mkdir");
+    // An archive whose entries climb out with `..` and through a symlink.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut entry = |name: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().expect("gnu").name[..name.len()].copy_from_slice(name);
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        if let Some(l) = link {
+            h.set_link_name(l).expect("link");
+        }
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    };
+    entry(
+        b"../../../../escaped.txt",
+        tar::EntryType::Regular,
+        None,
+        b"x",
+    );
+    entry(b"up", tar::EntryType::Symlink, Some("/"), b"");
+    entry(b"up/etc/passwd-evil", tar::EntryType::Regular, None, b"y");
+    fs::write(ctx.join("evil.tar"), b.into_inner().expect("tar")).expect("write");
+    write_tree(
+        &ctx,
+        &[(
+            "Containerfile",
+            "FROM localhost/busybox:latest\nADD evil.tar /dest/\n",
+        )],
+    );
+    let out = vigil_build(v, &["-t", "hostile", ctx.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let root = s.dir.path().join("hostile-rootfs");
+    let files = vigil_tree(v, "hostile", &root);
+    // `..` stops at the destination; the symlink resolves inside the rootfs.
+    assert!(
+        files.iter().any(|l| l.starts_with("/dest/escaped.txt\tf")),
+        "{files:#?}"
+    );
+    assert!(
+        files.iter().any(|l| l.starts_with("/etc/passwd-evil\tf")),
+        "{files:#?}"
+    );
+    assert!(!Path::new("/escaped.txt").exists() && !Path::new("/etc/passwd-evil").exists());
+
+    // A Containerfile over 1 MiB, a context that is a file.
+    fs::write(
+        ctx.join("Containerfile"),
+        format!("FROM scratch\n#{}\n", "x".repeat(1 << 20)),
+    )
+    .expect("write");
+    let out = vigil_build(v, &[ctx.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("larger than 1048576 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = vigil_build(v, &[ctx.join("evil.tar").to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("is not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
