@@ -5,6 +5,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::config::containers::ContainersConf;
+use crate::config::storage::StorageConf;
 use crate::error::RunnerError;
 use crate::paths::{find_executable, Paths};
 
@@ -30,9 +32,11 @@ pub struct Settings {
     pub root: Option<PathBuf>,
     /// State directory; `None`: the default for the user.
     pub runroot: Option<PathBuf>,
-    /// OCI runtime: a name to look up on PATH, or a path.
-    pub runtime: PathBuf,
-    /// Monitor binary; `None`: `conmon` next to vigil, else on PATH.
+    /// OCI runtime: a name to look up on PATH, or a path; `None`:
+    /// containers.conf's runtime, else runc.
+    pub runtime: Option<PathBuf>,
+    /// Monitor binary; `None`: containers.conf's `conmon_path`, else
+    /// `conmon` next to vigil, else on PATH.
     pub conmon: Option<PathBuf>,
     pub log_level: LogLevel,
 }
@@ -42,7 +46,7 @@ impl Default for Settings {
         Settings {
             root: None,
             runroot: None,
-            runtime: PathBuf::from("runc"),
+            runtime: None,
             conmon: None,
             log_level: LogLevel::Warn,
         }
@@ -54,10 +58,15 @@ impl Default for Settings {
 #[derive(Debug, Clone)]
 pub struct Context {
     pub paths: Paths,
-    /// `--runtime` as given: a name to look up on PATH, or a path.
+    /// `--runtime`, else containers.conf's runtime, else `runc`: a name to
+    /// look up on PATH, or a path (`[engine.runtimes]` names are resolved).
     pub runtime: PathBuf,
-    /// `--conmon` as given.
+    /// `--conmon` as given, else containers.conf's first existing `conmon_path`.
     pub conmon: Option<PathBuf>,
+    /// containers.conf, merged.
+    pub containers_conf: ContainersConf,
+    /// storage.conf.
+    pub storage_conf: StorageConf,
     pub log_level: LogLevel,
     /// `PATH` at start-up, for executable lookup.
     pub search_path: Option<OsString>,
@@ -70,11 +79,26 @@ impl Context {
         E: Fn(&str) -> Option<OsString>,
     {
         let search_path = env("PATH");
-        let paths = Paths::resolve(uid, env, settings.root.clone(), settings.runroot.clone())?;
+        let config_error = |e: crate::config::ConfigError| RunnerError::Engine(e.to_string());
+        let mut warn = crate::config::print_warning;
+        let containers_conf = ContainersConf::load(&env, &mut warn).map_err(config_error)?;
+        let storage_conf = StorageConf::load(&env, uid != 0, &mut warn).map_err(config_error)?;
+        let root = match (&settings.root, &storage_conf.graphroot) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Some(graphroot)) => {
+                refuse_foreign_store(graphroot, storage_conf.file.as_deref())?;
+                Some(graphroot.clone())
+            }
+            (None, None) => None,
+        };
+        let runroot = settings.runroot.clone().or(storage_conf.runroot.clone());
+        let paths = Paths::resolve(uid, env, root, runroot)?;
         Ok(Context {
             paths,
-            runtime: settings.runtime.clone(),
-            conmon: settings.conmon.clone(),
+            runtime: containers_conf.runtime_for(settings.runtime.as_deref()),
+            conmon: settings.conmon.clone().or_else(|| containers_conf.conmon()),
+            containers_conf,
+            storage_conf,
             log_level: settings.log_level,
             search_path,
         })
@@ -110,6 +134,24 @@ impl Context {
                 ))
             })
     }
+}
+
+/// vigil keeps a store of its own layout: a storage.conf `graphroot` that
+/// holds Podman's containers/storage store (its `storage.lock`) is refused,
+/// never written into.
+fn refuse_foreign_store(
+    graphroot: &std::path::Path,
+    file: Option<&std::path::Path>,
+) -> Result<(), RunnerError> {
+    if graphroot.join("storage.lock").exists() {
+        return Err(RunnerError::Engine(format!(
+            "{}: graphroot {} holds a containers/storage (Podman) store; vigil keeps its own \
+             store: set another graphroot or use --root",
+            file.map_or_else(|| "storage.conf".into(), |f| f.display().to_string()),
+            graphroot.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -153,7 +195,7 @@ mod tests {
 
         let ctx = Context::new(
             &Settings {
-                runtime: "crun".into(),
+                runtime: Some("crun".into()),
                 ..Settings::default()
             },
             1000,

@@ -160,6 +160,21 @@ impl std::error::Error for RunnerError {
     }
 }
 
+/// An I/O error as Go prints it (`no such file or directory`), for
+/// messages that copy Podman's.
+pub fn os_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +240,12 @@ mod tests {
             255
         );
         assert_eq!(exec(RunnerError::Engine("x".into())).to_string(), "x");
+    }
+
+    #[test]
+    fn os_messages_read_like_go() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_message(&e), "no such file or directory");
     }
 
     #[test]

@@ -8,6 +8,11 @@ use vigil_runner::error::exit_code;
 use vigil_runner::{Context, RunnerError};
 
 fn main() -> ExitCode {
+    if let Some(argv0) = std::env::args().next() {
+        if let Some(banner) = cli::docker::banner(&argv0, cli::docker::NODOCKER.as_ref()) {
+            eprintln!("{banner}");
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -71,6 +76,23 @@ fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
         Command::Logout(args) => cli::logout::handle(ctx, args),
         Command::Search(args) => cli::search::handle(ctx, args),
         Command::Image(sub) => cli::image::handle(ctx, sub),
+        Command::Restart(args) => cli::restart::handle(ctx, args),
+        Command::Pause(args) => cli::pause::handle(ctx, args),
+        Command::Unpause(args) => cli::unpause::handle(ctx, args),
+        Command::Rename(args) => cli::rename::handle(ctx, args),
+        Command::Container(sub) => cli::container::handle(ctx, sub),
+        Command::Version(args) => cli::version::handle(ctx, args),
+        Command::Info(args) => cli::info::handle(ctx, args),
+        Command::Export(args) => cli::export::handle(ctx, args),
+        Command::Import(args) => cli::import::handle(ctx, args),
+        Command::Diff(args) => cli::diff::handle(ctx, args),
+        Command::Commit(args) => cli::commit::handle(ctx, args),
+        Command::Save(args) => cli::save::handle(ctx, args),
+        Command::History(args) => cli::history::handle(ctx, args),
+        Command::Top(args) => cli::top::handle(ctx, args),
+        Command::Cp(args) => cli::cp::handle(ctx, args),
+        Command::Stats(args) => cli::stats::handle(ctx, args),
+        Command::System(sub) => cli::system::handle(ctx, sub),
         Command::Healthcheck(sub) => cli::healthcheck::handle(ctx, sub),
     }
 }

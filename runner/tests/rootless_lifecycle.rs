@@ -1018,6 +1018,103 @@ fn rootless_healthchecks_and_on_failure_actions() {
     }
 }
 
+/// Issue #15 as a user: `top`, `cp` (owners: the container user's, in the
+/// user namespace) and `export` of a rootless container, and
+/// fuse-overlayfs as storage.conf's mount_program.
+#[test]
+fn rootless_top_cp_export_and_fuse_overlayfs() {
+    let test = "rootless_top_cp_export_and_fuse_overlayfs";
+    let Some(mut r) = setup(test) else {
+        return;
+    };
+    let Some(image) = r.load_image() else { return };
+    r.ok(&["run", "-d", "--name", "c", image, "-c", "sleep 1000"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut top = String::new();
+    while Instant::now() < deadline {
+        top = r.ok(&["top", "c", "user", "pid", "args"]);
+        if top.contains("sleep 1000") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines: Vec<&str> = top.lines().collect();
+    assert_eq!(lines[0], "USER        PID         COMMAND", "{top}");
+    assert!(lines.iter().any(|l| l.contains("sleep 1000")), "{top}");
+    assert!(lines[1].split_whitespace().nth(1) == Some("1"), "{top}");
+
+    let home = r.user_dir("cp");
+    let host = home.join("h.txt");
+    fs::write(&host, "hello\n").unwrap();
+    std::os::unix::fs::chown(&host, Some(r.uid), Some(r.gid)).unwrap();
+    r.ok(&["cp", host.to_str().unwrap(), "c:/tmp/"]);
+    // The image's user is 1000: --archive gives the copy that user's ids.
+    let out = r.run(&["exec", "c", "stat", "-c", "%u %g", "/tmp/h.txt"]);
+    assert_eq!(text(&out.stdout), "1000 1000\n", "{}", text(&out.stderr));
+    let back = home.join("back.txt");
+    r.ok(&["cp", "c:/tmp/h.txt", back.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&back).unwrap(), "hello\n");
+    assert_eq!(uid_of(&back), r.uid, "the caller owns what it copied out");
+
+    let tar = home.join("x.tar");
+    r.ok(&["export", "-o", tar.to_str().unwrap(), "c"]);
+    let list = Command::new("tar").arg("tf").arg(&tar).output().unwrap();
+    assert!(
+        text(&list.stdout).lines().any(|l| l == "tmp/h.txt"),
+        "{}",
+        text(&list.stdout)
+    );
+    r.ok(&["rm", "-f", "c"]);
+
+    let fuse = Path::new("/usr/bin/fuse-overlayfs");
+    if !fuse.exists() || !Path::new("/dev/fuse").exists() {
+        eprintln!("{test}: fuse part skipped (no fuse-overlayfs or /dev/fuse)");
+        return;
+    }
+    let conf = home.join("storage.conf");
+    fs::write(
+        &conf,
+        "[storage]\ndriver = \"overlay\"\n[storage.options.overlay]\nmount_program = \"/usr/bin/fuse-overlayfs\"\n",
+    )
+    .unwrap();
+    r.extra_env
+        .push(("CONTAINERS_STORAGE_CONF".into(), conf.into_os_string()));
+    r.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "f",
+        image,
+        "-c",
+        "echo data > /tmp/new; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut root_fs = String::new();
+    while Instant::now() < deadline {
+        let out = r.run(&["exec", "f", "cat", "/proc/self/mountinfo"]);
+        root_fs = text(&out.stdout)
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/"))
+            .and_then(|l| l.split(" - ").nth(1))
+            .unwrap_or("")
+            .to_string();
+        if !root_fs.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        root_fs.starts_with("fuse.fuse-overlayfs "),
+        "root mount: {root_fs:?}"
+    );
+    assert_eq!(
+        text(&r.run(&["exec", "f", "cat", "/tmp/new"]).stdout),
+        "data\n"
+    );
+    r.ok(&["rm", "-f", "f"]);
+    r.assert_clean();
+}
+
 #[test]
 fn rootless_build_keeps_owners_inside_the_image() {
     let Some(r) = setup("rootless_build_keeps_owners_inside_the_image") else {

@@ -406,9 +406,14 @@ fn ps_format_json_for_running_and_exited_containers() {
     }
     assert!(down["ExitedAt"].as_i64().unwrap() >= down["StartedAt"].as_i64().unwrap());
 
-    let out = v.run(&["ps", "--format", "{{.Names}}"]);
+    // Go templates (issue #15): a bad one is the template's error.
+    let out = v.run(&["ps", "--format", "{{.Names"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains("unsupported --format"));
+    assert!(
+        text(&out.stderr).contains("template: ps:1"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

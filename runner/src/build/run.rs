@@ -129,6 +129,7 @@ pub fn run<'a>(
             ..Default::default()
         },
         rootfs: RootfsSource::Layers(req.image.layer_dirs()),
+        labels: Default::default(),
     };
     let mut create = CreateRequest {
         command: req.argv.clone(),

@@ -15,6 +15,14 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Set metadata on the container
+    #[arg(short, long, value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
+
+    /// Restart policy: no, on-failure[:MAX_RETRIES], always, unless-stopped
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+
     /// Keep stdin open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
@@ -195,6 +203,14 @@ impl LogDriver {
 }
 
 impl CreateArgs {
+    /// [`request`](Self::request) with containers.conf's defaults.
+    pub fn request_with(&self, ctx: &Context) -> CreateRequest {
+        CreateRequest {
+            default_env: ctx.containers_conf.containers.env.clone(),
+            ..self.request()
+        }
+    }
+
     /// The container definition these flags ask for.
     pub fn request(&self) -> CreateRequest {
         CreateRequest {
@@ -227,6 +243,9 @@ impl CreateArgs {
                 pids_limit: self.pids_limit,
                 init: self.init,
             },
+            default_env: Vec::new(),
+            restart: self.restart.clone(),
+            labels: self.label.clone(),
             health: crate::container::health::HealthFlags {
                 cmd: self.health_cmd.clone(),
                 interval: self.health_interval.clone(),
@@ -245,7 +264,7 @@ pub fn handle(ctx: &Context, args: &CreateArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let name = super::pull::ensure_image(ctx, args)?;
     let image = image::resolve(ctx, &name, args.rootfs)?;
-    let record = crate::container::create::create(&engine.store, &image, &args.request())?;
+    let record = crate::container::create::create(&engine.store, &image, &args.request_with(ctx))?;
     println!("{}", record.id);
     Ok(0)
 }

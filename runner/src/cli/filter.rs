@@ -1,59 +1,144 @@
-//! `--filter KEY=VALUE` for container lists (`ps`): parsed once, matched per
-//! container. Values of one key are ORed, different keys ANDed (Podman).
-//! Keys so far: `health` (starting, healthy, unhealthy).
+//! `ps --filter KEY=VALUE` (repeatable): the same key ORed, different keys
+//! ANDed, with Podman's keys and errors: status, name, id, ancestor, label,
+//! exited, restart-policy, health.
 
+use std::collections::BTreeMap;
+
+use regex::Regex;
+
+use crate::container::{Record, Status};
 use crate::error::RunnerError;
 
-/// What a container shows to the filters.
+/// One parsed `--filter`.
+enum Test {
+    Status(Status),
+    /// Unanchored regular expression on the name.
+    Name(Regex),
+    /// Id prefix.
+    Id(String),
+    /// Image name (repository, tag or short name) or id prefix.
+    Ancestor(String),
+    /// `key` or `key=value`.
+    Label(String, Option<String>),
+    Exited(i32),
+    RestartPolicy(String),
+    /// `starting`, `healthy`, `unhealthy`.
+    Health(String),
+}
+
+/// What a container shows to the filters besides its record.
 pub struct FilterSubject<'a> {
     /// `starting`, `healthy`, `unhealthy`, or empty without a healthcheck.
     pub health: &'a str,
 }
 
-/// Parsed `--filter` values.
-#[derive(Debug, Default)]
+/// Every `--filter`, grouped by key.
+#[derive(Default)]
 pub struct ContainerFilter {
-    health: Vec<String>,
+    groups: BTreeMap<String, Vec<Test>>,
+}
+
+fn invalid(message: String) -> RunnerError {
+    RunnerError::Engine(message)
 }
 
 impl ContainerFilter {
     pub fn parse(filters: &[String]) -> Result<ContainerFilter, RunnerError> {
-        let mut f = ContainerFilter::default();
-        for spec in filters {
-            let (key, value) = spec.split_once('=').unwrap_or((spec.as_str(), ""));
-            match key {
-                "health" => f.health.push(value.to_string()),
-                _ => return Err(RunnerError::Engine(format!("{key} is an invalid filter"))),
-            }
+        let mut out = ContainerFilter::default();
+        for f in filters {
+            let (key, value) = f
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("invalid filter {f:?}: want KEY=VALUE")))?;
+            let test = match key {
+                "status" => Test::Status(match value {
+                    "created" => Status::Created,
+                    "running" => Status::Running,
+                    "paused" => Status::Paused,
+                    "exited" | "stopped" => Status::Exited,
+                    _ => {
+                        return Err(invalid(format!(
+                            "unknown container state: {value}: invalid argument"
+                        )))
+                    }
+                }),
+                "name" => Test::Name(
+                    Regex::new(value)
+                        .map_err(|e| invalid(format!("invalid name filter {value:?}: {e}")))?,
+                ),
+                "id" => Test::Id(value.to_string()),
+                "ancestor" => Test::Ancestor(value.to_string()),
+                "label" => match value.split_once('=') {
+                    Some((k, v)) => Test::Label(k.to_string(), Some(v.to_string())),
+                    None => Test::Label(value.to_string(), None),
+                },
+                "exited" => Test::Exited(
+                    value
+                        .parse()
+                        .map_err(|_| invalid(format!("exited code out of range {value:?}")))?,
+                ),
+                "restart-policy" => Test::RestartPolicy(value.to_string()),
+                "health" => Test::Health(value.to_string()),
+                _ => return Err(invalid(format!("{key} is an invalid filter"))),
+            };
+            out.groups.entry(key.to_string()).or_default().push(test);
         }
-        Ok(f)
+        Ok(out)
+    }
+
+    /// Whether `--filter status=...` or `exited=...` asks for stopped
+    /// containers (then `ps` without `-a` lists them too, like Podman).
+    pub fn selects_states(&self) -> bool {
+        self.groups.contains_key("status") || self.groups.contains_key("exited")
     }
 
     /// Whether any filter needs the health status.
     pub fn needs_health(&self) -> bool {
-        !self.health.is_empty()
+        self.groups.contains_key("health")
     }
 
-    pub fn matches(&self, s: &FilterSubject<'_>) -> bool {
-        self.health.is_empty() || self.health.iter().any(|h| h == s.health)
+    pub fn matches(&self, rec: &Record, subject: &FilterSubject<'_>) -> bool {
+        self.groups
+            .values()
+            .all(|tests| tests.iter().any(|t| test(t, rec, subject)))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn health_values_or_and_unknown_keys() {
-        let f =
-            ContainerFilter::parse(&["health=healthy".into(), "health=starting".into()]).unwrap();
-        assert!(f.matches(&FilterSubject { health: "healthy" }));
-        assert!(f.matches(&FilterSubject { health: "starting" }));
-        assert!(!f.matches(&FilterSubject { health: "" }));
-        assert!(ContainerFilter::parse(&[])
-            .unwrap()
-            .matches(&FilterSubject { health: "" }));
-        let e = ContainerFilter::parse(&["bogus=1".into()]).unwrap_err();
-        assert_eq!(e.to_string(), "bogus is an invalid filter");
+fn test(t: &Test, rec: &Record, subject: &FilterSubject<'_>) -> bool {
+    match t {
+        Test::Health(h) => subject.health == h,
+        Test::Status(s) => rec.status == *s,
+        Test::Name(re) => re.is_match(&rec.name),
+        Test::Id(prefix) => rec.id.starts_with(prefix.as_str()),
+        Test::Ancestor(image) => ancestor_matches(image, rec),
+        Test::Label(k, v) => match (rec.labels.get(k), v) {
+            (Some(_), None) => true,
+            (Some(have), Some(want)) => have == want,
+            (None, _) => false,
+        },
+        Test::Exited(code) => rec.status == Status::Exited && rec.exit_code == Some(*code),
+        Test::RestartPolicy(p) => {
+            rec.restart_policy.name == *p || (p == "no" && rec.restart_policy.name.is_empty())
+        }
     }
+}
+
+/// `busybox`, `busybox:latest`, `localhost/busybox` and the image id (or a
+/// prefix of it) all match an image stored as `localhost/busybox:latest`.
+fn ancestor_matches(want: &str, rec: &Record) -> bool {
+    if !rec.image_id.is_empty() && rec.image_id.starts_with(want) {
+        return true;
+    }
+    let name = rec.image.as_str();
+    let without_tag = |n: &str| -> String {
+        match n.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+            _ => n.to_string(),
+        }
+    };
+    let short = |n: &str| -> String { without_tag(n).rsplit('/').next().unwrap_or("").to_string() };
+    name == want
+        || without_tag(name) == want
+        || without_tag(name) == without_tag(want) && !want.contains(':')
+        || short(name) == want
+        || (want.contains(':') && name.ends_with(&format!("/{want}")))
 }

@@ -13,6 +13,25 @@ use crate::image::{ImageRecord, Store, StoreError};
 pub enum ImageCommand {
     /// Display the configuration of images
     Inspect(ImageInspectArgs),
+    /// List images in local storage
+    #[command(visible_alias = "ls", alias = "list")]
+    Images(super::images::ImagesArgs),
+    /// Remove one or more images
+    Rm(super::rmi::RmiArgs),
+    /// Remove unused images
+    Prune(super::prune::ImagePruneArgs),
+    /// Save images to an archive or a directory
+    Save(super::save::SaveArgs),
+    /// Show the history of an image
+    History(super::history::HistoryArgs),
+    /// Import a tarball as a file system image
+    Import(super::import::ImportArgs),
+    /// Load images from an archive or an OCI layout
+    Load(super::load::LoadArgs),
+    /// Add an additional name to a local image
+    Tag(super::tag::TagArgs),
+    /// Inspect changes to an image's file system
+    Diff(super::diff::DiffArgs),
 }
 
 impl ImageCommand {
@@ -20,12 +39,25 @@ impl ImageCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ImageCommand::Inspect(_) => "image inspect",
+            ImageCommand::Images(_) => "image ls",
+            ImageCommand::Rm(_) => "image rm",
+            ImageCommand::Prune(_) => "image prune",
+            ImageCommand::Save(_) => "image save",
+            ImageCommand::History(_) => "image history",
+            ImageCommand::Import(_) => "image import",
+            ImageCommand::Load(_) => "image load",
+            ImageCommand::Tag(_) => "image tag",
+            ImageCommand::Diff(_) => "image diff",
         }
     }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ImageInspectArgs {
+    /// Format the output with a Go template (`{{.Id}}`) or `json`
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
     /// Images to inspect
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
@@ -34,6 +66,15 @@ pub struct ImageInspectArgs {
 pub fn handle(ctx: &Context, command: &ImageCommand) -> Result<i32, RunnerError> {
     match command {
         ImageCommand::Inspect(args) => inspect(ctx, args),
+        ImageCommand::Images(a) => super::images::handle(ctx, a),
+        ImageCommand::Rm(a) => super::rmi::handle(ctx, a),
+        ImageCommand::Prune(a) => super::prune::image_prune(ctx, a),
+        ImageCommand::Save(a) => super::save::handle(ctx, a),
+        ImageCommand::History(a) => super::history::handle(ctx, a),
+        ImageCommand::Import(a) => super::import::handle(ctx, a),
+        ImageCommand::Load(a) => super::load::handle(ctx, a),
+        ImageCommand::Tag(a) => super::tag::handle(ctx, a),
+        ImageCommand::Diff(a) => super::diff::handle(ctx, a),
     }
 }
 
@@ -48,7 +89,17 @@ fn inspect(ctx: &Context, args: &ImageInspectArgs) -> Result<i32, RunnerError> {
             Err(err) => return Err(engine_err(err)),
         }
     }
-    print_out(&format!("{}\n", to_pretty(&Value::Array(out))));
+    match super::template::Output::parse("inspect", args.format.as_deref())? {
+        super::template::Output::Template(f) => {
+            let mut text = String::new();
+            for v in &out {
+                text.push_str(&f.render(v)?);
+                text.push('\n');
+            }
+            print_out(&text);
+        }
+        _ => print_out(&format!("{}\n", to_pretty(&Value::Array(out)))),
+    }
     match missing.first() {
         None => Ok(0),
         Some(q) => Err(RunnerError::Engine(format!("no such image {q}"))),

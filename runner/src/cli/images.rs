@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use crate::cli::output::{engine_err, print_out, table};
+use crate::cli::template::{default_header, Output};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::progress::human_size;
@@ -24,6 +25,10 @@ pub struct ImagesArgs {
     /// Do not truncate IDs
     #[arg(long)]
     pub no_trunc: bool,
+
+    /// Output: `json` or a Go template (`{{.Repository}}:{{.Tag}}`, `table {{.ID}}`)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// Is `parent` an image `child` was built on: its layers and history a
@@ -67,6 +72,55 @@ pub fn handle(ctx: &Context, args: &ImagesArgs) -> Result<i32, RunnerError> {
             .map(|r| format!("{}\n", id_of(&r.id)))
             .collect();
         print_out(&ids);
+        return Ok(0);
+    }
+    let output = Output::parse("images", args.format.as_deref())?;
+    if !matches!(output, Output::Default) {
+        let mut rows = Vec::new();
+        for record in &records {
+            let mut names: Vec<(String, String)> = record
+                .names
+                .iter()
+                .map(|n| match Reference::parse(n) {
+                    Ok(r) => (r.repository(), r.tag.unwrap_or_else(|| "<none>".into())),
+                    Err(_) => (n.clone(), "<none>".into()),
+                })
+                .collect();
+            if names.is_empty() {
+                names.push(("<none>".into(), "<none>".into()));
+            }
+            let created = record.config.created.as_deref().and_then(parse_rfc3339);
+            for (repo, tag) in names {
+                rows.push(serde_json::json!({
+                    "Repository": repo,
+                    "Tag": tag,
+                    "ID": id_of(&record.id),
+                    "Id": record.id.hex(),
+                    "Digest": record.digest.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                    "CreatedSince": created.map_or_else(|| "N/A".to_string(), |t| human_ago(now - t)),
+                    "CreatedAt": record.config.created.clone().unwrap_or_default(),
+                    "Created": created.unwrap_or(0),
+                    "Size": human_size(record.size),
+                    "VirtualSize": record.size,
+                    "Names": record.names,
+                    "Labels": record.config.config.labels,
+                }));
+            }
+        }
+        match output {
+            Output::Template(format) => {
+                let header = |f: &str| match f {
+                    "ID" => "IMAGE ID".to_string(),
+                    "CreatedSince" | "CreatedAt" => "CREATED".to_string(),
+                    other => default_header(other),
+                };
+                print_out(&format.render_all(&rows, &header)?);
+            }
+            _ => print_out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            )),
+        }
         return Ok(0);
     }
     let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"].map(String::from)];

@@ -4,6 +4,8 @@ use clap::{Args, ValueEnum};
 
 use serde_json::{json, Value};
 
+use super::output::print_out;
+use super::template::Output;
 use crate::container::health;
 use crate::container::record::format_rfc3339;
 use crate::container::{Engine, Record, Status};
@@ -16,8 +18,16 @@ pub struct InspectArgs {
     #[arg(long = "type", value_name = "TYPE", value_enum, default_value_t = InspectType::All)]
     pub kind: InspectType,
 
+    /// Format the output with a Go template (`{{.State.Status}}`) or `json`
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Inspect the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
     /// Containers or images to inspect
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 }
 
@@ -55,8 +65,8 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         "State": {
             "OciVersion": "1.0.2-dev",
             "Status": rec.status.as_str(),
-            "Running": rec.status == Status::Running,
-            "Paused": false,
+            "Running": matches!(rec.status, Status::Running | Status::Paused),
+            "Paused": rec.status == Status::Paused,
             "Restarting": false,
             "OOMKilled": rec.oom_killed,
             "Dead": false,
@@ -72,7 +82,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         "ImageName": rec.image,
         "Rootfs": "",
         "Name": rec.name,
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": "overlay",
         "LogPath": rec.log.path,
         "ConmonPidFile": dir.join("conmon.pid"),
@@ -85,6 +95,7 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
             "Entrypoint": rec.config.entrypoint,
             "WorkingDir": rec.config.cwd,
             "Image": rec.image,
+            "Labels": rec.labels,
             "Tty": rec.config.tty,
             "OpenStdin": rec.config.stdin,
             "StopSignal": rec.config.stop_signal,
@@ -92,6 +103,10 @@ pub fn container_json(engine: &Engine<'_>, rec: &Record) -> Value {
         },
         "HostConfig": {
             "AutoRemove": rec.auto_remove,
+            "RestartPolicy": {
+                "Name": rec.restart_policy.name,
+                "MaximumRetryCount": rec.restart_policy.max_retries,
+            },
             "NetworkMode": rec.config.network,
             "Binds": rec.config.volumes,
             "Memory": rec.memory_limit.unwrap_or(0),
@@ -129,30 +144,83 @@ fn health_json(engine: &Engine<'_>, rec: &Record) -> Value {
     })
 }
 
-/// Print a JSON array with one object per name (4-space indent like Podman).
+/// Print a JSON array with one object per name (4-space indent like
+/// Podman), or each object through `--format`.
 pub fn handle(ctx: &Context, args: &InspectArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
+    let output = Output::parse("inspect", args.format.as_deref())?;
     let mut out = Vec::new();
-    for name in &args.names {
-        let found = match args.kind {
+    let mut missing = None;
+    let names: Vec<String> = if args.latest {
+        match super::latest::latest(&engine) {
+            Ok(rec) => vec![rec.id],
+            Err(_) => {
+                print_out("[]\n");
+                return Err(RunnerError::Engine(
+                    "inspecting object: no containers to inspect: no such container".into(),
+                ));
+            }
+        }
+    } else if args.names.is_empty() {
+        return Err(super::latest::no_names());
+    } else {
+        args.names.clone()
+    };
+    let images = crate::image::Store::open(&ctx.paths).ok();
+    for name in &names {
+        let container = match args.kind {
             InspectType::Image => None,
             _ => engine.store.lookup(name)?,
         };
-        let Some(id) = found else {
-            return Err(RunnerError::Engine(format!("no such object: {name:?}")));
+        if let Some(id) = container {
+            let rec = engine.refresh_locked(&id)?;
+            let mut v = container_json(&engine, &rec);
+            // Podman's templates accept {{.ID}} as well as {{.Id}}.
+            v["ID"] = v["Id"].clone();
+            out.push(v);
+            continue;
+        }
+        let image = match args.kind {
+            InspectType::Container => None,
+            _ => images.as_ref().and_then(|s| s.resolve(name).ok()),
         };
-        let rec = {
-            let _lock = engine.store.lock(&id)?;
-            engine.refresh(&id)?
-        };
-        out.push(container_json(&engine, &rec));
+        match image.map(|i| super::image::inspect_json(&i)) {
+            Some(Ok(mut v)) => {
+                v["ID"] = v["Id"].clone();
+                out.push(v);
+            }
+            Some(Err(e)) => return Err(RunnerError::Engine(e.to_string())),
+            None => {
+                missing.get_or_insert_with(|| name.clone());
+            }
+        }
     }
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    serde::Serialize::serialize(&out, &mut ser).map_err(|e| RunnerError::Engine(e.to_string()))?;
-    buf.push(b'\n');
-    // A closed pipe (`| head`) is not an error worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
-    Ok(0)
+    match output {
+        Output::Template(format) => {
+            let mut text = String::new();
+            for v in &out {
+                let line = format.render(v).map_err(|e| {
+                    RunnerError::Engine(format!("inspecting object: printing inspect output: {e}"))
+                })?;
+                text.push_str(&line);
+                text.push('\n');
+            }
+            print_out(&text);
+        }
+        Output::Json | Output::Default => {
+            for v in &mut out {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("ID");
+                }
+            }
+            print_out(&format!(
+                "{}\n",
+                super::image::to_pretty(&Value::Array(out))
+            ));
+        }
+    }
+    match missing {
+        None => Ok(0),
+        Some(name) => Err(RunnerError::Engine(format!("no such object: {name:?}"))),
+    }
 }

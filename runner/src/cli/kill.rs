@@ -3,7 +3,7 @@
 use clap::Args;
 
 use crate::container::runtime::parse_signal;
-use crate::container::{Engine, Status};
+use crate::container::{control, Engine};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -13,8 +13,12 @@ pub struct KillArgs {
     #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
     pub signal: String,
 
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
     /// Containers to signal
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -22,18 +26,8 @@ pub struct KillArgs {
 pub fn handle(ctx: &Context, args: &KillArgs) -> Result<i32, RunnerError> {
     let signal = parse_signal(&args.signal)?;
     let engine = Engine::new(ctx);
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
-        let _lock = engine.store.lock(&id)?;
-        let rec = engine.refresh(&id)?;
-        if rec.status != Status::Running {
-            return Err(RunnerError::Engine(format!(
-                "can only kill running containers. {} is in state {}: container state improper",
-                rec.id,
-                rec.status.as_str()
-            )));
-        }
-        engine.runtime()?.kill(&id, signal, false)?;
+    for (name, id) in super::latest::targets(&engine, &args.containers, args.latest)? {
+        control::kill(&engine, &id, signal)?;
         println!("{name}");
     }
     Ok(0)

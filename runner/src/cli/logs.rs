@@ -30,8 +30,12 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub timestamps: bool,
 
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
     /// Containers whose logs to print
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -129,8 +133,12 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
         .as_deref()
         .map(|s| parse_since(s, now_nanos()))
         .transpose()?;
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
+    if args.containers.is_empty() && !args.latest {
+        return Err(RunnerError::Engine(
+            "specify at least one container name or ID to log".into(),
+        ));
+    }
+    for (_, id) in super::latest::targets(&engine, &args.containers, args.latest)? {
         let rec = {
             let _lock = engine.store.lock(&id)?;
             engine.refresh(&id)?

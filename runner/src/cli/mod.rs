@@ -12,31 +12,54 @@ use crate::context::Settings;
 pub mod argv;
 pub mod attach;
 pub mod build;
+pub mod commit;
+pub mod container;
+pub mod cp;
 pub mod create;
+pub mod df;
+pub mod diff;
+pub mod docker;
 pub mod exec;
+pub mod export;
 pub mod filter;
 pub mod healthcheck;
+pub mod history;
 pub mod image;
 pub mod images;
+pub mod import;
+pub mod info;
 pub mod inspect;
 pub mod kill;
+pub mod latest;
 pub mod load;
 pub mod login;
 pub mod logout;
 pub mod logs;
 pub mod output;
+pub mod pause;
 pub mod podman_flags;
+pub mod prune;
 pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod registry_flags;
+pub mod rename;
+pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
+pub mod save;
 pub mod search;
 pub mod start;
+pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod tag;
+pub mod template;
+pub mod top;
+pub mod units;
+pub mod unpause;
+pub mod version;
 pub mod wait;
 
 /// vigil: a daemonless container runner.
@@ -62,21 +85,23 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalOptions {
-    /// Store directory: images and container file systems
-    /// [default: /var/lib/vigil as root, else $XDG_DATA_HOME/vigil]
+    /// Store directory: images and container file systems [default:
+    /// storage.conf's graphroot, else /var/lib/vigil as root, else $XDG_DATA_HOME/vigil]
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// State directory: container state, sockets, exit files
-    /// [default: /run/vigil as root, else $XDG_RUNTIME_DIR/vigil]
+    /// State directory: container state, sockets, exit files [default:
+    /// storage.conf's runroot, else /run/vigil as root, else $XDG_RUNTIME_DIR/vigil]
     #[arg(long, global = true, value_name = "DIR")]
     pub runroot: Option<PathBuf>,
 
-    /// OCI runtime: a name looked up on PATH, or a path
-    #[arg(long, global = true, value_name = "RUNTIME", default_value = "runc")]
-    pub runtime: PathBuf,
+    /// OCI runtime: a name from containers.conf's [engine.runtimes], a name
+    /// looked up on PATH, or a path [default: containers.conf's runtime, else runc]
+    #[arg(long, global = true, value_name = "RUNTIME")]
+    pub runtime: Option<PathBuf>,
 
-    /// Monitor (conmon) binary [default: conmon next to vigil, else on PATH]
+    /// Monitor (conmon) binary [default: containers.conf's conmon_path, else
+    /// conmon next to vigil, else on PATH]
     #[arg(long, global = true, value_name = "PATH")]
     pub conmon: Option<PathBuf>,
 
@@ -175,6 +200,42 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Restart one or more containers
+    Restart(restart::RestartArgs),
+    /// Pause all the processes in containers
+    Pause(pause::PauseArgs),
+    /// Unpause the processes in paused containers
+    Unpause(unpause::UnpauseArgs),
+    /// Rename a container
+    Rename(rename::RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
+    /// Display the vigil version information
+    Version(version::VersionArgs),
+    /// Display vigil's system information
+    Info(info::InfoArgs),
+    /// Export a container's file system as a tar archive
+    Export(export::ExportArgs),
+    /// Import a tarball as a file system image
+    Import(import::ImportArgs),
+    /// Inspect changes to a container's or image's file system
+    Diff(diff::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(commit::CommitArgs),
+    /// Save images to an archive or a directory
+    Save(save::SaveArgs),
+    /// Show the history of an image
+    History(history::HistoryArgs),
+    /// Display the running processes of a container
+    Top(top::TopArgs),
+    /// Copy files between a container and the host
+    Cp(cp::CpArgs),
+    /// Display a live stream of container resource usage
+    Stats(stats::StatsArgs),
+    /// Manage vigil itself
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Manage healthchecks of containers
     #[command(subcommand)]
     Healthcheck(healthcheck::HealthcheckCommand),
@@ -207,6 +268,23 @@ impl Command {
             Command::Logout(_) => "logout",
             Command::Search(_) => "search",
             Command::Image(sub) => sub.name(),
+            Command::Restart(_) => "restart",
+            Command::Pause(_) => "pause",
+            Command::Unpause(_) => "unpause",
+            Command::Rename(_) => "rename",
+            Command::Container(sub) => sub.name(),
+            Command::Version(_) => "version",
+            Command::Info(_) => "info",
+            Command::Export(_) => "export",
+            Command::Import(_) => "import",
+            Command::Diff(_) => "diff",
+            Command::Commit(_) => "commit",
+            Command::Save(_) => "save",
+            Command::History(_) => "history",
+            Command::Top(_) => "top",
+            Command::Cp(_) => "cp",
+            Command::Stats(_) => "stats",
+            Command::System(sub) => sub.name(),
             Command::Healthcheck(sub) => sub.name(),
         }
     }

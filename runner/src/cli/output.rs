@@ -10,6 +10,12 @@ pub fn print_out(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// Writes raw bytes to stdout (a tar stream); a closed pipe is not an error.
+pub fn print_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
 /// Maps an error of a layer below the CLI (image store, archives) to the
 /// runner's engine error (exit code 125).
 pub fn engine_err(err: impl std::fmt::Display) -> RunnerError {

@@ -345,10 +345,7 @@ mod tests {
             refused(&["--root", "/r", "rm", "--depend", "c"]),
             expect("rm", "--depend")
         );
-        assert_eq!(
-            refused(&["image", "inspect", "--format", "x", "i"]),
-            expect("image inspect", "--format")
-        );
+        assert_eq!(refused(&["ps", "--sort", "x"]), expect("ps", "--sort"));
         assert_eq!(
             refused(&["--storage-driver", "vfs", "ps"]),
             expect("ps", "--storage-driver")

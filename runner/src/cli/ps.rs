@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::filter::{ContainerFilter, FilterSubject};
 use super::output::{print_out, table};
+use super::template::{default_header, Output};
 use crate::container::health;
 use crate::container::record::{human_duration, now_nanos};
 use crate::container::{Engine, Record, Status};
@@ -20,17 +21,29 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Do not truncate IDs
+    /// Do not truncate IDs and commands
     #[arg(long)]
     pub no_trunc: bool,
 
-    /// Output format: `json` (Podman's `ps --format json` array) or `table`
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
-
-    /// Filter output based on conditions given (health=starting|healthy|unhealthy)
+    /// Filter: status=, name=, id=, ancestor=, label=, exited=, restart-policy=, health=
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+
+    /// Show the N most recently created containers (any state)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+
+    /// Show the most recently created container (-n 1)
+    #[arg(short, long)]
+    pub latest: bool,
+
+    /// Show the size of each container's writable layer
+    #[arg(short, long)]
+    pub size: bool,
+
+    /// Output: `json`, `table`, or a Go template (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 /// Podman's STATUS column: `Created`, `Up 5 seconds`, `Exited (0) 3 seconds ago`,
@@ -47,6 +60,7 @@ pub fn status_text(rec: &Record, now: i128) -> String {
 fn plain_status(rec: &Record, now: i128) -> String {
     match rec.status {
         Status::Created => "Created".into(),
+        Status::Paused => "Paused".into(),
         Status::Running => format!("Up {}", human_duration(now - rec.started_at.unwrap_or(now))),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -76,6 +90,9 @@ fn health_of<'a>(h: &'a HealthByContainer, r: &Record) -> &'a str {
 pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let filter = ContainerFilter::parse(&args.filter)?;
+    let output = Output::parse("ps", args.format.as_deref())?;
+    let last = if args.latest { Some(1) } else { args.last };
+    let everything = args.all || last.is_some() || filter.selects_states();
     let mut records = Vec::new();
     let mut healths = HealthByContainer::new();
     for id in engine.store.ids()? {
@@ -84,16 +101,20 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
         };
         if let Ok(rec) = engine.refresh(&id) {
             let health = health::status(&engine, &rec);
-            if (args.all || rec.status == Status::Running)
-                && filter.matches(&FilterSubject { health: &health })
+            if (everything || rec.status == Status::Running)
+                && filter.matches(&rec, &FilterSubject { health: &health })
             {
                 healths.insert(rec.id.clone(), health);
                 records.push(rec);
             }
         }
     }
-
-    records.sort_by_key(|r| std::cmp::Reverse(r.created));
+    // Oldest first, like Podman; -n keeps the newest N.
+    records.sort_by_key(|r| r.created);
+    if let Some(n) = last {
+        let skip = records.len().saturating_sub(n);
+        records.drain(..skip);
+    }
     let id = |r: &Record| {
         if args.no_trunc {
             r.id.clone()
@@ -101,27 +122,49 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
             r.short_id().to_string()
         }
     };
-    match args.format.as_deref() {
-        None | Some("table") => {}
-        Some("json") if !args.quiet => {
-            println!("{}", ps_json(&records, now_nanos(), &healths));
-            return Ok(0);
-        }
-        Some("json") => {}
-        Some(f) => {
-            return Err(RunnerError::Engine(format!(
-                "unsupported --format {f:?}: json or table (Go templates are not supported)"
-            )))
-        }
-    }
     if args.quiet {
-        for r in &records {
-            println!("{}", id(r));
-        }
+        print_out(
+            &records
+                .iter()
+                .map(|r| format!("{}\n", id(r)))
+                .collect::<String>(),
+        );
         return Ok(0);
     }
     let now = now_nanos();
-    let mut rows = vec![[
+    let sizes: Vec<Option<(u64, u64)>> = records
+        .iter()
+        .map(|r| args.size.then(|| container_size(ctx, &engine, r)))
+        .collect();
+    match output {
+        Output::Json => {
+            print_out(&format!("{}\n", ps_json(&records, now, &healths)));
+            return Ok(0);
+        }
+        Output::Template(format) => {
+            if !args.size && args.format.as_deref().is_some_and(|f| f.contains(".Size")) {
+                eprintln!(
+                    "time=\"{}\" level=error msg=\"Size format requires --size option\"",
+                    crate::container::record::format_rfc3339(now)
+                );
+            }
+            let rows: Vec<serde_json::Value> = records
+                .iter()
+                .zip(&sizes)
+                .map(|(r, size)| {
+                    let mut f = template_fields(r, now, args.no_trunc, *size);
+                    let status = with_health(status_text(r, now), health_of(&healths, r));
+                    f["Status"] = status.clone().into();
+                    f["State"] = status.into();
+                    f
+                })
+                .collect();
+            print_out(&format.render_all(&rows, &header)?);
+            return Ok(0);
+        }
+        Output::Default => {}
+    }
+    let mut head = vec![
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -129,26 +172,127 @@ pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
         "STATUS",
         "PORTS",
         "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for r in &records {
-        let mut command = r.config.args.join(" ");
-        if !args.no_trunc && command.chars().count() > 20 {
-            command = command.chars().take(17).collect::<String>() + "...";
-        }
-        rows.push(vec![
+    ];
+    if args.size {
+        head.push("SIZE");
+    }
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
+    for (r, size) in records.iter().zip(&sizes) {
+        let mut row = vec![
             id(r),
             r.image.clone(),
-            command,
+            command_column(r, args.no_trunc),
             format!("{} ago", human_duration(now - r.created)),
             with_health(status_text(r, now), health_of(&healths, r)),
             String::new(),
             r.name.clone(),
-        ]);
+        ];
+        if let Some(size) = size {
+            row.push(size_text(*size));
+        }
+        rows.push(row);
     }
     print_out(&table(&rows));
     Ok(0)
+}
+
+/// COMMAND: the command, cut to 17 characters and `...` unless `--no-trunc`.
+fn command_column(r: &Record, no_trunc: bool) -> String {
+    let command = r.config.args.join(" ");
+    if !no_trunc && command.chars().count() > 20 {
+        command.chars().take(17).collect::<String>() + "..."
+    } else {
+        command
+    }
+}
+
+/// (writable layer, image) sizes in bytes.
+fn container_size(ctx: &Context, engine: &Engine<'_>, r: &Record) -> (u64, u64) {
+    let rw = crate::container::usage::rw_size(r, &engine.store.data_dir(&r.id));
+    let image = crate::image::Store::open(&ctx.paths)
+        .ok()
+        .and_then(|s| s.resolve(&r.image_id).ok())
+        .map_or(0, |i| i.size);
+    (rw, image)
+}
+
+/// `12B (virtual 1.99MB)`.
+fn size_text((rw, image): (u64, u64)) -> String {
+    format!(
+        "{} (virtual {})",
+        human_size_compact(rw),
+        human_size_compact(rw + image)
+    )
+}
+
+/// go-units' `HumanSize` without the space (`2.13MB`, `12B`).
+pub fn human_size_compact(bytes: u64) -> String {
+    crate::image::progress::human_size(bytes).replace(' ', "")
+}
+
+/// The header of a template column (Podman's names for ps).
+fn header(field: &str) -> String {
+    match field {
+        "ID" => "CONTAINER ID".into(),
+        "Names" => "NAMES".into(),
+        "RunningFor" | "CreatedAt" | "Created" => "CREATED".into(),
+        other => default_header(other),
+    }
+}
+
+/// The fields `ps --format` templates see, as Podman names them.
+pub fn template_fields(
+    r: &Record,
+    now: i128,
+    no_trunc: bool,
+    size: Option<(u64, u64)>,
+) -> serde_json::Value {
+    let running = matches!(r.status, Status::Running | Status::Paused);
+    let labels = if r.labels.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::to_value(&r.labels).unwrap_or_default()
+    };
+    serde_json::json!({
+        "ID": if no_trunc { r.id.clone() } else { r.short_id().to_string() },
+        "Id": r.id,
+        "Names": r.name,
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": r.config.args.join(" "),
+        "CreatedAt": go_time(r.created),
+        "Created": go_time(r.created),
+        "RunningFor": format!("{} ago", human_duration(now - r.created)),
+        "Status": status_text(r, now),
+        "State": status_text(r, now),
+        "Ports": "",
+        "Labels": labels,
+        "ExitCode": r.exit_code.unwrap_or(0),
+        "Exited": r.status == Status::Exited,
+        "Pid": if running { r.pid.unwrap_or(0) } else { 0 },
+        "Mounts": r.config.volumes,
+        "Networks": [],
+        "Size": size.map(size_text).unwrap_or_default(),
+        "Pod": "",
+        "PodName": "",
+        "AutoRemove": r.auto_remove,
+        "RestartCount": r.restart_count,
+    })
+}
+
+/// A time as Go prints `time.Time`: `2026-12-03 08:06:58.762245969 +0000 UTC`.
+pub fn go_time(nanos: i128) -> String {
+    let t = crate::container::record::format_rfc3339(nanos);
+    // 2026-12-03T08:06:58.762245969Z -> date, time, fraction without trailing zeros.
+    let (date, rest) = t.split_once('T').unwrap_or((&t, ""));
+    let rest = rest.trim_end_matches('Z');
+    let (clock, frac) = rest.split_once('.').unwrap_or((rest, ""));
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{date} {clock} +0000 UTC")
+    } else {
+        format!("{date} {clock}.{frac} +0000 UTC")
+    }
 }
 
 /// `ps --format json`: the fields `podman ps --format json` (4.3.1) prints,
@@ -170,7 +314,7 @@ pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> Str
                     .collect(),
                 Err(_) => Vec::new(),
             };
-            let running = r.status == Status::Running;
+            let running = matches!(r.status, Status::Running | Status::Paused);
             serde_json::json!({
                 "AutoRemove": r.auto_remove,
                 "Command": r.config.args,
@@ -182,7 +326,7 @@ pub fn ps_json(records: &[Record], now: i128, health: &HealthByContainer) -> Str
                 "Image": r.image,
                 "ImageID": r.image_id.strip_prefix("sha256:").unwrap_or(&r.image_id),
                 "IsInfra": false,
-                "Labels": null,
+                "Labels": if r.labels.is_empty() { serde_json::Value::Null } else { serde_json::to_value(&r.labels).unwrap_or_default() },
                 "Mounts": mounts,
                 "Names": [r.name],
                 "Namespaces": {},

@@ -25,8 +25,12 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub ignore: bool,
 
+    /// Act on the most recently created container
+    #[arg(short, long, conflicts_with_all = ["containers", "all"])]
+    pub latest: bool,
+
     /// Containers to remove
-    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -37,6 +41,16 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
     let mut code = 0;
     let names = if args.all {
         engine.store.ids()?
+    } else if args.latest {
+        match super::latest::latest(&engine) {
+            Ok(rec) => vec![rec.id],
+            Err(e) => {
+                eprintln!("vigil rm: {e}");
+                return Ok(1);
+            }
+        }
+    } else if args.containers.is_empty() {
+        return Err(super::latest::no_names());
     } else {
         args.containers.clone()
     };
@@ -57,15 +71,17 @@ pub fn handle(ctx: &Context, args: &RmArgs) -> Result<i32, RunnerError> {
             let _lock = engine.store.lock(&id)?;
             engine.refresh(&id)?
         };
-        if rec.status == Status::Running {
+        if matches!(rec.status, Status::Running | Status::Paused) {
             if !args.force {
                 eprintln!(
-                    "vigil rm: cannot remove container {id} as it is running - running or paused containers \
-                     cannot be removed without force: container state improper"
+                    "vigil rm: cannot remove container {id} as it is {} - running or paused containers \
+                     cannot be removed without force: container state improper",
+                    rec.status.as_str()
                 );
                 code = 2;
                 continue;
             }
+            // Stopped through vigil: no restart policy fires.
             rec = engine.stop(&rec, args.time.unwrap_or(0))?;
         }
         let _all = engine.store.lock_all()?;

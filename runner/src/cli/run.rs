@@ -36,7 +36,8 @@ pub fn handle(ctx: &Context, args: &RunArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let name = super::pull::ensure_image(ctx, &args.create)?;
     let image = image::resolve(ctx, &name, args.create.rootfs)?;
-    let mut rec = crate::container::create::create(&engine.store, &image, &args.create.request())?;
+    let mut rec =
+        crate::container::create::create(&engine.store, &image, &args.create.request_with(ctx))?;
     let result = if args.detach {
         run_detached(&engine, &mut rec)
     } else {

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::attach::AttachOptions;
 use crate::container::session::parse_detach_keys;
-use crate::container::{Engine, Status};
+use crate::container::{control, Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 
@@ -21,8 +21,12 @@ pub struct StartArgs {
     #[command(flatten)]
     pub options: AttachOptions,
 
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
     /// Containers to start
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -30,17 +34,23 @@ pub struct StartArgs {
 /// one container attached, exiting with its status.
 pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
+    if args.containers.is_empty() && !args.latest {
+        return Err(RunnerError::Engine(
+            "start requires at least one argument".into(),
+        ));
+    }
+    let targets = super::latest::targets(&engine, &args.containers, args.latest)?;
     if args.attach || args.interactive {
-        let [name] = args.containers.as_slice() else {
+        let [(name, id)] = targets.as_slice() else {
             return Err(RunnerError::Engine(
                 "you cannot start and attach multiple containers at once".into(),
             ));
         };
-        let id = engine.store.resolve(name)?;
         let mut rec = {
-            let _lock = engine.store.lock(&id)?;
-            engine.refresh(&id)?
+            let _lock = engine.store.lock(id)?;
+            engine.refresh(id)?
         };
+        rec.stopped_by_user = false;
         if rec.status == Status::Running {
             return Err(RunnerError::Engine(format!(
                 "container {name} is already running"
@@ -55,15 +65,10 @@ pub fn handle(ctx: &Context, args: &StartArgs) -> Result<i32, RunnerError> {
             keys,
         );
     }
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
+    for (name, id) in targets {
         let _lock = engine.store.lock(&id)?;
         let mut rec = engine.refresh(&id)?;
-        if rec.status != Status::Running {
-            let auto_remove = rec.auto_remove;
-            engine.init(&mut rec, auto_remove)?;
-            engine.start(&mut rec)?;
-        }
+        control::start_locked(&engine, &mut rec)?;
         println!("{name}");
     }
     Ok(0)

@@ -22,16 +22,25 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub ignore: bool,
 
+    /// Act on the most recently created container
+    #[arg(short, long, conflicts_with_all = ["containers", "all"])]
+    pub latest: bool,
+
     /// Containers to stop
-    #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 /// The stop signal, then SIGKILL (to every process) after the timeout.
+/// Stopped through vigil, a container's restart policy does not fire.
 pub fn handle(ctx: &Context, args: &StopArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     let names = if args.all {
         engine.store.ids()?
+    } else if args.latest {
+        vec![super::latest::latest(&engine)?.id]
+    } else if args.containers.is_empty() {
+        return Err(super::latest::no_names());
     } else {
         args.containers.clone()
     };
@@ -41,11 +50,8 @@ pub fn handle(ctx: &Context, args: &StopArgs) -> Result<i32, RunnerError> {
             None if args.ignore => continue,
             None => return Err(no_such_container(name)),
         };
-        let rec = {
-            let _lock = engine.store.lock(&id)?;
-            engine.refresh(&id)?
-        };
-        if rec.status == Status::Running {
+        let rec = engine.refresh_locked(&id)?;
+        if matches!(rec.status, Status::Running | Status::Paused) {
             engine.stop(&rec, args.time.unwrap_or(rec.config.stop_timeout))?;
         } else if args.all {
             continue;

@@ -261,7 +261,7 @@ fn global_options_go_before_or_after_the_command() {
     ]);
     assert_eq!(cli.global.root.as_deref(), Some(Path::new("/s")));
     assert_eq!(cli.global.runroot.as_deref(), Some(Path::new("/r")));
-    assert_eq!(cli.global.runtime, Path::new("crun"));
+    assert_eq!(cli.global.runtime.as_deref(), Some(Path::new("crun")));
     assert_eq!(
         cli.global.conmon.as_deref(),
         Some(Path::new("/usr/libexec/conmon"))
@@ -278,7 +278,7 @@ fn global_defaults() {
     let cli = parse(&["ps"]);
     assert_eq!(cli.global.root, None);
     assert_eq!(cli.global.runroot, None);
-    assert_eq!(cli.global.runtime, Path::new("runc"));
+    assert_eq!(cli.global.runtime, None);
     assert_eq!(cli.global.conmon, None);
     assert_eq!(cli.global.log_level, LogLevel::Warn);
     assert_eq!(
@@ -333,11 +333,14 @@ fn lifecycle_command_flags() {
     };
     assert!(start.attach && start.interactive && start.options.sig_proxy);
 
-    for command in [
-        "start", "stop", "kill", "wait", "rm", "logs", "inspect", "rmi",
-    ] {
+    // Container commands take -l/--latest instead of names: "you must
+    // provide at least one name or id" is their run-time error (Podman's).
+    for command in ["rmi"] {
         let err = parse_err(&[command]);
         assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{command}");
+    }
+    for command in ["start", "stop", "kill", "wait", "rm", "logs", "restart"] {
+        parse(&[command, "-l"]);
     }
 }
 
@@ -398,7 +401,7 @@ fn global_options_become_the_context_settings() {
         settings,
         crate::context::Settings {
             runroot: Some("/r".into()),
-            runtime: "crun".into(),
+            runtime: Some("crun".into()),
             ..Default::default()
         }
     );

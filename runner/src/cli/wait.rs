@@ -8,16 +8,19 @@ use crate::error::RunnerError;
 
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
     /// Containers to wait for
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
 /// Wait for each container to exit and print its exit code.
 pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    for name in &args.containers {
-        let id = engine.store.resolve(name)?;
+    for (_, id) in super::latest::targets(&engine, &args.containers, args.latest)? {
         let rec = loop {
             let rec = {
                 let _lock = engine.store.lock(&id)?;
@@ -27,7 +30,7 @@ pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
                 // Never started counts as stopped, as in Podman 4.3.1 (its
                 // exit code is 0).
                 Status::Exited | Status::Created => break rec,
-                Status::Running => break engine.wait_exit(&id, None)?,
+                Status::Running | Status::Paused => break engine.wait_exit(&id, None)?,
             }
         };
         if let Some(error) = &rec.error {

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::image::ImageInfo;
-use super::record::{now_nanos, LogConfig, Record, RootfsSource, RunConfig, Status};
+use super::record::{now_nanos, LogConfig, Record, RestartPolicy, RootfsSource, RunConfig, Status};
 use super::runtime::parse_signal;
 use super::store::{generated_name, new_id, Store};
 use crate::error::RunnerError;
@@ -40,6 +40,12 @@ pub struct CreateRequest {
     pub hostname: Option<String>,
     /// `--cap-add`, `--cap-drop`, `--tmpfs`, `--read-only`, `--pids-limit`.
     pub flags: spec::SpecFlags,
+    /// containers.conf's `env`, under the image's.
+    pub default_env: Vec<String>,
+    /// `--restart`: `no`, `on-failure[:N]`, `always`, `unless-stopped`.
+    pub restart: Option<String>,
+    /// `--label KEY[=VALUE]`.
+    pub labels: Vec<String>,
     /// `--health-*`, `--no-healthcheck`.
     pub health: super::health::HealthFlags,
 }
@@ -198,6 +204,16 @@ pub fn create(
     image: &ImageInfo,
     req: &CreateRequest,
 ) -> Result<Record, RunnerError> {
+    let restart_policy = match &req.restart {
+        Some(p) => RestartPolicy::parse(p)?,
+        None => RestartPolicy::default(),
+    };
+    if req.auto_remove && restart_policy.is_set() {
+        return Err(RunnerError::Engine(
+            "the --rm option conflicts with --restart, when the restartPolicy is not \"\" and \"no\""
+                .into(),
+        ));
+    }
     let healthcheck = super::health::from_flags(&req.health, image.defaults.healthcheck.as_ref())?;
     let health_on_failure = super::health::parse_on_failure(req.health.on_failure.as_deref())?;
     let mut checked = check_flags(req)?;
@@ -212,7 +228,7 @@ pub fn create(
     let (id, name) = allocate_id_and_name(store, name)?;
     let hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let env = spec::environment(
-        &image.defaults.env,
+        &super::defaults::base_environment(&req.default_env, &image.defaults.env),
         &checked.env_flags,
         |k| std::env::var(k).ok(),
         req.tty,
@@ -263,6 +279,17 @@ pub fn create(
         started_at: None,
         finished_at: None,
         mounted: None,
+        labels: {
+            let mut labels = image.labels.clone();
+            for l in &req.labels {
+                let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+                labels.insert(k.to_string(), v.to_string());
+            }
+            labels
+        },
+        restart_policy,
+        restart_count: 0,
+        stopped_by_user: false,
         userns,
         healthcheck,
         health_on_failure,

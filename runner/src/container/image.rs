@@ -36,6 +36,8 @@ pub struct ImageInfo {
     pub id: String,
     pub defaults: ImageDefaults,
     pub rootfs: RootfsSource,
+    /// The image config's labels (a container starts with them).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Resolve `name`: an image in the store, or with `rootfs_dir` a directory.
@@ -61,6 +63,7 @@ pub fn from_directory(dir: &Path) -> Result<ImageInfo, RunnerError> {
         id: String::new(),
         defaults: ImageDefaults::default(),
         rootfs: RootfsSource::Directory(abs),
+        labels: Default::default(),
     })
 }
 
@@ -93,6 +96,7 @@ fn from_store(ctx: &Context, name: &str) -> Result<ImageInfo, RunnerError> {
             healthcheck: c.healthcheck.clone(),
         },
         rootfs: RootfsSource::Layers(record.layer_dirs()),
+        labels: c.labels.clone().unwrap_or_default(),
     })
 }
 

@@ -106,6 +106,83 @@ impl<'a> Engine<'a> {
         ))
     }
 
+    /// Mounts (or, for a copy, fills) the container's root file system as
+    /// storage.conf and its user namespace ask. Idempotent for a copy.
+    pub fn mount_rootfs(&self, rec: &Record) -> Result<MountKind, RunnerError> {
+        let f = self.files(&rec.id);
+        let image_id = rec.image_id.clone();
+        let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
+        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
+            && !image_id.is_empty();
+        let kind = match &rec.userns {
+            // Its own user namespace: a copy with owners as that mapping wants them.
+            Some(ns) => {
+                let source = rec.rootfs_source.clone();
+                let copy = |target: &Path| {
+                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
+                };
+                let kind = rootfs::mount_with(
+                    &rec.rootfs_source,
+                    &f.data,
+                    Some(&copy),
+                    &rootfs::OverlayMethod::Copy,
+                )?;
+                if ns.mode == "keep-id" {
+                    let (uids, gids) = (ns.uids(), ns.gids());
+                    if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
+                        let root = rootfs::rootfs_path(&f.data);
+                        crate::rootless::add_user_entries(&root, uid, gid)
+                            .map_err(RunnerError::Engine)?;
+                    }
+                }
+                kind
+            }
+            None => rootfs::mount_with(
+                &rec.rootfs_source,
+                &f.data,
+                if use_store { Some(&flatten) } else { None },
+                &self.overlay_method(),
+            )?,
+        };
+        Ok(kind)
+    }
+
+    /// Runs `work` on the container's root file system: the mounted one
+    /// while it runs, else mounted for the call and unmounted after (a
+    /// stopped container's files for `cp`, `export`, `diff`, `commit`).
+    /// Call under the container's lock.
+    pub fn with_rootfs<T>(
+        &self,
+        rec: &Record,
+        work: impl FnOnce(&Path) -> Result<T, RunnerError>,
+    ) -> Result<T, RunnerError> {
+        let data = self.store.data_dir(&rec.id);
+        let merged = rootfs::rootfs_path(&data);
+        let mounted_here = if rootfs::is_mounted(&merged) || rec.mounted == Some(MountKind::Copy) {
+            None
+        } else {
+            Some(self.mount_rootfs(rec)?)
+        };
+        let result = work(&merged);
+        if mounted_here == Some(MountKind::Overlay) {
+            let _ = rootfs::unmount(&data);
+        }
+        result
+    }
+
+    /// How storage.conf says to make a root file system.
+    pub fn overlay_method(&self) -> rootfs::OverlayMethod {
+        let storage = &self.ctx.storage_conf;
+        match (storage.driver, &storage.mount_program) {
+            (crate::config::storage::Driver::Vfs, _) => rootfs::OverlayMethod::Copy,
+            (_, Some(path)) => rootfs::OverlayMethod::Program {
+                path: path.clone(),
+                options: storage.mount_options.clone(),
+            },
+            (_, None) => rootfs::OverlayMethod::Kernel,
+        }
+    }
+
     /// Monitor options for the container (create mode).
     fn monitor_options(&self, rec: &Record, rt: &Runtime, f: &Files) -> MonitorOptions {
         let mut o = MonitorOptions::new(rec.id.clone(), rt.path.clone());
@@ -140,9 +217,12 @@ impl<'a> Engine<'a> {
         o
     }
 
-    /// Exit command that removes a detached `--rm` container when it exits.
-    fn auto_remove_command(&self, rec: &Record) -> Option<client::ExitCommand> {
-        self.vigil_command(&["rm", "-f", &rec.id])
+    /// Exit command the monitor runs when the container exits: `vigil
+    /// container cleanup ID` with this invocation's global options, which
+    /// applies the restart policy or removes a detached `--rm` container
+    /// (Podman's `container cleanup`).
+    fn cleanup_command(&self, rec: &Record) -> Option<client::ExitCommand> {
+        self.vigil_command(&["container", "cleanup", &rec.id])
     }
 
     /// Exit command that starts the container again when its monitor
@@ -154,6 +234,18 @@ impl<'a> Engine<'a> {
     /// This vigil with the global options of this invocation, then `tail`.
     fn vigil_command(&self, tail: &[&str]) -> Option<client::ExitCommand> {
         let exe = std::env::current_exe().ok()?;
+        let mut args = self.global_args();
+        args.extend(tail.iter().map(std::ffi::OsString::from));
+        Some(client::ExitCommand {
+            path: exe,
+            args,
+            delay: None,
+        })
+    }
+
+    /// The global options that make another `vigil` act on this store
+    /// (exit commands, `top`'s ps(1) fallback through `exec`).
+    pub fn global_args(&self) -> Vec<std::ffi::OsString> {
         let p = &self.ctx.paths;
         let mut args: Vec<std::ffi::OsString> = vec![
             "--root".into(),
@@ -166,12 +258,7 @@ impl<'a> Engine<'a> {
         if let Some(conmon) = &self.ctx.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
         }
-        args.extend(tail.iter().map(std::ffi::OsString::from));
-        Some(client::ExitCommand {
-            path: exe,
-            args,
-            delay: None,
-        })
+        args
     }
 
     /// Mount the rootfs, write the spec and /etc files, and have the monitor
@@ -193,34 +280,7 @@ impl<'a> Engine<'a> {
             fs::create_dir_all(&d)
                 .map_err(|e| RunnerError::io(format!("creating {}", d.display()), e))?;
         }
-        let image_id = rec.image_id.clone();
-        let flatten = |target: &Path| super::image::flatten_image(self.ctx, &image_id, target);
-        let use_store = matches!(rec.rootfs_source, super::record::RootfsSource::Layers(_))
-            && !image_id.is_empty();
-        let kind = match &rec.userns {
-            // Its own user namespace: a copy with owners as that mapping wants them.
-            Some(ns) => {
-                let source = rec.rootfs_source.clone();
-                let copy = |target: &Path| {
-                    super::image::copy_translated(self.ctx, &image_id, &source, ns, target)
-                };
-                let kind = rootfs::mount_with(&rec.rootfs_source, &f.data, Some(&copy), false)?;
-                if ns.mode == "keep-id" {
-                    let (uids, gids) = (ns.uids(), ns.gids());
-                    if let (Some(uid), Some(gid)) = (uids.to_container(0), gids.to_container(0)) {
-                        let root = rootfs::rootfs_path(&f.data);
-                        crate::rootless::add_user_entries(&root, uid, gid)
-                            .map_err(RunnerError::Engine)?;
-                    }
-                }
-                kind
-            }
-            None => rootfs::mount(
-                &rec.rootfs_source,
-                &f.data,
-                if use_store { Some(&flatten) } else { None },
-            )?,
-        };
+        let kind = self.mount_rootfs(rec)?;
         rec.mounted = Some(kind);
         rec.save(&f.dir)?;
         let result = self.spawn_monitor(rec, &rt, &monitor, &f, detached_auto_remove);
@@ -265,7 +325,8 @@ impl<'a> Engine<'a> {
         let nr_open = fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
             .and_then(|s| s.trim().parse().ok());
-        let spec = spec::build(&SpecOptions {
+        let is_root = user.uid == 0;
+        let mut spec = spec::build(&SpecOptions {
             rootfs: rootfs::rootfs_path(&f.data),
             args: rec.config.args.clone(),
             env: rec.config.env.clone(),
@@ -287,13 +348,22 @@ impl<'a> Engine<'a> {
             userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
             flags: rec.config.flags.clone(),
         })?;
+        let flags = &rec.config.flags;
+        super::defaults::apply(
+            &mut spec,
+            &self.ctx.containers_conf.containers,
+            (&flags.cap_add, &flags.cap_drop),
+            is_root,
+            (!can_raise)
+                .then(|| hard_limit(libc::RLIMIT_NOFILE).min(hard_limit(libc::RLIMIT_NPROC))),
+        )?;
         let config = f.dir.join("config.json");
         spec.save(&config)
             .map_err(|e| RunnerError::Engine(format!("writing {}: {e}", config.display())))?;
         let mut opts = self.monitor_options(rec, rt, f);
         opts.health = super::health::monitor_options(rec, &f.dir);
-        if detached_auto_remove {
-            opts.exit_command = self.auto_remove_command(rec);
+        if detached_auto_remove || rec.restart_policy.is_set() {
+            opts.exit_command = self.cleanup_command(rec);
         } else if opts
             .health
             .as_ref()
@@ -364,6 +434,12 @@ impl<'a> Engine<'a> {
         Ok(rec)
     }
 
+    /// [`refresh`](Self::refresh) under the container's lock.
+    pub fn refresh_locked(&self, id: &str) -> Result<Record, RunnerError> {
+        let _lock = self.store.lock(id)?;
+        self.refresh(id)
+    }
+
     /// The recorded monitor is alive and is the process we started (not a
     /// stranger that was given its pid after it died).
     pub fn monitor_alive(&self, rec: &Record) -> bool {
@@ -410,17 +486,7 @@ impl<'a> Engine<'a> {
     /// seconds (at once for 0) SIGKILL to every process; returns the record
     /// once it exited.
     pub fn stop(&self, rec: &Record, timeout: u32) -> Result<Record, RunnerError> {
-        let rt = self.runtime()?;
-        if timeout > 0 && rt.kill(&rec.id, rec.config.stop_signal, false).is_ok() {
-            if let Ok(done) = self.wait_exit(&rec.id, Some(Duration::from_secs(timeout.into()))) {
-                if done.status == Status::Exited {
-                    return Ok(done);
-                }
-            }
-        }
-        // Already gone is fine: the exit file tells.
-        let _ = rt.kill(&rec.id, libc::SIGKILL, true);
-        self.wait_exit(&rec.id, Some(Duration::from_secs(30)))
+        super::control::stop(self, &rec.id, Some(timeout))
     }
 
     /// Wait for the container to exit (under no lock), then refresh it:
@@ -515,7 +581,8 @@ fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
     }
 }
 
-fn is_cgroup2() -> bool {
+/// The unified cgroup hierarchy (v2) is mounted at /sys/fs/cgroup.
+pub fn is_cgroup2() -> bool {
     // SAFETY: statfs into a zeroed struct with a valid C string.
     unsafe {
         let mut st: libc::statfs = std::mem::zeroed();

@@ -22,6 +22,8 @@ pub enum Status {
     Running,
     /// The process exited; `exit_code` is set.
     Exited,
+    /// Frozen (`runtime pause`); the monitor and the process are alive.
+    Paused,
 }
 
 impl Status {
@@ -30,6 +32,7 @@ impl Status {
             Status::Created => "created",
             Status::Running => "running",
             Status::Exited => "exited",
+            Status::Paused => "paused",
         }
     }
 }
@@ -105,6 +108,69 @@ pub struct LogConfig {
     pub rate_limit: Option<(u64, u64)>,
 }
 
+/// `--restart`, as inspect's `HostConfig.RestartPolicy` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    /// `""` (no), `on-failure`, `always`, `unless-stopped`.
+    pub name: String,
+    /// For `on-failure`: at most this many restarts (0: no limit).
+    pub max_retries: u32,
+}
+
+impl RestartPolicy {
+    /// Parses `--restart` with Podman's messages.
+    pub fn parse(text: &str) -> Result<RestartPolicy, RunnerError> {
+        let (name, count) = match text.split_once(':') {
+            Some((n, c)) => (n, Some(c)),
+            None => (text, None),
+        };
+        let name = match name {
+            "" | "no" => "",
+            "on-failure" | "always" | "unless-stopped" => name,
+            _ => {
+                return Err(RunnerError::Engine(format!(
+                    "running container create option: {text:?} is not a valid restart policy: invalid argument"
+                )))
+            }
+        };
+        let max_retries = match count {
+            None => 0,
+            Some(_) if name != "on-failure" => {
+                return Err(RunnerError::Engine(
+                    "restart policy retries can only be specified with on-failure restart policy"
+                        .into(),
+                ))
+            }
+            Some(c) => c.parse::<u32>().map_err(|_| {
+                RunnerError::Engine(format!(
+                    "parsing restart policy retry count: strconv.Atoi: parsing {c:?}: invalid syntax"
+                ))
+            })?,
+        };
+        Ok(RestartPolicy {
+            name: name.to_string(),
+            max_retries,
+        })
+    }
+
+    /// A policy other than `no`.
+    pub fn is_set(&self) -> bool {
+        !self.name.is_empty()
+    }
+
+    /// Podman's `shouldRestart` once the container exited with `exit_code`
+    /// after `restart_count` restarts.
+    pub fn wants_restart(&self, exit_code: i32, restart_count: u32) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                exit_code != 0 && (self.max_retries == 0 || restart_count < self.max_retries)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The record of one container.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -140,6 +206,18 @@ pub struct Record {
     pub finished_at: Option<i128>,
     /// Set while the rootfs is mounted.
     pub mounted: Option<MountKind>,
+    /// `--label`s over the image's labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// Restarts made by the policy (not by `restart`).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped or killed through vigil: the policy does not restart it.
+    #[serde(default)]
+    pub stopped_by_user: bool,
     /// A user namespace of the container's own (`--userns=keep-id`,
     /// `--uidmap`); `None`: the namespace vigil runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,6 +314,28 @@ pub fn human_duration(nanos: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_policies() {
+        let p = RestartPolicy::parse("on-failure:2").unwrap();
+        assert_eq!((p.name.as_str(), p.max_retries), ("on-failure", 2));
+        assert!(p.wants_restart(4, 1) && !p.wants_restart(4, 2) && !p.wants_restart(0, 0));
+        assert!(RestartPolicy::parse("always").unwrap().wants_restart(0, 99));
+        assert!(!RestartPolicy::parse("no").unwrap().is_set());
+        let err = |t: &str| RestartPolicy::parse(t).unwrap_err().to_string();
+        assert_eq!(
+            err("bogus"),
+            "running container create option: \"bogus\" is not a valid restart policy: invalid argument"
+        );
+        assert_eq!(
+            err("on-failure:x"),
+            "parsing restart policy retry count: strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            err("always:3"),
+            "restart policy retries can only be specified with on-failure restart policy"
+        );
+    }
 
     #[test]
     fn formats_times() {

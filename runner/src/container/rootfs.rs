@@ -55,25 +55,36 @@ fn mkdirs(dirs: &[&Path]) -> Result<(), RunnerError> {
     Ok(())
 }
 
+/// How the overlay is mounted (storage.conf's driver and mount_program).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OverlayMethod {
+    /// The kernel's overlay, a copy if that fails.
+    Kernel,
+    /// A FUSE program such as fuse-overlayfs (storage.conf `mount_program`),
+    /// with extra `-o` options; no fallback: it was asked for.
+    Program { path: PathBuf, options: Vec<String> },
+    /// No overlay: a copy (the `vfs` driver, or a container whose user
+    /// namespace needs owners translated, see `crate::rootless`).
+    Copy,
+}
+
 /// Mount the rootfs under `data` (idempotent for an already-populated copy).
-/// When overlay fails, `flatten` (if given) fills the directory instead of
-/// copying the layers one by one.
+/// When the kernel overlay fails, `flatten` (if given) fills the directory
+/// instead of copying the layers one by one.
 pub fn mount(
     source: &RootfsSource,
     data: &Path,
     flatten: Option<&Flatten<'_>>,
 ) -> Result<MountKind, RunnerError> {
-    mount_with(source, data, flatten, true)
+    mount_with(source, data, flatten, &OverlayMethod::Kernel)
 }
 
-/// [`mount`]; without `overlay`, the copy is made straight away (a
-/// container with a user namespace of its own gets a copy with translated
-/// owners, see `crate::rootless`).
+/// [`mount`] with the overlay made as `method` says.
 pub fn mount_with(
     source: &RootfsSource,
     data: &Path,
     flatten: Option<&Flatten<'_>>,
-    overlay: bool,
+    method: &OverlayMethod,
 ) -> Result<MountKind, RunnerError> {
     let (upper, work, merged) = (data.join("upper"), data.join("work"), rootfs_path(data));
     mkdirs(&[&upper, &work, &merged])?;
@@ -84,10 +95,16 @@ pub fn mount_with(
     if data.join("copied").exists() {
         return Ok(MountKind::Copy);
     }
-    let attempt = if overlay {
-        mount_overlay(&lowers, &upper, &work, &merged)
-    } else {
-        Err("not used for this container".to_string())
+    let attempt = match method {
+        OverlayMethod::Kernel => mount_overlay(&lowers, &upper, &work, &merged),
+        OverlayMethod::Program { path, options } => {
+            return mount_program(path, options, &lowers, &upper, &work, &merged)
+                .map(|()| MountKind::Overlay)
+                .map_err(|e| {
+                    RunnerError::Engine(format!("mounting the rootfs with {}: {e}", path.display()))
+                });
+        }
+        OverlayMethod::Copy => Err("not used for this container".to_string()),
     };
     match attempt {
         Ok(()) => Ok(MountKind::Overlay),
@@ -107,12 +124,9 @@ pub fn mount_with(
     }
 }
 
-fn mount_overlay(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    merged: &Path,
-) -> Result<(), String> {
+/// `lowerdir=...,upperdir=...,workdir=...`, refusing paths that would
+/// break the option syntax.
+fn overlay_options(lowers: &[PathBuf], upper: &Path, work: &Path) -> Result<String, String> {
     let check = |p: &Path| {
         let s = p.to_string_lossy().into_owned();
         if s.contains([',', ':']) {
@@ -126,11 +140,56 @@ fn mount_overlay(
         .map(|p| check(p))
         .collect::<Result<Vec<_>, _>>()?
         .join(":");
-    let mut data = format!(
+    Ok(format!(
         "lowerdir={lower},upperdir={},workdir={}",
         check(upper)?,
         check(work)?
-    );
+    ))
+}
+
+/// Runs the FUSE overlay program (`fuse-overlayfs -o OPTIONS MERGED`); it
+/// daemonizes once the mount is in place.
+fn mount_program(
+    program: &Path,
+    extra: &[String],
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), String> {
+    let mut options = overlay_options(lowers, upper, work)?;
+    for o in extra {
+        if o.contains(',') {
+            return Err(format!("mount option {o:?} contains a comma"));
+        }
+        options.push(',');
+        options.push_str(o);
+    }
+    let out = Command::new(program)
+        .arg("-o")
+        .arg(&options)
+        .arg(merged)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("running {}: {e}", program.display()))?;
+    if out.status.success() && is_mounted(merged) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} ({})",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            out.status
+        ))
+    }
+}
+
+fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    merged: &Path,
+) -> Result<(), String> {
+    let mut data = overlay_options(lowers, upper, work)?;
     // In the rootless user namespace overlay keeps its metadata (whiteouts'
     // opaque markers, copy-up state) in `user.overlay.*` (Linux ≥ 5.11).
     if crate::rootless::in_user_namespace() {

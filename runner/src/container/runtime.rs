@@ -77,6 +77,26 @@ impl Runtime {
         }
     }
 
+    /// `runtime pause ID`: freeze every process of the container.
+    pub fn pause(&self, id: &str) -> Result<(), RunnerError> {
+        match self.run(&["pause", id])? {
+            (true, _) => Ok(()),
+            (false, err) => Err(RunnerError::Engine(format!(
+                "OCI runtime pause failed: {err}"
+            ))),
+        }
+    }
+
+    /// `runtime resume ID`: thaw a paused container.
+    pub fn resume(&self, id: &str) -> Result<(), RunnerError> {
+        match self.run(&["resume", id])? {
+            (true, _) => Ok(()),
+            (false, err) => Err(RunnerError::Engine(format!(
+                "OCI runtime resume failed: {err}"
+            ))),
+        }
+    }
+
     /// `runtime state ID`: the runtime's view of the container, `None` if it
     /// does not know it. runc and crun check the init process's start time,
     /// so a recycled pid reads as `stopped`.
@@ -169,6 +189,24 @@ pub fn same_process(pid: i32, start: Option<u64>) -> bool {
             Some(t) => parse_start_time(&stat) == Some(t),
             None => true,
         }
+}
+
+/// `SIGTERM` for 15 (Podman's spelling in messages); the number otherwise.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "HUP",
+        libc::SIGINT => "INT",
+        libc::SIGQUIT => "QUIT",
+        libc::SIGKILL => "KILL",
+        libc::SIGUSR1 => "USR1",
+        libc::SIGUSR2 => "USR2",
+        libc::SIGTERM => "TERM",
+        libc::SIGSTOP => "STOP",
+        libc::SIGWINCH => "WINCH",
+        libc::SIGPWR => "PWR",
+        _ => return signal.to_string(),
+    };
+    format!("SIG{name}")
 }
 
 /// A signal by name (`KILL`, `SIGTERM`, `term`) or number.

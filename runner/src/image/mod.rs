@@ -9,15 +9,19 @@
 
 pub mod archive;
 pub mod blobcache;
+pub mod change;
 pub mod commit;
+pub mod compose;
 pub mod compress;
 pub mod diff;
 pub mod digest;
+pub mod layer_tar;
 pub mod layout;
 pub mod oci;
 pub mod progress;
 pub mod reference;
 pub mod rootfs;
+pub mod save;
 pub mod source;
 pub mod store;
 pub mod unpack;

@@ -192,6 +192,11 @@ impl ImageRecord {
         Ok(warnings)
     }
 
+    /// Where the store keeps the blob `digest` (configs, manifests).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        blob_file(&self.store, digest)
+    }
+
     /// The image config as stored, as JSON (for `image inspect`).
     pub fn raw_config(&self) -> Result<serde_json::Value, StoreError> {
         let path = blob_file(&self.store, &self.id);

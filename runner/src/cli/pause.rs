@@ -1,0 +1,44 @@
+//! `vigil pause`: pause all the processes in containers (`runtime pause`).
+
+use clap::Args;
+
+use crate::container::{control, Engine, Status};
+use crate::context::Context;
+use crate::error::RunnerError;
+
+#[derive(Debug, Clone, Args)]
+pub struct PauseArgs {
+    /// Pause every running container
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Act on the most recently created container
+    #[arg(short, long)]
+    pub latest: bool,
+
+    /// Containers to pause
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// Pause each container, printing it as typed (full id for --all/--latest).
+pub fn handle(ctx: &Context, args: &PauseArgs) -> Result<i32, RunnerError> {
+    let engine = Engine::new(ctx);
+    let targets = if args.all {
+        let mut all = Vec::new();
+        for id in engine.store.ids()? {
+            let rec = engine.refresh_locked(&id)?;
+            if rec.status == Status::Running {
+                all.push((rec.id.clone(), rec.id));
+            }
+        }
+        all
+    } else {
+        super::latest::targets(&engine, &args.containers, args.latest)?
+    };
+    for (name, id) in targets {
+        control::pause(&engine, &id)?;
+        println!("{name}");
+    }
+    Ok(0)
+}
