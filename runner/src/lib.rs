@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) only parses, dispatches and maps errors to exit
 //! codes; everything else lives in this library so it can be tested.
 
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod container;

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
 fn dispatch(ctx: &Context, command: &Command) -> Result<i32, RunnerError> {
     match command {
         Command::Run(args) => cli::run::handle(ctx, args),
+        Command::Build(args) => cli::build::handle(ctx, args),
         Command::Create(args) => cli::create::handle(ctx, args),
         Command::Start(args) => cli::start::handle(ctx, args),
         Command::Ps(args) => cli::ps::handle(ctx, args),

@@ -818,3 +818,57 @@ fn rootless_top_cp_export_and_fuse_overlayfs() {
     r.ok(&["rm", "-f", "f"]);
     r.assert_clean();
 }
+
+#[test]
+fn rootless_build_keeps_owners_inside_the_image() {
+    let Some(r) = setup("rootless_build_keeps_owners_inside_the_image") else {
+        return;
+    };
+    let Some(image) = r.load_image() else {
+        return;
+    };
+    // The context belongs to the user; RUN runs in the rootless namespace
+    // through the monitor and runc; COPY writes root-owned files.
+    let ctx = r.user_dir("ctx");
+    fs::write(ctx.join("a.txt"), "hi\n").unwrap();
+    fs::write(
+        ctx.join("Containerfile"),
+        format!(
+            "FROM {image}\nUSER root\nRUN mkdir /built && echo x > /built/f && chown 1000:1000 /built/f && rm -rf /dir1\nCOPY a.txt /copied/\n"
+        ),
+    )
+    .unwrap();
+    for f in ["a.txt", "Containerfile"] {
+        std::os::unix::fs::chown(ctx.join(f), Some(r.uid), Some(r.gid)).unwrap();
+    }
+    let out = r.run(&["build", "-t", "rl-built", ctx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Successfully tagged localhost/rl-built:latest"));
+    let owners = r.ok(&[
+        "run",
+        "--rm",
+        "-u",
+        "0",
+        "--entrypoint",
+        "/bin/sh",
+        "rl-built",
+        "-c",
+        "stat -c '%n %u:%g' /built /built/f /copied/a.txt /bin/busybox; ls /dir1 2>&1 | head -c 0",
+    ]);
+    assert_eq!(
+        owners,
+        "/built 0:0\n/built/f 1000:1000\n/copied/a.txt 0:0\n/bin/busybox 0:0\n"
+    );
+    // On disk the layers hold the mapped host IDs: root is the user.
+    let store = r.data_home().join("vigil");
+    let built = find_in_layers(&store, "built/f");
+    assert_eq!(built.len(), 1, "{built:?}");
+    assert_eq!(uid_of(&built[0]), r.mapped_uid(1000));
+    let copied = find_in_layers(&store, "copied/a.txt");
+    assert_eq!(copied.len(), 1);
+    assert_eq!(uid_of(&copied[0]), r.uid);
+    // The deletion is a whiteout in the RUN layer, and a rebuild is cached.
+    let again = r.ok(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(again.matches("--> Using cache").count(), 3, "{again}");
+    r.assert_clean();
+}

@@ -31,9 +31,28 @@ pub struct ImagesArgs {
     pub format: Option<String>,
 }
 
+/// Is `parent` an image `child` was built on: its layers and history a
+/// strict prefix of the child's?
+fn is_parent(parent: &crate::image::ImageRecord, child: &crate::image::ImageRecord) -> bool {
+    let (ph, ch) = (&parent.config.history, &child.config.history);
+    parent.id != child.id
+        && ch.len() > ph.len()
+        && child.layers.starts_with(&parent.layers)
+        && ph
+            .iter()
+            .zip(ch.iter())
+            .all(|(a, b)| a.created_by == b.created_by && a.created == b.created)
+}
+
 pub fn handle(ctx: &Context, args: &ImagesArgs) -> Result<i32, RunnerError> {
     let store = Store::open(&ctx.paths).map_err(engine_err)?;
-    let records = store.list().map_err(engine_err)?;
+    let mut records = store.list().map_err(engine_err)?;
+    if !args.all {
+        // Like Podman: untagged parents of other images (a build's
+        // intermediate images) only with --all.
+        let all = records.clone();
+        records.retain(|r| !r.names.is_empty() || !all.iter().any(|child| is_parent(r, child)));
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -11,6 +11,7 @@ use crate::context::Settings;
 
 pub mod argv;
 pub mod attach;
+pub mod build;
 pub mod commit;
 pub mod container;
 pub mod cp;
@@ -163,6 +164,8 @@ impl ValueEnum for LogLevel {
 pub enum Command {
     /// Run a command in a new container
     Run(run::RunArgs),
+    /// Build an image from a Containerfile
+    Build(build::BuildArgs),
     /// Create but do not start a container
     Create(create::CreateArgs),
     /// Start one or more containers
@@ -260,6 +263,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
+            Command::Build(_) => "build",
             Command::Create(_) => "create",
             Command::Start(_) => "start",
             Command::Ps(_) => "ps",

@@ -10,8 +10,10 @@
 pub mod archive;
 pub mod blobcache;
 pub mod change;
+pub mod commit;
 pub mod compose;
 pub mod compress;
+pub mod diff;
 pub mod digest;
 pub mod layer_tar;
 pub mod layout;

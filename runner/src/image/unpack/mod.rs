@@ -117,6 +117,10 @@ pub struct Options {
     pub lower_dirs: Vec<PathBuf>,
     /// Owners written to disk are translated through this map (with `chown`).
     pub owner_map: Option<OwnerMap>,
+    /// Every entry (and hard-link target) is placed under this in-root
+    /// directory, its own path cleaned first so `..` stops at it: `ADD` of
+    /// a local archive extracts into its destination this way.
+    pub under: crate::fsroot::InPath,
 }
 
 impl Options {
@@ -148,6 +152,7 @@ impl Options {
             limits: Limits::default(),
             lower_dirs: Vec::new(),
             owner_map: None,
+            under: Vec::new(),
         }
     }
 }
@@ -237,9 +242,19 @@ pub fn apply_layer<R: Read>(
     let mut count = 0u64;
     for item in entries {
         let mut tar_entry = item.map_err(UnpackError::Tar)?;
-        let Some(entry) = entry::convert(&mut tar_entry)? else {
+        let Some(mut entry) = entry::convert(&mut tar_entry)? else {
             continue;
         };
+        if !opts.under.is_empty() {
+            let mut path = opts.under.clone();
+            path.append(&mut entry.path);
+            entry.path = path;
+            if let entry::Kind::Hardlink(target) = &mut entry.kind {
+                let mut path = opts.under.clone();
+                path.append(target);
+                *target = path;
+            }
+        }
         count += 1;
         if count > opts.limits.max_entries {
             return Err(UnpackError::LimitExceeded(format!(
