@@ -1,7 +1,7 @@
 //! `-l/--latest` and the container arguments of commands that take several:
 //! which containers a command acts on, with Podman's errors.
 
-use crate::container::{Engine, Record};
+use crate::container::{Engine, Record, Status};
 use crate::error::RunnerError;
 
 /// Podman's error when a command got no container at all.
@@ -43,4 +43,26 @@ pub fn targets(
         .iter()
         .map(|n| Ok((n.clone(), engine.store.resolve(n)?)))
         .collect()
+}
+
+/// Like [`targets`], but `all` picks every container in `status` instead
+/// (`pause --all` the running ones, `unpause --all` the paused ones), each
+/// shown by its full id.
+pub fn targets_or_all_in(
+    engine: &Engine<'_>,
+    names: &[String],
+    latest_flag: bool,
+    all: Option<Status>,
+) -> Result<Vec<(String, String)>, RunnerError> {
+    let Some(status) = all else {
+        return targets(engine, names, latest_flag);
+    };
+    let mut picked = Vec::new();
+    for id in engine.store.ids()? {
+        let rec = engine.refresh_locked(&id)?;
+        if rec.status == status {
+            picked.push((rec.id.clone(), rec.id));
+        }
+    }
+    Ok(picked)
 }

@@ -24,18 +24,8 @@ pub struct PauseArgs {
 /// Pause each container, printing it as typed (full id for --all/--latest).
 pub fn handle(ctx: &Context, args: &PauseArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    let targets = if args.all {
-        let mut all = Vec::new();
-        for id in engine.store.ids()? {
-            let rec = engine.refresh_locked(&id)?;
-            if rec.status == Status::Running {
-                all.push((rec.id.clone(), rec.id));
-            }
-        }
-        all
-    } else {
-        super::latest::targets(&engine, &args.containers, args.latest)?
-    };
+    let all = args.all.then_some(Status::Running);
+    let targets = super::latest::targets_or_all_in(&engine, &args.containers, args.latest, all)?;
     for (name, id) in targets {
         control::pause(&engine, &id)?;
         println!("{name}");
