@@ -51,8 +51,10 @@ fn parse_one(header: &str, out: &mut Vec<Challenge>) {
         }
         let scheme = token(&mut i);
         if scheme.is_empty() {
-            // Not a token: skip a byte to make progress.
-            i += 1;
+            // Not a token: skip one whole character to make progress (a
+            // byte could land inside a multi-byte one, where no slice of
+            // `header` may start).
+            i += header[i..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
         let mut challenge = Challenge {
@@ -119,5 +121,15 @@ mod tests {
         assert!(parse(&["", ",,,", "\"", "="])
             .iter()
             .all(|c| c.params.is_empty()));
+    }
+
+    #[test]
+    fn non_ascii_between_challenges_is_skipped_whole() {
+        // Found by the registry_manifest fuzz target: skipping one byte of
+        // a multi-byte character made the next token slice panic.
+        let c = parse(&["\u{e9}Bearer realm=x, \u{1f600}Basic realm=\"y\""]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].param("realm"), Some("x"));
+        assert_eq!(c[1].scheme, "basic");
     }
 }
