@@ -89,7 +89,11 @@ fn parse_one(header: &str, out: &mut Vec<Challenge>) {
                     v.push(ch);
                     i += ch.len_utf8();
                 }
-                i += 1;
+                // The closing quote, if the header has one (an unterminated
+                // value ends at the end of the header, never past it).
+                if i < bytes.len() {
+                    i += 1;
+                }
                 v
             } else {
                 token(&mut i)
@@ -131,5 +135,14 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].param("realm"), Some("x"));
         assert_eq!(c[1].scheme, "basic");
+    }
+
+    #[test]
+    fn unterminated_quoted_value_ends_at_the_header_end() {
+        // Found by the registry_manifest fuzz target: the closing-quote step
+        // went one past the end, and the next token sliced out of range.
+        let c = parse(&["Bearer realm=\"http://127.0.0.1/t"]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].param("realm"), Some("http://127.0.0.1/t"));
     }
 }
