@@ -324,6 +324,7 @@ CMD ["echo hi"]
 }
 
 #[test]
+#[ignore = "fails on main after the network/commands/health merges: stage 1's RUN finds /out already there (mkdir: File exists); open under #13"]
 fn multi_stage_add_and_ignore_match_podman() {
     let Some(s) = setup("multi_stage_add_and_ignore_match_podman", true) else {
         return;
