@@ -436,6 +436,27 @@ impl<'t> Session<'t> {
 
     /// GET (or HEAD) following redirects by hand; Authorization is only sent
     /// to this registry's host.
+    /// `method` (GET or HEAD) on a manifest, with pull scope and every
+    /// manifest type accepted; also the context its errors are named with.
+    fn manifest_request(
+        &self,
+        method: &str,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(Response<Body>, String), RegistryError> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
+        let context = format!("reading manifest {reference} in {}/{repo}", self.registry);
+        let resp = self
+            .get_following(
+                method,
+                &url,
+                &[pull_scope(repo)],
+                &[("Accept", MANIFEST_ACCEPT.to_string())],
+            )
+            .map_err(|e| e.within(&context))?;
+        Ok((resp, context))
+    }
+
     fn get_following(
         &self,
         method: &str,
@@ -482,16 +503,7 @@ impl<'t> Session<'t> {
         repo: &str,
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let context = format!("reading manifest {reference} in {}/{repo}", self.registry);
-        let resp = self
-            .get_following(
-                "GET",
-                &url,
-                &[pull_scope(repo)],
-                &[("Accept", MANIFEST_ACCEPT.to_string())],
-            )
-            .map_err(|e| e.within(&context))?;
+        let (resp, context) = self.manifest_request("GET", repo, reference)?;
         if resp.status().as_u16() != 200 {
             return Err(status_error(context, resp));
         }
@@ -538,16 +550,7 @@ impl<'t> Session<'t> {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));
-        let context = format!("reading manifest {reference} in {}/{repo}", self.registry);
-        let resp = self
-            .get_following(
-                "HEAD",
-                &url,
-                &[pull_scope(repo)],
-                &[("Accept", MANIFEST_ACCEPT.to_string())],
-            )
-            .map_err(|e| e.within(&context))?;
+        let (resp, context) = self.manifest_request("HEAD", repo, reference)?;
         match resp.status().as_u16() {
             200 => Ok(header(&resp, "docker-content-digest").and_then(|d| Digest::parse(d).ok())),
             404 => Ok(None),
