@@ -910,7 +910,7 @@ impl Builder<'_> {
     /// `--timestamp`.
     fn created(&self) -> String {
         match self.opts.timestamp {
-            Some(secs) => crate::image::compose::rfc3339_seconds(secs),
+            Some(secs) => crate::clock::rfc3339_seconds(secs),
             None => format_rfc3339(now_nanos()),
         }
     }

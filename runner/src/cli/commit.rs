@@ -6,11 +6,12 @@ use serde_json::json;
 
 use super::diff::ENGINE_PATHS;
 use super::output::{engine_err, print_out};
+use crate::clock::rfc3339_seconds;
 use crate::container::record::{now_nanos, MountKind, RootfsSource};
 use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
-use crate::image::compose::{add_image, config_with_layers, rfc3339_seconds, tree_layer, NewImage};
+use crate::image::compose::{add_image, config_with_layers, tree_layer, NewImage};
 use crate::image::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,11 +9,10 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{engine_err, print_out};
+use crate::clock::rfc3339_seconds;
 use crate::context::Context;
 use crate::error::RunnerError;
-use crate::image::compose::{
-    add_image, config_with_layers, rfc3339_seconds, write_layer_file, LayerFile, NewImage,
-};
+use crate::image::compose::{add_image, config_with_layers, write_layer_file, LayerFile, NewImage};
 use crate::image::Store;
 
 #[derive(Debug, Clone, Args)]
