@@ -17,6 +17,7 @@ pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod rootless;
+pub mod signals;
 pub mod spec;
 
 pub use context::Context;

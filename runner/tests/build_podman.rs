@@ -1159,6 +1159,22 @@ fn timestamp_squash_all_and_platform_match_podman() {
             .collect()
     };
     assert_eq!(mtimes(&rootfs), [0, 0, 0]);
+    // ... and reproduces: the same image ID built afresh.
+    let again = vigil_build(
+        &s.vigil,
+        &[
+            "-q",
+            "--no-cache",
+            "--timestamp",
+            "0",
+            s.dir.path().join("ts").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let first = s
+        .vigil
+        .ok(&["image", "inspect", "--format", "{{.Id}}", "cmp-ts"]);
+    assert_eq!(text(&again.stdout).trim(), first.trim());
     if let Some(p) = &s.podman {
         let (created, layers) = created_and_layers(&p.ok(&["image", "inspect", "cmp-ts"]));
         assert_eq!((created.as_str(), layers), ("1970-01-01T00:00:00Z", 3));

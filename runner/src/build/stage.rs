@@ -810,7 +810,20 @@ impl Builder<'_> {
             Format::Oci => "oci",
             Format::Docker => "docker",
         };
-        Cache::key(&[&parent, &self.platform, format, created_by, extra])
+        // `--timestamp` changes every step's config and layer.
+        let timestamp = self
+            .opts
+            .timestamp
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        Cache::key(&[
+            &parent,
+            &self.platform,
+            format,
+            &timestamp,
+            created_by,
+            extra,
+        ])
     }
 
     fn cached(&self, key: &str) -> Option<ImageRecord> {
