@@ -1211,3 +1211,75 @@ fn timestamp_squash_all_and_platform_match_podman() {
     );
     assert!(!text(&s.vigil.run(&["images"]).stdout).contains("wrong-arch"));
 }
+
+/// The diff IDs of an image, from `inspect` JSON.
+fn diff_ids(inspect: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(inspect).expect("inspect json");
+    v[0]["RootFS"]["Layers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn commit_keeps_the_base_layers_like_podman() {
+    let Some(s) = setup("commit_keeps_the_base_layers_like_podman", true) else {
+        return;
+    };
+    // `commit` adds the container's changes as one layer through the same
+    // writer and image path as `build`; the base's layers stay as they are.
+    let base = diff_ids(&s.vigil.ok(&["image", "inspect", BASE]));
+    assert_eq!(base.len(), 1);
+    s.vigil.ok(&[
+        "run",
+        "--name",
+        "committed",
+        "--network",
+        "none",
+        BASE,
+        "sh",
+        "-c",
+        "echo new > /new.txt && rm /bin/ls",
+    ]);
+    s.vigil.ok(&["commit", "-q", "committed", "committed-img"]);
+    let ids = diff_ids(&s.vigil.ok(&["image", "inspect", "committed-img"]));
+    assert_eq!((ids.len(), &ids[0]), (2, &base[0]), "{ids:?}");
+    let vigil_files = vigil_tree(&s.vigil, "committed-img", &s.dir.path().join("committed"));
+    assert!(vigil_files.iter().any(|l| l.starts_with("/new.txt\t")));
+    assert!(!vigil_files.iter().any(|l| l.starts_with("/bin/ls\t")));
+    if let Some(p) = &s.podman {
+        let podman_base = diff_ids(&p.ok(&["image", "inspect", BASE]));
+        p.ok(&[
+            "run",
+            "--name",
+            "committed",
+            "--network",
+            "none",
+            BASE,
+            "sh",
+            "-c",
+            "echo new > /new.txt && rm /bin/ls",
+        ]);
+        p.ok(&["commit", "-q", "committed", "committed-img"]);
+        let podman_ids = diff_ids(&p.ok(&["image", "inspect", "committed-img"]));
+        assert_eq!((podman_ids.len(), &podman_ids[0]), (2, &podman_base[0]));
+        // Podman's containers get an `/etc/mtab -> /proc/mounts` link in
+        // their rootfs, which its commit keeps; vigil's do not have one.
+        let podman_files: Vec<String> = podman_tree(p, "committed-img")
+            .into_iter()
+            .filter(|l| !l.starts_with("/etc/mtab\t"))
+            .collect();
+        let differ: Vec<&String> = vigil_files
+            .iter()
+            .filter(|l| !podman_files.contains(l))
+            .chain(podman_files.iter().filter(|l| !vigil_files.contains(l)))
+            .collect();
+        assert!(differ.is_empty(), "commit trees differ: {differ:#?}");
+        p.ok(&["rm", "committed"]);
+    }
+    s.vigil.ok(&["rm", "committed"]);
+}

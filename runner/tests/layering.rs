@@ -17,7 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["container", "build", "registry", "network"],
     &["spec", "image", "rootless"],
-    &["config", "context", "paths", "error", "fsroot", "clock", "signals"],
+    &[
+        "config", "context", "paths", "error", "fsroot", "clock", "signals",
+    ],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
