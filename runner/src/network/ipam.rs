@@ -66,11 +66,50 @@ impl Ipam {
         write().map_err(|e| NetworkError::io(format!("writing {}", self.path.display()), e))
     }
 
-    /// An address of `net` for container `id` (the one it already has, if any).
-    pub fn allocate(&self, net: &NetworkDef, id: &str) -> Result<Ipv4Addr, NetworkError> {
+    /// An address of `net` for container `id`: `wanted` (`--ip`), else the
+    /// one it already has, else the next free one.
+    pub fn allocate(
+        &self,
+        net: &NetworkDef,
+        id: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, NetworkError> {
         let (subnet, gateway) = net.ipv4()?;
         let mut db = self.load()?;
         let pool = db.networks.entry(net.name.clone()).or_default();
+        if let Some(ip) = wanted {
+            let refuse = |why: &str| {
+                NetworkError::Start(format!(
+                    "requested static ip {ip} {why} on network {}",
+                    net.name
+                ))
+            };
+            if !subnet.contains(ip) {
+                return Err(refuse("not in any subnet"));
+            }
+            // Podman 4.3.1 hands these out and the container gets an
+            // address it cannot use; refused here.
+            if ip == gateway {
+                return Err(refuse("is the gateway"));
+            }
+            if ip == subnet.network() || ip == subnet.broadcast() {
+                return Err(refuse("is the network or broadcast address"));
+            }
+            match pool.allocated.get(&ip) {
+                Some(holder) if holder != id => {
+                    return Err(NetworkError::Start(format!(
+                        "IPAM error: requested ip address {ip} is already allocated to \
+                         container ID {holder}"
+                    )))
+                }
+                Some(_) => return Ok(ip),
+                None => {}
+            }
+            pool.allocated.retain(|_, c| c != id);
+            pool.allocated.insert(ip, id.to_string());
+            self.save(&db)?;
+            return Ok(ip);
+        }
         if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
             return Ok(*ip);
         }
@@ -109,6 +148,20 @@ impl Ipam {
         Ok(found)
     }
 
+    /// Release container `id`'s address on network `name` only
+    /// (`network disconnect`).
+    pub fn release_on(&self, name: &str, id: &str) -> Result<(), NetworkError> {
+        let mut db = self.load()?;
+        if let Some(pool) = db.networks.get_mut(name) {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            if pool.allocated.len() != before {
+                self.save(&db)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Container ids holding addresses on network `name`.
     pub fn holders(&self, name: &str) -> Result<Vec<String>, NetworkError> {
         let db = self.load()?;
@@ -133,33 +186,62 @@ mod tests {
         let mut net = super::super::config::default_network();
         net.subnets[0].subnet = "10.99.0.0/29".into();
         net.subnets[0].gateway = Some("10.99.0.1".into());
-        let a = ipam.allocate(&net, "a").unwrap();
+        let a = ipam.allocate(&net, "a", None).unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 99, 0, 2));
         assert_eq!(
-            ipam.allocate(&net, "a").unwrap(),
+            ipam.allocate(&net, "a", None).unwrap(),
             a,
             "same container, same address"
         );
         assert_eq!(
-            ipam.allocate(&net, "b").unwrap(),
+            ipam.allocate(&net, "b", None).unwrap(),
             Ipv4Addr::new(10, 99, 0, 3)
         );
         assert!(ipam.release("a").unwrap());
         assert!(!ipam.release("a").unwrap());
         assert_eq!(
-            ipam.allocate(&net, "c").unwrap(),
+            ipam.allocate(&net, "c", None).unwrap(),
             Ipv4Addr::new(10, 99, 0, 4)
         );
         for id in ["d", "e", "f"] {
-            ipam.allocate(&net, id).unwrap();
+            ipam.allocate(&net, id, None).unwrap();
         }
         // .2 was released: the only free host address left.
-        let e = ipam.allocate(&net, "g").unwrap_err();
+        let e = ipam.allocate(&net, "g", None).unwrap_err();
         assert!(
             e.to_string()
                 .contains("failed to find free IP in range: 10.99.0.1 - 10.99.0.6"),
             "{e}"
         );
         assert_eq!(ipam.holders(&net.name).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn static_addresses_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let mut net = super::super::config::default_network();
+        net.subnets[0].subnet = "10.99.0.0/24".into();
+        net.subnets[0].gateway = Some("10.99.0.1".into());
+        let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            ipam.allocate(&net, "a", ip("10.99.0.7")).unwrap(),
+            Ipv4Addr::new(10, 99, 0, 7)
+        );
+        let err = |id, wanted| ipam.allocate(&net, id, wanted).unwrap_err().to_string();
+        assert_eq!(
+            err("b", ip("10.99.0.7")),
+            "IPAM error: requested ip address 10.99.0.7 is already allocated to container ID a"
+        );
+        assert_eq!(
+            err("b", ip("10.98.0.7")),
+            "requested static ip 10.98.0.7 not in any subnet on network vigil"
+        );
+        assert!(err("b", ip("10.99.0.1")).contains("is the gateway"));
+        assert!(err("b", ip("10.99.0.255")).contains("broadcast"));
+        ipam.release_on("vigil", "a").unwrap();
+        assert_eq!(ipam.holders("vigil").unwrap().len(), 0);
     }
 }

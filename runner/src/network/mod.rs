@@ -76,6 +76,23 @@ pub struct Request {
     pub dns_search: Vec<String>,
     pub add_host: Vec<String>,
     pub aliases: Vec<String>,
+    /// `--ip`: the address on the (single) bridge network.
+    pub ip: Option<String>,
+    /// `--mac-address`: the MAC address on the (single) bridge network.
+    pub mac_address: Option<String>,
+}
+
+/// What a container asked for on one network: `--ip`/`--mac-address` at
+/// create, `network connect --ip --mac-address --alias`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerNetworkConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Aliases on this network only (`connect --alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// The container's network settings, decided at create (kept in the record).
@@ -95,6 +112,9 @@ pub struct NetworkConfig {
     pub add_hosts: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// By network name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_network: BTreeMap<String, PerNetworkConfig>,
 }
 
 /// One network the running container is attached to.
@@ -309,6 +329,33 @@ pub fn configure(
             "--network-alias needs a bridge network".into(),
         ));
     }
+    let ip = req.ip.as_deref().map(parse_static_ip).transpose()?;
+    let mac = req.mac_address.as_deref().map(parse_mac).transpose()?;
+    for (flag, given) in [("--ip", ip.is_some()), ("--mac-address", mac.is_some())] {
+        if !given {
+            continue;
+        }
+        if cfg.mode != Mode::Bridge {
+            return Err(NetworkError::Config(format!(
+                "{flag} can only be set when the network mode is bridge: invalid argument"
+            )));
+        }
+        if cfg.networks.len() > 1 {
+            return Err(NetworkError::Config(format!(
+                "{flag} can only be set for a single network: invalid argument"
+            )));
+        }
+    }
+    if ip.is_some() || mac.is_some() {
+        cfg.per_network.insert(
+            cfg.networks[0].clone(),
+            PerNetworkConfig {
+                ip,
+                mac,
+                aliases: Vec::new(),
+            },
+        );
+    }
     for p in &req.publish {
         cfg.ports.extend(ports::parse_publish(p)?);
     }
@@ -340,6 +387,41 @@ pub fn configure(
         .map(|h| etc_files::parse_add_host(h).map_err(NetworkError::Config))
         .collect::<Result<_, _>>()?;
     Ok(cfg)
+}
+
+/// An `--ip` value (IPv4: vigil's networks have no IPv6 addresses to give).
+pub fn parse_static_ip(value: &str) -> Result<std::net::Ipv4Addr, NetworkError> {
+    match value.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => Ok(ip),
+        Ok(std::net::IpAddr::V6(_)) => Err(NetworkError::Config(format!(
+            "--ip {value}: an IPv4 address is needed here"
+        ))),
+        Err(_) => Err(NetworkError::Config(format!(
+            "{value:?} is not an ip address"
+        ))),
+    }
+}
+
+/// A `--mac-address` value: six hex octets, unicast, written lower-case.
+pub fn parse_mac(value: &str) -> Result<String, NetworkError> {
+    let octets: Vec<&str> = value.split([':', '-']).collect();
+    let bytes: Option<Vec<u8>> = octets
+        .iter()
+        .map(|o| {
+            (o.len() == 2)
+                .then(|| u8::from_str_radix(o, 16).ok())
+                .flatten()
+        })
+        .collect();
+    match bytes {
+        Some(b) if b.len() == 6 && b[0] & 1 == 0 => Ok(value.replace('-', ":").to_lowercase()),
+        Some(b) if b.len() == 6 => Err(NetworkError::Config(format!(
+            "address {value}: a multicast MAC address cannot be a container's"
+        ))),
+        _ => Err(NetworkError::Config(format!(
+            "address {value}: invalid MAC address"
+        ))),
+    }
 }
 
 /// The container a setup is for.
@@ -461,8 +543,10 @@ fn bridge_setup(
     let short = &ctr.id[..ctr.id.len().min(12)];
     let mut etc = EtcInfo::default();
     for (i, def) in defs.iter().enumerate() {
-        let ip = ipam.allocate(def, ctr.id)?;
+        let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
+        let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
         let mut aliases = cfg.aliases.clone();
+        aliases.extend(wanted.aliases.iter().cloned());
         aliases.push(short.to_string());
         let nv = def.netavark_name();
         opts.networks.insert(
@@ -471,6 +555,7 @@ fn bridge_setup(
                 static_ips: vec![ip.to_string()],
                 aliases,
                 interface_name: format!("eth{i}"),
+                static_mac: wanted.mac.clone(),
             },
         );
         opts.network_info.insert(nv, def.for_netavark());
