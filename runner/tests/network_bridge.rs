@@ -608,3 +608,165 @@ fn static_ip_and_mac_address() {
     v.ok(&["rm", "-f", &name]);
     v.ok(&["run", "--rm", "--ip", &ip, "--rootfs", &rootfs, "true"]);
 }
+
+#[test]
+fn network_connect_and_disconnect() {
+    let Some((v, rootfs)) = setup("network_connect_and_disconnect") else {
+        return;
+    };
+    let net = unique("cnet");
+    v.ok(&["network", "create", &net]);
+    let def: serde_json::Value =
+        serde_json::from_str(&v.ok(&["network", "inspect", &net])).unwrap();
+    let gw = def[0]["subnets"][0]["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = unique("ca");
+    let b = unique("cb");
+    let alias = unique("calias");
+    v.ok(&httpd(&rootfs, &["--name", &a, "--network", &net]));
+    let a_ip = settings(&v, &a)["IPAddress"].as_str().unwrap().to_string();
+    let b_id = v.ok(&httpd(&rootfs, &["--name", &b])).trim().to_string();
+    let b_short = &b_id[..12];
+    let b_default_ip = settings(&v, &b)["IPAddress"].as_str().unwrap().to_string();
+
+    // A running container joins the DNS network: no output, like Podman.
+    assert_eq!(
+        v.ok(&["network", "connect", "--alias", &alias, &net, &b]),
+        ""
+    );
+    let ns = settings(&v, &b);
+    assert_eq!(ns["IPAddress"], "", "two networks: no top-level address");
+    assert_eq!(ns["Networks"]["vigil"]["IPAddress"], b_default_ip.as_str());
+    let b_ip = ns["Networks"][&net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(b_ip.starts_with("10.78."), "{ns}");
+    assert_eq!(ns["Networks"][&net]["Gateway"], gw.as_str());
+    assert_eq!(
+        ns["Networks"][&net]["MacAddress"].as_str().unwrap().len(),
+        17
+    );
+    assert_eq!(
+        ns["Networks"][&net]["Aliases"],
+        serde_json::json!([&alias, b_short])
+    );
+    let addr = v.ok(&["exec", &b, "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addr.contains(&format!("inet {b_ip}/24")), "{addr}");
+    let hosts = v.ok(&["exec", &b, "cat", "/etc/hosts"]);
+    assert!(
+        hosts.ends_with(&format!(
+            "{b_default_ip}\t{b_short} {b}\n{b_ip}\t{b_short} {b}\n"
+        )),
+        "{hosts}"
+    );
+    let resolv = v.ok(&["exec", &b, "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.starts_with(&format!("search dns.podman\nnameserver {gw}\n")),
+        "{resolv}"
+    );
+    // Names resolve both ways on the new network (asking its DNS server).
+    // aardvark-dns reloads its configuration on each change (SIGHUP from
+    // netavark, also for other tests' containers): a query may time out
+    // meanwhile, so it is asked again (at most 20 times within 30 s).
+    let lookup = |from: &str, name: &str, wanted: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        for _ in 0..20 {
+            let out = v.run(&["exec", from, "nslookup", name, &gw]);
+            last = text(&out.stdout) + &text(&out.stderr);
+            if last.contains(&format!("Address: {wanted}")) || std::time::Instant::now() > deadline
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            last.contains(&format!("Address: {wanted}")),
+            "{name} from {from}: {last}"
+        );
+    };
+    lookup(&b, &a, &a_ip);
+    for name in [b.as_str(), alias.as_str()] {
+        lookup(&a, name, &b_ip);
+    }
+    let body = v.ok(&[
+        "exec",
+        &a,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{b_ip}/hostname"),
+    ]);
+    assert_eq!(body, b_short);
+
+    // Podman's errors and exit codes.
+    let fails = |args: &[&str], code: i32, wanted: &str| {
+        let out = v.run(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains(wanted),
+            "{args:?}: expected {wanted:?} in {err}"
+        );
+    };
+    fails(
+        &["network", "connect", &net, &b],
+        125,
+        &format!("container {b_id} is already connected to network \"{net}\": network is already connected"),
+    );
+    fails(
+        &["network", "connect", "nosuchnet", &b],
+        125,
+        "unable to find network with name or ID nosuchnet: network not found",
+    );
+    fails(
+        &["network", "connect", &net, "nosuchctr"],
+        125,
+        "no container with name or ID \"nosuchctr\" found: no such container",
+    );
+
+    // Leaving it: interface, hosts line, name server, rules, address gone.
+    assert_eq!(v.ok(&["network", "disconnect", &net, &b]), "");
+    let ns = settings(&v, &b);
+    assert_eq!(ns["IPAddress"], b_default_ip.as_str(), "{ns}");
+    assert!(ns["Networks"].get(&net).is_none(), "{ns}");
+    let links = v.ok(&["exec", &b, "ip", "-o", "link"]);
+    assert!(!links.contains("eth1"), "{links}");
+    let hosts = v.ok(&["exec", &b, "cat", "/etc/hosts"]);
+    assert!(!hosts.contains(&b_ip), "{hosts}");
+    let resolv = v.ok(&["exec", &b, "cat", "/etc/resolv.conf"]);
+    assert!(!resolv.contains(&gw), "{resolv}");
+    assert!(!firewall_rules().contains(&format!("{b_ip}/32")));
+    let found = v.run(&["exec", &a, "nslookup", &b, &gw]);
+    assert!(!text(&found.stdout).contains(&b_ip));
+    fails(
+        &["network", "disconnect", &net, &b],
+        125,
+        &format!("container {b} is not connected to network {net}"),
+    );
+
+    // A stopped container: connected now, set up at its start, with --ip.
+    let c = unique("cc");
+    v.ok(&["create", "--name", &c, "--rootfs", &rootfs, "sleep", "300"]);
+    let pid = std::process::id();
+    let subnet = def[0]["subnets"][0]["subnet"].as_str().unwrap();
+    let c_ip = format!("{}.{}", subnet.rsplit_once('.').unwrap().0, 100 + pid % 100);
+    v.ok(&["network", "connect", "--ip", &c_ip, &net, &c]);
+    let ns = settings(&v, &c);
+    assert_eq!(ns["Networks"][&net]["IPAddress"], "", "{ns}");
+    v.ok(&["start", &c]);
+    let ns = settings(&v, &c);
+    assert_eq!(ns["Networks"][&net]["IPAddress"], c_ip.as_str(), "{ns}");
+    let addr = v.ok(&["exec", &c, "ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addr.contains(&format!("inet {c_ip}/24")), "{addr}");
+    lookup(&a, &c, &c_ip);
+
+    v.ok(&["rm", "-f", &a, &b, &c]);
+    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+    assert!(!ipam.contains(&b_id), "{ipam}");
+    v.ok(&["network", "rm", &net]);
+}

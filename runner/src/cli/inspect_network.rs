@@ -61,6 +61,9 @@ pub fn network_settings(rec: &Record) -> Value {
             e.insert("IPAMConfig".into(), Value::Null);
             e.insert("Links".into(), Value::Null);
             let mut aliases = net.aliases.clone();
+            if let Some(per) = net.per_network.get(name) {
+                aliases.extend(per.aliases.iter().cloned());
+            }
             aliases.push(rec.short_id().to_string());
             e.insert("Aliases".into(), aliases.into());
             networks.insert(name.clone(), Value::Object(e));

@@ -10,6 +10,7 @@
 //! [`NetworkState`] says was done, also after a crash half-way).
 
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod etc_files;
 pub mod forwarder;
@@ -525,6 +526,10 @@ fn bridge_setup(
         .iter()
         .map(|n| env.store.get(n))
         .collect::<Result<_, _>>()?;
+    if defs.is_empty() {
+        // Disconnected from every network: loopback only, as Podman.
+        return Ok(Attached::default());
+    }
     let driver = env.netavark(defs.iter().any(|d| d.dns_enabled))?;
     // Hold the host ports, so nobody else takes them while the container
     // lives (the monitor keeps these sockets; traffic goes through DNAT).
@@ -582,6 +587,8 @@ fn bridge_setup(
         if i == 0 {
             etc.address = Some(a.ip.clone());
             etc.host_gateway = Some(a.gateway.clone());
+        } else {
+            etc.more_addresses.push(a.ip.clone());
         }
         etc.network_dns.extend(a.dns_servers.iter().cloned());
         etc.network_search.extend(a.dns_search.iter().cloned());
