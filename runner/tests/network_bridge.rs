@@ -770,3 +770,81 @@ fn network_connect_and_disconnect() {
     assert!(!ipam.contains(&b_id), "{ipam}");
     v.ok(&["network", "rm", &net]);
 }
+
+#[test]
+fn ipv6_networks_with_unique_local_subnets() {
+    let Some((v, rootfs)) = setup("ipv6_networks_with_unique_local_subnets") else {
+        return;
+    };
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        eprintln!("skipping ipv6_networks_with_unique_local_subnets: no IPv6 in this kernel");
+        return;
+    }
+    let inspect_net = |name: &str| -> serde_json::Value {
+        let all: serde_json::Value =
+            serde_json::from_str(&v.ok(&["network", "inspect", name])).unwrap();
+        all[0].clone()
+    };
+    // --ipv6: a random unique local /64 beside the IPv4 subnet.
+    let auto = unique("v6auto");
+    v.ok(&["network", "create", "--ipv6", &auto]);
+    let def = inspect_net(&auto);
+    assert_eq!(def["ipv6_enabled"], true, "{def}");
+    let subnet6 = def["subnets"][1]["subnet"].as_str().unwrap().to_string();
+    let gw6 = def["subnets"][1]["gateway"].as_str().unwrap().to_string();
+    assert!(
+        subnet6.starts_with("fd") && subnet6.ends_with("::/64"),
+        "{def}"
+    );
+    assert_eq!(gw6, subnet6.replace("::/64", "::1"));
+    // --subnet with a unique local prefix, as Podman takes it.
+    let pid = std::process::id();
+    let given_subnet = format!("fd{:02x}:{:x}:7:8::/64", pid % 256, pid % 65536);
+    let given = unique("v6given");
+    v.ok(&["network", "create", "--subnet", &given_subnet, &given]);
+    let def = inspect_net(&given);
+    assert_eq!(def["ipv6_enabled"], true);
+    assert_eq!(def["subnets"][1]["subnet"], given_subnet.as_str(), "{def}");
+    // Other IPv6 addresses are refused, and overlaps.
+    for (subnet, wanted) in [
+        ("2001:db8::/64", "only unique local IPv6 addresses"),
+        (
+            given_subnet.as_str(),
+            "is already used on the host or by another config",
+        ),
+    ] {
+        let out = v.run(&["network", "create", "--subnet", subnet, &unique("v6bad")]);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(text(&out.stderr).contains(wanted), "{}", text(&out.stderr));
+    }
+
+    // A container gets an address of each family, reachable from the host
+    // over the test's own bridge.
+    let name = unique("v6web");
+    v.ok(&httpd(&rootfs, &["--name", &name, "--network", &auto]));
+    let id = v.inspect(&name)["Id"].as_str().unwrap().to_string();
+    let ns = settings(&v, &name);
+    let net = &ns["Networks"][&auto];
+    let ip6 = net["GlobalIPv6Address"].as_str().unwrap().to_string();
+    assert!(ip6.starts_with(subnet6.trim_end_matches("::/64")), "{ns}");
+    assert_eq!(net["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(net["IPv6Gateway"], gw6.as_str());
+    assert!(net["IPAddress"].as_str().unwrap().starts_with("10.78."));
+    let addr = v.ok(&["exec", &name, "ip", "-o", "-6", "addr", "show", "eth0"]);
+    assert!(addr.contains(&format!("inet6 {ip6}/64")), "{addr}");
+    assert_eq!(http_get(&format!("[{ip6}]:80"), "/hostname"), &id[..12]);
+
+    v.ok(&["rm", "-f", &name]);
+    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+    assert!(!ipam.contains(&id), "{ipam}");
+    let rules = String::from_utf8_lossy(
+        &std::process::Command::new("ip6tables")
+            .args(["-t", "nat", "-S"])
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .into_owned();
+    assert!(!rules.contains(&ip6), "{rules}");
+    v.ok(&["network", "rm", &auto, &given]);
+}

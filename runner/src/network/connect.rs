@@ -100,6 +100,13 @@ pub fn connect_running(
     let ipam = env.ipam();
     let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
     let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
+    let ip6 = match ipam.allocate6(def, ctr.id) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = ipam.release_on(&def.name, ctr.id);
+            return Err(e);
+        }
+    };
     let base = state.netavark.get_or_insert_with(|| netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
@@ -118,7 +125,9 @@ pub fn connect_running(
     aliases.extend(wanted.aliases.iter().cloned());
     aliases.push(short.to_string());
     let per = netavark::PerNetwork {
-        static_ips: vec![ip.to_string()],
+        static_ips: std::iter::once(ip.to_string())
+            .chain(ip6.map(|a| a.to_string()))
+            .collect(),
         aliases,
         interface_name: interface_name.clone(),
         static_mac: wanted.mac.clone(),
@@ -132,23 +141,7 @@ pub fn connect_running(
     } else {
         Vec::new()
     };
-    let (subnet, gateway) = def.ipv4()?;
-    let mut attachment = Attachment {
-        ip: ip.to_string(),
-        prefix: subnet.prefix(),
-        gateway: gateway.to_string(),
-        mac: String::new(),
-        dns_servers: if def.dns_enabled {
-            vec![gateway.to_string()]
-        } else {
-            Vec::new()
-        },
-        dns_search: if def.dns_enabled {
-            vec!["dns.podman".into()]
-        } else {
-            Vec::new()
-        },
-    };
+    let mut attachment = Attachment::planned(def, ip, ip6)?;
     base.networks.insert(nv.clone(), per);
     base.network_info.insert(nv.clone(), def.for_netavark());
     state

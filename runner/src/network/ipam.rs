@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -26,10 +26,22 @@ struct Pool {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+struct Pool6 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<Ipv6Addr>,
+    /// Address -> container id.
+    #[serde(default)]
+    allocated: BTreeMap<Ipv6Addr, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Db {
     /// Network name -> its pool.
     #[serde(default)]
     networks: BTreeMap<String, Pool>,
+    /// Network name -> its IPv6 pool (networks with an IPv6 subnet).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    networks6: BTreeMap<String, Pool6>,
 }
 
 /// The allocation file. Every method reads and writes it whole: call them
@@ -133,11 +145,57 @@ impl Ipam {
         Ok(chosen)
     }
 
+    /// An IPv6 address of `net` for container `id` (None: the network has
+    /// no IPv6 subnet): the one it has, else the next free one after the
+    /// last given, never the subnet-router anycast address or the gateway.
+    pub fn allocate6(&self, net: &NetworkDef, id: &str) -> Result<Option<Ipv6Addr>, NetworkError> {
+        let Some((subnet, gateway)) = net.ipv6()? else {
+            return Ok(None);
+        };
+        let mut db = self.load()?;
+        let pool = db.networks6.entry(net.name.clone()).or_default();
+        if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
+            return Ok(Some(*ip));
+        }
+        let first = u128::from(subnet.nth(1).unwrap_or(subnet.network()));
+        let start = pool
+            .last
+            .filter(|ip| subnet.contains(*ip))
+            .map_or(first, |ip| u128::from(ip) + 1);
+        // Taken addresses are few: at most that many + 2 candidates are tried.
+        let chosen = (0..pool.allocated.len() as u128 + 3)
+            .map(|i| Ipv6Addr::from(start.wrapping_add(i)))
+            .map(|ip| {
+                if subnet.contains(ip) {
+                    ip
+                } else {
+                    Ipv6Addr::from(first)
+                }
+            })
+            .find(|ip| {
+                *ip != gateway && *ip != subnet.network() && !pool.allocated.contains_key(ip)
+            })
+            .ok_or_else(|| {
+                NetworkError::Start(format!(
+                    "IPAM error: failed to find free IPv6 address in {subnet}"
+                ))
+            })?;
+        pool.allocated.insert(chosen, id.to_string());
+        pool.last = Some(chosen);
+        self.save(&db)?;
+        Ok(Some(chosen))
+    }
+
     /// Release every address of container `id`; true if it had any.
     pub fn release(&self, id: &str) -> Result<bool, NetworkError> {
         let mut db = self.load()?;
         let mut found = false;
         for pool in db.networks.values_mut() {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            found |= pool.allocated.len() != before;
+        }
+        for pool in db.networks6.values_mut() {
             let before = pool.allocated.len();
             pool.allocated.retain(|_, c| c != id);
             found |= pool.allocated.len() != before;
@@ -152,12 +210,19 @@ impl Ipam {
     /// (`network disconnect`).
     pub fn release_on(&self, name: &str, id: &str) -> Result<(), NetworkError> {
         let mut db = self.load()?;
+        let mut changed = false;
         if let Some(pool) = db.networks.get_mut(name) {
             let before = pool.allocated.len();
             pool.allocated.retain(|_, c| c != id);
-            if pool.allocated.len() != before {
-                self.save(&db)?;
-            }
+            changed |= pool.allocated.len() != before;
+        }
+        if let Some(pool) = db.networks6.get_mut(name) {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            changed |= pool.allocated.len() != before;
+        }
+        if changed {
+            self.save(&db)?;
         }
         Ok(())
     }
@@ -243,5 +308,28 @@ mod tests {
         assert!(err("b", ip("10.99.0.255")).contains("broadcast"));
         ipam.release_on("vigil", "a").unwrap();
         assert_eq!(ipam.holders("vigil").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn ipv6_addresses_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let mut net = super::super::config::default_network();
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), None, "no IPv6 subnet");
+        net.subnets.push(super::super::config::SubnetDef {
+            subnet: "fd99:1:2:3::/64".into(),
+            gateway: Some("fd99:1:2:3::1".into()),
+        });
+        let v6 = |s: &str| Some(s.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
+        assert_eq!(ipam.allocate6(&net, "b").unwrap(), v6("fd99:1:2:3::3"));
+        assert!(ipam.release("a").unwrap());
+        assert_eq!(ipam.allocate6(&net, "c").unwrap(), v6("fd99:1:2:3::4"));
+        ipam.release_on("vigil", "b").unwrap();
+        ipam.release_on("vigil", "c").unwrap();
+        assert!(!ipam.release("b").unwrap());
     }
 }

@@ -22,6 +22,7 @@ pub mod netns;
 pub mod ports;
 pub mod slirp;
 pub mod subnet;
+pub mod subnet6;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -129,6 +130,49 @@ pub struct Attachment {
     pub dns_servers: Vec<String>,
     #[serde(default)]
     pub dns_search: Vec<String>,
+    /// On a network with an IPv6 subnet: the address, prefix length, gateway.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ipv6_prefix: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6_gateway: String,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Attachment {
+    /// What netavark will report for an address (runner-network §1.4),
+    /// known before it runs; the MAC address comes with its result.
+    fn planned(
+        def: &NetworkDef,
+        ip: std::net::Ipv4Addr,
+        ip6: Option<std::net::Ipv6Addr>,
+    ) -> Result<Attachment, NetworkError> {
+        let (subnet, gw) = def.ipv4()?;
+        let (dns_servers, dns_search) = if def.dns_enabled {
+            (vec![gw.to_string()], vec!["dns.podman".to_string()])
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut a = Attachment {
+            ip: ip.to_string(),
+            prefix: subnet.prefix(),
+            gateway: gw.to_string(),
+            mac: String::new(),
+            dns_servers,
+            dns_search,
+            ..Default::default()
+        };
+        if let (Some(ip6), Some((subnet6, gw6))) = (ip6, def.ipv6()?) {
+            a.ipv6 = ip6.to_string();
+            a.ipv6_prefix = subnet6.prefix();
+            a.ipv6_gateway = gw6.to_string();
+        }
+        Ok(a)
+    }
 }
 
 /// What is set up for a container right now (in its record), so teardown
@@ -550,6 +594,7 @@ fn bridge_setup(
     for (i, def) in defs.iter().enumerate() {
         let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
         let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
+        let ip6 = ipam.allocate6(def, ctr.id)?;
         let mut aliases = cfg.aliases.clone();
         aliases.extend(wanted.aliases.iter().cloned());
         aliases.push(short.to_string());
@@ -557,7 +602,9 @@ fn bridge_setup(
         opts.networks.insert(
             nv.clone(),
             netavark::PerNetwork {
-                static_ips: vec![ip.to_string()],
+                static_ips: std::iter::once(ip.to_string())
+                    .chain(ip6.map(|a| a.to_string()))
+                    .collect(),
                 aliases,
                 interface_name: format!("eth{i}"),
                 static_mac: wanted.mac.clone(),
@@ -567,23 +614,9 @@ fn bridge_setup(
         if def.dns_enabled {
             opts.dns_servers = cfg.dns.clone();
         }
-        // What netavark will report (runner-network §1.4), known now, so
-        // the /etc files are written while netavark works; the MAC address
-        // comes with its result ([`finish`]).
-        let (subnet, gw) = def.ipv4()?;
-        let (dns_servers, dns_search) = if def.dns_enabled {
-            (vec![gw.to_string()], vec!["dns.podman".to_string()])
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let a = Attachment {
-            ip: ip.to_string(),
-            prefix: subnet.prefix(),
-            gateway: gw.to_string(),
-            mac: String::new(),
-            dns_servers,
-            dns_search,
-        };
+        // Known now, so the /etc files are written while netavark works;
+        // the MAC address comes with its result ([`finish`]).
+        let a = Attachment::planned(def, ip, ip6)?;
         if i == 0 {
             etc.address = Some(a.ip.clone());
             etc.host_gateway = Some(a.gateway.clone());
@@ -642,10 +675,14 @@ pub fn finish(pending: PendingSetup, state: &mut NetworkState) -> Result<(), Net
             .unwrap_or_default();
         if let Some(a) = state.attachments.get_mut(name) {
             a.mac = iface.mac_address;
-            if let Some((ip, prefix)) = iface.subnets.first().and_then(|s| s.ipnet.split_once('/'))
-            {
-                a.ip = ip.to_string();
-                a.prefix = prefix.parse().unwrap_or(a.prefix);
+            for (ip, prefix) in iface.subnets.iter().filter_map(|s| s.ipnet.split_once('/')) {
+                if ip.contains(':') {
+                    a.ipv6 = ip.to_string();
+                    a.ipv6_prefix = prefix.parse().unwrap_or(a.ipv6_prefix);
+                } else {
+                    a.ip = ip.to_string();
+                    a.prefix = prefix.parse().unwrap_or(a.prefix);
+                }
             }
         }
     }
