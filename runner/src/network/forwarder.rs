@@ -21,6 +21,8 @@ use std::time::Duration;
 /// A UDP client's flow ends after this long without a reply from the
 /// container (its namespace socket is closed; a later datagram opens a new one).
 const UDP_IDLE: Duration = Duration::from_secs(60);
+/// The pipe between the two sockets of a TCP connection.
+const PIPE_SIZE: usize = 1 << 20;
 /// Datagrams are at most this big (the largest UDP payload).
 const UDP_MAX: usize = 65535;
 
@@ -111,7 +113,16 @@ fn pump(from: &TcpStream, to: &TcpStream) {
     if piped {
         // SAFETY: both fds were just created and are owned here only.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        const CHUNK: usize = 1 << 20;
+        // A pipe holds 64 KiB by default: one splice pair per 64 KiB. Ask
+        // for PIPE_SIZE (the unprivileged limit, fs.pipe-max-size, is 1 MiB
+        // by default); whatever the kernel grants is used.
+        // SAFETY: fcntl on a pipe fd we own.
+        let granted = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as i32) };
+        let chunk = if granted > 0 {
+            granted as usize
+        } else {
+            1 << 16
+        };
         loop {
             // SAFETY: splice between fds we hold; null offsets for sockets/pipes.
             let n = unsafe {
@@ -120,7 +131,7 @@ fn pump(from: &TcpStream, to: &TcpStream) {
                     std::ptr::null_mut(),
                     w.as_raw_fd(),
                     std::ptr::null_mut(),
-                    CHUNK,
+                    chunk,
                     libc::SPLICE_F_MOVE,
                 )
             };
