@@ -802,3 +802,125 @@ fn stats_ps_templates_latest_and_prune() {
         "runc overlay\n"
     );
 }
+
+/// `ps --filter` before, since, until, volume, network and pod, and
+/// templates reading a missing map key, side by side with Podman 4.3.1 on
+/// the same containers (created in the same order in both).
+#[test]
+fn ps_filters_and_missing_map_keys_as_podman() {
+    let test = "ps_filters_and_missing_map_keys_as_podman";
+    let Some((v, rootfs)) = setup(test) else {
+        return;
+    };
+    let podman = match e2e_support::Podman::new("vfs") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return;
+        }
+    };
+    let tar = run_bounded(
+        Command::new("tar").args(["-C", &rootfs, "-cf", "-", "."]),
+        b"",
+        Duration::from_secs(60),
+    );
+    let imported = run_bounded(
+        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
+        &tar.stdout,
+        Duration::from_secs(120),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let vol = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/data", vol.path().display());
+    let net = "vigilpsfilter";
+    let fixtures: [&[&str]; 4] = [
+        &["network", "create", net],
+        &["create", "--name", "f1", "--label", "a=b", IMAGE, "true"],
+        &["create", "--name", "f2", "-v", &bind, IMAGE, "true"],
+        &["create", "--name", "f3", "--network", net, IMAGE, "true"],
+    ];
+    for args in fixtures {
+        podman.ok(args);
+        v.ok(args);
+    }
+    let source = vol.path().display().to_string();
+    let future = format!(
+        "until={}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600
+    );
+    let filters: Vec<Vec<String>> = [
+        vec!["before=f3".to_string()],
+        vec!["since=f1".into()],
+        vec!["since=f1".into(), "before=f3".into()],
+        vec!["until=2020-01-01T00:00:00Z".into()],
+        vec!["until=1h".into()],
+        vec![future],
+        vec![format!("volume={source}")],
+        vec![format!("volume={source}:/data")],
+        vec![format!("volume={source}:/other")],
+        vec!["volume=/data".into()],
+        vec![format!("network={net}")],
+        vec!["network=nosuchnet".into()],
+        vec!["pod=nosuchpod".into()],
+        vec!["before=nosuch".into()],
+        vec!["until=bogus".into()],
+    ]
+    .to_vec();
+    for f in &filters {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for one in f {
+            args.extend(["--filter", one.as_str()]);
+        }
+        let (p, ours) = (podman.run(&args), v.run(&args));
+        assert_eq!(
+            (ours.status.code(), text(&ours.stdout)),
+            (p.status.code(), text(&p.stdout)),
+            "{f:?}: podman stderr {}\nvigil stderr {}",
+            text(&p.stderr),
+            text(&ours.stderr)
+        );
+        let (perr, verr) = (text(&p.stderr), text(&ours.stderr));
+        if let Some(message) = perr.trim().strip_prefix("Error: ") {
+            assert!(verr.contains(message), "{f:?}: {verr:?} lacks {message:?}");
+        }
+    }
+    for format in [
+        "{{.Config.Labels.nope}}",
+        "{{.Config.Labels.nope.x}}|{{.Config.Labels.a}}",
+        "{{index .Config.Labels \"nope\"}}|",
+        "{{if .Config.Labels.nope}}y{{else}}n{{end}}",
+        "{{.NetworkSettings.Networks.nope}}",
+    ] {
+        let args = ["inspect", "-f", format, "f1"];
+        assert_eq!(v.ok(&args), podman.ok(&args), "{format}");
+    }
+    for args in [
+        &["inspect", "-f", "{{.Config.Nope}}", "f1"][..],
+        &["ps", "-a", "--format", "{{.Nope}}"][..],
+    ] {
+        let (p, ours) = (podman.run(args), v.run(args));
+        assert_eq!(p.status.code(), Some(125));
+        assert_eq!(ours.status.code(), Some(125), "{args:?}");
+        assert!(
+            text(&ours.stderr).contains("can't evaluate field Nope"),
+            "{args:?}: {}",
+            text(&ours.stderr)
+        );
+    }
+    assert_eq!(
+        v.ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Labels.nope}}",
+            "--filter",
+            "name=f1"
+        ]),
+        "<no value>\n"
+    );
+    let _ = podman.run(&["network", "rm", "-f", net]);
+}

@@ -65,6 +65,7 @@ pub mod stop;
 pub mod system;
 pub mod tag;
 pub mod template;
+pub mod timespec;
 pub mod top;
 pub mod units;
 pub mod unpause;
