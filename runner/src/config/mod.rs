@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub mod auth;
 pub mod containers;
+pub mod cred_helper;
 pub mod registries;
 pub mod storage;
 

@@ -197,6 +197,16 @@ impl Fixture {
         text(&out.stdout)
     }
 
+    /// skopeo's auth file for [`seed`]: `user`/`password` for `addr`.
+    pub fn write_seed_auth(&self, addr: &str, user: &str, password: &str) {
+        let basic = base64_of(&format!("{user}:{password}"));
+        fs::write(
+            self.path("seed-auth.json"),
+            format!("{{\"auths\":{{\"{addr}\":{{\"auth\":\"{basic}\"}}}}}}"),
+        )
+        .unwrap();
+    }
+
     pub fn write_registries_conf(&self, text: &str) {
         fs::write(self.path("registries.conf"), text).unwrap();
     }
@@ -313,6 +323,57 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Base64, as auth files hold `user:password`.
+pub fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A TLS registry (the fixture's CA) with Basic auth for `user`/`password`,
+/// holding the test image as `tests/busybox:1` (seeded by skopeo with its
+/// own auth file, `seed-auth.json`).
+pub struct TlsBasicRegistry {
+    pub registry: Registry,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `ADDR/tests/busybox:1`.
+    pub image: String,
+    /// The `--cert-dir` with the CA.
+    pub certs: String,
+}
+
+impl TlsBasicRegistry {
+    pub fn start(fx: &Fixture, user: &str, password: &str) -> TlsBasicRegistry {
+        fx.make_tls();
+        fx.add_user(user, password);
+        let registry = Registry::start(
+            fx,
+            "tls",
+            &RegistryConfig {
+                tls: true,
+                htpasswd: true,
+                ..Default::default()
+            },
+        );
+        let addr = registry.addr.clone();
+        fx.write_seed_auth(&addr, user, password);
+        let image = format!("{addr}/tests/busybox:1");
+        seed(
+            fx,
+            &format!("oci:{}:multi", oci_layout().display()),
+            &image,
+            true,
+            false,
+        );
+        TlsBasicRegistry {
+            registry,
+            addr,
+            image,
+            certs: fx.path("certs").display().to_string(),
+        }
     }
 }
 
