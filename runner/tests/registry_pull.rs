@@ -476,6 +476,76 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     }
 }
 
+/// Blobs larger than the chunk size go up as POST, PATCHes with
+/// `Content-Range` (one per chunk, each on the registry's latest upload
+/// location) and a closing PUT; the registry reassembles the same blobs,
+/// and Podman pulls the same image ID.
+#[test]
+fn chunked_push_patches_with_content_range() {
+    require!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let from = plain(&fx, "from");
+    let to = plain(&fx, "to");
+    let image = format!("{}/test/multi:1", from.addr);
+    seed(&fx, &src("multi"), &image, false, false);
+    let v = Vigil::new().unwrap();
+    let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
+    let id = id.trim();
+    let source: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    let chunk: u64 = 16 << 10;
+    let sizes: Vec<u64> = source["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(std::iter::once(&source["config"]))
+        .map(|b| b["size"].as_u64().unwrap())
+        .collect();
+    let chunks: u64 = sizes
+        .iter()
+        .filter(|&&s| s > chunk)
+        .map(|s| s.div_ceil(chunk))
+        .sum();
+    assert!(
+        chunks >= 2,
+        "the test image's blobs are too small: {sizes:?}"
+    );
+
+    let dest = format!("{}/chunked/multi:1", to.addr);
+    let mut c = fx.vigil(&v, &["push", "-q", "--tls-verify=false", &image, &dest]);
+    c.env("VIGIL_PUSH_CHUNK_SIZE", chunk.to_string());
+    let out = registry_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(180));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let log = to.access_log();
+    let patches = log
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/chunked/multi/blobs/uploads/"))
+        .count();
+    assert_eq!(patches as u64, chunks, "{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"PATCH "))
+            .all(|l| l.contains("\" 202 ")),
+        "{log}"
+    );
+    let pushed: serde_json::Value =
+        serde_json::from_str(&skopeo_inspect(&fx, &dest, true, false)).unwrap();
+    assert_eq!(pushed["layers"], source["layers"]);
+    assert_eq!(skopeo_id(&fx, &dest), id);
+    let v2 = Vigil::new().unwrap();
+    assert_eq!(
+        fx.ok(&v2, &["pull", "-q", "--tls-verify=false", &dest])
+            .trim(),
+        id
+    );
+    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
+        let out = podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
+        assert_eq!(out.trim(), id);
+    }
+}
+
 #[test]
 fn search_lists_the_catalog_and_tags() {
     require!();
