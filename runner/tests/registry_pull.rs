@@ -546,6 +546,112 @@ fn chunked_push_patches_with_content_range() {
     }
 }
 
+/// Enforcing short names with two search registries: without a terminal
+/// Podman's error; on a pty the selector (Podman's rows, arrows, Enter),
+/// the chosen name pulled and recorded in the alias cache only once it
+/// pulled, later pulls resolved through the cache; a cancel records nothing.
+#[test]
+fn short_name_selector_on_a_terminal() {
+    require!();
+    let fx = Fixture::new();
+    let a = plain(&fx, "a");
+    let b = plain(&fx, "b");
+    seed(
+        &fx,
+        &src("multi"),
+        &format!("{}/tests/shortie:1", b.addr),
+        false,
+        false,
+    );
+    fx.write_registries_conf(&format!(
+        "unqualified-search-registries = [\"{}\", \"{}\"]\nshort-name-mode = \"enforcing\"\n\
+         [[registry]]\nlocation = \"{}\"\ninsecure = true\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+        a.addr, b.addr, a.addr, b.addr
+    ));
+    let cache = fx.path("cache/short-name-aliases.conf");
+    let v = Vigil::new().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = fx.vigil(&v, args);
+        c.env("VIGIL_SHORT_NAME_ALIASES_CONF", &cache);
+        c
+    };
+    let limit = std::time::Duration::from_secs(120);
+    let out = registry_support::run_bounded(&mut cmd(&["pull", "tests/shortie:1"]), b"", limit);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr)
+            .contains("short-name resolution enforced but cannot prompt without a TTY"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // On a terminal: the list, down to the second registry, Enter.
+    let selected = |keys: &[u8]| {
+        let pty = registry_support::e2e_support::Pty::open(24, 100);
+        let child = pty.spawn(cmd(&["pull", "tests/shortie:1"]));
+        let at = pty.expect(b"Please select an image: ", 0, limit);
+        pty.expect(
+            format!("    {}/tests/shortie:1", b.addr).as_bytes(),
+            at,
+            limit,
+        );
+        pty.wait_raw(limit);
+        pty.write(keys);
+        let status = registry_support::e2e_support::wait_bounded(child, limit, "pull").status;
+        (status.code(), text(&pty.finish(limit)))
+    };
+    let first = format!("  \x1b[1m▸\x1b[0m \x1b[4m{}/tests/shortie:1\x1b[0m", a.addr);
+    let (code, shown) = selected(b"\x1b[B\x03");
+    assert_eq!(code, Some(125), "{shown}");
+    assert!(shown.contains(&first), "{shown:?}");
+    assert!(shown.contains("^C"), "{shown:?}");
+    assert!(!cache.exists());
+    // The first registry does not have it: the pull fails, nothing recorded.
+    let (code, shown) = selected(b"\r");
+    assert_eq!(code, Some(125), "{shown}");
+    assert!(
+        shown.contains(&format!("✔\x1b[0m \x1b[2m{}/tests/shortie:1", a.addr)),
+        "{shown:?}"
+    );
+    assert!(!cache.exists());
+    let (code, shown) = selected(b"\x1b[B\r");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "  \x1b[1m▸\x1b[0m \x1b[4m{}/tests/shortie:1\x1b[0m",
+            b.addr
+        )),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(&format!("Trying to pull {}/tests/shortie:1...", b.addr)),
+        "{shown:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(&cache).unwrap(),
+        format!(
+            "[aliases]\n  \"tests/shortie\" = \"{}/tests/shortie\"\n",
+            b.addr
+        )
+    );
+
+    // Later pulls (no terminal needed; a fresh store, so not found there)
+    // resolve through the cache.
+    let v2 = Vigil::new().unwrap();
+    let mut c = fx.vigil(&v2, &["pull", "tests/shortie:1"]);
+    c.env("VIGIL_SHORT_NAME_ALIASES_CONF", &cache);
+    let out = registry_support::run_bounded(&mut c, b"", limit);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "Resolved \"tests/shortie\" as an alias ({})",
+            cache.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn search_lists_the_catalog_and_tags() {
     require!();

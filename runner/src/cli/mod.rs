@@ -59,6 +59,7 @@ pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod search;
+pub mod short_name_prompt;
 pub mod start;
 pub mod stats;
 pub mod stop;
