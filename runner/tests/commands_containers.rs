@@ -13,23 +13,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use e2e_support::{run_bounded, text, vigil_and_busybox_rootfs, Vigil};
+use e2e_support::{
+    rootfs_tar, run_bounded, text, vigil_with_busybox_image as setup, Vigil, BUSYBOX_IMAGE,
+};
 
-const IMAGE: &str = "localhost/bb:latest";
-
-/// A vigil with the busybox rootfs imported as `localhost/bb`.
-fn setup(test: &str) -> Option<(Vigil, String)> {
-    let (v, rootfs) = vigil_and_busybox_rootfs(test)?;
-    let tar = run_bounded(
-        Command::new("tar").args(["-C", &rootfs, "-cf", "-", "."]),
-        b"",
-        Duration::from_secs(60),
-    );
-    assert!(tar.status.success(), "tar of the rootfs");
-    let out = v.run_input(&["import", "-q", "-", "localhost/bb"], &tar.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    Some((v, rootfs))
-}
+const IMAGE: &str = BUSYBOX_IMAGE;
 
 /// (exit code, stdout, stderr).
 fn run(v: &Vigil, args: &[&str]) -> (Option<i32>, String, String) {
@@ -403,21 +391,7 @@ fn export_import_round_trip_and_diff_and_commit() {
         !names.contains(&"mnt/host/v"),
         "a file in a volume is not exported"
     );
-    // script(1) gives export a terminal for stdout.
-    let tty = run_bounded(
-        Command::new("script").args([
-            "-qec",
-            &format!(
-                "{} --root {} --runroot {} export d",
-                v.bin.display(),
-                v.root().display(),
-                v.runroot().display()
-            ),
-            "/dev/null",
-        ]),
-        b"",
-        Duration::from_secs(60),
-    );
+    let tty = v.run_on_terminal(&["export", "d"]);
     assert!(
         text(&tty.stdout).contains("refusing to export to terminal. Use -o flag or redirect"),
         "{}",
@@ -819,20 +793,25 @@ fn ps_filters_and_missing_map_keys_as_podman() {
             return;
         }
     };
-    let tar = run_bounded(
-        Command::new("tar").args(["-C", &rootfs, "-cf", "-", "."]),
-        b"",
-        Duration::from_secs(60),
-    );
     let imported = run_bounded(
         &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
-        &tar.stdout,
+        &rootfs_tar(&rootfs),
         Duration::from_secs(120),
     );
     assert!(imported.status.success(), "{}", text(&imported.stderr));
     let vol = tempfile::tempdir().unwrap();
     let bind = format!("{}:/data", vol.path().display());
-    let net = "vigilpsfilter";
+    // Networks are the host's, not the store's: a name of this run, removed
+    // on the way out (also when an assertion fails).
+    let net = format!("vpsf{}", std::process::id());
+    let net = net.as_str();
+    struct RemoveNetwork<'a>(&'a Vigil, &'a str);
+    impl Drop for RemoveNetwork<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["network", "rm", "-f", self.1]);
+        }
+    }
+    let _remove = RemoveNetwork(&v, net);
     let fixtures: [&[&str]; 4] = [
         &["network", "create", net],
         &["create", "--name", "f1", "--label", "a=b", IMAGE, "true"],

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use registry_support::{
-    base64_of, oci_layout, seed, text, unavailable, Fixture, Registry, RegistryConfig,
+    assert_failed, base64_of, oci_src, seed, text, Fixture, Registry, RegistryConfig,
     TlsBasicRegistry, TokenServer, Vigil,
 };
 
@@ -17,10 +17,7 @@ const PASSWORD: &str = "s3cret-pw";
 
 #[test]
 fn login_pull_push_and_logout_over_tls_with_basic_auth() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = TlsBasicRegistry::start(&fx, "alice", PASSWORD);
@@ -36,42 +33,22 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
         &["login", "-u", "alice", "--password-stdin", &a],
         PASSWORD.as_bytes(),
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
         "authenticating creds for \"{a}\": pinging container registry {a}: Get \"https://{a}/v2/\": "
-    )), "{}", text(&out.stderr));
+    ));
     assert!(!auth.exists());
 
     // Wrong password: Podman's message, nothing written.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        b"wrong\n",
-    );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("logging into \"{a}\": invalid username/password")),
-        "{}",
-        text(&out.stderr)
+    let out = fx.login(&v, certs, "alice", &a, b"wrong\n");
+    assert_failed(
+        &out,
+        &format!("logging into \"{a}\": invalid username/password"),
     );
     assert!(!auth.exists());
 
     // Without credentials: unauthorized.
     let out = fx.run(&v, &["pull", "--cert-dir", certs, &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("unauthorized: authentication required"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "unauthorized: authentication required");
     let out = fx.run(
         &v,
         &["pull", "--cert-dir", certs, "--creds", "alice:bad", &image],
@@ -80,19 +57,7 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
     assert_eq!(fx.ok(&v, &["images", "-q"]), "");
 
     // Good login: the auth file as Podman writes it, mode 0600.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
+    let out = fx.login(&v, certs, "alice", &a, format!("{PASSWORD}\n").as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Login Succeeded!\n");
     assert!(!text(&out.stdout).contains(PASSWORD) && !text(&out.stderr).contains(PASSWORD));
@@ -170,20 +135,12 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
 
     // No terminal and no password: Podman's error, nothing written.
     let out = fx.run_input(&v, &["login", "--cert-dir", certs, "-u", "alice", &a], b"");
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("inappropriate ioctl for device"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "inappropriate ioctl for device");
 }
 
 #[test]
 fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     fx.make_tls();
@@ -200,7 +157,7 @@ fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
     );
     let a = reg.addr.clone();
     fx.write_seed_auth(&a, "alice", PASSWORD);
-    let src = format!("oci:{}:multi", oci_layout().display());
+    let src = oci_src("multi");
     seed(&fx, &src, &format!("{a}/public/bb:1"), true, false);
     seed(&fx, &src, &format!("{a}/team/bb:1"), true, false);
     let certs = fx.path("certs");
@@ -227,47 +184,16 @@ fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
         &v,
         &["pull", "--cert-dir", certs, &format!("{a}/team/bb:1")],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("unauthorized: authentication required"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "unauthorized: authentication required");
 
     // Login: wrong then right; then team/bb pulls and pushes with her token.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        b"nope",
-    );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("logging into \"{a}\": invalid username/password")),
-        "{}",
-        text(&out.stderr)
+    let out = fx.login(&v, certs, "alice", &a, b"nope");
+    assert_failed(
+        &out,
+        &format!("logging into \"{a}\": invalid username/password"),
     );
     assert!(!fx.path("auth.json").exists());
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        PASSWORD.as_bytes(),
-    );
+    let out = fx.login(&v, certs, "alice", &a, PASSWORD.as_bytes());
     assert_eq!(
         text(&out.stdout),
         "Login Succeeded!\n",
@@ -375,10 +301,7 @@ fn path_with(bin: &std::path::Path) -> String {
 /// secret is a clear error, and the password never reaches argv or output.
 #[test]
 fn credential_helpers_serve_pull_login_and_logout() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = TlsBasicRegistry::start(&fx, "alice", PASSWORD);
@@ -436,12 +359,7 @@ fn credential_helpers_serve_pull_login_and_logout() {
         ],
         b"",
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("unauthorized"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "unauthorized");
 
     // Login stores through the helper (the auth file is left as it was),
     // --get-login reads it back, logout erases it.
@@ -501,12 +419,7 @@ fn credential_helpers_serve_pull_login_and_logout() {
     )
     .unwrap();
     let out = run(&["pull", "--cert-dir", &certs, &image], b"");
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("docker-credential-vigil-missing get"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "docker-credential-vigil-missing get");
 
     // The helper only ever saw its action in argv.
     let argv = fs::read_to_string(helper.join("argv.log")).unwrap();

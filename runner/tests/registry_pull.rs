@@ -9,18 +9,9 @@ mod registry_support;
 use std::fs;
 
 use registry_support::{
-    make_multiarch, oci_layout, seed, skopeo_inspect, text, unavailable, Fixture, Registry,
+    assert_failed, make_multiarch, oci_src, seed, skopeo_inspect, text, Fixture, Registry,
     RegistryConfig, Vigil,
 };
-
-macro_rules! require {
-    () => {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-}
 
 fn plain(fx: &Fixture, name: &str) -> Registry {
     Registry::start(fx, name, &RegistryConfig::default())
@@ -37,18 +28,14 @@ fn skopeo_id(fx: &Fixture, image: &str) -> String {
         .to_string()
 }
 
-fn src(name: &str) -> String {
-    format!("oci:{}:{name}", oci_layout().display())
-}
-
 #[test]
 fn pull_by_tag_and_by_digest_matches_skopeo() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let want_id = skopeo_id(&fx, &image);
 
     let v = Vigil::new().unwrap();
@@ -119,33 +106,23 @@ fn pull_by_tag_and_by_digest_matches_skopeo() {
             &format!("{}/test/multi:nope", reg.addr),
         ],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
             "initializing source docker://{0}/test/multi:nope: reading manifest nope in {0}/test/multi: manifest unknown: manifest unknown",
             reg.addr
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+        ));
     assert_eq!(fx.ok(&v3, &["images", "-q"]), "");
 
     // Secure by default: 127.0.0.1 is not implicitly insecure.
     let out = fx.run(&v3, &["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
             "pinging container registry {0}: Get \"https://{0}/v2/\": http: server gave HTTP response to HTTPS client",
             reg.addr
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+        ));
 }
 
 #[test]
 fn an_index_resolves_to_the_wanted_platform() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
@@ -197,10 +174,9 @@ fn an_index_resolves_to_the_wanted_platform() {
         &v,
         &["pull", "--tls-verify=false", "--arch", "s390x", &image],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
         "choosing an image from manifest list docker://{image}: no image found in image index for architecture s390x, variant \"\", OS linux"
-    )), "{}", text(&out.stderr));
+    ));
     let out = fx.run(
         &v,
         &[
@@ -218,21 +194,21 @@ fn an_index_resolves_to_the_wanted_platform() {
 
 #[test]
 fn mirrors_remaps_blocking_and_insecure_from_registries_conf() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     let primary = plain(&fx, "primary");
     let mirror = plain(&fx, "mirror");
     let dead = registry_support::free_port();
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/mirror/library/busybox:1", mirror.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("base"),
+        &oci_src("base"),
         &format!("{}/hub/library/busybox:2", primary.addr),
         false,
         false,
@@ -300,7 +276,7 @@ insecure = true
     mirror.stop();
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/hub/library/busybox:3", primary.addr),
         false,
         false,
@@ -313,14 +289,12 @@ insecure = true
 
     // Blocked: refused before any traffic, naming the file.
     let out = fx.run(&v, &["pull", "blocked.test/foo:1"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(
+        &out,
+        &format!(
             "registry blocked.test is blocked in {}",
             fx.path("registries.conf").display()
-        )),
-        "{}",
-        text(&out.stderr)
+        ),
     );
 
     // insecure = true in registries.conf: no --tls-verify needed.
@@ -337,12 +311,12 @@ insecure = true
 
 #[test]
 fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
     let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
     let id = id.trim();
@@ -482,13 +456,13 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
 /// and Podman pulls the same image ID.
 #[test]
 fn chunked_push_patches_with_content_range() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let from = plain(&fx, "from");
     let to = plain(&fx, "to");
     let image = format!("{}/test/multi:1", from.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
     let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
     let id = id.trim();
@@ -552,13 +526,13 @@ fn chunked_push_patches_with_content_range() {
 /// pulled, later pulls resolved through the cache; a cancel records nothing.
 #[test]
 fn short_name_selector_on_a_terminal() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     let a = plain(&fx, "a");
     let b = plain(&fx, "b");
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/tests/shortie:1", b.addr),
         false,
         false,
@@ -577,12 +551,9 @@ fn short_name_selector_on_a_terminal() {
     };
     let limit = std::time::Duration::from_secs(120);
     let out = registry_support::run_bounded(&mut cmd(&["pull", "tests/shortie:1"]), b"", limit);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr)
-            .contains("short-name resolution enforced but cannot prompt without a TTY"),
-        "{}",
-        text(&out.stderr)
+    assert_failed(
+        &out,
+        "short-name resolution enforced but cannot prompt without a TTY",
     );
 
     // On a terminal: the list, down to the second registry, Enter.
@@ -654,27 +625,27 @@ fn short_name_selector_on_a_terminal() {
 
 #[test]
 fn search_lists_the_catalog_and_tags() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/mono:1", reg.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/other:1", reg.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("base"),
+        &oci_src("base"),
         &format!("{}/other:2", reg.addr),
         false,
         false,
@@ -743,7 +714,7 @@ fn search_lists_the_catalog_and_tags() {
 
 #[test]
 fn run_pulls_a_missing_image_per_policy() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     let reg = plain(&fx, "a");
     fx.write_registries_conf(&format!(
@@ -751,16 +722,11 @@ fn run_pulls_a_missing_image_per_policy() {
         reg.addr
     ));
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
 
     let out = fx.run(&v, &["run", "--rm", "--pull=never", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("{image}: image not known")),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, &format!("{image}: image not known"));
 
     let out = fx.run(&v, &["run", "--rm", &image]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -783,10 +749,5 @@ fn run_pulls_a_missing_image_per_policy() {
     assert_eq!(text(&out.stdout), "hi\n");
 
     let out = fx.run(&v, &["create", &format!("{}/test/none:1", reg.addr)]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("manifest unknown"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "manifest unknown");
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 #[path = "../e2e_support/mod.rs"]
 pub mod e2e_support;
 
-pub use e2e_support::{run_bounded, test_images, text, which, Vigil};
+#[allow(unused_imports)]
+pub use e2e_support::{assert_failed, run_bounded, test_images, text, which, Vigil};
 
 /// Why the registry tests cannot run here, if they cannot.
 pub fn unavailable() -> Option<String> {
@@ -32,6 +33,23 @@ pub fn unavailable() -> Option<String> {
         return Some(e);
     }
     None
+}
+
+/// Returns from the calling test, saying why, when the registry tests
+/// cannot run here ([`unavailable`]).
+#[macro_export]
+macro_rules! require_registry {
+    () => {
+        if let Some(why) = $crate::registry_support::unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// `oci:LAYOUT:TAG` of the test images' OCI layout, a source for [`seed`].
+pub fn oci_src(tag: &str) -> String {
+    format!("oci:{}:{tag}", oci_layout().display())
 }
 
 /// A port nobody listens on right now (the kernel picks it).
@@ -207,6 +225,24 @@ impl Fixture {
         .unwrap();
     }
 
+    /// `vigil login --cert-dir CERTS -u USER --password-stdin ADDR` with
+    /// `password` on stdin.
+    pub fn login(&self, v: &Vigil, certs: &str, user: &str, addr: &str, password: &[u8]) -> Output {
+        self.run_input(
+            v,
+            &[
+                "login",
+                "--cert-dir",
+                certs,
+                "-u",
+                user,
+                "--password-stdin",
+                addr,
+            ],
+            password,
+        )
+    }
+
     pub fn write_registries_conf(&self, text: &str) {
         fs::write(self.path("registries.conf"), text).unwrap();
     }
@@ -361,13 +397,7 @@ impl TlsBasicRegistry {
         let addr = registry.addr.clone();
         fx.write_seed_auth(&addr, user, password);
         let image = format!("{addr}/tests/busybox:1");
-        seed(
-            fx,
-            &format!("oci:{}:multi", oci_layout().display()),
-            &image,
-            true,
-            false,
-        );
+        seed(fx, &oci_src("multi"), &image, true, false);
         TlsBasicRegistry {
             registry,
             addr,
