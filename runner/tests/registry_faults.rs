@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use registry_support::{
-    assert_failed, oci_src, seed, skopeo_inspect, text, Fixture, Registry, RegistryConfig, Vigil,
+    assert_failed, oci_src, seed, skopeo_json, text, Fixture, Registry, RegistryConfig, Vigil,
 };
 
 /// The file a docker-registry keeps blob `digest` in.
@@ -49,8 +49,7 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
     seed(&fx, &oci_src("multi"), &image, false, false);
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &image, true);
     let last = raw["layers"].as_array().unwrap().last().unwrap()["digest"]
         .as_str()
         .unwrap()

@@ -9,7 +9,7 @@ mod registry_support;
 use std::fs;
 
 use registry_support::{
-    assert_failed, make_multiarch, oci_src, seed, skopeo_inspect, text, Fixture, Registry,
+    assert_failed, make_multiarch, oci_src, seed, skopeo_json, text, Fixture, Registry,
     RegistryConfig, Vigil,
 };
 
@@ -19,8 +19,7 @@ fn plain(fx: &Fixture, name: &str) -> Registry {
 
 /// The config digest (image ID) skopeo sees for `image`.
 fn skopeo_id(fx: &Fixture, image: &str) -> String {
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(fx, image, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(fx, image, true);
     raw["config"]["digest"]
         .as_str()
         .unwrap()
@@ -88,8 +87,7 @@ fn pull_by_tag_and_by_digest_matches_skopeo() {
     assert_eq!(after - before, 1, "only the config blob is fetched again");
 
     // By digest, into another store: the same image, without a tag.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, false, false)).unwrap();
+    let manifest: serde_json::Value = skopeo_json(&fx, &image, false);
     let digest = manifest["Digest"].as_str().unwrap();
     let by_digest = format!("{}/test/multi@{digest}", reg.addr);
     let v2 = Vigil::new().unwrap();
@@ -342,8 +340,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     );
     assert!(err.ends_with(&format!("Copying config sha256:{id}\nWriting manifest to image destination\nStoring signatures\n")), "{err}");
     let pushed = fs::read_to_string(&digestfile).unwrap();
-    let inspect: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &dest, false, false)).unwrap();
+    let inspect: serde_json::Value = skopeo_json(&fx, &dest, false);
     assert_eq!(inspect["Digest"].as_str().unwrap(), pushed);
     assert_eq!(skopeo_id(&fx, &dest), id);
     // The blobs were mounted from the repository they were pulled from.
@@ -352,10 +349,8 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
         "no cross-repository mount"
     );
     // Same blob digests as the source: pushed back byte for byte.
-    let a: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
-    let b: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &dest, true, false)).unwrap();
+    let a: serde_json::Value = skopeo_json(&fx, &image, true);
+    let b: serde_json::Value = skopeo_json(&fx, &dest, true);
     assert_eq!(a["layers"], b["layers"]);
 
     // Pulled back by a fresh vigil: same ID.
@@ -380,8 +375,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
             &v2s2,
         ],
     );
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &v2s2, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &v2s2, true);
     assert_eq!(
         raw["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -399,8 +393,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
             &zst,
         ],
     );
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &zst, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &zst, true);
     assert_eq!(
         raw["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -430,8 +423,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
         ],
     );
     assert_eq!(skopeo_id(&fx, &loaded), loaded_id);
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &loaded, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &loaded, true);
     assert_eq!(
         raw["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -466,8 +458,7 @@ fn chunked_push_patches_with_content_range() {
     let v = Vigil::new().unwrap();
     let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
     let id = id.trim();
-    let source: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    let source: serde_json::Value = skopeo_json(&fx, &image, true);
     let chunk: u64 = 16 << 10;
     let sizes: Vec<u64> = source["layers"]
         .as_array()
@@ -504,8 +495,7 @@ fn chunked_push_patches_with_content_range() {
             .all(|l| l.contains("\" 202 ")),
         "{log}"
     );
-    let pushed: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &dest, true, false)).unwrap();
+    let pushed: serde_json::Value = skopeo_json(&fx, &dest, true);
     assert_eq!(pushed["layers"], source["layers"]);
     assert_eq!(skopeo_id(&fx, &dest), id);
     let v2 = Vigil::new().unwrap();

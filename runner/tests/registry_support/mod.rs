@@ -444,6 +444,12 @@ pub fn skopeo_inspect(fx: &Fixture, image: &str, raw: bool, tls: bool) -> String
     text(&must(&mut c, "skopeo inspect").stdout)
 }
 
+/// [`skopeo_inspect`] of a plain-HTTP registry's image, parsed: the raw
+/// manifest (`raw`) or skopeo's summary.
+pub fn skopeo_json(fx: &Fixture, image: &str, raw: bool) -> serde_json::Value {
+    serde_json::from_str(&skopeo_inspect(fx, image, raw, false)).expect("skopeo inspect JSON")
+}
+
 /// The OCI layout of the test images (`base`, `multi`).
 pub fn oci_layout() -> PathBuf {
     test_images().expect("test images").join("oci")
