@@ -9,8 +9,8 @@ mod registry_support;
 use std::fs;
 
 use registry_support::{
-    assert_failed, make_multiarch, oci_src, seed, skopeo_json, text, Fixture, Registry,
-    RegistryConfig, Vigil,
+    assert_failed, assert_podman_pulls, make_multiarch, oci_src, seed, skopeo_json, text, Fixture,
+    Registry, RegistryConfig, Vigil,
 };
 
 fn plain(fx: &Fixture, name: &str) -> Registry {
@@ -436,10 +436,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     );
 
     // Podman pulls what vigil pushed, with the same image ID.
-    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
-        let out = podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
-        assert_eq!(out.trim(), id);
-    }
+    assert_podman_pulls(&dest, id);
 }
 
 /// Blobs larger than the chunk size go up as POST, PATCHes with
@@ -504,10 +501,7 @@ fn chunked_push_patches_with_content_range() {
             .trim(),
         id
     );
-    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
-        let out = podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
-        assert_eq!(out.trim(), id);
-    }
+    assert_podman_pulls(&dest, id);
 }
 
 /// Enforcing short names with two search registries: without a terminal

@@ -422,6 +422,11 @@ pub fn test_images() -> Result<PathBuf, String> {
     }
 }
 
+/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
+pub fn test_image_archive() -> Result<PathBuf, String> {
+    Ok(test_images()?.join("docker.tar"))
+}
+
 /// make-images.sh's directory (built on first use; the script locks), or why not.
 pub fn e2e_images() -> Result<PathBuf, String> {
     let dir =

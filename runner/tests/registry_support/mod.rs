@@ -407,6 +407,16 @@ impl TlsBasicRegistry {
     }
 }
 
+/// Podman (its own configuration, vfs) pulls `image` from a plain-HTTP
+/// registry and gets the image `id`; nothing to check where Podman cannot
+/// run.
+pub fn assert_podman_pulls(image: &str, id: &str) {
+    if let Ok(podman) = e2e_support::Podman::new("vfs") {
+        let out = podman.ok(&["pull", "-q", "--tls-verify=false", image]);
+        assert_eq!(out.trim(), id, "podman pull {image}");
+    }
+}
+
 /// `skopeo copy [--all] SRC docker://DEST` to a plain-HTTP registry, or a
 /// TLS one with the fixture's certs and auth file.
 pub fn seed(fx: &Fixture, src: &str, dest: &str, tls: bool, all: bool) {
