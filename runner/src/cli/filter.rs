@@ -161,7 +161,7 @@ fn test(t: &Test, rec: &Record, subject: &FilterSubject<'_>) -> bool {
         Test::Volume(source, dest) => rec.config.parsed().is_ok_and(|parsed| {
             parsed.volumes.iter().any(|m| {
                 m.source == Path::new(source)
-                    && dest.as_ref().map_or(true, |d| {
+                    && dest.as_ref().is_none_or(|d| {
                         m.destination.trim_end_matches('/') == d.trim_end_matches('/')
                     })
             })
