@@ -903,3 +903,69 @@ fn ps_filters_and_missing_map_keys_as_podman() {
     );
     let _ = podman.run(&["network", "rm", "-f", net]);
 }
+
+/// `container prune --filter` label, label! and until, and the filter
+/// errors of container and image prune, side by side with Podman 4.3.1.
+#[test]
+fn prune_filters_as_podman() {
+    let test = "prune_filters_as_podman";
+    let Some((v, rootfs)) = setup(test) else {
+        return;
+    };
+    let podman = match e2e_support::Podman::new("vfs") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return;
+        }
+    };
+    let imported = run_bounded(
+        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
+        &rootfs_tar(&rootfs),
+        Duration::from_secs(120),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let names = |out: String| -> Vec<String> {
+        let mut n: Vec<String> = out.lines().map(String::from).collect();
+        n.sort();
+        n
+    };
+    for (prune, left) in [
+        (vec!["until=1h"], vec!["p1", "p2", "p3"]),
+        (vec!["label=a=b"], vec!["p2", "p3"]),
+        (vec!["label=a", "label!=a=b"], vec!["p1", "p3"]),
+        (vec!["label!=a"], vec!["p1", "p2"]),
+    ] {
+        for args in [
+            &["create", "--name", "p1", "--label", "a=b", IMAGE, "true"][..],
+            &["create", "--name", "p2", "--label", "a=c", IMAGE, "true"][..],
+            &["create", "--name", "p3", IMAGE, "true"][..],
+        ] {
+            if !names(v.ok(&["ps", "-a", "--format", "{{.Names}}"])).contains(&args[2].to_string())
+            {
+                v.ok(args);
+                podman.ok(args);
+            }
+        }
+        let mut args = vec!["container", "prune", "-f"];
+        for f in &prune {
+            args.extend(["--filter", f]);
+        }
+        let (ours, theirs) = (v.ok(&args), podman.ok(&args));
+        assert_eq!(ours.lines().count(), theirs.lines().count(), "{prune:?}");
+        let ps = ["ps", "-a", "--format", "{{.Names}}"];
+        assert_eq!(names(v.ok(&ps)), left, "{prune:?}");
+        assert_eq!(names(podman.ok(&ps)), left, "podman {prune:?}");
+    }
+    for args in [
+        &["container", "prune", "-f", "--filter", "bogus=1"][..],
+        &["image", "prune", "-f", "--filter", "bogus=1"][..],
+        &["container", "prune", "-f", "--filter", "until=bogus"][..],
+    ] {
+        let p = podman.run(args);
+        let message = text(&p.stderr);
+        let message = message.trim().trim_start_matches("Error: ");
+        assert_eq!(p.status.code(), Some(125));
+        fails(&v, args, message);
+    }
+}

@@ -196,3 +196,59 @@ fn ancestor_matches(want: &str, rec: &Record) -> bool {
         || short(name) == want
         || (want.contains(':') && name.ends_with(&format!("/{want}")))
 }
+
+/// `container/image/system prune --filter`: `until=TIME` (created before),
+/// `label=KEY[=VALUE]` and `label!=KEY[=VALUE]`, every one of them
+/// required (as Podman's prune filters are).
+#[derive(Default)]
+pub struct PruneFilter {
+    until: Vec<i128>,
+    labels: Vec<(String, Option<String>)>,
+    not_labels: Vec<(String, Option<String>)>,
+}
+
+impl PruneFilter {
+    /// `unknown` words the error for a key prunes do not take (Podman's
+    /// container and image prunes say it differently).
+    pub fn parse(
+        filters: &[String],
+        unknown: &dyn Fn(&str) -> String,
+    ) -> Result<PruneFilter, RunnerError> {
+        let mut out = PruneFilter::default();
+        let label = |value: &str| match value.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (value.to_string(), None),
+        };
+        for f in filters {
+            let (key, value) = f
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("invalid filter {f:?}: want KEY=VALUE")))?;
+            // `label!=a` splits at its `=` as key `label!`.
+            match key {
+                "until" => out
+                    .until
+                    .push(parse_time(value, now_nanos()).ok_or_else(|| {
+                        invalid(format!(
+                            "failed to parse value as time or duration: {value:?}"
+                        ))
+                    })?),
+                "label" => out.labels.push(label(value)),
+                "label!" => out.not_labels.push(label(value)),
+                _ => return Err(invalid(unknown(key))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Does something created at `created` (Unix ns) with `labels` go?
+    pub fn matches(&self, created: i128, labels: &BTreeMap<String, String>) -> bool {
+        let has = |(k, v): &(String, Option<String>)| match (labels.get(k), v) {
+            (Some(have), Some(want)) => have == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        self.until.iter().all(|&t| created < t)
+            && self.labels.iter().all(has)
+            && !self.not_labels.iter().any(has)
+    }
+}
