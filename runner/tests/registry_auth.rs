@@ -99,8 +99,7 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
         format!("Removed login credentials for {a}\n")
     );
     let out = fx.run(&v, &["logout", &a]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!("not logged into {a}")));
+    assert_failed(&out, &format!("not logged into {a}"));
     let out = fx.run(&v, &["login", "--get-login", &a]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
@@ -400,8 +399,27 @@ fn credential_helpers_serve_pull_login_and_logout() {
     );
     assert!(!helper.join("store").join(&a).exists());
     let out = run(&["logout", &a], b"");
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!("not logged into {a}")));
+    assert_failed(&out, &format!("not logged into {a}"));
+    // logout -a asks the helpers of credHelpers to forget their registries.
+    let out = run(
+        &[
+            "login",
+            "--cert-dir",
+            &certs,
+            "-u",
+            "alice",
+            "--password-stdin",
+            &a,
+        ],
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(helper.join("store").join(&a).exists());
+    assert_eq!(
+        text(&run(&["logout", "-a"], b"").stdout),
+        "Removed login credentials for all registries\n"
+    );
+    assert!(!helper.join("store").join(&a).exists());
 
     // credsStore serves every registry the file does not name otherwise.
     fs::write(&auth, "{\"auths\":{},\"credsStore\":\"vigiltest\"}").unwrap();

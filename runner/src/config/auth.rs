@@ -233,9 +233,24 @@ impl AuthFiles {
         Ok(found)
     }
 
-    /// Removes every credential from the primary file.
+    /// Removes every credential from the primary file, and asks the helper
+    /// of each `credHelpers` entry to forget its registry (as Podman).
     pub fn remove_all(&self) -> Result<(), ConfigError> {
         let mut doc = read(&self.primary)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let helpers: Vec<(String, String)> = doc
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(host, helper)| {
+                        Some((normalize_key(host), helper.as_str()?.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (host, helper) in helpers {
+            cred_helper::erase(&helper, &host).map_err(|e| self.helper_error(e))?;
+        }
         auths_mut(&mut doc, &self.primary)?.clear();
         write(&self.primary, &doc)
     }
