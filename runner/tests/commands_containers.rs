@@ -35,6 +35,26 @@ fn fails(v: &Vigil, args: &[&str], message: &str) {
     );
 }
 
+/// [`setup`] and a private Podman with the same rootfs imported as the
+/// same image, for side-by-side comparisons.
+fn setup_with_podman(test: &str) -> Option<(Vigil, e2e_support::Podman)> {
+    let (v, rootfs) = setup(test)?;
+    let podman = match e2e_support::Podman::new("vfs") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return None;
+        }
+    };
+    let imported = run_bounded(
+        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
+        &rootfs_tar(&rootfs),
+        Duration::from_secs(120),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    Some((v, podman))
+}
+
 fn inspect_f(v: &Vigil, name: &str, format: &str) -> String {
     v.ok(&["inspect", "-f", format, name])
         .trim_end()
@@ -783,22 +803,9 @@ fn stats_ps_templates_latest_and_prune() {
 #[test]
 fn ps_filters_and_missing_map_keys_as_podman() {
     let test = "ps_filters_and_missing_map_keys_as_podman";
-    let Some((v, rootfs)) = setup(test) else {
+    let Some((v, podman)) = setup_with_podman(test) else {
         return;
     };
-    let podman = match e2e_support::Podman::new("vfs") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return;
-        }
-    };
-    let imported = run_bounded(
-        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
-        &rootfs_tar(&rootfs),
-        Duration::from_secs(120),
-    );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
     let vol = tempfile::tempdir().unwrap();
     let bind = format!("{}:/data", vol.path().display());
     // Networks are the host's, not the store's: a name of this run, removed
@@ -909,22 +916,9 @@ fn ps_filters_and_missing_map_keys_as_podman() {
 #[test]
 fn prune_filters_as_podman() {
     let test = "prune_filters_as_podman";
-    let Some((v, rootfs)) = setup(test) else {
+    let Some((v, podman)) = setup_with_podman(test) else {
         return;
     };
-    let podman = match e2e_support::Podman::new("vfs") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return;
-        }
-    };
-    let imported = run_bounded(
-        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
-        &rootfs_tar(&rootfs),
-        Duration::from_secs(120),
-    );
-    assert!(imported.status.success(), "{}", text(&imported.stderr));
     let names = |out: String| -> Vec<String> {
         let mut n: Vec<String> = out.lines().map(String::from).collect();
         n.sort();

@@ -325,6 +325,21 @@ fn credential_helpers_serve_pull_login_and_logout() {
         out
     };
 
+    let login_alice = || {
+        run(
+            &[
+                "login",
+                "--cert-dir",
+                &certs,
+                "-u",
+                "alice",
+                "--password-stdin",
+                &a,
+            ],
+            format!("{PASSWORD}\n").as_bytes(),
+        )
+    };
+
     // credHelpers names the helper for this registry; its auths entry (a
     // wrong one) is not used.
     let with_helper = format!(
@@ -363,18 +378,7 @@ fn credential_helpers_serve_pull_login_and_logout() {
     // Login stores through the helper (the auth file is left as it was),
     // --get-login reads it back, logout erases it.
     fs::remove_file(helper.join("store").join(&a)).unwrap();
-    let out = run(
-        &[
-            "login",
-            "--cert-dir",
-            &certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
+    let out = login_alice();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Login Succeeded!\n");
     assert_eq!(fs::read_to_string(&auth).unwrap(), with_helper);
@@ -401,18 +405,7 @@ fn credential_helpers_serve_pull_login_and_logout() {
     let out = run(&["logout", &a], b"");
     assert_failed(&out, &format!("not logged into {a}"));
     // logout -a asks the helpers of credHelpers to forget their registries.
-    let out = run(
-        &[
-            "login",
-            "--cert-dir",
-            &certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
+    let out = login_alice();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(helper.join("store").join(&a).exists());
     assert_eq!(
