@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{getrlimit, Resource};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use vigil::client::{self, ExitWatcher, LogDriver, Monitor, MonitorOptions};
 
 use super::create::resolve_user;
@@ -345,8 +347,8 @@ impl<'a> Engine<'a> {
             tmpfs: parsed.tmpfs.clone(),
             pids_limit: parsed.pids_limit,
             memory_limit: if rootless { None } else { rec.memory_limit },
-            rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(libc::RLIMIT_NOFILE)),
-            rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(libc::RLIMIT_NPROC)),
+            rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(Resource::RLIMIT_NOFILE)),
+            rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(Resource::RLIMIT_NPROC)),
             cgroup_ns: is_cgroup2(),
             rootless,
             userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
@@ -359,7 +361,7 @@ impl<'a> Engine<'a> {
             (&flags.cap_add, &flags.cap_drop),
             is_root,
             (!can_raise)
-                .then(|| hard_limit(libc::RLIMIT_NOFILE).min(hard_limit(libc::RLIMIT_NPROC))),
+                .then(|| hard_limit(Resource::RLIMIT_NOFILE).min(hard_limit(Resource::RLIMIT_NPROC))),
         )?;
         let config = f.dir.join("config.json");
         spec.save(&config)
@@ -594,24 +596,11 @@ fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
-fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid out-pointer.
-    if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
-        lim.rlim_max
-    } else {
-        1024
-    }
+fn hard_limit(resource: Resource) -> u64 {
+    getrlimit(resource).map_or(1024, |(_soft, hard)| hard)
 }
 
 /// The unified cgroup hierarchy (v2) is mounted at /sys/fs/cgroup.
 pub fn is_cgroup2() -> bool {
-    // SAFETY: statfs into a zeroed struct with a valid C string.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type == 0x6367_7270
-    }
+    statfs("/sys/fs/cgroup").is_ok_and(|st| st.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }

@@ -87,13 +87,9 @@ fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let p = CString::new(path.as_os_str().as_bytes()).ok()?;
     let n = CString::new(name).ok()?;
     let mut buf = vec![0u8; 256];
-    // SAFETY: valid C strings and a buffer of the given length.
-    let len =
-        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (len >= 0).then(|| {
-        buf.truncate(len as usize);
-        buf
-    })
+    let len = crate::fsroot::sys::lgetxattr(&p, &n, &mut buf).ok()?;
+    buf.truncate(len);
+    Some(buf)
 }
 
 /// xattrs worth keeping in a layer: not overlay's own, not SELinux labels.
@@ -102,12 +98,11 @@ fn layer_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
         return Vec::new();
     };
     let mut names = vec![0u8; 4096];
-    // SAFETY: valid C string and buffer.
-    let len = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if len <= 0 {
-        return Vec::new();
-    }
-    names.truncate(len as usize);
+    let len = match crate::fsroot::sys::llistxattr(&p, &mut names) {
+        Ok(len) if len > 0 => len,
+        _ => return Vec::new(),
+    };
+    names.truncate(len);
     names
         .split(|b| *b == 0)
         .filter(|n| !n.is_empty())

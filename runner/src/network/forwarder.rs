@@ -9,10 +9,16 @@
 use std::fs::File;
 use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{splice, OFlag, SpliceFFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::pipe2;
 
 fn socket_addr(ip: &str, port: u16) -> String {
     match ip {
@@ -69,47 +75,23 @@ pub fn rootless_bind_error(e: &io::Error, ip: &str, port: u16) -> String {
 /// Move bytes from `from` to `to` until EOF, through a pipe with splice(2)
 /// (no copy through user space); then half-close `to`.
 fn pump(from: &TcpStream, to: &TcpStream) {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 into a valid array; the fds are owned below.
-    let piped = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0;
-    if piped {
-        // SAFETY: both fds were just created and are owned here only.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    if let Ok((r, w)) = pipe2(OFlag::O_CLOEXEC) {
         const CHUNK: usize = 1 << 20;
         loop {
-            // SAFETY: splice between fds we hold; null offsets for sockets/pipes.
-            let n = unsafe {
-                libc::splice(
-                    from.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    w.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    CHUNK,
-                    libc::SPLICE_F_MOVE,
-                )
+            let n = match splice(from, None, &w, None, CHUNK, SpliceFFlags::SPLICE_F_MOVE) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
             };
-            if n <= 0 {
-                break;
-            }
-            let mut left = n as usize;
+            let mut left = n;
             while left > 0 {
-                // SAFETY: as above.
-                let m = unsafe {
-                    libc::splice(
-                        r.as_raw_fd(),
-                        std::ptr::null_mut(),
-                        to.as_raw_fd(),
-                        std::ptr::null_mut(),
-                        left,
-                        libc::SPLICE_F_MOVE,
-                    )
-                };
-                if m <= 0 {
-                    let _ = from.shutdown(Shutdown::Read);
-                    let _ = to.shutdown(Shutdown::Write);
-                    return;
+                match splice(&r, None, to, None, left, SpliceFFlags::SPLICE_F_MOVE) {
+                    Ok(0) | Err(_) => {
+                        let _ = from.shutdown(Shutdown::Read);
+                        let _ = to.shutdown(Shutdown::Write);
+                        return;
+                    }
+                    Ok(m) => left -= m,
                 }
-                left -= m as usize;
             }
         }
     } else {
@@ -120,9 +102,9 @@ fn pump(from: &TcpStream, to: &TcpStream) {
 
 /// Serve one connection: connect inside the namespace, splice both ways.
 fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
-    // SAFETY: setns on this thread only (a network namespace may be entered
-    // by one thread of a multi-threaded process); the thread serves only this.
-    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+    // On this thread only (a network namespace may be entered by one thread
+    // of a multi-threaded process); the thread serves only this connection.
+    if setns(netns, CloneFlags::CLONE_NEWNET).is_err() {
         return;
     }
     let addr = format!("{child_ip}:{port}");
@@ -162,20 +144,12 @@ pub fn run(
             }
         });
     }
-    let mut pfd = libc::pollfd {
-        fd: exit_fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = [PollFd::new(exit_fd.as_fd(), PollFlags::POLLIN)];
     loop {
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r > 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match poll(&mut pfd, PollTimeout::NONE) {
+            Ok(r) if r > 0 => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
