@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod fsroot;
 pub mod image;
+pub mod logging;
 pub mod network;
 pub mod paths;
 pub mod registry;

@@ -327,8 +327,8 @@ impl Builder<'_> {
                     && !platform_args().contains_key(&name)
                     && warned.insert(name.clone())
                 {
-                    eprintln!(
-                        "WARN[0000] missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
+                    log::warn!(
+                        "missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
                     );
                 }
             }
@@ -723,7 +723,7 @@ impl Builder<'_> {
                     "HEALTHCHECK only supports the --interval, --timeout, --start-period and --retries flags",
                 )?;
                 if !docker {
-                    eprintln!("WARN[0000] HEALTHCHECK is not supported for OCI image format and will be ignored. Must use `docker` format");
+                    log::warn!("HEALTHCHECK is not supported for OCI image format and will be ignored. Must use `docker` format");
                 }
                 let args = ins.args.trim();
                 let (word, rest) = args.split_once([' ', '\t']).unwrap_or((args, ""));
@@ -776,7 +776,7 @@ impl Builder<'_> {
                     )));
                 }
                 if !docker {
-                    eprintln!("WARN[0000] ONBUILD is not supported for OCI image format, {} will be ignored. Must use `docker` format", ins.args);
+                    log::warn!("ONBUILD is not supported for OCI image format, {} will be ignored. Must use `docker` format", ins.args);
                 }
                 config.onbuild.push(ins.args.clone());
             }
@@ -950,8 +950,8 @@ impl Builder<'_> {
         let json = ins.json().map_err(fail)?;
         let docker = self.opts.format == Format::Docker;
         if !docker && cur.config.shell.is_some() {
-            eprintln!(
-                "WARN[0000] SHELL is not supported for OCI image format, [{}] will be ignored. Must use `docker` format",
+            log::warn!(
+                "SHELL is not supported for OCI image format, [{}] will be ignored. Must use `docker` format",
                 cur.config.shell.clone().unwrap_or_default().join(" ")
             );
         }

@@ -207,6 +207,7 @@ impl<'a> Engine<'a> {
             ),
         }];
         o.log_level = Some(log_level(self.ctx.log_level));
+        o.syslog = self.ctx.syslog;
         o.log_size_max = rec.log.size_max;
         o.log_rotate = rec.log.max_files.is_some();
         o.log_max_files = rec.log.max_files;
@@ -386,6 +387,7 @@ impl<'a> Engine<'a> {
             .iter()
             .map(std::os::fd::AsFd::as_fd)
             .collect();
+        log::debug!("starting the monitor {} for container {}", monitor.display(), rec.id);
         let mut m = Monitor::spawn(monitor, &opts, &fds).map_err(|e| client_error(e, None))?;
         drop(fds);
         drop(attached);

@@ -509,7 +509,7 @@ pub fn add_user_entries(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String>
 /// Podman's warning for resource limits a rootless container cannot have.
 pub fn resource_limits_warning(flag: &str) -> String {
     format!(
-        "WARN: {flag} is ignored: resource limits are not supported for rootless containers \
+        "{flag} is ignored: resource limits are not supported for rootless containers \
          on this host (no cgroup delegated to the user)"
     )
 }
