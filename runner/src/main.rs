@@ -36,12 +36,9 @@ fn main() -> ExitCode {
     };
 
     vigil_runner::logging::init(cli.global.log_level, cli.global.syslog);
-    if log::log_enabled!(log::Level::Debug) {
-        let argv: Vec<String> = std::env::args_os()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        log::debug!("Called {}", argv.join(" "));
-    }
+    // The command only, not its arguments: they can hold credentials
+    // (`login -p`, `--creds`), which never reach a log.
+    log::debug!("Called vigil {}", cli.command.name());
 
     // The user vigil acts for; a non-root one moves into the rootless user
     // namespace now, while the process is still single-threaded.

@@ -76,7 +76,10 @@ fn debug_level_names_the_command_and_the_runtime_calls() {
         .lines()
         .find(|l| l.starts_with("DEBU[") && l.contains("] Called "))
         .unwrap_or_else(|| panic!("no Called line: {stderr}"));
-    assert!(called.ends_with(" --log-level debug images"), "{called}");
+    assert!(called.ends_with("] Called vigil images"), "{called}");
+    // Arguments are not logged (they can hold credentials).
+    let out = v.run(&["--log-level", "debug", "login", "--get-login", "-p", "s3cret", "localhost:1"]);
+    assert!(!text(&out.stderr).contains("s3cret"), "{}", text(&out.stderr));
     // The default level shows no debug line.
     let out = v.run(&["images"]);
     assert!(!text(&out.stderr).contains("DEBU["), "{}", text(&out.stderr));
