@@ -146,7 +146,10 @@ mod tests {
         let logger = Logger::new(LogLevel::Debug, Instant::now());
         let args = format_args!("missing {:?} build argument", "X");
         let record = Record::builder().level(Level::Warn).args(args).build();
-        assert_eq!(logger.line(&record), "WARN[0000] missing \"X\" build argument\n");
+        assert_eq!(
+            logger.line(&record),
+            "WARN[0000] missing \"X\" build argument\n"
+        );
         let record = Record::builder()
             .level(Level::Debug)
             .args(format_args!("x"))

@@ -78,11 +78,27 @@ fn debug_level_names_the_command_and_the_runtime_calls() {
         .unwrap_or_else(|| panic!("no Called line: {stderr}"));
     assert!(called.ends_with("] Called vigil images"), "{called}");
     // Arguments are not logged (they can hold credentials).
-    let out = v.run(&["--log-level", "debug", "login", "--get-login", "-p", "s3cret", "localhost:1"]);
-    assert!(!text(&out.stderr).contains("s3cret"), "{}", text(&out.stderr));
+    let out = v.run(&[
+        "--log-level",
+        "debug",
+        "login",
+        "--get-login",
+        "-p",
+        "s3cret",
+        "localhost:1",
+    ]);
+    assert!(
+        !text(&out.stderr).contains("s3cret"),
+        "{}",
+        text(&out.stderr)
+    );
     // The default level shows no debug line.
     let out = v.run(&["images"]);
-    assert!(!text(&out.stderr).contains("DEBU["), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("DEBU["),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -127,7 +143,14 @@ fn syslog_gets_what_stderr_shows() {
         sock.set_read_timeout(Some(left)).unwrap();
         match sock.recv(&mut buf) {
             Ok(n) => records.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
             Err(e) => panic!("receiving: {e}"),
         }
     }
@@ -141,7 +164,9 @@ fn syslog_gets_what_stderr_shows() {
             other => panic!("unexpected level {other}: {line}"),
         };
         assert!(record.starts_with(priority), "{record:?} for {line:?}");
-        let tag = record.find(" vigil[").unwrap_or_else(|| panic!("{record:?}"));
+        let tag = record
+            .find(" vigil[")
+            .unwrap_or_else(|| panic!("{record:?}"));
         let (_, rest) = record[tag..].split_once("]: ").unwrap();
         assert_eq!(rest, message, "{record:?}");
     }

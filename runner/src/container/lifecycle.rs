@@ -348,7 +348,11 @@ impl<'a> Engine<'a> {
             tmpfs: parsed.tmpfs.clone(),
             pids_limit: parsed.pids_limit,
             memory_limit: if rootless { None } else { rec.memory_limit },
-            rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(Resource::RLIMIT_NOFILE)),
+            rlimit_nofile: spec::rlimit_value(
+                can_raise,
+                nr_open,
+                hard_limit(Resource::RLIMIT_NOFILE),
+            ),
             rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(Resource::RLIMIT_NPROC)),
             cgroup_ns: is_cgroup2(),
             rootless,
@@ -361,8 +365,9 @@ impl<'a> Engine<'a> {
             &self.ctx.containers_conf.containers,
             (&flags.cap_add, &flags.cap_drop),
             is_root,
-            (!can_raise)
-                .then(|| hard_limit(Resource::RLIMIT_NOFILE).min(hard_limit(Resource::RLIMIT_NPROC))),
+            (!can_raise).then(|| {
+                hard_limit(Resource::RLIMIT_NOFILE).min(hard_limit(Resource::RLIMIT_NPROC))
+            }),
         )?;
         let config = f.dir.join("config.json");
         spec.save(&config)
@@ -387,7 +392,11 @@ impl<'a> Engine<'a> {
             .iter()
             .map(std::os::fd::AsFd::as_fd)
             .collect();
-        log::debug!("starting the monitor {} for container {}", monitor.display(), rec.id);
+        log::debug!(
+            "starting the monitor {} for container {}",
+            monitor.display(),
+            rec.id
+        );
         let mut m = Monitor::spawn(monitor, &opts, &fds).map_err(|e| client_error(e, None))?;
         drop(fds);
         drop(attached);

@@ -141,8 +141,8 @@ pub fn relay(
     if opts.sig_proxy.is_some() {
         wanted.extend(PROXIED);
     }
-    let mut signals = Signals::new(&wanted)
-        .map_err(|e| RunnerError::io("installing signal handlers", e))?;
+    let mut signals =
+        Signals::new(&wanted).map_err(|e| RunnerError::io("installing signal handlers", e))?;
     if let (Some(ctl), Some((h, w))) = (&ctl, window_size()) {
         let _ = ctl.resize(h, w);
     }

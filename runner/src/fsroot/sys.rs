@@ -46,7 +46,12 @@ pub fn openat(
 ) -> io::Result<OwnedFd> {
     let name = c_name(name)?;
     let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC | libc::O_NOFOLLOW);
-    Ok(fcntl::openat(dir, name.as_c_str(), flags, Mode::from_bits_retain(mode))?)
+    Ok(fcntl::openat(
+        dir,
+        name.as_c_str(),
+        flags,
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 /// An `O_PATH` handle on `name` itself (a symlink is not followed).
@@ -92,7 +97,11 @@ pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
 /// `mkdirat(dir, name, mode)`.
 pub fn mkdirat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
     let name = c_name(name)?;
-    Ok(stat::mkdirat(dir, name.as_c_str(), Mode::from_bits_retain(mode))?)
+    Ok(stat::mkdirat(
+        dir,
+        name.as_c_str(),
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 /// `symlinkat(target, dir, name)`.
@@ -111,7 +120,13 @@ pub fn linkat(
 ) -> io::Result<()> {
     let old = c_name(old)?;
     let new = c_name(new)?;
-    Ok(unistd::linkat(old_dir, old.as_c_str(), new_dir, new.as_c_str(), AtFlags::empty())?)
+    Ok(unistd::linkat(
+        old_dir,
+        old.as_c_str(),
+        new_dir,
+        new.as_c_str(),
+        AtFlags::empty(),
+    )?)
 }
 
 /// `mknodat(dir, name, mode, makedev(major, minor))`; `mode` includes the type.
@@ -199,7 +214,13 @@ pub fn fsetxattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()
     let name = c_name(name)?;
     // SAFETY: fd is borrowed open, name NUL-terminated, value valid for value.len() bytes.
     let ret = unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     check(ret)
 }
@@ -213,7 +234,13 @@ pub fn lsetxattrat(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -
     let key = c_name(key)?;
     // SAFETY: path and key are NUL-terminated, value valid for value.len() bytes.
     let ret = unsafe {
-        libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     check(ret)
 }
@@ -224,7 +251,12 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<Option<Vec<u8>>> 
     let mut buf = vec![0u8; 64 * 1024];
     // SAFETY: fd is borrowed open, key NUL-terminated, buf writable for buf.len() bytes.
     let ret = unsafe {
-        libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
     };
     match check_len(ret) {
         Ok(n) => {
@@ -262,7 +294,14 @@ pub fn fxattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
 /// the value's length.
 pub fn lgetxattr(path: &CStr, key: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: path and key are NUL-terminated, buf writable for buf.len() bytes.
-    check_len(unsafe { libc::lgetxattr(path.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    check_len(unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    })
 }
 
 /// `llistxattr(path)` into `buf`: the length of the NUL-separated names.

@@ -348,7 +348,11 @@ impl Store {
             .map_err(io_err(path.display()))?;
         loop {
             // flock(LOCK_SH or LOCK_EX).
-            let locked = if shared { file.lock_shared() } else { file.lock() };
+            let locked = if shared {
+                file.lock_shared()
+            } else {
+                file.lock()
+            };
             match locked {
                 Ok(()) => return Ok(StoreLock { _file: file }),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}

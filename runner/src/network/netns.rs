@@ -29,15 +29,35 @@ fn cstr(p: &Path) -> Result<CString, NetworkError> {
 fn make_shared(dir: &Path) -> Result<(), NetworkError> {
     let c = cstr(dir)?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    if mount(None::<&str>, c.as_c_str(), None::<&str>, shared, None::<&str>).is_ok() {
+    if mount(
+        None::<&str>,
+        c.as_c_str(),
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .is_ok()
+    {
         return Ok(());
     }
     // Not a mount point yet: bind it onto itself first.
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(c.as_c_str()), c.as_c_str(), Some("none"), bind, None::<&str>)
-        .map_err(|e| NetworkError::io(format!("bind-mounting {}", dir.display()), e.into()))?;
-    mount(None::<&str>, c.as_c_str(), None::<&str>, shared, None::<&str>)
-        .map_err(|e| NetworkError::io(format!("making {} shared", dir.display()), e.into()))?;
+    mount(
+        Some(c.as_c_str()),
+        c.as_c_str(),
+        Some("none"),
+        bind,
+        None::<&str>,
+    )
+    .map_err(|e| NetworkError::io(format!("bind-mounting {}", dir.display()), e.into()))?;
+    mount(
+        None::<&str>,
+        c.as_c_str(),
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .map_err(|e| NetworkError::io(format!("making {} shared", dir.display()), e.into()))?;
     Ok(())
 }
 
@@ -127,7 +147,10 @@ fn loopback_up() -> Result<(), NetworkError> {
         }
     };
     if !ok {
-        return Err(NetworkError::io("bringing up lo", std::io::Error::last_os_error()));
+        return Err(NetworkError::io(
+            "bringing up lo",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }

@@ -204,7 +204,10 @@ pub fn create_pause(
             exit_child(pause_child(&sync_w, &go_r))
         }
         Forked::SecondForkFailed(errno) => {
-            write_all(&sync_w, &[0i32.to_ne_bytes(), (errno as i32).to_ne_bytes()].concat());
+            write_all(
+                &sync_w,
+                &[0i32.to_ne_bytes(), (errno as i32).to_ne_bytes()].concat(),
+            );
             exit_child(0)
         }
     };
@@ -424,7 +427,10 @@ pub fn join(pid: i32) -> Result<(), RunnerError> {
             }
         }
     }
-    for (ns, flag) in [("user", CloneFlags::CLONE_NEWUSER), ("mnt", CloneFlags::CLONE_NEWNS)] {
+    for (ns, flag) in [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
         let path = format!("/proc/{pid}/ns/{ns}");
         let f = fs::File::open(&path).map_err(|e| RunnerError::io(format!("opening {path}"), e))?;
         setns(&f, flag).map_err(|e| RunnerError::io(format!("joining {path}"), e.into()))?;

@@ -121,10 +121,7 @@ pub fn terminal_size() -> Option<(u16, u16)> {
         };
         // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which
         // points at `ws`; on a closed or non-terminal fd it fails.
-        if unsafe { tiocgwinsz(fd, &mut ws) }.is_ok()
-            && ws.ws_row > 0
-            && ws.ws_col > 0
-        {
+        if unsafe { tiocgwinsz(fd, &mut ws) }.is_ok() && ws.ws_row > 0 && ws.ws_col > 0 {
             return Some((ws.ws_row, ws.ws_col));
         }
     }
