@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["container", "build", "registry", "network"],
     &["spec", "image", "rootless"],
-    &["config", "context", "paths", "error", "fsroot"],
+    &["config", "context", "paths", "error", "fsroot", "logging"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
