@@ -132,8 +132,10 @@ pub fn relay(
         RawMode(None)
     };
     // signal-hook's handlers note the signals; the loop below takes them
-    // (`pending`) between reads, at most 100 ms later. They are unregistered
-    // when `signals` is dropped.
+    // (`pending`) between reads, at most 100 ms later. Dropping `signals`
+    // unregisters them; signal-hook's handler stays installed, so one of
+    // these signals after the session is ignored, not fatal (as the session's
+    // own handlers were before).
     let mut wanted = Vec::new();
     if ctl.is_some() {
         wanted.push(SIGWINCH);
