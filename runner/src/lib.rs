@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod container;
 pub mod context;

@@ -1,6 +1,6 @@
 //! The runner's layer rule (README, "Architecture"): `cli/` -> `container/`,
 //! `build/`, `registry/`, `network/` -> `spec/`, `image/`, `rootless/` ->
-//! `config/`, `context`, `paths`, `error`, `fsroot/`. An arrow never points
+//! `config/`, `context`, `paths`, `error`, `fsroot/`, `clock`, `logging`. An arrow never points
 //! up: no file names (`crate::NAME`) a module of a higher layer, and so
 //! nothing outside `cli/` names `crate::cli`.
 //!
@@ -17,7 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["container", "build", "registry", "network"],
     &["spec", "image", "rootless"],
-    &["config", "context", "paths", "error", "fsroot", "logging"],
+    &[
+        "config", "context", "paths", "error", "fsroot", "clock", "logging",
+    ],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
