@@ -541,6 +541,7 @@ impl Builder<'_> {
                 layers: std::slice::from_ref(&layer),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         drop(work);
@@ -901,6 +902,7 @@ impl Builder<'_> {
                 layers: layer.map(std::slice::from_ref).unwrap_or_default(),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         if self.squash {
