@@ -338,8 +338,10 @@ mod tests {
         (out, consumed)
     }
 
+    type Format = fn(&[u8], &mut [u8], &Prefix, usize) -> Formatted;
+
     /// Every variant of the loop this CPU can run.
-    fn variants() -> Vec<fn(&[u8], &mut [u8], &Prefix, usize) -> Formatted> {
+    fn variants() -> Vec<Format> {
         vec![format_full_lines, format_lines::<Baseline>]
     }
 
@@ -349,11 +351,7 @@ mod tests {
         }
     }
 
-    fn check_one(
-        format: fn(&[u8], &mut [u8], &Prefix, usize) -> Formatted,
-        input: &[u8],
-        max_content: usize,
-    ) {
+    fn check_one(format: Format, input: &[u8], max_content: usize) {
         let prefix = Prefix::new(TS, TAG).unwrap();
         let mut out = vec![0xAAu8; input.len() * 50 + 200];
         let f = format(input, &mut out, &prefix, max_content);
