@@ -48,7 +48,7 @@ fn rootless_published_port_and_teardown() {
         .to_string();
     assert_eq!(
         http_get(&format!("127.0.0.1:{port}"), "/hostname"),
-        format!("{}\n", &id[..12])
+        &id[..12]
     );
     let rec: serde_json::Value = serde_json::from_str(&r.ok(&["inspect", "rweb"])).unwrap();
     let ns = &rec[0]["NetworkSettings"];
@@ -96,6 +96,81 @@ fn rootless_published_port_and_teardown() {
         "port {port} still held"
     );
     r.ok(&["rm", "rweb"]);
+    r.assert_clean();
+}
+
+/// A UDP server in the container: every datagram comes back prefixed with
+/// "echo:". busybox has no UDP server, so the host's python3 is mounted
+/// read-only (with /usr and the loader) and runs it.
+const UDP_ECHO: &str = "import socket\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.bind(('0.0.0.0', 9000))\n\
+while True: d, a = s.recvfrom(65535); s.sendto(b'echo:' + d, a)\n";
+
+#[test]
+fn rootless_udp_port_is_forwarded() {
+    let Some((r, image)) = setup_net("rootless_udp_port_is_forwarded") else {
+        return;
+    };
+    if !Path::new("/usr/bin/python3").exists() {
+        eprintln!("skipping rootless_udp_port_is_forwarded: no /usr/bin/python3 to serve UDP");
+        return;
+    }
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:9000/udp");
+    r.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rudp",
+        "--user",
+        "0",
+        "--entrypoint",
+        "/usr/bin/python3",
+        "-p",
+        &publish,
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/usr/lib:/lib:ro",
+        "-v",
+        "/usr/lib64:/lib64:ro",
+        image,
+        "-c",
+        UDP_ECHO,
+    ]);
+    assert_eq!(
+        r.ok(&["port", "rudp"]),
+        format!("9000/udp -> 127.0.0.1:{port}\n")
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let exchange = |payload: &[u8]| {
+        udp_exchange(&addr, payload).unwrap_or_else(|| {
+            panic!(
+                "no UDP answer from {addr}; container log: {}",
+                text(&r.run(&["logs", "rudp"]).stderr)
+            )
+        })
+    };
+    // Each exchange is another client (socket): each gets its own answers.
+    assert_eq!(exchange(b"one"), b"echo:one");
+    assert_eq!(exchange(b"two"), b"echo:two");
+    let big = vec![b'x'; 1400];
+    let mut wanted = b"echo:".to_vec();
+    wanted.extend_from_slice(&big);
+    assert_eq!(exchange(&big), wanted);
+
+    let rec: serde_json::Value = serde_json::from_str(&r.ok(&["inspect", "rudp"])).unwrap();
+    let sandbox = rec[0]["NetworkSettings"]["SandboxKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    r.ok(&["rm", "-f", "rudp"]);
+    assert_no_process(&sandbox, Duration::from_secs(10));
+    assert!(
+        std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(),
+        "udp port {port} still held"
+    );
     r.assert_clean();
 }
 

@@ -200,7 +200,7 @@ fn hostname_is_the_uts_name_and_in_etc_files() {
         &v,
         &rootfs,
         &["--hostname", "web-1.example", "--name", "hn"],
-        "hostname; cat /etc/hostname; tail -n 1 /etc/hosts; echo $HOSTNAME",
+        "hostname; cat /etc/hostname; echo; tail -n 1 /etc/hosts; echo $HOSTNAME",
     );
     // /etc/hosts ends with the container's address on the default network.
     let lines: Vec<&str> = out.lines().collect();

@@ -134,6 +134,14 @@ pub struct CreateArgs {
     #[arg(long, value_name = "ALIAS")]
     pub network_alias: Vec<String>,
 
+    /// The container's IPv4 address on its (single) bridge network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+
+    /// The container's MAC address on its (single) bridge network
+    #[arg(long, value_name = "MAC")]
+    pub mac_address: Option<String>,
+
     /// User namespace mode: host, auto, keep-id, nomap, ns:PATH
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
@@ -261,6 +269,8 @@ impl CreateArgs {
                 dns_search: self.dns_search.clone(),
                 add_host: self.add_host.clone(),
                 aliases: self.network_alias.clone(),
+                ip: self.ip.clone(),
+                mac_address: self.mac_address.clone(),
             },
             log_driver: self.log_driver.name().to_string(),
             log_opts: self.log_opt.clone(),

@@ -12,9 +12,9 @@ fn endpoint(a: Option<&Attachment>) -> Map<String, Value> {
     m.insert("Gateway".into(), a.gateway.into());
     m.insert("IPAddress".into(), a.ip.into());
     m.insert("IPPrefixLen".into(), a.prefix.into());
-    m.insert("IPv6Gateway".into(), "".into());
-    m.insert("GlobalIPv6Address".into(), "".into());
-    m.insert("GlobalIPv6PrefixLen".into(), 0.into());
+    m.insert("IPv6Gateway".into(), a.ipv6_gateway.into());
+    m.insert("GlobalIPv6Address".into(), a.ipv6.into());
+    m.insert("GlobalIPv6PrefixLen".into(), a.ipv6_prefix.into());
     m.insert("MacAddress".into(), a.mac.into());
     m
 }
@@ -61,6 +61,9 @@ pub fn network_settings(rec: &Record) -> Value {
             e.insert("IPAMConfig".into(), Value::Null);
             e.insert("Links".into(), Value::Null);
             let mut aliases = net.aliases.clone();
+            if let Some(per) = net.per_network.get(name) {
+                aliases.extend(per.aliases.iter().cloned());
+            }
             aliases.push(rec.short_id().to_string());
             e.insert("Aliases".into(), aliases.into());
             networks.insert(name.clone(), Value::Object(e));

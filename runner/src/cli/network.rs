@@ -1,8 +1,12 @@
-//! `vigil network`: the network command group (create, ls, inspect, rm, prune).
+//! `vigil network`: the network command group (create, ls, inspect, rm,
+//! prune, connect, disconnect).
 
 use clap::Subcommand;
 
-use super::{network_create, network_inspect, network_ls, network_prune, network_rm};
+use super::{
+    network_connect, network_create, network_disconnect, network_inspect, network_ls,
+    network_prune, network_rm,
+};
 use crate::container::{Engine, Record};
 use crate::context::Context;
 use crate::error::RunnerError;
@@ -21,6 +25,10 @@ pub enum NetworkCommand {
     Rm(network_rm::NetworkRmArgs),
     /// Remove every network no container uses
     Prune(network_prune::NetworkPruneArgs),
+    /// Add a container to a network
+    Connect(network_connect::NetworkConnectArgs),
+    /// Remove a container from a network
+    Disconnect(network_disconnect::NetworkDisconnectArgs),
 }
 
 impl NetworkCommand {
@@ -31,6 +39,8 @@ impl NetworkCommand {
             NetworkCommand::Inspect(_) => "network inspect",
             NetworkCommand::Rm(_) => "network rm",
             NetworkCommand::Prune(_) => "network prune",
+            NetworkCommand::Connect(_) => "network connect",
+            NetworkCommand::Disconnect(_) => "network disconnect",
         }
     }
 }
@@ -42,6 +52,8 @@ pub fn handle(ctx: &Context, command: &NetworkCommand) -> Result<i32, RunnerErro
         NetworkCommand::Inspect(a) => network_inspect::handle(ctx, a),
         NetworkCommand::Rm(a) => network_rm::handle(ctx, a),
         NetworkCommand::Prune(a) => network_prune::handle(ctx, a),
+        NetworkCommand::Connect(a) => network_connect::handle(ctx, a),
+        NetworkCommand::Disconnect(a) => network_disconnect::handle(ctx, a),
     }
 }
 

@@ -12,13 +12,18 @@ pub struct NetworkCreateArgs {
     #[arg(short, long, value_name = "DRIVER", default_value = "bridge")]
     pub driver: String,
 
-    /// Subnet in CIDR notation (default: the next free /24 of 10.78.0.0/15)
+    /// Subnet in CIDR notation: IPv4 (default: the next free /24 of
+    /// 10.78.0.0/15) and/or IPv6 (unique local, fc00::/7)
     #[arg(long, value_name = "CIDR")]
-    pub subnet: Option<String>,
+    pub subnet: Vec<String>,
 
-    /// Gateway of the subnet (default: its first address)
+    /// Gateway of the subnet of its family (default: its first address)
     #[arg(long, value_name = "IP")]
     pub gateway: Option<String>,
+
+    /// An IPv6 subnet too: a random unique local /64 unless --subnet gives one
+    #[arg(long)]
+    pub ipv6: bool,
 
     /// No route out of the network (no NAT, no published ports)
     #[arg(long)]
@@ -40,14 +45,15 @@ pub fn handle(ctx: &Context, args: &NetworkCreateArgs) -> Result<i32, RunnerErro
             args.driver
         )));
     }
-    if args.gateway.is_some() && args.subnet.is_none() {
+    if args.gateway.is_some() && args.subnet.is_empty() {
         return Err(RunnerError::Engine("--gateway needs --subnet".into()));
     }
     let env = crate::container::net::env(ctx);
     let def = env.store.create(&CreateOptions {
         name: args.name.clone(),
-        subnet: args.subnet.clone(),
+        subnets: args.subnet.clone(),
         gateway: args.gateway.clone(),
+        ipv6: args.ipv6,
         internal: args.internal,
         disable_dns: args.disable_dns,
     })?;

@@ -337,12 +337,12 @@ mod tests {
             Some((command.to_string(), format!("not supported yet: {flag}")))
         };
         assert_eq!(
-            refused(&["run", "--ip", "10.77.0.9", "img"]),
-            expect("run", "--ip")
+            refused(&["run", "--ip6", "fd00::9", "img"]),
+            expect("run", "--ip6")
         );
         assert_eq!(
-            refused(&["run", "--rm", "--mac-address=92:d0:c6:0a:29:33", "img"]),
-            expect("run", "--mac-address")
+            refused(&["run", "--rm", "--ip6=fd00::9", "img"]),
+            expect("run", "--ip6")
         );
         assert_eq!(
             refused(&["--root", "/r", "rm", "--depend", "c"]),

@@ -1,6 +1,6 @@
-//! `vigil internal-port-forward NETNS CHILD_IP PORT...` (hidden): the
+//! `vigil internal-port-forward NETNS CHILD_IP PORT/PROTO...` (hidden): the
 //! rootless port forwarder started by `network::slirp`. fd 3 is the exit
-//! pipe, fds 4, 5, ... the listening sockets for the container ports given.
+//! pipe, fds 4, 5, ... the host sockets for the container ports given.
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -9,12 +9,14 @@ use clap::Args;
 
 use crate::context::Context;
 use crate::error::RunnerError;
+use crate::network::forwarder::Proto;
 
 #[derive(Debug, Clone, Args)]
 pub struct PortForwardArgs {
     pub netns: PathBuf,
     pub child_ip: String,
-    pub ports: Vec<u16>,
+    /// `PORT/tcp` or `PORT/udp` (a bare PORT is tcp).
+    pub ports: Vec<String>,
 }
 
 pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError> {
@@ -22,7 +24,19 @@ pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError
         // SAFETY: F_GETFD on an fd number only asks whether it is open.
         unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
     };
-    let count = args.ports.len() as i32;
+    let mut ports = Vec::new();
+    for p in &args.ports {
+        let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+        match (port.parse::<u16>(), Proto::parse(proto)) {
+            (Ok(port), Some(proto)) => ports.push((port, proto)),
+            _ => {
+                return Err(RunnerError::Engine(format!(
+                    "internal-port-forward: invalid port {p:?} (PORT/tcp or PORT/udp)"
+                )))
+            }
+        }
+    }
+    let count = ports.len() as i32;
     if !(3..4 + count).all(valid) {
         return Err(RunnerError::Engine(
             "internal-port-forward is started by vigil with its sockets as fds 3, 4, ...".into(),
@@ -30,12 +44,11 @@ pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError
     }
     // SAFETY: the fds were checked open and were passed to us to own.
     let exit_fd = unsafe { OwnedFd::from_raw_fd(3) };
-    let listeners = args
-        .ports
+    let listeners = ports
         .iter()
         .enumerate()
         // SAFETY: as above, one fd per port from 4 on.
-        .map(|(i, p)| (unsafe { OwnedFd::from_raw_fd(4 + i as i32) }, *p))
+        .map(|(i, (port, proto))| (unsafe { OwnedFd::from_raw_fd(4 + i as i32) }, *port, *proto))
         .collect();
     crate::network::forwarder::run(&args.netns, &args.child_ip, exit_fd, listeners)
         .map_err(|e| RunnerError::io("port forwarder", e))?;

@@ -30,7 +30,8 @@ pub fn write_files(
     let host_hosts = fs::read_to_string("/etc/hosts").unwrap_or_default();
     let mut mounts = vec![
         bind(
-            write("hostname", &format!("{hostname}\n"))?,
+            // Without a trailing newline, as Podman 4.3.1 writes it.
+            write("hostname", hostname)?,
             "/etc/hostname",
         ),
         bind(

@@ -484,7 +484,11 @@ impl<'a> Engine<'a> {
         std::thread::scope(|s| {
             let net = s.spawn(|| super::net::teardown_state(ctx, &id, &mut net_state));
             if let Ok(rt) = self.runtime() {
-                let _ = rt.delete(&rec.id);
+                // `rm` after an exit cleans up a second time: no runtime
+                // process when there is nothing left to delete.
+                if rt.has_state(&rec.id) != Some(false) {
+                    let _ = rt.delete(&rec.id);
+                }
             }
             self.unmount(rec);
             let _ = net.join();

@@ -120,3 +120,126 @@ pub fn teardown_state(ctx: &Context, id: &str, state: &mut network::NetworkState
     let env = env(ctx);
     network::teardown(&env, id, state);
 }
+
+/// Edit a bind-mounted /etc file of a running container in place (the same
+/// inode, so the container sees the change).
+fn edit_etc_file(
+    dir: &std::path::Path,
+    file: &str,
+    edit: impl FnOnce(&str) -> String,
+) -> Result<(), RunnerError> {
+    let path = dir.join(file);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    std::fs::write(&path, edit(&text))
+        .map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))
+}
+
+/// `network connect`: `rec` joins a network; if it runs, the network is set
+/// up in its namespace and its hosts and resolv.conf say so. Call under the
+/// container's lock with a refreshed record.
+pub fn connect(
+    ctx: &Context,
+    rec: &mut Record,
+    dir: &std::path::Path,
+    running: bool,
+    req: &network::connect::ConnectRequest,
+) -> Result<(), RunnerError> {
+    use network::etc_files;
+    let env = env(ctx);
+    let mut cfg = rec.config.net.clone();
+    let ctr = Container {
+        id: &rec.id,
+        name: &rec.name,
+        dir,
+    };
+    let def = network::connect::connect_config(&env, &mut cfg, &ctr, req)?;
+    if running {
+        let mut state = rec.net_state.clone();
+        let mut snapshot = rec.clone();
+        let save_dir = dir.to_path_buf();
+        let mut persist = |s: &network::NetworkState| {
+            snapshot.net_state = s.clone();
+            snapshot
+                .save(&save_dir)
+                .map_err(|e| network::NetworkError::Config(e.to_string()))
+        };
+        let result =
+            network::connect::connect_running(&env, &ctr, &cfg, &def, &mut state, &mut persist);
+        rec.net_state = state;
+        let attachment = result?;
+        let hostname = rec.config.hostname.clone();
+        edit_etc_file(dir, "hosts", |t| {
+            etc_files::hosts_add_address(t, &attachment.ip, &hostname, &rec.name)
+        })?;
+        if let (Some(server), Some(search)) = (
+            attachment.dns_servers.first(),
+            attachment.dns_search.first(),
+        ) {
+            let info = network::EtcInfo {
+                dns: cfg.dns.clone(),
+                dns_search: cfg.dns_search.clone(),
+                ..Default::default()
+            };
+            edit_etc_file(dir, "resolv.conf", |t| {
+                etc_files::resolv_add_network(t, &info, server, search)
+            })?;
+        }
+    }
+    rec.config.net = cfg;
+    rec.save(dir)?;
+    Ok(())
+}
+
+/// `network disconnect`: `rec` leaves a network (torn down now if it runs).
+pub fn disconnect(
+    ctx: &Context,
+    rec: &mut Record,
+    dir: &std::path::Path,
+    running: bool,
+    network_name: &str,
+) -> Result<(), RunnerError> {
+    use network::etc_files;
+    let env = env(ctx);
+    let mut cfg = rec.config.net.clone();
+    let ctr = Container {
+        id: &rec.id,
+        name: &rec.name,
+        dir,
+    };
+    let def = network::connect::disconnect_config(&env, &mut cfg, &ctr, network_name)?;
+    if running {
+        let mut state = rec.net_state.clone();
+        let mut snapshot = rec.clone();
+        let save_dir = dir.to_path_buf();
+        let mut persist = |s: &network::NetworkState| {
+            snapshot.net_state = s.clone();
+            snapshot
+                .save(&save_dir)
+                .map_err(|e| network::NetworkError::Config(e.to_string()))
+        };
+        let result =
+            network::connect::disconnect_running(&env, &ctr, &def, &mut state, &mut persist);
+        rec.net_state = state;
+        if let Some(attachment) = result? {
+            let hostname = rec.config.hostname.clone();
+            edit_etc_file(dir, "hosts", |t| {
+                etc_files::hosts_remove_address(t, &attachment.ip, &hostname, &rec.name)
+            })?;
+            let still_used = rec
+                .net_state
+                .attachments
+                .values()
+                .any(|a| a.dns_servers.first() == attachment.dns_servers.first());
+            if let (Some(server), false) = (attachment.dns_servers.first(), still_used) {
+                edit_etc_file(dir, "resolv.conf", |t| {
+                    etc_files::resolv_remove_server(t, server)
+                })?;
+            }
+        }
+    }
+    rec.config.net = cfg;
+    rec.save(dir)?;
+    Ok(())
+}

@@ -124,6 +124,14 @@ impl Runtime {
     }
 
     /// `runtime delete --force ID`; a container the runtime does not know is fine.
+    /// Whether the runtime keeps state for `id`, for runtimes whose state is
+    /// a directory named by the id under `--root` (runc, crun); None for
+    /// others (then only `delete` can tell).
+    pub fn has_state(&self, id: &str) -> Option<bool> {
+        let name = self.path.file_name()?.to_str()?;
+        matches!(name, "runc" | "crun").then(|| self.root.join(id).exists())
+    }
+
     pub fn delete(&self, id: &str) -> Result<(), RunnerError> {
         match self.run(&["delete", "--force", id])? {
             (true, _) => Ok(()),

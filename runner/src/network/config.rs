@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::error::NetworkError;
 use super::lock::FileLock;
 use super::subnet::{self, Ipv4Net};
+use super::subnet6::Ipv6Net;
 
 /// The network a container joins when `--network` does not say.
 pub const DEFAULT_NETWORK: &str = "vigil";
@@ -61,12 +62,30 @@ pub struct NetworkDef {
 }
 
 impl NetworkDef {
+    /// The first IPv6 subnet and its gateway, if the network has one.
+    pub fn ipv6(&self) -> Result<Option<(Ipv6Net, Ipv6Addr)>, NetworkError> {
+        let Some(s) = self.subnets.iter().find(|s| s.subnet.contains(':')) else {
+            return Ok(None);
+        };
+        let net: Ipv6Net = s.subnet.parse().map_err(NetworkError::Config)?;
+        let gw = match &s.gateway {
+            Some(g) => g.parse().map_err(|_| {
+                NetworkError::Config(format!("network {}: invalid gateway {g:?}", self.name))
+            })?,
+            None => net.nth(1).unwrap_or(net.network()),
+        };
+        Ok(Some((net, gw)))
+    }
+
     /// The first IPv4 subnet and its gateway.
     pub fn ipv4(&self) -> Result<(Ipv4Net, Ipv4Addr), NetworkError> {
         let s = self
             .subnets
-            .first()
-            .ok_or_else(|| NetworkError::Config(format!("network {} has no subnet", self.name)))?;
+            .iter()
+            .find(|s| !s.subnet.contains(':'))
+            .ok_or_else(|| {
+                NetworkError::Config(format!("network {} has no IPv4 subnet", self.name))
+            })?;
         let net: Ipv4Net = s.subnet.parse().map_err(NetworkError::Config)?;
         let gw = match &s.gateway {
             Some(g) => g.parse().map_err(|_| {
@@ -123,8 +142,12 @@ pub fn default_network() -> NetworkDef {
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
     pub name: Option<String>,
-    pub subnet: Option<String>,
+    /// `--subnet`: at most one IPv4 and one IPv6 (unique local) subnet.
+    pub subnets: Vec<String>,
+    /// `--gateway`: of the IPv4 or the IPv6 subnet, by its family.
     pub gateway: Option<String>,
+    /// `--ipv6`: an IPv6 subnet too (a random ULA /64 unless given).
+    pub ipv6: bool,
     pub internal: bool,
     pub disable_dns: bool,
 }
@@ -228,7 +251,82 @@ impl NetworkStore {
                 .filter(|(dev, _)| !dev.starts_with(BRIDGE_PREFIX))
                 .map(|(_, net)| net),
         );
-        let subnet = match &opts.subnet {
+        let mut v4_given: Option<&String> = None;
+        let mut v6_given: Option<Ipv6Net> = None;
+        for s in &opts.subnets {
+            let slot_taken = if s.contains(':') {
+                let net: Ipv6Net = s.parse().map_err(NetworkError::Config)?;
+                if !net.is_unique_local() {
+                    return Err(NetworkError::Config(format!(
+                        "subnet {net}: vigil gives containers only unique local IPv6 \
+                         addresses (fc00::/7, e.g. fd00:1:2:3::/64)"
+                    )));
+                }
+                if net.prefix() > 120 {
+                    return Err(NetworkError::Config(format!(
+                        "subnet {net} is too small for containers (at most /120)"
+                    )));
+                }
+                v6_given.replace(net).is_some()
+            } else {
+                v4_given.replace(s).is_some()
+            };
+            if slot_taken {
+                return Err(NetworkError::Config(
+                    "a vigil network has at most one IPv4 and one IPv6 subnet".into(),
+                ));
+            }
+        }
+        let (gateway_v4, gateway_v6) = match opts.gateway.as_deref() {
+            None => (None, None),
+            Some(g) => match g.parse::<IpAddr>() {
+                Ok(IpAddr::V4(ip)) => (Some(ip), None),
+                Ok(IpAddr::V6(ip)) => (None, Some(ip)),
+                Err(_) => {
+                    return Err(NetworkError::Config(format!(
+                        "invalid gateway {g:?}: not an IP address"
+                    )))
+                }
+            },
+        };
+        let subnet6 = if let Some(net) = v6_given {
+            Some(net)
+        } else if opts.ipv6 {
+            let mut random = [0u8; 7];
+            let hex = random_hex(7)?;
+            for (i, b) in random.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+            }
+            Some(Ipv6Net::random_ula(random))
+        } else {
+            None
+        };
+        let subnet6 = match subnet6 {
+            None => None,
+            Some(net) => {
+                let used6: Vec<Ipv6Net> = existing
+                    .iter()
+                    .chain(read_dir_defs(&self.podman_dir).unwrap_or_default().iter())
+                    .filter_map(|n| n.ipv6().ok().flatten().map(|(s, _)| s))
+                    .collect();
+                if used6.iter().any(|u| u.overlaps(&net)) {
+                    return Err(NetworkError::Config(format!(
+                        "subnet {net} is already used on the host or by another config"
+                    )));
+                }
+                let gw = match gateway_v6 {
+                    Some(ip) if !net.contains(ip) || ip == net.network() => {
+                        return Err(NetworkError::Config(format!(
+                            "gateway {ip} is not a host address of subnet {net}"
+                        )))
+                    }
+                    Some(ip) => ip,
+                    None => net.nth(1).unwrap_or(net.network()),
+                };
+                Some((net, gw))
+            }
+        };
+        let subnet = match v4_given {
             Some(s) => {
                 let net: Ipv4Net = s.parse().map_err(NetworkError::Config)?;
                 if used.iter().any(|u| u.overlaps(&net)) {
@@ -254,11 +352,8 @@ impl NetworkStore {
                 }
             }
         };
-        let gateway = match &opts.gateway {
-            Some(g) => {
-                let ip: Ipv4Addr = g.parse().map_err(|_| {
-                    NetworkError::Config(format!("invalid gateway {g:?}: not an IPv4 address"))
-                })?;
+        let gateway = match gateway_v4 {
+            Some(ip) => {
                 if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() {
                     return Err(NetworkError::Config(format!(
                         "gateway {ip} is not a host address of subnet {subnet}"
@@ -281,11 +376,16 @@ impl NetworkStore {
             driver: "bridge".into(),
             network_interface: interface,
             created: crate::container::record::format_rfc3339(crate::container::record::now_nanos()),
-            subnets: vec![SubnetDef {
+            subnets: std::iter::once(SubnetDef {
                 subnet: subnet.to_string(),
                 gateway: Some(gateway.to_string()),
-            }],
-            ipv6_enabled: false,
+            })
+            .chain(subnet6.map(|(net, gw)| SubnetDef {
+                subnet: net.to_string(),
+                gateway: Some(gw.to_string()),
+            }))
+            .collect(),
+            ipv6_enabled: subnet6.is_some(),
             internal: opts.internal,
             dns_enabled: !opts.disable_dns,
             options: None,
@@ -394,7 +494,7 @@ mod tests {
             let e = store
                 .create(&CreateOptions {
                     name: Some("c".into()),
-                    subnet: Some(s.into()),
+                    subnets: vec![s.into()],
                     ..Default::default()
                 })
                 .unwrap_err();
@@ -403,6 +503,41 @@ mod tests {
                     .contains("is already used on the host or by another config"),
                 "{e}"
             );
+        }
+        // IPv6: a random unique local /64 with --ipv6, or the one given.
+        let six = store
+            .create(&CreateOptions {
+                name: Some("six".into()),
+                ipv6: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(six.ipv6_enabled && six.subnets.len() == 2, "{six:?}");
+        let (net6, gw6) = six.ipv6().unwrap().unwrap();
+        assert!(net6.is_unique_local() && net6.prefix() == 64);
+        assert_eq!(gw6, net6.nth(1).unwrap());
+        let given = store
+            .create(&CreateOptions {
+                name: Some("given".into()),
+                subnets: vec!["fd99:1:2:3::/64".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(given.subnets[1].subnet, "fd99:1:2:3::/64");
+        assert_eq!(given.subnets[1].gateway.as_deref(), Some("fd99:1:2:3::1"));
+        assert!(given.ipv4().is_ok(), "an IPv4 subnet as well");
+        for (s, wanted) in [
+            ("fd99:1:2:3::/64", "is already used"),
+            ("2001:db8::/64", "only unique local IPv6"),
+        ] {
+            let e = store
+                .create(&CreateOptions {
+                    name: Some("c".into()),
+                    subnets: vec![s.into()],
+                    ..Default::default()
+                })
+                .unwrap_err();
+            assert!(e.to_string().contains(wanted), "{e}");
         }
         let e = store
             .create(&CreateOptions {
@@ -421,7 +556,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("network not found"));
-        assert_eq!(store.list().unwrap().len(), 3);
+        assert_eq!(store.list().unwrap().len(), 5);
         store.remove("a").unwrap();
         assert!(store.remove(DEFAULT_NETWORK).is_err());
         let text = fs::read_to_string(store.file(&b.name)).unwrap();

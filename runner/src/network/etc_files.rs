@@ -7,6 +7,8 @@ pub struct EtcInfo {
     /// The container's own address (None: loopback for a private
     /// namespace, no entry with the host's network).
     pub address: Option<String>,
+    /// Its addresses on further networks (one hosts line each, as Podman).
+    pub more_addresses: Vec<String>,
     /// `host.containers.internal` (None: no entry).
     pub host_gateway: Option<String>,
     /// The host's network: hosts and resolv.conf are the host's.
@@ -55,10 +57,100 @@ pub fn hosts_file(host_hosts: &str, info: &EtcInfo, hostname: &str, name: &str) 
         return out;
     }
     let address = info.address.as_deref().unwrap_or("127.0.0.1");
+    for a in std::iter::once(address).chain(info.more_addresses.iter().map(String::as_str)) {
+        out.push_str(&container_line(a, hostname, name));
+    }
+    out
+}
+
+/// The hosts line of the container at `address`.
+fn container_line(address: &str, hostname: &str, name: &str) -> String {
     if hostname == name {
-        out.push_str(&format!("{address}\t{hostname}\n"));
+        format!("{address}\t{hostname}\n")
     } else {
-        out.push_str(&format!("{address}\t{hostname} {name}\n"));
+        format!("{address}\t{hostname} {name}\n")
+    }
+}
+
+/// A running container's hosts file after it joined a network at `address`.
+pub fn hosts_add_address(hosts: &str, address: &str, hostname: &str, name: &str) -> String {
+    let mut out = hosts.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&container_line(address, hostname, name));
+    out
+}
+
+/// A running container's hosts file after it left the network where it had
+/// `address` (only the container's own line goes).
+pub fn hosts_remove_address(hosts: &str, address: &str, hostname: &str, name: &str) -> String {
+    let own = container_line(address, hostname, name);
+    let mut out = String::new();
+    for line in hosts.split_inclusive('\n') {
+        if line != own && line.trim_end() != own.trim_end() {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// A running container's resolv.conf after it joined a network with DNS
+/// (`server`, `search`): the server first, as Podman puts it. Unchanged when
+/// `--dns` chose the servers.
+pub fn resolv_add_network(resolv: &str, info: &EtcInfo, server: &str, search: &str) -> String {
+    if !info.dns.is_empty() || info.host_network {
+        return resolv.to_string();
+    }
+    let mut out = String::new();
+    let mut server_written = false;
+    let mut search_written = !info.dns_search.is_empty();
+    for line in resolv.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("search") => {
+                let domains: Vec<&str> = words.collect();
+                if domains.contains(&search) || search_written {
+                    out.push_str(line);
+                } else {
+                    out.push_str(&format!("search {search} {}", domains.join(" ")));
+                }
+                search_written = true;
+                out.push('\n');
+                continue;
+            }
+            Some("nameserver") if !server_written => {
+                if !search_written {
+                    out.push_str(&format!("search {search}\n"));
+                    search_written = true;
+                }
+                if words.next() != Some(server) {
+                    out.push_str(&format!("nameserver {server}\n"));
+                }
+                server_written = true;
+            }
+            _ => {}
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !server_written {
+        out.push_str(&format!("nameserver {server}\n"));
+    }
+    out
+}
+
+/// A running container's resolv.conf after it left the network whose DNS
+/// server was `server`.
+pub fn resolv_remove_server(resolv: &str, server: &str) -> String {
+    let mut out = String::new();
+    for line in resolv.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") && words.next() == Some(server) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
     }
     out
 }
@@ -153,6 +245,41 @@ mod tests {
         );
         assert_eq!(parse_add_host("v6:fd00::1").unwrap().1, "fd00::1");
         assert!(parse_add_host("db").is_err() && parse_add_host("db:x").is_err());
+    }
+
+    #[test]
+    fn connect_and_disconnect_edit_the_files() {
+        let hosts = "127.0.0.1\tlocalhost\n10.77.0.5\tabc web\n";
+        let added = hosts_add_address(hosts, "10.78.0.2", "abc", "web");
+        assert_eq!(added, format!("{hosts}10.78.0.2\tabc web\n"));
+        assert_eq!(
+            hosts_remove_address(&added, "10.78.0.2", "abc", "web"),
+            hosts
+        );
+        let info = EtcInfo::default();
+        let resolv = "search example.org\nnameserver 10.255.255.53\n";
+        let joined = resolv_add_network(resolv, &info, "10.78.0.1", "dns.podman");
+        assert_eq!(
+            joined,
+            "search dns.podman example.org\nnameserver 10.78.0.1\nnameserver 10.255.255.53\n"
+        );
+        assert_eq!(
+            resolv_add_network(&joined, &info, "10.78.1.1", "dns.podman"),
+            "search dns.podman example.org\nnameserver 10.78.1.1\nnameserver 10.78.0.1\nnameserver 10.255.255.53\n"
+        );
+        assert_eq!(
+            resolv_add_network(
+                "nameserver 10.255.255.53\n",
+                &info,
+                "10.78.0.1",
+                "dns.podman"
+            ),
+            "search dns.podman\nnameserver 10.78.0.1\nnameserver 10.255.255.53\n"
+        );
+        assert_eq!(
+            resolv_remove_server(&joined, "10.78.0.1"),
+            "search dns.podman example.org\nnameserver 10.255.255.53\n"
+        );
     }
 
     #[test]

@@ -3,16 +3,53 @@
 //! are exact), then starts `vigil internal-port-forward` with the listening
 //! sockets. For each connection a thread enters the container's network
 //! namespace, connects to the container's address, and the bytes are
-//! spliced both ways in the kernel. It exits when the exit pipe closes
-//! (the monitor, which holds its other end, is gone).
+//! spliced both ways in the kernel. UDP ports get, per client address, a
+//! socket made inside the namespace and connected to the container's port;
+//! replies go back to that client from the host socket (as rootlessport
+//! does). It exits when the exit pipe closes (the monitor, which holds its
+//! other end, is gone).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A UDP client's flow ends after this long without a reply from the
+/// container (its namespace socket is closed; a later datagram opens a new one).
+const UDP_IDLE: Duration = Duration::from_secs(60);
+/// The pipe between the two sockets of a TCP connection.
+const PIPE_SIZE: usize = 1 << 20;
+/// Datagrams are at most this big (the largest UDP payload).
+const UDP_MAX: usize = 65535;
+
+/// The protocol of a forwarded port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// `tcp`/`udp` (other protocols are not forwarded).
+    pub fn parse(name: &str) -> Option<Proto> {
+        match name {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
 
 fn socket_addr(ip: &str, port: u16) -> String {
     match ip {
@@ -44,9 +81,10 @@ pub fn go_error_text(e: &io::Error) -> String {
 }
 
 /// The rootless bind error, with rootlessport's words (runner-network §8.2).
-pub fn rootless_bind_error(e: &io::Error, ip: &str, port: u16) -> String {
+pub fn rootless_bind_error(e: &io::Error, proto: Proto, ip: &str, port: u16) -> String {
     let listen = format!(
-        "listen tcp {}: bind: {}",
+        "listen {} {}: bind: {}",
+        proto.name(),
         socket_addr(ip, port),
         go_error_text(e)
     );
@@ -75,7 +113,16 @@ fn pump(from: &TcpStream, to: &TcpStream) {
     if piped {
         // SAFETY: both fds were just created and are owned here only.
         let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        const CHUNK: usize = 1 << 20;
+        // A pipe holds 64 KiB by default: one splice pair per 64 KiB. Ask
+        // for PIPE_SIZE (the unprivileged limit, fs.pipe-max-size, is 1 MiB
+        // by default); whatever the kernel grants is used.
+        // SAFETY: fcntl on a pipe fd we own.
+        let granted = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as i32) };
+        let chunk = if granted > 0 {
+            granted as usize
+        } else {
+            1 << 16
+        };
         loop {
             // SAFETY: splice between fds we hold; null offsets for sockets/pipes.
             let n = unsafe {
@@ -84,7 +131,7 @@ fn pump(from: &TcpStream, to: &TcpStream) {
                     std::ptr::null_mut(),
                     w.as_raw_fd(),
                     std::ptr::null_mut(),
-                    CHUNK,
+                    chunk,
                     libc::SPLICE_F_MOVE,
                 )
             };
@@ -140,19 +187,89 @@ fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
     let _ = back.join();
 }
 
-/// The forwarder's main: `listeners` are (socket, container port); returns
-/// when `exit_fd` reports EOF or hang-up.
+/// A UDP socket inside the namespace, connected to the container's port.
+/// Made on a thread of its own: `setns` changes the calling thread for good.
+fn namespace_udp_socket(netns: &Arc<File>, child_ip: &str, port: u16) -> Option<UdpSocket> {
+    let ns = Arc::clone(netns);
+    let target: SocketAddr = format!("{child_ip}:{port}").parse().ok()?;
+    std::thread::spawn(move || {
+        // SAFETY: setns on this short-lived thread only.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.connect(target).ok()?;
+        Some(s)
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// Forward datagrams between the host socket and the container's port, one
+/// namespace socket per client address; a reply thread per client sends
+/// the container's answers back from the host socket.
+fn serve_udp(host: UdpSocket, netns: Arc<File>, child_ip: String, port: u16) {
+    let host = Arc::new(host);
+    let flows: Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>> = Arc::default();
+    let mut buf = vec![0u8; UDP_MAX];
+    loop {
+        let (n, peer) = match host.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let known = flows.lock().ok().and_then(|f| f.get(&peer).cloned());
+        let upstream = match known {
+            Some(u) => u,
+            None => {
+                let Some(u) = namespace_udp_socket(&netns, &child_ip, port) else {
+                    continue;
+                };
+                let u = Arc::new(u);
+                let _ = u.set_read_timeout(Some(UDP_IDLE));
+                if let Ok(mut f) = flows.lock() {
+                    f.insert(peer, Arc::clone(&u));
+                }
+                let (host, flows, reply) = (Arc::clone(&host), Arc::clone(&flows), Arc::clone(&u));
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; UDP_MAX];
+                    // Until the container is silent for UDP_IDLE (or the
+                    // socket fails): then the flow is forgotten.
+                    while let Ok(n) = reply.recv(&mut buf) {
+                        if host.send_to(&buf[..n], peer).is_err() {
+                            break;
+                        }
+                    }
+                    if let Ok(mut f) = flows.lock() {
+                        f.remove(&peer);
+                    }
+                });
+                u
+            }
+        };
+        let _ = upstream.send(&buf[..n]);
+    }
+}
+
+/// The forwarder's main: `listeners` are (socket, container port,
+/// protocol); returns when `exit_fd` reports EOF or hang-up.
 pub fn run(
     netns: &Path,
     child_ip: &str,
     exit_fd: OwnedFd,
-    listeners: Vec<(OwnedFd, u16)>,
+    listeners: Vec<(OwnedFd, u16, Proto)>,
 ) -> io::Result<()> {
     let ns = Arc::new(File::open(netns)?);
-    for (fd, port) in listeners {
-        let listener = TcpListener::from(fd);
+    for (fd, port, proto) in listeners {
         let ns = Arc::clone(&ns);
         let ip = child_ip.to_string();
+        if proto == Proto::Udp {
+            let socket = UdpSocket::from(fd);
+            std::thread::spawn(move || serve_udp(socket, ns, ip, port));
+            continue;
+        }
+        let listener = TcpListener::from(fd);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -26,10 +26,22 @@ struct Pool {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+struct Pool6 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<Ipv6Addr>,
+    /// Address -> container id.
+    #[serde(default)]
+    allocated: BTreeMap<Ipv6Addr, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Db {
     /// Network name -> its pool.
     #[serde(default)]
     networks: BTreeMap<String, Pool>,
+    /// Network name -> its IPv6 pool (networks with an IPv6 subnet).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    networks6: BTreeMap<String, Pool6>,
 }
 
 /// The allocation file. Every method reads and writes it whole: call them
@@ -66,11 +78,50 @@ impl Ipam {
         write().map_err(|e| NetworkError::io(format!("writing {}", self.path.display()), e))
     }
 
-    /// An address of `net` for container `id` (the one it already has, if any).
-    pub fn allocate(&self, net: &NetworkDef, id: &str) -> Result<Ipv4Addr, NetworkError> {
+    /// An address of `net` for container `id`: `wanted` (`--ip`), else the
+    /// one it already has, else the next free one.
+    pub fn allocate(
+        &self,
+        net: &NetworkDef,
+        id: &str,
+        wanted: Option<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, NetworkError> {
         let (subnet, gateway) = net.ipv4()?;
         let mut db = self.load()?;
         let pool = db.networks.entry(net.name.clone()).or_default();
+        if let Some(ip) = wanted {
+            let refuse = |why: &str| {
+                NetworkError::Start(format!(
+                    "requested static ip {ip} {why} on network {}",
+                    net.name
+                ))
+            };
+            if !subnet.contains(ip) {
+                return Err(refuse("not in any subnet"));
+            }
+            // Podman 4.3.1 hands these out and the container gets an
+            // address it cannot use; refused here.
+            if ip == gateway {
+                return Err(refuse("is the gateway"));
+            }
+            if ip == subnet.network() || ip == subnet.broadcast() {
+                return Err(refuse("is the network or broadcast address"));
+            }
+            match pool.allocated.get(&ip) {
+                Some(holder) if holder != id => {
+                    return Err(NetworkError::Start(format!(
+                        "IPAM error: requested ip address {ip} is already allocated to \
+                         container ID {holder}"
+                    )))
+                }
+                Some(_) => return Ok(ip),
+                None => {}
+            }
+            pool.allocated.retain(|_, c| c != id);
+            pool.allocated.insert(ip, id.to_string());
+            self.save(&db)?;
+            return Ok(ip);
+        }
         if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
             return Ok(*ip);
         }
@@ -94,6 +145,47 @@ impl Ipam {
         Ok(chosen)
     }
 
+    /// An IPv6 address of `net` for container `id` (None: the network has
+    /// no IPv6 subnet): the one it has, else the next free one after the
+    /// last given, never the subnet-router anycast address or the gateway.
+    pub fn allocate6(&self, net: &NetworkDef, id: &str) -> Result<Option<Ipv6Addr>, NetworkError> {
+        let Some((subnet, gateway)) = net.ipv6()? else {
+            return Ok(None);
+        };
+        let mut db = self.load()?;
+        let pool = db.networks6.entry(net.name.clone()).or_default();
+        if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
+            return Ok(Some(*ip));
+        }
+        let first = u128::from(subnet.nth(1).unwrap_or(subnet.network()));
+        let start = pool
+            .last
+            .filter(|ip| subnet.contains(*ip))
+            .map_or(first, |ip| u128::from(ip) + 1);
+        // Taken addresses are few: at most that many + 2 candidates are tried.
+        let chosen = (0..pool.allocated.len() as u128 + 3)
+            .map(|i| Ipv6Addr::from(start.wrapping_add(i)))
+            .map(|ip| {
+                if subnet.contains(ip) {
+                    ip
+                } else {
+                    Ipv6Addr::from(first)
+                }
+            })
+            .find(|ip| {
+                *ip != gateway && *ip != subnet.network() && !pool.allocated.contains_key(ip)
+            })
+            .ok_or_else(|| {
+                NetworkError::Start(format!(
+                    "IPAM error: failed to find free IPv6 address in {subnet}"
+                ))
+            })?;
+        pool.allocated.insert(chosen, id.to_string());
+        pool.last = Some(chosen);
+        self.save(&db)?;
+        Ok(Some(chosen))
+    }
+
     /// Release every address of container `id`; true if it had any.
     pub fn release(&self, id: &str) -> Result<bool, NetworkError> {
         let mut db = self.load()?;
@@ -103,10 +195,36 @@ impl Ipam {
             pool.allocated.retain(|_, c| c != id);
             found |= pool.allocated.len() != before;
         }
+        for pool in db.networks6.values_mut() {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            found |= pool.allocated.len() != before;
+        }
         if found {
             self.save(&db)?;
         }
         Ok(found)
+    }
+
+    /// Release container `id`'s address on network `name` only
+    /// (`network disconnect`).
+    pub fn release_on(&self, name: &str, id: &str) -> Result<(), NetworkError> {
+        let mut db = self.load()?;
+        let mut changed = false;
+        if let Some(pool) = db.networks.get_mut(name) {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            changed |= pool.allocated.len() != before;
+        }
+        if let Some(pool) = db.networks6.get_mut(name) {
+            let before = pool.allocated.len();
+            pool.allocated.retain(|_, c| c != id);
+            changed |= pool.allocated.len() != before;
+        }
+        if changed {
+            self.save(&db)?;
+        }
+        Ok(())
     }
 
     /// Container ids holding addresses on network `name`.
@@ -133,33 +251,85 @@ mod tests {
         let mut net = super::super::config::default_network();
         net.subnets[0].subnet = "10.99.0.0/29".into();
         net.subnets[0].gateway = Some("10.99.0.1".into());
-        let a = ipam.allocate(&net, "a").unwrap();
+        let a = ipam.allocate(&net, "a", None).unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 99, 0, 2));
         assert_eq!(
-            ipam.allocate(&net, "a").unwrap(),
+            ipam.allocate(&net, "a", None).unwrap(),
             a,
             "same container, same address"
         );
         assert_eq!(
-            ipam.allocate(&net, "b").unwrap(),
+            ipam.allocate(&net, "b", None).unwrap(),
             Ipv4Addr::new(10, 99, 0, 3)
         );
         assert!(ipam.release("a").unwrap());
         assert!(!ipam.release("a").unwrap());
         assert_eq!(
-            ipam.allocate(&net, "c").unwrap(),
+            ipam.allocate(&net, "c", None).unwrap(),
             Ipv4Addr::new(10, 99, 0, 4)
         );
         for id in ["d", "e", "f"] {
-            ipam.allocate(&net, id).unwrap();
+            ipam.allocate(&net, id, None).unwrap();
         }
         // .2 was released: the only free host address left.
-        let e = ipam.allocate(&net, "g").unwrap_err();
+        let e = ipam.allocate(&net, "g", None).unwrap_err();
         assert!(
             e.to_string()
                 .contains("failed to find free IP in range: 10.99.0.1 - 10.99.0.6"),
             "{e}"
         );
         assert_eq!(ipam.holders(&net.name).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn static_addresses_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let mut net = super::super::config::default_network();
+        net.subnets[0].subnet = "10.99.0.0/24".into();
+        net.subnets[0].gateway = Some("10.99.0.1".into());
+        let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            ipam.allocate(&net, "a", ip("10.99.0.7")).unwrap(),
+            Ipv4Addr::new(10, 99, 0, 7)
+        );
+        let err = |id, wanted| ipam.allocate(&net, id, wanted).unwrap_err().to_string();
+        assert_eq!(
+            err("b", ip("10.99.0.7")),
+            "IPAM error: requested ip address 10.99.0.7 is already allocated to container ID a"
+        );
+        assert_eq!(
+            err("b", ip("10.98.0.7")),
+            "requested static ip 10.98.0.7 not in any subnet on network vigil"
+        );
+        assert!(err("b", ip("10.99.0.1")).contains("is the gateway"));
+        assert!(err("b", ip("10.99.0.255")).contains("broadcast"));
+        ipam.release_on("vigil", "a").unwrap();
+        assert_eq!(ipam.holders("vigil").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn ipv6_addresses_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let mut net = super::super::config::default_network();
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), None, "no IPv6 subnet");
+        net.subnets.push(super::super::config::SubnetDef {
+            subnet: "fd99:1:2:3::/64".into(),
+            gateway: Some("fd99:1:2:3::1".into()),
+        });
+        let v6 = |s: &str| Some(s.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
+        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
+        assert_eq!(ipam.allocate6(&net, "b").unwrap(), v6("fd99:1:2:3::3"));
+        assert!(ipam.release("a").unwrap());
+        assert_eq!(ipam.allocate6(&net, "c").unwrap(), v6("fd99:1:2:3::4"));
+        ipam.release_on("vigil", "b").unwrap();
+        ipam.release_on("vigil", "c").unwrap();
+        assert!(!ipam.release("b").unwrap());
     }
 }

@@ -10,6 +10,7 @@
 //! [`NetworkState`] says was done, also after a crash half-way).
 
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod etc_files;
 pub mod forwarder;
@@ -21,6 +22,7 @@ pub mod netns;
 pub mod ports;
 pub mod slirp;
 pub mod subnet;
+pub mod subnet6;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -76,6 +78,23 @@ pub struct Request {
     pub dns_search: Vec<String>,
     pub add_host: Vec<String>,
     pub aliases: Vec<String>,
+    /// `--ip`: the address on the (single) bridge network.
+    pub ip: Option<String>,
+    /// `--mac-address`: the MAC address on the (single) bridge network.
+    pub mac_address: Option<String>,
+}
+
+/// What a container asked for on one network: `--ip`/`--mac-address` at
+/// create, `network connect --ip --mac-address --alias`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerNetworkConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Aliases on this network only (`connect --alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// The container's network settings, decided at create (kept in the record).
@@ -95,6 +114,9 @@ pub struct NetworkConfig {
     pub add_hosts: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// By network name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_network: BTreeMap<String, PerNetworkConfig>,
 }
 
 /// One network the running container is attached to.
@@ -108,6 +130,49 @@ pub struct Attachment {
     pub dns_servers: Vec<String>,
     #[serde(default)]
     pub dns_search: Vec<String>,
+    /// On a network with an IPv6 subnet: the address, prefix length, gateway.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ipv6_prefix: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipv6_gateway: String,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+impl Attachment {
+    /// What netavark will report for an address (runner-network §1.4),
+    /// known before it runs; the MAC address comes with its result.
+    fn planned(
+        def: &NetworkDef,
+        ip: std::net::Ipv4Addr,
+        ip6: Option<std::net::Ipv6Addr>,
+    ) -> Result<Attachment, NetworkError> {
+        let (subnet, gw) = def.ipv4()?;
+        let (dns_servers, dns_search) = if def.dns_enabled {
+            (vec![gw.to_string()], vec!["dns.podman".to_string()])
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut a = Attachment {
+            ip: ip.to_string(),
+            prefix: subnet.prefix(),
+            gateway: gw.to_string(),
+            mac: String::new(),
+            dns_servers,
+            dns_search,
+            ..Default::default()
+        };
+        if let (Some(ip6), Some((subnet6, gw6))) = (ip6, def.ipv6()?) {
+            a.ipv6 = ip6.to_string();
+            a.ipv6_prefix = subnet6.prefix();
+            a.ipv6_gateway = gw6.to_string();
+        }
+        Ok(a)
+    }
 }
 
 /// What is set up for a container right now (in its record), so teardown
@@ -309,6 +374,33 @@ pub fn configure(
             "--network-alias needs a bridge network".into(),
         ));
     }
+    let ip = req.ip.as_deref().map(parse_static_ip).transpose()?;
+    let mac = req.mac_address.as_deref().map(parse_mac).transpose()?;
+    for (flag, given) in [("--ip", ip.is_some()), ("--mac-address", mac.is_some())] {
+        if !given {
+            continue;
+        }
+        if cfg.mode != Mode::Bridge {
+            return Err(NetworkError::Config(format!(
+                "{flag} can only be set when the network mode is bridge: invalid argument"
+            )));
+        }
+        if cfg.networks.len() > 1 {
+            return Err(NetworkError::Config(format!(
+                "{flag} can only be set for a single network: invalid argument"
+            )));
+        }
+    }
+    if ip.is_some() || mac.is_some() {
+        cfg.per_network.insert(
+            cfg.networks[0].clone(),
+            PerNetworkConfig {
+                ip,
+                mac,
+                aliases: Vec::new(),
+            },
+        );
+    }
     for p in &req.publish {
         cfg.ports.extend(ports::parse_publish(p)?);
     }
@@ -340,6 +432,41 @@ pub fn configure(
         .map(|h| etc_files::parse_add_host(h).map_err(NetworkError::Config))
         .collect::<Result<_, _>>()?;
     Ok(cfg)
+}
+
+/// An `--ip` value (IPv4: vigil's networks have no IPv6 addresses to give).
+pub fn parse_static_ip(value: &str) -> Result<std::net::Ipv4Addr, NetworkError> {
+    match value.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => Ok(ip),
+        Ok(std::net::IpAddr::V6(_)) => Err(NetworkError::Config(format!(
+            "--ip {value}: an IPv4 address is needed here"
+        ))),
+        Err(_) => Err(NetworkError::Config(format!(
+            "{value:?} is not an ip address"
+        ))),
+    }
+}
+
+/// A `--mac-address` value: six hex octets, unicast, written lower-case.
+pub fn parse_mac(value: &str) -> Result<String, NetworkError> {
+    let octets: Vec<&str> = value.split([':', '-']).collect();
+    let bytes: Option<Vec<u8>> = octets
+        .iter()
+        .map(|o| {
+            (o.len() == 2)
+                .then(|| u8::from_str_radix(o, 16).ok())
+                .flatten()
+        })
+        .collect();
+    match bytes {
+        Some(b) if b.len() == 6 && b[0] & 1 == 0 => Ok(value.replace('-', ":").to_lowercase()),
+        Some(b) if b.len() == 6 => Err(NetworkError::Config(format!(
+            "address {value}: a multicast MAC address cannot be a container's"
+        ))),
+        _ => Err(NetworkError::Config(format!(
+            "address {value}: invalid MAC address"
+        ))),
+    }
 }
 
 /// The container a setup is for.
@@ -443,6 +570,10 @@ fn bridge_setup(
         .iter()
         .map(|n| env.store.get(n))
         .collect::<Result<_, _>>()?;
+    if defs.is_empty() {
+        // Disconnected from every network: loopback only, as Podman.
+        return Ok(Attached::default());
+    }
     let driver = env.netavark(defs.iter().any(|d| d.dns_enabled))?;
     // Hold the host ports, so nobody else takes them while the container
     // lives (the monitor keeps these sockets; traffic goes through DNAT).
@@ -461,42 +592,36 @@ fn bridge_setup(
     let short = &ctr.id[..ctr.id.len().min(12)];
     let mut etc = EtcInfo::default();
     for (i, def) in defs.iter().enumerate() {
-        let ip = ipam.allocate(def, ctr.id)?;
+        let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
+        let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
+        let ip6 = ipam.allocate6(def, ctr.id)?;
         let mut aliases = cfg.aliases.clone();
+        aliases.extend(wanted.aliases.iter().cloned());
         aliases.push(short.to_string());
         let nv = def.netavark_name();
         opts.networks.insert(
             nv.clone(),
             netavark::PerNetwork {
-                static_ips: vec![ip.to_string()],
+                static_ips: std::iter::once(ip.to_string())
+                    .chain(ip6.map(|a| a.to_string()))
+                    .collect(),
                 aliases,
                 interface_name: format!("eth{i}"),
+                static_mac: wanted.mac.clone(),
             },
         );
         opts.network_info.insert(nv, def.for_netavark());
         if def.dns_enabled {
             opts.dns_servers = cfg.dns.clone();
         }
-        // What netavark will report (runner-network §1.4), known now, so
-        // the /etc files are written while netavark works; the MAC address
-        // comes with its result ([`finish`]).
-        let (subnet, gw) = def.ipv4()?;
-        let (dns_servers, dns_search) = if def.dns_enabled {
-            (vec![gw.to_string()], vec!["dns.podman".to_string()])
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let a = Attachment {
-            ip: ip.to_string(),
-            prefix: subnet.prefix(),
-            gateway: gw.to_string(),
-            mac: String::new(),
-            dns_servers,
-            dns_search,
-        };
+        // Known now, so the /etc files are written while netavark works;
+        // the MAC address comes with its result ([`finish`]).
+        let a = Attachment::planned(def, ip, ip6)?;
         if i == 0 {
             etc.address = Some(a.ip.clone());
             etc.host_gateway = Some(a.gateway.clone());
+        } else {
+            etc.more_addresses.push(a.ip.clone());
         }
         etc.network_dns.extend(a.dns_servers.iter().cloned());
         etc.network_search.extend(a.dns_search.iter().cloned());
@@ -550,10 +675,14 @@ pub fn finish(pending: PendingSetup, state: &mut NetworkState) -> Result<(), Net
             .unwrap_or_default();
         if let Some(a) = state.attachments.get_mut(name) {
             a.mac = iface.mac_address;
-            if let Some((ip, prefix)) = iface.subnets.first().and_then(|s| s.ipnet.split_once('/'))
-            {
-                a.ip = ip.to_string();
-                a.prefix = prefix.parse().unwrap_or(a.prefix);
+            for (ip, prefix) in iface.subnets.iter().filter_map(|s| s.ipnet.split_once('/')) {
+                if ip.contains(':') {
+                    a.ipv6 = ip.to_string();
+                    a.ipv6_prefix = prefix.parse().unwrap_or(a.ipv6_prefix);
+                } else {
+                    a.ip = ip.to_string();
+                    a.prefix = prefix.parse().unwrap_or(a.prefix);
+                }
             }
         }
     }

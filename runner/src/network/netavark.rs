@@ -22,6 +22,9 @@ pub struct PerNetwork {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     pub interface_name: String,
+    /// `--mac-address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_mac: Option<String>,
 }
 
 /// netavark's stdin (NetworkOptions of netavark 1.4).

@@ -144,19 +144,30 @@ pub fn setup(
                 .into(),
         )
     })?;
-    if let Some(udp) = cfg.ports.iter().find(|p| p.protocol != "tcp") {
+    if let Some(other) = cfg
+        .ports
+        .iter()
+        .find(|p| forwarder::Proto::parse(&p.protocol).is_none())
+    {
         return Err(NetworkError::Config(format!(
-            "publishing {} ports with slirp4netns is not supported by vigil yet (port {})",
-            udp.protocol, udp.container_port
+            "publishing {} ports with slirp4netns is not supported by vigil (port {}): \
+             only tcp and udp are forwarded",
+            other.protocol, other.container_port
         )));
     }
     check_tun()?;
     // Bind the host ports first: a refusal costs nothing to undo.
     let mut listeners = Vec::new();
-    for (ctr_port, _, ip, host_port) in super::ports::expanded(&cfg.ports) {
-        let l = forwarder::listen_tcp(ip, host_port)
-            .map_err(|e| NetworkError::Start(forwarder::rootless_bind_error(&e, ip, host_port)))?;
-        listeners.push((OwnedFd::from(l), ctr_port));
+    for (ctr_port, proto, ip, host_port) in super::ports::expanded(&cfg.ports) {
+        let proto = forwarder::Proto::parse(proto).unwrap_or(forwarder::Proto::Tcp);
+        let bound = match proto {
+            forwarder::Proto::Tcp => forwarder::listen_tcp(ip, host_port).map(OwnedFd::from),
+            forwarder::Proto::Udp => forwarder::bind_udp(ip, host_port).map(OwnedFd::from),
+        };
+        let fd = bound.map_err(|e| {
+            NetworkError::Start(forwarder::rootless_bind_error(&e, proto, ip, host_port))
+        })?;
+        listeners.push((fd, ctr_port, proto));
     }
     let (exit_r, exit_w) = pipe()?;
     let (ready_r, ready_w) = pipe()?;
@@ -227,7 +238,11 @@ pub fn setup(
             .arg("internal-port-forward")
             .arg(netns)
             .arg(CHILD_IP)
-            .args(listeners.iter().map(|(_, p)| p.to_string()))
+            .args(
+                listeners
+                    .iter()
+                    .map(|(_, port, proto)| format!("{port}/{}", proto.name())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             // Not vigil's stderr: a caller reading it to the end would wait
@@ -235,7 +250,7 @@ pub fn setup(
             .stderr(fwd_log)
             .process_group(0);
         let mut fds = vec![high_dup(&exit_r)?];
-        fds.extend(listeners.into_iter().map(|(fd, _)| fd));
+        fds.extend(listeners.into_iter().map(|(fd, _, _)| fd));
         let kept = pass_fds(&mut cmd, fds)?;
         let fwd = cmd
             .spawn()

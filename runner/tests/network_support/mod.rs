@@ -113,3 +113,26 @@ pub fn assert_no_process(needle: &str, limit: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Send `payload` in one datagram to `addr` from a fresh socket until a
+/// reply comes (at most 100 tries within 20 s: the server may still be
+/// starting); the reply, or None.
+pub fn udp_exchange(addr: &str, payload: &[u8]) -> Option<Vec<u8>> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 2048];
+    for _ in 0..100 {
+        socket.send_to(payload, addr).expect("send_to");
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            assert_eq!(from.to_string(), addr, "reply from the published address");
+            return Some(buf[..n].to_vec());
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+    }
+    None
+}
