@@ -538,6 +538,7 @@ impl Builder<'_> {
                 layers: std::slice::from_ref(&layer),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         drop(work);
@@ -898,6 +899,7 @@ impl Builder<'_> {
                 layers: layer.map(std::slice::from_ref).unwrap_or_default(),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         if self.squash {
