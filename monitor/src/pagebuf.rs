@@ -63,6 +63,22 @@ impl PageBuf {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.cap) }
     }
 
+    /// The unfilled part, to be written in place and then [`PageBuf::advance`]d over.
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.dirty = true;
+        // SAFETY: ptr is valid for cap bytes and len <= cap; the range does
+        // not overlap the filled part, which stays borrowed through &mut self.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.len), self.cap - self.len)
+        }
+    }
+
+    /// `n` more bytes of the spare part are filled.
+    pub fn advance(&mut self, n: usize) {
+        debug_assert!(self.len + n <= self.cap);
+        self.len = (self.len + n).min(self.cap);
+    }
+
     /// The filled part.
     pub fn filled(&self) -> &[u8] {
         // SAFETY: ptr is valid for cap >= len bytes.

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod container;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod rootless;
+pub mod signals;
 pub mod spec;
 
 pub use context::Context;

@@ -21,14 +21,24 @@ use e2e_support::{manifest, text, Podman, Vigil};
 
 const BASE: &str = "localhost/busybox:latest";
 
-/// A docker-archive of the busybox test rootfs named `BASE`, built once.
+/// A docker-archive named `BASE` of a busybox rootfs made for this test in
+/// `dir` by scripts/make-test-rootfs. Not the shared
+/// `target/test-rootfs/busybox`: other suites run containers directly on
+/// that tree, and runc leaves their missing mount points in it (the
+/// monitor's `/out`, `/ctl`, `/trigger`), which would then be part of the
+/// base image (stage 1's `RUN mkdir /out` failed with "File exists" after
+/// tests/monitor_ratelimit.rs had run).
 fn busybox_archive(dir: &Path) -> Option<PathBuf> {
-    let rootfs = e2e_support::workspace().join("target/test-rootfs/busybox");
-    if !rootfs.join("bin/busybox").is_file() {
-        let _ = Command::new("bash")
-            .arg(e2e_support::workspace().join("scripts/make-test-rootfs"))
-            .arg(&rootfs)
-            .status();
+    let rootfs = dir.join("busybox-rootfs");
+    let made = Command::new("bash")
+        .arg(e2e_support::workspace().join("scripts/make-test-rootfs"))
+        .arg(&rootfs)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?
+        .success();
+    if !made {
+        return None;
     }
     if !rootfs.join("bin/busybox").is_file() {
         return None;
@@ -132,8 +142,10 @@ fn write_tree(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
+/// `vigil build` under the same conditions as [`podman_build`] (RUN
+/// without a network; the default network has a test of its own).
 fn vigil_build(v: &Vigil, args: &[&str]) -> Output {
-    let mut all = vec!["build"];
+    let mut all = vec!["build", "--network=none"];
     all.extend_from_slice(args);
     v.run(&all)
 }
@@ -324,7 +336,6 @@ CMD ["echo hi"]
 }
 
 #[test]
-#[ignore = "fails on main after the network/commands/health merges: stage 1's RUN finds /out already there (mkdir: File exists); open under #13"]
 fn multi_stage_add_and_ignore_match_podman() {
     let Some(s) = setup("multi_stage_add_and_ignore_match_podman", true) else {
         return;
@@ -1025,4 +1036,250 @@ fn hostile_archives_and_inputs_are_refused_or_contained() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The interface names of this process's network namespace.
+fn host_interfaces() -> std::collections::BTreeSet<String> {
+    let dev = fs::read_to_string("/proc/net/dev").expect("/proc/net/dev");
+    dev.lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn run_networks_match_podman_build() {
+    let Some(s) = setup("run_networks_match_podman_build", true) else {
+        return;
+    };
+    let ctx = s.dir.path().join("net");
+    write_tree(
+        &ctx,
+        &[(
+            "Containerfile",
+            "FROM localhost/busybox:latest\n\
+             RUN awk -F: 'NR>2{gsub(/ /,\"\",$1); print $1}' /proc/net/dev | sort | tr '\\n' ' ' > /net.txt\n",
+        )],
+    );
+    let c = ctx.to_str().expect("utf-8");
+    let shown = |tag: &str| {
+        s.vigil
+            .ok(&["run", "--rm", "--network", "none", tag, "cat", "/net.txt"])
+    };
+    // The default, as `podman build`'s: a namespace of its own on the
+    // default network (eth0 on the `vigil` bridge, as root).
+    let out = s.vigil.run(&["build", "-t", "net-default", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(shown("net-default"), "eth0 lo ");
+    let out = s
+        .vigil
+        .run(&["build", "--network", "private", "-t", "net-private", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(shown("net-private"), "eth0 lo ");
+    // none: loopback only. host: the host's interfaces (other tests' veths
+    // come and go meanwhile: those present before and after must be there).
+    let before = host_interfaces();
+    let check = |mode: &str, shown: &str, who: &str| {
+        let names: std::collections::BTreeSet<String> =
+            shown.split_whitespace().map(String::from).collect();
+        if mode == "none" {
+            assert_eq!(shown, "lo ", "{who} build --network=none");
+        } else {
+            let after = host_interfaces();
+            let stable: Vec<&String> = before.intersection(&after).collect();
+            assert!(
+                stable.iter().all(|n| names.contains(*n)),
+                "{who} build --network=host: {shown:?} lacks some of {stable:?}"
+            );
+        }
+    };
+    for mode in ["none", "host"] {
+        let tag = format!("net-{mode}");
+        let flag = format!("--network={mode}");
+        let out = s.vigil.run(&["build", &flag, "-t", &tag, c]);
+        assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+        check(mode, &shown(&tag), "vigil");
+        let Some(p) = &s.podman else { continue };
+        // buildah's cache key leaves the network out: build it afresh.
+        let out = p.run(&["build", "--pull=never", "--no-cache", &flag, "-t", &tag, c]);
+        assert!(out.status.success(), "podman {mode}: {}", text(&out.stderr));
+        let podman_shown = p.ok(&["run", "--rm", "--network", "none", &tag, "cat", "/net.txt"]);
+        check(mode, &podman_shown, "podman");
+    }
+    let out = s
+        .vigil
+        .run(&["build", "--network", "nosuchnet", "-t", "net-bad", c]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nosuchnet"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `.Created` and the rootfs layer count of an image, from `inspect` JSON.
+fn created_and_layers(inspect: &str) -> (String, usize) {
+    let v: serde_json::Value = serde_json::from_str(inspect).expect("inspect json");
+    let img = &v[0];
+    (
+        img["Created"].as_str().unwrap_or_default().to_string(),
+        img["RootFS"]["Layers"].as_array().map_or(0, Vec::len),
+    )
+}
+
+#[test]
+fn timestamp_squash_all_and_platform_match_podman() {
+    let Some(s) = setup("timestamp_squash_all_and_platform_match_podman", true) else {
+        return;
+    };
+    let containerfile = "FROM localhost/busybox:latest\n\
+                         COPY a.txt /a.txt\n\
+                         RUN echo b > /b.txt && mkdir /d\n";
+    let files = [("a.txt", "a\n")];
+    // --timestamp 0: created at the epoch, new files with mtime 0.
+    compare(
+        &s,
+        "ts",
+        containerfile,
+        &files,
+        &["--no-cache", "--timestamp", "0"],
+    );
+    let (created, layers) = created_and_layers(&s.vigil.ok(&["image", "inspect", "cmp-ts"]));
+    assert_eq!((created.as_str(), layers), ("1970-01-01T00:00:00Z", 3));
+    let rootfs = s.dir.path().join("ts-mtimes");
+    vigil_tree(&s.vigil, "cmp-ts", &rootfs);
+    let mtimes = |root: &Path| -> Vec<i64> {
+        ["a.txt", "b.txt", "d"]
+            .iter()
+            .map(|f| {
+                use std::os::unix::fs::MetadataExt;
+                fs::symlink_metadata(root.join(f)).expect("stat").mtime()
+            })
+            .collect()
+    };
+    assert_eq!(mtimes(&rootfs), [0, 0, 0]);
+    // ... and reproduces: the same image ID built afresh.
+    let again = vigil_build(
+        &s.vigil,
+        &[
+            "-q",
+            "--no-cache",
+            "--timestamp",
+            "0",
+            s.dir.path().join("ts").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let first = s
+        .vigil
+        .ok(&["image", "inspect", "--format", "{{.Id}}", "cmp-ts"]);
+    assert_eq!(text(&again.stdout).trim(), first.trim());
+    if let Some(p) = &s.podman {
+        let (created, layers) = created_and_layers(&p.ok(&["image", "inspect", "cmp-ts"]));
+        assert_eq!((created.as_str(), layers), ("1970-01-01T00:00:00Z", 3));
+        let mount = p.ok(&["image", "mount", "cmp-ts"]);
+        let podman_mtimes = mtimes(Path::new(mount.trim()));
+        p.ok(&["image", "unmount", "cmp-ts"]);
+        assert_eq!(podman_mtimes, [0, 0, 0]);
+    }
+    // --squash-all: one layer holding the base's files and the new ones.
+    compare(&s, "sqall", containerfile, &files, &["--squash-all"]);
+    let (_, layers) = created_and_layers(&s.vigil.ok(&["image", "inspect", "cmp-sqall"]));
+    assert_eq!(layers, 1);
+    if let Some(p) = &s.podman {
+        let (_, layers) = created_and_layers(&p.ok(&["image", "inspect", "cmp-sqall"]));
+        assert_eq!(layers, 1);
+    }
+    // --platform: this machine's is accepted, another is refused by name.
+    let host = vigil_runner::image::oci::Platform::host().display();
+    let ctx = s.dir.path().join("sqall");
+    let c = ctx.to_str().expect("utf-8");
+    let out = vigil_build(&s.vigil, &["--platform", &host, "-q", c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let other = if host.contains("s390x") {
+        "linux/arm64"
+    } else {
+        "linux/s390x"
+    };
+    let out = vigil_build(&s.vigil, &["--platform", other, "-t", "wrong-arch", c]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("--platform {other}")) && err.contains(&host),
+        "{err}"
+    );
+    assert!(!text(&s.vigil.run(&["images"]).stdout).contains("wrong-arch"));
+}
+
+/// The diff IDs of an image, from `inspect` JSON.
+fn diff_ids(inspect: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(inspect).expect("inspect json");
+    v[0]["RootFS"]["Layers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn commit_keeps_the_base_layers_like_podman() {
+    let Some(s) = setup("commit_keeps_the_base_layers_like_podman", true) else {
+        return;
+    };
+    // `commit` adds the container's changes as one layer through the same
+    // writer and image path as `build`; the base's layers stay as they are.
+    let base = diff_ids(&s.vigil.ok(&["image", "inspect", BASE]));
+    assert_eq!(base.len(), 1);
+    s.vigil.ok(&[
+        "run",
+        "--name",
+        "committed",
+        "--network",
+        "none",
+        BASE,
+        "sh",
+        "-c",
+        "echo new > /new.txt && rm /bin/ls",
+    ]);
+    s.vigil.ok(&["commit", "-q", "committed", "committed-img"]);
+    let ids = diff_ids(&s.vigil.ok(&["image", "inspect", "committed-img"]));
+    assert_eq!((ids.len(), &ids[0]), (2, &base[0]), "{ids:?}");
+    let vigil_files = vigil_tree(&s.vigil, "committed-img", &s.dir.path().join("committed"));
+    assert!(vigil_files.iter().any(|l| l.starts_with("/new.txt\t")));
+    assert!(!vigil_files.iter().any(|l| l.starts_with("/bin/ls\t")));
+    if let Some(p) = &s.podman {
+        let podman_base = diff_ids(&p.ok(&["image", "inspect", BASE]));
+        p.ok(&[
+            "run",
+            "--name",
+            "committed",
+            "--network",
+            "none",
+            BASE,
+            "sh",
+            "-c",
+            "echo new > /new.txt && rm /bin/ls",
+        ]);
+        p.ok(&["commit", "-q", "committed", "committed-img"]);
+        let podman_ids = diff_ids(&p.ok(&["image", "inspect", "committed-img"]));
+        assert_eq!((podman_ids.len(), &podman_ids[0]), (2, &podman_base[0]));
+        // Podman's containers get an `/etc/mtab -> /proc/mounts` link in
+        // their rootfs, which its commit keeps; vigil's do not have one.
+        let podman_files: Vec<String> = podman_tree(p, "committed-img")
+            .into_iter()
+            .filter(|l| !l.starts_with("/etc/mtab\t"))
+            .collect();
+        let differ: Vec<&String> = vigil_files
+            .iter()
+            .filter(|l| !podman_files.contains(l))
+            .chain(podman_files.iter().filter(|l| !vigil_files.contains(l)))
+            .collect();
+        assert!(differ.is_empty(), "commit trees differ: {differ:#?}");
+        p.ok(&["rm", "committed"]);
+    }
+    s.vigil.ok(&["rm", "committed"]);
 }

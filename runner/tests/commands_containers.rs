@@ -13,23 +13,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use e2e_support::{run_bounded, text, vigil_and_busybox_rootfs, Vigil};
+use e2e_support::{
+    rootfs_tar, run_bounded, text, vigil_with_busybox_image as setup, Vigil, BUSYBOX_IMAGE,
+};
 
-const IMAGE: &str = "localhost/bb:latest";
-
-/// A vigil with the busybox rootfs imported as `localhost/bb`.
-fn setup(test: &str) -> Option<(Vigil, String)> {
-    let (v, rootfs) = vigil_and_busybox_rootfs(test)?;
-    let tar = run_bounded(
-        Command::new("tar").args(["-C", &rootfs, "-cf", "-", "."]),
-        b"",
-        Duration::from_secs(60),
-    );
-    assert!(tar.status.success(), "tar of the rootfs");
-    let out = v.run_input(&["import", "-q", "-", "localhost/bb"], &tar.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    Some((v, rootfs))
-}
+const IMAGE: &str = BUSYBOX_IMAGE;
 
 /// (exit code, stdout, stderr).
 fn run(v: &Vigil, args: &[&str]) -> (Option<i32>, String, String) {
@@ -45,6 +33,26 @@ fn fails(v: &Vigil, args: &[&str], message: &str) {
         err.contains(message),
         "{args:?}: want {message:?} in {err:?}"
     );
+}
+
+/// [`setup`] and a private Podman with the same rootfs imported as the
+/// same image, for side-by-side comparisons.
+fn setup_with_podman(test: &str) -> Option<(Vigil, e2e_support::Podman)> {
+    let (v, rootfs) = setup(test)?;
+    let podman = match e2e_support::Podman::new("vfs") {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            return None;
+        }
+    };
+    let imported = run_bounded(
+        &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
+        &rootfs_tar(&rootfs),
+        Duration::from_secs(120),
+    );
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    Some((v, podman))
 }
 
 fn inspect_f(v: &Vigil, name: &str, format: &str) -> String {
@@ -403,21 +411,7 @@ fn export_import_round_trip_and_diff_and_commit() {
         !names.contains(&"mnt/host/v"),
         "a file in a volume is not exported"
     );
-    // script(1) gives export a terminal for stdout.
-    let tty = run_bounded(
-        Command::new("script").args([
-            "-qec",
-            &format!(
-                "{} --root {} --runroot {} export d",
-                v.bin.display(),
-                v.root().display(),
-                v.runroot().display()
-            ),
-            "/dev/null",
-        ]),
-        b"",
-        Duration::from_secs(60),
-    );
+    let tty = v.run_on_terminal(&["export", "d"]);
     assert!(
         text(&tty.stdout).contains("refusing to export to terminal. Use -o flag or redirect"),
         "{}",
@@ -801,4 +795,171 @@ fn stats_ps_templates_latest_and_prune() {
         ]),
         "runc overlay\n"
     );
+}
+
+/// `ps --filter` before, since, until, volume, network and pod, and
+/// templates reading a missing map key, side by side with Podman 4.3.1 on
+/// the same containers (created in the same order in both).
+#[test]
+fn ps_filters_and_missing_map_keys_as_podman() {
+    let test = "ps_filters_and_missing_map_keys_as_podman";
+    let Some((v, podman)) = setup_with_podman(test) else {
+        return;
+    };
+    let vol = tempfile::tempdir().unwrap();
+    let bind = format!("{}:/data", vol.path().display());
+    // Networks are the host's, not the store's: a name of this run, removed
+    // on the way out (also when an assertion fails).
+    let net = format!("vpsf{}", std::process::id());
+    let net = net.as_str();
+    struct RemoveNetwork<'a>(&'a Vigil, &'a str);
+    impl Drop for RemoveNetwork<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(&["network", "rm", "-f", self.1]);
+        }
+    }
+    let _remove = RemoveNetwork(&v, net);
+    let fixtures: [&[&str]; 4] = [
+        &["network", "create", net],
+        &["create", "--name", "f1", "--label", "a=b", IMAGE, "true"],
+        &["create", "--name", "f2", "-v", &bind, IMAGE, "true"],
+        &["create", "--name", "f3", "--network", net, IMAGE, "true"],
+    ];
+    for args in fixtures {
+        podman.ok(args);
+        v.ok(args);
+    }
+    let source = vol.path().display().to_string();
+    let future = format!(
+        "until={}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600
+    );
+    let filters: Vec<Vec<String>> = [
+        vec!["before=f3".to_string()],
+        vec!["since=f1".into()],
+        vec!["since=f1".into(), "before=f3".into()],
+        vec!["until=2020-01-01T00:00:00Z".into()],
+        vec!["until=1h".into()],
+        vec![future],
+        vec![format!("volume={source}")],
+        vec![format!("volume={source}:/data")],
+        vec![format!("volume={source}:/other")],
+        vec!["volume=/data".into()],
+        vec![format!("network={net}")],
+        vec!["network=nosuchnet".into()],
+        vec!["pod=nosuchpod".into()],
+        vec!["before=nosuch".into()],
+        vec!["until=bogus".into()],
+    ]
+    .to_vec();
+    for f in &filters {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for one in f {
+            args.extend(["--filter", one.as_str()]);
+        }
+        let (p, ours) = (podman.run(&args), v.run(&args));
+        assert_eq!(
+            (ours.status.code(), text(&ours.stdout)),
+            (p.status.code(), text(&p.stdout)),
+            "{f:?}: podman stderr {}\nvigil stderr {}",
+            text(&p.stderr),
+            text(&ours.stderr)
+        );
+        let (perr, verr) = (text(&p.stderr), text(&ours.stderr));
+        if let Some(message) = perr.trim().strip_prefix("Error: ") {
+            assert!(verr.contains(message), "{f:?}: {verr:?} lacks {message:?}");
+        }
+    }
+    for format in [
+        "{{.Config.Labels.nope}}",
+        "{{.Config.Labels.nope.x}}|{{.Config.Labels.a}}",
+        "{{index .Config.Labels \"nope\"}}|",
+        "{{if .Config.Labels.nope}}y{{else}}n{{end}}",
+        "{{.NetworkSettings.Networks.nope}}",
+    ] {
+        let args = ["inspect", "-f", format, "f1"];
+        assert_eq!(v.ok(&args), podman.ok(&args), "{format}");
+    }
+    for args in [
+        &["inspect", "-f", "{{.Config.Nope}}", "f1"][..],
+        &["ps", "-a", "--format", "{{.Nope}}"][..],
+    ] {
+        let (p, ours) = (podman.run(args), v.run(args));
+        assert_eq!(p.status.code(), Some(125));
+        assert_eq!(ours.status.code(), Some(125), "{args:?}");
+        assert!(
+            text(&ours.stderr).contains("can't evaluate field Nope"),
+            "{args:?}: {}",
+            text(&ours.stderr)
+        );
+    }
+    assert_eq!(
+        v.ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Labels.nope}}",
+            "--filter",
+            "name=f1"
+        ]),
+        "<no value>\n"
+    );
+    let _ = podman.run(&["network", "rm", "-f", net]);
+}
+
+/// `container prune --filter` label, label! and until, and the filter
+/// errors of container and image prune, side by side with Podman 4.3.1.
+#[test]
+fn prune_filters_as_podman() {
+    let test = "prune_filters_as_podman";
+    let Some((v, podman)) = setup_with_podman(test) else {
+        return;
+    };
+    let names = |out: String| -> Vec<String> {
+        let mut n: Vec<String> = out.lines().map(String::from).collect();
+        n.sort();
+        n
+    };
+    for (prune, left) in [
+        (vec!["until=1h"], vec!["p1", "p2", "p3"]),
+        (vec!["label=a=b"], vec!["p2", "p3"]),
+        (vec!["label=a", "label!=a=b"], vec!["p1", "p3"]),
+        (vec!["label!=a"], vec!["p1", "p2"]),
+    ] {
+        for args in [
+            &["create", "--name", "p1", "--label", "a=b", IMAGE, "true"][..],
+            &["create", "--name", "p2", "--label", "a=c", IMAGE, "true"][..],
+            &["create", "--name", "p3", IMAGE, "true"][..],
+        ] {
+            if !names(v.ok(&["ps", "-a", "--format", "{{.Names}}"])).contains(&args[2].to_string())
+            {
+                v.ok(args);
+                podman.ok(args);
+            }
+        }
+        let mut args = vec!["container", "prune", "-f"];
+        for f in &prune {
+            args.extend(["--filter", f]);
+        }
+        let (ours, theirs) = (v.ok(&args), podman.ok(&args));
+        assert_eq!(ours.lines().count(), theirs.lines().count(), "{prune:?}");
+        let ps = ["ps", "-a", "--format", "{{.Names}}"];
+        assert_eq!(names(v.ok(&ps)), left, "{prune:?}");
+        assert_eq!(names(podman.ok(&ps)), left, "podman {prune:?}");
+    }
+    for args in [
+        &["container", "prune", "-f", "--filter", "bogus=1"][..],
+        &["image", "prune", "-f", "--filter", "bogus=1"][..],
+        &["container", "prune", "-f", "--filter", "until=bogus"][..],
+    ] {
+        let p = podman.run(args);
+        let message = text(&p.stderr);
+        let message = message.trim().trim_start_matches("Error: ");
+        assert_eq!(p.status.code(), Some(125));
+        fails(&v, args, message);
+    }
 }

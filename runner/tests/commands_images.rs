@@ -13,22 +13,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use e2e_support::{run_bounded, text, vigil_and_busybox_rootfs, which, workspace, Podman, Vigil};
+use e2e_support::{
+    run_bounded, text, vigil_and_busybox_rootfs, vigil_with_busybox_image as setup, which,
+    workspace, Podman, Vigil, BUSYBOX_IMAGE,
+};
 
-const IMAGE: &str = "localhost/bb:latest";
-
-fn setup(test: &str) -> Option<(Vigil, String)> {
-    let (v, rootfs) = vigil_and_busybox_rootfs(test)?;
-    let tar = run_bounded(
-        Command::new("tar").args(["-C", &rootfs, "-cf", "-", "."]),
-        b"",
-        Duration::from_secs(60),
-    );
-    assert!(tar.status.success(), "tar of the rootfs");
-    let out = v.run_input(&["import", "-q", "-", "localhost/bb"], &tar.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    Some((v, rootfs))
-}
+const IMAGE: &str = BUSYBOX_IMAGE;
 
 /// `vigil` with extra environment (configuration files), bounded.
 fn run_env(v: &Vigil, env: &[(&str, &Path)], args: &[&str]) -> Output {
@@ -184,20 +174,7 @@ fn save_round_trips_through_vigil_load() {
         0,
         "temporary files left"
     );
-    let tty = run_bounded(
-        Command::new("script").args([
-            "-qec",
-            &format!(
-                "{} --root {} --runroot {} save {IMAGE}",
-                v.bin.display(),
-                v.root().display(),
-                v.runroot().display()
-            ),
-            "/dev/null",
-        ]),
-        b"",
-        Duration::from_secs(60),
-    );
+    let tty = v.run_on_terminal(&["save", IMAGE]);
     assert!(
         text(&tty.stdout).contains("refusing to save to terminal. Use -o flag or redirect"),
         "{}",

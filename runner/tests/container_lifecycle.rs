@@ -7,156 +7,41 @@
 //! by scripts/make-test-rootfs). Containers use the rootfs with `--rootfs`, so
 //! these tests do not depend on the image store.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod e2e_support;
+
+use std::process::Output;
+
+use e2e_support::{test_image_archive, text, vigil_and_busybox_rootfs, Vigil};
 use std::time::{Duration, Instant};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
+/// A private vigil (e2e_support's) and the busybox rootfs its containers
+/// run from.
+struct Lifecycle {
+    vigil: Vigil,
+    rootfs: String,
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+impl std::ops::Deref for Lifecycle {
+    type Target = Vigil;
+
+    fn deref(&self) -> &Vigil {
+        &self.vigil
+    }
 }
 
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+fn setup(test: &str) -> Option<Lifecycle> {
+    let (vigil, rootfs) = vigil_and_busybox_rootfs(test)?;
+    Some(Lifecycle { vigil, rootfs })
 }
 
-/// A private vigil installation: binaries plus temporary store and state dirs.
-struct Vigil {
-    bin: PathBuf,
-    conmon: PathBuf,
-    rootfs: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-fn setup(test: &str) -> Option<Vigil> {
-    let skip = |why: String| {
-        eprintln!("skipping {test}: {why}");
-        None
-    };
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip("not root".into());
-    }
-    if which("runc").is_none() {
-        return skip("runc not found on PATH".into());
-    }
-    let bin = env_path("VIGIL_BINARY").unwrap_or_else(|| workspace().join("target/release/vigil"));
-    let conmon =
-        env_path("CONMON_BINARY").unwrap_or_else(|| workspace().join("target/release/conmon"));
-    for b in [&bin, &conmon] {
-        if !b.is_file() {
-            return skip(format!(
-                "{} not built (set VIGIL_BINARY / CONMON_BINARY)",
-                b.display()
-            ));
-        }
-    }
-    let rootfs = env_path("VIGIL_TEST_ROOTFS")
-        .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
-    if !rootfs.join("bin/busybox").is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-rootfs"))
-            .arg(&rootfs)
-            .status();
-        if !rootfs.join("bin/busybox").is_file() {
-            return skip(format!("no busybox rootfs at {}", rootfs.display()));
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("vigil-lc-")
-        .tempdir()
-        .expect("tempdir");
-    Some(Vigil {
-        bin,
-        conmon,
-        rootfs,
-        dir,
-    })
-}
-
-impl Vigil {
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn runroot(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.bin);
-        c.arg("--root")
-            .arg(self.root())
-            .arg("--runroot")
-            .arg(self.runroot());
-        c.arg("--conmon").arg(&self.conmon);
-        c.args(args);
-        c
-    }
-
-    /// Run vigil with `stdin`, bounded by 60 s.
-    fn run_input(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn vigil");
-        let mut input = child.stdin.take().expect("stdin");
-        let _ = input.write_all(stdin);
-        drop(input);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "vigil {args:?} timed out; stderr: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("output")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_input(args, b"")
-    }
-
+impl Lifecycle {
     /// `vigil run --rootfs ROOTFS` with `flags` before it and the command after.
     fn run_container(&self, flags: &[&str], command: &[&str]) -> Output {
-        let rootfs = self.rootfs.to_str().expect("utf-8 rootfs path");
         let mut args = vec!["run"];
         args.extend(flags);
-        args.extend(["--rootfs", rootfs]);
+        args.extend(["--rootfs", self.rootfs.as_str()]);
         args.extend(command);
         self.run(&args)
-    }
-
-    /// Like [`run`](Self::run), asserting success; stdout as text.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "vigil {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
     /// Nothing of the containers is left: no mounts, no state, no data dirs.
@@ -179,19 +64,6 @@ impl Vigil {
             assert!(left.is_empty(), "left in {}: {left:?}", d.display());
         }
     }
-}
-
-impl Drop for Vigil {
-    fn drop(&mut self) {
-        let ids = self.run(&["ps", "-a", "-q", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = self.run(&["rm", "-f", id]);
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -257,7 +129,7 @@ fn runtime_errors_map_to_podman_exit_codes() {
         "--network",
         "bogus",
         "--rootfs",
-        v.rootfs.to_str().unwrap(),
+        v.rootfs.as_str(),
         "true",
     ]);
     assert_eq!(out.status.code(), Some(125));
@@ -269,7 +141,7 @@ fn interactive_run_forwards_stdin() {
     let Some(v) = setup("interactive_run_forwards_stdin") else {
         return;
     };
-    let rootfs = v.rootfs.to_str().unwrap().to_string();
+    let rootfs = v.rootfs.clone();
     let out = v.run_input(
         &[
             "run",
@@ -419,7 +291,7 @@ fn create_start_attach_and_follow_logs() {
     let Some(v) = setup("create_start_attach_and_follow_logs") else {
         return;
     };
-    let rootfs = v.rootfs.to_str().unwrap().to_string();
+    let rootfs = v.rootfs.clone();
     let script = "for i in 1 2 3; do echo line$i; sleep 0.2; done; exit 4";
     let id = v
         .ok(&[
@@ -444,27 +316,6 @@ fn create_start_attach_and_follow_logs() {
     assert_eq!(v.ok(&["logs", "--tail", "2", "c"]), "line2\nline3\n");
     v.ok(&["rm", "c"]);
     v.assert_clean();
-}
-
-/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
-fn test_image_archive() -> Result<PathBuf, String> {
-    let dir =
-        env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
-    let archive = dir.join("docker.tar");
-    if !archive.is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-images"))
-            .arg(&dir)
-            .status();
-    }
-    if archive.is_file() {
-        Ok(archive)
-    } else {
-        Err(format!(
-            "{} not built by scripts/make-test-images",
-            archive.display()
-        ))
-    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The runner's layer rule (README, "Architecture"): `cli/` -> `container/`,
 //! `build/`, `registry/`, `network/` -> `spec/`, `image/`, `rootless/` ->
-//! `config/`, `context`, `paths`, `error`, `fsroot/`. An arrow never points
+//! `config/`, `context`, `paths`, `error`, `fsroot/`, `clock`, `signals`. An arrow never points
 //! up: no file names (`crate::NAME`) a module of a higher layer, and so
 //! nothing outside `cli/` names `crate::cli`.
 //!
@@ -17,7 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
     &["container", "build", "registry", "network"],
     &["spec", "image", "rootless"],
-    &["config", "context", "paths", "error", "fsroot"],
+    &[
+        "config", "context", "paths", "error", "fsroot", "clock", "signals",
+    ],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -9,48 +9,21 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use registry_support::{
-    oci_layout, seed, text, unavailable, Fixture, Registry, RegistryConfig, TokenServer, Vigil,
+    assert_failed, base64_of, oci_src, seed, text, Fixture, Registry, RegistryConfig,
+    TlsBasicRegistry, TokenServer, Vigil,
 };
 
 const PASSWORD: &str = "s3cret-pw";
 
 #[test]
 fn login_pull_push_and_logout_over_tls_with_basic_auth() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
-    fx.make_tls();
-    fx.add_user("alice", PASSWORD);
-    let reg = Registry::start(
-        &fx,
-        "tls",
-        &RegistryConfig {
-            tls: true,
-            htpasswd: true,
-            ..Default::default()
-        },
-    );
-    let a = reg.addr.clone();
-    // skopeo seeds with its own auth file.
+    let reg = TlsBasicRegistry::start(&fx, "alice", PASSWORD);
+    let (a, image) = (reg.addr.clone(), reg.image.clone());
     let basic = base64_of(&format!("alice:{PASSWORD}"));
-    fs::write(
-        fx.path("seed-auth.json"),
-        format!("{{\"auths\":{{\"{a}\":{{\"auth\":\"{basic}\"}}}}}}"),
-    )
-    .unwrap();
-    let image = format!("{a}/tests/busybox:1");
-    seed(
-        &fx,
-        &format!("oci:{}:multi", oci_layout().display()),
-        &image,
-        true,
-        false,
-    );
-    let certs = fx.path("certs");
-    let certs = certs.to_str().unwrap();
+    let certs = reg.certs.as_str();
     let auth = fx.path("auth.json");
     let v = Vigil::new().unwrap();
 
@@ -60,42 +33,22 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
         &["login", "-u", "alice", "--password-stdin", &a],
         PASSWORD.as_bytes(),
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
         "authenticating creds for \"{a}\": pinging container registry {a}: Get \"https://{a}/v2/\": "
-    )), "{}", text(&out.stderr));
+    ));
     assert!(!auth.exists());
 
     // Wrong password: Podman's message, nothing written.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        b"wrong\n",
-    );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("logging into \"{a}\": invalid username/password")),
-        "{}",
-        text(&out.stderr)
+    let out = fx.login(&v, certs, "alice", &a, b"wrong\n");
+    assert_failed(
+        &out,
+        &format!("logging into \"{a}\": invalid username/password"),
     );
     assert!(!auth.exists());
 
     // Without credentials: unauthorized.
     let out = fx.run(&v, &["pull", "--cert-dir", certs, &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("unauthorized: authentication required"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "unauthorized: authentication required");
     let out = fx.run(
         &v,
         &["pull", "--cert-dir", certs, "--creds", "alice:bad", &image],
@@ -104,19 +57,7 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
     assert_eq!(fx.ok(&v, &["images", "-q"]), "");
 
     // Good login: the auth file as Podman writes it, mode 0600.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
+    let out = fx.login(&v, certs, "alice", &a, format!("{PASSWORD}\n").as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "Login Succeeded!\n");
     assert!(!text(&out.stdout).contains(PASSWORD) && !text(&out.stderr).contains(PASSWORD));
@@ -158,8 +99,7 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
         format!("Removed login credentials for {a}\n")
     );
     let out = fx.run(&v, &["logout", &a]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!("not logged into {a}")));
+    assert_failed(&out, &format!("not logged into {a}"));
     let out = fx.run(&v, &["login", "--get-login", &a]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(
@@ -194,25 +134,12 @@ fn login_pull_push_and_logout_over_tls_with_basic_auth() {
 
     // No terminal and no password: Podman's error, nothing written.
     let out = fx.run_input(&v, &["login", "--cert-dir", certs, "-u", "alice", &a], b"");
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("inappropriate ioctl for device"),
-        "{}",
-        text(&out.stderr)
-    );
-}
-
-fn base64_of(s: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(s)
+    assert_failed(&out, "inappropriate ioctl for device");
 }
 
 #[test]
 fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     fx.make_tls();
@@ -228,15 +155,8 @@ fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
         },
     );
     let a = reg.addr.clone();
-    fs::write(
-        fx.path("seed-auth.json"),
-        format!(
-            "{{\"auths\":{{\"{a}\":{{\"auth\":\"{}\"}}}}}}",
-            base64_of(&format!("alice:{PASSWORD}"))
-        ),
-    )
-    .unwrap();
-    let src = format!("oci:{}:multi", oci_layout().display());
+    fx.write_seed_auth(&a, "alice", PASSWORD);
+    let src = oci_src("multi");
     seed(&fx, &src, &format!("{a}/public/bb:1"), true, false);
     seed(&fx, &src, &format!("{a}/team/bb:1"), true, false);
     let certs = fx.path("certs");
@@ -263,47 +183,16 @@ fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
         &v,
         &["pull", "--cert-dir", certs, &format!("{a}/team/bb:1")],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("unauthorized: authentication required"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "unauthorized: authentication required");
 
     // Login: wrong then right; then team/bb pulls and pushes with her token.
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        b"nope",
-    );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("logging into \"{a}\": invalid username/password")),
-        "{}",
-        text(&out.stderr)
+    let out = fx.login(&v, certs, "alice", &a, b"nope");
+    assert_failed(
+        &out,
+        &format!("logging into \"{a}\": invalid username/password"),
     );
     assert!(!fx.path("auth.json").exists());
-    let out = fx.run_input(
-        &v,
-        &[
-            "login",
-            "--cert-dir",
-            certs,
-            "-u",
-            "alice",
-            "--password-stdin",
-            &a,
-        ],
-        PASSWORD.as_bytes(),
-    );
+    let out = fx.login(&v, certs, "alice", &a, PASSWORD.as_bytes());
     assert_eq!(
         text(&out.stdout),
         "Login Succeeded!\n",
@@ -360,4 +249,195 @@ fn bearer_tokens_with_scopes_anonymous_and_logged_in() {
     for out in [fx.run(&v2, &["images"])] {
         assert!(!text(&out.stdout).contains(PASSWORD) && !text(&out.stderr).contains(PASSWORD));
     }
+}
+
+/// A Docker credential helper the test writes: keeps one JSON answer per
+/// server under `DIR/store/`, logs its argv to `DIR/argv.log`.
+fn write_credential_helper(fx: &Fixture) -> std::path::PathBuf {
+    let dir = fx.path("helper");
+    fs::create_dir_all(dir.join("store")).unwrap();
+    let bin = fx.path("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("docker-credential-vigiltest");
+    fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+d='{}'
+echo "$*" >> "$d/argv.log"
+read -r server || true
+case "$1" in
+get) [ -f "$d/store/$server" ] || {{ echo "credentials not found in native keychain"; exit 1; }}
+     cat "$d/store/$server" ;;
+store) printf '%s' "$server" > "$d/stored.json"
+     s=$(sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p' "$d/stored.json")
+     mv "$d/stored.json" "$d/store/$s" ;;
+erase) [ -f "$d/store/$server" ] || {{ echo "credentials not found in native keychain"; exit 1; }}
+     rm "$d/store/$server" ;;
+*) exit 2 ;;
+esac
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// PATH with the test's helper directory first.
+fn path_with(bin: &std::path::Path) -> String {
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// `credHelpers` and `credsStore` in the auth file: pulls get the
+/// credentials from a real helper program (Podman reads the same file),
+/// login stores and logout erases through it, a missing helper or a wrong
+/// secret is a clear error, and the password never reaches argv or output.
+#[test]
+fn credential_helpers_serve_pull_login_and_logout() {
+    crate::require_registry!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let reg = TlsBasicRegistry::start(&fx, "alice", PASSWORD);
+    let (a, image, certs) = (reg.addr.clone(), reg.image.clone(), reg.certs.clone());
+    let helper = write_credential_helper(&fx);
+    let path = path_with(&fx.path("bin"));
+    let auth = fx.path("auth.json");
+    let answer = |secret: &str| {
+        format!("{{\"ServerURL\":\"{a}\",\"Username\":\"alice\",\"Secret\":\"{secret}\"}}")
+    };
+    let v = Vigil::new().unwrap();
+    let run = |args: &[&str], stdin: &[u8]| {
+        let mut c = fx.vigil(&v, args);
+        c.env("PATH", &path);
+        let out = registry_support::run_bounded(&mut c, stdin, std::time::Duration::from_secs(180));
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !text(stream).contains(PASSWORD),
+                "{args:?} showed the password"
+            );
+        }
+        out
+    };
+
+    let login_alice = || {
+        run(
+            &[
+                "login",
+                "--cert-dir",
+                &certs,
+                "-u",
+                "alice",
+                "--password-stdin",
+                &a,
+            ],
+            format!("{PASSWORD}\n").as_bytes(),
+        )
+    };
+
+    // credHelpers names the helper for this registry; its auths entry (a
+    // wrong one) is not used.
+    let with_helper = format!(
+        "{{\"auths\":{{\"{a}\":{{\"auth\":\"{}\"}}}},\"credHelpers\":{{\"{a}\":\"vigiltest\"}}}}",
+        base64_of("alice:wrong")
+    );
+    fs::write(&auth, &with_helper).unwrap();
+    fs::write(helper.join("store").join(&a), answer(PASSWORD)).unwrap();
+    let out = run(&["pull", "-q", "--cert-dir", &certs, &image], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64);
+
+    // Podman reads the same file and helper, and pulls the same image id.
+    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
+        let mut c = podman.command(&["pull", "-q", "--cert-dir", &certs, &image]);
+        c.env("REGISTRY_AUTH_FILE", &auth).env("PATH", &path);
+        let out = registry_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(300));
+        assert_eq!(out.status.code(), Some(0), "podman: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), id);
+    }
+
+    // A wrong secret from the helper: the registry's refusal.
+    fs::write(helper.join("store").join(&a), answer("not-it")).unwrap();
+    let out = run(
+        &[
+            "pull",
+            "--cert-dir",
+            &certs,
+            &format!("{a}/tests/busybox@sha256:{}", "0".repeat(64)),
+        ],
+        b"",
+    );
+    assert_failed(&out, "unauthorized");
+
+    // Login stores through the helper (the auth file is left as it was),
+    // --get-login reads it back, logout erases it.
+    fs::remove_file(helper.join("store").join(&a)).unwrap();
+    let out = login_alice();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Login Succeeded!\n");
+    assert_eq!(fs::read_to_string(&auth).unwrap(), with_helper);
+    let stored = fs::read_to_string(helper.join("store").join(&a)).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(
+        (
+            stored["ServerURL"].as_str(),
+            stored["Username"].as_str(),
+            stored["Secret"].as_str()
+        ),
+        (Some(a.as_str()), Some("alice"), Some(PASSWORD))
+    );
+    assert_eq!(
+        text(&run(&["login", "--get-login", &a], b"").stdout),
+        "alice\n"
+    );
+    let out = run(&["logout", &a], b"");
+    assert_eq!(
+        text(&out.stdout),
+        format!("Removed login credentials for {a}\n")
+    );
+    assert!(!helper.join("store").join(&a).exists());
+    let out = run(&["logout", &a], b"");
+    assert_failed(&out, &format!("not logged into {a}"));
+    // logout -a asks the helpers of credHelpers to forget their registries.
+    let out = login_alice();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(helper.join("store").join(&a).exists());
+    assert_eq!(
+        text(&run(&["logout", "-a"], b"").stdout),
+        "Removed login credentials for all registries\n"
+    );
+    assert!(!helper.join("store").join(&a).exists());
+
+    // credsStore serves every registry the file does not name otherwise.
+    fs::write(&auth, "{\"auths\":{},\"credsStore\":\"vigiltest\"}").unwrap();
+    fs::write(helper.join("store").join(&a), answer(PASSWORD)).unwrap();
+    let v2 = Vigil::new().unwrap();
+    let mut c = fx.vigil(&v2, &["pull", "-q", "--cert-dir", &certs, &image]);
+    c.env("PATH", &path);
+    let out = registry_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(180));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // A helper that is not installed: the error names it.
+    fs::write(
+        &auth,
+        format!("{{\"credHelpers\":{{\"{a}\":\"vigil-missing\"}}}}"),
+    )
+    .unwrap();
+    let out = run(&["pull", "--cert-dir", &certs, &image], b"");
+    assert_failed(&out, "docker-credential-vigil-missing get");
+
+    // The helper only ever saw its action in argv.
+    let argv = fs::read_to_string(helper.join("argv.log")).unwrap();
+    assert!(!argv.contains(PASSWORD));
+    assert!(
+        argv.lines().all(|l| ["get", "store", "erase"].contains(&l)),
+        "{argv}"
+    );
+    assert!(argv.lines().any(|l| l == "store") && argv.lines().any(|l| l == "erase"));
 }

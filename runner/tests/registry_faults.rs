@@ -15,17 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use registry_support::{
-    oci_layout, seed, skopeo_inspect, text, unavailable, Fixture, Registry, RegistryConfig, Vigil,
+    assert_failed, oci_src, seed, skopeo_json, text, Fixture, Registry, RegistryConfig, Vigil,
 };
-
-macro_rules! require {
-    () => {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-}
 
 /// The file a docker-registry keeps blob `digest` in.
 fn blob_file(reg: &Registry, digest: &str) -> PathBuf {
@@ -52,20 +43,13 @@ fn assert_store_empty(fx: &Fixture, v: &Vigil) {
 
 #[test]
 fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(
-        &fx,
-        &format!("oci:{}:multi", oci_layout().display()),
-        &image,
-        false,
-        false,
-    );
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
+    seed(&fx, &oci_src("multi"), &image, false, false);
+    let raw: serde_json::Value = skopeo_json(&fx, &image, true);
     let last = raw["layers"].as_array().unwrap().last().unwrap()["digest"]
         .as_str()
         .unwrap()
@@ -80,12 +64,7 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     fs::write(&file, &tampered).unwrap();
     let v = Vigil::new().unwrap();
     let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("blob {last}: digest mismatch")),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, &format!("blob {last}: digest mismatch"));
     assert_store_empty(&fx, &v);
 
     // Longer than the manifest says.
@@ -93,12 +72,7 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
     longer.extend_from_slice(&[0u8; 512]);
     fs::write(&file, &longer).unwrap();
     let out = fx.run(&v, &["pull", "--tls-verify=false", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("blob {last}: the registry announces")),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, &format!("blob {last}: the registry announces"));
     assert_store_empty(&fx, &v);
 
     // Restored: the pull works.
@@ -113,18 +87,12 @@ fn tampered_and_oversized_blobs_are_refused_and_nothing_is_stored() {
 
 #[test]
 fn concurrent_pulls_of_one_image_both_succeed() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(
-        &fx,
-        &format!("oci:{}:multi", oci_layout().display()),
-        &image,
-        false,
-        false,
-    );
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -232,7 +200,7 @@ impl Drop for FaultServer {
 
 #[test]
 fn too_many_requests_and_a_dead_registry_are_retried_a_bounded_number_of_times() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let server = FaultServer::too_many_requests();
@@ -314,7 +282,7 @@ fn manifest_with(layers: usize, media_type: &str) -> String {
 
 #[test]
 fn hostile_registries_are_refused_with_clear_errors() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let v = Vigil::new().unwrap();

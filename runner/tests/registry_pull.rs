@@ -9,18 +9,9 @@ mod registry_support;
 use std::fs;
 
 use registry_support::{
-    make_multiarch, oci_layout, seed, skopeo_inspect, text, unavailable, Fixture, Registry,
-    RegistryConfig, Vigil,
+    assert_failed, assert_podman_pulls, make_multiarch, oci_src, seed, skopeo_json, text, Fixture,
+    Registry, RegistryConfig, Vigil,
 };
-
-macro_rules! require {
-    () => {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-}
 
 fn plain(fx: &Fixture, name: &str) -> Registry {
     Registry::start(fx, name, &RegistryConfig::default())
@@ -28,8 +19,7 @@ fn plain(fx: &Fixture, name: &str) -> Registry {
 
 /// The config digest (image ID) skopeo sees for `image`.
 fn skopeo_id(fx: &Fixture, image: &str) -> String {
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(fx, image, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(fx, image, true);
     raw["config"]["digest"]
         .as_str()
         .unwrap()
@@ -37,18 +27,14 @@ fn skopeo_id(fx: &Fixture, image: &str) -> String {
         .to_string()
 }
 
-fn src(name: &str) -> String {
-    format!("oci:{}:{name}", oci_layout().display())
-}
-
 #[test]
 fn pull_by_tag_and_by_digest_matches_skopeo() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let want_id = skopeo_id(&fx, &image);
 
     let v = Vigil::new().unwrap();
@@ -101,8 +87,7 @@ fn pull_by_tag_and_by_digest_matches_skopeo() {
     assert_eq!(after - before, 1, "only the config blob is fetched again");
 
     // By digest, into another store: the same image, without a tag.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, false, false)).unwrap();
+    let manifest: serde_json::Value = skopeo_json(&fx, &image, false);
     let digest = manifest["Digest"].as_str().unwrap();
     let by_digest = format!("{}/test/multi@{digest}", reg.addr);
     let v2 = Vigil::new().unwrap();
@@ -119,33 +104,23 @@ fn pull_by_tag_and_by_digest_matches_skopeo() {
             &format!("{}/test/multi:nope", reg.addr),
         ],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
             "initializing source docker://{0}/test/multi:nope: reading manifest nope in {0}/test/multi: manifest unknown: manifest unknown",
             reg.addr
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+        ));
     assert_eq!(fx.ok(&v3, &["images", "-q"]), "");
 
     // Secure by default: 127.0.0.1 is not implicitly insecure.
     let out = fx.run(&v3, &["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
             "pinging container registry {0}: Get \"https://{0}/v2/\": http: server gave HTTP response to HTTPS client",
             reg.addr
-        )),
-        "{}",
-        text(&out.stderr)
-    );
+        ));
 }
 
 #[test]
 fn an_index_resolves_to_the_wanted_platform() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
@@ -197,10 +172,9 @@ fn an_index_resolves_to_the_wanted_platform() {
         &v,
         &["pull", "--tls-verify=false", "--arch", "s390x", &image],
     );
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains(&format!(
+    assert_failed(&out, &format!(
         "choosing an image from manifest list docker://{image}: no image found in image index for architecture s390x, variant \"\", OS linux"
-    )), "{}", text(&out.stderr));
+    ));
     let out = fx.run(
         &v,
         &[
@@ -218,21 +192,21 @@ fn an_index_resolves_to_the_wanted_platform() {
 
 #[test]
 fn mirrors_remaps_blocking_and_insecure_from_registries_conf() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     let primary = plain(&fx, "primary");
     let mirror = plain(&fx, "mirror");
     let dead = registry_support::free_port();
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/mirror/library/busybox:1", mirror.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("base"),
+        &oci_src("base"),
         &format!("{}/hub/library/busybox:2", primary.addr),
         false,
         false,
@@ -300,7 +274,7 @@ insecure = true
     mirror.stop();
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/hub/library/busybox:3", primary.addr),
         false,
         false,
@@ -313,14 +287,12 @@ insecure = true
 
     // Blocked: refused before any traffic, naming the file.
     let out = fx.run(&v, &["pull", "blocked.test/foo:1"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_failed(
+        &out,
+        &format!(
             "registry blocked.test is blocked in {}",
             fx.path("registries.conf").display()
-        )),
-        "{}",
-        text(&out.stderr)
+        ),
     );
 
     // insecure = true in registries.conf: no --tls-verify needed.
@@ -337,12 +309,12 @@ insecure = true
 
 #[test]
 fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
     let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
     let id = id.trim();
@@ -368,8 +340,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     );
     assert!(err.ends_with(&format!("Copying config sha256:{id}\nWriting manifest to image destination\nStoring signatures\n")), "{err}");
     let pushed = fs::read_to_string(&digestfile).unwrap();
-    let inspect: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &dest, false, false)).unwrap();
+    let inspect: serde_json::Value = skopeo_json(&fx, &dest, false);
     assert_eq!(inspect["Digest"].as_str().unwrap(), pushed);
     assert_eq!(skopeo_id(&fx, &dest), id);
     // The blobs were mounted from the repository they were pulled from.
@@ -378,10 +349,8 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
         "no cross-repository mount"
     );
     // Same blob digests as the source: pushed back byte for byte.
-    let a: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &image, true, false)).unwrap();
-    let b: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &dest, true, false)).unwrap();
+    let a: serde_json::Value = skopeo_json(&fx, &image, true);
+    let b: serde_json::Value = skopeo_json(&fx, &dest, true);
     assert_eq!(a["layers"], b["layers"]);
 
     // Pulled back by a fresh vigil: same ID.
@@ -406,8 +375,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
             &v2s2,
         ],
     );
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &v2s2, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &v2s2, true);
     assert_eq!(
         raw["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -425,8 +393,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
             &zst,
         ],
     );
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &zst, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &zst, true);
     assert_eq!(
         raw["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -456,8 +423,7 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
         ],
     );
     assert_eq!(skopeo_id(&fx, &loaded), loaded_id);
-    let raw: serde_json::Value =
-        serde_json::from_str(&skopeo_inspect(&fx, &loaded, true, false)).unwrap();
+    let raw: serde_json::Value = skopeo_json(&fx, &loaded, true);
     assert_eq!(
         raw["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -470,35 +436,200 @@ fn push_round_trip_is_read_back_by_skopeo_podman_and_vigil() {
     );
 
     // Podman pulls what vigil pushed, with the same image ID.
-    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
-        let out = podman.ok(&["pull", "-q", "--tls-verify=false", &dest]);
-        assert_eq!(out.trim(), id);
-    }
+    assert_podman_pulls(&dest, id);
+}
+
+/// Blobs larger than the chunk size go up as POST, PATCHes with
+/// `Content-Range` (one per chunk, each on the registry's latest upload
+/// location) and a closing PUT; the registry reassembles the same blobs,
+/// and Podman pulls the same image ID.
+#[test]
+fn chunked_push_patches_with_content_range() {
+    crate::require_registry!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let from = plain(&fx, "from");
+    let to = plain(&fx, "to");
+    let image = format!("{}/test/multi:1", from.addr);
+    seed(&fx, &oci_src("multi"), &image, false, false);
+    let v = Vigil::new().unwrap();
+    let id = fx.ok(&v, &["pull", "-q", "--tls-verify=false", &image]);
+    let id = id.trim();
+    let source: serde_json::Value = skopeo_json(&fx, &image, true);
+    let chunk: u64 = 16 << 10;
+    let sizes: Vec<u64> = source["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(std::iter::once(&source["config"]))
+        .map(|b| b["size"].as_u64().unwrap())
+        .collect();
+    let chunks: u64 = sizes
+        .iter()
+        .filter(|&&s| s > chunk)
+        .map(|s| s.div_ceil(chunk))
+        .sum();
+    assert!(
+        chunks >= 2,
+        "the test image's blobs are too small: {sizes:?}"
+    );
+
+    let dest = format!("{}/chunked/multi:1", to.addr);
+    let mut c = fx.vigil(&v, &["push", "-q", "--tls-verify=false", &image, &dest]);
+    c.env("VIGIL_PUSH_CHUNK_SIZE", chunk.to_string());
+    let out = registry_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(180));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let log = to.access_log();
+    let patches = log
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/chunked/multi/blobs/uploads/"))
+        .count();
+    assert_eq!(patches as u64, chunks, "{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"PATCH "))
+            .all(|l| l.contains("\" 202 ")),
+        "{log}"
+    );
+    let pushed: serde_json::Value = skopeo_json(&fx, &dest, true);
+    assert_eq!(pushed["layers"], source["layers"]);
+    assert_eq!(skopeo_id(&fx, &dest), id);
+    let v2 = Vigil::new().unwrap();
+    assert_eq!(
+        fx.ok(&v2, &["pull", "-q", "--tls-verify=false", &dest])
+            .trim(),
+        id
+    );
+    assert_podman_pulls(&dest, id);
+}
+
+/// Enforcing short names with two search registries: without a terminal
+/// Podman's error; on a pty the selector (Podman's rows, arrows, Enter),
+/// the chosen name pulled and recorded in the alias cache only once it
+/// pulled, later pulls resolved through the cache; a cancel records nothing.
+#[test]
+fn short_name_selector_on_a_terminal() {
+    crate::require_registry!();
+    let fx = Fixture::new();
+    let a = plain(&fx, "a");
+    let b = plain(&fx, "b");
+    seed(
+        &fx,
+        &oci_src("multi"),
+        &format!("{}/tests/shortie:1", b.addr),
+        false,
+        false,
+    );
+    fx.write_registries_conf(&format!(
+        "unqualified-search-registries = [\"{}\", \"{}\"]\nshort-name-mode = \"enforcing\"\n\
+         [[registry]]\nlocation = \"{}\"\ninsecure = true\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+        a.addr, b.addr, a.addr, b.addr
+    ));
+    let cache = fx.path("cache/short-name-aliases.conf");
+    let v = Vigil::new().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = fx.vigil(&v, args);
+        c.env("VIGIL_SHORT_NAME_ALIASES_CONF", &cache);
+        c
+    };
+    let limit = std::time::Duration::from_secs(120);
+    let out = registry_support::run_bounded(&mut cmd(&["pull", "tests/shortie:1"]), b"", limit);
+    assert_failed(
+        &out,
+        "short-name resolution enforced but cannot prompt without a TTY",
+    );
+
+    // On a terminal: the list, down to the second registry, Enter.
+    let selected = |keys: &[u8]| {
+        let pty = registry_support::e2e_support::Pty::open(24, 100);
+        let child = pty.spawn(cmd(&["pull", "tests/shortie:1"]));
+        let at = pty.expect(b"Please select an image: ", 0, limit);
+        pty.expect(
+            format!("    {}/tests/shortie:1", b.addr).as_bytes(),
+            at,
+            limit,
+        );
+        pty.wait_raw(limit);
+        pty.write(keys);
+        let status = registry_support::e2e_support::wait_bounded(child, limit, "pull").status;
+        (status.code(), text(&pty.finish(limit)))
+    };
+    let first = format!("  \x1b[1m▸\x1b[0m \x1b[4m{}/tests/shortie:1\x1b[0m", a.addr);
+    let (code, shown) = selected(b"\x1b[B\x03");
+    assert_eq!(code, Some(125), "{shown}");
+    assert!(shown.contains(&first), "{shown:?}");
+    assert!(shown.contains("^C"), "{shown:?}");
+    assert!(!cache.exists());
+    // The first registry does not have it: the pull fails, nothing recorded.
+    let (code, shown) = selected(b"\r");
+    assert_eq!(code, Some(125), "{shown}");
+    assert!(
+        shown.contains(&format!("✔\x1b[0m \x1b[2m{}/tests/shortie:1", a.addr)),
+        "{shown:?}"
+    );
+    assert!(!cache.exists());
+    let (code, shown) = selected(b"\x1b[B\r");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "  \x1b[1m▸\x1b[0m \x1b[4m{}/tests/shortie:1\x1b[0m",
+            b.addr
+        )),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains(&format!("Trying to pull {}/tests/shortie:1...", b.addr)),
+        "{shown:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(&cache).unwrap(),
+        format!(
+            "[aliases]\n  \"tests/shortie\" = \"{}/tests/shortie\"\n",
+            b.addr
+        )
+    );
+
+    // Later pulls (no terminal needed; a fresh store, so not found there)
+    // resolve through the cache.
+    let v2 = Vigil::new().unwrap();
+    let mut c = fx.vigil(&v2, &["pull", "tests/shortie:1"]);
+    c.env("VIGIL_SHORT_NAME_ALIASES_CONF", &cache);
+    let out = registry_support::run_bounded(&mut c, b"", limit);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "Resolved \"tests/shortie\" as an alias ({})",
+            cache.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn search_lists_the_catalog_and_tags() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let reg = plain(&fx, "a");
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/mono:1", reg.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("multi"),
+        &oci_src("multi"),
         &format!("{}/other:1", reg.addr),
         false,
         false,
     );
     seed(
         &fx,
-        &src("base"),
+        &oci_src("base"),
         &format!("{}/other:2", reg.addr),
         false,
         false,
@@ -567,7 +698,7 @@ fn search_lists_the_catalog_and_tags() {
 
 #[test]
 fn run_pulls_a_missing_image_per_policy() {
-    require!();
+    crate::require_registry!();
     let fx = Fixture::new();
     let reg = plain(&fx, "a");
     fx.write_registries_conf(&format!(
@@ -575,16 +706,11 @@ fn run_pulls_a_missing_image_per_policy() {
         reg.addr
     ));
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(&fx, &src("multi"), &image, false, false);
+    seed(&fx, &oci_src("multi"), &image, false, false);
     let v = Vigil::new().unwrap();
 
     let out = fx.run(&v, &["run", "--rm", "--pull=never", &image]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!("{image}: image not known")),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, &format!("{image}: image not known"));
 
     let out = fx.run(&v, &["run", "--rm", &image]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -607,10 +733,5 @@ fn run_pulls_a_missing_image_per_policy() {
     assert_eq!(text(&out.stdout), "hi\n");
 
     let out = fx.run(&v, &["create", &format!("{}/test/none:1", reg.addr)]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("manifest unknown"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_failed(&out, "manifest unknown");
 }

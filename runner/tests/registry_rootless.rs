@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use registry_support::e2e_support::{run_bounded, vigil_binaries, workspace};
-use registry_support::{oci_layout, seed, text, unavailable, Fixture, Registry, RegistryConfig};
+use registry_support::{oci_src, seed, text, Fixture, Registry, RegistryConfig};
 
 fn user() -> Option<(String, u32, u32)> {
     let name = std::env::var("VIGIL_ROOTLESS_USER").unwrap_or_else(|_| "vigiltest".into());
@@ -41,10 +41,7 @@ fn user() -> Option<(String, u32, u32)> {
 
 #[test]
 fn rootless_pull_and_run() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    crate::require_registry!();
     let Some((name, uid, gid)) = user() else {
         eprintln!("skipped: no rootless test user (scripts/rootless-setup)");
         return;
@@ -52,13 +49,7 @@ fn rootless_pull_and_run() {
     let fx = Fixture::new();
     let reg = Registry::start(&fx, "a", &RegistryConfig::default());
     let image = format!("{}/test/multi:1", reg.addr);
-    seed(
-        &fx,
-        &format!("oci:{}:multi", oci_layout().display()),
-        &image,
-        false,
-        false,
-    );
+    seed(&fx, &oci_src("multi"), &image, false, false);
 
     // The user's world: binaries, home, runtime dir, registries.conf.
     let (bin, conmon) = vigil_binaries().unwrap();

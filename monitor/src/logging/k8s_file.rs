@@ -3,9 +3,12 @@
 //!
 //! Data path: a chunk is cut into pieces at `\n`; each record is assembled
 //! into one fixed output buffer (timestamp formatted once per chunk) and the
-//! buffer goes to the file in one `write` per chunk. Long pieces skip the copy
-//! and go out with `writev`. Nothing is allocated per chunk or per line.
+//! buffer goes to the file in one `write` per chunk. Full lines take a
+//! one-pass formatter (`k8s_records`) when no size limit can be reached within
+//! the chunk; the rest goes record by record. Long pieces skip the copy and go
+//! out with `writev`. Nothing is allocated per chunk or per line.
 
+use super::k8s_records::{self, Prefix, Stop};
 use crate::cli::Options;
 use crate::diag::Fatal;
 use crate::pagebuf::PageBuf;
@@ -15,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use vigil::logfmt::k8s::{pieces, record_tag, Piece};
+use vigil::logfmt::k8s::{pieces, record_tag, Piece, RECORD_OVERHEAD};
 use vigil::logfmt::timestamp::{TimestampCache, MAX_LEN};
 use vigil::proto::attach::Stream;
 
@@ -32,6 +35,9 @@ const DIRECT_MIN: usize = MAX_RECORD;
 const RECORD_SLACK: usize = MAX_LEN + 16;
 /// conmon's read size: the largest record it writes.
 const CONMON_READ_SIZE: usize = 8192;
+/// The most a record is accounted per content byte: a one-byte partial
+/// record is accounted 1 + 45 + 1 bytes.
+const ACCOUNTED_PER_BYTE_MAX: u64 = RECORD_OVERHEAD + 2;
 
 pub struct K8sFileLog {
     path: PathBuf,
@@ -109,6 +115,12 @@ impl K8sFileLog {
 
     /// Write the records of one chunk.
     pub fn write_chunk(&mut self, stream: Stream, chunk: &[u8]) {
+        self.write_chunk_with(stream, chunk, true);
+    }
+
+    /// `fast`: full lines may take the one-pass formatter (tests compare
+    /// the two paths).
+    fn write_chunk_with(&mut self, stream: Stream, chunk: &[u8], fast: bool) {
         let mut tsbuf = [0u8; MAX_LEN];
         let tslen = self.ts.format_now(&mut tsbuf);
         let ts = &tsbuf[..tslen];
@@ -119,21 +131,92 @@ impl K8sFileLog {
         } else {
             MAX_RECORD
         };
-        for whole in pieces(chunk) {
-            let mut rest = whole.bytes;
-            while !rest.is_empty() {
-                let (bytes, tail) = rest.split_at(rest.len().min(max_record));
-                rest = tail;
-                let piece = Piece {
-                    bytes,
-                    partial: whole.partial || !rest.is_empty(),
-                };
-                if !self.write_record(ts, stream, piece) {
-                    return self.flush();
+        // The one-pass formatter does no per-record limit checks: only when
+        // no global cap applies and even a chunk of one-byte records (each
+        // accounted at most 47 bytes) stays under the file's size limit.
+        let unlimited = self.global_size_max <= 0
+            && (self.size_max <= 0
+                || self.bytes + ACCOUNTED_PER_BYTE_MAX * chunk.len() as u64
+                    <= self.size_max as u64);
+        let prefix = Prefix::new(ts, record_tag(stream, false)).filter(|_| fast && unlimited);
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            if let Some(prefix) = &prefix {
+                let done = self.format_full_lines(rest, prefix, max_record);
+                rest = &rest[done..];
+                if rest.is_empty() {
+                    break;
                 }
+            }
+            // The general path, one piece: a line without its newline, one
+            // to cut into several records, or everything without the fast path.
+            let Some(whole) = pieces(rest).next() else {
+                break;
+            };
+            rest = &rest[whole.bytes.len()..];
+            if !self.write_piece(ts, stream, whole, max_record) {
+                return self.flush();
+            }
+            if prefix.is_none() {
+                // Stay on the general path: its loop, without re-checking.
+                for whole in pieces(rest) {
+                    if !self.write_piece(ts, stream, whole, max_record) {
+                        return self.flush();
+                    }
+                }
+                break;
             }
         }
         self.flush();
+    }
+
+    /// Records for the full lines at the start of `input` (one pass, see
+    /// `k8s_records`); returns the input bytes done.
+    fn format_full_lines(&mut self, input: &[u8], prefix: &Prefix, max_record: usize) -> usize {
+        let mut done = 0;
+        loop {
+            let f = k8s_records::format_full_lines(
+                &input[done..],
+                self.out.spare(),
+                prefix,
+                max_record,
+            );
+            self.out.advance(f.written);
+            let accounted = f.consumed as u64 + RECORD_OVERHEAD * f.records as u64;
+            self.bytes += accounted;
+            self.global_bytes += accounted;
+            done += f.consumed;
+            match f.stop {
+                Stop::OutOfRoom if f.records > 0 || !self.out.is_empty() => self.flush(),
+                // An empty buffer always has room for a record; if not, the
+                // general path takes over.
+                Stop::OutOfRoom | Stop::End | Stop::Slow => return done,
+            }
+        }
+    }
+
+    /// Cut one piece into records of at most `max_record` bytes and buffer
+    /// them; false once the global cap is reached.
+    fn write_piece(
+        &mut self,
+        ts: &[u8],
+        stream: Stream,
+        whole: Piece<'_>,
+        max_record: usize,
+    ) -> bool {
+        let mut rest = whole.bytes;
+        while !rest.is_empty() {
+            let (bytes, tail) = rest.split_at(rest.len().min(max_record));
+            rest = tail;
+            let piece = Piece {
+                bytes,
+                partial: whole.partial || !rest.is_empty(),
+            };
+            if !self.write_record(ts, stream, piece) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Account for and buffer one record; false once the global cap is reached.
@@ -429,4 +512,96 @@ fn writev_all(file: &File, parts: &[&[u8]; 4]) -> Result<(), (usize, io::Error)>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("vigil-k8s-{}-{name}", std::process::id()))
+    }
+
+    /// The records of a log file with their timestamps cut off (the two
+    /// paths run at different times).
+    fn records(path: &Path) -> Vec<Vec<u8>> {
+        let data = std::fs::read(path).unwrap();
+        data.split_inclusive(|&b| b == b'\n')
+            .map(|r| {
+                let sp = r.iter().position(|&b| b == b' ').unwrap();
+                r[sp..].to_vec()
+            })
+            .collect()
+    }
+
+    /// Chunks of lines of many lengths (empty, around 16 and 64 KiB), some
+    /// without their newline, on both streams.
+    fn chunks() -> Vec<(Stream, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut seed = 7u32;
+        let mut next = |m: u32| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 8) % m
+        };
+        for c in 0..200 {
+            let mut chunk = Vec::new();
+            for _ in 0..next(40) {
+                let len = match next(10) {
+                    0 => 0,
+                    1 => 64 * 1024 - 2 + next(4) as usize,
+                    2 => 140_000,
+                    _ => next(300) as usize,
+                };
+                chunk.extend((0..len).map(|k| b'a' + (k % 26) as u8));
+                chunk.push(b'\n');
+            }
+            if next(3) == 0 {
+                chunk.extend(std::iter::repeat_n(b'p', next(100) as usize));
+            }
+            let stream = if c % 5 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            out.push((stream, chunk));
+        }
+        out
+    }
+
+    fn write_all(name: &str, opts: &Options, fast: bool) -> (PathBuf, u64, u64) {
+        let path = temp_path(name);
+        let _ = std::fs::remove_file(&path);
+        let mut log = K8sFileLog::open(path.to_string_lossy().into_owned(), opts).unwrap();
+        for (stream, chunk) in chunks() {
+            log.write_chunk_with(stream, &chunk, fast);
+        }
+        log.flush();
+        (path, log.bytes, log.global_bytes)
+    }
+
+    fn compare(opts: &Options, name: &str) {
+        let (fast, fb, fg) = write_all(&format!("{name}-fast"), opts, true);
+        let (slow, sb, sg) = write_all(&format!("{name}-slow"), opts, false);
+        let (f, s) = (records(&fast), records(&slow));
+        assert!(!f.is_empty());
+        assert_eq!(f.len(), s.len());
+        assert!(f == s, "the two paths wrote different records");
+        assert_eq!((fb, fg), (sb, sg), "size accounting differs");
+        let _ = std::fs::remove_file(fast);
+        let _ = std::fs::remove_file(slow);
+    }
+
+    #[test]
+    fn one_pass_formatter_writes_what_the_general_path_writes() {
+        compare(&Options::default(), "plain");
+    }
+
+    #[test]
+    fn same_records_with_a_size_limit_that_truncates() {
+        let opts = Options {
+            log_size_max: 300_000,
+            ..Options::default()
+        };
+        compare(&opts, "limit");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod journald;
 pub mod k8s_file;
+mod k8s_records;
 pub mod lines;
 pub mod rate_limit;
 pub mod syslog;

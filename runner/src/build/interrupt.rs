@@ -14,14 +14,7 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 /// Installs the handlers for SIGINT and SIGTERM.
 pub fn install() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe).
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+        crate::signals::set_handler(sig, on_signal);
     }
 }
 

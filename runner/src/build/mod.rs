@@ -64,7 +64,13 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     pub format: Format,
     pub squash: bool,
-    /// RUN's network: `none` or `host`.
+    /// `--squash-all`: the result is one layer, the base's files included.
+    pub squash_all: bool,
+    /// `--timestamp`: the images' `created` time and every layer entry's
+    /// modification time, in seconds since the epoch.
+    pub timestamp: Option<i64>,
+    /// RUN's network, a `--network` value: `private` (the default network,
+    /// as `podman build`), `host`, `none`, `slirp4netns` or a network name.
     pub network: String,
     pub ignore_file: Option<PathBuf>,
     /// How to reach registries for `FROM`/`COPY --from` images not in the

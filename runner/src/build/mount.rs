@@ -3,14 +3,14 @@
 //! same mount code containers use (`crate::container::rootfs`). Unmounted
 //! and removed on drop.
 
-use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::container::record::{MountKind, RootfsSource};
 use crate::container::rootfs;
-use crate::image::diff::{self, DiffOptions, LayerTar};
-use crate::image::ImageRecord;
+use crate::image::compose::{write_layer_file, LayerFile};
+use crate::image::layer_tar::{write_listed, write_tree, TreeOptions};
+use crate::image::tree_diff::tree_diff;
+use crate::image::{ImageRecord, StoreError};
 
 /// What a step changed.
 pub enum Changes {
@@ -26,14 +26,21 @@ pub enum Changes {
 }
 
 impl Changes {
-    /// The layer tar of the changes.
-    pub fn write(&self, out: File) -> io::Result<LayerTar> {
-        match self {
-            Changes::Upper(dir) => diff::write_upper_dir(dir, out, DiffOptions::default()),
+    /// Writes the layer tar of the changes to `path`; `mtime`, when given,
+    /// is every entry's modification time (`--timestamp`).
+    pub fn write(&self, path: &Path, mtime: Option<u64>) -> Result<LayerFile, StoreError> {
+        let opts = TreeOptions {
+            layer: true,
+            mtime,
+            ..Default::default()
+        };
+        write_layer_file(path, |w| match self {
+            Changes::Upper(dir) => write_tree(dir, w, &opts).map(drop),
             Changes::Tree { lower, full } => {
-                diff::write_tree_diff(lower.path(), full, out, DiffOptions::default())
+                let list = tree_diff(lower.path(), full)?;
+                write_listed(full, &list, w, &opts).map(drop)
             }
-        }
+        })
     }
 }
 

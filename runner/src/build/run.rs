@@ -28,7 +28,7 @@ pub struct RunRequest<'a> {
     pub env: Vec<String>,
     pub user: String,
     pub workdir: String,
-    /// `none` or `host`.
+    /// A `--network` value (`private`, `host`, `none`, a network name).
     pub network: String,
     /// Discard the command's stdout (`-q`).
     pub quiet: bool,

@@ -20,7 +20,7 @@ use super::words::{self, blank_split, process_word, process_words};
 use super::{interrupt, BuildOptions, Built, PullPolicy};
 use crate::container::record::{format_rfc3339, now_nanos};
 use crate::context::Context;
-use crate::image::commit::{self, NewImage};
+use crate::image::compose::{add_image, LayerFile, NewImage};
 use crate::image::oci::Platform;
 use crate::image::{reference, ImageRecord, Store};
 use crate::registry;
@@ -231,7 +231,7 @@ pub fn build(ctx: &Context, opts: &BuildOptions) -> Result<Built, BuildError> {
         declared: BTreeSet::new(),
         results: Vec::new(),
         platform: Platform::host().display(),
-        squash: opts.squash || !opts.layers,
+        squash: opts.squash || opts.squash_all || !opts.layers,
         intermediates: Vec::new(),
     };
     b.heading(&heading)?;
@@ -458,6 +458,7 @@ impl Builder<'_> {
             // A stage of only FROM: its image is the base (PATH added).
             let record = self.commit(&mut cur, None, None, "", out, last)?;
             if self.squash && last {
+                let base = self.squash_base(base);
                 return self.squash_stage(base, &base_name, record, out);
             }
             return Ok(record);
@@ -466,9 +467,20 @@ impl Builder<'_> {
             .image
             .ok_or_else(|| BuildError::Other("stage produced no image".into()))?;
         if self.squash && last {
+            let base = self.squash_base(base);
             return self.squash_stage(base, &base_name, result, out);
         }
         Ok(result)
+    }
+
+    /// What a squashed stage keeps below its one layer: the base image, or
+    /// with `--squash-all` nothing (every layer, the base's too, in one).
+    fn squash_base(&self, base: Option<ImageRecord>) -> Option<ImageRecord> {
+        if self.opts.squash_all {
+            None
+        } else {
+            base
+        }
     }
 
     /// `--squash`/`--layers=false`: the stage's new layers as one layer on
@@ -515,22 +527,17 @@ impl Builder<'_> {
                 }
             }
         }
-        let temp = tempfile::Builder::new()
-            .prefix("layer-")
-            .tempfile_in(&tmp)
-            .map_err(|e| fail(e.to_string()))?;
-        let file = temp.reopen().map_err(|e| fail(e.to_string()))?;
-        let tar = changes.write(file).map_err(|e| fail(e.to_string()))?;
-        config.diff_ids.push(tar.diff_id.to_string());
-        let created = format_rfc3339(now_nanos());
+        let (_temp, layer) = self.write_layer(&changes).map_err(fail)?;
+        config.diff_ids.push(layer.diff_id.to_string());
+        let created = self.created();
         let doc = config.document(self.opts.format, &created, None);
-        let record = commit::commit(
+        let record = add_image(
             &self.store,
             NewImage {
                 parent_layers: &base_layers,
-                layer: Some((temp.path(), tar.diff_id)),
+                layers: std::slice::from_ref(&layer),
                 config: doc,
-                names: Vec::new(),
+                names: &[],
             },
         )?;
         drop(work);
@@ -803,11 +810,24 @@ impl Builder<'_> {
             Format::Oci => "oci",
             Format::Docker => "docker",
         };
-        Cache::key(&[&parent, &self.platform, format, created_by, extra])
+        // `--timestamp` changes every step's config and layer.
+        let timestamp = self
+            .opts
+            .timestamp
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        Cache::key(&[
+            &parent,
+            &self.platform,
+            format,
+            &timestamp,
+            created_by,
+            extra,
+        ])
     }
 
     fn cached(&self, key: &str) -> Option<ImageRecord> {
-        if self.opts.no_cache || !self.opts.layers || self.opts.squash {
+        if self.opts.no_cache || !self.opts.layers || self.opts.squash || self.opts.squash_all {
             return None;
         }
         self.cache.lookup(&self.store, key)
@@ -843,13 +863,13 @@ impl Builder<'_> {
     fn commit(
         &mut self,
         cur: &mut Current,
-        layer: Option<(&Path, crate::image::digest::Digest)>,
+        layer: Option<&LayerFile>,
         key: Option<String>,
         created_by: &str,
         out: &Out,
         final_step: bool,
     ) -> Result<ImageRecord, BuildError> {
-        let created = format_rfc3339(now_nanos());
+        let created = self.created();
         if !created_by.is_empty() {
             cur.config.history.push(HistoryEntry {
                 created: created.clone(),
@@ -859,8 +879,8 @@ impl Builder<'_> {
                 empty_layer: layer.is_none(),
             });
         }
-        if let Some((_, diff_id)) = &layer {
-            cur.config.diff_ids.push(diff_id.to_string());
+        if let Some(layer) = layer {
+            cur.config.diff_ids.push(layer.diff_id.to_string());
         }
         let parent = cur.image.as_ref().map(|i| i.id.to_string());
         let doc = cur
@@ -871,13 +891,13 @@ impl Builder<'_> {
             .as_ref()
             .map(|i| i.layers.clone())
             .unwrap_or_default();
-        let record = commit::commit(
+        let record = add_image(
             &self.store,
             NewImage {
                 parent_layers: &parent_layers,
-                layer,
+                layers: layer.map(std::slice::from_ref).unwrap_or_default(),
                 config: doc,
-                names: Vec::new(),
+                names: &[],
             },
         )?;
         if self.squash {
@@ -899,6 +919,30 @@ impl Builder<'_> {
         Ok(record)
     }
 
+    /// The `created` time of the images and history entries: now, or
+    /// `--timestamp`.
+    fn created(&self) -> String {
+        match self.opts.timestamp {
+            Some(secs) => crate::clock::rfc3339_seconds(secs),
+            None => format_rfc3339(now_nanos()),
+        }
+    }
+
+    /// The layer tar of `changes`, in a file of the store's `tmp/` (removed
+    /// with the returned path unless the store moved it into its blob cache).
+    fn write_layer(&self, changes: &Changes) -> Result<(tempfile::TempPath, LayerFile), String> {
+        let temp = tempfile::Builder::new()
+            .prefix("layer-")
+            .tempfile_in(self.store.tmp_dir())
+            .map_err(|e| format!("creating a layer file: {e}"))?
+            .into_temp_path();
+        let mtime = self.opts.timestamp.map(|t| t.max(0) as u64);
+        let layer = changes
+            .write(&temp, mtime)
+            .map_err(|e| format!("writing the layer: {e}"))?;
+        Ok((temp, layer))
+    }
+
     /// Diffs `changes` into a layer tar and commits it.
     // The step's state, its cache key and history text, and where it prints.
     #[allow(clippy::too_many_arguments)]
@@ -912,25 +956,10 @@ impl Builder<'_> {
         final_step: bool,
         step: &str,
     ) -> Result<(), BuildError> {
-        let tmp = self.store.tmp_dir();
-        let temp = tempfile::Builder::new()
-            .prefix("layer-")
-            .tempfile_in(&tmp)
-            .map_err(|e| BuildError::step(step, format!("creating a layer file: {e}")))?;
-        let file = temp
-            .reopen()
-            .map_err(|e| BuildError::step(step, format!("creating a layer file: {e}")))?;
-        let tar = changes
-            .write(file)
-            .map_err(|e| BuildError::step(step, format!("writing the layer: {e}")))?;
-        self.commit(
-            cur,
-            Some((temp.path(), tar.diff_id)),
-            Some(key),
-            created_by,
-            out,
-            final_step,
-        )?;
+        let (_temp, layer) = self
+            .write_layer(changes)
+            .map_err(|e| BuildError::step(step, e))?;
+        self.commit(cur, Some(&layer), Some(key), created_by, out, final_step)?;
         Ok(())
     }
 

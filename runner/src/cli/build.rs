@@ -12,6 +12,7 @@ use super::registry_flags::RegistryFlags;
 use crate::build::{self, BuildOptions, Format, PullPolicy};
 use crate::context::Context;
 use crate::error::RunnerError;
+use crate::image::oci::Platform;
 
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
@@ -63,8 +64,23 @@ pub struct BuildArgs {
     #[arg(long)]
     pub squash: bool,
 
-    /// Network for RUN: none or host
-    #[arg(long, value_name = "MODE", default_value = "host")]
+    /// Squash all of the image's layers, the base's too, into one
+    #[arg(long)]
+    pub squash_all: bool,
+
+    /// Build for this platform (OS/ARCH[/VARIANT]); only this machine's
+    /// is possible, as RUN steps run natively
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Set the created time of the image and of every file in its new
+    /// layers to this many seconds since the epoch (reproducible builds)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub timestamp: Option<i64>,
+
+    /// Network for RUN: private (a namespace of its own on the default
+    /// network; slirp4netns rootless), host, none, or a network's name
+    #[arg(long, value_name = "MODE", default_value = "private")]
     pub network: String,
 
     /// Ignore file instead of CONTEXT/.containerignore
@@ -145,12 +161,12 @@ fn options(args: &BuildArgs) -> Result<BuildOptions, String> {
         "never" | "false" => PullPolicy::Never,
         other => return Err(format!("invalid pull policy {other:?}")),
     };
-    if !matches!(
-        args.network.as_str(),
-        "none" | "host" | "private" | "bridge"
-    ) {
+    if let Some(wanted) = &args.platform {
+        check_platform(wanted)?;
+    }
+    if args.network.is_empty() || args.network.contains(',') {
         return Err(format!(
-            "unsupported --network {:?} for build (none, host)",
+            "unsupported --network {:?} for build: one of private, host, none, slirp4netns or a network name",
             args.network
         ));
     }
@@ -168,14 +184,46 @@ fn options(args: &BuildArgs) -> Result<BuildOptions, String> {
         labels,
         format,
         squash: args.squash,
-        network: if args.network == "host" {
-            "host".into()
-        } else {
-            "none".into()
-        },
+        squash_all: args.squash_all,
+        timestamp: args.timestamp,
+        network: args.network.clone(),
         ignore_file: args.ignorefile.clone(),
         registry: args.registry.options().map_err(|e| e.to_string())?,
     })
+}
+
+/// `--platform`: this machine's platform (a missing variant matches), else
+/// an error naming both: RUN steps run natively, there is no emulation.
+fn check_platform(wanted: &str) -> Result<(), String> {
+    let host = Platform::host();
+    let parts: Vec<&str> = wanted.split('/').collect();
+    let platform = match parts.as_slice() {
+        [os, arch] if !os.is_empty() && !arch.is_empty() => Platform {
+            os: (*os).into(),
+            architecture: (*arch).into(),
+            variant: None,
+        },
+        [os, arch, variant] if !os.is_empty() && !arch.is_empty() => Platform {
+            os: (*os).into(),
+            architecture: (*arch).into(),
+            variant: Some((*variant).into()),
+        },
+        _ => {
+            return Err(format!(
+                "invalid platform {wanted:?}: expected OS/ARCH[/VARIANT] (this machine: {})",
+                host.display()
+            ))
+        }
+    };
+    if platform.matches(&host) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--platform {wanted}: vigil build runs RUN steps natively, without emulation, so it \
+             builds only for this machine's platform {}",
+            host.display()
+        ))
+    }
 }
 
 fn read_containerfile(p: &Path) -> Result<String, String> {

@@ -6,11 +6,12 @@ use serde_json::json;
 
 use super::diff::ENGINE_PATHS;
 use super::output::{engine_err, print_out};
+use crate::clock::rfc3339_seconds;
 use crate::container::record::{now_nanos, MountKind, RootfsSource};
 use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
-use crate::image::compose::{add_image, rfc3339_seconds, stored_layers, tree_layer};
+use crate::image::compose::{add_image, config_with_layers, tree_layer, NewImage};
 use crate::image::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -83,10 +84,13 @@ pub fn handle(ctx: &Context, args: &CommitArgs) -> Result<i32, RunnerError> {
         .tempdir_in(store.tmp_dir())
         .map_err(|e| RunnerError::io("creating a temporary directory", e))?;
     let copied = rec.mounted == Some(MountKind::Copy) || rec.userns.is_some();
+    // The base image's layers stay as they are (same diff IDs); a copied
+    // root file system (no upper directory) is one layer of its own.
+    let mut parent_layers = Vec::new();
     let mut layers = Vec::new();
     if !copied {
         match (&base, &rec.rootfs_source) {
-            (Some(image), _) => layers = stored_layers(image, work.path()).map_err(engine_err)?,
+            (Some(image), _) => parent_layers = image.layers.clone(),
             (None, RootfsSource::Directory(dir)) => layers.push(
                 tree_layer(dir, &work.path().join("rootfs.tar"), &|_| false).map_err(engine_err)?,
             ),
@@ -152,12 +156,25 @@ pub fn handle(ctx: &Context, args: &CommitArgs) -> Result<i32, RunnerError> {
     config["history"] = json!(history);
     if !args.quiet {
         eprintln!("Getting image source signatures");
-        for l in &layers {
-            eprintln!("Copying blob {}", l.diff_id);
+        for diff_id in parent_layers
+            .iter()
+            .map(|l| &l.diff_id)
+            .chain(layers.iter().map(|l| &l.diff_id))
+        {
+            eprintln!("Copying blob {diff_id}");
         }
     }
     let names: Vec<String> = args.image.iter().cloned().collect();
-    let record = add_image(&store, config, &layers, &names, work.path()).map_err(engine_err)?;
+    let record = add_image(
+        &store,
+        NewImage {
+            parent_layers: &parent_layers,
+            layers: &layers,
+            config: config_with_layers(config, &parent_layers, &layers).map_err(engine_err)?,
+            names: &names,
+        },
+    )
+    .map_err(engine_err)?;
     if !args.quiet {
         eprintln!("Copying config {}", record.id);
         eprintln!("Writing manifest to image destination");

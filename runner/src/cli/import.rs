@@ -9,9 +9,10 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{engine_err, print_out};
+use crate::clock::rfc3339_seconds;
 use crate::context::Context;
 use crate::error::RunnerError;
-use crate::image::compose::{add_image, rfc3339_seconds, write_layer_file, LayerFile};
+use crate::image::compose::{add_image, config_with_layers, write_layer_file, LayerFile, NewImage};
 use crate::image::Store;
 
 #[derive(Debug, Clone, Args)]
@@ -138,7 +139,17 @@ pub fn handle(ctx: &Context, args: &ImportArgs) -> Result<i32, RunnerError> {
         eprintln!("Copying blob {}", layer.diff_id);
     }
     let names: Vec<String> = args.reference.iter().cloned().collect();
-    let record = add_image(&store, config, &[layer], &names, work.path()).map_err(engine_err)?;
+    let layers = [layer];
+    let record = add_image(
+        &store,
+        NewImage {
+            parent_layers: &[],
+            layers: &layers,
+            config: config_with_layers(config, &[], &layers).map_err(engine_err)?,
+            names: &names,
+        },
+    )
+    .map_err(engine_err)?;
     if !args.quiet {
         eprintln!("Copying config {}", record.id);
         eprintln!("Writing manifest to image destination");

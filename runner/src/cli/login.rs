@@ -70,6 +70,7 @@ pub fn handle(_ctx: &Context, args: &LoginArgs) -> Result<i32, RunnerError> {
         creds: None,
         authfile: args.authfile.clone(),
         cert_dir: args.cert_dir.clone(),
+        choose: None,
     };
     if let (Some(creds), None, None, false) =
         (&stored, &args.username, &args.password, args.password_stdin)

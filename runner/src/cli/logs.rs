@@ -4,13 +4,15 @@ use clap::Args;
 
 use std::io::Write;
 
-use vigil::client::{parse_rfc3339_nanos, LogReadOptions, LogReader};
+use vigil::client::{LogReadOptions, LogReader};
 use vigil::proto::attach::Stream;
 
 use crate::container::record::now_nanos;
 use crate::container::{Engine, Record};
 use crate::context::Context;
 use crate::error::RunnerError;
+
+use super::timespec::parse_time;
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
@@ -46,60 +48,6 @@ impl LogsArgs {
     }
 }
 
-/// Parse `--since`: RFC 3339, Unix seconds (`1700000000.5`), or a duration
-/// before now (`10m`, `1h30m`, `45s`, `500ms`). Unix nanoseconds.
-pub fn parse_since(value: &str, now: i128) -> Result<i128, RunnerError> {
-    if let Some(t) = parse_rfc3339_nanos(value) {
-        return Ok(t);
-    }
-    let bad = || {
-        RunnerError::Engine(format!(
-            "invalid --since {value:?}: use RFC 3339, Unix time or a duration such as 10m"
-        ))
-    };
-    if let Some((secs, frac)) = value.split_once('.').or(Some((value, ""))) {
-        if !secs.is_empty()
-            && secs.bytes().all(|b| b.is_ascii_digit())
-            && frac.bytes().all(|b| b.is_ascii_digit())
-            && frac.len() <= 9
-        {
-            let s: i128 = secs.parse().map_err(|_| bad())?;
-            let f: i128 = if frac.is_empty() {
-                0
-            } else {
-                format!("{frac:0<9}").parse().map_err(|_| bad())?
-            };
-            return Ok(s * 1_000_000_000 + f);
-        }
-    }
-    let mut total: i128 = 0;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let digits = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        let num: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += (num * unit) as i128;
-    }
-    if total == 0 && value != "0s" {
-        return Err(bad());
-    }
-    Ok(now - total)
-}
-
 fn print_line(line: &vigil::logfmt::k8s::LogLine, timestamps: bool) {
     let mut buf = Vec::with_capacity(line.bytes.len() + 40);
     if timestamps {
@@ -131,7 +79,13 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
     let since = args
         .since
         .as_deref()
-        .map(|s| parse_since(s, now_nanos()))
+        .map(|s| {
+            parse_time(s, now_nanos()).ok_or_else(|| {
+                RunnerError::Engine(format!(
+                    "invalid --since {s:?}: use RFC 3339, Unix time or a duration such as 10m"
+                ))
+            })
+        })
         .transpose()?;
     if args.containers.is_empty() && !args.latest {
         return Err(RunnerError::Engine(
@@ -173,24 +127,4 @@ pub fn handle(ctx: &Context, args: &LogsArgs) -> Result<i32, RunnerError> {
         }
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod since_tests {
-    use super::*;
-
-    #[test]
-    fn since_forms() {
-        let now = 1_000 * 1_000_000_000i128;
-        assert_eq!(
-            parse_since("1970-01-01T00:00:10Z", now).unwrap(),
-            10_000_000_000
-        );
-        assert_eq!(parse_since("100", now).unwrap(), 100_000_000_000);
-        assert_eq!(parse_since("100.5", now).unwrap(), 100_500_000_000);
-        assert_eq!(parse_since("10s", now).unwrap(), now - 10_000_000_000);
-        assert_eq!(parse_since("1m30s", now).unwrap(), now - 90_000_000_000);
-        assert!(parse_since("yesterday", now).is_err());
-        assert!(parse_since("10x", now).is_err());
-    }
 }

@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 
 use clap::Args;
 
+use super::filter::PruneFilter;
 use super::output::{engine_err, print_out};
 use crate::container::{usage, Engine, Status};
 use crate::context::Context;
@@ -17,6 +18,10 @@ pub struct ContainerPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+
+    /// Remove only what matches: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE]
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -28,6 +33,10 @@ pub struct ImagePruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+
+    /// Remove only what matches: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE]
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -43,6 +52,10 @@ pub struct SystemPruneArgs {
     /// Prune volumes too (vigil has none yet)
     #[arg(long)]
     pub volumes: bool,
+
+    /// Remove only what matches: until=TIME, label=KEY[=VALUE], label!=KEY[=VALUE]
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 /// Prints `question` and reads the answer from stdin: only `y`/`Y` is yes.
@@ -55,14 +68,19 @@ fn confirm(question: &str) -> bool {
 }
 
 /// Removes every container that is not running; (id, bytes freed).
-fn prune_containers(ctx: &Context) -> Result<Vec<(String, u64)>, RunnerError> {
+fn prune_containers(
+    ctx: &Context,
+    filter: &PruneFilter,
+) -> Result<Vec<(String, u64)>, RunnerError> {
     let engine = Engine::new(ctx);
     let mut removed = Vec::new();
     for id in engine.store.ids()? {
         let _all = engine.store.lock_all()?;
         let _lock = engine.store.lock(&id)?;
         let mut rec = engine.refresh(&id)?;
-        if matches!(rec.status, Status::Created | Status::Exited) {
+        if matches!(rec.status, Status::Created | Status::Exited)
+            && filter.matches(rec.created, &rec.labels)
+        {
             let size = usage::rw_size(&rec, &engine.store.data_dir(&id));
             engine.remove(&mut rec)?;
             removed.push((id, size));
@@ -72,7 +90,11 @@ fn prune_containers(ctx: &Context) -> Result<Vec<(String, u64)>, RunnerError> {
 }
 
 /// Removes unused images (dangling ones only, unless `all`); (id, bytes).
-fn prune_images(ctx: &Context, all: bool) -> Result<Vec<(String, u64)>, RunnerError> {
+fn prune_images(
+    ctx: &Context,
+    all: bool,
+    filter: &PruneFilter,
+) -> Result<Vec<(String, u64)>, RunnerError> {
     let engine = Engine::new(ctx);
     let used: BTreeSet<String> = engine
         .store
@@ -87,6 +109,16 @@ fn prune_images(ctx: &Context, all: bool) -> Result<Vec<(String, u64)>, RunnerEr
         if used.contains(&id) || (!all && !image.names.is_empty()) {
             continue;
         }
+        let created = image
+            .config
+            .created
+            .as_deref()
+            .and_then(vigil::client::parse_rfc3339_nanos)
+            .unwrap_or(0);
+        let labels = image.config.config.labels.clone().unwrap_or_default();
+        if !filter.matches(created, &labels) {
+            continue;
+        }
         if removed.iter().any(|(r, _)| r == &id) {
             continue;
         }
@@ -96,13 +128,24 @@ fn prune_images(ctx: &Context, all: bool) -> Result<Vec<(String, u64)>, RunnerEr
     Ok(removed)
 }
 
+/// Podman's words for a filter `container prune` does not take.
+fn container_filter_error(key: &str) -> String {
+    format!("{key} is an invalid filter")
+}
+
+/// Podman's words for a filter `image prune` does not take.
+fn image_filter_error(key: &str) -> String {
+    format!("unsupported image filter {key:?}")
+}
+
 pub fn container_prune(ctx: &Context, args: &ContainerPruneArgs) -> Result<i32, RunnerError> {
+    let filter = PruneFilter::parse(&args.filter, &container_filter_error)?;
     if !args.force
         && !confirm("WARNING! This will remove all non running containers.\nAre you sure you want to continue? [y/N] ")
     {
         return Ok(0);
     }
-    let removed = prune_containers(ctx)?;
+    let removed = prune_containers(ctx, &filter)?;
     print_out(
         &removed
             .iter()
@@ -113,6 +156,7 @@ pub fn container_prune(ctx: &Context, args: &ContainerPruneArgs) -> Result<i32, 
 }
 
 pub fn image_prune(ctx: &Context, args: &ImagePruneArgs) -> Result<i32, RunnerError> {
+    let filter = PruneFilter::parse(&args.filter, &image_filter_error)?;
     let what = if args.all {
         "WARNING! This command removes all images without at least one container associated with them.\n"
     } else {
@@ -121,7 +165,7 @@ pub fn image_prune(ctx: &Context, args: &ImagePruneArgs) -> Result<i32, RunnerEr
     if !args.force && !confirm(&format!("{what}Are you sure you want to continue? [y/N] ")) {
         return Ok(0);
     }
-    let removed = prune_images(ctx, args.all)?;
+    let removed = prune_images(ctx, args.all, &filter)?;
     print_out(
         &removed
             .iter()
@@ -132,6 +176,7 @@ pub fn image_prune(ctx: &Context, args: &ImagePruneArgs) -> Result<i32, RunnerEr
 }
 
 pub fn system_prune(ctx: &Context, args: &SystemPruneArgs) -> Result<i32, RunnerError> {
+    let filter = PruneFilter::parse(&args.filter, &container_filter_error)?;
     let images = if args.all {
         "all images without at least one container associated to them"
     } else {
@@ -148,8 +193,8 @@ pub fn system_prune(ctx: &Context, args: &SystemPruneArgs) -> Result<i32, Runner
     if !args.force && !confirm(&question) {
         return Ok(0);
     }
-    let containers = prune_containers(ctx)?;
-    let images = prune_images(ctx, args.all)?;
+    let containers = prune_containers(ctx, &filter)?;
+    let images = prune_images(ctx, args.all, &filter)?;
     let mut out = String::new();
     for (title, list) in [
         ("Deleted Containers", &containers),

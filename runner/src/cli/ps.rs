@@ -89,7 +89,11 @@ fn health_of<'a>(h: &'a HealthByContainer, r: &Record) -> &'a str {
 /// List containers, refreshing their state first.
 pub fn handle(ctx: &Context, args: &PsArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
-    let filter = ContainerFilter::parse(&args.filter)?;
+    let created_of = |name: &str| -> Result<i128, RunnerError> {
+        let id = engine.store.resolve(name)?;
+        Ok(Record::load(&engine.store.dir(&id))?.created)
+    };
+    let filter = ContainerFilter::parse(&args.filter, &created_of)?;
     let output = Output::parse("ps", args.format.as_deref())?;
     let last = if args.latest { Some(1) } else { args.last };
     let everything = args.all || last.is_some() || filter.selects_states();

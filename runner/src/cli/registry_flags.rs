@@ -44,6 +44,7 @@ impl RegistryFlags {
             creds,
             authfile: self.authfile.clone(),
             cert_dir: self.cert_dir.clone(),
+            choose: Some(super::short_name_prompt::choose),
         })
     }
 }

@@ -49,6 +49,7 @@ pub fn handle(_ctx: &Context, args: &SearchArgs) -> Result<i32, RunnerError> {
             creds: None,
             authfile: args.authfile.clone(),
             cert_dir: args.cert_dir.clone(),
+            choose: None,
         },
         limit: args.limit,
         list_tags: args.list_tags,

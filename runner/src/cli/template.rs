@@ -4,6 +4,7 @@
 //! `lower`, `title`, `split`, `truncate`, `pad`) and its `table` prefix
 //! (a header row from the field names, columns aligned like Go's tabwriter).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use gotmpl::{Template, Value};
@@ -83,10 +84,38 @@ impl Format {
     }
 
     /// Renders one value (an object of the command's JSON).
+    ///
+    /// Podman's data are Go structs holding a few maps (labels, annotations,
+    /// networks...): a missing struct field is an error, a missing map key
+    /// prints `<no value>`. JSON cannot tell them apart, so the template runs
+    /// with missing keys as errors, and a key missing from an object that is
+    /// a map in Podman's types ([`MAP_FIELDS`]) is added to those objects as
+    /// nil and the template run again (once per such key, bounded).
     pub fn render(&self, value: &serde_json::Value) -> Result<String, RunnerError> {
-        self.template
-            .execute_to_string(&to_value(value))
-            .map_err(template_error)
+        let mut absent: BTreeSet<String> = BTreeSet::new();
+        loop {
+            match self
+                .template
+                .execute_to_string(&to_value_with(value, None, &absent))
+            {
+                Ok(text) => return Ok(text),
+                Err(gotmpl::TemplateError::MissingKey { key })
+                    if absent.len() < MAX_ABSENT_KEYS
+                        && !absent.contains(&key)
+                        && has_map_without(value, None, &key) =>
+                {
+                    absent.insert(key);
+                }
+                Err(gotmpl::TemplateError::MissingKey { key }) => {
+                    return Err(RunnerError::Engine(format!(
+                        "template: {}: executing \"{}\": can't evaluate field {key}",
+                        self.template.name(),
+                        self.template.name()
+                    )))
+                }
+                Err(e) => return Err(template_error(e)),
+            }
+        }
     }
 
     /// Renders every row, one per line, with the header and alignment of a
@@ -180,9 +209,81 @@ pub fn tabwrite(lines: &[String], min: usize) -> String {
     out
 }
 
+/// The fields whose values are Go maps in Podman's inspect, ps, images and
+/// info data (everything else with keys is a struct).
+const MAP_FIELDS: &[&str] = &[
+    "Labels",
+    "Annotations",
+    "Networks",
+    "Ports",
+    "PortBindings",
+    "ExposedPorts",
+    "Volumes",
+    "Sysctls",
+    "Tmpfs",
+    "Data",
+    "Options",
+    "DriverOpts",
+    "Registries",
+];
+
+/// How many distinct missing map keys one rendering looks up at most.
+const MAX_ABSENT_KEYS: usize = 64;
+
+fn is_map_field(field: Option<&str>) -> bool {
+    field.is_some_and(|f| MAP_FIELDS.contains(&f))
+}
+
+/// Is there an object under a map field of `v` (named `field` itself) that
+/// lacks `key`?
+fn has_map_without(v: &serde_json::Value, field: Option<&str>, key: &str) -> bool {
+    match v {
+        serde_json::Value::Object(o) => {
+            (is_map_field(field) && !o.contains_key(key))
+                || o.iter().any(|(k, v)| has_map_without(v, Some(k), key))
+        }
+        serde_json::Value::Array(a) => a.iter().any(|v| has_map_without(v, field, key)),
+        // A nil map (`"Labels": null`) is a map too.
+        serde_json::Value::Null => false,
+        _ => false,
+    }
+}
+
 /// JSON as a template value (objects become maps; [`Format::parse`] makes a
 /// missing key an error, as a missing field of Podman's structs is).
 pub fn to_value(v: &serde_json::Value) -> Value {
+    to_value_with(v, None, &BTreeSet::new())
+}
+
+/// [`to_value`], with the keys `absent` added as nil to the objects under a
+/// map field (`field` names `v`'s own field).
+fn to_value_with(v: &serde_json::Value, field: Option<&str>, absent: &BTreeSet<String>) -> Value {
+    match v {
+        serde_json::Value::Object(o) => {
+            let mut map: BTreeMap<Arc<str>, Value> = o
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Arc::<str>::from(k.as_str()),
+                        to_value_with(v, Some(k), absent),
+                    )
+                })
+                .collect();
+            if is_map_field(field) {
+                for key in absent {
+                    map.entry(Arc::from(key.as_str())).or_insert(Value::Nil);
+                }
+            }
+            Value::Map(Arc::new(map))
+        }
+        serde_json::Value::Array(a) => {
+            Value::List(a.iter().map(|v| to_value_with(v, field, absent)).collect())
+        }
+        other => scalar_value(other),
+    }
+}
+
+fn scalar_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -192,12 +293,7 @@ pub fn to_value(v: &serde_json::Value) -> Value {
             _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         serde_json::Value::String(s) => Value::String(s.as_str().into()),
-        serde_json::Value::Array(a) => Value::List(a.iter().map(to_value).collect()),
-        serde_json::Value::Object(o) => Value::Map(Arc::new(
-            o.iter()
-                .map(|(k, v)| (Arc::<str>::from(k.as_str()), to_value(v)))
-                .collect(),
-        )),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => to_value(v),
     }
 }
 
@@ -243,7 +339,30 @@ fn string(s: String) -> Value {
 
 /// Podman's functions (containers/common `report` package).
 fn with_podman_funcs(t: Template) -> Template {
-    t.func("json", |args| {
+    // Go's `index` gives a missing map key's zero value: "" for Podman's
+    // string maps (labels, annotations), where gotmpl gives nil.
+    t.func("index", |args| {
+        let (collection, keys) = match args {
+            [collection, keys @ ..] if !keys.is_empty() => (collection, keys),
+            _ => {
+                return Err(arg_error(
+                    "index",
+                    "wrong number of args for index: want at least 1",
+                ))
+            }
+        };
+        let mut val = collection.clone();
+        for key in keys {
+            let string_map =
+                matches!(&val, Value::Map(m) if m.values().all(|v| matches!(v, Value::String(_))));
+            val = match val.index(key)? {
+                Value::Nil if string_map => string(String::new()),
+                found => found,
+            };
+        }
+        Ok(val)
+    })
+    .func("json", |args| {
         let v = args.first().map(to_json).unwrap_or(serde_json::Value::Null);
         Ok(string(v.to_string()))
     })
@@ -359,6 +478,44 @@ mod tests {
             .unwrap()
             .render(&v)
             .is_err());
+    }
+
+    #[test]
+    fn missing_map_keys_print_no_value_and_missing_fields_fail() {
+        let v = json!({
+            "Config": {"Labels": {"a": "b"}, "Annotations": null, "Cmd": ["true"]},
+            "NetworkSettings": {"Networks": {"podman": {"IPAddress": ""}}}
+        });
+        assert_eq!(render("{{.Config.Labels.nope}}", v.clone()), "<no value>");
+        assert_eq!(render("{{.Config.Labels.nope.x}}", v.clone()), "<no value>");
+        assert_eq!(
+            render("{{.Config.Annotations.nope}}", v.clone()),
+            "<no value>"
+        );
+        assert_eq!(
+            render(
+                "{{.NetworkSettings.Networks.nope}}|{{.Config.Labels.a}}",
+                v.clone()
+            ),
+            "<no value>|b"
+        );
+        assert_eq!(
+            render("{{if .Config.Labels.nope}}y{{else}}n{{end}}", v.clone()),
+            "n"
+        );
+        assert_eq!(render("{{index .Config.Labels \"nope\"}}", v.clone()), "");
+        for field in [
+            "{{.Config.Nope}}",
+            "{{.Nope}}",
+            "{{.Config.Labels.nope}}{{.Config.Nope}}",
+        ] {
+            let err = Format::parse("inspect", field)
+                .and_then(|f| f.render(&v))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("can't evaluate field Nope"), "{field}: {err}");
+        }
     }
 
     #[test]

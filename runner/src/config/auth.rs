@@ -7,6 +7,11 @@
 //! and the legacy `$HOME/.dockercfg`; the first file with a matching key wins.
 //! login/logout only ever write the primary file (mode 0600, parent 0700,
 //! atomic rename, unknown keys kept).
+//!
+//! A file's `credHelpers` (registry host -> helper) wins over its `auths`
+//! for that host, and its `credsStore` serves the hosts neither names
+//! ([`super::cred_helper`]); login and logout then store and erase through
+//! the helper of the primary file instead of writing it.
 
 use std::fmt;
 use std::fs;
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use super::cred_helper::{self, HelperError};
 use super::{absolute_var, home, ConfigError, Env};
 
 /// A user name and password (or token). Never printed: `Debug` hides the
@@ -109,13 +115,37 @@ impl AuthFiles {
     pub fn lookup(&self, name: &str) -> Result<Option<Credentials>, ConfigError> {
         for file in std::iter::once(&self.primary).chain(&self.fallbacks) {
             let Some(doc) = read(file)? else { continue };
+            let host = registry_host(name);
+            let helper_err = |e: HelperError| ConfigError {
+                file: file.clone(),
+                reason: e.0,
+            };
+            if let Some(helper) = named_helper(&doc, "credHelpers", &host) {
+                // The file hands this registry to its helper; its `auths`
+                // entry (if any) is not used, as in containers/image.
+                match cred_helper::get(&helper, &host).map_err(helper_err)? {
+                    Some(creds) => return Ok(Some(creds)),
+                    None => continue,
+                }
+            }
             let legacy = file.file_name().is_some_and(|n| n == ".dockercfg");
             let auths = if legacy {
                 doc.as_object()
             } else {
                 doc.get("auths").and_then(|a| a.as_object())
             };
-            let Some(auths) = auths else { continue };
+            let store = doc
+                .get("credsStore")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
+            let Some(auths) = auths else {
+                if let Some(store) = store {
+                    if let Some(creds) = cred_helper::get(store, &host).map_err(helper_err)? {
+                        return Ok(Some(creds));
+                    }
+                }
+                continue;
+            };
             let normalized: Vec<(String, &Value)> =
                 auths.iter().map(|(k, v)| (normalize_key(k), v)).collect();
             for key in candidate_keys(name) {
@@ -129,12 +159,44 @@ impl AuthFiles {
                     }
                 }
             }
+            if let Some(store) = store {
+                if let Some(creds) = cred_helper::get(store, &host).map_err(helper_err)? {
+                    return Ok(Some(creds));
+                }
+            }
         }
         Ok(None)
     }
 
+    /// The helper of the primary file for a login `key` that is a registry
+    /// host (`credHelpers`, else `credsStore`).
+    fn primary_helper(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        if key.contains('/') {
+            return Ok(None);
+        }
+        let Some(doc) = read(&self.primary)? else {
+            return Ok(None);
+        };
+        Ok(named_helper(&doc, "credHelpers", key).or_else(|| {
+            doc.get("credsStore")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        }))
+    }
+
+    fn helper_error(&self, e: HelperError) -> ConfigError {
+        ConfigError {
+            file: self.primary.clone(),
+            reason: e.0,
+        }
+    }
+
     /// Stores credentials for `key` in the primary file.
     pub fn store(&self, key: &str, creds: &Credentials) -> Result<(), ConfigError> {
+        if let Some(helper) = self.primary_helper(key)? {
+            return cred_helper::store(&helper, key, creds).map_err(|e| self.helper_error(e));
+        }
         let mut doc = read(&self.primary)?.unwrap_or_else(|| Value::Object(Map::new()));
         let auths = auths_mut(&mut doc, &self.primary)?;
         let entry = auths
@@ -153,6 +215,9 @@ impl AuthFiles {
 
     /// Removes `key` from the primary file; false if it was not there.
     pub fn remove(&self, key: &str) -> Result<bool, ConfigError> {
+        if let Some(helper) = self.primary_helper(key)? {
+            return cred_helper::erase(&helper, key).map_err(|e| self.helper_error(e));
+        }
         let Some(mut doc) = read(&self.primary)? else {
             return Ok(false);
         };
@@ -168,9 +233,24 @@ impl AuthFiles {
         Ok(found)
     }
 
-    /// Removes every credential from the primary file.
+    /// Removes every credential from the primary file, and asks the helper
+    /// of each `credHelpers` entry to forget its registry (as Podman).
     pub fn remove_all(&self) -> Result<(), ConfigError> {
         let mut doc = read(&self.primary)?.unwrap_or_else(|| Value::Object(Map::new()));
+        let helpers: Vec<(String, String)> = doc
+            .get("credHelpers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(host, helper)| {
+                        Some((normalize_key(host), helper.as_str()?.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (host, helper) in helpers {
+            cred_helper::erase(&helper, &host).map_err(|e| self.helper_error(e))?;
+        }
         auths_mut(&mut doc, &self.primary)?.clear();
         write(&self.primary, &doc)
     }
@@ -195,6 +275,22 @@ pub fn normalize_key(key: &str) -> String {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
         other => other.to_string(),
     }
+}
+
+/// `credHelpers` (or another map of host -> helper) entry for `host`.
+fn named_helper(doc: &Value, map: &str, host: &str) -> Option<String> {
+    doc.get(map)?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| normalize_key(k) == host)
+        .and_then(|(_, v)| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The registry host of `host[:port]/repo[:tag]` (or of a bare host).
+fn registry_host(name: &str) -> String {
+    normalize_key(name.split('/').next().unwrap_or(name))
 }
 
 /// `host/a/b/repo` -> [`host/a/b/repo`, `host/a/b`, `host/a`, `host`].

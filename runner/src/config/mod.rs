@@ -11,8 +11,10 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod alias_cache;
 pub mod auth;
 pub mod containers;
+pub mod cred_helper;
 pub mod registries;
 pub mod storage;
 

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -266,40 +265,8 @@ impl Record {
     }
 }
 
-/// Now, in Unix nanoseconds.
-pub fn now_nanos() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
-}
-
-/// RFC 3339 in UTC with nanoseconds (`2025-06-01T11:47:57.769671123Z`).
-pub fn format_rfc3339(nanos: i128) -> String {
-    let secs = nanos.div_euclid(1_000_000_000) as i64;
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-        tod / 3600,
-        tod / 60 % 60,
-        tod % 60
-    )
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+// Times as records, configs and `inspect` write them (shared with image/).
+pub use crate::clock::{format_rfc3339, now_nanos};
 
 /// go-units' `HumanDuration`, as Podman prints ages.
 pub fn human_duration(nanos: i128) -> String {
@@ -348,12 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn formats_times() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            format_rfc3339(1_748_778_477_769_671_123),
-            "2025-06-01T11:47:57.769671123Z"
-        );
+    fn formats_durations() {
         let s = 1_000_000_000i128;
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(s), "1 second");

@@ -85,14 +85,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 fn install(sig: libc::c_int) {
-    // SAFETY: the handler only touches atomics (async-signal-safe).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(sig, &sa, std::ptr::null_mut());
-    }
+    crate::signals::set_handler(sig, on_signal);
 }
 
 /// Signals forwarded with sig-proxy. As with Podman 4.3.1's `--sig-proxy`

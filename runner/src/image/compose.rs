@@ -1,15 +1,15 @@
-//! New images from layer tars and a config (`import`, `commit`), and the
-//! layer tars of a stored image (`save`, `commit`'s base layers).
+//! New images from a parent's layers, new layer tars and a config (`build`,
+//! `commit`, `import`), and the layer tars of a stored image (`save`).
 //!
-//! A new image is written as an OCI layout in the store's `tmp/` and
-//! imported through the same path as `load` (verified, unpacked, recorded
-//! atomically), then tagged. The store keeps layers unpacked, not as the tars
-//! they came in, so a stored layer is written back out from its directory
-//! (`layer_tar`): same content, but not necessarily the same bytes, so the
-//! diff IDs (and with them the image ID) change unless the tar reproduces.
+//! A new image goes through the same import as `load` (verified, unpacked,
+//! recorded atomically), then is tagged. The parent's layers are reused by
+//! chain ID, so they keep their diff IDs. The store keeps layers unpacked,
+//! not as the tars they came in, so a stored layer written back out from its
+//! directory (`save`) has the same content, but not necessarily the same
+//! bytes.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -17,9 +17,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::digest::Digest;
 use super::layer_tar::{write_tree, TreeOptions};
-use super::layout::{read_layout, DirSource};
 use super::progress::Progress;
-use super::store::{ImageRecord, Store, StoreError};
+use super::source::{self, FormatError, ImportImage, LayerBlob, Source};
+use super::store::{ImageRecord, LayerInfo, Store, StoreError};
 
 /// An uncompressed layer tar on disk.
 #[derive(Clone, Debug)]
@@ -114,120 +114,128 @@ pub fn stored_layers(record: &ImageRecord, dir: &Path) -> Result<Vec<LayerFile>,
         .collect()
 }
 
-/// The image config with `layers` as its diff IDs.
-pub fn with_diff_ids(mut config: Value, layers: &[LayerFile]) -> Value {
-    config["rootfs"] = json!({
-        "type": "layers",
-        "diff_ids": layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
-    });
+/// What [`add_image`] adds to the store.
+pub struct NewImage<'a> {
+    /// Layers already in the store (the parent image's), lowest first:
+    /// found by chain ID, never read again, so they keep their diff IDs.
+    pub parent_layers: &'a [LayerInfo],
+    /// New layers on top, lowest first. The store moves the files into
+    /// its blob cache (kept for push).
+    pub layers: &'a [LayerFile],
+    /// The image config document; its `rootfs.diff_ids` must list the
+    /// parent's diff IDs, then the new layers' ([`config_with_layers`]).
+    pub config: Vec<u8>,
+    /// Names to give it (tagged after the import).
+    pub names: &'a [String],
+}
+
+/// The image config with `layers` as its diff IDs (`save`).
+pub fn with_diff_ids(config: Value, layers: &[LayerFile]) -> Value {
+    set_diff_ids(
+        config,
+        layers.iter().map(|l| l.diff_id.to_string()).collect(),
+    )
+}
+
+fn set_diff_ids(mut config: Value, diff_ids: Vec<String>) -> Value {
+    config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
     config
 }
 
-/// Adds an image made of `config` (its `rootfs` is set from `layers`) to
-/// the store, named `names`. `work` is a scratch directory (in the store's
-/// `tmp/`, so layer files can be moved rather than copied).
-pub fn add_image(
-    store: &Store,
+/// `config` with `rootfs.diff_ids` set to `parent` then `layers`, as bytes.
+pub fn config_with_layers(
     config: Value,
+    parent: &[LayerInfo],
     layers: &[LayerFile],
-    names: &[String],
-    work: &Path,
-) -> Result<ImageRecord, StoreError> {
-    let config = with_diff_ids(config, layers);
-    let layout = work.join("layout");
-    let blobs = layout.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(io_err(blobs.display()))?;
-    let mut descriptors = Vec::new();
-    for layer in layers {
-        let dest = blobs.join(layer.diff_id.hex());
-        if fs::hard_link(&layer.path, &dest).is_err() {
-            fs::copy(&layer.path, &dest).map_err(io_err(dest.display()))?;
-        }
-        descriptors.push(json!({
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer.diff_id.to_string(),
-            "size": layer.size,
-        }));
-    }
-    let write_blob = |bytes: &[u8]| -> Result<(Digest, usize), StoreError> {
-        let digest = Digest::of(bytes);
-        let path = blobs.join(digest.hex());
-        fs::write(&path, bytes).map_err(io_err(path.display()))?;
-        Ok((digest, bytes.len()))
-    };
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| StoreError::Corrupt {
+) -> Result<Vec<u8>, StoreError> {
+    let diff_ids: Vec<String> = parent
+        .iter()
+        .map(|l| l.diff_id.to_string())
+        .chain(layers.iter().map(|l| l.diff_id.to_string()))
+        .collect();
+    serde_json::to_vec(&set_diff_ids(config, diff_ids)).map_err(|e| StoreError::Corrupt {
         what: "new image config".into(),
         reason: e.to_string(),
-    })?;
-    let (config_digest, config_size) = write_blob(&config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest.to_string(),
-            "size": config_size,
-        },
-        "layers": descriptors,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
-    let (manifest_digest, manifest_size) = write_blob(&manifest_bytes)?;
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest.to_string(),
-            "size": manifest_size,
-        }],
-    });
-    for (name, text) in [
-        ("index.json", index.to_string()),
-        (
-            "oci-layout",
-            r#"{"imageLayoutVersion":"1.0.0"}"#.to_string(),
-        ),
-    ] {
-        let path = layout.join(name);
-        fs::write(&path, text).map_err(io_err(path.display()))?;
-    }
-    let src = DirSource::open(&layout)?;
-    let images = read_layout(&src)?;
-    let mut progress = Progress::new(false);
-    let mut record = None;
-    for image in &images {
-        record = Some(store.import(&src, image, &mut progress)?.record);
-    }
-    let record = record.ok_or_else(|| StoreError::Corrupt {
-        what: "new image".into(),
-        reason: "the layout held no image".into(),
-    })?;
-    if names.is_empty() {
-        Ok(record)
-    } else {
-        store.tag(record.id.hex(), names)
+    })
+}
+
+/// Serves the new layer files to the store's import (`layer-N`).
+struct NewLayers<'a>(&'a [LayerFile]);
+
+impl NewLayers<'_> {
+    fn find(&self, path: &str) -> Option<&LayerFile> {
+        let n: usize = path.strip_prefix("layer-")?.parse().ok()?;
+        self.0.get(n)
     }
 }
 
-/// RFC 3339 (seconds, UTC) of a Unix time, as image configs write `created`.
-pub fn rfc3339_seconds(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        tod / 3600,
-        tod / 60 % 60,
-        tod % 60
-    )
+impl Source for NewLayers<'_> {
+    fn open(&self, path: &str) -> Result<(Box<dyn Read + '_>, u64), FormatError> {
+        let layer = self
+            .find(path)
+            .ok_or_else(|| FormatError::Missing { what: path.into() })?;
+        let file = File::open(&layer.path).map_err(|source| FormatError::Io {
+            what: layer.path.display().to_string(),
+            source,
+        })?;
+        Ok((Box::new(file), layer.size))
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
+    fn describe(&self) -> String {
+        "new layers".into()
+    }
+
+    /// The layer files are ours: the store moves them instead of copying.
+    fn blob_file(&self, path: &str) -> Option<PathBuf> {
+        self.find(path).map(|l| l.path.clone())
+    }
+}
+
+/// Adds a new image to the store: the parent's layers as they are, the new
+/// layer tars through the same verified import as `load` (unpacked by the
+/// safe unpacker into layer directories shared by chain ID), the config as
+/// given. The ID is the config's digest, so the same config twice gives the
+/// same image (`build`'s cache). Used by `build` (every step), `commit`,
+/// `import` and `build --squash`.
+pub fn add_image(store: &Store, image: NewImage<'_>) -> Result<ImageRecord, StoreError> {
+    let count = image.parent_layers.len() + image.layers.len();
+    let (config, _) = source::parse_config(&image.config, "image config", count)?;
+    let parent = image.parent_layers.iter().map(|l| LayerBlob {
+        // Already in the store (by chain ID): never opened.
+        path: String::new(),
+        digest: None,
+        size: None,
+        diff_id: l.diff_id.clone(),
+        what: format!("layer {}", l.diff_id),
+    });
+    let new = image.layers.iter().enumerate().map(|(i, l)| LayerBlob {
+        path: format!("layer-{i}"),
+        digest: None,
+        size: None,
+        diff_id: l.diff_id.clone(),
+        what: format!("new layer {}", l.diff_id),
+    });
+    let import = ImportImage {
+        id: Digest::of(&image.config),
+        config_bytes: image.config,
+        config,
+        manifest: None,
+        layers: parent.chain(new).collect(),
+        names: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let record = store
+        .import(&NewLayers(image.layers), &import, &mut Progress::new(false))?
+        .record;
+    if image.names.is_empty() {
+        Ok(record)
+    } else {
+        store.tag(record.id.hex(), image.names)
+    }
 }
 
 #[cfg(test)]
@@ -235,9 +243,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_and_hashes() {
-        assert_eq!(rfc3339_seconds(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_seconds(981_173_106), "2001-02-03T04:05:06Z");
+    fn hashing_writer_counts_and_hashes() {
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"abc").unwrap();
         let (bytes, digest, n) = w.finish();

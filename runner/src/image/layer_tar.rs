@@ -1,6 +1,8 @@
 //! A directory tree as a tar stream: a container's root file system
-//! (`export`), its overlay upper directory as a layer (`commit`, `diff`), an
-//! unpacked layer of the store (`save`), or a path inside a container (`cp`).
+//! (`export`), its overlay upper directory as a layer (`commit`, `diff`, a
+//! `build` step), an unpacked layer of the store (`save`), a path inside a
+//! container (`cp`), or the entries a tree comparison listed (a `build` step
+//! on the copy fallback, [`write_listed`]). The one layer writer of vigil.
 //!
 //! The tree is walked with directory fds (`crate::fsroot`), never following
 //! a symlink, so a container that swaps a directory for a symlink while it
@@ -31,6 +33,8 @@ pub struct TreeOptions<'a> {
     pub only: Option<(Vec<u8>, String)>,
     /// Write these owners instead of the files' (`cp` into a container).
     pub owner: Option<(u32, u32)>,
+    /// Write this modification time on every entry (`build --timestamp`).
+    pub mtime: Option<u64>,
 }
 
 impl Default for TreeOptions<'_> {
@@ -41,6 +45,7 @@ impl Default for TreeOptions<'_> {
             prefix: String::new(),
             only: None,
             owner: None,
+            mtime: None,
         }
     }
 }
@@ -49,8 +54,12 @@ impl Default for TreeOptions<'_> {
 /// namespace, and fuse-overlayfs).
 const OPAQUE_XATTRS: [&[u8]; 2] = [b"trusted.overlay.opaque", b"user.overlay.opaque"];
 
-fn is_overlay_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+/// xattrs that describe this host's mount, not the content: overlay's own
+/// and SELinux labels.
+fn is_host_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.")
+        || name.starts_with(b"user.overlay.")
+        || name == b"security.selinux"
 }
 
 struct Writer<'o, W: Write> {
@@ -91,7 +100,49 @@ pub fn write_tree_at<W: Write>(
     };
     for (name, shown) in names {
         let rel = format!("{}{shown}", opts.prefix);
-        w.entry(root, &name, &rel)?;
+        w.entry(root, &name, &rel, true)?;
+    }
+    w.out.into_inner()
+}
+
+/// An entry of a layer that a tree comparison found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// This path (relative, no trailing `/`), added or changed; for a
+    /// directory only the directory itself.
+    Entry(String),
+    /// A deletion: the `.wh.NAME` marker's path.
+    Whiteout(String),
+}
+
+/// Writes the listed entries of the tree at `root`, in the list's order, as
+/// a tar stream (with the end-of-archive marker). Each path is opened from
+/// `root` one directory at a time, never through a symlink.
+pub fn write_listed<W: Write>(
+    root: &Path,
+    list: &[Listed],
+    out: W,
+    opts: &TreeOptions<'_>,
+) -> io::Result<W> {
+    let root = Root::open(root)?;
+    let mut w = Writer {
+        out: tar::Builder::new(out),
+        opts,
+        links: HashMap::new(),
+    };
+    for item in list {
+        match item {
+            Listed::Whiteout(marker) => w.marker(marker, None)?,
+            Listed::Entry(rel) => {
+                let mut parts: Vec<&[u8]> = rel.as_bytes().split(|&b| b == b'/').collect();
+                let name = parts.pop().unwrap_or_default();
+                let mut dir = sys::open_dir(root.fd(), b".")?;
+                for part in parts {
+                    dir = sys::open_dir(dir.as_fd(), part)?;
+                }
+                w.entry(dir.as_fd(), name, rel, false)?;
+            }
+        }
     }
     w.out.into_inner()
 }
@@ -126,15 +177,34 @@ impl<W: Write> Writer<'_, W> {
         let (uid, gid) = self.opts.owner.unwrap_or((st.st_uid, st.st_gid));
         h.set_uid(uid.into());
         h.set_gid(gid.into());
-        h.set_mtime(st.st_mtime.max(0) as u64);
+        h.set_mtime(self.opts.mtime.unwrap_or(st.st_mtime.max(0) as u64));
         h.set_size(0);
         h
+    }
+
+    /// A whiteout or opaque marker: an empty file, with the overlay
+    /// marker's owner (`st`), else root's.
+    fn marker(&mut self, name: &str, st: Option<&libc::stat>) -> io::Result<()> {
+        let mut h = match st {
+            Some(st) => self.header(st, tar::EntryType::Regular),
+            None => {
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_mtime(self.opts.mtime.unwrap_or(0));
+                h.set_size(0);
+                h
+            }
+        };
+        h.set_mode(0o644);
+        self.out.append_data(&mut h, name, io::empty())
     }
 
     fn xattrs(&mut self, xattrs: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
         let records: Vec<u8> = xattrs
             .iter()
-            .filter(|(k, _)| !is_overlay_xattr(k))
+            .filter(|(k, _)| !is_host_xattr(k))
             .flat_map(|(k, v)| {
                 let mut key = b"SCHILY.xattr.".to_vec();
                 key.extend_from_slice(k);
@@ -152,7 +222,14 @@ impl<W: Write> Writer<'_, W> {
             .append_data(&mut h, "PaxHeaders.0/xattrs", records.as_slice())
     }
 
-    fn entry(&mut self, dir: BorrowedFd<'_>, name: &[u8], rel: &str) -> io::Result<()> {
+    /// Writes `name` in `dir` as `rel`, and with `recurse` what is below it.
+    fn entry(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        rel: &str,
+        recurse: bool,
+    ) -> io::Result<()> {
         if (self.opts.exclude)(rel) {
             return Ok(());
         }
@@ -166,9 +243,7 @@ impl<W: Write> Writer<'_, W> {
             } else {
                 format!("{parent}/.wh.{base}")
             };
-            let mut h = self.header(&st, tar::EntryType::Regular);
-            h.set_mode(0o644);
-            return self.out.append_data(&mut h, marker, io::empty());
+            return self.marker(&marker, Some(&st));
         }
         match kind {
             libc::S_IFDIR => {
@@ -182,14 +257,14 @@ impl<W: Write> Writer<'_, W> {
                     .iter()
                     .any(|(k, v)| OPAQUE_XATTRS.contains(&k.as_slice()) && v == b"y");
                 if self.opts.layer && opaque {
-                    let mut h = self.header(&st, tar::EntryType::Regular);
-                    h.set_mode(0o644);
-                    self.out
-                        .append_data(&mut h, format!("{rel}/.wh..wh..opq"), io::empty())?;
+                    self.marker(&format!("{rel}/.wh..wh..opq"), Some(&st))?;
+                }
+                if !recurse {
+                    return Ok(());
                 }
                 for child in sorted(fd.as_fd())? {
                     let child_rel = format!("{rel}/{}", String::from_utf8_lossy(&child));
-                    self.entry(fd.as_fd(), &child, &child_rel)?;
+                    self.entry(fd.as_fd(), &child, &child_rel, true)?;
                 }
                 Ok(())
             }

@@ -10,10 +10,8 @@
 pub mod archive;
 pub mod blobcache;
 pub mod change;
-pub mod commit;
 pub mod compose;
 pub mod compress;
-pub mod diff;
 pub mod digest;
 pub mod layer_tar;
 pub mod layout;
@@ -24,6 +22,7 @@ pub mod rootfs;
 pub mod save;
 pub mod source;
 pub mod store;
+pub mod tree_diff;
 pub mod unpack;
 
 pub use store::{ImageRecord, Store, StoreError};

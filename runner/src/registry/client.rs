@@ -55,6 +55,15 @@ impl ReqBody<'_> {
     }
 }
 
+/// An open blob upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    /// Where the next request goes.
+    pub location: String,
+    /// `OCI-Chunk-Min-Length`: the smallest chunk the registry takes.
+    pub min_chunk: Option<u64>,
+}
+
 /// A manifest as fetched.
 #[derive(Debug, Clone)]
 pub struct FetchedManifest {
@@ -599,14 +608,14 @@ impl<'t> Session<'t> {
     }
 
     /// Tries a cross-repository mount of `digest` from `from` into `repo`.
-    /// Ok(None) when mounted; Ok(Some(location)) is an upload session to
+    /// Ok(None) when mounted; Ok(Some(session)) is an upload session to
     /// continue on.
     pub fn start_upload(
         &self,
         repo: &str,
         scopes: &[String],
         mount: Option<(&Digest, &str)>,
-    ) -> Result<Option<String>, RegistryError> {
+    ) -> Result<Option<UploadSession>, RegistryError> {
         let path = match mount {
             Some((digest, from)) => format!(
                 "/v2/{repo}/blobs/uploads/?mount={}&from={}",
@@ -632,14 +641,66 @@ impl<'t> Session<'t> {
                 let location = header(&resp, "location").ok_or_else(|| {
                     RegistryError::Content(format!("{context}: no Location in the answer"))
                 })?;
-                Ok(Some(resolve_url(&url, location)))
+                let min_chunk = header(&resp, "oci-chunk-min-length")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                Ok(Some(UploadSession {
+                    location: resolve_url(&url, location),
+                    min_chunk,
+                }))
             }
             _ => Err(status_error(context, resp)),
         }
     }
 
-    /// Finishes an upload session monolithically: `PUT <location>&digest=D`
-    /// with the whole blob streamed from `reader`.
+    /// Sends one chunk of an upload session: `PATCH <location>` with
+    /// `Content-Range: START-END` (inclusive), `len` bytes from `reader`.
+    /// The registry's next location (Distribution's upload state moves
+    /// with every request); its `Range` must end where this chunk ends.
+    pub fn upload_chunk(
+        &self,
+        location: &str,
+        scopes: &[String],
+        reader: &mut dyn Read,
+        start: u64,
+        len: u64,
+    ) -> Result<String, RegistryError> {
+        let end = start + len - 1;
+        let context = format!(
+            "uploading bytes {start}-{end} of a blob to {}",
+            self.registry
+        );
+        let resp = self
+            .request(
+                "PATCH",
+                location,
+                scopes,
+                &[
+                    ("Content-Type", "application/octet-stream".to_string()),
+                    ("Content-Range", format!("{start}-{end}")),
+                ],
+                ReqBody::Reader(reader, len),
+            )
+            .map_err(|e| e.within(&context))?;
+        if resp.status().as_u16() != 202 {
+            return Err(status_error(context, resp));
+        }
+        // `Range: 0-END` (Distribution) or `bytes=0-END`.
+        let received = header(&resp, "range")
+            .and_then(|r| r.trim().trim_start_matches("bytes=").split_once('-'))
+            .and_then(|(_, e)| e.trim().parse::<u64>().ok());
+        if received.is_some_and(|e| e != end) {
+            return Err(RegistryError::Content(format!(
+                "{context}: the registry says it has bytes up to {}",
+                received.unwrap_or_default()
+            )));
+        }
+        let next = header(&resp, "location").unwrap_or(location);
+        Ok(resolve_url(location, next))
+    }
+
+    /// Finishes an upload session: `PUT <location>&digest=D` with the
+    /// whole blob streamed from `reader` (monolithic), or with an empty
+    /// body after the chunks (`size` 0).
     pub fn finish_upload(
         &self,
         location: &str,

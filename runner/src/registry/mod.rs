@@ -56,7 +56,13 @@ pub struct RegistryOptions {
     pub authfile: Option<PathBuf>,
     /// `--cert-dir`.
     pub cert_dir: Option<PathBuf>,
+    /// The short-name selector (the command line's, on a terminal).
+    pub choose: Option<ShortNameChooser>,
 }
+
+/// Asks the user to pick one of several qualified names for a short name;
+/// the index chosen, or why not (cancelled, no terminal).
+pub type ShortNameChooser = fn(&[String]) -> Result<usize, String>;
 
 /// What [`pull`] needs besides the name.
 #[derive(Debug, Clone, Default)]
@@ -81,6 +87,8 @@ pub struct Pulled {
 /// Configuration and connections for one command.
 pub struct Environment {
     pub registries: Registries,
+    /// The short-name alias cache file for this user.
+    pub alias_cache: Option<PathBuf>,
     pub auth: AuthFiles,
     pub transport: Transport,
     pub options: RegistryOptions,
@@ -104,6 +112,7 @@ impl Environment {
         let home = (uid != 0).then(|| config::home(env)).flatten();
         Ok(Environment {
             registries,
+            alias_cache: config::alias_cache::path(env, uid),
             auth,
             transport: Transport::new(options.cert_dir.clone(), home.as_deref()),
             options: options.clone(),
@@ -151,17 +160,31 @@ pub struct Candidates {
     pub names: Vec<ImageName>,
     /// `Resolved "x" as an alias (...)` or `Resolving "x" using ...`.
     pub note: Option<String>,
+    /// The user's choice at the selector, to record in the alias cache once
+    /// the pull succeeds: (short name, repository).
+    pub record: Option<(String, String)>,
+}
+
+/// How a short name may be resolved beyond registries.conf: the alias
+/// cache, and a selector to ask the user with.
+#[derive(Clone, Copy, Default)]
+pub struct ShortNameHelp<'a> {
+    pub alias_cache: Option<&'a Path>,
+    pub choose: Option<ShortNameChooser>,
 }
 
 /// Resolves `reference` to qualified names: as is when it has a registry;
 /// a short name through a stored image of that name, `[aliases]`, then
-/// `unqualified-search-registries` per `short-name-mode`. Without a
-/// terminal, enforcing mode with several search registries is an error (as
-/// Podman); with one vigil tries them in order (it has no selector).
+/// `unqualified-search-registries` per `short-name-mode`. With several
+/// search registries, enforcing or permissive mode and a terminal (stdin
+/// and stdout), the user picks one at the selector; without a terminal,
+/// enforcing mode is an error and permissive tries them in order (as
+/// Podman); disabled always tries them in order.
 pub fn resolve(
     registries: &Registries,
     store: Option<&Store>,
     reference: &str,
+    help: ShortNameHelp<'_>,
 ) -> Result<Candidates, RegistryError> {
     let parsed =
         Reference::parse(reference).map_err(|_| RegistryError::Reference(reference.into()))?;
@@ -169,6 +192,7 @@ pub fn resolve(
         return Ok(Candidates {
             names: vec![ImageName::parse(reference)?],
             note: None,
+            record: None,
         });
     }
     let with_ref = |repo: &str| -> Result<ImageName, RegistryError> {
@@ -197,19 +221,28 @@ pub fn resolve(
                     return Ok(Candidates {
                         names: vec![name],
                         note: None,
+                        record: None,
                     });
                 }
             }
         }
     }
-    if let Some((value, file)) = registries.aliases.get(&parsed.path) {
+    let cached = match help.alias_cache {
+        Some(file) => config::alias_cache::load(file)
+            .map_err(|e| RegistryError::Config(e.to_string()))?
+            .remove(&parsed.path)
+            .map(|value| (value, file.to_path_buf())),
+        None => None,
+    };
+    if let Some((value, file)) = registries.aliases.get(&parsed.path).cloned().or(cached) {
         return Ok(Candidates {
-            names: vec![with_ref(value)?],
+            names: vec![with_ref(&value)?],
             note: Some(format!(
                 "Resolved {:?} as an alias ({})",
                 parsed.path,
                 file.display()
             )),
+            record: None,
         });
     }
     let conf = registries
@@ -225,6 +258,35 @@ pub fn resolve(
         )));
     }
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let several = registries.unqualified_search.len() > 1;
+    if let (true, true, Some(choose)) = (
+        tty && several,
+        registries.short_name_mode != ShortNameMode::Disabled,
+        help.choose,
+    ) {
+        let repos: Vec<String> = registries
+            .unqualified_search
+            .iter()
+            .map(|registry| format!("{registry}/{}", parsed.path))
+            .collect();
+        let names = repos
+            .iter()
+            .map(|repo| with_ref(repo))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
+        let index = choose(&shown).map_err(RegistryError::ShortName)?;
+        let (Some(name), Some(repo)) = (names.get(index), repos.get(index)) else {
+            return Err(RegistryError::ShortName(format!(
+                "short-name selector chose {index} of {} names",
+                names.len()
+            )));
+        };
+        return Ok(Candidates {
+            names: vec![name.clone()],
+            note: None,
+            record: Some((parsed.path.clone(), repo.clone())),
+        });
+    }
     if registries.short_name_mode == ShortNameMode::Enforcing
         && registries.unqualified_search.len() > 1
         && !tty
@@ -245,7 +307,11 @@ pub fn resolve(
             conf.display()
         )
     });
-    Ok(Candidates { names, note })
+    Ok(Candidates {
+        names,
+        note,
+        record: None,
+    })
 }
 
 /// Pulls `reference` into the store of `ctx`: the interface for `vigil
@@ -264,7 +330,11 @@ pub fn pull_with(
     opts: &PullOptions,
 ) -> Result<Pulled, RegistryError> {
     let report = Reporter::new(opts.quiet);
-    let candidates = resolve(&env.registries, Some(store), reference)?;
+    let help = ShortNameHelp {
+        alias_cache: env.alias_cache.as_deref(),
+        choose: env.options.choose,
+    };
+    let candidates = resolve(&env.registries, Some(store), reference, help)?;
     if let Some(note) = &candidates.note {
         report.line(note);
     }
@@ -276,6 +346,11 @@ pub fn pull_with(
             Ok(pulled) => {
                 for warning in &pulled.warnings {
                     report.warn(warning);
+                }
+                // The selector's choice is remembered only once it pulled.
+                if let (Some((short, repo)), Some(file)) = (&candidates.record, &env.alias_cache) {
+                    config::alias_cache::record(file, short, repo)
+                        .map_err(|e| RegistryError::Config(e.to_string()))?;
                 }
                 return Ok(pulled);
             }
@@ -367,7 +442,7 @@ pub fn ensure(
 
 /// The registry's current manifest digest for `reference` (qualified).
 fn newer_digest(env: &Environment, reference: &str) -> Result<Option<Digest>, RegistryError> {
-    let name = resolve(&env.registries, None, reference)?
+    let name = resolve(&env.registries, None, reference, ShortNameHelp::default())?
         .names
         .into_iter()
         .next()
@@ -396,7 +471,7 @@ pub fn list_tags(
     opts: &RegistryOptions,
 ) -> Result<(ImageName, Vec<String>), RegistryError> {
     let env = Environment::load(opts)?;
-    let candidates = resolve(&env.registries, None, reference)?;
+    let candidates = resolve(&env.registries, None, reference, ShortNameHelp::default())?;
     let name = candidates
         .names
         .into_iter()
@@ -471,34 +546,41 @@ mod tests {
     #[test]
     fn short_names() {
         let r = conf("unqualified-search-registries = [\"127.0.0.1:5000\"]\n[aliases]\nbb = \"127.0.0.1:5001/x/bb\"\n");
-        let c = resolve(&r, None, "bb:1").unwrap();
+        let c = resolve(&r, None, "bb:1", ShortNameHelp::default()).unwrap();
         assert_eq!(c.names[0].to_string(), "127.0.0.1:5001/x/bb:1");
         assert_eq!(
             c.note.unwrap(),
             "Resolved \"bb\" as an alias (/c/registries.conf)"
         );
-        let c = resolve(&r, None, "other").unwrap();
+        let c = resolve(&r, None, "other", ShortNameHelp::default()).unwrap();
         assert_eq!(c.names[0].to_string(), "127.0.0.1:5000/other:latest");
         assert!(c
             .note
             .unwrap()
             .starts_with("Resolving \"other\" using unqualified-search registries"));
-        let err = resolve(&Registries::default(), None, "nothing:1")
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            &Registries::default(),
+            None,
+            "nothing:1",
+            ShortNameHelp::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.starts_with("short-name \"nothing:1\" did not resolve to an alias"),
             "{err}"
         );
         let two = conf("unqualified-search-registries = [\"a.test\", \"b.test\"]\n");
         if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-            let err = resolve(&two, None, "x").unwrap_err().to_string();
+            let err = resolve(&two, None, "x", ShortNameHelp::default())
+                .unwrap_err()
+                .to_string();
             assert_eq!(
                 err,
                 "short-name resolution enforced but cannot prompt without a TTY"
             );
         }
-        let c = resolve(&r, None, "docker.io/busybox").unwrap();
+        let c = resolve(&r, None, "docker.io/busybox", ShortNameHelp::default()).unwrap();
         assert_eq!(c.names[0].to_string(), "docker.io/library/busybox:latest");
     }
 }

@@ -125,6 +125,21 @@ pub fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> Output {
     }
 }
 
+/// Asserts that a command failed as Podman's do (exit 125) with `message`
+/// in its stderr; the stderr.
+#[track_caller]
+pub fn assert_failed(out: &Output, message: &str) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "want exit 125 and {message:?}\nstdout: {}\nstderr: {err}",
+        text(&out.stdout)
+    );
+    assert!(err.contains(message), "want {message:?} in stderr: {err}");
+    err
+}
+
 // ---- vigil ---------------------------------------------------------------
 
 /// A private vigil installation: binaries plus temporary store and state dirs.
@@ -207,6 +222,26 @@ impl Vigil {
             text(&out.stderr)
         );
         text(&out.stdout)
+    }
+
+    /// Runs with stdout on a terminal: script(1) runs the command line, so
+    /// that what vigil does for a terminal (refusing to write an archive
+    /// there) shows; stdin is empty. The terminal's output is `stdout`.
+    pub fn run_on_terminal(&self, args: &[&str]) -> Output {
+        let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+        let mut line = vec![
+            quote(&self.bin.display().to_string()),
+            "--root".into(),
+            quote(&self.root().display().to_string()),
+            "--runroot".into(),
+            quote(&self.runroot().display().to_string()),
+        ];
+        line.extend(args.iter().map(|a| quote(a)));
+        run_bounded(
+            Command::new("script").args(["-qec", &line.join(" "), "/dev/null"]),
+            b"",
+            Duration::from_secs(60),
+        )
     }
 
     /// `vigil load -i` of an archive or an OCI layout directory (like
@@ -385,6 +420,11 @@ pub fn test_images() -> Result<PathBuf, String> {
             dir.display()
         ))
     }
+}
+
+/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
+pub fn test_image_archive() -> Result<PathBuf, String> {
+    Ok(test_images()?.join("docker.tar"))
 }
 
 /// make-images.sh's directory (built on first use; the script locks), or why not.
@@ -901,6 +941,29 @@ impl Piped {
         out.stdout = self.output.lock().unwrap().clone();
         out
     }
+}
+
+/// The busybox image of the command tests, as `import` makes it.
+pub const BUSYBOX_IMAGE: &str = "localhost/bb:latest";
+
+/// A tar stream of a root directory (for `import`).
+pub fn rootfs_tar(rootfs: &str) -> Vec<u8> {
+    let tar = run_bounded(
+        Command::new("tar").args(["-C", rootfs, "-cf", "-", "."]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert!(tar.status.success(), "tar of {rootfs}");
+    tar.stdout
+}
+
+/// [`vigil_and_busybox_rootfs`] with the rootfs imported as
+/// [`BUSYBOX_IMAGE`] (so every test using it exercises `import`).
+pub fn vigil_with_busybox_image(test: &str) -> Option<(Vigil, String)> {
+    let (v, rootfs) = vigil_and_busybox_rootfs(test)?;
+    let out = v.run_input(&["import", "-q", "-", "localhost/bb"], &rootfs_tar(&rootfs));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    Some((v, rootfs))
 }
 
 /// A private vigil and the busybox test rootfs for `--rootfs` (built by

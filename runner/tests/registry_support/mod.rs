@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 #[path = "../e2e_support/mod.rs"]
 pub mod e2e_support;
 
-pub use e2e_support::{run_bounded, test_images, text, which, Vigil};
+#[allow(unused_imports)]
+pub use e2e_support::{assert_failed, run_bounded, test_images, text, which, Vigil};
 
 /// Why the registry tests cannot run here, if they cannot.
 pub fn unavailable() -> Option<String> {
@@ -32,6 +33,23 @@ pub fn unavailable() -> Option<String> {
         return Some(e);
     }
     None
+}
+
+/// Returns from the calling test, saying why, when the registry tests
+/// cannot run here ([`unavailable`]).
+#[macro_export]
+macro_rules! require_registry {
+    () => {
+        if let Some(why) = $crate::registry_support::unavailable() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// `oci:LAYOUT:TAG` of the test images' OCI layout, a source for [`seed`].
+pub fn oci_src(tag: &str) -> String {
+    format!("oci:{}:{tag}", oci_layout().display())
 }
 
 /// A port nobody listens on right now (the kernel picks it).
@@ -197,6 +215,34 @@ impl Fixture {
         text(&out.stdout)
     }
 
+    /// skopeo's auth file for [`seed`]: `user`/`password` for `addr`.
+    pub fn write_seed_auth(&self, addr: &str, user: &str, password: &str) {
+        let basic = base64_of(&format!("{user}:{password}"));
+        fs::write(
+            self.path("seed-auth.json"),
+            format!("{{\"auths\":{{\"{addr}\":{{\"auth\":\"{basic}\"}}}}}}"),
+        )
+        .unwrap();
+    }
+
+    /// `vigil login --cert-dir CERTS -u USER --password-stdin ADDR` with
+    /// `password` on stdin.
+    pub fn login(&self, v: &Vigil, certs: &str, user: &str, addr: &str, password: &[u8]) -> Output {
+        self.run_input(
+            v,
+            &[
+                "login",
+                "--cert-dir",
+                certs,
+                "-u",
+                user,
+                "--password-stdin",
+                addr,
+            ],
+            password,
+        )
+    }
+
     pub fn write_registries_conf(&self, text: &str) {
         fs::write(self.path("registries.conf"), text).unwrap();
     }
@@ -316,6 +362,61 @@ impl Drop for Registry {
     }
 }
 
+/// Base64, as auth files hold `user:password`.
+pub fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A TLS registry (the fixture's CA) with Basic auth for `user`/`password`,
+/// holding the test image as `tests/busybox:1` (seeded by skopeo with its
+/// own auth file, `seed-auth.json`).
+pub struct TlsBasicRegistry {
+    pub registry: Registry,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `ADDR/tests/busybox:1`.
+    pub image: String,
+    /// The `--cert-dir` with the CA.
+    pub certs: String,
+}
+
+impl TlsBasicRegistry {
+    pub fn start(fx: &Fixture, user: &str, password: &str) -> TlsBasicRegistry {
+        fx.make_tls();
+        fx.add_user(user, password);
+        let registry = Registry::start(
+            fx,
+            "tls",
+            &RegistryConfig {
+                tls: true,
+                htpasswd: true,
+                ..Default::default()
+            },
+        );
+        let addr = registry.addr.clone();
+        fx.write_seed_auth(&addr, user, password);
+        let image = format!("{addr}/tests/busybox:1");
+        seed(fx, &oci_src("multi"), &image, true, false);
+        TlsBasicRegistry {
+            registry,
+            addr,
+            image,
+            certs: fx.path("certs").display().to_string(),
+        }
+    }
+}
+
+/// Podman (its own configuration, vfs) pulls `image` from a plain-HTTP
+/// registry and gets the image `id`; nothing to check where Podman cannot
+/// run.
+pub fn assert_podman_pulls(image: &str, id: &str) {
+    if let Ok(podman) = e2e_support::Podman::new("vfs") {
+        let out = podman.ok(&["pull", "-q", "--tls-verify=false", image]);
+        assert_eq!(out.trim(), id, "podman pull {image}");
+    }
+}
+
 /// `skopeo copy [--all] SRC docker://DEST` to a plain-HTTP registry, or a
 /// TLS one with the fixture's certs and auth file.
 pub fn seed(fx: &Fixture, src: &str, dest: &str, tls: bool, all: bool) {
@@ -351,6 +452,12 @@ pub fn skopeo_inspect(fx: &Fixture, image: &str, raw: bool, tls: bool) -> String
     }
     c.arg(format!("docker://{image}"));
     text(&must(&mut c, "skopeo inspect").stdout)
+}
+
+/// [`skopeo_inspect`] of a plain-HTTP registry's image, parsed: the raw
+/// manifest (`raw`) or skopeo's summary.
+pub fn skopeo_json(fx: &Fixture, image: &str, raw: bool) -> serde_json::Value {
+    serde_json::from_str(&skopeo_inspect(fx, image, raw, false)).expect("skopeo inspect JSON")
 }
 
 /// The OCI layout of the test images (`base`, `multi`).

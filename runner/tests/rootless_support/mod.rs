@@ -15,18 +15,10 @@ use std::time::{Duration, Instant};
 
 use vigil_runner::rootless::idmap;
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
-}
+#[path = "../e2e_support/mod.rs"]
+pub mod e2e_support;
 
-pub fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
+pub use e2e_support::{env_path, test_image_archive, text, workspace};
 
 pub fn user_name() -> String {
     std::env::var("VIGIL_ROOTLESS_USER").unwrap_or_else(|_| "vigiltest".into())
@@ -39,31 +31,6 @@ pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
         let f: Vec<&str> = line.split(':').collect();
         (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
     })
-}
-
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// `docker.tar` of scripts/make-test-images (built on first use), or why not.
-pub fn test_image_archive() -> Result<PathBuf, String> {
-    let dir =
-        env_path("VIGIL_TEST_IMAGES").unwrap_or_else(|| workspace().join("target/test-images"));
-    let archive = dir.join("docker.tar");
-    if !archive.is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-images"))
-            .arg(&dir)
-            .status();
-    }
-    if archive.is_file() {
-        Ok(archive)
-    } else {
-        Err(format!(
-            "{} not built by scripts/make-test-images",
-            archive.display()
-        ))
-    }
 }
 
 /// A private rootless installation for one test.
