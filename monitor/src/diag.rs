@@ -1,5 +1,12 @@
 //! The monitor's own diagnostics: `[conmon:e]: ...` lines on stderr (until
-//! stderr becomes /dev/null) and, with `--syslog`, the same text via syslog(3).
+//! stderr becomes /dev/null) and, with `--syslog`, the same text via syslog(3),
+//! behind the `log` facade (the `warn!`/`info!`/... macros below make `log`
+//! records through [`emit`], errno as a key-value; [`Diagnostics`] is the
+//! `log::Log` that writes them).
+//!
+//! `--syslog` stays on the C library's syslog(3), as conmon calls it: records
+//! tagged `conmon:` (the syslog crate always writes `process[pid]:`, and it
+//! made the binary 16 % larger; docs/performance.md).
 //!
 //! The configuration is set once at start-up and never changes afterwards.
 
@@ -77,12 +84,72 @@ pub fn strerror(errno: i32) -> String {
         .to_string()
 }
 
-/// Emit one diagnostic. `errno` appends ` <strerror>` (`: <strerror>` in syslog).
-pub fn emit(kind: Kind, text: &str, errno: Option<i32>) {
-    let (level, syslog, id) = config();
-    if kind != Kind::Fatal && kind.level() > level {
-        return;
+/// The `log` target of the monitor's own diagnostics.
+const TARGET: &str = "conmon";
+
+/// The monitor's diagnostics sink behind the `log` facade: `[conmon:X]: ...`
+/// on stderr (until stderr becomes /dev/null) and, with `--syslog`, conmon's
+/// syslog line. Stateless: it reads the configuration fixed by [`init`].
+struct Diagnostics;
+
+static DIAGNOSTICS: Diagnostics = Diagnostics;
+
+impl log::Log for Diagnostics {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        // Fatal errors (log::Level::Error) are never filtered.
+        meta.level() == log::Level::Error || Kind::from_log(meta.level()).level() <= config().0
     }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let kind = Kind::from_log(record.level());
+        let errno = record
+            .key_values()
+            .get(log::kv::Key::from_str("errno"))
+            .and_then(|v| v.to_i64())
+            .map(|e| e as i32);
+        let text = record.args().to_string();
+        write_line(kind, &text, errno);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Install [`Diagnostics`] as the `log` logger (idempotent).
+fn install() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if log::set_logger(&DIAGNOSTICS).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+    });
+}
+
+/// Emit one diagnostic through the `log` facade. `errno` appends
+/// ` <strerror>` (`: <strerror>` in syslog).
+///
+/// Never inlined: the record building would otherwise be copied into each
+/// of the ~40 callers (+35 KiB of text, measured; see docs/performance.md).
+#[inline(never)]
+pub fn emit(kind: Kind, text: &str, errno: Option<i32>) {
+    install();
+    let errno_kv = errno.map(|e| [("errno", e)]);
+    let kvs: &[(&str, i32)] = errno_kv.as_ref().map_or(&[], |kv| &kv[..]);
+    log::logger().log(
+        &log::Record::builder()
+            .level(kind.log_level())
+            .target(TARGET)
+            .args(format_args!("{text}"))
+            .key_values(&kvs)
+            .build(),
+    );
+}
+
+/// The two destinations, in conmon's formats.
+fn write_line(kind: Kind, text: &str, errno: Option<i32>) {
+    let (_, syslog, id) = config();
     let err = errno.map(strerror);
     let mut line = format!("[conmon:{}]: {}", kind.letter(), text);
     if let Some(e) = &err {
@@ -110,7 +177,7 @@ pub fn emit(kind: Kind, text: &str, errno: Option<i32>) {
         };
         if let Ok(c) = CString::new(msg.replace('\0', " ")) {
             // SAFETY: "%s" with one valid NUL-terminated string argument.
-            unsafe { libc::syslog(prio, b"%s\0".as_ptr().cast(), c.as_ptr()) };
+            unsafe { libc::syslog(prio, c"%s".as_ptr(), c.as_ptr()) };
         }
     }
 }
@@ -126,6 +193,26 @@ pub enum Kind {
 }
 
 impl Kind {
+    fn log_level(self) -> log::Level {
+        match self {
+            Kind::Fatal => log::Level::Error,
+            Kind::Warn => log::Level::Warn,
+            Kind::Info => log::Level::Info,
+            Kind::Debug => log::Level::Debug,
+            Kind::Trace => log::Level::Trace,
+        }
+    }
+
+    fn from_log(level: log::Level) -> Kind {
+        match level {
+            log::Level::Error => Kind::Fatal,
+            log::Level::Warn => Kind::Warn,
+            log::Level::Info => Kind::Info,
+            log::Level::Debug => Kind::Debug,
+            log::Level::Trace => Kind::Trace,
+        }
+    }
+
     fn level(self) -> Level {
         match self {
             Kind::Fatal => Level::Error,

@@ -76,9 +76,11 @@ impl Children {
                 && self.container_pid > 0
                 && self.container_status.is_none()
             {
-                // SAFETY: signal 0 only probes.
-                let alive = unsafe { libc::kill(self.container_pid, 0) } == 0
-                    || crate::diag::last_errno() != libc::ESRCH;
+                // Signal 0 only probes; EPERM means alive too.
+                let alive = !matches!(
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.container_pid), None),
+                    Err(nix::errno::Errno::ESRCH)
+                );
                 if alive {
                     crate::info!(
                         "Container process {} is still alive but not a direct child",
@@ -106,14 +108,18 @@ impl Children {
         if self.container_status.is_some() {
             return;
         }
-        // SAFETY: kill with valid signal numbers.
-        unsafe {
-            if self.container_pid > 0 {
-                libc::kill(self.container_pid, sig);
-            } else if self.runtime_pid > 0 {
-                libc::kill(self.runtime_pid, sig);
-            }
-        }
+        // FORWARDED holds standard signals only, which nix names.
+        let Ok(sig) = nix::sys::signal::Signal::try_from(sig) else {
+            return;
+        };
+        let target = if self.container_pid > 0 {
+            self.container_pid
+        } else if self.runtime_pid > 0 {
+            self.runtime_pid
+        } else {
+            return;
+        };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(target), sig);
     }
 }
 

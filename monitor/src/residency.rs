@@ -44,6 +44,9 @@ fn page_size() -> usize {
 
 /// The main program's read-only segments, as whole pages.
 fn find_ranges() -> Ranges {
+    /// # Safety
+    /// Called by `dl_iterate_phdr` only, with a valid `info` and `data`
+    /// pointing at the `Ranges` below.
     unsafe extern "C" fn cb(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,

@@ -111,6 +111,10 @@ pub fn spawn(setup: &ChildSetup) -> Result<libc::pid_t, Fatal> {
 }
 
 /// The runtime child. Never returns.
+///
+/// # Safety
+/// Only in the child of `fork` of the single-threaded monitor, with `argv`
+/// NUL-terminated pointers that stay valid until `execv`.
 unsafe fn child(setup: &ChildSetup, argv: &[*const libc::c_char]) -> ! {
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     let _ = setup.sigmask.thread_set_mask();
@@ -141,6 +145,9 @@ unsafe fn child(setup: &ChildSetup, argv: &[*const libc::c_char]) -> ! {
 
 /// `LISTEN_PID` must name the runtime itself when socket activation is passed
 /// through. Parsed like conmon: `strtol`, failing on errno or a value <= 0.
+///
+/// # Safety
+/// `getenv`/`setenv` with no other thread running (the forked runtime child).
 unsafe fn fix_listen_pid(replace: bool) -> Result<(), String> {
     let val = libc::getenv(b"LISTEN_PID\0".as_ptr().cast());
     if val.is_null() {

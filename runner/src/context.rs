@@ -39,6 +39,9 @@ pub struct Settings {
     /// `conmon` next to vigil, else on PATH.
     pub conmon: Option<PathBuf>,
     pub log_level: LogLevel,
+    /// `--syslog`: diagnostics to syslog as well (this process's and the
+    /// monitor's).
+    pub syslog: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             runtime: None,
             conmon: None,
             log_level: LogLevel::Warn,
+            syslog: false,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Context {
     /// storage.conf.
     pub storage_conf: StorageConf,
     pub log_level: LogLevel,
+    /// `--syslog`.
+    pub syslog: bool,
     /// `PATH` at start-up, for executable lookup.
     pub search_path: Option<OsString>,
 }
@@ -88,6 +94,9 @@ impl Context {
         ];
         if let Some(conmon) = &self.conmon {
             args.extend(["--conmon".into(), conmon.clone().into()]);
+        }
+        if self.syslog {
+            args.push("--syslog".into());
         }
         args
     }
@@ -119,6 +128,7 @@ impl Context {
             containers_conf,
             storage_conf,
             log_level: settings.log_level,
+            syslog: settings.syslog,
             search_path,
         })
     }

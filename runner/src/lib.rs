@@ -13,11 +13,11 @@ pub mod context;
 pub mod error;
 pub mod fsroot;
 pub mod image;
+pub mod logging;
 pub mod network;
 pub mod paths;
 pub mod registry;
 pub mod rootless;
-pub mod signals;
 pub mod spec;
 
 pub use context::Context;

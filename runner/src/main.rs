@@ -35,6 +35,11 @@ fn main() -> ExitCode {
         }
     };
 
+    vigil_runner::logging::init(cli.global.log_level, cli.global.syslog);
+    // The command only, not its arguments: they can hold credentials
+    // (`login -p`, `--creds`), which never reach a log.
+    log::debug!("Called vigil {}", cli.command.name());
+
     // The user vigil acts for; a non-root one moves into the rootless user
     // namespace now, while the process is still single-threaded.
     let env = |name: &str| std::env::var_os(name);

@@ -3,22 +3,30 @@
 //! working mounts are undone before vigil exits (nothing is tagged).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-// A signal handler can only reach static state.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use signal_hook::consts::{SIGINT, SIGTERM};
 
-extern "C" fn on_signal(_sig: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
+/// Set once SIGINT or SIGTERM arrived (signal-hook's handler stores to the
+/// flag); clones share it. The handlers stay installed for the rest of the
+/// process, so a second signal does not kill vigil halfway through the
+/// cleanup either.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
 
-/// Installs the handlers for SIGINT and SIGTERM.
-pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        crate::signals::set_handler(sig, on_signal);
+impl Interrupt {
+    /// Installs the handlers for SIGINT and SIGTERM.
+    pub fn install() -> Interrupt {
+        let flag = Arc::new(AtomicBool::new(false));
+        for sig in [SIGINT, SIGTERM] {
+            // Fails only for a forbidden signal (SIGKILL, SIGSTOP, ...).
+            let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        }
+        Interrupt(flag)
     }
-}
 
-/// Has a signal asked the build to stop?
-pub fn requested() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    /// Has a signal asked the build to stop?
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }

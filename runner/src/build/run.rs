@@ -8,12 +8,12 @@
 //! [`BuildContainer`] is dropped.
 
 use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::BuildError;
-use super::interrupt;
+use super::interrupt::Interrupt;
 use crate::container::image::{ImageDefaults, ImageInfo};
 use crate::container::record::{MountKind, RootfsSource};
 use crate::container::{CreateRequest, Engine};
@@ -38,6 +38,8 @@ pub struct RunRequest<'a> {
     pub tmpfs: Vec<String>,
     /// The instruction, for messages.
     pub step: String,
+    /// SIGINT/SIGTERM: kill the container and stop.
+    pub interrupt: Interrupt,
 }
 
 /// The exited build container; removed on drop.
@@ -76,7 +78,8 @@ impl Drop for BuildContainer<'_> {
 /// Points fds 0 and (for `quiet`) 1 at /dev/null while the monitor is
 /// spawned (it passes its stdio on to the container), then restores them.
 struct StdioRedirect {
-    saved: Vec<(i32, i32)>,
+    /// (0 or 1, a copy of what it was).
+    saved: Vec<(i32, OwnedFd)>,
 }
 
 impl StdioRedirect {
@@ -87,28 +90,33 @@ impl StdioRedirect {
         };
         let fds: &[i32] = if quiet { &[0, 1] } else { &[0] };
         for &fd in fds {
-            // SAFETY: dup/dup2 on fds this process owns; restored in drop.
-            unsafe {
-                let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
-                if copy >= 0 && libc::dup2(null.as_raw_fd(), fd) >= 0 {
-                    saved.push((fd, copy));
-                } else if copy >= 0 {
-                    libc::close(copy);
-                }
+            let copy = if fd == 0 {
+                std::io::stdin().as_fd().try_clone_to_owned()
+            } else {
+                std::io::stdout().as_fd().try_clone_to_owned()
+            };
+            let Ok(copy) = copy else { continue };
+            if redirect(fd, &null).is_ok() {
+                saved.push((fd, copy));
             }
         }
         StdioRedirect { saved }
     }
 }
 
+/// `dup2(to, fd)` for stdin (0) or stdout (1).
+fn redirect(fd: i32, to: &impl AsFd) -> nix::Result<()> {
+    if fd == 0 {
+        nix::unistd::dup2_stdin(to)
+    } else {
+        nix::unistd::dup2_stdout(to)
+    }
+}
+
 impl Drop for StdioRedirect {
     fn drop(&mut self) {
-        for &(fd, copy) in &self.saved {
-            // SAFETY: restoring the fds saved in new().
-            unsafe {
-                libc::dup2(copy, fd);
-                libc::close(copy);
-            }
+        for (fd, copy) in &self.saved {
+            let _ = redirect(*fd, copy);
         }
     }
 }
@@ -190,7 +198,7 @@ pub fn run<'a>(
     }
     let mut killed = false;
     let finished = loop {
-        if interrupt::requested() && !killed {
+        if req.interrupt.requested() && !killed {
             if let Ok(rt) = engine.runtime() {
                 let _ = rt.kill(&rec.id, libc::SIGKILL, true);
             }
@@ -202,7 +210,7 @@ pub fn run<'a>(
             Err(e) => return Err(fail(e)),
         }
     };
-    if killed || interrupt::requested() {
+    if killed || req.interrupt.requested() {
         return Err(BuildError::Interrupted);
     }
     let code = finished.exit_code.unwrap_or(125);

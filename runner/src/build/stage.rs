@@ -13,11 +13,12 @@ use super::config::{Format, HistoryEntry, StageConfig};
 use super::copy::{self, CopyRequest, SourceRoot};
 use super::error::BuildError;
 use super::ignore::Ignore;
+use super::interrupt::Interrupt;
 use super::mount::{Changes, WorkMount};
 use super::parse::{self, Instruction};
 use super::run::{self, RunRequest};
 use super::words::{self, blank_split, process_word, process_words};
-use super::{interrupt, BuildOptions, Built, PullPolicy};
+use super::{BuildOptions, Built, PullPolicy};
 use crate::container::record::{format_rfc3339, now_nanos};
 use crate::context::Context;
 use crate::image::compose::{add_image, LayerFile, NewImage};
@@ -145,6 +146,8 @@ struct Builder<'a> {
     /// no step is cached, intermediate images are removed at the end.
     squash: bool,
     intermediates: Vec<String>,
+    /// SIGINT/SIGTERM arrived: stop between and during steps.
+    interrupt: Interrupt,
 }
 
 /// The state of the stage being built.
@@ -233,10 +236,10 @@ pub fn build(ctx: &Context, opts: &BuildOptions) -> Result<Built, BuildError> {
         platform: Platform::host().display(),
         squash: opts.squash || opts.squash_all || !opts.layers,
         intermediates: Vec::new(),
+        interrupt: Interrupt::install(),
     };
     b.heading(&heading)?;
     b.warn_missing_args(&stages);
-    interrupt::install();
     let count = stages.len();
     let mut final_id = String::new();
     for (k, stage) in stages.iter().enumerate() {
@@ -324,8 +327,8 @@ impl Builder<'_> {
                     && !platform_args().contains_key(&name)
                     && warned.insert(name.clone())
                 {
-                    eprintln!(
-                        "WARN[0000] missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
+                    log::warn!(
+                        "missing {name:?} build argument. Try adding \"--build-arg {name}=<VALUE>\" to the command line"
                     );
                 }
             }
@@ -430,7 +433,7 @@ impl Builder<'_> {
         for trigger in &triggers {
             let parsed = parse::parse(trigger, "ONBUILD trigger")?;
             for ins in &parsed.instructions {
-                if interrupt::requested() {
+                if self.interrupt.requested() {
                     return Err(BuildError::Interrupted);
                 }
                 if matches!(ins.keyword.as_str(), "onbuild" | "from" | "maintainer") {
@@ -447,7 +450,7 @@ impl Builder<'_> {
         }
         let n = steps.len();
         for (i, ins) in steps.iter().enumerate() {
-            if interrupt::requested() {
+            if self.interrupt.requested() {
                 return Err(BuildError::Interrupted);
             }
             out.line(&format!("STEP {}/{total}: {}", i + 2, ins.text()));
@@ -538,6 +541,7 @@ impl Builder<'_> {
                 layers: std::slice::from_ref(&layer),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         drop(work);
@@ -727,7 +731,7 @@ impl Builder<'_> {
                     "HEALTHCHECK only supports the --interval, --timeout, --start-period and --retries flags",
                 )?;
                 if !docker {
-                    eprintln!("WARN[0000] HEALTHCHECK is not supported for OCI image format and will be ignored. Must use `docker` format");
+                    log::warn!("HEALTHCHECK is not supported for OCI image format and will be ignored. Must use `docker` format");
                 }
                 let args = ins.args.trim();
                 let (word, rest) = args.split_once([' ', '\t']).unwrap_or((args, ""));
@@ -780,7 +784,7 @@ impl Builder<'_> {
                     )));
                 }
                 if !docker {
-                    eprintln!("WARN[0000] ONBUILD is not supported for OCI image format, {} will be ignored. Must use `docker` format", ins.args);
+                    log::warn!("ONBUILD is not supported for OCI image format, {} will be ignored. Must use `docker` format", ins.args);
                 }
                 config.onbuild.push(ins.args.clone());
             }
@@ -898,6 +902,7 @@ impl Builder<'_> {
                 layers: layer.map(std::slice::from_ref).unwrap_or_default(),
                 config: doc,
                 names: &[],
+                docker: self.opts.format == Format::Docker,
             },
         )?;
         if self.squash {
@@ -976,8 +981,8 @@ impl Builder<'_> {
         let json = ins.json().map_err(fail)?;
         let docker = self.opts.format == Format::Docker;
         if !docker && cur.config.shell.is_some() {
-            eprintln!(
-                "WARN[0000] SHELL is not supported for OCI image format, [{}] will be ignored. Must use `docker` format",
+            log::warn!(
+                "SHELL is not supported for OCI image format, [{}] will be ignored. Must use `docker` format",
                 cur.config.shell.clone().unwrap_or_default().join(" ")
             );
         }
@@ -1083,6 +1088,7 @@ impl Builder<'_> {
             volumes,
             tmpfs,
             step: text.clone(),
+            interrupt: self.interrupt.clone(),
         };
         let (code, container) = run::run(self.ctx, &req)?;
         if code != 0 {
@@ -1286,8 +1292,8 @@ fn xattr_is_set(path: &Path, name: &str) -> bool {
     ) else {
         return false;
     };
-    // SAFETY: valid C strings; a zero-length query only returns the size.
-    unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
+    // A zero-length query only returns the size.
+    crate::fsroot::sys::lgetxattr(&p, &n, &mut []).is_ok()
 }
 
 /// Go durations as HEALTHCHECK takes them (`5s`, `1m30s`, `500ms`), in ns.

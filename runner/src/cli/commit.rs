@@ -172,6 +172,7 @@ pub fn handle(ctx: &Context, args: &CommitArgs) -> Result<i32, RunnerError> {
             layers: &layers,
             config: config_with_layers(config, &parent_layers, &layers).map_err(engine_err)?,
             names: &names,
+            docker: args.format == ImageFormat::Docker,
         },
     )
     .map_err(engine_err)?;

@@ -147,6 +147,7 @@ pub fn handle(ctx: &Context, args: &ImportArgs) -> Result<i32, RunnerError> {
             layers: &layers,
             config: config_with_layers(config, &[], &layers).map_err(engine_err)?,
             names: &names,
+            docker: false,
         },
     )
     .map_err(engine_err)?;

@@ -84,7 +84,7 @@ fn import_all(
             .import(src, image, &mut progress)
             .map_err(engine_err)?;
         for warning in &imported.warnings {
-            eprintln!("WARN: {warning}");
+            log::warn!("{warning}");
         }
         if image.names.is_empty() {
             loaded.push(imported.record.id.to_string());

@@ -121,6 +121,10 @@ pub struct GlobalOptions {
     /// Log messages at this level and above
     #[arg(long, global = true, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+
+    /// Output logging information to syslog as well as the console
+    #[arg(long, global = true)]
+    pub syslog: bool,
 }
 
 impl GlobalOptions {
@@ -132,6 +136,7 @@ impl GlobalOptions {
             runtime: self.runtime.clone(),
             conmon: self.conmon.clone(),
             log_level: self.log_level,
+            syslog: self.syslog,
         }
     }
 }

@@ -20,10 +20,7 @@ pub struct PortForwardArgs {
 }
 
 pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError> {
-    let valid = |fd: i32| {
-        // SAFETY: F_GETFD on an fd number only asks whether it is open.
-        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-    };
+    let valid = |fd: i32| std::fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_ok();
     let mut ports = Vec::new();
     for p in &args.ports {
         let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
@@ -42,14 +39,16 @@ pub fn handle(_ctx: &Context, args: &PortForwardArgs) -> Result<i32, RunnerError
             "internal-port-forward is started by vigil with its sockets as fds 3, 4, ...".into(),
         ));
     }
-    // SAFETY: the fds were checked open and were passed to us to own.
-    let exit_fd = unsafe { OwnedFd::from_raw_fd(3) };
-    let listeners = ports
-        .iter()
-        .enumerate()
-        // SAFETY: as above, one fd per port from 4 on.
-        .map(|(i, (port, proto))| (unsafe { OwnedFd::from_raw_fd(4 + i as i32) }, *port, *proto))
-        .collect();
+    // SAFETY: fds 3, 4, ... were checked open above and were passed to this
+    // process to own (one per port from 4 on); nothing else here uses them.
+    let (exit_fd, listeners) = unsafe {
+        let listeners = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, proto))| (OwnedFd::from_raw_fd(4 + i as i32), *port, *proto))
+            .collect();
+        (OwnedFd::from_raw_fd(3), listeners)
+    };
     crate::network::forwarder::run(&args.netns, &args.child_ip, exit_fd, listeners)
         .map_err(|e| RunnerError::io("port forwarder", e))?;
     Ok(0)

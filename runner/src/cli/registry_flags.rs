@@ -2,10 +2,10 @@
 //! search, run/create --pull), and the password prompt.
 
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use clap::Args;
+use nix::sys::termios::{self, LocalFlags, SetArg};
 
 use crate::config::auth::Credentials;
 use crate::error::RunnerError;
@@ -115,25 +115,19 @@ pub fn prompt_password(prompt: &str) -> Result<String, RunnerError> {
                 .into(),
         ));
     }
-    let fd = stdin.as_raw_fd();
-    // SAFETY: termios is plain data; tcgetattr fills it for a terminal fd.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is stdin, a terminal (checked above).
-    let have_termios = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
-    if have_termios {
-        let mut quiet = saved;
-        quiet.c_lflag &= !libc::ECHO;
-        // SAFETY: applying a copy of the terminal's own settings without ECHO.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
     }
     // The prompt only once echo is off: nothing typed after it shows.
     let _ = write!(err, "{prompt}");
     let _ = err.flush();
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
-    if have_termios {
-        // SAFETY: restoring the settings read above.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    if let Some(saved) = &saved {
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, saved);
     }
     let _ = writeln!(err);
     read.map_err(|e| RunnerError::io("reading password", e))?;

@@ -21,17 +21,15 @@ pub struct WaitArgs {
 pub fn handle(ctx: &Context, args: &WaitArgs) -> Result<i32, RunnerError> {
     let engine = Engine::new(ctx);
     for (_, id) in super::latest::targets(&engine, &args.containers, args.latest)? {
-        let rec = loop {
-            let rec = {
-                let _lock = engine.store.lock(&id)?;
-                engine.refresh(&id)?
-            };
-            match rec.status {
-                // Never started counts as stopped, as in Podman 4.3.1 (its
-                // exit code is 0).
-                Status::Exited | Status::Created => break rec,
-                Status::Running | Status::Paused => break engine.wait_exit(&id, None)?,
-            }
+        let rec = {
+            let _lock = engine.store.lock(&id)?;
+            engine.refresh(&id)?
+        };
+        let rec = match rec.status {
+            // Never started counts as stopped, as in Podman 4.3.1 (its
+            // exit code is 0).
+            Status::Exited | Status::Created => rec,
+            Status::Running | Status::Paused => engine.wait_exit(&id, None)?,
         };
         if let Some(error) = &rec.error {
             eprintln!("vigil wait: {}: {error}", rec.id);

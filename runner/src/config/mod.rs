@@ -176,9 +176,9 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Prints a configuration warning the way vigil prints its warnings.
+/// Shows a configuration warning the way vigil shows its warnings.
 pub fn print_warning(message: String) {
-    eprintln!("WARN: {message}");
+    log::warn!("{message}");
 }
 
 #[cfg(test)]

@@ -50,8 +50,8 @@ pub fn stop(engine: &Engine<'_>, id: &str, timeout: Option<u32>) -> Result<Recor
         return engine.refresh_locked(id);
     }
     if timeout > 0 {
-        eprintln!(
-            "WARN: StopSignal {} failed to stop container {} in {timeout} seconds, resorting to SIGKILL",
+        log::warn!(
+            "StopSignal {} failed to stop container {} in {timeout} seconds, resorting to SIGKILL",
             super::runtime::signal_name(rec.config.stop_signal),
             rec.name
         );

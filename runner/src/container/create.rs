@@ -348,10 +348,10 @@ fn apply_rootless_limits(checked: &mut CheckedFlags) -> Result<(), RunnerError> 
         return Ok(());
     }
     if checked.memory_limit.take().is_some() {
-        eprintln!("{}", crate::rootless::resource_limits_warning("--memory"));
+        log::warn!("{}", crate::rootless::resource_limits_warning("--memory"));
     }
     if checked.flags.pids_limit.take().is_some() {
-        eprintln!(
+        log::warn!(
             "{}",
             crate::rootless::resource_limits_warning("--pids-limit")
         );

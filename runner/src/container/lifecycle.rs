@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::sys::resource::{getrlimit, Resource};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 use vigil::client::{self, ExitWatcher, LogDriver, Monitor, MonitorOptions};
 
 use super::create::resolve_user;
@@ -205,6 +207,7 @@ impl<'a> Engine<'a> {
             ),
         }];
         o.log_level = Some(log_level(self.ctx.log_level));
+        o.syslog = self.ctx.syslog;
         o.log_size_max = rec.log.size_max;
         o.log_rotate = rec.log.max_files.is_some();
         o.log_max_files = rec.log.max_files;
@@ -345,8 +348,12 @@ impl<'a> Engine<'a> {
             tmpfs: parsed.tmpfs.clone(),
             pids_limit: parsed.pids_limit,
             memory_limit: if rootless { None } else { rec.memory_limit },
-            rlimit_nofile: spec::rlimit_value(can_raise, nr_open, hard_limit(libc::RLIMIT_NOFILE)),
-            rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(libc::RLIMIT_NPROC)),
+            rlimit_nofile: spec::rlimit_value(
+                can_raise,
+                nr_open,
+                hard_limit(Resource::RLIMIT_NOFILE),
+            ),
+            rlimit_nproc: spec::rlimit_value(can_raise, None, hard_limit(Resource::RLIMIT_NPROC)),
             cgroup_ns: is_cgroup2(),
             rootless,
             userns: rec.userns.as_ref().map(|ns| (ns.uids(), ns.gids())),
@@ -358,8 +365,9 @@ impl<'a> Engine<'a> {
             &self.ctx.containers_conf.containers,
             (&flags.cap_add, &flags.cap_drop),
             is_root,
-            (!can_raise)
-                .then(|| hard_limit(libc::RLIMIT_NOFILE).min(hard_limit(libc::RLIMIT_NPROC))),
+            (!can_raise).then(|| {
+                hard_limit(Resource::RLIMIT_NOFILE).min(hard_limit(Resource::RLIMIT_NPROC))
+            }),
         )?;
         let config = f.dir.join("config.json");
         spec.save(&config)
@@ -384,6 +392,11 @@ impl<'a> Engine<'a> {
             .iter()
             .map(std::os::fd::AsFd::as_fd)
             .collect();
+        log::debug!(
+            "starting the monitor {} for container {}",
+            monitor.display(),
+            rec.id
+        );
         let mut m = Monitor::spawn(monitor, &opts, &fds).map_err(|e| client_error(e, None))?;
         drop(fds);
         drop(attached);
@@ -598,24 +611,11 @@ fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << 24) != 0)
 }
 
-fn hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid out-pointer.
-    if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
-        lim.rlim_max
-    } else {
-        1024
-    }
+fn hard_limit(resource: Resource) -> u64 {
+    getrlimit(resource).map_or(1024, |(_soft, hard)| hard)
 }
 
 /// The unified cgroup hierarchy (v2) is mounted at /sys/fs/cgroup.
 pub fn is_cgroup2() -> bool {
-    // SAFETY: statfs into a zeroed struct with a valid C string.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0 && st.f_type == 0x6367_7270
-    }
+    statfs("/sys/fs/cgroup").is_ok_and(|st| st.filesystem_type() == CGROUP2_SUPER_MAGIC)
 }

@@ -7,6 +7,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nix::errno::Errno;
+use nix::mount::{mount as mount_fs, umount2, MntFlags, MsFlags};
+
 use super::record::{MountKind, RootfsSource};
 use crate::error::RunnerError;
 
@@ -196,27 +199,15 @@ fn mount_overlay(
         data.push_str(",userxattr");
     }
     let c = |s: &[u8]| CString::new(s).map_err(|_| "NUL in path".to_string());
-    let (src, target, fstype, data) = (
-        c(b"overlay")?,
-        c(merged.as_os_str().as_bytes())?,
-        c(b"overlay")?,
-        c(data.as_bytes())?,
-    );
-    // SAFETY: all pointers are valid C strings for the duration of the call.
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            data.as_ptr().cast(),
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().to_string())
-    }
+    let (target, data) = (c(merged.as_os_str().as_bytes())?, c(data.as_bytes())?);
+    mount_fs(
+        Some("overlay"),
+        target.as_c_str(),
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| std::io::Error::from(e).to_string())
 }
 
 /// Copy the layers, lowest first, into `merged`; whiteouts (0/0 character
@@ -261,28 +252,11 @@ pub fn unmount(data: &Path) -> Result<(), RunnerError> {
     let Ok(target) = CString::new(merged.as_os_str().as_bytes()) else {
         return Ok(());
     };
-    // SAFETY: valid C string.
-    if unsafe { libc::umount2(target.as_ptr(), 0) } == 0 {
-        return Ok(());
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-        Some(libc::EBUSY) => {
-            // SAFETY: valid C string.
-            if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } == 0 {
-                Ok(())
-            } else {
-                Err(RunnerError::io(
-                    format!("unmounting {}", merged.display()),
-                    std::io::Error::last_os_error(),
-                ))
-            }
-        }
-        _ => Err(RunnerError::io(
-            format!("unmounting {}", merged.display()),
-            e,
-        )),
+    let failed = |e: Errno| RunnerError::io(format!("unmounting {}", merged.display()), e.into());
+    match umount2(target.as_c_str(), MntFlags::empty()) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EBUSY) => umount2(target.as_c_str(), MntFlags::MNT_DETACH).map_err(failed),
+        Err(e) => Err(failed(e)),
     }
 }
 

@@ -31,6 +31,12 @@ impl Runtime {
     }
 
     fn run(&self, args: &[&str]) -> Result<(bool, String), RunnerError> {
+        log::debug!(
+            "running {} --root {} {}",
+            self.path.display(),
+            self.root.display(),
+            args.join(" ")
+        );
         let out = Command::new(&self.path)
             .arg("--root")
             .arg(&self.root)

@@ -1,11 +1,16 @@
 //! An attached session: container output to our stdout/stderr, our stdin to
 //! the container, terminal raw mode and resizes, detach keys, signal proxying.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::termios::{self, SetArg, Termios};
+use nix::unistd;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
+use signal_hook::iterator::Signals;
 use vigil::client::{self, Attach, AttachWriter, Ctl};
 use vigil::proto::attach::Stream;
 
@@ -73,60 +78,37 @@ pub fn parse_detach_keys(spec: Option<&str>) -> Result<Vec<u8>, RunnerError> {
         .collect()
 }
 
-static SIGNALS: AtomicU64 = AtomicU64::new(0);
-static WINCH: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    if sig == libc::SIGWINCH {
-        WINCH.store(true, Ordering::SeqCst);
-    } else if (1..64).contains(&sig) {
-        SIGNALS.fetch_or(1 << sig, Ordering::SeqCst);
-    }
-}
-
-fn install(sig: libc::c_int) {
-    crate::signals::set_handler(sig, on_signal);
-}
-
 /// Signals forwarded with sig-proxy. As with Podman 4.3.1's `--sig-proxy`
 /// (checked: `timeout 3 podman attach C`), a SIGTERM to vigil itself goes to
 /// the container and does not end the session: it ends when the container
 /// exits (a container ignoring the signal keeps the session going).
-const PROXIED: [libc::c_int; 6] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
+const PROXIED: [libc::c_int; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// Our terminal in raw mode until dropped.
-struct RawMode(Option<libc::termios>);
+struct RawMode(Option<Termios>);
 
 impl RawMode {
     fn enable() -> RawMode {
-        // SAFETY: termios calls on fd 0 with valid out-pointers.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::isatty(0) != 1 || libc::tcgetattr(0, &mut t) != 0 {
-                return RawMode(None);
-            }
-            let saved = t;
-            // Like Podman: no output processing either, so the container's
-            // terminal output ("\r\n" from its ONLCR) reaches ours byte-exact.
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(0, libc::TCSANOW, &t);
-            RawMode(Some(saved))
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return RawMode(None);
         }
+        let Ok(saved) = termios::tcgetattr(&stdin) else {
+            return RawMode(None);
+        };
+        // Like Podman: no output processing either, so the container's
+        // terminal output ("\r\n" from its ONLCR) reaches ours byte-exact.
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        RawMode(Some(saved))
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        if let Some(t) = self.0 {
-            // SAFETY: restoring saved attributes on fd 0.
-            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        if let Some(saved) = &self.0 {
+            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, saved);
         }
     }
 }
@@ -149,14 +131,22 @@ pub fn relay(
     } else {
         RawMode(None)
     };
-    if let Some(ctl) = &ctl {
-        install(libc::SIGWINCH);
-        if let Some((h, w)) = window_size() {
-            let _ = ctl.resize(h, w);
-        }
+    // signal-hook's handlers note the signals; the loop below takes them
+    // (`pending`) between reads, at most 100 ms later. Dropping `signals`
+    // unregisters them; signal-hook's handler stays installed, so one of
+    // these signals after the session is ignored, not fatal (as the session's
+    // own handlers were before).
+    let mut wanted = Vec::new();
+    if ctl.is_some() {
+        wanted.push(SIGWINCH);
     }
     if opts.sig_proxy.is_some() {
-        PROXIED.iter().copied().for_each(install);
+        wanted.extend(PROXIED);
+    }
+    let mut signals =
+        Signals::new(&wanted).map_err(|e| RunnerError::io("installing signal handlers", e))?;
+    if let (Some(ctl), Some((h, w))) = (&ctl, window_size()) {
+        let _ = ctl.resize(h, w);
     }
     if opts.stdin {
         spawn_stdin(writer, opts.detach_keys.clone(), Arc::clone(&detached));
@@ -168,17 +158,17 @@ pub fn relay(
         if detached.load(Ordering::SeqCst) {
             return Ok(SessionEnd::Detached);
         }
-        if WINCH.swap(false, Ordering::SeqCst) {
-            if let (Some(ctl), Some((h, w))) = (&ctl, window_size()) {
-                let _ = ctl.resize(h, w);
-            }
-        }
-        let pending = SIGNALS.swap(0, Ordering::SeqCst);
-        if pending != 0 {
-            if let Some((rt, id)) = &opts.sig_proxy {
-                for sig in (1..64).filter(|s| pending & (1 << s) != 0) {
-                    let _ = rt.kill(id, sig, false);
+        // Each kind once, whatever number arrived (as signals coalesce).
+        let mut pending: Vec<libc::c_int> = signals.pending().collect();
+        pending.sort_unstable();
+        pending.dedup();
+        for sig in pending {
+            if sig == SIGWINCH {
+                if let (Some(ctl), Some((h, w))) = (&ctl, window_size()) {
+                    let _ = ctl.resize(h, w);
                 }
+            } else if let Some((rt, id)) = &opts.sig_proxy {
+                let _ = rt.kill(id, sig, false);
             }
         }
         match attach.recv_until(Some(Instant::now() + Duration::from_millis(100))) {
@@ -252,19 +242,20 @@ fn spawn_stdin(writer: AttachWriter, keys: Vec<u8>, detached: Arc<AtomicBool>) {
         let mut buf = [0u8; 8192];
         let mut filter = DetachFilter::new(keys);
         loop {
-            // SAFETY: reading into a valid buffer from fd 0.
-            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            if n <= 0 {
+            // Straight from fd 0: std's Stdin would buffer what is typed.
+            let n = match unistd::read(std::io::stdin(), &mut buf) {
+                Err(Errno::EINTR) => continue,
+                Err(_) => 0,
+                Ok(n) => n,
+            };
+            if n == 0 {
                 let rest = filter.flush();
                 if rest.is_empty() || writer.write_stdin(&rest).is_ok() {
                     let _ = writer.close_stdin();
                 }
                 return;
             }
-            let (data, detach) = filter.feed(&buf[..n as usize]);
+            let (data, detach) = filter.feed(&buf[..n]);
             if !data.is_empty() && writer.write_stdin(&data).is_err() {
                 return;
             }

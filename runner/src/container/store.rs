@@ -13,7 +13,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -45,13 +44,11 @@ impl Lock {
             .open(path)
             .map_err(|e| RunnerError::io(format!("opening lock {}", path.display()), e))?;
         loop {
-            // SAFETY: flock on an open descriptor.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(RunnerError::io(format!("locking {}", path.display()), e));
+            // flock(LOCK_EX).
+            match file.lock() {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RunnerError::io(format!("locking {}", path.display()), e)),
             }
         }
     }
@@ -193,8 +190,7 @@ fn private_dir(dir: &Path) -> Result<(), RunnerError> {
         .map_err(|e| RunnerError::io(format!("creating {}", dir.display()), e))?;
     let meta =
         fs::metadata(dir).map_err(|e| RunnerError::io(format!("reading {}", dir.display()), e))?;
-    // SAFETY: geteuid cannot fail.
-    let ours = meta.uid() == unsafe { libc::geteuid() };
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
     if ours && meta.mode() & 0o7777 != PRIVATE_DIR_MODE {
         fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))
             .map_err(|e| RunnerError::io(format!("restricting {}", dir.display()), e))?;

@@ -3,9 +3,16 @@
 //! symlink in the last component, so callers only need to get the directory
 //! right (see [`super::Root`]).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use nix::dir::Dir;
+use nix::fcntl::{self, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{self, Mode, SFlag};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{self, Gid, Uid};
 
 /// A file name (one path component) as a C string; NUL bytes are refused.
 pub fn c_name(name: &[u8]) -> io::Result<CString> {
@@ -21,6 +28,15 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// A byte count from an xattr call (`-1` and errno on failure).
+fn check_len(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
 /// `openat(dir, name, flags | O_CLOEXEC | O_NOFOLLOW, mode)`.
 pub fn openat(
     dir: BorrowedFd<'_>,
@@ -29,14 +45,13 @@ pub fn openat(
     mode: u32,
 ) -> io::Result<OwnedFd> {
     let name = c_name(name)?;
-    let flags = flags | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    // SAFETY: valid fd and NUL-terminated name; the returned fd is owned.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, mode as libc::c_uint) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just returned by openat and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = OFlag::from_bits_retain(flags | libc::O_CLOEXEC | libc::O_NOFOLLOW);
+    Ok(fcntl::openat(
+        dir,
+        name.as_c_str(),
+        flags,
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 /// An `O_PATH` handle on `name` itself (a symlink is not followed).
@@ -53,15 +68,11 @@ pub fn open_dir(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
 pub fn lstat(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<libc::stat> {
     let cname = c_name(name)?;
     let flags = if name.is_empty() {
-        libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH
+        AtFlags::AT_SYMLINK_NOFOLLOW | AtFlags::AT_EMPTY_PATH
     } else {
-        libc::AT_SYMLINK_NOFOLLOW
+        AtFlags::AT_SYMLINK_NOFOLLOW
     };
-    // SAFETY: zeroed stat is a valid out-buffer for fstatat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd, NUL-terminated name, valid out-pointer.
-    check(unsafe { libc::fstatat(dir.as_raw_fd(), cname.as_ptr(), &mut st, flags) })?;
-    Ok(st)
+    Ok(stat::fstatat(dir, cname.as_c_str(), flags)?)
 }
 
 /// `lstat` that maps "does not exist" to `None`.
@@ -80,36 +91,24 @@ pub fn file_type(st: &libc::stat) -> u32 {
 
 /// `readlinkat(fd, "")` on an `O_PATH` symlink handle.
 pub fn readlink_fd(fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    // SAFETY: buffer is valid for buf.len() bytes; "" is a valid C string.
-    let n = unsafe {
-        libc::readlinkat(
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(n as usize);
-    Ok(buf)
+    Ok(fcntl::readlinkat(fd, c"")?.into_vec())
 }
 
 /// `mkdirat(dir, name, mode)`.
 pub fn mkdirat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
     let name = c_name(name)?;
-    // SAFETY: valid fd and name.
-    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) })
+    Ok(stat::mkdirat(
+        dir,
+        name.as_c_str(),
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 /// `symlinkat(target, dir, name)`.
 pub fn symlinkat(target: &[u8], dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let target = c_name(target)?;
     let name = c_name(name)?;
-    // SAFETY: valid fd and names.
-    check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
+    Ok(unistd::symlinkat(target.as_c_str(), dir, name.as_c_str())?)
 }
 
 /// `linkat(old_dir, old, new_dir, new, 0)`: never follows `old` if it is a symlink.
@@ -121,16 +120,13 @@ pub fn linkat(
 ) -> io::Result<()> {
     let old = c_name(old)?;
     let new = c_name(new)?;
-    // SAFETY: valid fds and names.
-    check(unsafe {
-        libc::linkat(
-            old_dir.as_raw_fd(),
-            old.as_ptr(),
-            new_dir.as_raw_fd(),
-            new.as_ptr(),
-            0,
-        )
-    })
+    Ok(unistd::linkat(
+        old_dir,
+        old.as_c_str(),
+        new_dir,
+        new.as_c_str(),
+        AtFlags::empty(),
+    )?)
 }
 
 /// `mknodat(dir, name, mode, makedev(major, minor))`; `mode` includes the type.
@@ -142,34 +138,37 @@ pub fn mknodat(
     minor: u32,
 ) -> io::Result<()> {
     let name = c_name(name)?;
-    let dev = libc::makedev(major, minor);
-    // SAFETY: valid fd and name.
-    check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t, dev) })
+    let kind = SFlag::from_bits_retain(mode & libc::S_IFMT);
+    let perm = Mode::from_bits_retain(mode & !libc::S_IFMT);
+    let dev = stat::makedev(major.into(), minor.into());
+    Ok(stat::mknodat(dir, name.as_c_str(), kind, perm, dev)?)
 }
 
 /// `unlinkat(dir, name, flags)`.
 pub fn unlinkat(dir: BorrowedFd<'_>, name: &[u8], remove_dir: bool) -> io::Result<()> {
     let name = c_name(name)?;
-    let flags = if remove_dir { libc::AT_REMOVEDIR } else { 0 };
-    // SAFETY: valid fd and name.
-    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
+    let flags = if remove_dir {
+        unistd::UnlinkatFlags::RemoveDir
+    } else {
+        unistd::UnlinkatFlags::NoRemoveDir
+    };
+    Ok(unistd::unlinkat(dir, name.as_c_str(), flags)?)
 }
 
 /// `fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)`; empty name = `dir`.
 pub fn lchownat(dir: BorrowedFd<'_>, name: &[u8], uid: u32, gid: u32) -> io::Result<()> {
     let cname = c_name(name)?;
-    let mut flags = libc::AT_SYMLINK_NOFOLLOW;
+    let mut flags = AtFlags::AT_SYMLINK_NOFOLLOW;
     if name.is_empty() {
-        flags |= libc::AT_EMPTY_PATH;
+        flags |= AtFlags::AT_EMPTY_PATH;
     }
-    // SAFETY: valid fd and name.
-    check(unsafe { libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), uid, gid, flags) })
+    let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    Ok(unistd::fchownat(dir, cname.as_c_str(), uid, gid, flags)?)
 }
 
 /// `fchmod(fd, mode)` on an open (not `O_PATH`) fd.
 pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    // SAFETY: valid fd.
-    check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })
+    Ok(stat::fchmod(fd, Mode::from_bits_retain(mode))?)
 }
 
 /// chmod of `name` in `dir` without following a symlink (for FIFOs and device
@@ -182,38 +181,39 @@ pub fn lchmodat(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
     }
     let proc_path = c_name(format!("/proc/self/fd/{}", handle.as_raw_fd()).as_bytes())?;
-    // SAFETY: valid C string.
-    check(unsafe { libc::chmod(proc_path.as_ptr(), mode as libc::mode_t) })
+    Ok(stat::fchmodat(
+        AT_FDCWD,
+        proc_path.as_c_str(),
+        Mode::from_bits_retain(mode),
+        stat::FchmodatFlags::FollowSymlink,
+    )?)
 }
 
 /// Sets atime and mtime of `name` in `dir` (not following symlinks; empty name = `dir`).
 pub fn lutimesat(dir: BorrowedFd<'_>, name: &[u8], sec: i64, nsec: u32) -> io::Result<()> {
     let cname = c_name(name)?;
-    let ts = libc::timespec {
-        tv_sec: sec as libc::time_t,
-        tv_nsec: nsec as libc::c_long,
-    };
-    let times = [ts, ts];
+    let ts = TimeSpec::new(sec as libc::time_t, nsec as libc::c_long);
     if name.is_empty() {
-        // SAFETY: valid fd and times array of two.
-        return check(unsafe { libc::futimens(dir.as_raw_fd(), times.as_ptr()) });
+        return Ok(stat::futimens(dir, &ts, &ts)?);
     }
-    // SAFETY: valid fd, name and times array of two.
-    check(unsafe {
-        libc::utimensat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    Ok(stat::utimensat(
+        dir,
+        cname.as_c_str(),
+        &ts,
+        &ts,
+        stat::UtimensatFlags::NoFollowSymlink,
+    )?)
 }
+
+// Extended attributes: nix has no wrappers for them, so these are the
+// raw calls, each given a buffer by its length (the kernel writes at most
+// that many bytes, and returns how many it wrote or -1 with errno).
 
 /// `fsetxattr` on an open fd.
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()> {
     let name = c_name(name)?;
-    // SAFETY: valid fd, name, and value buffer.
-    check(unsafe {
+    // SAFETY: fd is borrowed open, name NUL-terminated, value valid for value.len() bytes.
+    let ret = unsafe {
         libc::fsetxattr(
             fd.as_raw_fd(),
             name.as_ptr(),
@@ -221,7 +221,8 @@ pub fn fsetxattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()
             value.len(),
             0,
         )
-    })
+    };
+    check(ret)
 }
 
 /// `lsetxattr` of `name` in `dir` via `/proc/self/fd/<dir>/<name>` (the last
@@ -231,8 +232,8 @@ pub fn lsetxattrat(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -
     path.extend_from_slice(name);
     let path = c_name(&path)?;
     let key = c_name(key)?;
-    // SAFETY: valid C strings and value buffer.
-    check(unsafe {
+    // SAFETY: path and key are NUL-terminated, value valid for value.len() bytes.
+    let ret = unsafe {
         libc::lsetxattr(
             path.as_ptr(),
             key.as_ptr(),
@@ -240,15 +241,16 @@ pub fn lsetxattrat(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -
             value.len(),
             0,
         )
-    })
+    };
+    check(ret)
 }
 
 /// `fgetxattr` of one attribute (`None` if it is not set).
 pub fn fgetxattr(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let key = c_name(key)?;
     let mut buf = vec![0u8; 64 * 1024];
-    // SAFETY: valid fd, key and buffer.
-    let n = unsafe {
+    // SAFETY: fd is borrowed open, key NUL-terminated, buf writable for buf.len() bytes.
+    let ret = unsafe {
         libc::fgetxattr(
             fd.as_raw_fd(),
             key.as_ptr(),
@@ -256,31 +258,29 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, key: &[u8]) -> io::Result<Option<Vec<u8>>> 
             buf.len(),
         )
     };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
+    match check_len(ret) {
+        Ok(n) => {
+            buf.truncate(n);
+            Ok(Some(buf))
+        }
+        Err(err) => match err.raw_os_error() {
             Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(None),
             _ => Err(err),
-        };
+        },
     }
-    buf.truncate(n as usize);
-    Ok(Some(buf))
 }
 
 /// The xattr names and values of an open fd.
 pub fn fxattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut names = vec![0u8; 64 * 1024];
-    // SAFETY: valid fd and buffer.
-    let n = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::ENOTSUP) {
-            Ok(Vec::new())
-        } else {
-            Err(err)
-        };
-    }
-    names.truncate(n as usize);
+    // SAFETY: fd is borrowed open, names writable for names.len() bytes.
+    let ret = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
+    let n = match check_len(ret) {
+        Ok(n) => n,
+        Err(err) if err.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    names.truncate(n);
     let mut out = Vec::new();
     for key in names.split(|&b| b == 0).filter(|k| !k.is_empty()) {
         if let Some(value) = fgetxattr(fd, key)? {
@@ -290,39 +290,37 @@ pub fn fxattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
+/// `lgetxattr(path, key)` into `buf` (empty: only the size is asked for);
+/// the value's length.
+pub fn lgetxattr(path: &CStr, key: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: path and key are NUL-terminated, buf writable for buf.len() bytes.
+    check_len(unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    })
+}
+
+/// `llistxattr(path)` into `buf`: the length of the NUL-separated names.
+pub fn llistxattr(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: path is NUL-terminated, buf writable for buf.len() bytes.
+    check_len(unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
 /// The names in a directory (without `.` and `..`).
 pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
-    let fd = open_dir(dir, b".")?;
-    let raw: RawFd = std::os::fd::IntoRawFd::into_raw_fd(fd);
-    // SAFETY: raw is an owned, open directory fd; fdopendir takes ownership.
-    let dirp = unsafe { libc::fdopendir(raw) };
-    if dirp.is_null() {
-        let err = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so we still own raw.
-        drop(unsafe { OwnedFd::from_raw_fd(raw) });
-        return Err(err);
-    }
+    let mut dirp = Dir::from_fd(open_dir(dir, b".")?)?;
     let mut names = Vec::new();
-    loop {
-        // SAFETY: dirp is a valid DIR*; errno is cleared to detect errors.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: dirp is valid.
-        let ent = unsafe { libc::readdir64(dirp) };
-        if ent.is_null() {
-            let err = io::Error::last_os_error();
-            // SAFETY: dirp is valid and closed exactly once.
-            unsafe { libc::closedir(dirp) };
-            if err.raw_os_error().unwrap_or(0) != 0 {
-                return Err(err);
-            }
-            return Ok(names);
-        }
-        // SAFETY: d_name is a NUL-terminated string inside the dirent.
-        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+    for entry in dirp.iter() {
+        let name = entry?.file_name().to_bytes().to_vec();
         if name != b"." && name != b".." {
-            names.push(name.to_vec());
+            names.push(name);
         }
     }
+    Ok(names)
 }
 
 /// The xattrs of `name` in `dir` without following a symlink (via
@@ -332,32 +330,18 @@ pub fn lxattrs_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<(Vec<u8>, 
     path.extend_from_slice(name);
     let path = c_name(&path)?;
     let mut names = vec![0u8; 64 * 1024];
-    // SAFETY: valid C string and buffer.
-    let n = unsafe { libc::llistxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::ENOTSUP) {
-            Ok(Vec::new())
-        } else {
-            Err(err)
-        };
-    }
-    names.truncate(n as usize);
+    let n = match llistxattr(&path, &mut names) {
+        Ok(n) => n,
+        Err(err) if err.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+        Err(err) => return Err(err),
+    };
+    names.truncate(n);
     let mut out = Vec::new();
     for key in names.split(|&b| b == 0).filter(|k| !k.is_empty()) {
         let ckey = c_name(key)?;
         let mut buf = vec![0u8; 64 * 1024];
-        // SAFETY: valid C strings and buffer.
-        let len = unsafe {
-            libc::lgetxattr(
-                path.as_ptr(),
-                ckey.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if len >= 0 {
-            buf.truncate(len as usize);
+        if let Ok(len) = lgetxattr(&path, &ckey, &mut buf) {
+            buf.truncate(len);
             out.push((key.to_vec(), buf));
         }
     }

@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use super::digest::Digest;
 use super::layer_tar::{write_tree, TreeOptions};
 use super::progress::Progress;
-use super::source::{self, FormatError, ImportImage, LayerBlob, Source};
+use super::source::{self, FormatError, ImportImage, LayerBlob, ManifestBlob, Source};
 use super::store::{ImageRecord, LayerInfo, Store, StoreError};
 
 /// An uncompressed layer tar on disk.
@@ -127,6 +127,60 @@ pub struct NewImage<'a> {
     pub config: Vec<u8>,
     /// Names to give it (tagged after the import).
     pub names: &'a [String],
+    /// Docker media types in its manifest (`--format docker`), else OCI.
+    pub docker: bool,
+}
+
+/// The manifest a new image is recorded with (its digest is the image's
+/// `Digest` in `images --digests` and `inspect`): the config and the layers
+/// as the store keeps them, uncompressed, so a layer's digest is its diff ID.
+/// `push` writes its own, for the blobs it sends.
+fn manifest(
+    config: &[u8],
+    parent: &[LayerInfo],
+    layers: &[LayerFile],
+    docker: bool,
+) -> Result<ManifestBlob, StoreError> {
+    let (manifest_type, config_type, layer_type) = if docker {
+        (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.container.image.v1+json",
+            "application/vnd.docker.image.rootfs.diff.tar",
+        )
+    } else {
+        (
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar",
+        )
+    };
+    let descriptors: Vec<Value> = parent
+        .iter()
+        .map(|l| (&l.diff_id, l.size))
+        .chain(layers.iter().map(|l| (&l.diff_id, l.size)))
+        .map(|(digest, size)| {
+            json!({"mediaType": layer_type, "digest": digest.to_string(), "size": size})
+        })
+        .collect();
+    let doc = json!({
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {
+            "mediaType": config_type,
+            "digest": Digest::of(config).to_string(),
+            "size": config.len(),
+        },
+        "layers": descriptors,
+    });
+    let bytes = serde_json::to_vec(&doc).map_err(|e| StoreError::Corrupt {
+        what: "new image manifest".into(),
+        reason: e.to_string(),
+    })?;
+    Ok(ManifestBlob {
+        digest: Digest::of(&bytes),
+        bytes,
+        media_type: manifest_type.into(),
+    })
 }
 
 /// The image config with `layers` as its diff IDs (`save`).
@@ -219,11 +273,17 @@ pub fn add_image(store: &Store, image: NewImage<'_>) -> Result<ImageRecord, Stor
         diff_id: l.diff_id.clone(),
         what: format!("new layer {}", l.diff_id),
     });
+    let manifest = manifest(
+        &image.config,
+        image.parent_layers,
+        image.layers,
+        image.docker,
+    )?;
     let import = ImportImage {
         id: Digest::of(&image.config),
         config_bytes: image.config,
         config,
-        manifest: None,
+        manifest: Some(manifest),
         layers: parent.chain(new).collect(),
         names: Vec::new(),
         warnings: Vec::new(),

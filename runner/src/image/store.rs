@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -339,7 +338,7 @@ impl Store {
         self.root.join("tmp")
     }
 
-    fn flock(&self, op: libc::c_int) -> Result<StoreLock, StoreError> {
+    fn flock(&self, shared: bool) -> Result<StoreLock, StoreError> {
         let path = self.root.join("images.lock");
         let file = fs::OpenOptions::new()
             .create(true)
@@ -348,26 +347,29 @@ impl Store {
             .open(&path)
             .map_err(io_err(path.display()))?;
         loop {
-            // SAFETY: valid fd.
-            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                return Ok(StoreLock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(io_err(format!("locking {}", path.display()))(err));
+            // flock(LOCK_SH or LOCK_EX).
+            let locked = if shared {
+                file.lock_shared()
+            } else {
+                file.lock()
+            };
+            match locked {
+                Ok(()) => return Ok(StoreLock { _file: file }),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(io_err(format!("locking {}", path.display()))(err)),
             }
         }
     }
 
     /// Takes the store lock exclusively (what every mutation here does).
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
-        self.flock(libc::LOCK_EX)
+        self.flock(false)
     }
 
     /// Takes the store lock shared: image records and layers stay as they
     /// are while it is held (e.g. while mounting layers).
     pub fn lock_shared(&self) -> Result<StoreLock, StoreError> {
-        self.flock(libc::LOCK_SH)
+        self.flock(true)
     }
 
     fn read_tags(&self) -> Result<BTreeMap<String, String>, StoreError> {

@@ -13,10 +13,16 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::pipe2;
 
 /// A UDP client's flow ends after this long without a reply from the
 /// container (its namespace socket is closed; a later datagram opens a new one).
@@ -107,56 +113,29 @@ pub fn rootless_bind_error(e: &io::Error, proto: Proto, ip: &str, port: u16) -> 
 /// Move bytes from `from` to `to` until EOF, through a pipe with splice(2)
 /// (no copy through user space); then half-close `to`.
 fn pump(from: &TcpStream, to: &TcpStream) {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 into a valid array; the fds are owned below.
-    let piped = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == 0;
-    if piped {
-        // SAFETY: both fds were just created and are owned here only.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    if let Ok((r, w)) = pipe2(OFlag::O_CLOEXEC) {
         // A pipe holds 64 KiB by default: one splice pair per 64 KiB. Ask
         // for PIPE_SIZE (the unprivileged limit, fs.pipe-max-size, is 1 MiB
         // by default); whatever the kernel grants is used.
-        // SAFETY: fcntl on a pipe fd we own.
-        let granted = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE as i32) };
-        let chunk = if granted > 0 {
-            granted as usize
-        } else {
-            1 << 16
+        let chunk = match fcntl(&w, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32)) {
+            Ok(granted) if granted > 0 => granted as usize,
+            _ => 1 << 16,
         };
         loop {
-            // SAFETY: splice between fds we hold; null offsets for sockets/pipes.
-            let n = unsafe {
-                libc::splice(
-                    from.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    w.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    chunk,
-                    libc::SPLICE_F_MOVE,
-                )
+            let n = match splice(from, None, &w, None, chunk, SpliceFFlags::SPLICE_F_MOVE) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
             };
-            if n <= 0 {
-                break;
-            }
-            let mut left = n as usize;
+            let mut left = n;
             while left > 0 {
-                // SAFETY: as above.
-                let m = unsafe {
-                    libc::splice(
-                        r.as_raw_fd(),
-                        std::ptr::null_mut(),
-                        to.as_raw_fd(),
-                        std::ptr::null_mut(),
-                        left,
-                        libc::SPLICE_F_MOVE,
-                    )
-                };
-                if m <= 0 {
-                    let _ = from.shutdown(Shutdown::Read);
-                    let _ = to.shutdown(Shutdown::Write);
-                    return;
+                match splice(&r, None, to, None, left, SpliceFFlags::SPLICE_F_MOVE) {
+                    Ok(0) | Err(_) => {
+                        let _ = from.shutdown(Shutdown::Read);
+                        let _ = to.shutdown(Shutdown::Write);
+                        return;
+                    }
+                    Ok(m) => left -= m,
                 }
-                left -= m as usize;
             }
         }
     } else {
@@ -167,9 +146,9 @@ fn pump(from: &TcpStream, to: &TcpStream) {
 
 /// Serve one connection: connect inside the namespace, splice both ways.
 fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
-    // SAFETY: setns on this thread only (a network namespace may be entered
-    // by one thread of a multi-threaded process); the thread serves only this.
-    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+    // On this thread only (a network namespace may be entered by one thread
+    // of a multi-threaded process); the thread serves only this connection.
+    if setns(netns, CloneFlags::CLONE_NEWNET).is_err() {
         return;
     }
     let addr = format!("{child_ip}:{port}");
@@ -193,10 +172,8 @@ fn namespace_udp_socket(netns: &Arc<File>, child_ip: &str, port: u16) -> Option<
     let ns = Arc::clone(netns);
     let target: SocketAddr = format!("{child_ip}:{port}").parse().ok()?;
     std::thread::spawn(move || {
-        // SAFETY: setns on this short-lived thread only.
-        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return None;
-        }
+        // On this short-lived thread only.
+        setns(&*ns, CloneFlags::CLONE_NEWNET).ok()?;
         let s = UdpSocket::bind("0.0.0.0:0").ok()?;
         s.connect(target).ok()?;
         Some(s)
@@ -279,20 +256,12 @@ pub fn run(
             }
         });
     }
-    let mut pfd = libc::pollfd {
-        fd: exit_fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = [PollFd::new(exit_fd.as_fd(), PollFlags::POLLIN)];
     loop {
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r > 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match poll(&mut pfd, PollTimeout::NONE) {
+            Ok(r) if r > 0 => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! netavark calls across concurrent vigil processes (Podman's network lock).
 
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -27,13 +26,11 @@ impl FileLock {
             .open(path)
             .map_err(|e| NetworkError::io(format!("opening lock {}", path.display()), e))?;
         loop {
-            // SAFETY: flock on an fd we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(NetworkError::io(format!("locking {}", path.display()), e));
+            // flock(LOCK_EX).
+            match file.lock() {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(NetworkError::io(format!("locking {}", path.display()), e)),
             }
         }
         // The lock is released when the file is closed.

@@ -735,23 +735,23 @@ pub fn teardown(env: &NetEnv, id: &str, state: &mut NetworkState) {
                 match env.netavark(dns) {
                     Ok(driver) => {
                         if let Err(e) = driver.teardown(ns, &opts) {
-                            eprintln!("network teardown of {id}: {e}");
+                            log::error!("network teardown of {id}: {e}");
                         }
                     }
-                    Err(e) => eprintln!("network teardown of {id}: {e}"),
+                    Err(e) => log::error!("network teardown of {id}: {e}"),
                 }
             }
         }
         if env.ipam().path.exists() {
             if let Err(e) = env.ipam().release(id) {
-                eprintln!("releasing the addresses of {id}: {e}");
+                log::error!("releasing the addresses of {id}: {e}");
             }
         }
         drop(lock);
     }
     if let Some(ns) = state.netns.take() {
         if let Err(e) = netns::remove(&ns) {
-            eprintln!("removing network namespace of {id}: {e}");
+            log::error!("removing network namespace of {id}: {e}");
         }
     }
     state.attachments.clear();

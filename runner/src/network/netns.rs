@@ -10,6 +10,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+
 use super::error::NetworkError;
 
 fn cstr(p: &Path) -> Result<CString, NetworkError> {
@@ -17,48 +24,40 @@ fn cstr(p: &Path) -> Result<CString, NetworkError> {
         .map_err(|_| NetworkError::Config(format!("path {} has a NUL byte", p.display())))
 }
 
-fn last_error(what: String) -> NetworkError {
-    NetworkError::io(what, std::io::Error::last_os_error())
-}
-
 /// Make `dir` a shared mount point (as `ip netns` and Podman do), so that a
 /// namespace unmounted here is unmounted in every mount namespace.
 fn make_shared(dir: &Path) -> Result<(), NetworkError> {
     let c = cstr(dir)?;
-    // SAFETY: mount(2) with valid C strings and null data.
-    unsafe {
-        if libc::mount(
-            std::ptr::null(),
-            c.as_ptr(),
-            std::ptr::null(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        ) == 0
-        {
-            return Ok(());
-        }
-        // Not a mount point yet: bind it onto itself first.
-        if libc::mount(
-            c.as_ptr(),
-            c.as_ptr(),
-            c"none".as_ptr(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(last_error(format!("bind-mounting {}", dir.display())));
-        }
-        if libc::mount(
-            std::ptr::null(),
-            c.as_ptr(),
-            std::ptr::null(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(last_error(format!("making {} shared", dir.display())));
-        }
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    if mount(
+        None::<&str>,
+        c.as_c_str(),
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .is_ok()
+    {
+        return Ok(());
     }
+    // Not a mount point yet: bind it onto itself first.
+    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(
+        Some(c.as_c_str()),
+        c.as_c_str(),
+        Some("none"),
+        bind,
+        None::<&str>,
+    )
+    .map_err(|e| NetworkError::io(format!("bind-mounting {}", dir.display()), e.into()))?;
+    mount(
+        None::<&str>,
+        c.as_c_str(),
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .map_err(|e| NetworkError::io(format!("making {} shared", dir.display()), e.into()))?;
     Ok(())
 }
 
@@ -98,23 +97,18 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
         .map_err(|e| NetworkError::io(format!("creating {}", path.display()), e))?;
     let target = cstr(path)?;
     let made = std::thread::spawn(move || -> Result<(), NetworkError> {
-        // SAFETY: unshare affects only this thread, which ends right after.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(last_error("creating a network namespace".into()));
-        }
-        // SAFETY: mount(2) of this thread's namespace onto the new file.
-        let r = unsafe {
-            libc::mount(
-                c"/proc/thread-self/ns/net".as_ptr(),
-                target.as_ptr(),
-                c"none".as_ptr(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            )
-        };
-        if r != 0 {
-            return Err(last_error("bind-mounting the network namespace".into()));
-        }
+        // unshare affects only this thread, which ends right after.
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetworkError::io("creating a network namespace", e.into()))?;
+        // This thread's namespace onto the new file.
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            target.as_c_str(),
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| NetworkError::io("bind-mounting the network namespace", e.into()))?;
         loopback_up()
     })
     .join()
@@ -131,25 +125,32 @@ pub fn create(path: &Path) -> Result<(), NetworkError> {
 
 /// Bring `lo` up in the calling thread's namespace.
 fn loopback_up() -> Result<(), NetworkError> {
-    // SAFETY: a datagram socket used only for two interface ioctls, closed below.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(last_error("socket for loopback".into()));
-        }
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| NetworkError::io("socket for loopback", e.into()))?;
+    // nix has no wrappers for the interface ioctls.
+    // SAFETY: an all-zero ifreq is valid; both ioctls get a pointer to it,
+    // which the kernel reads and (SIOCGIFFLAGS) fills within its size; the
+    // socket is open.
+    let ok = unsafe {
         let mut req: libc::ifreq = std::mem::zeroed();
         for (i, b) in b"lo\0".iter().enumerate() {
             req.ifr_name[i] = *b as libc::c_char;
         }
-        let ok = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) == 0 && {
+        libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) == 0 && {
             req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) == 0
-        };
-        let err = std::io::Error::last_os_error();
-        libc::close(fd);
-        if !ok {
-            return Err(NetworkError::io("bringing up lo", err));
+            libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) == 0
         }
+    };
+    if !ok {
+        return Err(NetworkError::io(
+            "bringing up lo",
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -157,14 +158,14 @@ fn loopback_up() -> Result<(), NetworkError> {
 /// Unmount and remove the namespace file; nothing there is not an error.
 pub fn remove(path: &Path) -> Result<(), NetworkError> {
     let c = cstr(path)?;
-    // SAFETY: umount2 with a valid C string; EINVAL/ENOENT mean not mounted.
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)) {
+    // EINVAL/ENOENT mean not mounted.
+    match umount2(c.as_c_str(), MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(e) => {
             return Err(NetworkError::io(
                 format!("unmounting {}", path.display()),
-                e,
-            ));
+                e.into(),
+            ))
         }
     }
     match fs::remove_file(path) {

@@ -5,11 +5,20 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::ifaddrs::getifaddrs;
+use nix::mount::{mount, MsFlags};
+use nix::net::if_::InterfaceFlags;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{pipe2, Pid};
 
 use super::error::NetworkError;
 use super::{
@@ -25,57 +34,23 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The host's first non-loopback IPv4 address (`host.containers.internal`
 /// where no bridge gateway can be used).
 pub fn host_address() -> Option<String> {
-    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and free once.
-    unsafe {
-        if libc::getifaddrs(&mut addrs) != 0 {
-            return None;
-        }
-        let mut found = None;
-        let mut cur = addrs;
-        while !cur.is_null() {
-            let a = &*cur;
-            if !a.ifa_addr.is_null()
-                && i32::from((*a.ifa_addr).sa_family) == libc::AF_INET
-                && a.ifa_flags & libc::IFF_LOOPBACK as u32 == 0
-            {
-                let sin = &*(a.ifa_addr as *const libc::sockaddr_in);
-                found =
-                    Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string());
-                break;
-            }
-            cur = a.ifa_next;
-        }
-        libc::freeifaddrs(addrs);
-        found
-    }
+    getifaddrs()
+        .ok()?
+        .filter(|a| !a.flags.contains(InterfaceFlags::IFF_LOOPBACK))
+        .find_map(|a| Some(a.address?.as_sockaddr_in()?.ip().to_string()))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), NetworkError> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 into a valid array; the fds are owned right away.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(NetworkError::io(
-            "creating a pipe",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: just created, owned only here.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    pipe2(OFlag::O_CLOEXEC).map_err(|e| NetworkError::io("creating a pipe", e.into()))
 }
 
 /// `fd` duplicated to a number >= 10 (close-on-exec), so that placing the
 /// child's fds 3, 4, ... with dup2 can never clobber a source.
 fn high_dup(fd: &OwnedFd) -> Result<OwnedFd, NetworkError> {
-    // SAFETY: F_DUPFD_CLOEXEC on a valid fd; the result is owned.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
-    if n < 0 {
-        return Err(NetworkError::io(
-            "duplicating an fd",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: n is a new fd we own.
+    let n = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(10))
+        .map_err(|e| NetworkError::io("duplicating an fd", e.into()))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns (nix
+    // returns it raw).
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
@@ -102,10 +77,7 @@ fn pass_fds(cmd: &mut Command, fds: Vec<OwnedFd>) -> Result<Vec<OwnedFd>, Networ
 /// Stop a helper if it is still the process we started.
 pub fn stop_helper(pid: i32, start: Option<u64>) {
     if crate::container::runtime::same_process(pid, start) {
-        // SAFETY: signalling a process we started (checked by start time).
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
 }
 
@@ -202,20 +174,18 @@ pub fn setup(
     // start of slirp4netns): its sandbox's pivot_root and unmounts must not
     // propagate to vigil's mounts, where they would unmount the namespace
     // files of the netns directory (a shared mount).
-    // SAFETY: unshare and mount only (async-signal-safe) between fork and exec.
+    // SAFETY: unshare and mount only (async-signal-safe system calls, no
+    // allocation) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0
-                || libc::mount(
-                    std::ptr::null(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
+            unshare(CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
             Ok(())
         });
     }
@@ -283,15 +253,9 @@ fn wait_ready(
     log: &Path,
 ) -> Result<(), NetworkError> {
     let deadline = Instant::now() + READY_TIMEOUT;
-    let mut pfd = libc::pollfd {
-        fd: ready.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
     loop {
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
-        if r > 0 {
+        let mut pfd = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut pfd, PollTimeout::from(100u8)).is_ok_and(|r| r > 0) {
             let mut b = [0u8; 1];
             let mut f = File::from(ready);
             if f.read(&mut b).unwrap_or(0) == 1 {

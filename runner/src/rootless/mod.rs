@@ -28,6 +28,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use nix::unistd::{getegid, geteuid, Uid, User};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
@@ -72,8 +73,7 @@ pub fn caller_ids<E>(env: E) -> (u32, u32)
 where
     E: Fn(&str) -> Option<OsString>,
 {
-    // SAFETY: geteuid/getegid cannot fail.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (geteuid().as_raw(), getegid().as_raw());
     if euid == 0 && userns::in_user_namespace() {
         let num = |name: &str| env(name)?.to_str()?.parse::<u32>().ok();
         if let (Some(uid), Some(gid)) = (num(ENV_UID), num(ENV_GID)) {
@@ -165,21 +165,8 @@ pub fn user_name(uid: u32, env: &dyn Fn(&str) -> Option<OsString>) -> String {
 
 /// Name and home directory of `uid` from the host's passwd database.
 pub fn passwd_entry(uid: u32) -> Option<(String, String)> {
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: zeroed passwd is a valid out-struct; buf outlives the call and
-    // the strings are copied before it is dropped.
-    unsafe {
-        let mut pw: libc::passwd = std::mem::zeroed();
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        let r = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut out);
-        if r != 0 || out.is_null() {
-            return None;
-        }
-        let s = |p: *const libc::c_char| {
-            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-        };
-        Some((s(pw.pw_name)?, s(pw.pw_dir).unwrap_or_default()))
-    }
+    let user = User::from_uid(Uid::from_raw(uid)).ok()??;
+    Some((user.name, user.dir.to_string_lossy().into_owned()))
 }
 
 /// The namespace mappings of `uid`/`gid` (named `user`) from the subordinate
@@ -227,8 +214,7 @@ where
         let _ = STATE.set(None);
         return Ok(());
     }
-    // SAFETY: geteuid cannot fail.
-    let inside = unsafe { libc::geteuid() } == 0 && userns::in_user_namespace();
+    let inside = geteuid().is_root() && userns::in_user_namespace();
     // Inside the namespace (the monitor's exit command) the user's files
     // show as owned by root of the namespace.
     let owner = if inside { 0 } else { uid };
@@ -282,7 +268,6 @@ fn write_pid(pid_file: &Path, pid: i32) -> Result<(), RunnerError> {
 }
 
 fn lock_file(path: &Path) -> Result<fs::File, RunnerError> {
-    use std::os::fd::AsRawFd;
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -290,13 +275,11 @@ fn lock_file(path: &Path) -> Result<fs::File, RunnerError> {
         .open(path)
         .map_err(|e| RunnerError::io(format!("opening {}", path.display()), e))?;
     loop {
-        // SAFETY: flock on an open descriptor.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(RunnerError::io(format!("locking {}", path.display()), e));
+        // flock(LOCK_EX).
+        match file.lock() {
+            Ok(()) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(RunnerError::io(format!("locking {}", path.display()), e)),
         }
     }
 }
@@ -526,7 +509,7 @@ pub fn add_user_entries(rootfs: &Path, uid: u32, gid: u32) -> Result<(), String>
 /// Podman's warning for resource limits a rootless container cannot have.
 pub fn resource_limits_warning(flag: &str) -> String {
     format!(
-        "WARN: {flag} is ignored: resource limits are not supported for rootless containers \
+        "{flag} is ignored: resource limits are not supported for rootless containers \
          on this host (no cgroup delegated to the user)"
     )
 }
@@ -538,8 +521,7 @@ mod tests {
     #[test]
     fn directories_are_created_private_and_must_be_ours() {
         let dir = tempfile::tempdir().unwrap();
-        // SAFETY: geteuid cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = geteuid().as_raw();
         let store = dir.path().join("a/b/vigil");
         prepare_dir(&store, me, "store").unwrap();
         let meta = fs::metadata(&store).unwrap();

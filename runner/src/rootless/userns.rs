@@ -15,10 +15,20 @@
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{self, ForkResult, Pid};
 
 use super::idmap::IdMap;
 use crate::error::RunnerError;
@@ -61,60 +71,76 @@ pub fn check_helper(name: &str, path: &Path) -> Result<(), RunnerError> {
 }
 
 fn has_file_caps(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+    // getxattr(2) follows symlinks: resolve them, then ask for the size.
+    let Some(c) = fs::canonicalize(path)
+        .ok()
+        .and_then(|p| CString::new(p.into_os_string().into_encoded_bytes()).ok())
+    else {
         return false;
     };
-    // SAFETY: valid C strings; a NULL buffer of size 0 asks for the size.
-    let n = unsafe {
-        libc::getxattr(
-            c.as_ptr(),
-            c"security.capability".as_ptr(),
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    n > 0
-}
-
-fn last_error(what: &str) -> RunnerError {
-    RunnerError::io(what.to_string(), io::Error::last_os_error())
+    matches!(crate::fsroot::sys::lgetxattr(&c, c"security.capability", &mut []), Ok(n) if n > 0)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RunnerError> {
-    let mut fds = [0; 2];
-    // SAFETY: valid out-array of two fds.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(last_error("creating a pipe"));
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| RunnerError::io("creating a pipe", e.into()))
 }
 
 fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
     let mut got = 0;
     while got < buf.len() {
-        // SAFETY: reading into the unfilled part of a valid buffer.
-        let n = unsafe {
-            libc::read(
-                fd.as_raw_fd(),
-                buf[got..].as_mut_ptr().cast(),
-                buf.len() - got,
-            )
-        };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
+        match unistd::read(fd, &mut buf[got..]) {
+            Err(Errno::EINTR) => continue,
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
         }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
     }
     got
 }
 
 fn write_all(fd: &OwnedFd, buf: &[u8]) -> bool {
-    // SAFETY: writing from a valid buffer (pipes of a few bytes are atomic).
-    unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
+    // Pipes of a few bytes are written atomically.
+    unistd::write(fd, buf) == Ok(buf.len())
+}
+
+/// Which process returned from [`fork_detached`].
+enum Forked {
+    /// The caller, with the pid of the intermediate child to reap.
+    Parent(Pid),
+    /// The grandchild, in a new session; it must end with [`exit_child`].
+    Grandchild,
+    /// The intermediate child, whose second fork failed; it must end with
+    /// [`exit_child`].
+    SecondForkFailed(Errno),
+}
+
+/// Forks a grandchild in a new session (so it is not our child); the
+/// intermediate child exits at once.
+///
+/// The process must be single-threaded (the caller's contract: before any
+/// thread exists), so the children may run any code of ours; they make
+/// system calls only and end with [`exit_child`].
+fn fork_detached() -> Result<Forked, RunnerError> {
+    // SAFETY: single-threaded process (see above): the child inherits no
+    // lock another thread held.
+    let first = unsafe { unistd::fork() }
+        .map_err(|e| RunnerError::io("forking the pause process", e.into()))?;
+    if let ForkResult::Parent { child } = first {
+        return Ok(Forked::Parent(child));
+    }
+    let _ = unistd::setsid();
+    // SAFETY: the child is single-threaded as well.
+    match unsafe { unistd::fork() } {
+        Ok(ForkResult::Child) => Ok(Forked::Grandchild),
+        Ok(ForkResult::Parent { .. }) => exit_child(0),
+        Err(errno) => Ok(Forked::SecondForkFailed(errno)),
+    }
+}
+
+/// Ends a child of [`fork_detached`].
+fn exit_child(code: i32) -> ! {
+    // SAFETY: `_exit` ends the child without running the parent's atexit
+    // handlers or flushing stdio buffers copied from it.
+    unsafe { libc::_exit(code) }
 }
 
 /// What unsharing the user namespace failed with, for the user.
@@ -170,39 +196,24 @@ pub fn create_pause(
 ) -> Result<i32, RunnerError> {
     let (sync_r, sync_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
-    // SAFETY: the process is single-threaded (checked by the caller's
-    // contract); the children only make system calls before exiting or
-    // pausing forever.
-    let first = unsafe { libc::fork() };
-    if first < 0 {
-        return Err(last_error("forking the pause process"));
-    }
-    if first == 0 {
-        drop(sync_r);
-        drop(go_w);
-        // SAFETY: plain system calls in the forked child.
-        unsafe {
-            libc::setsid();
-            let second = libc::fork();
-            if second == 0 {
-                pause_child(sync_w, go_r);
-            }
-            if second < 0 {
-                let msg = [
-                    0i32.to_ne_bytes(),
-                    (*libc::__errno_location()).to_ne_bytes(),
-                ]
-                .concat();
-                write_all(&sync_w, &msg);
-            }
-            libc::_exit(0);
+    let first = match fork_detached()? {
+        Forked::Parent(first) => first,
+        Forked::Grandchild => {
+            drop(sync_r);
+            drop(go_w);
+            exit_child(pause_child(&sync_w, &go_r))
         }
-    }
+        Forked::SecondForkFailed(errno) => {
+            write_all(
+                &sync_w,
+                &[0i32.to_ne_bytes(), (errno as i32).to_ne_bytes()].concat(),
+            );
+            exit_child(0)
+        }
+    };
     drop(sync_w);
     drop(go_r);
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(first, &mut status, 0) };
+    let _ = waitpid(first, None);
     let mut msg = [0u8; 8];
     if read_full(&sync_r, &mut msg) != 8 {
         return Err(RunnerError::Engine(
@@ -223,8 +234,7 @@ pub fn create_pause(
     let mapped = apply_map(newuidmap, pid, uid_map, super::idmap::SUBUID_FILE)
         .and_then(|()| apply_map(newgidmap, pid, gid_map, super::idmap::SUBGID_FILE));
     if let Err(e) = mapped {
-        // SAFETY: killing the process we just created.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         return Err(e);
     }
     if !write_all(&go_w, b"g") {
@@ -240,31 +250,18 @@ pub fn create_pause(
 /// gone). Returns its pid.
 pub fn spawn_pause_here() -> Result<i32, RunnerError> {
     let (sync_r, sync_w) = pipe()?;
-    // SAFETY: single-threaded process (caller's contract); the children make
-    // system calls only.
-    let first = unsafe { libc::fork() };
-    if first < 0 {
-        return Err(last_error("forking the pause process"));
-    }
-    if first == 0 {
-        drop(sync_r);
-        // SAFETY: plain system calls in the forked child.
-        unsafe {
-            libc::setsid();
-            let second = libc::fork();
-            if second == 0 {
-                let pid = libc::getpid();
-                write_all(&sync_w, &pid.to_ne_bytes());
-                drop(sync_w);
-                become_pause();
-            }
-            libc::_exit(0);
+    let first = match fork_detached()? {
+        Forked::Parent(first) => first,
+        Forked::Grandchild => {
+            drop(sync_r);
+            write_all(&sync_w, &unistd::getpid().as_raw().to_ne_bytes());
+            drop(sync_w);
+            become_pause()
         }
-    }
+        Forked::SecondForkFailed(_) => exit_child(0),
+    };
     drop(sync_w);
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(first, &mut status, 0) };
+    let _ = waitpid(first, None);
     let mut msg = [0u8; 4];
     if read_full(&sync_r, &mut msg) != 4 {
         return Err(RunnerError::Engine(
@@ -274,81 +271,74 @@ pub fn spawn_pause_here() -> Result<i32, RunnerError> {
     Ok(i32::from_ne_bytes(msg))
 }
 
-/// The pause process itself. Never returns.
-///
-/// # Safety
-/// Only in a freshly forked child of a single-threaded process.
-unsafe fn pause_child(sync_w: OwnedFd, go_r: OwnedFd) -> ! {
-    let pid = libc::getpid();
+/// The pause process itself: unshares, reports, waits to be mapped, then
+/// pauses forever. Returns only the exit status of a failure.
+fn pause_child(sync_w: &OwnedFd, go_r: &OwnedFd) -> i32 {
+    let pid = unistd::getpid().as_raw();
     let mut errno = 0;
-    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
-        errno = *libc::__errno_location();
-    } else {
-        // Receive the host's mount changes, never send ours (they could not
-        // propagate out of a less privileged namespace anyway).
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_SLAVE,
-            std::ptr::null(),
-        );
+    match unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
+        Err(e) => errno = e as i32,
+        Ok(()) => {
+            // Receive the host's mount changes, never send ours (they could not
+            // propagate out of a less privileged namespace anyway).
+            let _ = mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None::<&str>,
+            );
+        }
     }
     let msg = [pid.to_ne_bytes(), errno.to_ne_bytes()].concat();
-    write_all(&sync_w, &msg);
+    write_all(sync_w, &msg);
     if errno != 0 {
-        libc::_exit(1);
+        return 1;
     }
     let mut go = [0u8; 1];
-    if read_full(&go_r, &mut go) != 1 || go[0] != b'g' {
-        libc::_exit(1);
+    if read_full(go_r, &mut go) != 1 || go[0] != b'g' {
+        return 1;
     }
-    drop(sync_w);
-    drop(go_r);
     become_pause()
 }
 
 /// Name, standard streams on /dev/null, no other descriptor, terminal and
-/// job-control signals ignored, then sleep until killed.
-///
-/// # Safety
-/// Only in a freshly forked child of a single-threaded process.
-unsafe fn become_pause() -> ! {
-    libc::prctl(
-        libc::PR_SET_NAME,
-        c"vigil-pause".as_ptr() as libc::c_ulong,
-        0,
-        0,
-        0,
-    );
-    libc::chdir(c"/".as_ptr());
-    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-    if null >= 0 {
-        for fd in 0..3 {
-            libc::dup2(null, fd);
-        }
+/// job-control signals ignored, then sleep until killed. Only in a freshly
+/// forked child (see [`fork_detached`]).
+fn become_pause() -> ! {
+    let _ = prctl::set_name(c"vigil-pause");
+    let _ = unistd::chdir("/");
+    if let Ok(null) = fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty()) {
+        let _ = unistd::dup2_stdin(&null);
+        let _ = unistd::dup2_stdout(&null);
+        let _ = unistd::dup2_stderr(&null);
     }
     // Nothing of the caller's stays open (pipes of a test harness, locks).
-    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-        for fd in 3..4096 {
-            libc::close(fd);
+    // SAFETY: no object of ours owns an fd >= 3 that is used after this
+    // (the child only pauses from here on).
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            for fd in 3..4096 {
+                libc::close(fd);
+            }
         }
     }
     for sig in [
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGPIPE,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+        Signal::SIGTSTP,
+        Signal::SIGTTIN,
+        Signal::SIGTTOU,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
     ] {
-        libc::signal(sig, libc::SIG_IGN);
+        // SAFETY: SIG_IGN installs no handler, so no code runs in signal context.
+        let _ = unsafe { signal::signal(sig, SigHandler::SigIgn) };
     }
     loop {
-        libc::pause();
+        unistd::pause();
     }
 }
 
@@ -413,32 +403,37 @@ fn alive(proc: &Path) -> bool {
 /// current directory. The process must be single-threaded.
 pub fn join(pid: i32) -> Result<(), RunnerError> {
     let cwd = std::env::current_dir().ok();
-    // SAFETY: pidfd_open with no flags returns a new owned fd or -1.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if pidfd >= 0 {
-        // SAFETY: the fd was just returned and is owned by nobody else.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // nix has no pidfd_open.
+    // SAFETY: pidfd_open with no flags returns a new fd, owned by nobody
+    // else, or -1.
+    let pidfd = unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as i32))
+    };
+    if let Some(pidfd) = pidfd {
         // Both namespaces at once, of exactly the process checked before.
-        // SAFETY: setns on a valid pidfd.
-        let r = unsafe { libc::setns(pidfd.as_raw_fd(), libc::CLONE_NEWUSER | libc::CLONE_NEWNS) };
-        if r == 0 {
-            restore_cwd(cwd);
-            return Ok(());
-        }
-        // Kernels before 5.8 take only namespace files.
-        if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-            return Err(last_error(&format!(
-                "joining the namespaces of process {pid}"
-            )));
+        match setns(&pidfd, CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS) {
+            Ok(()) => {
+                restore_cwd(cwd);
+                return Ok(());
+            }
+            // Kernels before 5.8 take only namespace files.
+            Err(Errno::EINVAL) => {}
+            Err(e) => {
+                return Err(RunnerError::io(
+                    format!("joining the namespaces of process {pid}"),
+                    e.into(),
+                ))
+            }
         }
     }
-    for (ns, flag) in [("user", libc::CLONE_NEWUSER), ("mnt", libc::CLONE_NEWNS)] {
+    for (ns, flag) in [
+        ("user", CloneFlags::CLONE_NEWUSER),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
         let path = format!("/proc/{pid}/ns/{ns}");
         let f = fs::File::open(&path).map_err(|e| RunnerError::io(format!("opening {path}"), e))?;
-        // SAFETY: setns on an open namespace file.
-        if unsafe { libc::setns(f.as_raw_fd(), flag) } != 0 {
-            return Err(last_error(&format!("joining {path}")));
-        }
+        setns(&f, flag).map_err(|e| RunnerError::io(format!("joining {path}"), e.into()))?;
     }
     restore_cwd(cwd);
     Ok(())
@@ -509,8 +504,7 @@ mod tests {
 
     #[test]
     fn setuid_root_helpers_are_accepted() {
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !unistd::geteuid().is_root() {
             return eprintln!("skipping: needs root to make a setuid-root file");
         }
         let dir = tempfile::tempdir().unwrap();
@@ -525,8 +519,7 @@ mod tests {
 
     #[test]
     fn our_own_process_is_not_a_pause_process() {
-        // SAFETY: getpid/geteuid cannot fail.
-        let (pid, uid) = unsafe { (libc::getpid(), libc::geteuid()) };
+        let (pid, uid) = (unistd::getpid().as_raw(), unistd::geteuid().as_raw());
         assert!(!is_our_pause(pid, uid));
         assert!(!is_our_pause(i32::MAX, uid));
     }

@@ -111,13 +111,17 @@ pub fn console_box(
 
 /// The size (rows, columns) of the user's terminal on stdin or stdout, if any.
 pub fn terminal_size() -> Option<(u16, u16)> {
+    nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
     for fd in [0, 1] {
-        // SAFETY: TIOCGWINSZ with a valid out-pointer.
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0
-            && ws.ws_row > 0
-            && ws.ws_col > 0
-        {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which
+        // points at `ws`; on a closed or non-terminal fd it fails.
+        if unsafe { tiocgwinsz(fd, &mut ws) }.is_ok() && ws.ws_row > 0 && ws.ws_col > 0 {
             return Some((ws.ws_row, ws.ws_col));
         }
     }

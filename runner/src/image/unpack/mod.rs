@@ -132,8 +132,7 @@ impl Options {
     /// mounts: `trusted.*` needs the initial namespace) and skips device
     /// nodes, which cannot be created there, as Podman does.
     pub fn new(mode: Mode) -> Options {
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = nix::unistd::geteuid().is_root();
         let userns = crate::rootless::in_user_namespace();
         Options {
             mode,
