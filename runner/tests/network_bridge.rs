@@ -37,6 +37,27 @@ fn httpd<'a>(rootfs: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// In container `from`, look `name` up at the network's DNS server `gw`
+/// until it answers `wanted`. aardvark-dns 1.4 restarts its listeners on
+/// each change (netavark's SIGHUP, also for other tests' containers), and a
+/// query may time out meanwhile: asked at most 20 times within 30 s.
+fn lookup(v: &Vigil, from: &str, name: &str, gw: &str, wanted: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    for _ in 0..20 {
+        let out = v.run(&["exec", from, "nslookup", name, gw]);
+        last = text(&out.stdout) + &text(&out.stderr);
+        if last.contains(&format!("Address: {wanted}")) || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        last.contains(&format!("Address: {wanted}")),
+        "{name} from {from}: {last}"
+    );
+}
+
 fn settings(v: &Vigil, name: &str) -> serde_json::Value {
     v.inspect(name)["NetworkSettings"].clone()
 }
@@ -235,13 +256,8 @@ fn created_network_with_dns_between_containers() {
         resolv.starts_with(&format!("search dns.podman\nnameserver {gw}\n")),
         "{resolv}"
     );
-    let lookup = |name: &str| v.ok(&["exec", &b, "nslookup", name, &gw]);
-    assert!(
-        lookup(&a).contains(&format!("Address: {a_ip}")),
-        "{}",
-        lookup(&a)
-    );
-    assert!(lookup(&alias).contains(&format!("Address: {b_ip}")));
+    lookup(&v, &b, &a, &gw, &a_ip);
+    lookup(&v, &b, &alias, &gw, &b_ip);
     let a_id = v.inspect(&a)["Id"].as_str().unwrap().to_string();
     let body = v.ok(&[
         "exec",
@@ -668,29 +684,9 @@ fn network_connect_and_disconnect() {
         "{resolv}"
     );
     // Names resolve both ways on the new network (asking its DNS server).
-    // aardvark-dns reloads its configuration on each change (SIGHUP from
-    // netavark, also for other tests' containers): a query may time out
-    // meanwhile, so it is asked again (at most 20 times within 30 s).
-    let lookup = |from: &str, name: &str, wanted: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        for _ in 0..20 {
-            let out = v.run(&["exec", from, "nslookup", name, &gw]);
-            last = text(&out.stdout) + &text(&out.stderr);
-            if last.contains(&format!("Address: {wanted}")) || std::time::Instant::now() > deadline
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        assert!(
-            last.contains(&format!("Address: {wanted}")),
-            "{name} from {from}: {last}"
-        );
-    };
-    lookup(&b, &a, &a_ip);
+    lookup(&v, &b, &a, &gw, &a_ip);
     for name in [b.as_str(), alias.as_str()] {
-        lookup(&a, name, &b_ip);
+        lookup(&v, &a, name, &gw, &b_ip);
     }
     let body = v.ok(&[
         "exec",
@@ -763,7 +759,7 @@ fn network_connect_and_disconnect() {
     assert_eq!(ns["Networks"][&net]["IPAddress"], c_ip.as_str(), "{ns}");
     let addr = v.ok(&["exec", &c, "ip", "-o", "-4", "addr", "show", "eth1"]);
     assert!(addr.contains(&format!("inet {c_ip}/24")), "{addr}");
-    lookup(&a, &c, &c_ip);
+    lookup(&v, &a, &c, &gw, &c_ip);
 
     v.ok(&["rm", "-f", &a, &b, &c]);
     let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();

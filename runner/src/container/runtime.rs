@@ -300,4 +300,15 @@ mod tests {
         assert!(!same_process(0, None));
         assert!(!same_process(i32::MAX, None));
     }
+
+    #[test]
+    fn runtime_state_directory_is_known_for_runc_and_crun() {
+        let root = tempfile::tempdir().unwrap();
+        let runc = Runtime::new("/usr/sbin/runc".into(), root.path());
+        assert_eq!(runc.has_state("abc"), Some(false));
+        std::fs::create_dir(root.path().join("abc")).unwrap();
+        assert_eq!(runc.has_state("abc"), Some(true));
+        let other = Runtime::new("/usr/bin/youki".into(), root.path());
+        assert_eq!(other.has_state("abc"), None, "only delete can tell");
+    }
 }
