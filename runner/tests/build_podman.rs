@@ -1252,7 +1252,9 @@ fn commit_keeps_the_base_layers_like_podman() {
     // Recorded with a manifest, as Podman's commit is: it has a digest.
     let v: serde_json::Value = serde_json::from_str(&inspect).expect("inspect json");
     assert!(
-        v[0]["Digest"].as_str().is_some_and(|d| d.starts_with("sha256:")),
+        v[0]["Digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
         "{inspect}"
     );
     let vigil_files = vigil_tree(&s.vigil, "committed-img", &s.dir.path().join("committed"));
