@@ -136,6 +136,35 @@ fn edit_etc_file(
         .map_err(|e| RunnerError::io(format!("writing {}", path.display()), e))
 }
 
+/// What persists a network state as it changes.
+type PersistNetState<'a> =
+    dyn FnMut(&network::NetworkState) -> Result<(), network::NetworkError> + 'a;
+
+/// Run `change` on a copy of the record's network state, saving the record
+/// with each state it reports (so an interrupted connect or disconnect
+/// leaves a record that says what is set up), then keep the final state in
+/// `rec` whether or not the change succeeded.
+fn change_net_state<T>(
+    rec: &mut Record,
+    dir: &std::path::Path,
+    change: impl FnOnce(
+        &mut network::NetworkState,
+        &mut PersistNetState<'_>,
+    ) -> Result<T, network::NetworkError>,
+) -> Result<T, RunnerError> {
+    let mut state = rec.net_state.clone();
+    let mut snapshot = rec.clone();
+    let mut persist = |s: &network::NetworkState| {
+        snapshot.net_state = s.clone();
+        snapshot
+            .save(dir)
+            .map_err(|e| network::NetworkError::Config(e.to_string()))
+    };
+    let result = change(&mut state, &mut persist);
+    rec.net_state = state;
+    Ok(result?)
+}
+
 /// `network connect`: `rec` joins a network; if it runs, the network is set
 /// up in its namespace and its hosts and resolv.conf say so. Call under the
 /// container's lock with a refreshed record.
@@ -149,26 +178,18 @@ pub fn connect(
     use network::etc_files;
     let env = env(ctx);
     let mut cfg = rec.config.net.clone();
+    // Owned: `rec` is changed while the container is named.
+    let (id, name) = (rec.id.clone(), rec.name.clone());
     let ctr = Container {
-        id: &rec.id,
-        name: &rec.name,
+        id: &id,
+        name: &name,
         dir,
     };
     let def = network::connect::connect_config(&env, &mut cfg, &ctr, req)?;
     if running {
-        let mut state = rec.net_state.clone();
-        let mut snapshot = rec.clone();
-        let save_dir = dir.to_path_buf();
-        let mut persist = |s: &network::NetworkState| {
-            snapshot.net_state = s.clone();
-            snapshot
-                .save(&save_dir)
-                .map_err(|e| network::NetworkError::Config(e.to_string()))
-        };
-        let result =
-            network::connect::connect_running(&env, &ctr, &cfg, &def, &mut state, &mut persist);
-        rec.net_state = state;
-        let attachment = result?;
+        let attachment = change_net_state(rec, dir, |state, persist| {
+            network::connect::connect_running(&env, &ctr, &cfg, &def, state, persist)
+        })?;
         let hostname = rec.config.hostname.clone();
         edit_etc_file(dir, "hosts", |t| {
             etc_files::hosts_add_address(t, &attachment.ip, &hostname, &rec.name)
@@ -203,26 +224,19 @@ pub fn disconnect(
     use network::etc_files;
     let env = env(ctx);
     let mut cfg = rec.config.net.clone();
+    // Owned: `rec` is changed while the container is named.
+    let (id, name) = (rec.id.clone(), rec.name.clone());
     let ctr = Container {
-        id: &rec.id,
-        name: &rec.name,
+        id: &id,
+        name: &name,
         dir,
     };
     let def = network::connect::disconnect_config(&env, &mut cfg, &ctr, network_name)?;
     if running {
-        let mut state = rec.net_state.clone();
-        let mut snapshot = rec.clone();
-        let save_dir = dir.to_path_buf();
-        let mut persist = |s: &network::NetworkState| {
-            snapshot.net_state = s.clone();
-            snapshot
-                .save(&save_dir)
-                .map_err(|e| network::NetworkError::Config(e.to_string()))
-        };
-        let result =
-            network::connect::disconnect_running(&env, &ctr, &def, &mut state, &mut persist);
-        rec.net_state = state;
-        if let Some(attachment) = result? {
+        let detached = change_net_state(rec, dir, |state, persist| {
+            network::connect::disconnect_running(&env, &ctr, &def, state, persist)
+        })?;
+        if let Some(attachment) = detached {
             let hostname = rec.config.hostname.clone();
             edit_etc_file(dir, "hosts", |t| {
                 etc_files::hosts_remove_address(t, &attachment.ip, &hostname, &rec.name)
