@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod fsroot;
 pub mod image;
+pub mod interrupt;
 pub mod logging;
 pub mod network;
 pub mod paths;

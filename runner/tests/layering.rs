@@ -1,6 +1,6 @@
 //! The runner's layer rule (README, "Architecture"): `cli/` -> `container/`,
 //! `build/`, `registry/`, `network/` -> `spec/`, `image/`, `rootless/` ->
-//! `config/`, `context`, `paths`, `error`, `fsroot/`, `clock`, `logging`. An arrow never points
+//! `config/`, `context`, `paths`, `error`, `fsroot/`, `clock`, `logging`, `interrupt`. An arrow never points
 //! up: no file names (`crate::NAME`) a module of a higher layer, and so
 //! nothing outside `cli/` names `crate::cli`.
 //!
@@ -18,7 +18,14 @@ const LAYERS: &[&[&str]] = &[
     &["container", "build", "registry", "network"],
     &["spec", "image", "rootless"],
     &[
-        "config", "context", "paths", "error", "fsroot", "clock", "logging",
+        "config",
+        "context",
+        "paths",
+        "error",
+        "fsroot",
+        "clock",
+        "logging",
+        "interrupt",
     ],
 ];
 

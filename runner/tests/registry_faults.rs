@@ -368,3 +368,87 @@ fn hostile_registries_are_refused_with_clear_errors() {
     assert!(err.contains("size mismatch"), "{err}");
     assert_store_empty(&fx, &v);
 }
+
+/// A registry that serves a one-layer image but stalls in the layer: the
+/// headers announce 1 MiB, 4 KiB follow, then nothing until the server
+/// gives up on the connection.
+fn stalled_layer(line: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    let layer = "b".repeat(64);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        "c".repeat(64)
+    );
+    let config_digest = format!("{:x}", Sha256::digest(config.as_bytes()));
+    ping_or(line, |line| {
+        if line.contains("/manifests/") {
+            json_response(
+                "application/vnd.oci.image.manifest.v1+json",
+                &format!(
+                    r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{layer}","size":1048576}}]}}"#,
+                    config.len()
+                ),
+            )
+        } else if line.contains(&config_digest) {
+            json_response("application/octet-stream", &config)
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n{}",
+                "x".repeat(4096)
+            )
+        }
+    })
+}
+
+/// SIGINT while a layer downloads: the pull stops, deletes what it had
+/// downloaded, and vigil ends by the signal, as Podman (killed by it) ends.
+#[test]
+fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    crate::require_registry!();
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let v = Vigil::new().unwrap();
+    let server = FaultServer::start(stalled_layer);
+    let child = fx
+        .vigil(
+            &v,
+            &[
+                "pull",
+                "--tls-verify=false",
+                &format!("{}/x:1", server.addr),
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The layer's download has begun once its temporary file exists.
+    let tmp = v.root().join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let downloading = || {
+        fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|pull| pull.path().join("layer-0").exists())
+    };
+    while !downloading() {
+        assert!(Instant::now() < deadline, "the layer download never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = registry_support::e2e_support::wait_bounded(child, Duration::from_secs(60), "pull");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGINT),
+        "{:?}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_store_empty(&fx, &v);
+}

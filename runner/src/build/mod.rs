@@ -21,7 +21,6 @@ pub mod copy;
 pub mod error;
 pub mod glob;
 pub mod ignore;
-pub mod interrupt;
 pub mod mount;
 pub mod parse;
 pub mod run;

@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::BuildError;
-use super::interrupt::Interrupt;
 use crate::container::image::{ImageDefaults, ImageInfo};
 use crate::container::record::{MountKind, RootfsSource};
 use crate::container::{CreateRequest, Engine};
 use crate::context::Context;
 use crate::image::ImageRecord;
+use crate::interrupt::Interrupt;
 
 /// What to run.
 pub struct RunRequest<'a> {

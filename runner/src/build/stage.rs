@@ -13,7 +13,6 @@ use super::config::{Format, HistoryEntry, StageConfig};
 use super::copy::{self, CopyRequest, SourceRoot};
 use super::error::BuildError;
 use super::ignore::Ignore;
-use super::interrupt::Interrupt;
 use super::mount::{Changes, WorkMount};
 use super::parse::{self, Instruction};
 use super::run::{self, RunRequest};
@@ -24,6 +23,7 @@ use crate::context::Context;
 use crate::image::compose::{add_image, LayerFile, NewImage};
 use crate::image::oci::Platform;
 use crate::image::{reference, ImageRecord, Store};
+use crate::interrupt::Interrupt;
 use crate::registry;
 
 /// Build args usable without an ARG line, never reported as unused.
@@ -363,6 +363,7 @@ impl Builder<'_> {
             registry: self.opts.registry.clone(),
             platform: None,
             quiet: self.opts.quiet,
+            interrupt: Some(self.interrupt.clone()),
         };
         let pulled = registry::ensure(self.ctx, name, policy, &opts).map_err(|e| e.to_string())?;
         let query = pulled.map(|id| id.hex().to_string());

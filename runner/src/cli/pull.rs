@@ -7,6 +7,7 @@ use super::registry_flags::{registry_err, PlatformFlags, RegistryFlags};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::Store;
+use crate::interrupt::Interrupt;
 use crate::registry::{self, Environment, PullOptions};
 
 #[derive(Debug, Clone, Args)]
@@ -31,10 +32,22 @@ pub struct PullArgs {
 }
 
 pub fn handle(ctx: &Context, args: &PullArgs) -> Result<i32, RunnerError> {
+    // The process ends with the pull, so the handlers may stay installed.
+    let interrupt = Interrupt::install();
+    let result = pull_all(ctx, args, &interrupt);
+    if result.is_err() {
+        // What was partly downloaded is gone: end as the signal would have.
+        interrupt.exit_as_signalled();
+    }
+    result
+}
+
+fn pull_all(ctx: &Context, args: &PullArgs, interrupt: &Interrupt) -> Result<i32, RunnerError> {
     let opts = PullOptions {
         registry: args.registry.options()?,
         platform: args.platform.wanted()?,
         quiet: args.quiet,
+        interrupt: Some(interrupt.clone()),
     };
     let env = Environment::load(&opts.registry).map_err(registry_err)?;
     let store = Store::open(&ctx.paths).map_err(|e| RunnerError::Engine(e.to_string()))?;
@@ -85,6 +98,9 @@ pub fn ensure_image(
         registry: args.registry.options()?,
         platform: args.platform.wanted()?,
         quiet: args.quiet,
+        // No handlers: they would stay for the container's run, where
+        // SIGINT must keep its default (or go through sig-proxy).
+        interrupt: None,
     };
     match registry::ensure(ctx, &args.target.image, args.pull, &opts).map_err(registry_err)? {
         Some(id) => Ok(id.hex().to_string()),

@@ -45,6 +45,8 @@ pub enum RegistryError {
     Several(Vec<(String, RegistryError)>),
     /// Credentials were refused.
     Credentials(String),
+    /// SIGINT or SIGTERM arrived; what was partly downloaded is deleted.
+    Interrupted,
     Io {
         what: String,
         source: io::Error,
@@ -167,6 +169,7 @@ impl fmt::Display for RegistryError {
                 Ok(())
             }
             RegistryError::Credentials(msg) => f.write_str(msg),
+            RegistryError::Interrupted => f.write_str("pull interrupted"),
             RegistryError::Io { what, source } => write!(f, "{what}: {source}"),
             RegistryError::Store(err) => err.fmt(f),
             RegistryError::Context { context, inner } => write!(f, "{context}: {inner}"),

@@ -72,6 +72,9 @@ pub struct PullOptions {
     pub platform: Option<WantedPlatform>,
     /// `-q`: no progress lines (warnings still print).
     pub quiet: bool,
+    /// SIGINT/SIGTERM handlers the caller installed: the pull then stops
+    /// at the next chunk and deletes what it downloaded.
+    pub interrupt: Option<crate::interrupt::Interrupt>,
 }
 
 /// A pulled image.
@@ -354,7 +357,7 @@ pub fn pull_with(
                 }
                 return Ok(pulled);
             }
-            Err(err) if count == 1 => return Err(err),
+            Err(err) if count == 1 || matches!(err, RegistryError::Interrupted) => return Err(err),
             Err(err) => errors.push((name.to_string(), err)),
         }
     }

@@ -20,6 +20,7 @@ use crate::image::digest::{Digest, HashingReader};
 use crate::image::progress::Progress;
 use crate::image::source::{self, FormatError, ImportImage, LayerBlob, ManifestBlob, Source};
 use crate::image::Store;
+use crate::interrupt::Interrupt;
 
 /// Parallel layer downloads at most.
 const DOWNLOAD_THREADS: usize = 6;
@@ -103,7 +104,14 @@ pub fn pull_name(
     let wanted = opts.platform.clone().unwrap_or_else(WantedPlatform::host);
     let resolved = resolve_manifest(env, name, &wanted)
         .map_err(|e| e.context(format!("initializing source docker://{name}")))?;
-    fetch_into_store(store, name, resolved, &wanted, report)
+    fetch_into_store(
+        store,
+        name,
+        resolved,
+        &wanted,
+        report,
+        opts.interrupt.as_ref(),
+    )
 }
 
 /// Tries each source (mirrors, then the primary) until one serves the
@@ -216,7 +224,9 @@ enum Slot {
 struct Arrivals {
     slots: Mutex<Vec<Slot>>,
     changed: Condvar,
-    cancel: AtomicBool,
+    /// Set by a failed download, a failed import, or SIGINT/SIGTERM when
+    /// the caller installed the handlers.
+    cancel: Interrupt,
 }
 
 impl Arrivals {
@@ -227,7 +237,7 @@ impl Arrivals {
     }
 
     fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.cancel.stop();
         let _guard = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         self.changed.notify_all();
     }
@@ -252,7 +262,7 @@ impl Source for Arrivals {
                     return Ok((Box::new(io::BufReader::with_capacity(CHUNK, f)), size));
                 }
                 Some(Slot::Failed(msg)) => return Err(FormatError::Invalid(msg.clone())),
-                Some(Slot::Pending) if self.cancel.load(Ordering::SeqCst) => {
+                Some(Slot::Pending) if self.cancel.stop_flag().load(Ordering::SeqCst) => {
                     return Err(FormatError::Invalid("pull cancelled".into()))
                 }
                 Some(Slot::Pending) => {
@@ -290,6 +300,7 @@ fn fetch_into_store(
     resolved: Resolved,
     wanted: &WantedPlatform,
     report: &Reporter,
+    interrupt: Option<&Interrupt>,
 ) -> Result<Pulled, RegistryError> {
     let Resolved {
         session,
@@ -341,7 +352,7 @@ fn fetch_into_store(
     let arrivals = Arrivals {
         slots: Mutex::new(vec![Slot::Pending; layers.len()]),
         changed: Condvar::new(),
-        cancel: AtomicBool::new(false),
+        cancel: interrupt.cloned().unwrap_or_default(),
     };
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<RegistryError>> = Mutex::new(None);
@@ -376,14 +387,14 @@ fn fetch_into_store(
         let threads = missing.len().min(DOWNLOAD_THREADS);
         for _ in 0..threads {
             scope.spawn(|| loop {
-                if arrivals.cancel.load(Ordering::SeqCst) {
+                if arrivals.cancel.stop_flag().load(Ordering::SeqCst) {
                     return;
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = missing.get(k) else { return };
                 let blob = &layers[i];
                 let target = tmp.path().join(format!("layer-{i}"));
-                match download_blob(&session, &repo, blob, &target, &arrivals.cancel) {
+                match download_blob(&session, &repo, blob, &target, arrivals.cancel.stop_flag()) {
                     Ok(()) => {
                         if let Some(d) = &blob.digest {
                             report.blob_done(d, false);
@@ -411,6 +422,11 @@ fn fetch_into_store(
         }
         result
     });
+    if interrupt.is_some_and(Interrupt::requested) && imported.is_err() {
+        // The temporary directory goes with `tmp`; the store's import
+        // removed what it had begun.
+        return Err(RegistryError::Interrupted);
+    }
     let imported = match imported {
         Ok(imported) => imported,
         Err(store_err) => {

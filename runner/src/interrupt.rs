@@ -1,0 +1,79 @@
+//! SIGINT/SIGTERM during a long operation (`vigil build`, `vigil pull`):
+//! noted by flags the operation checks, so it stops at a safe point and
+//! cleans up (build containers killed and removed, mounts undone, partial
+//! downloads deleted) instead of dying halfway. Nothing is tagged or stored.
+//!
+//! The handlers stay installed for the rest of the process (signal-hook
+//! cannot put the default action back), so only commands whose process ends
+//! with the operation install them; a second signal during the cleanup does
+//! not cut it short either. At the end, [`Interrupt::exit_as_signalled`]
+//! ends vigil by the signal that arrived, as Podman (killed by it) ends.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Which signal arrived (0: none), and a stop flag that the signal sets
+/// and the operation itself may set too (a failed download cancels the
+/// others). Clones share both.
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt {
+    signal: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Installs the handlers for SIGINT and SIGTERM.
+    pub fn install() -> Interrupt {
+        let it = Interrupt::default();
+        for sig in [SIGINT, SIGTERM] {
+            // Both fail only for a forbidden signal (SIGKILL, SIGSTOP, ...).
+            let _ = signal_hook::flag::register_usize(sig, Arc::clone(&it.signal), sig as usize);
+            let _ = signal_hook::flag::register(sig, Arc::clone(&it.stop));
+        }
+        it
+    }
+
+    /// Has a signal asked the operation to stop?
+    pub fn requested(&self) -> bool {
+        self.signal.load(Ordering::SeqCst) != 0
+    }
+
+    /// The stop flag: set by a signal, or by [`Interrupt::stop`].
+    pub fn stop_flag(&self) -> &AtomicBool {
+        &self.stop
+    }
+
+    /// Ask the operation to stop (not a signal: `requested` stays false).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// After the cleanup: if a signal arrived, end the process by it (its
+    /// default action), so the caller sees what killing Podman shows (a
+    /// shell's 130 for SIGINT). Returns when no signal arrived.
+    pub fn exit_as_signalled(&self) {
+        let sig = self.signal.load(Ordering::SeqCst);
+        if sig != 0 {
+            // Fails only for a signal whose default is not to terminate,
+            // which SIGINT and SIGTERM are not; then exit as a shell would.
+            let _ = signal_hook::low_level::emulate_default_handler(sig as i32);
+            std::process::exit(128 + sig as i32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_without_a_signal_is_not_a_request() {
+        let it = Interrupt::default();
+        it.stop();
+        assert!(it.stop_flag().load(Ordering::SeqCst));
+        assert!(!it.requested());
+        it.exit_as_signalled(); // returns: no signal arrived
+    }
+}
