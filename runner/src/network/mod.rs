@@ -9,6 +9,7 @@
 //! whenever the container is cleaned up (idempotent: it undoes whatever
 //! [`NetworkState`] says was done, also after a crash half-way).
 
+pub mod bridge_mac;
 pub mod config;
 pub mod connect;
 pub mod error;

@@ -137,6 +137,11 @@ impl Netavark {
         opts: &Options,
     ) -> Result<BTreeMap<String, StatusBlock>, NetworkError> {
         let out = self.run("setup", netns, opts)?;
+        for def in opts.network_info.values() {
+            if def.driver == "bridge" {
+                super::bridge_mac::pin(&def.network_interface);
+            }
+        }
         serde_json::from_slice(&out).map_err(|e| {
             NetworkError::Start(format!(
                 "netavark: unexpected setup output {:?}: {e}",
