@@ -799,14 +799,30 @@ fn ipv6_networks_with_unique_local_subnets() {
         "{def}"
     );
     assert_eq!(gw6, subnet6.replace("::/64", "::1"));
-    // --subnet with a unique local prefix, as Podman takes it.
+    // --subnet with a unique local prefix and no IPv4 one: an IPv6-only
+    // network, as Podman 4.3.1 makes it (with --ipv6 it adds an IPv4 subnet).
     let pid = std::process::id();
-    let given_subnet = format!("fd{:02x}:{:x}:7:8::/64", pid % 256, pid % 65536);
+    let prefix6 = format!("fd{:02x}:{:x}:7:8", pid % 256, pid % 65536);
+    let given_subnet = format!("{prefix6}::/64");
     let given = unique("v6given");
     v.ok(&["network", "create", "--subnet", &given_subnet, &given]);
     let def = inspect_net(&given);
     assert_eq!(def["ipv6_enabled"], true);
-    assert_eq!(def["subnets"][1]["subnet"], given_subnet.as_str(), "{def}");
+    assert_eq!(def["subnets"].as_array().unwrap().len(), 1, "{def}");
+    assert_eq!(def["subnets"][0]["subnet"], given_subnet.as_str(), "{def}");
+    let both = unique("v6both");
+    let both_subnet = format!("fd{:02x}:{:x}:7:9::/64", pid % 256, pid % 65536);
+    v.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        &both_subnet,
+        &both,
+    ]);
+    let def = inspect_net(&both);
+    assert_eq!(def["subnets"].as_array().unwrap().len(), 2, "{def}");
+    v.ok(&["network", "rm", &both]);
     // Other IPv6 addresses are refused, and overlaps.
     for (subnet, wanted) in [
         ("2001:db8::/64", "only unique local IPv6 addresses"),
@@ -820,15 +836,61 @@ fn ipv6_networks_with_unique_local_subnets() {
         assert!(text(&out.stderr).contains(wanted), "{}", text(&out.stderr));
     }
 
-    // A container gets an address of each family, reachable from the host
-    // over the test's own bridge.
+    // --ip6: checked against the network's IPv6 subnet, the value named.
+    let auto_prefix = subnet6.trim_end_matches("::/64").to_string();
+    let outside = format!("{prefix6}::5");
+    for (flags, code, wanted) in [
+        (
+            vec!["--network", &auto, "--ip6", &outside],
+            126,
+            format!("requested static ip {outside} not in any subnet on network {auto}"),
+        ),
+        (
+            vec!["--network", &auto, "--ip6", &format!("{auto_prefix}::1")],
+            126,
+            format!("requested static ip {auto_prefix}::1 is the gateway on network {auto}"),
+        ),
+        (
+            vec!["--network", &auto, "--ip6", "10.1.2.3"],
+            125,
+            "--ip6 10.1.2.3: an IPv6 address is needed here".to_string(),
+        ),
+        (
+            vec!["--network", &auto, "--ip6", "nonsense"],
+            125,
+            "\"nonsense\" is not an ip address".to_string(),
+        ),
+        (
+            vec!["--network", "none", "--ip6", &outside],
+            125,
+            "--ip6 can only be set when the network mode is bridge".to_string(),
+        ),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(&flags);
+        args.extend_from_slice(&["--rootfs", &rootfs, "true"]);
+        let out = v.run(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{flags:?}: {err}");
+        assert!(
+            err.contains(&wanted),
+            "{flags:?}: expected {wanted:?} in {err}"
+        );
+    }
+
+    // A container gets an address of each family (its IPv6 one from
+    // --ip6), reachable from the host over the test's own bridge.
     let name = unique("v6web");
-    v.ok(&httpd(&rootfs, &["--name", &name, "--network", &auto]));
+    let wanted6 = format!("{auto_prefix}::42");
+    v.ok(&httpd(
+        &rootfs,
+        &["--name", &name, "--network", &auto, "--ip6", &wanted6],
+    ));
     let id = v.inspect(&name)["Id"].as_str().unwrap().to_string();
     let ns = settings(&v, &name);
     let net = &ns["Networks"][&auto];
     let ip6 = net["GlobalIPv6Address"].as_str().unwrap().to_string();
-    assert!(ip6.starts_with(subnet6.trim_end_matches("::/64")), "{ns}");
+    assert_eq!(ip6, wanted6, "{ns}");
     assert_eq!(net["GlobalIPv6PrefixLen"], 64);
     assert_eq!(net["IPv6Gateway"], gw6.as_str());
     assert!(net["IPAddress"].as_str().unwrap().starts_with("10.78."));
@@ -836,7 +898,70 @@ fn ipv6_networks_with_unique_local_subnets() {
     assert!(addr.contains(&format!("inet6 {ip6}/64")), "{addr}");
     assert_eq!(http_get(&format!("[{ip6}]:80"), "/hostname"), &id[..12]);
 
+    // On the IPv6-only network: only an IPv6 address, /etc/hosts and
+    // resolv.conf name it and aardvark's IPv6 listener, and the containers
+    // find each other by name over IPv6.
+    let gw_only = format!("{prefix6}::1");
+    let a6 = unique("a6");
+    let b6 = unique("b6");
+    v.ok(&httpd(&rootfs, &["--name", &a6, "--network", &given]));
+    v.ok(&httpd(
+        &rootfs,
+        &["--name", &b6, "--network", &given, "--dns", &gw_only],
+    ));
+    let a_ns = settings(&v, &a6);
+    let a_net = &a_ns["Networks"][&given];
+    let a_ip6 = a_net["GlobalIPv6Address"].as_str().unwrap().to_string();
+    assert!(a_ip6.starts_with(&format!("{prefix6}::")), "{a_ns}");
+    assert_eq!(a_net["IPAddress"], "", "{a_ns}");
+    assert_eq!(a_net["IPv6Gateway"], gw_only.as_str(), "{a_ns}");
+    assert_eq!(a_net["GlobalIPv6PrefixLen"], 64, "{a_ns}");
+    let v4 = v.ok(&["exec", &a6, "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert_eq!(v4.trim(), "", "no IPv4 address on an IPv6-only network");
+    let hosts = v.ok(&["exec", &a6, "cat", "/etc/hosts"]);
+    assert!(
+        hosts.contains(&format!("{gw_only}\thost.containers.internal\n")),
+        "{hosts}"
+    );
+    assert!(hosts.contains(&format!("{a_ip6}\t")), "{hosts}");
+    let resolv = v.ok(&["exec", &a6, "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.starts_with(&format!("search dns.podman\nnameserver {gw_only}\n")),
+        "{resolv}"
+    );
+    lookup(&v, &b6, &a6, &gw_only, &a_ip6);
+    assert_eq!(
+        http_get(&format!("[{a_ip6}]:80"), "/hostname"),
+        &v.inspect(&a6)["Id"].as_str().unwrap()[..12]
+    );
+
+    // network connect --ip6, checked against the joined network's subnet.
+    let out = v.run(&["network", "connect", "--ip6", &wanted6, &given, &name]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "requested static ip {wanted6} not in any subnet on network {given}"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let joined6 = format!("{prefix6}::77");
+    v.ok(&["network", "connect", "--ip6", &joined6, &given, &name]);
+    let ns = settings(&v, &name);
+    assert_eq!(
+        ns["Networks"][&given]["GlobalIPv6Address"],
+        joined6.as_str(),
+        "{ns}"
+    );
+    let addr = v.ok(&["exec", &name, "ip", "-o", "-6", "addr", "show", "eth1"]);
+    assert!(addr.contains(&format!("inet6 {joined6}/64")), "{addr}");
+    lookup(&v, &b6, &name, &gw_only, &joined6);
+
+    let a_id = v.inspect(&a6)["Id"].as_str().unwrap().to_string();
+    v.ok(&["rm", "-f", &a6, &b6]);
     v.ok(&["rm", "-f", &name]);
+    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+    assert!(!ipam.contains(&a_id), "{ipam}");
     let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
     assert!(!ipam.contains(&id), "{ipam}");
     let rules = String::from_utf8_lossy(
