@@ -975,3 +975,70 @@ fn ipv6_networks_with_unique_local_subnets() {
     assert!(!rules.contains(&ip6), "{rules}");
     v.ok(&["network", "rm", &auto, &given]);
 }
+
+#[test]
+fn ipv6_host_address_published_port() {
+    let Some((v, rootfs)) = setup("ipv6_host_address_published_port") else {
+        return;
+    };
+    let Some(port) = free_port6() else {
+        eprintln!("skipping ipv6_host_address_published_port: no ::1 on this host");
+        return;
+    };
+    // Bad forms name the value and what is wrong with it.
+    for (value, wanted) in [
+        ("[::1]8080:80", "expected ':' after the host IP"),
+        ("[::1:8080:80", "unclosed '[' around the host IP"),
+        ("[zz]:8080:80", "\"zz\" is not an IP address"),
+        (
+            "::1:8080:80",
+            "too many ':' (IPv6 addresses go in brackets)",
+        ),
+    ] {
+        let out = v.run(&["run", "--rm", "-p", value, "--rootfs", &rootfs, "true"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{value}: {err}");
+        assert!(
+            err.contains(&format!("invalid -p/--publish value {value:?}: {wanted}")),
+            "{value}: {err}"
+        );
+    }
+
+    // A real HTTP client on ::1 reaches the container (IPv4 only on the
+    // default network) through vigil's forwarder.
+    let publish = format!("[::1]:{port}:80");
+    let name = unique("web6");
+    let id = v
+        .ok(&httpd(&rootfs, &["--name", &name, "-p", &publish]))
+        .trim()
+        .to_string();
+    assert_eq!(http_get(&format!("[::1]:{port}"), "/hostname"), &id[..12]);
+    assert_eq!(v.ok(&["port", &name]), format!("80/tcp -> ::1:{port}\n"));
+    let ns = settings(&v, &name);
+    assert_eq!(
+        ns["Ports"]["80/tcp"][0],
+        serde_json::json!({"HostIp": "::1", "HostPort": port.to_string()}),
+        "{ns}"
+    );
+    let netns = ns["SandboxKey"].as_str().unwrap().to_string();
+    let ip = ns["IPAddress"].as_str().unwrap().to_string();
+
+    // A taken port is named.
+    let taken = unique("web6taken");
+    let out = v.run(&httpd(&rootfs, &["--name", &taken, "-p", &publish]));
+    let _ = v.run(&["rm", "-f", &taken]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "cannot listen on the TCP port: listen tcp6 [::1]:{port}: bind: address already in use"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Gone with the container: forwarder, socket, rules, namespace.
+    v.ok(&["rm", "-f", &name]);
+    assert_no_process(&netns, Duration::from_secs(10));
+    assert_torn_down(&id, &ip, &netns);
+    std::net::TcpListener::bind(format!("[::1]:{port}")).expect("the port is free again");
+}

@@ -119,7 +119,7 @@ pub fn connect_running(
     let base = state.netavark.get_or_insert_with(|| netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: cfg.ports.clone(),
+        port_mappings: super::ports::for_netavark(&cfg.ports),
         networks: Default::default(),
         network_info: Default::default(),
         dns_servers: Vec::new(),

@@ -22,6 +22,7 @@ pub mod netavark;
 pub mod netns;
 pub mod ports;
 pub mod slirp;
+pub mod spawn;
 pub mod subnet;
 pub mod subnet6;
 
@@ -619,13 +620,21 @@ fn bridge_setup(
     // Hold the host ports, so nobody else takes them while the container
     // lives (the monitor keeps these sockets; traffic goes through DNAT).
     // Bound first: a taken port fails before anything else is made.
-    let monitor_fds = reserve_ports(&cfg.ports)?;
+    let kernel_ports = ports::for_netavark(&cfg.ports);
+    let mut monitor_fds = reserve_ports(&kernel_ports)?;
+    let user_space: Vec<PortMapping> = cfg
+        .ports
+        .iter()
+        .filter(|m| ports::forwarded_in_user_space(m))
+        .cloned()
+        .collect();
+    let forwarded = bind_forwarded(&user_space)?;
     let lock = env.lock()?;
     let ipam = env.ipam();
     let mut opts = netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: cfg.ports.clone(),
+        port_mappings: kernel_ports,
         networks: BTreeMap::new(),
         network_info: BTreeMap::new(),
         dns_servers: Vec::new(),
@@ -672,6 +681,16 @@ fn bridge_setup(
     }
     state.netavark = Some(opts.clone());
     persist(state)?;
+    if !forwarded.is_empty() {
+        // To the container's first address, inside its namespace; it
+        // serves connections once netavark has set the address up.
+        let child_ip = etc.address.clone().unwrap_or_default();
+        let (exit_r, exit_w) = spawn::pipe()?;
+        spawn::start_forwarder(
+            env, ctr, netns_path, &child_ip, forwarded, &exit_r, state, persist,
+        )?;
+        monitor_fds.push(exit_w);
+    }
     std::fs::create_dir_all(&driver.config_dir)
         .map_err(|e| NetworkError::io(format!("creating {}", driver.config_dir.display()), e))?;
     // netavark runs (under the network lock) while the runtime creates the
@@ -758,6 +777,35 @@ fn reserve_ports(mappings: &[PortMapping]) -> Result<Vec<OwnedFd>, NetworkError>
         fds.push(fd);
     }
     Ok(fds)
+}
+
+/// Bind the host sockets of the mappings vigil's forwarder serves (IPv6
+/// host addresses), with the address and port named when one is refused.
+fn bind_forwarded(
+    mappings: &[PortMapping],
+) -> Result<Vec<(OwnedFd, u16, forwarder::Proto)>, NetworkError> {
+    let mut out = Vec::new();
+    for (ctr_port, proto_name, ip, port) in ports::expanded(mappings) {
+        let Some(proto) = forwarder::Proto::parse(proto_name) else {
+            return Err(NetworkError::Config(format!(
+                "publishing {proto_name} port {ctr_port} on the IPv6 host address {ip} is not \
+                 supported by vigil: only tcp and udp are forwarded there"
+            )));
+        };
+        let bound = match proto {
+            forwarder::Proto::Tcp => forwarder::listen_tcp(ip, port).map(OwnedFd::from),
+            forwarder::Proto::Udp => forwarder::bind_udp(ip, port).map(OwnedFd::from),
+        };
+        let fd = bound.map_err(|e| {
+            NetworkError::Start(format!(
+                "cannot listen on the {} port: listen {proto_name}6 [{ip}]:{port}: bind: {}",
+                proto_name.to_uppercase(),
+                forwarder::go_error_text(&e)
+            ))
+        })?;
+        out.push((fd, ctr_port, proto));
+    }
+    Ok(out)
 }
 
 /// Undo whatever `state` says is set up: stop the helpers, netavark

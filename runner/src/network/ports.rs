@@ -219,6 +219,23 @@ pub fn expanded(mappings: &[PortMapping]) -> Vec<(u16, &str, &str, u16)> {
     out
 }
 
+/// Is this mapping served by vigil's port forwarder rather than by
+/// netavark's firewall rules? Those on an IPv6 host address: the kernel does
+/// not DNAT connections from `::1` (IPv6 has no `route_localnet`), and
+/// netavark adds no rule at all for a container without an IPv6 address.
+pub fn forwarded_in_user_space(m: &PortMapping) -> bool {
+    m.host_ip.contains(':')
+}
+
+/// The mappings netavark is given (the others go through the forwarder).
+pub fn for_netavark(mappings: &[PortMapping]) -> Vec<PortMapping> {
+    mappings
+        .iter()
+        .filter(|m| !forwarded_in_user_space(m))
+        .cloned()
+        .collect()
+}
+
 /// `vigil port CTR`: `80/tcp -> 127.0.0.1:18080` lines, in mapping order.
 pub fn port_lines(mappings: &[PortMapping]) -> Vec<String> {
     expanded(mappings)

@@ -19,6 +19,14 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A port the kernel says is free on ::1 now (None: no IPv6 loopback).
+pub fn free_port6() -> Option<u16> {
+    TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()
+}
+
 /// One `GET path` over HTTP/1.0; the body, or None on any failure.
 pub fn http_get_once(addr: &str, path: &str) -> Option<String> {
     let sock = addr.parse().ok()?;
