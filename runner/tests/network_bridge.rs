@@ -1042,3 +1042,178 @@ fn ipv6_host_address_published_port() {
     assert_torn_down(&id, &ip, &netns);
     std::net::TcpListener::bind(format!("[::1]:{port}")).expect("the port is free again");
 }
+
+#[test]
+fn network_ls_format_and_filters_as_podman() {
+    let Some((v, _rootfs)) = setup("network_ls_format_and_filters_as_podman") else {
+        return;
+    };
+    // The same networks in vigil and (when it runs here) in a private
+    // Podman: creating them touches no interface, only the network files.
+    let podman = e2e_support::Podman::new("vfs")
+        .map_err(|why| eprintln!("network ls: no comparison with Podman: {why}"))
+        .ok();
+    let prefix = unique("ls");
+    let (lab, plain, six) = (
+        format!("{prefix}-lab"),
+        format!("{prefix}-plain"),
+        format!("{prefix}-six"),
+    );
+    let pid = std::process::id();
+    let subnet6 = format!("fd{:02x}:{:x}:5:6::/64", pid % 256, pid % 65536);
+    let creates: [Vec<&str>; 3] = [
+        vec!["network", "create", "--label", "a=b", "--label", "c", &lab],
+        vec!["network", "create", "--internal", "--disable-dns", &plain],
+        vec!["network", "create", "--subnet", &subnet6, &six],
+    ];
+    for args in &creates {
+        v.ok(args);
+        if let Some(p) = &podman {
+            p.ok(args);
+        }
+    }
+    let by_name = format!("name=^{prefix}-");
+    let (name_six, name_lab) = (format!("name={six}"), format!("name={lab}"));
+    let row = "{{.Name}} {{.Driver}} [{{.Labels}}] {{.IPv6Enabled}} {{.DNSEnabled}} \
+               {{.Internal}} {{.IPAMOptions}} {{.Options}}";
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["--format", row, "--filter", &by_name],
+            format!(
+                "{lab} bridge [a=b,c=] false true false map[driver:host-local] map[]\n\
+                 {plain} bridge [] false false true map[driver:host-local] map[]\n\
+                 {six} bridge [] true true false map[driver:host-local] map[]\n"
+            ),
+        ),
+        (
+            vec![
+                "--format",
+                "table {{.Name}}\t{{.Labels}}\t{{.DNSEnabled}}",
+                "--filter",
+                &by_name,
+                "--filter",
+                "label=a",
+            ],
+            format!(
+                "NAME{0}LABELS      DNS ENABLED\n{lab}  a=b,c=      true\n",
+                " ".repeat(lab.len() - 2)
+            ),
+        ),
+        (
+            vec![
+                "--noheading",
+                "--format",
+                "table {{.Name}}\t{{.Internal}}",
+                "--filter",
+                &by_name,
+                "--filter",
+                "label!=a",
+            ],
+            format!("{plain}  true\n{six}    false\n"),
+        ),
+        (
+            vec!["-q", "--filter", &by_name, "--filter", "label=a=b"],
+            format!("{lab}\n"),
+        ),
+        (
+            vec![
+                "-q",
+                "--filter",
+                &by_name,
+                "--filter",
+                "dangling=true",
+                "--filter",
+                "driver=bridge",
+            ],
+            format!("{lab}\n{plain}\n{six}\n"),
+        ),
+        (
+            vec!["-q", "--filter", &name_six, "--filter", &name_lab],
+            format!("{lab}\n{six}\n"),
+        ),
+    ];
+    for (args, wanted) in &cases {
+        let mut full = vec!["network", "ls"];
+        full.extend_from_slice(args);
+        assert_eq!(&v.ok(&full), wanted, "vigil {args:?}");
+        if let Some(p) = &podman {
+            assert_eq!(&p.ok(&full), wanted, "podman {args:?}");
+        }
+    }
+    // The id: 12 characters, all with --no-trunc.
+    let id = v.ok(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}",
+        "--filter",
+        &format!("name=^{lab}$"),
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let short = v.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.ID}}",
+        "--filter",
+        &format!("name=^{lab}$"),
+    ]);
+    assert_eq!(short.trim(), &id.trim()[..12]);
+    assert_eq!(
+        v.ok(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("id={}", &id[..10])
+        ]),
+        format!("{lab}\n")
+    );
+    // JSON: the network objects, indented by two spaces as Podman's.
+    let json = v.ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{json .}}",
+        "--filter",
+        &format!("name=^{lab}$"),
+    ]);
+    assert!(json.starts_with("[\n  {\n    \"name\": "), "{json}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed[0]["labels"], serde_json::json!({"a": "b", "c": ""}));
+
+    // Errors, with Podman's words.
+    for (args, wanted) in [
+        (vec!["--format", "{{.Nope}}"], "can't evaluate field Nope"),
+        (vec!["--filter", "foo=bar"], "invalid filter \"foo\""),
+        (
+            vec!["--filter", "nameonly"],
+            "filter input must be in the form of filter=value: nameonly is invalid",
+        ),
+        (
+            vec!["--filter", "dangling=nope"],
+            "invalid dangling filter value \"nope\"",
+        ),
+    ] {
+        let mut full = vec!["network", "ls"];
+        full.extend_from_slice(&args);
+        let out = v.run(&full);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(wanted),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        if let Some(p) = &podman {
+            let out = p.run(&full);
+            assert_eq!(out.status.code(), Some(125), "podman {args:?}");
+            assert!(
+                text(&out.stderr).contains(wanted),
+                "podman {args:?}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+    v.ok(&["network", "rm", &lab, &plain, &six]);
+}

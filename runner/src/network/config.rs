@@ -56,6 +56,9 @@ pub struct NetworkDef {
     pub ipv6_enabled: bool,
     pub internal: bool,
     pub dns_enabled: bool,
+    /// `network create --label` (Podman's `labels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
     pub ipam_options: IpamOptions,
@@ -127,6 +130,7 @@ pub fn default_network() -> NetworkDef {
         ipv6_enabled: false,
         internal: false,
         dns_enabled: false,
+        labels: None,
         options: None,
         ipam_options: IpamOptions {
             driver: "host-local".into(),
@@ -146,6 +150,8 @@ pub struct CreateOptions {
     pub ipv6: bool,
     pub internal: bool,
     pub disable_dns: bool,
+    /// `--label KEY[=VALUE]`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The network files: definitions in `dir`, Podman's (for collisions) in `podman_dir`.
@@ -397,6 +403,7 @@ impl NetworkStore {
             ipv6_enabled: subnet6.is_some(),
             internal: opts.internal,
             dns_enabled: !opts.disable_dns,
+            labels: (!opts.labels.is_empty()).then(|| opts.labels.clone()),
             options: None,
             ipam_options: IpamOptions {
                 driver: "host-local".into(),
