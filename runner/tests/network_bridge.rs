@@ -37,25 +37,18 @@ fn httpd<'a>(rootfs: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// In container `from`, look `name` up at the network's DNS server `gw`
-/// until it answers `wanted`. aardvark-dns 1.4 restarts its listeners on
-/// each change (netavark's SIGHUP, also for other tests' containers), and a
-/// query may time out meanwhile: asked at most 20 times within 30 s.
-fn lookup(v: &Vigil, from: &str, name: &str, gw: &str, wanted: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    for _ in 0..20 {
-        let out = v.run(&["exec", from, "nslookup", name, gw]);
-        last = text(&out.stdout) + &text(&out.stderr);
-        if last.contains(&format!("Address: {wanted}")) || std::time::Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        last.contains(&format!("Address: {wanted}")),
-        "{name} from {from}: {last}"
-    );
+/// `run --rm FLAGS --rootfs ROOTFS COMMAND...`.
+fn run_rm<'a>(rootfs: &'a str, flags: &[&'a str], command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--rootfs", rootfs]);
+    args.extend_from_slice(command);
+    args
+}
+
+/// `run --rm FLAGS --rootfs ROOTFS true`.
+fn run_true<'a>(rootfs: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
+    run_rm(rootfs, flags, &["true"])
 }
 
 fn settings(v: &Vigil, name: &str) -> serde_json::Value {
@@ -67,8 +60,7 @@ fn bridge_address_published_port_and_teardown() {
     let Some((v, rootfs)) = setup("bridge_address_published_port_and_teardown") else {
         return;
     };
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:80");
+    let (port, publish) = loopback_publish("80");
     let name = unique("web");
     let id = v
         .ok(&httpd(
@@ -115,22 +107,19 @@ fn bridge_address_published_port_and_teardown() {
     // The port is held: a second container cannot have it, and is left
     // with nothing set up.
     let other = unique("web2");
-    let out = v.run(&httpd(&rootfs, &["--name", &other, "-p", &publish]));
-    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_exit(
+        &v.run(&httpd(&rootfs, &["--name", &other, "-p", &publish])),
+        126,
+        &format!(
             "cannot listen on the TCP port: listen tcp4 127.0.0.1:{port}: bind: address already in use"
-        )),
-        "{}",
-        text(&out.stderr)
+        ),
+        &"second container on the port",
     );
     let other_rec = v.inspect(&other);
     assert_eq!(other_rec["State"]["Status"], "created");
     assert_eq!(other_rec["NetworkSettings"]["SandboxKey"], "");
     let other_id = other_rec["Id"].as_str().unwrap().to_string();
-    assert!(!std::fs::read_to_string("/run/vigil/networks/ipam.json")
-        .unwrap_or_default()
-        .contains(&other_id));
+    assert_no_addresses(&other_id);
 
     // A random host port, reported by `port`.
     let random = unique("rand");
@@ -174,8 +163,7 @@ fn container_dying_on_its_own_is_torn_down() {
     let Some((v, rootfs)) = setup("container_dying_on_its_own_is_torn_down") else {
         return;
     };
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:80");
+    let (_, publish) = loopback_publish("80");
     let id = v
         .ok(&[
             "run", "-d", "-p", &publish, "--rootfs", &rootfs, "sh", "-c", "sleep 1",
@@ -191,15 +179,15 @@ fn container_dying_on_its_own_is_torn_down() {
     // No vigil command runs meanwhile: the monitor's exit command cleans up.
     assert_torn_down(&id, &ip, &sandbox);
     // And `run --rm` in the foreground leaves nothing either.
-    let out = v.ok(&[
-        "run",
-        "--rm",
-        "--rootfs",
+    let out = v.ok(&run_rm(
         &rootfs,
-        "sh",
-        "-c",
-        "ip -o -4 addr show eth0 | grep -o '10\\.77\\.[0-9.]*'",
-    ]);
+        &[],
+        &[
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0 | grep -o '10\\.77\\.[0-9.]*'",
+        ],
+    ));
     let rules = firewall_rules();
     assert!(!rules.contains(&format!("{}:", out.trim())), "{rules}");
 }
@@ -256,8 +244,8 @@ fn created_network_with_dns_between_containers() {
         resolv.starts_with(&format!("search dns.podman\nnameserver {gw}\n")),
         "{resolv}"
     );
-    lookup(&v, &b, &a, &gw, &a_ip);
-    lookup(&v, &b, &alias, &gw, &b_ip);
+    lookup(&|a| v.run(a), &b, &a, &gw, &a_ip);
+    lookup(&|a| v.run(a), &b, &alias, &gw, &b_ip);
     let a_id = v.inspect(&a)["Id"].as_str().unwrap().to_string();
     let body = v.ok(&[
         "exec",
@@ -319,16 +307,11 @@ fn none_and_host_networks() {
     assert!(rec["NetworkSettings"].get("Networks").is_none());
     assert_eq!(rec["NetworkSettings"]["SandboxKey"], "");
 
-    let out = v.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--rootfs",
+    let out = v.ok(&run_rm(
         &rootfs,
-        "cat",
-        "/etc/resolv.conf",
-    ]);
+        &["--network", "host"],
+        &["cat", "/etc/resolv.conf"],
+    ));
     assert_eq!(out, std::fs::read_to_string("/etc/resolv.conf").unwrap());
     // The host's interfaces, e.g. the one of its default route.
     let route = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
@@ -338,16 +321,11 @@ fn none_and_host_networks() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or("lo")
         .to_string();
-    let out = v.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--rootfs",
+    let out = v.ok(&run_rm(
         &rootfs,
-        "ls",
-        "/sys/class/net",
-    ]);
+        &["--network", "host"],
+        &["ls", "/sys/class/net"],
+    ));
     assert!(
         out.lines().any(|l| l == default_dev),
         "{default_dev} not in {out}"
@@ -389,9 +367,8 @@ fn parallel_runs_get_distinct_addresses() {
             s.spawn(move || v.ok(&["rm", "-f", id]));
         }
     });
-    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
     for id in &ids {
-        assert!(!ipam.contains(id.as_str()), "{id} still holds an address");
+        assert_no_addresses(id);
     }
 }
 
@@ -472,36 +449,21 @@ fn vigil_and_podman_containers_side_by_side() {
     v.ok(&["rm", "-f", &vname]);
 }
 
-fn as_refs(a: &[String]) -> Vec<&str> {
-    a.iter().map(String::as_str).collect()
-}
-
 #[test]
 fn network_errors_are_clear_and_leave_nothing() {
     let Some((v, rootfs)) = setup("network_errors_are_clear_and_leave_nothing") else {
         return;
     };
     let fails = |args: &[&str], code: i32, wanted: &str| {
-        let out = v.run(args);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
-        assert!(
-            err.contains(wanted),
-            "{args:?}: expected {wanted:?} in {err}"
-        );
+        assert_exit(&v.run(args), code, wanted, &args);
     };
-    // `run --rm FLAGS --rootfs ROOTFS true`, as owned strings.
-    let run_args = |flags: &[&str]| -> Vec<String> {
-        let mut a = vec!["run", "--rm"];
-        a.extend_from_slice(flags);
-        a.extend_from_slice(&["--rootfs", &rootfs, "true"]);
-        a.iter().map(|s| s.to_string()).collect()
-    };
-    let a = run_args(&["-p", "80:abc"]);
-    fails(&as_refs(&a), 125, "invalid -p/--publish value \"80:abc\"");
-    let a = run_args(&["--network", "nosuchnet"]);
     fails(
-        &as_refs(&a),
+        &run_true(&rootfs, &["-p", "80:abc"]),
+        125,
+        "invalid -p/--publish value \"80:abc\"",
+    );
+    fails(
+        &run_true(&rootfs, &["--network", "nosuchnet"]),
         125,
         "unable to find network with name or ID nosuchnet: network not found",
     );
@@ -518,22 +480,19 @@ fn network_errors_are_clear_and_leave_nothing() {
     );
     let net = unique("dnsnet");
     v.ok(&["network", "create", &net]);
-    let a = run_args(&["--network", &net, "--name", "bad_name"]);
-    fails(&as_refs(&a), 125, "\"bad_name\" is not a valid DNS name");
+    fails(
+        &run_true(&rootfs, &["--network", &net, "--name", "bad_name"]),
+        125,
+        "\"bad_name\" is not a valid DNS name",
+    );
     v.ok(&["network", "rm", &net]);
     // Missing helpers and iptables name their package.
-    let mut cmd = v.command(&as_refs(&run_args(&[])));
+    let mut cmd = v.command(&run_true(&rootfs, &[]));
     cmd.env("VIGIL_HELPER_BINARIES_DIR", "/nonexistent");
     let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains("install the netavark package"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_exit(&out, 125, "install the netavark package", &"no helpers");
     let mut args = vec!["--runtime", "/usr/sbin/runc"];
-    let run_all = run_args(&[]);
-    args.extend(as_refs(&run_all));
+    args.extend(run_true(&rootfs, &[]));
     let mut cmd = v.command(&args);
     cmd.env("PATH", "/usr/bin:/bin");
     let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
@@ -547,8 +506,7 @@ fn network_errors_are_clear_and_leave_nothing() {
     for id in v.ok(&["ps", "-a", "-q", "--no-trunc"]).lines() {
         let rec = v.inspect(id);
         assert_eq!(rec["NetworkSettings"]["SandboxKey"], "", "{rec}");
-        let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
-        assert!(!ipam.contains(id));
+        assert_no_addresses(id);
     }
 }
 
@@ -581,16 +539,7 @@ fn static_ip_and_mac_address() {
     // Errors, with Podman 4.3.1's texts and exit codes (the network named is
     // vigil's default instead of Podman's).
     let fails = |flags: &[&str], code: i32, wanted: &str| {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(flags);
-        args.extend_from_slice(&["--rootfs", &rootfs, "true"]);
-        let out = v.run(&args);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{flags:?}: {err}");
-        assert!(
-            err.contains(wanted),
-            "{flags:?}: expected {wanted:?} in {err}"
-        );
+        assert_exit(&v.run(&run_true(&rootfs, flags)), code, wanted, &flags);
     };
     fails(
         &["--ip", &ip],
@@ -690,9 +639,9 @@ fn network_connect_and_disconnect() {
         "{resolv}"
     );
     // Names resolve both ways on the new network (asking its DNS server).
-    lookup(&v, &b, &a, &gw, &a_ip);
+    lookup(&|a| v.run(a), &b, &a, &gw, &a_ip);
     for name in [b.as_str(), alias.as_str()] {
-        lookup(&v, &a, name, &gw, &b_ip);
+        lookup(&|a| v.run(a), &a, name, &gw, &b_ip);
     }
     let body = v.ok(&[
         "exec",
@@ -707,13 +656,7 @@ fn network_connect_and_disconnect() {
 
     // Podman's errors and exit codes.
     let fails = |args: &[&str], code: i32, wanted: &str| {
-        let out = v.run(args);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
-        assert!(
-            err.contains(wanted),
-            "{args:?}: expected {wanted:?} in {err}"
-        );
+        assert_exit(&v.run(args), code, wanted, &args);
     };
     fails(
         &["network", "connect", &net, &b],
@@ -743,8 +686,8 @@ fn network_connect_and_disconnect() {
     let resolv = v.ok(&["exec", &b, "cat", "/etc/resolv.conf"]);
     assert!(!resolv.contains(&gw), "{resolv}");
     assert!(!firewall_rules().contains(&format!("{b_ip}/32")));
-    let found = v.run(&["exec", &a, "nslookup", &b, &gw]);
-    assert!(!text(&found.stdout).contains(&b_ip));
+    let found = lookup_once(&|args| v.run(args), &a, &b, &gw);
+    assert!(!found.contains(&b_ip), "{found}");
     fails(
         &["network", "disconnect", &net, &b],
         125,
@@ -765,11 +708,10 @@ fn network_connect_and_disconnect() {
     assert_eq!(ns["Networks"][&net]["IPAddress"], c_ip.as_str(), "{ns}");
     let addr = v.ok(&["exec", &c, "ip", "-o", "-4", "addr", "show", "eth1"]);
     assert!(addr.contains(&format!("inet {c_ip}/24")), "{addr}");
-    lookup(&v, &a, &c, &gw, &c_ip);
+    lookup(&|a| v.run(a), &a, &c, &gw, &c_ip);
 
     v.ok(&["rm", "-f", &a, &b, &c]);
-    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
-    assert!(!ipam.contains(&b_id), "{ipam}");
+    assert_no_addresses(&b_id);
     v.ok(&["network", "rm", &net]);
 }
 
@@ -831,9 +773,8 @@ fn ipv6_networks_with_unique_local_subnets() {
             "is already used on the host or by another config",
         ),
     ] {
-        let out = v.run(&["network", "create", "--subnet", subnet, &unique("v6bad")]);
-        assert_eq!(out.status.code(), Some(125));
-        assert!(text(&out.stderr).contains(wanted), "{}", text(&out.stderr));
+        let args = ["network", "create", "--subnet", subnet, &unique("v6bad")];
+        assert_exit(&v.run(&args), 125, wanted, &args);
     }
 
     // --ip6: checked against the network's IPv6 subnet, the value named.
@@ -866,16 +807,7 @@ fn ipv6_networks_with_unique_local_subnets() {
             "--ip6 can only be set when the network mode is bridge".to_string(),
         ),
     ] {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(&flags);
-        args.extend_from_slice(&["--rootfs", &rootfs, "true"]);
-        let out = v.run(&args);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{flags:?}: {err}");
-        assert!(
-            err.contains(&wanted),
-            "{flags:?}: expected {wanted:?} in {err}"
-        );
+        assert_exit(&v.run(&run_true(&rootfs, &flags)), code, &wanted, &flags);
     }
 
     // A container gets an address of each family (its IPv6 one from
@@ -929,21 +861,19 @@ fn ipv6_networks_with_unique_local_subnets() {
         resolv.starts_with(&format!("search dns.podman\nnameserver {gw_only}\n")),
         "{resolv}"
     );
-    lookup(&v, &b6, &a6, &gw_only, &a_ip6);
+    lookup(&|a| v.run(a), &b6, &a6, &gw_only, &a_ip6);
     assert_eq!(
         http_get(&format!("[{a_ip6}]:80"), "/hostname"),
         &v.inspect(&a6)["Id"].as_str().unwrap()[..12]
     );
 
     // network connect --ip6, checked against the joined network's subnet.
-    let out = v.run(&["network", "connect", "--ip6", &wanted6, &given, &name]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(
-        text(&out.stderr).contains(&format!(
-            "requested static ip {wanted6} not in any subnet on network {given}"
-        )),
-        "{}",
-        text(&out.stderr)
+    let args = ["network", "connect", "--ip6", &wanted6, &given, &name];
+    assert_exit(
+        &v.run(&args),
+        125,
+        &format!("requested static ip {wanted6} not in any subnet on network {given}"),
+        &args,
     );
     let joined6 = format!("{prefix6}::77");
     v.ok(&["network", "connect", "--ip6", &joined6, &given, &name]);
@@ -955,23 +885,14 @@ fn ipv6_networks_with_unique_local_subnets() {
     );
     let addr = v.ok(&["exec", &name, "ip", "-o", "-6", "addr", "show", "eth1"]);
     assert!(addr.contains(&format!("inet6 {joined6}/64")), "{addr}");
-    lookup(&v, &b6, &name, &gw_only, &joined6);
+    lookup(&|a| v.run(a), &b6, &name, &gw_only, &joined6);
 
     let a_id = v.inspect(&a6)["Id"].as_str().unwrap().to_string();
     v.ok(&["rm", "-f", &a6, &b6]);
     v.ok(&["rm", "-f", &name]);
-    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
-    assert!(!ipam.contains(&a_id), "{ipam}");
-    let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
-    assert!(!ipam.contains(&id), "{ipam}");
-    let rules = String::from_utf8_lossy(
-        &std::process::Command::new("ip6tables")
-            .args(["-t", "nat", "-S"])
-            .output()
-            .map(|o| o.stdout)
-            .unwrap_or_default(),
-    )
-    .into_owned();
+    assert_no_addresses(&a_id);
+    assert_no_addresses(&id);
+    let rules = ip6_nat_rules();
     assert!(!rules.contains(&ip6), "{rules}");
     v.ok(&["network", "rm", &auto, &given]);
 }
@@ -995,12 +916,11 @@ fn ipv6_host_address_published_port() {
             "too many ':' (IPv6 addresses go in brackets)",
         ),
     ] {
-        let out = v.run(&["run", "--rm", "-p", value, "--rootfs", &rootfs, "true"]);
-        let err = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(125), "{value}: {err}");
-        assert!(
-            err.contains(&format!("invalid -p/--publish value {value:?}: {wanted}")),
-            "{value}: {err}"
+        assert_exit(
+            &v.run(&run_true(&rootfs, &["-p", value])),
+            125,
+            &format!("invalid -p/--publish value {value:?}: {wanted}"),
+            &value,
         );
     }
 
@@ -1027,13 +947,13 @@ fn ipv6_host_address_published_port() {
     let taken = unique("web6taken");
     let out = v.run(&httpd(&rootfs, &["--name", &taken, "-p", &publish]));
     let _ = v.run(&["rm", "-f", &taken]);
-    assert_eq!(out.status.code(), Some(126));
-    assert!(
-        text(&out.stderr).contains(&format!(
+    assert_exit(
+        &out,
+        126,
+        &format!(
             "cannot listen on the TCP port: listen tcp6 [::1]:{port}: bind: address already in use"
-        )),
-        "{}",
-        text(&out.stderr)
+        ),
+        &"second container on the port",
     );
 
     // Gone with the container: forwarder, socket, rules, namespace.
@@ -1207,21 +1127,9 @@ fn network_ls_format_and_filters_as_podman() {
     ] {
         let mut full = vec!["network", "ls"];
         full.extend_from_slice(&args);
-        let out = v.run(&full);
-        assert_eq!(out.status.code(), Some(125), "{args:?}");
-        assert!(
-            text(&out.stderr).contains(wanted),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+        assert_exit(&v.run(&full), 125, wanted, &full);
         if let Some(p) = &podman {
-            let out = p.run(&full);
-            assert_eq!(out.status.code(), Some(125), "podman {args:?}");
-            assert!(
-                text(&out.stderr).contains(wanted),
-                "podman {args:?}: {}",
-                text(&out.stderr)
-            );
+            assert_exit(&p.run(&full), 125, wanted, &("podman", &full));
         }
     }
     v.ok(&["network", "rm", &lab, &plain, &six]);

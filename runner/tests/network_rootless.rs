@@ -36,8 +36,7 @@ fn rootless_published_port_and_teardown() {
     let Some((r, image)) = setup_net("rootless_published_port_and_teardown") else {
         return;
     };
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
+    let (port, publish) = loopback_publish("8080");
     let id = r
         .ok(&httpd_args(
             &["--name", "rweb", "-p", &publish],
@@ -116,8 +115,7 @@ fn rootless_udp_port_is_forwarded() {
         eprintln!("skipping rootless_udp_port_is_forwarded: no /usr/bin/python3 to serve UDP");
         return;
     }
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:9000/udp");
+    let (port, publish) = loopback_publish("9000/udp");
     r.ok(&[
         "run",
         "-d",
