@@ -934,6 +934,16 @@ fn ipv6_host_address_published_port() {
         .to_string();
     assert_eq!(http_get(&format!("[::1]:{port}"), "/hostname"), &id[..12]);
     assert_eq!(v.ok(&["port", &name]), format!("80/tcp -> ::1:{port}\n"));
+    assert_eq!(
+        v.ok(&[
+            "ps",
+            "--filter",
+            &format!("name=^{name}$"),
+            "--format",
+            "{{.Ports}} {{.Networks}}"
+        ]),
+        format!("::1:{port}->80/tcp [vigil]\n")
+    );
     let ns = settings(&v, &name);
     assert_eq!(
         ns["Ports"]["80/tcp"][0],
