@@ -220,7 +220,13 @@ fn created_network_with_dns_between_containers() {
     let b = unique("b");
     let alias = unique("alias");
     v.ok(&httpd(&rootfs, &["--name", &a, "--network", &net]));
-    let a_ip = settings(&v, &a)["IPAddress"].as_str().unwrap().to_string();
+    let a_ns = settings(&v, &a);
+    // As Podman 4.3.1: the top level is filled only on the default network.
+    assert_eq!(a_ns["IPAddress"], "", "{a_ns}");
+    let a_ip = a_ns["Networks"][&net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     v.ok(&[
         "run",
         "-d",
@@ -237,7 +243,10 @@ fn created_network_with_dns_between_containers() {
         "sleep",
         "300",
     ]);
-    let b_ip = settings(&v, &b)["IPAddress"].as_str().unwrap().to_string();
+    let b_ip = settings(&v, &b)["Networks"][&net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(a_ip, b_ip);
     let resolv = v.ok(&["exec", &b, "cat", "/etc/resolv.conf"]);
     assert!(
@@ -591,7 +600,13 @@ fn network_connect_and_disconnect() {
     let b = unique("cb");
     let alias = unique("calias");
     v.ok(&httpd(&rootfs, &["--name", &a, "--network", &net]));
-    let a_ip = settings(&v, &a)["IPAddress"].as_str().unwrap().to_string();
+    let a_ns = settings(&v, &a);
+    // As Podman 4.3.1: the top level is filled only on the default network.
+    assert_eq!(a_ns["IPAddress"], "", "{a_ns}");
+    let a_ip = a_ns["Networks"][&net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The bridge's MAC is pinned after its first setup (addr_assign_type 3,
     // set): else it follows its lowest port's MAC, changes when `b` leaves
     // below, and `a`'s ARP entry for the gateway goes stale (DNS times out).
