@@ -201,4 +201,20 @@ fn rootless_privileged_port_is_refused_with_the_hint() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
     assert!(processes_with(&netns.display().to_string()).is_empty());
+    // No bridge networks rootless: connecting the slirp4netns container to
+    // one is refused in Podman 4.3.1's words, and so is running on one.
+    let args = ["network", "connect", "vigil", "priv"];
+    assert_exit(
+        &r.run(&args),
+        125,
+        "\"slirp4netns\" is not supported: invalid network mode",
+        &args,
+    );
+    let out = r.run(&["run", "--rm", "--network", "vigil", image, "true"]);
+    assert_exit(
+        &out,
+        125,
+        "--network vigil: rootless vigil has no bridge networks",
+        &"run --network vigil",
+    );
 }

@@ -34,11 +34,13 @@ pub fn connect_config(
 ) -> Result<NetworkDef, NetworkError> {
     let def = env.store.get(&req.network)?;
     if cfg.mode != Mode::Bridge {
+        // Podman 4.3.1's words, then why: a rootless container's slirp4netns
+        // namespace (or none/host/ns:) has no bridge to add an interface for.
         return Err(NetworkError::Config(format!(
-            "container {} uses the {} network mode: only containers on bridge networks can \
-             be connected to another network",
-            ctr.id,
-            cfg.mode.name()
+            "{:?} is not supported: invalid network mode (container {} is not on a bridge \
+             network; only such containers can be connected to another one)",
+            cfg.mode.name(),
+            ctr.name
         )));
     }
     if cfg.networks.contains(&def.name) {
