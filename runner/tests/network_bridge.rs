@@ -851,7 +851,13 @@ fn ipv6_networks_with_unique_local_subnets() {
     let gw_only = format!("{prefix6}::1");
     let a6 = unique("a6");
     let b6 = unique("b6");
-    v.ok(&httpd(&rootfs, &["--name", &a6, "--network", &given]));
+    // Its published IPv4 loopback port goes through vigil's forwarder
+    // (netavark has no IPv4 address to send it to).
+    let (a6_port, a6_publish) = loopback_publish("80");
+    v.ok(&httpd(
+        &rootfs,
+        &["--name", &a6, "--network", &given, "-p", &a6_publish],
+    ));
     v.ok(&httpd(
         &rootfs,
         &["--name", &b6, "--network", &given, "--dns", &gw_only],
@@ -877,9 +883,11 @@ fn ipv6_networks_with_unique_local_subnets() {
         "{resolv}"
     );
     lookup(&|a| v.run(a), &b6, &a6, &gw_only, &a_ip6);
+    let a6_short = v.inspect(&a6)["Id"].as_str().unwrap()[..12].to_string();
+    assert_eq!(http_get(&format!("[{a_ip6}]:80"), "/hostname"), a6_short);
     assert_eq!(
-        http_get(&format!("[{a_ip6}]:80"), "/hostname"),
-        &v.inspect(&a6)["Id"].as_str().unwrap()[..12]
+        http_get(&format!("127.0.0.1:{a6_port}"), "/hostname"),
+        a6_short
     );
 
     // network connect --ip6, checked against the joined network's subnet.

@@ -118,10 +118,11 @@ pub fn connect_running(
             return Err(e);
         }
     };
+    let has_ipv4 = ip.is_some();
     let base = state.netavark.get_or_insert_with(|| netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: super::ports::for_netavark(&cfg.ports),
+        port_mappings: super::ports::for_netavark(&cfg.ports, has_ipv4),
         networks: Default::default(),
         network_info: Default::default(),
         dns_servers: Vec::new(),

@@ -620,12 +620,15 @@ fn bridge_setup(
     // Hold the host ports, so nobody else takes them while the container
     // lives (the monitor keeps these sockets; traffic goes through DNAT).
     // Bound first: a taken port fails before anything else is made.
-    let kernel_ports = ports::for_netavark(&cfg.ports);
+    // The container's address on its first network is IPv4 unless that
+    // network is IPv6-only.
+    let has_ipv4 = defs[0].ipv4()?.is_some();
+    let kernel_ports = ports::for_netavark(&cfg.ports, has_ipv4);
     let mut monitor_fds = reserve_ports(&kernel_ports)?;
     let user_space: Vec<PortMapping> = cfg
         .ports
         .iter()
-        .filter(|m| ports::forwarded_in_user_space(m))
+        .filter(|m| ports::forwarded_in_user_space(m, has_ipv4))
         .cloned()
         .collect();
     let forwarded = bind_forwarded(&user_space)?;
@@ -779,8 +782,9 @@ fn reserve_ports(mappings: &[PortMapping]) -> Result<Vec<OwnedFd>, NetworkError>
     Ok(fds)
 }
 
-/// Bind the host sockets of the mappings vigil's forwarder serves (IPv6
-/// host addresses), with the address and port named when one is refused.
+/// Bind the host sockets of the mappings vigil's forwarder serves (see
+/// [`ports::forwarded_in_user_space`]), with the address and port named
+/// when one is refused.
 fn bind_forwarded(
     mappings: &[PortMapping],
 ) -> Result<Vec<(OwnedFd, u16, forwarder::Proto)>, NetworkError> {
@@ -788,8 +792,9 @@ fn bind_forwarded(
     for (ctr_port, proto_name, ip, port) in ports::expanded(mappings) {
         let Some(proto) = forwarder::Proto::parse(proto_name) else {
             return Err(NetworkError::Config(format!(
-                "publishing {proto_name} port {ctr_port} on the IPv6 host address {ip} is not \
-                 supported by vigil: only tcp and udp are forwarded there"
+                "publishing {proto_name} port {ctr_port} on an IPv6 host address or to a \
+                 container without an IPv4 address is not supported by vigil: only tcp and udp \
+                 are forwarded there"
             )));
         };
         let bound = match proto {
@@ -797,8 +802,13 @@ fn bind_forwarded(
             forwarder::Proto::Udp => forwarder::bind_udp(ip, port).map(OwnedFd::from),
         };
         let fd = bound.map_err(|e| {
+            let (family, shown) = if ip.contains(':') {
+                ("6", format!("[{ip}]"))
+            } else {
+                ("4", ip.to_string())
+            };
             NetworkError::Start(format!(
-                "cannot listen on the {} port: listen {proto_name}6 [{ip}]:{port}: bind: {}",
+                "cannot listen on the {} port: listen {proto_name}{family} {shown}:{port}: bind: {}",
                 proto_name.to_uppercase(),
                 forwarder::go_error_text(&e)
             ))
