@@ -51,6 +51,17 @@ fn run_true<'a>(rootfs: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
     run_rm(rootfs, flags, &["true"])
 }
 
+/// Removes networks `names` (and containers on them) when dropped, so that
+/// a failing test leaves none in the host's network files.
+fn networks_removed<'a>(v: &'a Vigil, names: &[&str]) -> OnDrop<impl FnMut() + 'a> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    OnDrop(move || {
+        for n in &names {
+            let _ = v.run(&["network", "rm", "-f", n]);
+        }
+    })
+}
+
 fn settings(v: &Vigil, name: &str) -> serde_json::Value {
     v.inspect(name)["NetworkSettings"].clone()
 }
@@ -198,6 +209,7 @@ fn created_network_with_dns_between_containers() {
         return;
     };
     let net = unique("net");
+    let _cleanup = networks_removed(&v, &[&net]);
     assert_eq!(v.ok(&["network", "create", &net]), format!("{net}\n"));
     let def: serde_json::Value =
         serde_json::from_str(&v.ok(&["network", "inspect", &net])).unwrap();
@@ -488,6 +500,7 @@ fn network_errors_are_clear_and_leave_nothing() {
         "subnet 10.88.5.0/24 is already used on the host or by another config",
     );
     let net = unique("dnsnet");
+    let _cleanup = networks_removed(&v, &[&net]);
     v.ok(&["network", "create", &net]);
     fails(
         &run_true(&rootfs, &["--network", &net, "--name", "bad_name"]),
@@ -589,6 +602,7 @@ fn network_connect_and_disconnect() {
         return;
     };
     let net = unique("cnet");
+    let _cleanup = networks_removed(&v, &[&net]);
     v.ok(&["network", "create", &net]);
     let def: serde_json::Value =
         serde_json::from_str(&v.ok(&["network", "inspect", &net])).unwrap();
@@ -746,6 +760,9 @@ fn ipv6_networks_with_unique_local_subnets() {
     };
     // --ipv6: a random unique local /64 beside the IPv4 subnet.
     let auto = unique("v6auto");
+    let given = unique("v6given");
+    let both = unique("v6both");
+    let _cleanup = networks_removed(&v, &[&auto, &given, &both]);
     v.ok(&["network", "create", "--ipv6", &auto]);
     let def = inspect_net(&auto);
     assert_eq!(def["ipv6_enabled"], true, "{def}");
@@ -761,13 +778,11 @@ fn ipv6_networks_with_unique_local_subnets() {
     let pid = std::process::id();
     let prefix6 = format!("fd{:02x}:{:x}:7:8", pid % 256, pid % 65536);
     let given_subnet = format!("{prefix6}::/64");
-    let given = unique("v6given");
     v.ok(&["network", "create", "--subnet", &given_subnet, &given]);
     let def = inspect_net(&given);
     assert_eq!(def["ipv6_enabled"], true);
     assert_eq!(def["subnets"].as_array().unwrap().len(), 1, "{def}");
     assert_eq!(def["subnets"][0]["subnet"], given_subnet.as_str(), "{def}");
-    let both = unique("v6both");
     let both_subnet = format!("fd{:02x}:{:x}:7:9::/64", pid % 256, pid % 65536);
     v.ok(&[
         "network",
@@ -1012,6 +1027,7 @@ fn network_ls_format_and_filters_as_podman() {
         format!("{prefix}-plain"),
         format!("{prefix}-six"),
     );
+    let _cleanup = networks_removed(&v, &[&lab, &plain, &six]);
     let pid = std::process::id();
     let subnet6 = format!("fd{:02x}:{:x}:5:6::/64", pid % 256, pid % 65536);
     let creates: [Vec<&str>; 3] = [

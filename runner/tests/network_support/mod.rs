@@ -11,6 +11,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// Runs its closure when dropped: what a test made (networks live in the
+/// host's files, not in the test's store) goes also when it fails half-way.
+pub struct OnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
 /// A port the kernel says is free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
