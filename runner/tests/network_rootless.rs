@@ -201,8 +201,8 @@ fn rootless_privileged_port_is_refused_with_the_hint() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
     assert!(processes_with(&netns.display().to_string()).is_empty());
-    // No bridge networks rootless: connecting the slirp4netns container to
-    // one is refused in Podman 4.3.1's words, and so is running on one.
+    // Connecting the slirp4netns container to a bridge network is refused
+    // in Podman 4.3.1's words.
     let args = ["network", "connect", "vigil", "priv"];
     assert_exit(
         &r.run(&args),
@@ -210,11 +210,115 @@ fn rootless_privileged_port_is_refused_with_the_hint() {
         "\"slirp4netns\" is not supported: invalid network mode",
         &args,
     );
-    let out = r.run(&["run", "--rm", "--network", "vigil", image, "true"]);
-    assert_exit(
-        &out,
-        125,
-        "--network vigil: rootless vigil has no bridge networks",
-        &"run --network vigil",
+}
+
+/// A container's address on network `net` (inspect).
+fn address_on(r: &Rootless, name: &str, net: &str) -> String {
+    let rec: serde_json::Value = serde_json::from_str(&r.ok(&["inspect", name])).unwrap();
+    rec[0]["NetworkSettings"]["Networks"][net]["IPAddress"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} has no address on {net}: {rec}"))
+        .to_string()
+}
+
+/// A user-defined network as the test user, as rootless Podman 4.3.1 has it:
+/// one shared namespace for the user with slirp4netns for the way out,
+/// netavark and aardvark-dns inside it; two containers resolve each other
+/// by name (asking only the network's aardvark-dns), a published loopback
+/// port answers through vigil's forwarder, and when both are gone nothing
+/// of the shared namespace is left: no slirp4netns, no aardvark-dns, no
+/// namespace file or mount, no address held.
+#[test]
+fn rootless_user_network_dns_ports_and_teardown() {
+    let Some((r, image)) = setup_net("rootless_user_network_dns_ports_and_teardown") else {
+        return;
+    };
+    assert_eq!(r.ok(&["network", "create", "unet"]), "unet\n");
+    let def: serde_json::Value =
+        serde_json::from_str(&r.ok(&["network", "inspect", "unet"])).unwrap();
+    assert_eq!(def[0]["dns_enabled"], true, "{def}");
+    let gw = def[0]["subnets"][0]["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (port, publish) = loopback_publish("8080");
+    let web_id = r
+        .ok(&httpd_args(
+            &["--name", "uweb", "--network", "unet", "-p", &publish],
+            image,
+            "8080",
+        ))
+        .trim()
+        .to_string();
+    let cli_id = r
+        .ok(&httpd_args(
+            &["--name", "ucli", "--network", "unet", "--dns", &gw],
+            image,
+            "8081",
+        ))
+        .trim()
+        .to_string();
+    let web_ip = address_on(&r, "uweb", "unet");
+    let cli_ip = address_on(&r, "ucli", "unet");
+    assert_ne!(web_ip, cli_ip);
+
+    // The shared namespace, its slirp4netns and aardvark-dns.
+    let shared = r.state().join("netns/rootless-netns");
+    let shared_text = shared.display().to_string();
+    let aardvark_cfg = r
+        .state()
+        .join("networks/rootless-netns/netavark/aardvark-dns")
+        .display()
+        .to_string();
+    assert!(shared.exists());
+    assert_eq!(
+        processes_with(&shared_text).len(),
+        2,
+        "slirp4netns and the forwarder"
     );
+    assert_eq!(processes_with(&aardvark_cfg).len(), 1, "aardvark-dns");
+
+    // DNS by name, both ways, asking the network's aardvark-dns only.
+    let exec = |a: &[&str]| {
+        let mut args: Vec<&str> = a.to_vec();
+        args.insert(2, "/bin/busybox");
+        r.run(&args)
+    };
+    lookup(&exec, "ucli", "uweb", &gw, &web_ip);
+    lookup(&exec, "uweb", "ucli", &gw, &cli_ip);
+    // The published port, through the forwarder into the shared namespace.
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/hostname"),
+        &web_id[..12]
+    );
+    assert_eq!(
+        r.ok(&["port", "uweb"]),
+        format!("8080/tcp -> 127.0.0.1:{port}\n")
+    );
+
+    // The first one leaves: the shared namespace stays for the other.
+    r.ok(&["rm", "-f", "uweb"]);
+    assert!(shared.exists());
+    assert_eq!(processes_with(&shared_text).len(), 1, "slirp4netns");
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "port {port} still held"
+    );
+    // The last one takes it along.
+    r.ok(&["rm", "-f", "ucli"]);
+    assert_no_process(&shared_text, Duration::from_secs(10));
+    assert_no_process(&aardvark_cfg, Duration::from_secs(10));
+    assert!(!shared.exists(), "{shared_text} left");
+    assert!(!r.state().join("networks/rootless-netns").exists());
+    let ipam = std::fs::read_to_string(r.state().join("networks/ipam.json")).unwrap_or_default();
+    for id in [&web_id, &cli_id] {
+        assert!(!ipam.contains(id.as_str()), "{ipam}");
+    }
+    if let Some(pause) = r.pause_pid() {
+        let mounts = std::fs::read_to_string(format!("/proc/{pause}/mountinfo")).unwrap();
+        assert!(!mounts.contains("rootless-netns"), "{mounts}");
+    }
+    r.ok(&["network", "rm", "unet"]);
+    r.assert_clean();
 }

@@ -53,11 +53,18 @@ pub fn find_on_path(path: &OsString, name: &str) -> Option<PathBuf> {
 /// (containers, CI), no DNS server would run (runner-network §6). There,
 /// directories holding `systemd-run` are left out (their iptables, if any,
 /// is linked from a private directory), so aardvark-dns starts directly.
-pub fn netavark_path(search: Option<&OsString>, private_bin: &Path) -> OsString {
+/// `in_rootless_netns`: also on a systemd host, as Podman hides
+/// `/run/systemd` from netavark in its rootless netns (aardvark-dns must
+/// start inside that namespace, not in a scope systemd starts elsewhere).
+pub fn netavark_path(
+    search: Option<&OsString>,
+    private_bin: &Path,
+    in_rootless_netns: bool,
+) -> OsString {
     let base = search
         .cloned()
         .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    if systemd_is_init() || !Path::new("/run/systemd/system").exists() {
+    if !Path::new("/run/systemd/system").exists() || (systemd_is_init() && !in_rootless_netns) {
         return base;
     }
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&base).collect();
@@ -109,7 +116,7 @@ mod tests {
             "could not find \"netavark\" in one of [/nonexistent]: install the netavark package (bridge networks)"
         );
         if !Path::new("/run/systemd/system").exists() {
-            let p = netavark_path(Some(&"/usr/bin".into()), Path::new("/nonexistent"));
+            let p = netavark_path(Some(&"/usr/bin".into()), Path::new("/nonexistent"), false);
             assert_eq!(p, "/usr/bin");
         }
     }

@@ -287,6 +287,13 @@ impl Ipam {
     }
 
     /// Container ids holding addresses on network `name`.
+    /// Does any container hold an address on any network?
+    pub fn in_use(&self) -> Result<bool, NetworkError> {
+        let db = self.load()?;
+        Ok(db.networks.values().any(|p| !p.allocated.is_empty())
+            || db.networks6.values().any(|p| !p.allocated.is_empty()))
+    }
+
     pub fn holders(&self, name: &str) -> Result<Vec<String>, NetworkError> {
         let db = self.load()?;
         let mut ids: Vec<String> = db

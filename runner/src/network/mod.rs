@@ -21,6 +21,7 @@ pub mod lock;
 pub mod netavark;
 pub mod netns;
 pub mod ports;
+pub mod rootless_netns;
 pub mod slirp;
 pub mod spawn;
 pub mod subnet;
@@ -262,7 +263,11 @@ impl NetEnv {
         } else {
             helpers::find_helper(&self.helper_dirs, "aardvark-dns", "aardvark-dns", "").ok()
         };
-        let path = helpers::netavark_path(self.search_path.as_ref(), &self.run_dir.join("bin"));
+        let path = helpers::netavark_path(
+            self.search_path.as_ref(),
+            &self.run_dir.join("bin"),
+            self.rootless,
+        );
         if helpers::find_on_path(&path, "iptables").is_none() {
             return Err(NetworkError::NotFound(
                 "iptables not found: install the iptables package (netavark sets up bridge \
@@ -270,13 +275,22 @@ impl NetEnv {
                     .into(),
             ));
         }
+        // Rootless: netavark works inside the user's shared namespace,
+        // with its own aardvark-dns files.
+        let (config_dir, host_netns) = if self.rootless {
+            let shared = rootless_netns::RootlessNetns::of(self);
+            (shared.netavark_config(), Some(shared.netns))
+        } else {
+            (self.run_dir.join("netavark"), None)
+        };
         Ok(netavark::Netavark {
             binary,
             aardvark,
-            config_dir: self.run_dir.join("netavark"),
+            config_dir,
             rootless: self.rootless,
             path,
             debug: self.debug,
+            host_netns,
         })
     }
 }
@@ -359,13 +373,6 @@ pub fn configure(
     if cfg.mode == Mode::Bridge {
         if cfg.networks.is_empty() {
             cfg.networks.push(DEFAULT_NETWORK.into());
-        }
-        if env.rootless {
-            return Err(NetworkError::Config(format!(
-                "--network {}: rootless vigil has no bridge networks; use the default \
-                 (slirp4netns), none or host",
-                cfg.networks.join(",")
-            )));
         }
         let mut seen = Vec::new();
         for n in &cfg.networks {
@@ -622,17 +629,30 @@ fn bridge_setup(
     // Bound first: a taken port fails before anything else is made.
     // The container's address on its first network is IPv4 unless that
     // network is IPv6-only.
+    // Rootless: every port goes through the forwarder, which connects to
+    // the container's bridge address from inside the shared namespace.
     let has_ipv4 = defs[0].ipv4()?.is_some();
-    let kernel_ports = ports::for_netavark(&cfg.ports, has_ipv4);
+    let kernel_ports = if env.rootless {
+        Vec::new()
+    } else {
+        ports::for_netavark(&cfg.ports, has_ipv4)
+    };
     let mut monitor_fds = reserve_ports(&kernel_ports)?;
     let user_space: Vec<PortMapping> = cfg
         .ports
         .iter()
-        .filter(|m| ports::forwarded_in_user_space(m, has_ipv4))
+        .filter(|m| env.rootless || ports::forwarded_in_user_space(m, has_ipv4))
         .cloned()
         .collect();
-    let forwarded = bind_forwarded(&user_space)?;
+    let forwarded = bind_forwarded(&user_space, env.rootless)?;
     let lock = env.lock()?;
+    let shared_netns = if env.rootless {
+        let shared = rootless_netns::RootlessNetns::of(env);
+        shared.ensure(env)?;
+        Some(shared.netns)
+    } else {
+        None
+    };
     let ipam = env.ipam();
     let mut opts = netavark::Options {
         container_id: ctr.id.into(),
@@ -689,8 +709,16 @@ fn bridge_setup(
         // serves connections once netavark has set the address up.
         let child_ip = etc.address.clone().unwrap_or_default();
         let (exit_r, exit_w) = spawn::pipe()?;
+        let forward_from = shared_netns.as_deref().unwrap_or(netns_path);
         spawn::start_forwarder(
-            env, ctr, netns_path, &child_ip, forwarded, &exit_r, state, persist,
+            env,
+            ctr,
+            forward_from,
+            &child_ip,
+            forwarded,
+            &exit_r,
+            state,
+            persist,
         )?;
         monitor_fds.push(exit_w);
     }
@@ -787,6 +815,7 @@ fn reserve_ports(mappings: &[PortMapping]) -> Result<Vec<OwnedFd>, NetworkError>
 /// when one is refused.
 fn bind_forwarded(
     mappings: &[PortMapping],
+    rootless: bool,
 ) -> Result<Vec<(OwnedFd, u16, forwarder::Proto)>, NetworkError> {
     let mut out = Vec::new();
     for (ctr_port, proto_name, ip, port) in ports::expanded(mappings) {
@@ -802,6 +831,10 @@ fn bind_forwarded(
             forwarder::Proto::Udp => forwarder::bind_udp(ip, port).map(OwnedFd::from),
         };
         let fd = bound.map_err(|e| {
+            if rootless {
+                // rootlessport's words, with the privileged-port hint.
+                return NetworkError::Start(forwarder::rootless_bind_error(&e, proto, ip, port));
+            }
             let (family, shown) = if ip.contains(':') {
                 ("6", format!("[{ip}]"))
             } else {
@@ -847,6 +880,10 @@ pub fn teardown(env: &NetEnv, id: &str, state: &mut NetworkState) {
             if let Err(e) = env.ipam().release(id) {
                 log::error!("releasing the addresses of {id}: {e}");
             }
+        }
+        if env.rootless {
+            // The last container of the shared namespace takes it along.
+            rootless_netns::sweep(env);
         }
         drop(lock);
     }

@@ -75,6 +75,9 @@ pub struct Netavark {
     /// PATH for netavark (see `helpers::netavark_path`).
     pub path: OsString,
     pub debug: bool,
+    /// Rootless: the shared namespace netavark runs in (its bridges and
+    /// aardvark-dns live there; see `rootless_netns`). None: vigil's own.
+    pub host_netns: Option<PathBuf>,
 }
 
 impl Netavark {
@@ -101,6 +104,10 @@ impl Netavark {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let _netns = match &self.host_netns {
+            Some(ns) => Some(super::rootless_netns::enter_on_spawn(&mut cmd, ns)?),
+            None => None,
+        };
         let mut child = cmd
             .spawn()
             .map_err(|e| NetworkError::io(format!("running {}", self.binary.display()), e))?;
@@ -137,8 +144,10 @@ impl Netavark {
         opts: &Options,
     ) -> Result<BTreeMap<String, StatusBlock>, NetworkError> {
         let out = self.run("setup", netns, opts)?;
+        // The bridges of the rootless netns are not in vigil's namespace
+        // (nor its /sys): left as netavark made them.
         for def in opts.network_info.values() {
-            if def.driver == "bridge" {
+            if def.driver == "bridge" && self.host_netns.is_none() {
                 super::bridge_mac::pin(&def.network_interface);
             }
         }

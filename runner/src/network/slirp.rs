@@ -71,17 +71,7 @@ pub fn setup(
     state: &mut NetworkState,
     persist: &mut dyn FnMut(&NetworkState) -> Result<(), NetworkError>,
 ) -> Result<Attached, NetworkError> {
-    let search = env
-        .search_path
-        .clone()
-        .unwrap_or_else(|| "/usr/bin:/bin".into());
-    let binary = helpers::find_on_path(&search, "slirp4netns").ok_or_else(|| {
-        NetworkError::Config(
-            "could not find slirp4netns, the network namespace can't be configured: install \
-             the slirp4netns package (or use --network none or host)"
-                .into(),
-        )
-    })?;
+    let binary = find_binary(env)?;
     if let Some(other) = cfg
         .ports
         .iter()
@@ -93,7 +83,6 @@ pub fn setup(
             other.protocol, other.container_port
         )));
     }
-    check_tun()?;
     // Bind the host ports first: a refusal costs nothing to undo.
     let mut listeners = Vec::new();
     for (ctr_port, proto, ip, host_port) in super::ports::expanded(&cfg.ports) {
@@ -108,57 +97,8 @@ pub fn setup(
         listeners.push((fd, ctr_port, proto));
     }
     let (exit_r, exit_w) = pipe()?;
-    let (ready_r, ready_w) = pipe()?;
     let log_path = ctr.dir.join("slirp4netns.log");
-    let log = File::create(&log_path)
-        .map_err(|e| NetworkError::io(format!("creating {}", log_path.display()), e))?;
-    let mut cmd = Command::new(&binary);
-    cmd.args([
-        "--disable-host-loopback",
-        "--mtu=65520",
-        "--enable-sandbox",
-        "--enable-seccomp",
-        "-c",
-        "-e",
-        "3",
-        "-r",
-        "4",
-        "--netns-type=path",
-    ])
-    .arg(netns)
-    .arg("tap0")
-    .stdin(Stdio::null())
-    .stdout(
-        log.try_clone()
-            .map_err(|e| NetworkError::io("log file", e))?,
-    )
-    .stderr(log)
-    .process_group(0);
-    let exit_for_slirp = high_dup(&exit_r)?;
-    let kept = pass_fds(&mut cmd, vec![exit_for_slirp, ready_w])?;
-    // A mount namespace of its own, private all the way down (as Podman's
-    // start of slirp4netns): its sandbox's pivot_root and unmounts must not
-    // propagate to vigil's mounts, where they would unmount the namespace
-    // files of the netns directory (a shared mount).
-    // SAFETY: unshare and mount only (async-signal-safe system calls, no
-    // allocation) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            unshare(CloneFlags::CLONE_NEWNS)?;
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )?;
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| NetworkError::io(format!("starting {}", binary.display()), e))?;
-    drop(kept);
+    let (mut child, ready_r) = start(&binary, netns, &log_path, Some(&exit_r))?;
     let pid = child.id() as i32;
     state
         .helpers
@@ -184,8 +124,90 @@ pub fn setup(
     })
 }
 
+/// slirp4netns on the search path, or an error naming the package.
+pub fn find_binary(env: &NetEnv) -> Result<std::path::PathBuf, NetworkError> {
+    let search = env
+        .search_path
+        .clone()
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    helpers::find_on_path(&search, "slirp4netns").ok_or_else(|| {
+        NetworkError::Config(
+            "could not find slirp4netns, the network namespace can't be configured: install \
+             the slirp4netns package (or use --network none or host)"
+                .into(),
+        )
+    })
+}
+
+/// Start `binary` for the namespace at `netns` (interface tap0, 10.0.2.100,
+/// default route through it), logging to `log_path`; it exits when the
+/// write end of `exit`'s pipe closes (without one: when it is stopped).
+/// The child and the read end of its ready pipe, for [`wait_ready`].
+pub fn start(
+    binary: &Path,
+    netns: &Path,
+    log_path: &Path,
+    exit: Option<&OwnedFd>,
+) -> Result<(std::process::Child, OwnedFd), NetworkError> {
+    check_tun()?;
+    let (ready_r, ready_w) = pipe()?;
+    let log = File::create(log_path)
+        .map_err(|e| NetworkError::io(format!("creating {}", log_path.display()), e))?;
+    let mut cmd = Command::new(binary);
+    cmd.args([
+        "--disable-host-loopback",
+        "--mtu=65520",
+        "--enable-sandbox",
+        "--enable-seccomp",
+        "-c",
+    ]);
+    let mut fds = Vec::new();
+    if let Some(exit) = exit {
+        cmd.args(["-e", "3", "-r", "4"]);
+        fds.push(high_dup(exit)?);
+    } else {
+        cmd.args(["-r", "3"]);
+    }
+    fds.push(ready_w);
+    cmd.arg("--netns-type=path")
+        .arg(netns)
+        .arg("tap0")
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| NetworkError::io("log file", e))?,
+        )
+        .stderr(log)
+        .process_group(0);
+    let kept = pass_fds(&mut cmd, fds)?;
+    // A mount namespace of its own, private all the way down (as Podman's
+    // start of slirp4netns): its sandbox's pivot_root and unmounts must not
+    // propagate to vigil's mounts, where they would unmount the namespace
+    // files of the netns directory (a shared mount).
+    // SAFETY: unshare and mount only (async-signal-safe system calls, no
+    // allocation) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            unshare(CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| NetworkError::io(format!("starting {}", binary.display()), e))?;
+    drop(kept);
+    Ok((child, ready_r))
+}
+
 /// Wait for slirp4netns's ready byte; if it exits first, its log is the error.
-fn wait_ready(
+pub fn wait_ready(
     child: &mut std::process::Child,
     ready: OwnedFd,
     log: &Path,
