@@ -46,6 +46,13 @@ fn main() -> ExitCode {
     let (uid, gid) = vigil_runner::rootless::caller_ids(env);
     let result = Context::new(&cli.global.settings(), uid, env)
         .and_then(|ctx| vigil_runner::rootless::enter(&ctx, uid, gid, env).map(|()| ctx))
+        .inspect(|ctx| {
+            // Not for the port forwarder, which a setup starts with the
+            // network lock held.
+            if !matches!(cli.command, Command::InternalPortForward(_)) {
+                vigil_runner::container::net::sweep_rootless(ctx);
+            }
+        })
         .and_then(|ctx| dispatch(&ctx, &cli.command));
     match result {
         Ok(code) => to_exit_code(code),

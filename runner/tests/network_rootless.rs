@@ -251,14 +251,11 @@ fn rootless_user_network_dns_ports_and_teardown() {
         ))
         .trim()
         .to_string();
-    let cli_id = r
-        .ok(&httpd_args(
-            &["--name", "ucli", "--network", "unet", "--dns", &gw],
-            image,
-            "8081",
-        ))
-        .trim()
-        .to_string();
+    r.ok(&httpd_args(
+        &["--name", "ucli", "--network", "unet", "--dns", &gw],
+        image,
+        "8081",
+    ));
     let web_ip = address_on(&r, "uweb", "unet");
     let cli_ip = address_on(&r, "ucli", "unet");
     assert_ne!(web_ip, cli_ip);
@@ -311,14 +308,120 @@ fn rootless_user_network_dns_ports_and_teardown() {
     assert_no_process(&aardvark_cfg, Duration::from_secs(10));
     assert!(!shared.exists(), "{shared_text} left");
     assert!(!r.state().join("networks/rootless-netns").exists());
-    let ipam = std::fs::read_to_string(r.state().join("networks/ipam.json")).unwrap_or_default();
-    for id in [&web_id, &cli_id] {
-        assert!(!ipam.contains(id.as_str()), "{ipam}");
-    }
+    assert_no_allocation(&r);
     if let Some(pause) = r.pause_pid() {
         let mounts = std::fs::read_to_string(format!("/proc/{pause}/mountinfo")).unwrap();
         assert!(!mounts.contains("rootless-netns"), "{mounts}");
     }
     r.ok(&["network", "rm", "unet"]);
+    r.assert_clean();
+}
+
+/// No container of the test user holds an address (vigil's IPAM file).
+#[track_caller]
+fn assert_no_allocation(r: &Rootless) {
+    let text = std::fs::read_to_string(r.state().join("networks/ipam.json")).unwrap_or_default();
+    let db: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    for pools in ["networks", "networks6"] {
+        for (net, pool) in db[pools].as_object().into_iter().flatten() {
+            let held = &pool["allocated"];
+            assert!(
+                held.as_object().is_none_or(|m| m.is_empty()),
+                "{net}: {held}"
+            );
+        }
+    }
+}
+
+/// The pid of the shared namespace's slirp4netns (the test user's).
+fn shared_slirp(shared: &str) -> Option<i32> {
+    processes_with(shared).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.starts_with(b"/usr/bin/slirp4netns\0"))
+    })
+}
+
+/// What killed processes leave of the shared namespace: a killed
+/// slirp4netns is replaced by the next container's setup (the running
+/// container keeps its place on the bridge), and a `vigil run` killed
+/// while it set up leaves nothing once the next commands (`rm -f`, `ps`)
+/// ran: no namespace, no slirp4netns or aardvark-dns, no address.
+#[test]
+fn rootless_shared_netns_survives_and_is_swept_after_kills() {
+    let Some((r, image)) = setup_net("rootless_shared_netns_survives_and_is_swept_after_kills")
+    else {
+        return;
+    };
+    r.ok(&["network", "create", "knet"]);
+    let shared = r.state().join("netns/rootless-netns");
+    let shared_text = shared.display().to_string();
+    let aardvark_cfg = r
+        .state()
+        .join("networks/rootless-netns/netavark/aardvark-dns")
+        .display()
+        .to_string();
+    r.ok(&httpd_args(
+        &["--name", "k1", "--network", "knet"],
+        image,
+        "8080",
+    ));
+    let first = shared_slirp(&shared_text).expect("slirp4netns of the shared namespace");
+    // SAFETY: killing the test user's slirp4netns, found by its command line.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    let (port, publish) = loopback_publish("8080");
+    let id = r
+        .ok(&httpd_args(
+            &["--name", "k2", "--network", "knet", "-p", &publish],
+            image,
+            "8080",
+        ))
+        .trim()
+        .to_string();
+    let second = shared_slirp(&shared_text).expect("a new slirp4netns");
+    assert_ne!(first, second);
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/hostname"),
+        &id[..12]
+    );
+    let k1_ip = address_on(&r, "k1", "knet");
+    let gw = k1_ip
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap();
+    let exec = |a: &[&str]| {
+        let mut args: Vec<&str> = a.to_vec();
+        args.insert(2, "/bin/busybox");
+        r.run(&args)
+    };
+    lookup(&exec, "k2", "k1", &gw, &k1_ip);
+    r.ok(&["rm", "-f", "k1", "k2"]);
+    assert!(!shared.exists());
+
+    // A `vigil run` killed once the shared namespace is there.
+    let mut child = r
+        .command(&httpd_args(
+            &["--name", "k3", "--network", "knet"],
+            image,
+            "8080",
+        ))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn vigil");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !shared.exists() && child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "no shared namespace");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = r.run(&["rm", "-f", "k3"]);
+    r.ok(&["ps", "-a"]);
+    assert_no_process(&shared_text, Duration::from_secs(10));
+    assert_no_process(&aardvark_cfg, Duration::from_secs(10));
+    assert!(!shared.exists(), "{shared_text} left");
+    assert_no_allocation(&r);
+    r.ok(&["network", "rm", "knet"]);
     r.assert_clean();
 }

@@ -58,6 +58,14 @@ pub fn env(ctx: &Context) -> NetEnv {
     }
 }
 
+/// For a rootless user: remove the shared namespace of bridge networks if
+/// no container uses it any more (what a killed vigil left behind).
+pub fn sweep_rootless(ctx: &Context) {
+    if crate::rootless::active().is_some() {
+        network::rootless_netns::sweep_leftovers(&env(ctx));
+    }
+}
+
 /// This vigil (argv[0] first) with the global flags that select the same
 /// store: for the monitor's exit commands and the port forwarder.
 pub fn vigil_command(ctx: &Context) -> Vec<OsString> {

@@ -68,20 +68,29 @@ impl RootlessNetns {
         serde_json::from_slice(&text).ok()
     }
 
-    /// The namespace is there and its slirp4netns runs.
-    fn alive(&self) -> bool {
-        self.netns.exists()
-            && self
-                .slirp()
-                .is_some_and(|s| crate::container::runtime::same_process(s.pid, s.start))
+    /// A namespace is mounted on the file (in this mount namespace: after
+    /// the pause process was lost, the file is there but empty).
+    fn mounted(&self) -> bool {
+        nix::sys::statfs::statfs(&self.netns)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
+    }
+
+    fn slirp_running(&self) -> bool {
+        self.slirp()
+            .is_some_and(|s| crate::container::runtime::same_process(s.pid, s.start))
     }
 
     /// Make the namespace and start its slirp4netns, unless both are there.
+    /// A namespace whose slirp4netns died (killed) keeps its bridges and
+    /// containers and gets a new one.
     pub fn ensure(&self, env: &NetEnv) -> Result<(), NetworkError> {
-        if self.alive() {
-            return Ok(());
+        if self.mounted() {
+            if self.slirp_running() {
+                return Ok(());
+            }
+            return self.start_slirp(env);
         }
-        // Whatever a killed vigil or a dead slirp4netns left.
+        // Whatever a killed vigil or a lost pause process left.
         self.remove();
         let made = self.create(env);
         if made.is_err() {
@@ -91,10 +100,14 @@ impl RootlessNetns {
     }
 
     fn create(&self, env: &NetEnv) -> Result<(), NetworkError> {
-        let binary = slirp::find_binary(env)?;
         fs::create_dir_all(self.netavark_config())
             .map_err(|e| NetworkError::io(format!("creating {}", self.dir.display()), e))?;
         netns::create(&self.netns)?;
+        self.start_slirp(env)
+    }
+
+    fn start_slirp(&self, env: &NetEnv) -> Result<(), NetworkError> {
+        let binary = slirp::find_binary(env)?;
         let log = self.dir.join("slirp4netns.log");
         let (mut child, ready) = slirp::start(&binary, &self.netns, &log, None)?;
         let pid = child.id() as i32;
@@ -161,6 +174,19 @@ pub fn sweep(env: &NetEnv) {
     match env.ipam().in_use() {
         Ok(false) => ns.remove(),
         Ok(true) => {}
+        Err(e) => log::error!("rootless network namespace: {e}"),
+    }
+}
+
+/// [`sweep`] for a command that starts: takes the network lock, but only
+/// when something of a shared namespace is there at all.
+pub fn sweep_leftovers(env: &NetEnv) {
+    let ns = RootlessNetns::of(env);
+    if !ns.netns.exists() && !ns.dir.exists() {
+        return;
+    }
+    match env.lock() {
+        Ok(_lock) => sweep(env),
         Err(e) => log::error!("rootless network namespace: {e}"),
     }
 }
