@@ -251,14 +251,35 @@ fn rootless_user_network_dns_ports_and_teardown() {
         ))
         .trim()
         .to_string();
-    r.ok(&httpd_args(
-        &["--name", "ucli", "--network", "unet", "--dns", &gw],
-        image,
-        "8081",
-    ));
+    let cli_id = r
+        .ok(&httpd_args(
+            &["--name", "ucli", "--network", "unet", "--dns", &gw],
+            image,
+            "8081",
+        ))
+        .trim()
+        .to_string();
     let web_ip = address_on(&r, "uweb", "unet");
     let cli_ip = address_on(&r, "ucli", "unet");
     assert_ne!(web_ip, cli_ip);
+    // /etc/hosts and resolv.conf as rootless Podman 4.3.1 writes them on a
+    // user network: host.containers.internal is the host's address (the
+    // gateway is inside the shared namespace), aardvark-dns first.
+    let hosts = r.ok(&["exec", "ucli", "/bin/busybox", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.ends_with(&format!("{cli_ip}\t{} ucli\n", &cli_id[..12])),
+        "{hosts}"
+    );
+    let host_line = hosts
+        .lines()
+        .find(|l| l.ends_with("\thost.containers.internal"))
+        .unwrap_or_else(|| panic!("{hosts}"));
+    assert!(!host_line.starts_with(&format!("{gw}\t")), "{hosts}");
+    let resolv = r.ok(&["exec", "uweb", "/bin/busybox", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.starts_with(&format!("search dns.podman\nnameserver {gw}\n")),
+        "{resolv}"
+    );
 
     // The shared namespace, its slirp4netns and aardvark-dns.
     let shared = r.state().join("netns/rootless-netns");
@@ -293,6 +314,26 @@ fn rootless_user_network_dns_ports_and_teardown() {
         r.ok(&["port", "uweb"]),
         format!("8080/tcp -> 127.0.0.1:{port}\n")
     );
+
+    // A second network joined and left while running (netavark in the
+    // shared namespace again): an address on it, lookups there too.
+    r.ok(&["network", "create", "unet2"]);
+    r.ok(&["network", "connect", "unet2", "uweb"]);
+    let web_ip2 = address_on(&r, "uweb", "unet2");
+    let def2: serde_json::Value =
+        serde_json::from_str(&r.ok(&["network", "inspect", "unet2"])).unwrap();
+    let subnet2 = def2[0]["subnets"][0]["subnet"].as_str().unwrap();
+    let prefix2 = subnet2.rsplit_once(".0/").map(|(p, _)| p).unwrap();
+    assert!(
+        web_ip2.starts_with(&format!("{prefix2}.")),
+        "{web_ip2} {subnet2}"
+    );
+    let addrs = r.ok(&["exec", "uweb", "/bin/busybox", "ip", "-o", "-4", "addr"]);
+    assert!(addrs.contains(&format!("inet {web_ip2}/24")), "{addrs}");
+    r.ok(&["network", "disconnect", "unet2", "uweb"]);
+    let addrs = r.ok(&["exec", "uweb", "/bin/busybox", "ip", "-o", "-4", "addr"]);
+    assert!(!addrs.contains(&web_ip2), "{addrs}");
+    r.ok(&["network", "rm", "unet2"]);
 
     // The first one leaves: the shared namespace stays for the other.
     r.ok(&["rm", "-f", "uweb"]);

@@ -702,6 +702,11 @@ fn bridge_setup(
         etc.network_search.extend(a.dns_search.iter().cloned());
         state.attachments.insert(def.name.clone(), a);
     }
+    if env.rootless {
+        // The gateway is inside the shared namespace: the host is reached
+        // at its own address, through slirp4netns (as rootless Podman).
+        etc.host_gateway = slirp::host_address();
+    }
     state.netavark = Some(opts.clone());
     persist(state)?;
     if !forwarded.is_empty() {

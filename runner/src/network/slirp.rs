@@ -166,7 +166,9 @@ pub fn start(
         cmd.args(["-e", "3", "-r", "4"]);
         fds.push(high_dup(exit)?);
     } else {
-        cmd.args(["-r", "3"]);
+        // The shared namespace of rootless bridge networks, as rootless
+        // Podman starts it (IPv6 too, for networks with an IPv6 subnet).
+        cmd.args(["--enable-ipv6", "-r", "3"]);
     }
     fds.push(ready_w);
     cmd.arg("--netns-type=path")
