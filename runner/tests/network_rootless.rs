@@ -1,8 +1,10 @@
 //! Rootless networking as the test user (scripts/rootless-setup): slirp4netns
 //! with vigil's port forwarder, a published loopback port reached with a
 //! real HTTP client, the privileged-port refusal with rootlessport's hint,
-//! and nothing left after stop (helpers, namespace, port). Traffic goes only
-//! to 127.0.0.1.
+//! and nothing left after stop (helpers, namespace, port); user networks in
+//! the shared rootless netns (DNS by name, ports, teardown, kills). Traffic
+//! goes only to 127.0.0.1 and to the test's own containers on its networks;
+//! lookups only of the test's container names at the network's aardvark-dns.
 
 mod network_support;
 mod rootless_support;

@@ -1,6 +1,8 @@
 //! Container networking (runner-network.md): the default bridge network and
 //! created networks through netavark (vigil's own IPAM and network files),
 //! rootless networking through slirp4netns with vigil's port forwarder,
+//! rootless bridge networks in one shared namespace per user
+//! ([`rootless_netns`]),
 //! published ports, and the `/etc/hosts` and `/etc/resolv.conf` contents.
 //!
 //! `container/` uses three calls: [`configure`] at create (flags -> the
