@@ -139,6 +139,31 @@ pub fn rootfs() -> PathBuf {
         .clone()
 }
 
+/// A copy of the shared rootfs at `<dir>/rootfs`, used by this container
+/// alone. runc creates a directory for every bind mount's destination in the
+/// root it is given (before making it read-only) and leaves it there, so a
+/// bind onto `/out` run on the shared tree would add `/out` to it for every
+/// later test (and for anything that copies the tree). The copy goes away
+/// with the container's temporary directory.
+pub fn private_rootfs(dir: &Path) -> PathBuf {
+    let dest = dir.join("rootfs");
+    if !dest.join("bin/sh").exists() {
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(rootfs())
+            .arg(&dest)
+            .output()
+            .expect("run cp");
+        assert!(
+            out.status.success(),
+            "copying the rootfs to {} failed: {}",
+            dest.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dest
+}
+
 // ---------------------------------------------------------------------------
 // Small utilities
 // ---------------------------------------------------------------------------
@@ -698,8 +723,13 @@ impl Container {
         c
     }
 
+    /// config.json with `args`; with bind mounts, the root is a private copy
+    /// of the busybox tree (see `private_rootfs`).
     pub fn write_config(&self, args: &[&str], mounts: &[BindMount]) {
-        let cfg = runc_config(args, &[], mounts);
+        let mut cfg = runc_config(args, &[], mounts);
+        if !mounts.is_empty() {
+            cfg["root"]["path"] = json!(private_rootfs(&self.root()));
+        }
         fs::write(
             self.bundle.join("config.json"),
             serde_json::to_vec_pretty(&cfg).unwrap(),
