@@ -164,6 +164,37 @@ pub fn private_rootfs(dir: &Path) -> PathBuf {
     dest
 }
 
+/// A directory bound read-only at `/trigger`: a container's script waits
+/// with [`WAIT_FOR_TRIGGER`] until the test calls [`Trigger::fire`].
+pub struct Trigger {
+    dir: tempfile::TempDir,
+}
+
+/// Shell that waits until `/trigger/go` exists.
+pub const WAIT_FOR_TRIGGER: &str = "while [ ! -e /trigger/go ]; do sleep 0.05; done";
+
+impl Trigger {
+    pub fn new() -> Trigger {
+        Trigger {
+            dir: tempdir("trigger"),
+        }
+    }
+
+    /// The bind mount to give the container.
+    pub fn mounts(&self) -> [BindMount; 1] {
+        [BindMount {
+            source: self.dir.path().to_path_buf(),
+            destination: "/trigger".into(),
+            readonly: true,
+        }]
+    }
+
+    /// Lets the waiting container go on.
+    pub fn fire(&self) {
+        fs::write(self.dir.path().join("go"), b"").unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Small utilities
 // ---------------------------------------------------------------------------
