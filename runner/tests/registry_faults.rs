@@ -448,16 +448,24 @@ fn signal_and_expect_death(child: std::process::Child, signal: i32, what: &str) 
     );
 }
 
+/// A fixture, a vigil, and the [`stalled_layer`] registry with the name of
+/// its image.
+fn stalled_pull_setup() -> (Fixture, Vigil, FaultServer, String) {
+    let fx = Fixture::new();
+    fx.write_registries_conf("");
+    let v = Vigil::new().unwrap();
+    let server = FaultServer::start(stalled_layer);
+    let image = format!("{}/x:1", server.addr);
+    (fx, v, server, image)
+}
+
 /// SIGINT while a layer downloads: the pull stops, deletes what it had
 /// downloaded, and vigil ends by the signal, as Podman (killed by it) ends.
 #[test]
 fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
     crate::require_registry!();
-    let fx = Fixture::new();
-    fx.write_registries_conf("");
-    let v = Vigil::new().unwrap();
-    let server = FaultServer::start(stalled_layer);
-    let child = spawn_vigil(&fx, &v, "pull", &[&format!("{}/x:1", server.addr)]);
+    let (fx, v, _server, image) = stalled_pull_setup();
+    let child = spawn_vigil(&fx, &v, "pull", &[&image]);
     wait_download(&v, &[]);
     signal_and_expect_death(child, libc::SIGINT, "pull");
     assert_store_empty(&fx, &v);
@@ -468,11 +476,7 @@ fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
 #[test]
 fn an_interrupted_implicit_pull_by_run_leaves_nothing_and_ends_by_the_signal() {
     crate::require_registry!();
-    let fx = Fixture::new();
-    fx.write_registries_conf("");
-    let v = Vigil::new().unwrap();
-    let server = FaultServer::start(stalled_layer);
-    let image = format!("{}/x:1", server.addr);
+    let (fx, v, _server, image) = stalled_pull_setup();
     let child = spawn_vigil(&fx, &v, "run", &["--rm", &image, "true"]);
     wait_download(&v, &[]);
     signal_and_expect_death(child, libc::SIGINT, "run");
@@ -485,11 +489,7 @@ fn an_interrupted_implicit_pull_by_run_leaves_nothing_and_ends_by_the_signal() {
 #[test]
 fn a_killed_pulls_directory_is_swept_and_a_running_ones_is_not() {
     crate::require_registry!();
-    let fx = Fixture::new();
-    fx.write_registries_conf("");
-    let v = Vigil::new().unwrap();
-    let server = FaultServer::start(stalled_layer);
-    let image = format!("{}/x:1", server.addr);
+    let (fx, v, _server, image) = stalled_pull_setup();
 
     let killed = spawn_vigil(&fx, &v, "pull", &[&image]);
     let dead_dir = wait_download(&v, &[]);
