@@ -8,7 +8,9 @@
 //! * `RUNTIME_BINARY`  – OCI runtime, default `/usr/sbin/runc`.
 //! * `VIGIL_TEST_ROOTFS` – busybox rootfs, default
 //!   `<workspace>/target/test-rootfs/busybox` (built by
-//!   `scripts/make-test-rootfs` on first use).
+//!   `scripts/make-test-rootfs` on first use). Containers run on it
+//!   read-only; one with bind mounts runs on a private copy
+//!   ([`private_rootfs`]), as runc leaves their mount points in its root.
 //!
 //! Tests that need a real container call [`skip_without_runtime`] and return
 //! early (printing the reason) when not root or when the runtime is missing.
