@@ -108,6 +108,11 @@ pub fn connect_running(
     };
     let driver = env.netavark(def.dns_enabled)?;
     let lock = env.lock()?;
+    if env.rootless {
+        // A container disconnected from every network holds no address:
+        // the shared namespace may have gone meanwhile.
+        super::rootless_netns::RootlessNetns::of(env).ensure(env)?;
+    }
     let ipam = env.ipam();
     let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
     let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
@@ -122,7 +127,12 @@ pub fn connect_running(
     let base = state.netavark.get_or_insert_with(|| netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: super::ports::for_netavark(&cfg.ports, has_ipv4),
+        // Rootless: ports go through the forwarder only.
+        port_mappings: if env.rootless {
+            Vec::new()
+        } else {
+            super::ports::for_netavark(&cfg.ports, has_ipv4)
+        },
         networks: Default::default(),
         network_info: Default::default(),
         dns_servers: Vec::new(),
@@ -233,6 +243,10 @@ pub fn disconnect_running(
     let attachment = state.attachments.get(&def.name).cloned();
     forget(state, &def.name, &nv);
     env.ipam().release_on(&def.name, ctr.id)?;
+    if env.rootless {
+        // Its last network: the shared namespace may be unused now.
+        super::rootless_netns::sweep(env);
+    }
     drop(lock);
     persist(state)?;
     Ok(attachment)

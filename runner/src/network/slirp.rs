@@ -83,6 +83,7 @@ pub fn setup(
             other.protocol, other.container_port
         )));
     }
+    check_tun()?;
     // Bind the host ports first: a refusal costs nothing to undo.
     let mut listeners = Vec::new();
     for (ctr_port, proto, ip, host_port) in super::ports::expanded(&cfg.ports) {
