@@ -468,3 +468,101 @@ fn rootless_shared_netns_survives_and_is_swept_after_kills() {
     r.ok(&["network", "rm", "knet"]);
     r.assert_clean();
 }
+
+/// The command line of the shared namespace's slirp4netns, its path shown
+/// as NETNS.
+fn slirp_argv(shared_prefix: &str) -> String {
+    let pid = processes_with(shared_prefix)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"/usr/bin/slirp4netns\0"))
+        })
+        .unwrap_or_else(|| panic!("no slirp4netns for {shared_prefix}"));
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    String::from_utf8_lossy(&argv)
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            if a.starts_with(shared_prefix) {
+                "NETNS"
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A user network of vigil next to one of rootless Podman 4.3.1, as the
+/// same user: the shared namespace's slirp4netns is started alike, a
+/// container's resolv.conf and /etc/hosts read alike (addresses and ids
+/// aside), and both namespaces go with their last container.
+#[test]
+fn rootless_user_network_matches_podman() {
+    let Some((r, image)) = setup_net("rootless_user_network_matches_podman") else {
+        return;
+    };
+    let Some(podman) = RootlessPodman::new(&r) else {
+        return;
+    };
+    let archive = match test_image_archive() {
+        Ok(a) => a.with_file_name("podman-docker.tar"),
+        Err(why) => return eprintln!("skipping: {why}"),
+    };
+    let copy = r.bin("podman-docker.tar");
+    std::fs::copy(&archive, &copy).expect("copy image");
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    podman.ok(&["load", "-q", "-i", copy.to_str().unwrap()]);
+    let pimage = "localhost/imp:1";
+
+    // Each side: a network, a server, a client; what the client sees.
+    let side = |run: &dyn Fn(&[&str]) -> String, img: &str| {
+        run(&["network", "create", "cmpnet"]);
+        let def: serde_json::Value =
+            serde_json::from_str(&run(&["network", "inspect", "cmpnet"])).unwrap();
+        let gw = def[0]["subnets"][0]["gateway"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut server = httpd_args(&["--name", "cmpa", "--network", "cmpnet"], img, "8080");
+        server.insert(1, "--pull=never");
+        let mut client = httpd_args(&["--name", "cmpb", "--network", "cmpnet"], img, "8081");
+        client.insert(1, "--pull=never");
+        run(&server);
+        let id = run(&client).trim().to_string();
+        let inspect: serde_json::Value = serde_json::from_str(&run(&["inspect", "cmpb"])).unwrap();
+        let ip = inspect[0]["NetworkSettings"]["Networks"]["cmpnet"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cat = |f: &str| run(&["exec", "cmpb", "/bin/busybox", "cat", f]);
+        let resolv = cat("/etc/resolv.conf").replace(&gw, "GW");
+        let hosts = cat("/etc/hosts")
+            .replace(&ip, "IP")
+            .replace(&id[..12], "ID");
+        (resolv, hosts)
+    };
+    let vigil_run = |a: &[&str]| {
+        let args: Vec<&str> = a.iter().copied().filter(|x| *x != "--pull=never").collect();
+        r.ok(&args)
+    };
+    let podman_run = |a: &[&str]| podman.ok(a);
+    let ours = side(&vigil_run, image);
+    let theirs = side(&podman_run, pimage);
+    assert_eq!(ours, theirs);
+    let vigil_shared = r.state().join("netns/rootless-netns").display().to_string();
+    let podman_shared = podman
+        .runtime_dir()
+        .join("netns/rootless-netns")
+        .display()
+        .to_string();
+    assert_eq!(slirp_argv(&vigil_shared), slirp_argv(&podman_shared));
+
+    r.ok(&["rm", "-f", "cmpa", "cmpb"]);
+    podman.ok(&["rm", "-f", "-t", "0", "cmpa", "cmpb"]);
+    assert_no_process(&vigil_shared, Duration::from_secs(10));
+    assert_no_process(&podman_shared, Duration::from_secs(10));
+    r.ok(&["network", "rm", "cmpnet"]);
+    podman.ok(&["network", "rm", "cmpnet"]);
+}

@@ -160,16 +160,15 @@ pub fn start(
         "--mtu=65520",
         "--enable-sandbox",
         "--enable-seccomp",
-        "-c",
     ]);
     let mut fds = Vec::new();
     if let Some(exit) = exit {
-        cmd.args(["-e", "3", "-r", "4"]);
+        cmd.args(["-c", "-e", "3", "-r", "4"]);
         fds.push(high_dup(exit)?);
     } else {
         // The shared namespace of rootless bridge networks, as rootless
         // Podman starts it (IPv6 too, for networks with an IPv6 subnet).
-        cmd.args(["--enable-ipv6", "-r", "3"]);
+        cmd.args(["--enable-ipv6", "-c", "-r", "3"]);
     }
     fds.push(ready_w);
     cmd.arg("--netns-type=path")

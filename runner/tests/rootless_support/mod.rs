@@ -272,3 +272,120 @@ impl Drop for Rootless {
         }
     }
 }
+
+/// Rootless Podman as the same test user, for comparisons: its own
+/// configuration (runc, vfs storage, no registries), runtime directory and
+/// store under the test's directory, never the user's or Podman's defaults.
+/// Dropping it removes its containers and networks and ends its pause
+/// process.
+pub struct RootlessPodman<'a> {
+    pub user: &'a Rootless,
+    pub dir: PathBuf,
+}
+
+impl<'a> RootlessPodman<'a> {
+    /// None (with the reason printed) where podman is not installed.
+    pub fn new(user: &'a Rootless) -> Option<RootlessPodman<'a>> {
+        if e2e_support::which("podman").is_none() {
+            eprintln!("podman not installed: no comparison");
+            return None;
+        }
+        let dir = user.dir.path().join("podman");
+        for sub in ["", "home", "run", "store", "runroot", "tmp"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).unwrap();
+            std::os::unix::fs::chown(&p, Some(user.uid), Some(user.gid)).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let d = dir.display();
+        let files = [
+            (
+                "storage.conf",
+                format!(
+                    "[storage]\ndriver = \"vfs\"\ngraphroot = \"{d}/store\"\nrunroot = \"{d}/runroot\"\n"
+                ),
+            ),
+            (
+                "containers.conf",
+                format!(
+                    "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
+                     [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n\
+                     events_logger = \"none\"\ntmp_dir = \"{d}/tmp\"\n"
+                ),
+            ),
+            ("registries.conf", "unqualified-search-registries = []\n".into()),
+        ];
+        for (name, body) in files {
+            fs::write(dir.join(name), body).unwrap();
+            fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        Some(RootlessPodman { user, dir })
+    }
+
+    /// `$XDG_RUNTIME_DIR` of this Podman.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("podman");
+        c.args(args)
+            .env_clear()
+            .env("HOME", self.dir.join("home"))
+            .env("USER", user_name())
+            .env("LOGNAME", user_name())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .env("XDG_CONFIG_HOME", self.dir.join("home/.config"))
+            .env("XDG_DATA_HOME", self.dir.join("home/.local/share"))
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"))
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                self.dir.join("registries.conf"),
+            )
+            .env("TMPDIR", self.dir.join("tmp"))
+            .current_dir(self.dir.join("home"))
+            .uid(self.user.uid)
+            .gid(self.user.gid);
+        c
+    }
+
+    /// Run podman as the user, bounded by 90 s.
+    pub fn run(&self, args: &[&str]) -> Output {
+        e2e_support::run_bounded(&mut self.command(args), b"", Duration::from_secs(90))
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Podman's pause process (it holds its user namespace): its pid file
+    /// is in the engine's `tmp_dir`, set in our containers.conf.
+    fn pause_pid(&self) -> Option<i32> {
+        [
+            self.dir.join("tmp/pause.pid"),
+            self.runtime_dir().join("libpod/tmp/pause.pid"),
+        ]
+        .iter()
+        .find_map(|f| fs::read_to_string(f).ok()?.trim().parse().ok())
+    }
+}
+
+impl Drop for RootlessPodman<'_> {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-a", "-f", "-t", "0"]);
+        let _ = self.run(&["network", "prune", "-f"]);
+        if let Some(pid) = self.pause_pid() {
+            // SAFETY: killing this Podman's own pause process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
