@@ -319,7 +319,16 @@ impl<'a> RootlessPodman<'a> {
             fs::write(dir.join(name), body).unwrap();
             fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o644)).unwrap();
         }
-        Some(RootlessPodman { user, dir })
+        let podman = RootlessPodman { user, dir };
+        let out = podman.run(&["info", "--format", "{{.Store.GraphDriverName}}"]);
+        if !out.status.success() || text(&out.stdout).trim() != "vfs" {
+            eprintln!(
+                "rootless podman does not work here: no comparison: {}",
+                text(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(podman)
     }
 
     /// `$XDG_RUNTIME_DIR` of this Podman.
