@@ -465,6 +465,42 @@ fn rootless_shared_netns_survives_and_is_swept_after_kills() {
     assert_no_process(&aardvark_cfg, Duration::from_secs(10));
     assert!(!shared.exists(), "{shared_text} left");
     assert_no_allocation(&r);
+
+    // A container that ends on its own (the monitor's exit command tears it
+    // down) and a `run --rm` take the namespace along too.
+    r.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k4",
+        "--network",
+        "knet",
+        "--entrypoint",
+        "/bin/busybox",
+        image,
+        "true",
+    ]);
+    r.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "knet",
+        "--entrypoint",
+        "/bin/busybox",
+        image,
+        "true",
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while shared.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{shared_text} left after the containers ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_no_process(&shared_text, Duration::from_secs(10));
+    assert_no_allocation(&r);
+    r.ok(&["rm", "k4"]);
     r.ok(&["network", "rm", "knet"]);
     r.assert_clean();
 }
