@@ -18,10 +18,6 @@ const T: Duration = Duration::from_secs(60);
 
 const CAT_SCRIPT: &str = "cat && echo 'Container stopped!'";
 
-fn s(x: &str) -> String {
-    x.to_string()
-}
-
 /// Launch (pid message checked), connect a client, start the container.
 fn launch_attach_start(c: &mut Container) -> (i32, AttachClient) {
     let l = c.launch();
@@ -89,15 +85,13 @@ fn without_stdin_cat_sees_eof_at_once_and_input_is_dropped() {
     client.send(b"dropped input\n");
     let out = client.read_to_eof(T);
     assert_eq!(show(&out.stdout), show(b"Container stopped!\nend\n"));
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    let recs = parse_k8s_log(&c.read_log());
-    assert_eq!(
-        triples(&recs),
-        vec![
-            (s("stdout"), 'F', s("Container stopped!")),
-            (s("stdout"), 'F', s("end"))
-        ]
+    c.expect_exit_and_log(
+        b"0",
+        &[
+            ("stdout", 'F', "Container stopped!"),
+            ("stdout", 'F', "end"),
+        ],
+        T,
     );
 }
 
@@ -250,21 +244,9 @@ fn no_replay_for_late_clients() {
     if skip_without_runtime("no_replay_for_late_clients") {
         return;
     }
-    let trig = tempdir("attach-trig");
-    let mounts = [BindMount {
-        source: trig.path().to_path_buf(),
-        destination: "/trigger".into(),
-        readonly: true,
-    }];
-    let mut c = Container::with_mounts(
-        "attach-late",
-        &[
-            "sh",
-            "-c",
-            "echo early; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo late",
-        ],
-        &mounts,
-    );
+    let trig = Trigger::new();
+    let script = format!("echo early; {WAIT_FOR_TRIGGER}; echo late");
+    let mut c = Container::with_mounts("attach-late", &["sh", "-c", &script], &trig.mounts());
     let l = c.launch();
     l.expect_pid("data");
     c.start();
@@ -272,7 +254,7 @@ fn no_replay_for_late_clients() {
     let client = AttachClient::connect_or_panic(&c.attach_path());
     // Give the monitor a moment to accept the connection before output comes.
     std::thread::sleep(Duration::from_millis(300));
-    fs::write(trig.path().join("go"), b"").unwrap();
+    trig.fire();
     let out = client.read_to_eof(T);
     assert_eq!(
         show(&out.stdout),

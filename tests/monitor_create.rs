@@ -374,3 +374,47 @@ fn attach_socket_and_fifos_exist_when_pid_is_reported() {
     );
     assert!(c.bundle.join("ctl").exists(), "ctl is not removed");
 }
+
+/// A bind mount onto a directory the busybox tree lacks runs on a private
+/// copy of the tree: runc's mount-point directory lands in the copy, and the
+/// shared tree (which other suites copy and compare) keeps its entries.
+#[test]
+fn bind_mount_points_stay_out_of_the_shared_rootfs() {
+    if skip_without_runtime("bind_mount_points_stay_out_of_the_shared_rootfs") {
+        return;
+    }
+    let name = format!("vigil-mountpoint-{}", std::process::id());
+    let entries = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = entries(&rootfs());
+    let src = tempdir("mountpoint-src");
+    fs::write(src.path().join("marker"), b"seen\n").unwrap();
+    let mounts = [BindMount {
+        source: src.path().to_path_buf(),
+        destination: format!("/{name}"),
+        readonly: true,
+    }];
+    let mut c = Container::with_mounts(
+        "mountpoint-private",
+        &["cat", &format!("/{name}/marker")],
+        &mounts,
+    );
+    let (_, code) = c.run_to_exit(T);
+    assert_eq!(code, b"0", "exit status; log {}", show(&c.read_log()));
+    assert!(
+        String::from_utf8_lossy(&c.read_log()).contains("seen"),
+        "the bind mount was visible: {}",
+        show(&c.read_log())
+    );
+    assert!(
+        c.root().join("rootfs").join(&name).is_dir(),
+        "runc made its mount point in the container's private copy"
+    );
+    assert_eq!(entries(&rootfs()), before, "shared rootfs entries changed");
+}

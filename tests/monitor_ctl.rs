@@ -180,41 +180,23 @@ fn stty_size_in_container_after_resize() {
         return;
     }
     // 10-ctrl.bats: the container waits for a file, then runs `stty size`.
-    let trig = tempdir("ctl-trig");
-    let mounts = [BindMount {
-        source: trig.path().to_path_buf(),
-        destination: "/trigger".into(),
-        readonly: true,
-    }];
-    let mut c = tty_container(
-        "ctl-stty",
-        &[
-            "sh",
-            "-c",
-            "while [ ! -e /trigger/go ]; do sleep 0.05; done; stty size",
-        ],
-        &mounts,
-    );
+    let trig = Trigger::new();
+    let script = format!("{WAIT_FOR_TRIGGER}; stty size");
+    let mut c = tty_container("ctl-stty", &["sh", "-c", &script], &trig.mounts());
     let l = c.launch();
     l.expect_pid("data");
     c.start();
     c.write_ctl(b"1 0010 0020\n");
-    fs::write(trig.path().join("go"), b"").unwrap();
+    trig.fire();
     c.expect_exit_and_log(b"0", &[("stdout", 'F', "10 20\r")], T);
 }
 
 // --- log reopen (type 2) ------------------------------------------------------------
 
 /// A non-terminal container: `echo before`, wait for /trigger/go, `echo after`.
-fn reopen_container(name: &str, trig: &tempfile::TempDir, before: &str, after: &str) -> Container {
-    let mounts = [BindMount {
-        source: trig.path().to_path_buf(),
-        destination: "/trigger".into(),
-        readonly: true,
-    }];
-    let script =
-        format!("echo '{before}'; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo '{after}'");
-    Container::with_mounts(name, &["sh", "-c", &script], &mounts)
+fn reopen_container(name: &str, trig: &Trigger, before: &str, after: &str) -> Container {
+    let script = format!("echo '{before}'; {WAIT_FOR_TRIGGER}; echo '{after}'");
+    Container::with_mounts(name, &["sh", "-c", &script], &trig.mounts())
 }
 
 #[test]
@@ -222,7 +204,7 @@ fn reopen_recreates_a_removed_log() {
     if skip_without_runtime("reopen_recreates_a_removed_log") {
         return;
     }
-    let trig = tempdir("ctl-trig");
+    let trig = Trigger::new();
     let mut c = reopen_container("ctl-reopen", &trig, "before", "after");
     let l = c.launch();
     l.expect_pid("data");
@@ -246,7 +228,7 @@ fn reopen_recreates_a_removed_log() {
         fs::metadata(&c.log_path).unwrap().permissions().mode() & 0o777,
         0o640
     );
-    fs::write(trig.path().join("go"), b"").unwrap();
+    trig.fire();
     c.expect_exit_and_log(b"0", &[("stdout", 'F', "after")], T);
 }
 
@@ -255,7 +237,7 @@ fn reopen_with_log_rotate_moves_old_output_to_dot_1() {
     if skip_without_runtime("reopen_with_log_rotate_moves_old_output_to_dot_1") {
         return;
     }
-    let trig = tempdir("ctl-trig");
+    let trig = Trigger::new();
     let mut c = reopen_container("ctl-rotate", &trig, "before rotation", "after rotation");
     c.extra_args = vec!["--log-rotate".into()];
     let l = c.launch();
@@ -272,7 +254,7 @@ fn reopen_with_log_rotate_moves_old_output_to_dot_1() {
         "no {} after `2 1 1`",
         rotated.display()
     );
-    fs::write(trig.path().join("go"), b"").unwrap();
+    trig.fire();
     assert_eq!(c.wait_exit_file(T), b"0");
     c.wait_conmon_exit(T);
     assert_eq!(
@@ -291,21 +273,9 @@ fn reopen_in_terminal_mode_keeps_logging() {
         return;
     }
     // 10-ctrl.bats variant: terminal container, log removed, `2 1 1`.
-    let trig = tempdir("ctl-trig");
-    let mounts = [BindMount {
-        source: trig.path().to_path_buf(),
-        destination: "/trigger".into(),
-        readonly: true,
-    }];
-    let mut c = tty_container(
-        "ctl-reopen-tty",
-        &[
-            "sh",
-            "-c",
-            "echo before; while [ ! -e /trigger/go ]; do sleep 0.05; done; echo after",
-        ],
-        &mounts,
-    );
+    let trig = Trigger::new();
+    let script = format!("echo before; {WAIT_FOR_TRIGGER}; echo after");
+    let mut c = tty_container("ctl-reopen-tty", &["sh", "-c", &script], &trig.mounts());
     let l = c.launch();
     l.expect_pid("data");
     c.start();
@@ -313,6 +283,6 @@ fn reopen_in_terminal_mode_keeps_logging() {
     fs::remove_file(&c.log_path).unwrap();
     c.write_ctl(b"2 1 1\n");
     assert!(wait_for(T, || c.log_path.exists()), "log not recreated");
-    fs::write(trig.path().join("go"), b"").unwrap();
+    trig.fire();
     c.expect_exit_and_log(b"0", &[("stdout", 'F', "after\r")], T);
 }

@@ -54,15 +54,10 @@ fn onlcr_output_to_log_and_clients_as_stdout() {
     // Everything from the tty is stream 2, with \r\n.
     assert_eq!(show(&out.stdout), show(b"hi\r\nerr\r\n"));
     assert_eq!(show(&out.stderr), show(b""));
-    assert_eq!(c.wait_exit_file(T), b"0");
-    c.wait_conmon_exit(T);
-    let recs = parse_k8s_log(&c.read_log());
-    assert_eq!(
-        triples(&recs),
-        vec![
-            (s("stdout"), 'F', s("hi\r")),
-            (s("stdout"), 'F', s("err\r"))
-        ]
+    c.expect_exit_and_log(
+        b"0",
+        &[("stdout", 'F', "hi\r"), ("stdout", 'F', "err\r")],
+        T,
     );
 }
 

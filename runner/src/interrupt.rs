@@ -3,9 +3,10 @@
 //! cleans up (build containers killed and removed, mounts undone, partial
 //! downloads deleted) instead of dying halfway. Nothing is tagged or stored.
 //!
-//! The handlers stay installed for the rest of the process (signal-hook
-//! cannot put the default action back), so only commands whose process ends
-//! with the operation install them; a second signal during the cleanup does
+//! The handlers of [`Interrupt::install`] stay installed for the rest of
+//! the process (signal-hook cannot put the default action back), so only
+//! commands whose process ends with the operation install them (the others
+//! use [`Interrupt::during`]); a second signal during the cleanup does
 //! not cut it short either. At the end, [`Interrupt::exit_as_signalled`]
 //! ends vigil by the signal that arrived, as Podman (killed by it) ends.
 
@@ -33,6 +34,54 @@ impl Interrupt {
             let _ = signal_hook::flag::register(sig, Arc::clone(&it.stop));
         }
         it
+    }
+
+    /// Runs `op` with SIGINT and SIGTERM noted in the returned flags instead
+    /// of acting, and leaves the signals' dispositions as they were: for an
+    /// operation (the pull of `vigil run`) that a longer-running part of the
+    /// same process follows, whose signals must behave as before.
+    ///
+    /// The two signals are blocked in this thread (and so in the threads
+    /// `op` starts) and taken by a watcher thread with `sigtimedwait`; the
+    /// previous mask comes back afterwards. A signal arriving between the
+    /// watcher's end and that is delivered then, as if `op` had finished
+    /// first. Call [`Interrupt::exit_as_signalled`] after `during` returned
+    /// (inside `op` the signal it raises would stay blocked).
+    pub fn during<T>(op: impl FnOnce(&Interrupt) -> T) -> T {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGINT);
+        set.add(Signal::SIGTERM);
+        let mut old = SigSet::empty();
+        // Fails only for an invalid `how`.
+        let _ =
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
+        let it = Interrupt::default();
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (it, done) = (it.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let wait = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 100_000_000,
+                };
+                while !done.load(Ordering::SeqCst) {
+                    // SAFETY: `set` and `wait` are valid for the call; no
+                    // siginfo is asked for.
+                    let sig =
+                        unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &wait) };
+                    if sig > 0 {
+                        it.signal.store(sig as usize, Ordering::SeqCst);
+                        it.stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            })
+        };
+        let result = op(&it);
+        done.store(true, Ordering::SeqCst);
+        let _ = watcher.join();
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        result
     }
 
     /// Has a signal asked the operation to stop?

@@ -17,30 +17,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use e2e_support::{manifest, text, Podman, Vigil};
+use e2e_support::{make_busybox_rootfs, manifest, sha256_hex, text, vigil_or_skip, Podman, Vigil};
 
 const BASE: &str = "localhost/busybox:latest";
 
 /// A docker-archive named `BASE` of a busybox rootfs made for this test in
-/// `dir` by scripts/make-test-rootfs. Not the shared
-/// `target/test-rootfs/busybox`: other suites run containers directly on
-/// that tree, and runc leaves their missing mount points in it (the
-/// monitor's `/out`, `/ctl`, `/trigger`), which would then be part of the
-/// base image (stage 1's `RUN mkdir /out` failed with "File exists" after
-/// tests/monitor_ratelimit.rs had run).
+/// `dir` by scripts/make-test-rootfs, not the shared
+/// `target/test-rootfs/busybox`: the base image must have exactly the
+/// script's entries, and a tree other suites run containers on could gain
+/// some (runc makes missing mount points in the root it is given; stage 1's
+/// `RUN mkdir /out` once failed with "File exists" that way).
 fn busybox_archive(dir: &Path) -> Option<PathBuf> {
     let rootfs = dir.join("busybox-rootfs");
-    let made = Command::new("bash")
-        .arg(e2e_support::workspace().join("scripts/make-test-rootfs"))
-        .arg(&rootfs)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .ok()?
-        .success();
-    if !made {
-        return None;
-    }
-    if !rootfs.join("bin/busybox").is_file() {
+    if !make_busybox_rootfs(&rootfs) {
         return None;
     }
     let img = dir.join("img");
@@ -88,11 +77,6 @@ fn busybox_archive(dir: &Path) -> Option<PathBuf> {
     ok.then_some(archive)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 struct Setup {
     vigil: Vigil,
     podman: Option<Podman>,
@@ -100,13 +84,7 @@ struct Setup {
 }
 
 fn setup(test: &str, with_podman: bool) -> Option<Setup> {
-    let vigil = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
+    let vigil = vigil_or_skip(test)?;
     let dir = tempfile::Builder::new()
         .prefix("vigil-build-")
         .tempdir()
@@ -1207,6 +1185,24 @@ fn timestamp_squash_all_and_platform_match_podman() {
     let err = text(&out.stderr);
     assert!(
         err.contains(&format!("--platform {other}")) && err.contains(&host),
+        "{err}"
+    );
+    assert!(!text(&s.vigil.run(&["images"]).stdout).contains("wrong-arch"));
+    // A list (Podman: one image per platform and a manifest list): only
+    // this machine's platform in it builds; another is named with the flag.
+    let out = vigil_build(
+        &s.vigil,
+        &["--platform", &format!("{host},{host}"), "-q", c],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = format!("{host},{other}");
+    let out = vigil_build(&s.vigil, &["--platform", &list, "-t", "wrong-arch", c]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("--platform {other}"))
+            && err.contains(&format!("--platform {list}"))
+            && err.contains("manifest list"),
         "{err}"
     );
     assert!(!text(&s.vigil.run(&["images"]).stdout).contains("wrong-arch"));

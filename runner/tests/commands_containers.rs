@@ -14,7 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use e2e_support::{
-    rootfs_tar, run_bounded, text, vigil_with_busybox_image as setup, Vigil, BUSYBOX_IMAGE,
+    podman_or_skip, rootfs_tar, run_bounded, text, vigil_with_busybox_image as setup, Vigil,
+    BUSYBOX_IMAGE,
 };
 
 const IMAGE: &str = BUSYBOX_IMAGE;
@@ -39,13 +40,7 @@ fn fails(v: &Vigil, args: &[&str], message: &str) {
 /// same image, for side-by-side comparisons.
 fn setup_with_podman(test: &str) -> Option<(Vigil, e2e_support::Podman)> {
     let (v, rootfs) = setup(test)?;
-    let podman = match e2e_support::Podman::new("vfs") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
+    let podman = podman_or_skip(test, "vfs")?;
     let imported = run_bounded(
         &mut podman.command(&["import", "-q", "-", "localhost/bb"]),
         &rootfs_tar(&rootfs),

@@ -14,8 +14,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use e2e_support::{
-    run_bounded, text, vigil_and_busybox_rootfs, vigil_with_busybox_image as setup, which,
-    workspace, Podman, Vigil, BUSYBOX_IMAGE,
+    podman_or_skip, run_bounded, text, vigil_and_busybox_rootfs, vigil_with_busybox_image as setup,
+    which, workspace, Vigil, BUSYBOX_IMAGE,
 };
 
 const IMAGE: &str = BUSYBOX_IMAGE;
@@ -203,12 +203,8 @@ fn podman_loads_what_vigil_saves() {
     let Some((v, _)) = setup(test) else {
         return;
     };
-    let podman = match Podman::new("vfs") {
-        Ok(p) => p,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return;
-        }
+    let Some(podman) = podman_or_skip(test, "vfs") else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     for format in ["docker-archive", "oci-archive"] {

@@ -53,14 +53,7 @@ impl Lifecycle {
             self.runroot().join("containers"),
             self.root().join("containers"),
         ] {
-            let left: Vec<_> = std::fs::read_dir(&d)
-                .map(|e| {
-                    e.filter_map(|e| e.ok())
-                        .map(|e| e.file_name())
-                        .filter(|n| n != ".lock")
-                        .collect()
-                })
-                .unwrap_or_default();
+            let left = e2e_support::entries_but_lock(&d);
             assert!(left.is_empty(), "left in {}: {left:?}", d.display());
         }
     }

@@ -17,7 +17,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_support::{run_bounded, text, which, Vigil};
+use e2e_support::{run_bounded, text, vigil_or_skip, which};
 
 /// A containers.conf with a key vigil does not know: a warning at start-up.
 fn conf_with_unknown_key(dir: &std::path::Path) -> std::path::PathBuf {
@@ -35,9 +35,8 @@ fn warn_lines(stderr: &str) -> Vec<&str> {
 
 #[test]
 fn warnings_are_logrus_lines_filtered_by_log_level() {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => return eprintln!("skipping: {why}"),
+    let Some(v) = vigil_or_skip("warnings_are_logrus_lines_filtered_by_log_level") else {
+        return;
     };
     let conf = conf_with_unknown_key(v.dir.path());
     let shown = run_bounded(
@@ -65,9 +64,8 @@ fn warnings_are_logrus_lines_filtered_by_log_level() {
 
 #[test]
 fn debug_level_names_the_command_and_the_runtime_calls() {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => return eprintln!("skipping: {why}"),
+    let Some(v) = vigil_or_skip("debug_level_names_the_command_and_the_runtime_calls") else {
+        return;
     };
     let out = v.run(&["--log-level", "debug", "images"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -103,9 +101,8 @@ fn debug_level_names_the_command_and_the_runtime_calls() {
 
 #[test]
 fn syslog_gets_what_stderr_shows() {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => return eprintln!("skipping: {why}"),
+    let Some(v) = vigil_or_skip("syslog_gets_what_stderr_shows") else {
+        return;
     };
     if which("unshare").is_none() {
         return eprintln!("skipping: unshare (util-linux) not found");

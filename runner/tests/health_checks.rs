@@ -18,7 +18,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e_support::{test_images, text, vigil_and_busybox_rootfs, Podman, Vigil};
+use e2e_support::{podman_or_skip, test_images, text, vigil_and_busybox_rootfs, Vigil};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -507,9 +507,8 @@ fn config_health_and_ps_match_podman() {
     let Some((v, _)) = setup("config_health_and_ps_match_podman") else {
         return;
     };
-    let podman = match Podman::new("vfs") {
-        Ok(p) => p,
-        Err(why) => return eprintln!("skipping config_health_and_ps_match_podman: {why}"),
+    let Some(podman) = podman_or_skip("config_health_and_ps_match_podman", "vfs") else {
+        return;
     };
     let images = match test_images() {
         Ok(d) => d,

@@ -36,8 +36,7 @@ fn rootless_published_port_and_teardown() {
     let Some((r, image)) = setup_net("rootless_published_port_and_teardown") else {
         return;
     };
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
+    let (port, publish) = loopback_publish("8080");
     let id = r
         .ok(&httpd_args(
             &["--name", "rweb", "-p", &publish],
@@ -116,8 +115,7 @@ fn rootless_udp_port_is_forwarded() {
         eprintln!("skipping rootless_udp_port_is_forwarded: no /usr/bin/python3 to serve UDP");
         return;
     }
-    let port = free_port();
-    let publish = format!("127.0.0.1:{port}:9000/udp");
+    let (port, publish) = loopback_publish("9000/udp");
     r.ok(&[
         "run",
         "-d",
@@ -203,4 +201,20 @@ fn rootless_privileged_port_is_refused_with_the_hint() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
     assert!(processes_with(&netns.display().to_string()).is_empty());
+    // No bridge networks rootless: connecting the slirp4netns container to
+    // one is refused in Podman 4.3.1's words, and so is running on one.
+    let args = ["network", "connect", "vigil", "priv"];
+    assert_exit(
+        &r.run(&args),
+        125,
+        "\"slirp4netns\" is not supported: invalid network mode",
+        &args,
+    );
+    let out = r.run(&["run", "--rm", "--network", "vigil", image, "true"]);
+    assert_exit(
+        &out,
+        125,
+        "--network vigil: rootless vigil has no bridge networks",
+        &"run --network vigil",
+    );
 }

@@ -21,11 +21,11 @@
 
 mod e2e_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use e2e_support::{
-    built, diff, e2e_images, manifest, test_images, text, Compare, Manifest, Podman, Vigil,
+    diff, e2e_image_file, manifest, test_images, text, vigil_or_skip, Compare, Manifest, Podman,
 };
 use vigil_runner::container::record::RootfsSource;
 use vigil_runner::container::rootfs;
@@ -100,9 +100,8 @@ fn podman_view(driver: &str, archive: &str, name: &str) -> Result<Manifest, Stri
 /// load the image (a hard link to a lower-layer file), vigil's overlay view
 /// is compared with the vfs one, except for `overlay_exceptions` paths.
 fn check(test: &str, archive: &Path, name: &str, overlay_exceptions: &[&str]) {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => return eprintln!("skipping {test}: {why}"),
+    let Some(v) = vigil_or_skip(test) else {
+        return;
     };
     let archive_s = archive.to_str().expect("utf-8 path");
     // Anything unpacked from here on that has a newer mtime got it from the unpacking.
@@ -171,20 +170,6 @@ fn check(test: &str, archive: &Path, name: &str, overlay_exceptions: &[&str]) {
     assert!(failures.is_empty(), "{failures}");
 }
 
-fn e2e_image(test: &str, base: &str, file: &str) -> Option<PathBuf> {
-    match e2e_images() {
-        Ok(dir) if built(&dir, base) => Some(dir.join(file)),
-        Ok(dir) => {
-            eprintln!("skipping {test}: {base} not built in {}", dir.display());
-            None
-        }
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            None
-        }
-    }
-}
-
 #[test]
 fn parity_umoci_multi_whiteouts_opaque_cross_layer_hardlink() {
     let test = "parity_umoci_multi_whiteouts_opaque_cross_layer_hardlink";
@@ -197,7 +182,7 @@ fn parity_umoci_multi_whiteouts_opaque_cross_layer_hardlink() {
 #[test]
 fn parity_podman_build_oci_archive() {
     let test = "parity_podman_build_oci_archive";
-    if let Some(a) = e2e_image(test, "built", "built-oci.tar") {
+    if let Some(a) = e2e_image_file(test, "built", "built-oci.tar") {
         check(test, &a, "localhost/e2e-built:1", &[]);
     }
 }
@@ -205,7 +190,7 @@ fn parity_podman_build_oci_archive() {
 #[test]
 fn parity_churn_deletions_across_layers() {
     let test = "parity_churn_deletions_across_layers";
-    if let Some(a) = e2e_image(test, "churn", "churn-docker.tar") {
+    if let Some(a) = e2e_image_file(test, "churn", "churn-docker.tar") {
         check(test, &a, "localhost/e2e-churn:1", &[]);
     }
 }
@@ -213,7 +198,7 @@ fn parity_churn_deletions_across_layers() {
 #[test]
 fn parity_debian_minbase() {
     let test = "parity_debian_minbase";
-    if let Some(a) = e2e_image(test, "minbase", "minbase-docker.tar") {
+    if let Some(a) = e2e_image_file(test, "minbase", "minbase-docker.tar") {
         let kind = std::fs::read(a.parent().unwrap().join("MINBASE_KIND")).unwrap_or_default();
         eprintln!("{test}: minbase image is {}", text(&kind).trim());
         check(test, &a, "localhost/e2e-minbase:1", &[]);

@@ -274,6 +274,9 @@ store) printf '%s' "$server" > "$d/stored.json"
      mv "$d/stored.json" "$d/store/$s" ;;
 erase) [ -f "$d/store/$server" ] || {{ echo "credentials not found in native keychain"; exit 1; }}
      rm "$d/store/$server" ;;
+list) sep=; printf '{{'
+     for f in "$d"/store/*; do [ -f "$f" ] || continue; printf '%s"%s":"alice"' "$sep" "${{f##*/}}"; sep=,; done
+     printf '}}' ;;
 *) exit 2 ;;
 esac
 "#,
@@ -404,7 +407,9 @@ fn credential_helpers_serve_pull_login_and_logout() {
     assert!(!helper.join("store").join(&a).exists());
     let out = run(&["logout", &a], b"");
     assert_failed(&out, &format!("not logged into {a}"));
-    // logout -a asks the helpers of credHelpers to forget their registries.
+    // logout -a asks the helpers of credHelpers to forget their registries
+    // and empties `auths` and `credHelpers`, leaving the file Podman 4.3.1
+    // leaves (compared as JSON when Podman is here).
     let out = login_alice();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(helper.join("store").join(&a).exists());
@@ -413,6 +418,49 @@ fn credential_helpers_serve_pull_login_and_logout() {
         "Removed login credentials for all registries\n"
     );
     assert!(!helper.join("store").join(&a).exists());
+    let file_json = || -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(&auth).unwrap()).unwrap()
+    };
+    assert_eq!(file_json(), serde_json::json!({"auths": {}}));
+    if let Ok(podman) = registry_support::e2e_support::Podman::new("vfs") {
+        fs::write(&auth, &with_helper).unwrap();
+        fs::write(helper.join("store").join(&a), answer(PASSWORD)).unwrap();
+        let mut c = podman.command(&["logout", "-a"]);
+        c.env("REGISTRY_AUTH_FILE", &auth).env("PATH", &path);
+        let out = registry_support::run_bounded(&mut c, b"", std::time::Duration::from_secs(60));
+        assert_eq!(out.status.code(), Some(0), "podman: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            "Removed login credentials for all registries\n"
+        );
+        assert!(!helper.join("store").join(&a).exists());
+        assert_eq!(
+            file_json(),
+            serde_json::json!({"auths": {}}),
+            "podman's file"
+        );
+    }
+
+    // With a credsStore (Docker's key; Podman ignores it), logout -a also
+    // has that helper forget every server it lists; the key stays.
+    let with_store = "{\"auths\":{},\"credsStore\":\"vigiltest\"}";
+    fs::write(&auth, with_store).unwrap();
+    let out = login_alice();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::read_to_string(&auth).unwrap(), with_store);
+    let other = helper.join("store").join("other.example:5000");
+    fs::write(&other, answer(PASSWORD).replace(&a, "other.example:5000")).unwrap();
+    assert!(helper.join("store").join(&a).exists());
+    assert_eq!(
+        text(&run(&["logout", "-a"], b"").stdout),
+        "Removed login credentials for all registries\n"
+    );
+    assert!(!helper.join("store").join(&a).exists());
+    assert!(!other.exists(), "a listed server stayed in the credsStore");
+    assert_eq!(
+        file_json(),
+        serde_json::json!({"auths": {}, "credsStore": "vigiltest"})
+    );
 
     // credsStore serves every registry the file does not name otherwise.
     fs::write(&auth, "{\"auths\":{},\"credsStore\":\"vigiltest\"}").unwrap();
@@ -436,7 +484,8 @@ fn credential_helpers_serve_pull_login_and_logout() {
     let argv = fs::read_to_string(helper.join("argv.log")).unwrap();
     assert!(!argv.contains(PASSWORD));
     assert!(
-        argv.lines().all(|l| ["get", "store", "erase"].contains(&l)),
+        argv.lines()
+            .all(|l| ["get", "store", "erase", "list"].contains(&l)),
         "{argv}"
     );
     assert!(argv.lines().any(|l| l == "store") && argv.lines().any(|l| l == "erase"));

@@ -29,9 +29,9 @@ fn blob_file(reg: &Registry, digest: &str) -> PathBuf {
 }
 
 /// Nothing of a failed pull is left in the store: no image, no layer, no
-/// temporary file.
+/// temporary file. (The directories are read before vigil runs again: its
+/// store would sweep what a dead pull left in `tmp`.)
 fn assert_store_empty(fx: &Fixture, v: &Vigil) {
-    assert_eq!(fx.ok(v, &["images", "-q"]), "");
     for dir in ["layers", "tmp", "images"] {
         let path: &Path = &v.root().join(dir);
         let left: Vec<_> = fs::read_dir(path)
@@ -39,6 +39,7 @@ fn assert_store_empty(fx: &Fixture, v: &Vigil) {
             .unwrap_or_default();
         assert!(left.is_empty(), "{dir} not empty: {left:?}");
     }
+    assert_eq!(fx.ok(v, &["images", "-q"]), "");
 }
 
 #[test]
@@ -400,55 +401,119 @@ fn stalled_layer(line: &str) -> String {
     })
 }
 
-/// SIGINT while a layer downloads: the pull stops, deletes what it had
-/// downloaded, and vigil ends by the signal, as Podman (killed by it) ends.
-#[test]
-fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
+/// `vigil ARGS` (with `--tls-verify=false` after the command), output piped.
+fn spawn_vigil(fx: &Fixture, v: &Vigil, command: &str, args: &[&str]) -> std::process::Child {
+    let mut all = vec![command, "--tls-verify=false"];
+    all.extend_from_slice(args);
+    fx.vigil(v, &all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (≤ 60 s) until a pull directory under `<store>/tmp` other than
+/// those in `known` holds a layer being downloaded; returns that directory.
+fn wait_download(v: &Vigil, known: &[PathBuf]) -> PathBuf {
+    let tmp = v.root().join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| !known.contains(p) && p.join("layer-0").exists());
+        if let Some(dir) = found {
+            return dir;
+        }
+        assert!(Instant::now() < deadline, "the layer download never began");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to `child` and waits (≤ 60 s) for its end, which must be
+/// by that signal.
+fn signal_and_expect_death(child: std::process::Child, signal: i32, what: &str) {
     use std::os::unix::process::ExitStatusExt;
-    crate::require_registry!();
+    // SAFETY: kill(2) on our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let out = registry_support::e2e_support::wait_bounded(child, Duration::from_secs(60), what);
+    assert_eq!(
+        out.status.signal(),
+        Some(signal),
+        "{what}: {:?}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+}
+
+/// A fixture, a vigil, and the [`stalled_layer`] registry with the name of
+/// its image.
+fn stalled_pull_setup() -> (Fixture, Vigil, FaultServer, String) {
     let fx = Fixture::new();
     fx.write_registries_conf("");
     let v = Vigil::new().unwrap();
     let server = FaultServer::start(stalled_layer);
-    let child = fx
-        .vigil(
-            &v,
-            &[
-                "pull",
-                "--tls-verify=false",
-                &format!("{}/x:1", server.addr),
-            ],
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The layer's download has begun once its temporary file exists.
-    let tmp = v.root().join("tmp");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let downloading = || {
-        fs::read_dir(&tmp)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|pull| pull.path().join("layer-0").exists())
-    };
-    while !downloading() {
-        assert!(Instant::now() < deadline, "the layer download never began");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = registry_support::e2e_support::wait_bounded(child, Duration::from_secs(60), "pull");
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGINT),
-        "{:?}\n{}",
-        out.status,
-        text(&out.stderr)
-    );
+    let image = format!("{}/x:1", server.addr);
+    (fx, v, server, image)
+}
+
+/// SIGINT while a layer downloads: the pull stops, deletes what it had
+/// downloaded, and vigil ends by the signal, as Podman (killed by it) ends.
+#[test]
+fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
+    crate::require_registry!();
+    let (fx, v, _server, image) = stalled_pull_setup();
+    let child = spawn_vigil(&fx, &v, "pull", &[&image]);
+    wait_download(&v, &[]);
+    signal_and_expect_death(child, libc::SIGINT, "pull");
     assert_store_empty(&fx, &v);
+}
+
+/// The same for the pull `vigil run` makes of an image it does not have:
+/// no container is made and nothing is left in the store.
+#[test]
+fn an_interrupted_implicit_pull_by_run_leaves_nothing_and_ends_by_the_signal() {
+    crate::require_registry!();
+    let (fx, v, _server, image) = stalled_pull_setup();
+    let child = spawn_vigil(&fx, &v, "run", &["--rm", &image, "true"]);
+    wait_download(&v, &[]);
+    signal_and_expect_death(child, libc::SIGINT, "run");
+    assert_store_empty(&fx, &v);
+    assert_eq!(fx.ok(&v, &["ps", "-a", "-q"]), "");
+}
+
+/// A pull killed outright cannot clean up: the next command that opens the
+/// store removes its directory, but not that of a pull still running.
+#[test]
+fn a_killed_pulls_directory_is_swept_and_a_running_ones_is_not() {
+    crate::require_registry!();
+    let (fx, v, _server, image) = stalled_pull_setup();
+
+    let killed = spawn_vigil(&fx, &v, "pull", &[&image]);
+    let dead_dir = wait_download(&v, &[]);
+    signal_and_expect_death(killed, libc::SIGKILL, "killed pull");
+    assert!(
+        dead_dir.join("layer-0").exists(),
+        "SIGKILL left the download"
+    );
+
+    // The fake registry serves one connection at a time: this pull begins
+    // once the killed one's connection is closed.
+    let mut running = spawn_vigil(&fx, &v, "create", &[&image, "true"]);
+    let live_dir = wait_download(&v, std::slice::from_ref(&dead_dir));
+    assert_eq!(fx.ok(&v, &["images", "-q"]), "");
+    assert!(!dead_dir.exists(), "the killed pull's directory stayed");
+    assert!(
+        running.try_wait().unwrap().is_none(),
+        "the running pull ended before the sweep could be checked"
+    );
+    assert!(
+        live_dir.join("layer-0").exists(),
+        "a running pull's directory was swept"
+    );
+    signal_and_expect_death(running, libc::SIGTERM, "create");
+    assert_store_empty(&fx, &v);
+    assert_eq!(fx.ok(&v, &["ps", "-a", "-q"]), "");
 }

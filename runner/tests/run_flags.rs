@@ -468,14 +468,7 @@ fn bad_flags_fail_cleanly_and_leave_nothing_behind() {
     }
     assert_eq!(v.ok(&["ps", "-a", "-q"]), "");
     for dir in [v.root().join("containers"), v.runroot().join("containers")] {
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name())
-                    .filter(|n| n != ".lock")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let left = e2e_support::entries_but_lock(&dir);
         assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
     }
 }

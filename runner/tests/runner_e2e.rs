@@ -18,35 +18,23 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use e2e_support::{built, e2e_images, test_images, text, wait_bounded, Piped, Pty, Vigil};
+use e2e_support::{
+    built, e2e_image_file, e2e_images, test_images, text, vigil_or_skip, wait_bounded, Piped, Pty,
+    Vigil,
+};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
 fn setup(test: &str) -> Option<Vigil> {
-    match Vigil::new() {
-        Ok(v) => Some(v),
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            None
-        }
-    }
+    vigil_or_skip(test)
 }
 
-/// The churn image (busybox, no Podman needed to build it) loaded into `v`.
-fn load_busybox_image(test: &str, v: &Vigil) -> Option<&'static str> {
-    let dir = match e2e_images() {
-        Ok(d) if built(&d, "churn") => d,
-        Ok(d) => {
-            eprintln!("skipping {test}: churn image not built in {}", d.display());
-            return None;
-        }
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
-    v.load(&dir.join("churn-oci.tar"));
-    Some("localhost/e2e-churn:1")
+/// [`setup`] with the churn image (busybox, no Podman needed to build it)
+/// loaded; its name.
+fn setup_with_busybox_image(test: &str) -> Option<(Vigil, &'static str)> {
+    let v = setup(test)?;
+    v.load(&e2e_image_file(test, "churn", "churn-oci.tar")?);
+    Some((v, "localhost/e2e-churn:1"))
 }
 
 /// Terminal output reaches the user's terminal byte-exact, as with Podman
@@ -301,8 +289,7 @@ fn every_format_loads_and_runs() {
 #[test]
 fn run_with_a_tty_on_a_real_pty() {
     let test = "run_with_a_tty_on_a_real_pty";
-    let Some(v) = setup(test) else { return };
-    let Some(image) = load_busybox_image(test, &v) else {
+    let Some((v, image)) = setup_with_busybox_image(test) else {
         return;
     };
 
@@ -390,8 +377,7 @@ fn typed_and_answered(pty: &Pty, line: &[u8], answer: &[u8], limit: Duration) ->
 #[test]
 fn detach_with_keys_and_reattach() {
     let test = "detach_with_keys_and_reattach";
-    let Some(v) = setup(test) else { return };
-    let Some(image) = load_busybox_image(test, &v) else {
+    let Some((v, image)) = setup_with_busybox_image(test) else {
         return;
     };
     let script = "while read l; do echo \"got:$l\"; done; echo bye; exit 7";
@@ -525,8 +511,7 @@ fn detach_with_keys_and_reattach() {
 #[test]
 fn attach_on_pipes() {
     let test = "attach_on_pipes";
-    let Some(v) = setup(test) else { return };
-    let Some(image) = load_busybox_image(test, &v) else {
+    let Some((v, image)) = setup_with_busybox_image(test) else {
         return;
     };
     // The loop ends at end of input (the monitor closes the container's
@@ -650,8 +635,7 @@ fn logs_follow_across_rotations_with_max_file() {
 /// `logs -f` sees every line once, in order, while the log is replaced
 /// (max-size) or rotated (max-size and max-file) dozens of times.
 fn follow_across_rotations(test: &str, max_file: Option<u32>) {
-    let Some(v) = setup(test) else { return };
-    let Some(image) = load_busybox_image(test, &v) else {
+    let Some((v, image)) = setup_with_busybox_image(test) else {
         return;
     };
     let sig = v.dir.path().join("sig");
@@ -760,8 +744,7 @@ fn follow_across_rotations(test: &str, max_file: Option<u32>) {
 #[test]
 fn container_commands_on_an_image() {
     let test = "container_commands_on_an_image";
-    let Some(v) = setup(test) else { return };
-    let Some(image) = load_busybox_image(test, &v) else {
+    let Some((v, image)) = setup_with_busybox_image(test) else {
         return;
     };
 

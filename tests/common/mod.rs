@@ -8,7 +8,9 @@
 //! * `RUNTIME_BINARY`  – OCI runtime, default `/usr/sbin/runc`.
 //! * `VIGIL_TEST_ROOTFS` – busybox rootfs, default
 //!   `<workspace>/target/test-rootfs/busybox` (built by
-//!   `scripts/make-test-rootfs` on first use).
+//!   `scripts/make-test-rootfs` on first use). Containers run on it
+//!   read-only; one with bind mounts runs on a private copy
+//!   ([`private_rootfs`]), as runc leaves their mount points in its root.
 //!
 //! Tests that need a real container call [`skip_without_runtime`] and return
 //! early (printing the reason) when not root or when the runtime is missing.
@@ -137,6 +139,62 @@ pub fn rootfs() -> PathBuf {
             fs::canonicalize(&dir).unwrap()
         })
         .clone()
+}
+
+/// A copy of the shared rootfs at `<dir>/rootfs`, used by this container
+/// alone. runc creates a directory for every bind mount's destination in the
+/// root it is given (before making it read-only) and leaves it there, so a
+/// bind onto `/out` run on the shared tree would add `/out` to it for every
+/// later test (and for anything that copies the tree). The copy goes away
+/// with the container's temporary directory.
+pub fn private_rootfs(dir: &Path) -> PathBuf {
+    let dest = dir.join("rootfs");
+    if !dest.join("bin/sh").exists() {
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(rootfs())
+            .arg(&dest)
+            .output()
+            .expect("run cp");
+        assert!(
+            out.status.success(),
+            "copying the rootfs to {} failed: {}",
+            dest.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dest
+}
+
+/// A directory bound read-only at `/trigger`: a container's script waits
+/// with [`WAIT_FOR_TRIGGER`] until the test calls [`Trigger::fire`].
+pub struct Trigger {
+    dir: tempfile::TempDir,
+}
+
+/// Shell that waits until `/trigger/go` exists.
+pub const WAIT_FOR_TRIGGER: &str = "while [ ! -e /trigger/go ]; do sleep 0.05; done";
+
+impl Trigger {
+    pub fn new() -> Trigger {
+        Trigger {
+            dir: tempdir("trigger"),
+        }
+    }
+
+    /// The bind mount to give the container.
+    pub fn mounts(&self) -> [BindMount; 1] {
+        [BindMount {
+            source: self.dir.path().to_path_buf(),
+            destination: "/trigger".into(),
+            readonly: true,
+        }]
+    }
+
+    /// Lets the waiting container go on.
+    pub fn fire(&self) {
+        fs::write(self.dir.path().join("go"), b"").unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -698,8 +756,13 @@ impl Container {
         c
     }
 
+    /// config.json with `args`; with bind mounts, the root is a private copy
+    /// of the busybox tree (see `private_rootfs`).
     pub fn write_config(&self, args: &[&str], mounts: &[BindMount]) {
-        let cfg = runc_config(args, &[], mounts);
+        let mut cfg = runc_config(args, &[], mounts);
+        if !mounts.is_empty() {
+            cfg["root"]["path"] = json!(private_rootfs(&self.root()));
+        }
         fs::write(
             self.bundle.join("config.json"),
             serde_json::to_vec_pretty(&cfg).unwrap(),

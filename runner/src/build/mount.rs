@@ -9,6 +9,7 @@ use crate::container::record::{MountKind, RootfsSource};
 use crate::container::rootfs;
 use crate::image::compose::{write_layer_file, LayerFile};
 use crate::image::layer_tar::{write_listed, write_tree, TreeOptions};
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::tree_diff::tree_diff;
 use crate::image::{ImageRecord, StoreError};
 
@@ -19,10 +20,7 @@ pub enum Changes {
     Upper(PathBuf),
     /// The copy fallback: the new root file system and a flat copy of the
     /// image it started from, to compare.
-    Tree {
-        lower: tempfile::TempDir,
-        full: PathBuf,
-    },
+    Tree { lower: OwnedTempDir, full: PathBuf },
 }
 
 impl Changes {
@@ -46,10 +44,8 @@ impl Changes {
 
 /// A flat copy of `image` in a new directory under `tmp` (the lower side
 /// of a tree diff).
-pub fn flattened(image: Option<&ImageRecord>, tmp: &Path) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("lower-")
-        .tempdir_in(tmp)
+pub fn flattened(image: Option<&ImageRecord>, tmp: &Path) -> Result<OwnedTempDir, String> {
+    let dir = OwnedTempDir::new_in(tmp, "lower-")
         .map_err(|e| format!("creating a directory in {}: {e}", tmp.display()))?;
     if let Some(image) = image {
         image.flatten_into(dir.path()).map_err(|e| e.to_string())?;
@@ -58,7 +54,7 @@ pub fn flattened(image: Option<&ImageRecord>, tmp: &Path) -> Result<tempfile::Te
 }
 
 pub struct WorkMount {
-    dir: tempfile::TempDir,
+    dir: OwnedTempDir,
     image: Option<ImageRecord>,
     tmp: PathBuf,
     pub kind: MountKind,
@@ -69,9 +65,7 @@ pub struct WorkMount {
 impl WorkMount {
     /// Mounts `image` (none: `FROM scratch`) in a directory under `tmp`.
     pub fn new(image: Option<&ImageRecord>, tmp: &Path) -> Result<WorkMount, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("build-")
-            .tempdir_in(tmp)
+        let dir = OwnedTempDir::new_in(tmp, "build-")
             .map_err(|e| format!("creating a working directory in {}: {e}", tmp.display()))?;
         let layers = image.map(|i| i.layer_dirs()).unwrap_or_default();
         let layered = !layers.is_empty();

@@ -68,8 +68,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub squash_all: bool,
 
-    /// Build for this platform (OS/ARCH[/VARIANT]); only this machine's
-    /// is possible, as RUN steps run natively
+    /// Build for this platform (OS/ARCH[/VARIANT], or a comma-separated
+    /// list); only this machine's is possible, as RUN steps run natively
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
@@ -194,7 +194,26 @@ fn options(args: &BuildArgs) -> Result<BuildOptions, String> {
 
 /// `--platform`: this machine's platform (a missing variant matches), else
 /// an error naming both: RUN steps run natively, there is no emulation.
+/// A comma-separated list (Podman builds one image per platform and a
+/// manifest list of them) passes when every entry is this machine's, so
+/// one image is built; another platform in it is refused by name.
 fn check_platform(wanted: &str) -> Result<(), String> {
+    let list: Vec<&str> = wanted.split(',').map(str::trim).collect();
+    if list.len() == 1 {
+        return check_one_platform(wanted);
+    }
+    for one in &list {
+        check_one_platform(one).map_err(|why| {
+            format!(
+                "{why}; --platform {wanted}: a list asks for one image per platform and a \
+                 manifest list of them, which vigil build cannot make"
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn check_one_platform(wanted: &str) -> Result<(), String> {
     let host = Platform::host();
     let parts: Vec<&str> = wanted.split('/').collect();
     let platform = match parts.as_slice() {

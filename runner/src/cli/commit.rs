@@ -12,6 +12,7 @@ use crate::container::{Engine, Status};
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::compose::{add_image, config_with_layers, tree_layer, NewImage};
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,9 +80,7 @@ pub fn handle(ctx: &Context, args: &CommitArgs) -> Result<i32, RunnerError> {
         .then(|| store.resolve(&rec.image_id))
         .transpose()
         .map_err(engine_err)?;
-    let work = tempfile::Builder::new()
-        .prefix("commit-")
-        .tempdir_in(store.tmp_dir())
+    let work = OwnedTempDir::new_in(&store.tmp_dir(), "commit-")
         .map_err(|e| RunnerError::io("creating a temporary directory", e))?;
     let copied = rec.mounted == Some(MountKind::Copy) || rec.userns.is_some();
     // The base image's layers stay as they are (same diff IDs); a copied

@@ -138,6 +138,10 @@ pub struct CreateArgs {
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
 
+    /// The container's IPv6 address on its (single) bridge network
+    #[arg(long, value_name = "IPV6")]
+    pub ip6: Option<String>,
+
     /// The container's MAC address on its (single) bridge network
     #[arg(long, value_name = "MAC")]
     pub mac_address: Option<String>,
@@ -270,6 +274,7 @@ impl CreateArgs {
                 add_host: self.add_host.clone(),
                 aliases: self.network_alias.clone(),
                 ip: self.ip.clone(),
+                ip6: self.ip6.clone(),
                 mac_address: self.mac_address.clone(),
             },
             log_driver: self.log_driver.name().to_string(),

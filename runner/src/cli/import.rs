@@ -13,6 +13,7 @@ use crate::clock::rfc3339_seconds;
 use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::compose::{add_image, config_with_layers, write_layer_file, LayerFile, NewImage};
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::Store;
 
 #[derive(Debug, Clone, Args)]
@@ -83,9 +84,7 @@ fn check_tar(path: &Path) -> Result<(), RunnerError> {
 
 pub fn handle(ctx: &Context, args: &ImportArgs) -> Result<i32, RunnerError> {
     let store = Store::open(&ctx.paths).map_err(engine_err)?;
-    let work = tempfile::Builder::new()
-        .prefix("import-")
-        .tempdir_in(store.tmp_dir())
+    let work = OwnedTempDir::new_in(&store.tmp_dir(), "import-")
         .map_err(|e| RunnerError::io("creating a temporary directory", e))?;
     let layer_path = work.path().join("layer.tar");
     let (layer, created) = if args.source == "-" {

@@ -31,7 +31,10 @@ pub fn network_settings(rec: &Record) -> Value {
             None
         }
     };
-    let only = (net.networks.len() == 1).then(|| net.networks[0].as_str());
+    // Podman 4.3.1 fills the top-level fields only for a container on just
+    // the default network; on a created network they stay empty.
+    let only = (net.networks.len() == 1 && net.networks[0] == crate::network::DEFAULT_NETWORK)
+        .then(|| net.networks[0].as_str());
     let mut top = endpoint(only.and_then(attached));
     top.insert("Bridge".into(), "".into());
     top.insert("SandboxID".into(), "".into());

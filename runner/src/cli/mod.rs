@@ -40,6 +40,7 @@ pub mod network;
 pub mod network_connect;
 pub mod network_create;
 pub mod network_disconnect;
+pub mod network_filter;
 pub mod network_inspect;
 pub mod network_ls;
 pub mod network_prune;

@@ -1,4 +1,4 @@
-//! `vigil network connect [--alias A] [--ip IP] [--mac-address MAC] NETWORK
+//! `vigil network connect [--alias A] [--ip IP] [--ip6 IP6] [--mac-address MAC] NETWORK
 //! CONTAINER`: a container joins another bridge network (set up at once if
 //! it runs). No output, like Podman.
 
@@ -18,6 +18,10 @@ pub struct NetworkConnectArgs {
     /// A static IPv4 address on this network
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+
+    /// A static IPv6 address on this network
+    #[arg(long, value_name = "IPV6")]
+    pub ip6: Option<String>,
 
     /// A static MAC address on this network
     #[arg(long, value_name = "MAC")]
@@ -42,6 +46,11 @@ pub fn handle(ctx: &Context, args: &NetworkConnectArgs) -> Result<i32, RunnerErr
             .ip
             .as_deref()
             .map(crate::network::parse_static_ip)
+            .transpose()?,
+        ip6: args
+            .ip6
+            .as_deref()
+            .map(crate::network::parse_static_ip6)
             .transpose()?,
         mac: args
             .mac_address

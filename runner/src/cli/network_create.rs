@@ -33,6 +33,10 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub disable_dns: bool,
 
+    /// Set metadata on the network: KEY[=VALUE]
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+
     /// Name (default: vigilN)
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
@@ -48,6 +52,15 @@ pub fn handle(ctx: &Context, args: &NetworkCreateArgs) -> Result<i32, RunnerErro
     if args.gateway.is_some() && args.subnet.is_empty() {
         return Err(RunnerError::Engine("--gateway needs --subnet".into()));
     }
+    if let Some(bad) = args
+        .label
+        .iter()
+        .find(|l| l.is_empty() || l.starts_with('='))
+    {
+        return Err(RunnerError::Engine(format!(
+            "invalid --label {bad:?}: want KEY or KEY=VALUE"
+        )));
+    }
     let env = crate::container::net::env(ctx);
     let def = env.store.create(&CreateOptions {
         name: args.name.clone(),
@@ -56,6 +69,14 @@ pub fn handle(ctx: &Context, args: &NetworkCreateArgs) -> Result<i32, RunnerErro
         ipv6: args.ipv6,
         internal: args.internal,
         disable_dns: args.disable_dns,
+        labels: args
+            .label
+            .iter()
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (l.clone(), String::new()),
+            })
+            .collect(),
     })?;
     println!("{}", def.name);
     Ok(0)

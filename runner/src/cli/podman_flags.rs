@@ -337,12 +337,12 @@ mod tests {
             Some((command.to_string(), format!("not supported yet: {flag}")))
         };
         assert_eq!(
-            refused(&["run", "--ip6", "fd00::9", "img"]),
-            expect("run", "--ip6")
+            refused(&["run", "--blkio-weight", "300", "img"]),
+            expect("run", "--blkio-weight")
         );
         assert_eq!(
-            refused(&["run", "--rm", "--ip6=fd00::9", "img"]),
-            expect("run", "--ip6")
+            refused(&["run", "--rm", "--blkio-weight=300", "img"]),
+            expect("run", "--blkio-weight")
         );
         assert_eq!(
             refused(&["--root", "/r", "rm", "--depend", "c"]),

@@ -94,15 +94,25 @@ pub fn ensure_image(
     if args.rootfs {
         return Ok(args.target.image.clone());
     }
-    let opts = PullOptions {
-        registry: args.registry.options()?,
-        platform: args.platform.wanted()?,
-        quiet: args.quiet,
-        // No handlers: they would stay for the container's run, where
-        // SIGINT must keep its default (or go through sig-proxy).
-        interrupt: None,
-    };
-    match registry::ensure(ctx, &args.target.image, args.pull, &opts).map_err(registry_err)? {
+    let registry = args.registry.options()?;
+    let platform = args.platform.wanted()?;
+    // Not `Interrupt::install`: its handlers would stay for the container's
+    // run, where SIGINT must keep its default (or go through sig-proxy).
+    let (ensured, interrupt) = Interrupt::during(|interrupt| {
+        let opts = PullOptions {
+            registry,
+            platform,
+            quiet: args.quiet,
+            interrupt: Some(interrupt.clone()),
+        };
+        let ensured = registry::ensure(ctx, &args.target.image, args.pull, &opts);
+        (ensured, interrupt.clone())
+    });
+    // ^C during the pull: what was downloaded is gone; end by the signal,
+    // as `vigil pull` does, rather than run the container. (Only now: the
+    // signal is blocked until `during` returns.)
+    interrupt.exit_as_signalled();
+    match ensured.map_err(registry_err)? {
         Some(id) => Ok(id.hex().to_string()),
         None => Ok(args.target.image.clone()),
     }

@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::error::RunnerError;
 use crate::image::reference::normalize;
 use crate::image::save::{save, SaveFormat, SaveImage, SaveOptions, Sink};
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::{Store, StoreError};
 
 #[derive(Debug, Clone, Args)]
@@ -107,9 +108,7 @@ pub fn handle(ctx: &Context, args: &SaveArgs) -> Result<i32, RunnerError> {
         compress_oci: !args.uncompressed,
         compress_dir: args.compress,
     };
-    let work = tempfile::Builder::new()
-        .prefix("save-")
-        .tempdir_in(store.tmp_dir())
+    let work = OwnedTempDir::new_in(&store.tmp_dir(), "save-")
         .map_err(|e| RunnerError::io("creating a temporary directory", e))?;
     let progress = !args.quiet && args.output.is_some();
     if progress {

@@ -118,6 +118,13 @@ impl Format {
         }
     }
 
+    /// The same format without the header row of a `table` format
+    /// (`--noheading`); the columns are still aligned.
+    pub fn without_header(mut self) -> Format {
+        self.columns.clear();
+        self
+    }
+
     /// Renders every row, one per line, with the header and alignment of a
     /// `table` format; `header` names a field (`ID` -> `CONTAINER ID`).
     pub fn render_all(
@@ -126,7 +133,7 @@ impl Format {
         header: &dyn Fn(&str) -> String,
     ) -> Result<String, RunnerError> {
         let mut lines = Vec::new();
-        if self.table {
+        if self.table && !self.columns.is_empty() {
             lines.push(
                 self.columns
                     .iter()

@@ -233,8 +233,12 @@ impl AuthFiles {
         Ok(found)
     }
 
-    /// Removes every credential from the primary file, and asks the helper
-    /// of each `credHelpers` entry to forget its registry (as Podman).
+    /// Removes every credential from the primary file: as Podman 4.3.1,
+    /// the helper of each `credHelpers` entry forgets its registry and the
+    /// `auths` and `credHelpers` maps are emptied. A `credsStore` helper
+    /// (Docker's key, which Podman does not read) forgets every server it
+    /// lists, since vigil's logins stored there; the key itself stays, like
+    /// every key vigil does not own.
     pub fn remove_all(&self) -> Result<(), ConfigError> {
         let mut doc = read(&self.primary)?.unwrap_or_else(|| Value::Object(Map::new()));
         let helpers: Vec<(String, String)> = doc
@@ -251,7 +255,21 @@ impl AuthFiles {
         for (host, helper) in helpers {
             cred_helper::erase(&helper, &host).map_err(|e| self.helper_error(e))?;
         }
+        let store = doc
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        if let Some(store) = store {
+            let servers = cred_helper::list(&store).map_err(|e| self.helper_error(e))?;
+            for server in servers {
+                cred_helper::erase(&store, &server).map_err(|e| self.helper_error(e))?;
+            }
+        }
         auths_mut(&mut doc, &self.primary)?.clear();
+        if let Some(obj) = doc.as_object_mut() {
+            obj.remove("credHelpers");
+        }
         write(&self.primary, &doc)
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! The protocol is Docker's: `get` reads the server on stdin and prints
 //! `{"ServerURL","Username","Secret"}`; `store` reads that JSON; `erase`
-//! reads the server. Secrets only ever travel through the helper's stdin
+//! reads the server; `list` prints `{server: username}`. Secrets only ever travel through the helper's stdin
 //! and stdout, never its argv or environment, and no error repeats them.
 
 use std::io::{Read, Write};
@@ -152,6 +152,23 @@ pub fn erase(helper: &str, server: &str) -> Result<bool, HelperError> {
             message(&out)
         ))),
     }
+}
+
+/// The servers `helper` keeps credentials for (`list` prints a JSON object
+/// of server -> user name).
+pub fn list(helper: &str) -> Result<Vec<String>, HelperError> {
+    let fail = |what: String| HelperError(format!("docker-credential-{helper} list: {what}"));
+    let (ok, out) = run(helper, "list", b"")?;
+    if !ok {
+        return Err(fail(message(&out)));
+    }
+    let doc: Value = serde_json::from_slice(&out).map_err(|_| {
+        fail("the answer is not the JSON object of the credential helper protocol".into())
+    })?;
+    let servers = doc.as_object().ok_or_else(|| {
+        fail("the answer is not the JSON object of the credential helper protocol".into())
+    })?;
+    Ok(servers.keys().cloned().collect())
 }
 
 #[cfg(test)]

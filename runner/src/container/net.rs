@@ -192,7 +192,7 @@ pub fn connect(
         })?;
         let hostname = rec.config.hostname.clone();
         edit_etc_file(dir, "hosts", |t| {
-            etc_files::hosts_add_address(t, &attachment.ip, &hostname, &rec.name)
+            etc_files::hosts_add_address(t, attachment.main_ip(), &hostname, &rec.name)
         })?;
         if let (Some(server), Some(search)) = (
             attachment.dns_servers.first(),
@@ -239,7 +239,7 @@ pub fn disconnect(
         if let Some(attachment) = detached {
             let hostname = rec.config.hostname.clone();
             edit_etc_file(dir, "hosts", |t| {
-                etc_files::hosts_remove_address(t, &attachment.ip, &hostname, &rec.name)
+                etc_files::hosts_remove_address(t, attachment.main_ip(), &hostname, &rec.name)
             })?;
             let still_used = rec
                 .net_state

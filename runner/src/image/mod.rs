@@ -22,6 +22,7 @@ pub mod rootfs;
 pub mod save;
 pub mod source;
 pub mod store;
+pub mod tmpdir;
 pub mod tree_diff;
 pub mod unpack;
 

@@ -9,7 +9,8 @@
 //! layers/<chain-id hex>/layer.json
 //! images/<image-id hex>.json    image records
 //! tags.json                     name -> image ID
-//! tmp/                          temporary files of running imports
+//! tmp/                          temporary files of running pulls, builds, imports
+//!                               (swept when their process is gone: `tmpdir`)
 //! ```
 //!
 //! Layers are keyed by chain ID, so a layer is unpacked once and shared by
@@ -313,6 +314,8 @@ impl Store {
                 .create(&path)
                 .map_err(io_err(format!("creating {}", path.display())))?;
         }
+        // What a killed pull or build left behind (see `tmpdir`).
+        super::tmpdir::sweep_stale(&dir.join("tmp"));
         Ok(Store {
             root: dir.to_path_buf(),
         })

@@ -56,6 +56,9 @@ pub struct NetworkDef {
     pub ipv6_enabled: bool,
     pub internal: bool,
     pub dns_enabled: bool,
+    /// `network create --label` (Podman's `labels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
     pub ipam_options: IpamOptions,
@@ -77,15 +80,11 @@ impl NetworkDef {
         Ok(Some((net, gw)))
     }
 
-    /// The first IPv4 subnet and its gateway.
-    pub fn ipv4(&self) -> Result<(Ipv4Net, Ipv4Addr), NetworkError> {
-        let s = self
-            .subnets
-            .iter()
-            .find(|s| !s.subnet.contains(':'))
-            .ok_or_else(|| {
-                NetworkError::Config(format!("network {} has no IPv4 subnet", self.name))
-            })?;
+    /// The first IPv4 subnet and its gateway (None: an IPv6-only network).
+    pub fn ipv4(&self) -> Result<Option<(Ipv4Net, Ipv4Addr)>, NetworkError> {
+        let Some(s) = self.subnets.iter().find(|s| !s.subnet.contains(':')) else {
+            return Ok(None);
+        };
         let net: Ipv4Net = s.subnet.parse().map_err(NetworkError::Config)?;
         let gw = match &s.gateway {
             Some(g) => g.parse().map_err(|_| {
@@ -93,7 +92,7 @@ impl NetworkDef {
             })?,
             None => net.nth(1).unwrap_or(net.network()),
         };
-        Ok((net, gw))
+        Ok(Some((net, gw)))
     }
 
     /// The name netavark gets: the default network as is, created ones with
@@ -131,6 +130,7 @@ pub fn default_network() -> NetworkDef {
         ipv6_enabled: false,
         internal: false,
         dns_enabled: false,
+        labels: None,
         options: None,
         ipam_options: IpamOptions {
             driver: "host-local".into(),
@@ -150,6 +150,8 @@ pub struct CreateOptions {
     pub ipv6: bool,
     pub internal: bool,
     pub disable_dns: bool,
+    /// `--label KEY[=VALUE]`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The network files: definitions in `dir`, Podman's (for collisions) in `podman_dir`.
@@ -231,13 +233,13 @@ impl NetworkStore {
         }
         let mut used: Vec<Ipv4Net> = existing
             .iter()
-            .filter_map(|n| n.ipv4().ok().map(|(s, _)| s))
+            .filter_map(|n| n.ipv4().ok().flatten().map(|(s, _)| s))
             .collect();
         used.extend(
             read_dir_defs(&self.podman_dir)
                 .unwrap_or_default()
                 .iter()
-                .filter_map(|n| n.ipv4().ok().map(|(s, _)| s)),
+                .filter_map(|n| n.ipv4().ok().flatten().map(|(s, _)| s)),
         );
         used.extend(
             PODMAN_RESERVED
@@ -326,7 +328,12 @@ impl NetworkStore {
                 Some((net, gw))
             }
         };
+        // As Podman 4.3.1: subnets given and none of them IPv4, without
+        // --ipv6, make an IPv6-only network; otherwise an IPv4 subnet is
+        // given or chosen.
+        let ipv6_only = v4_given.is_none() && v6_given.is_some() && !opts.ipv6;
         let subnet = match v4_given {
+            _ if ipv6_only => None,
             Some(s) => {
                 let net: Ipv4Net = s.parse().map_err(NetworkError::Config)?;
                 if used.iter().any(|u| u.overlaps(&net)) {
@@ -334,12 +341,12 @@ impl NetworkStore {
                         "subnet {net} is already used on the host or by another config"
                     )));
                 }
-                net
+                Some(net)
             }
             None => {
                 let pool: Ipv4Net = POOL.parse().map_err(NetworkError::Config)?;
                 let mut candidate = Ipv4Net::new(pool.network(), 24);
-                loop {
+                Some(loop {
                     let Some(c) = candidate.filter(|c| pool.contains(c.network())) else {
                         return Err(NetworkError::Config(format!(
                             "could not find a free subnet in {POOL}: remove unused networks"
@@ -349,19 +356,25 @@ impl NetworkStore {
                         break c;
                     }
                     candidate = c.next();
-                }
+                })
             }
         };
-        let gateway = match gateway_v4 {
-            Some(ip) => {
+        let subnet = match (subnet, gateway_v4) {
+            (None, Some(ip)) => {
+                return Err(NetworkError::Config(format!(
+                    "gateway {ip} is an IPv4 address, and the network has no IPv4 subnet"
+                )))
+            }
+            (None, None) => None,
+            (Some(subnet), Some(ip)) => {
                 if !subnet.contains(ip) || ip == subnet.network() || ip == subnet.broadcast() {
                     return Err(NetworkError::Config(format!(
                         "gateway {ip} is not a host address of subnet {subnet}"
                     )));
                 }
-                ip
+                Some((subnet, ip))
             }
-            None => subnet.nth(1).unwrap_or(subnet.network()),
+            (Some(subnet), None) => Some((subnet, subnet.nth(1).unwrap_or(subnet.network()))),
         };
         let interface = (1..)
             .map(|i| format!("{BRIDGE_PREFIX}{i}"))
@@ -376,18 +389,21 @@ impl NetworkStore {
             driver: "bridge".into(),
             network_interface: interface,
             created: crate::container::record::format_rfc3339(crate::container::record::now_nanos()),
-            subnets: std::iter::once(SubnetDef {
-                subnet: subnet.to_string(),
-                gateway: Some(gateway.to_string()),
-            })
-            .chain(subnet6.map(|(net, gw)| SubnetDef {
-                subnet: net.to_string(),
-                gateway: Some(gw.to_string()),
-            }))
-            .collect(),
+            subnets: subnet
+                .map(|(net, gw)| SubnetDef {
+                    subnet: net.to_string(),
+                    gateway: Some(gw.to_string()),
+                })
+                .into_iter()
+                .chain(subnet6.map(|(net, gw)| SubnetDef {
+                    subnet: net.to_string(),
+                    gateway: Some(gw.to_string()),
+                }))
+                .collect(),
             ipv6_enabled: subnet6.is_some(),
             internal: opts.internal,
             dns_enabled: !opts.disable_dns,
+            labels: (!opts.labels.is_empty()).then(|| opts.labels.clone()),
             options: None,
             ipam_options: IpamOptions {
                 driver: "host-local".into(),
@@ -523,9 +539,19 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(given.subnets[1].subnet, "fd99:1:2:3::/64");
-        assert_eq!(given.subnets[1].gateway.as_deref(), Some("fd99:1:2:3::1"));
-        assert!(given.ipv4().is_ok(), "an IPv4 subnet as well");
+        assert_eq!(given.subnets[0].subnet, "fd99:1:2:3::/64");
+        assert_eq!(given.subnets[0].gateway.as_deref(), Some("fd99:1:2:3::1"));
+        assert!(given.ipv4().unwrap().is_none(), "IPv6 only, as Podman");
+        assert!(given.ipv6_enabled && given.subnets.len() == 1, "{given:?}");
+        let both = store
+            .create(&CreateOptions {
+                name: Some("both".into()),
+                subnets: vec!["fd99:1:2:4::/64".into()],
+                ipv6: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(both.ipv4().unwrap().is_some(), "--ipv6: an IPv4 subnet too");
         for (s, wanted) in [
             ("fd99:1:2:3::/64", "is already used"),
             ("2001:db8::/64", "only unique local IPv6"),
@@ -556,7 +582,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("network not found"));
-        assert_eq!(store.list().unwrap().len(), 5);
+        assert_eq!(store.list().unwrap().len(), 6);
         store.remove("a").unwrap();
         assert!(store.remove(DEFAULT_NETWORK).is_err());
         let text = fs::read_to_string(store.file(&b.name)).unwrap();

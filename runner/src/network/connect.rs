@@ -6,7 +6,7 @@
 //! options of the networks now attached are kept in one record, so the
 //! final teardown undoes all of them.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::error::NetworkError;
 use super::{
@@ -20,6 +20,7 @@ pub struct ConnectRequest {
     pub network: String,
     pub aliases: Vec<String>,
     pub ip: Option<Ipv4Addr>,
+    pub ip6: Option<Ipv6Addr>,
     pub mac: Option<String>,
 }
 
@@ -33,11 +34,13 @@ pub fn connect_config(
 ) -> Result<NetworkDef, NetworkError> {
     let def = env.store.get(&req.network)?;
     if cfg.mode != Mode::Bridge {
+        // Podman 4.3.1's words, then why: a rootless container's slirp4netns
+        // namespace (or none/host/ns:) has no bridge to add an interface for.
         return Err(NetworkError::Config(format!(
-            "container {} uses the {} network mode: only containers on bridge networks can \
-             be connected to another network",
-            ctr.id,
-            cfg.mode.name()
+            "{:?} is not supported: invalid network mode (container {} is not on a bridge \
+             network; only such containers can be connected to another one)",
+            cfg.mode.name(),
+            ctr.name
         )));
     }
     if cfg.networks.contains(&def.name) {
@@ -57,18 +60,26 @@ pub fn connect_config(
             }
         }
     }
+    let refuse = |ip: &dyn std::fmt::Display| {
+        NetworkError::Config(format!(
+            "requested static ip {ip} not in any subnet on network {}",
+            def.name
+        ))
+    };
     if let Some(ip) = req.ip {
-        let (subnet, _) = def.ipv4()?;
-        if !subnet.contains(ip) {
-            return Err(NetworkError::Config(format!(
-                "requested static ip {ip} not in any subnet on network {}",
-                def.name
-            )));
+        if !def.ipv4()?.is_some_and(|(subnet, _)| subnet.contains(ip)) {
+            return Err(refuse(&ip));
+        }
+    }
+    if let Some(ip) = req.ip6 {
+        if !def.ipv6()?.is_some_and(|(subnet, _)| subnet.contains(ip)) {
+            return Err(refuse(&ip));
         }
     }
     cfg.networks.push(def.name.clone());
     let wanted = PerNetworkConfig {
         ip: req.ip,
+        ip6: req.ip6,
         mac: req.mac.clone(),
         aliases: req.aliases.clone(),
     };
@@ -100,17 +111,18 @@ pub fn connect_running(
     let ipam = env.ipam();
     let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
     let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
-    let ip6 = match ipam.allocate6(def, ctr.id) {
+    let ip6 = match ipam.allocate6(def, ctr.id, wanted.ip6) {
         Ok(a) => a,
         Err(e) => {
             let _ = ipam.release_on(&def.name, ctr.id);
             return Err(e);
         }
     };
+    let has_ipv4 = ip.is_some();
     let base = state.netavark.get_or_insert_with(|| netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: cfg.ports.clone(),
+        port_mappings: super::ports::for_netavark(&cfg.ports, has_ipv4),
         networks: Default::default(),
         network_info: Default::default(),
         dns_servers: Vec::new(),
@@ -125,7 +137,9 @@ pub fn connect_running(
     aliases.extend(wanted.aliases.iter().cloned());
     aliases.push(short.to_string());
     let per = netavark::PerNetwork {
-        static_ips: std::iter::once(ip.to_string())
+        static_ips: ip
+            .map(|a| a.to_string())
+            .into_iter()
             .chain(ip6.map(|a| a.to_string()))
             .collect(),
         aliases,

@@ -1,5 +1,6 @@
-//! vigil's rootless port forwarder (a rootlessport equivalent, see
-//! docs/network.md): the runner binds the host ports itself (so the errors
+//! vigil's port forwarder (a rootlessport equivalent, see docs/network.md),
+//! for rootless containers and for ports published on an IPv6 host address
+//! of a rootful one: the runner binds the host ports itself (so the errors
 //! are exact), then starts `vigil internal-port-forward` with the listening
 //! sockets. For each connection a thread enters the container's network
 //! namespace, connects to the container's address, and the bytes are
@@ -144,6 +145,11 @@ fn pump(from: &TcpStream, to: &TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
+/// The container's address and port (IPv4 or IPv6).
+fn target(child_ip: &str, port: u16) -> Option<SocketAddr> {
+    Some(SocketAddr::new(child_ip.parse().ok()?, port))
+}
+
 /// Serve one connection: connect inside the namespace, splice both ways.
 fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
     // On this thread only (a network namespace may be entered by one thread
@@ -151,8 +157,9 @@ fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
     if setns(netns, CloneFlags::CLONE_NEWNET).is_err() {
         return;
     }
-    let addr = format!("{child_ip}:{port}");
-    let Ok(addr) = addr.parse() else { return };
+    let Some(addr) = target(child_ip, port) else {
+        return;
+    };
     let Ok(upstream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
         return;
     };
@@ -170,11 +177,16 @@ fn serve(client: TcpStream, netns: &File, child_ip: &str, port: u16) {
 /// Made on a thread of its own: `setns` changes the calling thread for good.
 fn namespace_udp_socket(netns: &Arc<File>, child_ip: &str, port: u16) -> Option<UdpSocket> {
     let ns = Arc::clone(netns);
-    let target: SocketAddr = format!("{child_ip}:{port}").parse().ok()?;
+    let target = target(child_ip, port)?;
     std::thread::spawn(move || {
         // On this short-lived thread only.
         setns(&*ns, CloneFlags::CLONE_NEWNET).ok()?;
-        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        let any = if target.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let s = UdpSocket::bind(any).ok()?;
         s.connect(target).ok()?;
         Some(s)
     })

@@ -79,14 +79,31 @@ impl Ipam {
     }
 
     /// An address of `net` for container `id`: `wanted` (`--ip`), else the
-    /// one it already has, else the next free one.
+    /// one it already has, else the next free one (None: the network has
+    /// no IPv4 subnet).
     pub fn allocate(
         &self,
         net: &NetworkDef,
         id: &str,
         wanted: Option<Ipv4Addr>,
+    ) -> Result<Option<Ipv4Addr>, NetworkError> {
+        let Some((subnet, gateway)) = net.ipv4()? else {
+            return match wanted {
+                Some(ip) => Err(not_in_subnet(&ip.to_string(), net)),
+                None => Ok(None),
+            };
+        };
+        self.allocate_in(net, subnet, gateway, id, wanted).map(Some)
+    }
+
+    fn allocate_in(
+        &self,
+        net: &NetworkDef,
+        subnet: super::subnet::Ipv4Net,
+        gateway: Ipv4Addr,
+        id: &str,
+        wanted: Option<Ipv4Addr>,
     ) -> Result<Ipv4Addr, NetworkError> {
-        let (subnet, gateway) = net.ipv4()?;
         let mut db = self.load()?;
         let pool = db.networks.entry(net.name.clone()).or_default();
         if let Some(ip) = wanted {
@@ -97,7 +114,7 @@ impl Ipam {
                 ))
             };
             if !subnet.contains(ip) {
-                return Err(refuse("not in any subnet"));
+                return Err(not_in_subnet(&ip.to_string(), net));
             }
             // Podman 4.3.1 hands these out and the container gets an
             // address it cannot use; refused here.
@@ -146,14 +163,56 @@ impl Ipam {
     }
 
     /// An IPv6 address of `net` for container `id` (None: the network has
-    /// no IPv6 subnet): the one it has, else the next free one after the
-    /// last given, never the subnet-router anycast address or the gateway.
-    pub fn allocate6(&self, net: &NetworkDef, id: &str) -> Result<Option<Ipv6Addr>, NetworkError> {
+    /// no IPv6 subnet): `wanted` (`--ip6`), else the one it has, else the
+    /// next free one after the last given, never the subnet-router anycast
+    /// address or the gateway.
+    pub fn allocate6(
+        &self,
+        net: &NetworkDef,
+        id: &str,
+        wanted: Option<Ipv6Addr>,
+    ) -> Result<Option<Ipv6Addr>, NetworkError> {
         let Some((subnet, gateway)) = net.ipv6()? else {
-            return Ok(None);
+            return match wanted {
+                Some(ip) => Err(not_in_subnet(&ip.to_string(), net)),
+                None => Ok(None),
+            };
         };
         let mut db = self.load()?;
         let pool = db.networks6.entry(net.name.clone()).or_default();
+        if let Some(ip) = wanted {
+            if !subnet.contains(ip) {
+                return Err(not_in_subnet(&ip.to_string(), net));
+            }
+            // Podman 4.3.1 passes these to netavark, which then fails to
+            // set the default route (gateway) or gives an unusable address.
+            let refuse = |why: &str| {
+                NetworkError::Start(format!(
+                    "requested static ip {ip} {why} on network {}",
+                    net.name
+                ))
+            };
+            if ip == gateway {
+                return Err(refuse("is the gateway"));
+            }
+            if ip == subnet.network() {
+                return Err(refuse("is the subnet-router anycast address"));
+            }
+            match pool.allocated.get(&ip) {
+                Some(holder) if holder != id => {
+                    return Err(NetworkError::Start(format!(
+                        "IPAM error: requested ip address {ip} is already allocated to \
+                         container ID {holder}"
+                    )))
+                }
+                Some(_) => return Ok(Some(ip)),
+                None => {}
+            }
+            pool.allocated.retain(|_, c| c != id);
+            pool.allocated.insert(ip, id.to_string());
+            self.save(&db)?;
+            return Ok(Some(ip));
+        }
         if let Some((ip, _)) = pool.allocated.iter().find(|(_, c)| c.as_str() == id) {
             return Ok(Some(*ip));
         }
@@ -230,12 +289,30 @@ impl Ipam {
     /// Container ids holding addresses on network `name`.
     pub fn holders(&self, name: &str) -> Result<Vec<String>, NetworkError> {
         let db = self.load()?;
-        Ok(db
+        let mut ids: Vec<String> = db
             .networks
             .get(name)
             .map(|p| p.allocated.values().cloned().collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        if let Some(p) = db.networks6.get(name) {
+            ids.extend(
+                p.allocated
+                    .values()
+                    .filter(|c| !ids.contains(c))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        Ok(ids)
     }
+}
+
+/// Podman's refusal of a static address outside the network's subnets.
+fn not_in_subnet(ip: &str, net: &NetworkDef) -> NetworkError {
+    NetworkError::Start(format!(
+        "requested static ip {ip} not in any subnet on network {}",
+        net.name
+    ))
 }
 
 #[cfg(test)]
@@ -251,22 +328,22 @@ mod tests {
         let mut net = super::super::config::default_network();
         net.subnets[0].subnet = "10.99.0.0/29".into();
         net.subnets[0].gateway = Some("10.99.0.1".into());
-        let a = ipam.allocate(&net, "a", None).unwrap();
+        let a = ipam.allocate(&net, "a", None).unwrap().unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 99, 0, 2));
         assert_eq!(
             ipam.allocate(&net, "a", None).unwrap(),
-            a,
+            Some(a),
             "same container, same address"
         );
         assert_eq!(
             ipam.allocate(&net, "b", None).unwrap(),
-            Ipv4Addr::new(10, 99, 0, 3)
+            Some(Ipv4Addr::new(10, 99, 0, 3))
         );
         assert!(ipam.release("a").unwrap());
         assert!(!ipam.release("a").unwrap());
         assert_eq!(
             ipam.allocate(&net, "c", None).unwrap(),
-            Ipv4Addr::new(10, 99, 0, 4)
+            Some(Ipv4Addr::new(10, 99, 0, 4))
         );
         for id in ["d", "e", "f"] {
             ipam.allocate(&net, id, None).unwrap();
@@ -293,7 +370,7 @@ mod tests {
         let ip = |s: &str| Some(s.parse::<Ipv4Addr>().unwrap());
         assert_eq!(
             ipam.allocate(&net, "a", ip("10.99.0.7")).unwrap(),
-            Ipv4Addr::new(10, 99, 0, 7)
+            Some(Ipv4Addr::new(10, 99, 0, 7))
         );
         let err = |id, wanted| ipam.allocate(&net, id, wanted).unwrap_err().to_string();
         assert_eq!(
@@ -317,17 +394,59 @@ mod tests {
             path: dir.path().join("ipam.json"),
         };
         let mut net = super::super::config::default_network();
-        assert_eq!(ipam.allocate6(&net, "a").unwrap(), None, "no IPv6 subnet");
+        assert_eq!(
+            ipam.allocate6(&net, "a", None).unwrap(),
+            None,
+            "no IPv6 subnet"
+        );
         net.subnets.push(super::super::config::SubnetDef {
             subnet: "fd99:1:2:3::/64".into(),
             gateway: Some("fd99:1:2:3::1".into()),
         });
         let v6 = |s: &str| Some(s.parse::<Ipv6Addr>().unwrap());
-        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
-        assert_eq!(ipam.allocate6(&net, "a").unwrap(), v6("fd99:1:2:3::2"));
-        assert_eq!(ipam.allocate6(&net, "b").unwrap(), v6("fd99:1:2:3::3"));
+        assert_eq!(
+            ipam.allocate6(&net, "a", None).unwrap(),
+            v6("fd99:1:2:3::2")
+        );
+        assert_eq!(
+            ipam.allocate6(&net, "a", None).unwrap(),
+            v6("fd99:1:2:3::2")
+        );
+        assert_eq!(
+            ipam.allocate6(&net, "b", None).unwrap(),
+            v6("fd99:1:2:3::3")
+        );
         assert!(ipam.release("a").unwrap());
-        assert_eq!(ipam.allocate6(&net, "c").unwrap(), v6("fd99:1:2:3::4"));
+        assert_eq!(
+            ipam.allocate6(&net, "c", None).unwrap(),
+            v6("fd99:1:2:3::4")
+        );
+        // --ip6: checked against the IPv6 subnet.
+        assert_eq!(
+            ipam.allocate6(&net, "d", v6("fd99:1:2:3::20")).unwrap(),
+            v6("fd99:1:2:3::20")
+        );
+        let err = |id, wanted| ipam.allocate6(&net, id, wanted).unwrap_err().to_string();
+        assert_eq!(
+            err("e", v6("fd99:1:2:3::20")),
+            "IPAM error: requested ip address fd99:1:2:3::20 is already allocated to container ID d"
+        );
+        assert_eq!(
+            err("e", v6("fd99:1:2:9::5")),
+            "requested static ip fd99:1:2:9::5 not in any subnet on network vigil"
+        );
+        assert!(err("e", v6("fd99:1:2:3::1")).contains("is the gateway"));
+        assert!(err("e", v6("fd99:1:2:3::")).contains("anycast"));
+        // An IPv6-only network: no IPv4 address, --ip refused.
+        net.subnets.remove(0);
+        assert_eq!(ipam.allocate(&net, "f", None).unwrap(), None);
+        assert_eq!(
+            ipam.allocate(&net, "f", Some(Ipv4Addr::new(10, 1, 2, 3)))
+                .unwrap_err()
+                .to_string(),
+            "requested static ip 10.1.2.3 not in any subnet on network vigil"
+        );
+        assert!(ipam.holders("vigil").unwrap().contains(&"d".to_string()));
         ipam.release_on("vigil", "b").unwrap();
         ipam.release_on("vigil", "c").unwrap();
         assert!(!ipam.release("b").unwrap());

@@ -22,6 +22,7 @@ pub mod netavark;
 pub mod netns;
 pub mod ports;
 pub mod slirp;
+pub mod spawn;
 pub mod subnet;
 pub mod subnet6;
 
@@ -81,16 +82,20 @@ pub struct Request {
     pub aliases: Vec<String>,
     /// `--ip`: the address on the (single) bridge network.
     pub ip: Option<String>,
+    /// `--ip6`: the IPv6 address on the (single) bridge network.
+    pub ip6: Option<String>,
     /// `--mac-address`: the MAC address on the (single) bridge network.
     pub mac_address: Option<String>,
 }
 
-/// What a container asked for on one network: `--ip`/`--mac-address` at
-/// create, `network connect --ip --mac-address --alias`.
+/// What a container asked for on one network: `--ip`/`--ip6`/`--mac-address`
+/// at create, `network connect --ip --ip6 --mac-address --alias`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerNetworkConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<std::net::Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<std::net::Ipv6Addr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// Aliases on this network only (`connect --alias`).
@@ -145,34 +150,49 @@ fn is_zero(n: &u8) -> bool {
 }
 
 impl Attachment {
-    /// What netavark will report for an address (runner-network §1.4),
-    /// known before it runs; the MAC address comes with its result.
+    /// What netavark will report for the addresses (runner-network §1.4),
+    /// known before it runs; the MAC address comes with its result. A
+    /// network has an IPv4 subnet, an IPv6 one, or both.
     fn planned(
         def: &NetworkDef,
-        ip: std::net::Ipv4Addr,
+        ip: Option<std::net::Ipv4Addr>,
         ip6: Option<std::net::Ipv6Addr>,
     ) -> Result<Attachment, NetworkError> {
-        let (subnet, gw) = def.ipv4()?;
-        let (dns_servers, dns_search) = if def.dns_enabled {
-            (vec![gw.to_string()], vec!["dns.podman".to_string()])
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let mut a = Attachment {
-            ip: ip.to_string(),
-            prefix: subnet.prefix(),
-            gateway: gw.to_string(),
-            mac: String::new(),
-            dns_servers,
-            dns_search,
-            ..Default::default()
-        };
+        let mut a = Attachment::default();
+        if let (Some(ip), Some((subnet, gw))) = (ip, def.ipv4()?) {
+            a.ip = ip.to_string();
+            a.prefix = subnet.prefix();
+            a.gateway = gw.to_string();
+        }
         if let (Some(ip6), Some((subnet6, gw6))) = (ip6, def.ipv6()?) {
             a.ipv6 = ip6.to_string();
             a.ipv6_prefix = subnet6.prefix();
             a.ipv6_gateway = gw6.to_string();
         }
+        if def.dns_enabled {
+            // aardvark-dns listens on the gateway (the IPv4 one if there is one).
+            a.dns_servers = vec![a.main_gateway().to_string()];
+            a.dns_search = vec!["dns.podman".to_string()];
+        }
         Ok(a)
+    }
+
+    /// The address /etc/hosts names the container by: IPv4 if it has one.
+    pub fn main_ip(&self) -> &str {
+        if self.ip.is_empty() {
+            &self.ipv6
+        } else {
+            &self.ip
+        }
+    }
+
+    /// The gateway of [`Attachment::main_ip`].
+    pub fn main_gateway(&self) -> &str {
+        if self.gateway.is_empty() {
+            &self.ipv6_gateway
+        } else {
+            &self.gateway
+        }
     }
 }
 
@@ -376,8 +396,13 @@ pub fn configure(
         ));
     }
     let ip = req.ip.as_deref().map(parse_static_ip).transpose()?;
+    let ip6 = req.ip6.as_deref().map(parse_static_ip6).transpose()?;
     let mac = req.mac_address.as_deref().map(parse_mac).transpose()?;
-    for (flag, given) in [("--ip", ip.is_some()), ("--mac-address", mac.is_some())] {
+    for (flag, given) in [
+        ("--ip", ip.is_some()),
+        ("--ip6", ip6.is_some()),
+        ("--mac-address", mac.is_some()),
+    ] {
         if !given {
             continue;
         }
@@ -392,11 +417,12 @@ pub fn configure(
             )));
         }
     }
-    if ip.is_some() || mac.is_some() {
+    if ip.is_some() || ip6.is_some() || mac.is_some() {
         cfg.per_network.insert(
             cfg.networks[0].clone(),
             PerNetworkConfig {
                 ip,
+                ip6,
                 mac,
                 aliases: Vec::new(),
             },
@@ -441,6 +467,21 @@ pub fn parse_static_ip(value: &str) -> Result<std::net::Ipv4Addr, NetworkError> 
         Ok(std::net::IpAddr::V4(ip)) => Ok(ip),
         Ok(std::net::IpAddr::V6(_)) => Err(NetworkError::Config(format!(
             "--ip {value}: an IPv4 address is needed here"
+        ))),
+        Err(_) => Err(NetworkError::Config(format!(
+            "{value:?} is not an ip address"
+        ))),
+    }
+}
+
+/// An `--ip6` value (`flag` names it in errors): an IPv6 address; an IPv4
+/// one is refused here, where Podman 4.3.1 passes it on to fail in IPAM
+/// as "not in any subnet".
+pub fn parse_static_ip6(value: &str) -> Result<std::net::Ipv6Addr, NetworkError> {
+    match value.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => Ok(ip),
+        Ok(std::net::IpAddr::V4(_)) => Err(NetworkError::Config(format!(
+            "--ip6 {value}: an IPv6 address is needed here"
         ))),
         Err(_) => Err(NetworkError::Config(format!(
             "{value:?} is not an ip address"
@@ -579,13 +620,24 @@ fn bridge_setup(
     // Hold the host ports, so nobody else takes them while the container
     // lives (the monitor keeps these sockets; traffic goes through DNAT).
     // Bound first: a taken port fails before anything else is made.
-    let monitor_fds = reserve_ports(&cfg.ports)?;
+    // The container's address on its first network is IPv4 unless that
+    // network is IPv6-only.
+    let has_ipv4 = defs[0].ipv4()?.is_some();
+    let kernel_ports = ports::for_netavark(&cfg.ports, has_ipv4);
+    let mut monitor_fds = reserve_ports(&kernel_ports)?;
+    let user_space: Vec<PortMapping> = cfg
+        .ports
+        .iter()
+        .filter(|m| ports::forwarded_in_user_space(m, has_ipv4))
+        .cloned()
+        .collect();
+    let forwarded = bind_forwarded(&user_space)?;
     let lock = env.lock()?;
     let ipam = env.ipam();
     let mut opts = netavark::Options {
         container_id: ctr.id.into(),
         container_name: ctr.name.into(),
-        port_mappings: cfg.ports.clone(),
+        port_mappings: kernel_ports,
         networks: BTreeMap::new(),
         network_info: BTreeMap::new(),
         dns_servers: Vec::new(),
@@ -595,7 +647,7 @@ fn bridge_setup(
     for (i, def) in defs.iter().enumerate() {
         let wanted = cfg.per_network.get(&def.name).cloned().unwrap_or_default();
         let ip = ipam.allocate(def, ctr.id, wanted.ip)?;
-        let ip6 = ipam.allocate6(def, ctr.id)?;
+        let ip6 = ipam.allocate6(def, ctr.id, wanted.ip6)?;
         let mut aliases = cfg.aliases.clone();
         aliases.extend(wanted.aliases.iter().cloned());
         aliases.push(short.to_string());
@@ -603,7 +655,9 @@ fn bridge_setup(
         opts.networks.insert(
             nv.clone(),
             netavark::PerNetwork {
-                static_ips: std::iter::once(ip.to_string())
+                static_ips: ip
+                    .map(|a| a.to_string())
+                    .into_iter()
                     .chain(ip6.map(|a| a.to_string()))
                     .collect(),
                 aliases,
@@ -619,10 +673,10 @@ fn bridge_setup(
         // the MAC address comes with its result ([`finish`]).
         let a = Attachment::planned(def, ip, ip6)?;
         if i == 0 {
-            etc.address = Some(a.ip.clone());
-            etc.host_gateway = Some(a.gateway.clone());
+            etc.address = Some(a.main_ip().to_string());
+            etc.host_gateway = Some(a.main_gateway().to_string());
         } else {
-            etc.more_addresses.push(a.ip.clone());
+            etc.more_addresses.push(a.main_ip().to_string());
         }
         etc.network_dns.extend(a.dns_servers.iter().cloned());
         etc.network_search.extend(a.dns_search.iter().cloned());
@@ -630,6 +684,16 @@ fn bridge_setup(
     }
     state.netavark = Some(opts.clone());
     persist(state)?;
+    if !forwarded.is_empty() {
+        // To the container's first address, inside its namespace; it
+        // serves connections once netavark has set the address up.
+        let child_ip = etc.address.clone().unwrap_or_default();
+        let (exit_r, exit_w) = spawn::pipe()?;
+        spawn::start_forwarder(
+            env, ctr, netns_path, &child_ip, forwarded, &exit_r, state, persist,
+        )?;
+        monitor_fds.push(exit_w);
+    }
     std::fs::create_dir_all(&driver.config_dir)
         .map_err(|e| NetworkError::io(format!("creating {}", driver.config_dir.display()), e))?;
     // netavark runs (under the network lock) while the runtime creates the
@@ -716,6 +780,42 @@ fn reserve_ports(mappings: &[PortMapping]) -> Result<Vec<OwnedFd>, NetworkError>
         fds.push(fd);
     }
     Ok(fds)
+}
+
+/// Bind the host sockets of the mappings vigil's forwarder serves (see
+/// [`ports::forwarded_in_user_space`]), with the address and port named
+/// when one is refused.
+fn bind_forwarded(
+    mappings: &[PortMapping],
+) -> Result<Vec<(OwnedFd, u16, forwarder::Proto)>, NetworkError> {
+    let mut out = Vec::new();
+    for (ctr_port, proto_name, ip, port) in ports::expanded(mappings) {
+        let Some(proto) = forwarder::Proto::parse(proto_name) else {
+            return Err(NetworkError::Config(format!(
+                "publishing {proto_name} port {ctr_port} on an IPv6 host address or to a \
+                 container without an IPv4 address is not supported by vigil: only tcp and udp \
+                 are forwarded there"
+            )));
+        };
+        let bound = match proto {
+            forwarder::Proto::Tcp => forwarder::listen_tcp(ip, port).map(OwnedFd::from),
+            forwarder::Proto::Udp => forwarder::bind_udp(ip, port).map(OwnedFd::from),
+        };
+        let fd = bound.map_err(|e| {
+            let (family, shown) = if ip.contains(':') {
+                ("6", format!("[{ip}]"))
+            } else {
+                ("4", ip.to_string())
+            };
+            NetworkError::Start(format!(
+                "cannot listen on the {} port: listen {proto_name}{family} {shown}:{port}: bind: {}",
+                proto_name.to_uppercase(),
+                forwarder::go_error_text(&e)
+            ))
+        })?;
+        out.push((fd, ctr_port, proto));
+    }
+    Ok(out)
 }
 
 /// Undo whatever `state` says is set up: stop the helpers, netavark

@@ -219,6 +219,25 @@ pub fn expanded(mappings: &[PortMapping]) -> Vec<(u16, &str, &str, u16)> {
     out
 }
 
+/// Is this mapping served by vigil's port forwarder rather than by
+/// netavark's firewall rules? Those on an IPv6 host address: the kernel does
+/// not DNAT connections from `::1` (IPv6 has no `route_localnet`), and
+/// netavark adds no rule at all for a container without an IPv6 address.
+/// And every mapping of a container without an IPv4 address (its first
+/// network is IPv6-only): netavark cannot send IPv4 traffic to it.
+pub fn forwarded_in_user_space(m: &PortMapping, container_has_ipv4: bool) -> bool {
+    m.host_ip.contains(':') || !container_has_ipv4
+}
+
+/// The mappings netavark is given (the others go through the forwarder).
+pub fn for_netavark(mappings: &[PortMapping], container_has_ipv4: bool) -> Vec<PortMapping> {
+    mappings
+        .iter()
+        .filter(|m| !forwarded_in_user_space(m, container_has_ipv4))
+        .cloned()
+        .collect()
+}
+
 /// `vigil port CTR`: `80/tcp -> 127.0.0.1:18080` lines, in mapping order.
 pub fn port_lines(mappings: &[PortMapping]) -> Vec<String> {
     expanded(mappings)

@@ -5,22 +5,22 @@
 
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::ifaddrs::getifaddrs;
 use nix::mount::{mount, MsFlags};
 use nix::net::if_::InterfaceFlags;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::{pipe2, Pid};
+use nix::unistd::Pid;
 
 use super::error::NetworkError;
+use super::spawn::{self, high_dup, pass_fds, pipe};
 use super::{
     forwarder, helpers, Attached, Container, EtcInfo, NetEnv, NetworkConfig, NetworkState,
 };
@@ -38,40 +38,6 @@ pub fn host_address() -> Option<String> {
         .ok()?
         .filter(|a| !a.flags.contains(InterfaceFlags::IFF_LOOPBACK))
         .find_map(|a| Some(a.address?.as_sockaddr_in()?.ip().to_string()))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), NetworkError> {
-    pipe2(OFlag::O_CLOEXEC).map_err(|e| NetworkError::io("creating a pipe", e.into()))
-}
-
-/// `fd` duplicated to a number >= 10 (close-on-exec), so that placing the
-/// child's fds 3, 4, ... with dup2 can never clobber a source.
-fn high_dup(fd: &OwnedFd) -> Result<OwnedFd, NetworkError> {
-    let n = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(10))
-        .map_err(|e| NetworkError::io("duplicating an fd", e.into()))?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns (nix
-    // returns it raw).
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
-}
-
-/// Have `cmd` get `fds` as 3, 4, ... (nothing else is inherited: the rest is
-/// close-on-exec).
-fn pass_fds(cmd: &mut Command, fds: Vec<OwnedFd>) -> Result<Vec<OwnedFd>, NetworkError> {
-    let high: Vec<OwnedFd> = fds.iter().map(high_dup).collect::<Result<_, _>>()?;
-    let raw: Vec<RawFd> = high.iter().map(AsRawFd::as_raw_fd).collect();
-    // SAFETY: only dup2 (async-signal-safe) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            for (i, fd) in raw.iter().enumerate() {
-                if libc::dup2(*fd, 3 + i as RawFd) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    // Kept open until the command is spawned.
-    Ok(high)
 }
 
 /// Stop a helper if it is still the process we started.
@@ -200,37 +166,9 @@ pub fn setup(
     persist(state)?;
     wait_ready(&mut child, ready_r, &log_path)?;
     if !listeners.is_empty() {
-        let fwd_log_path = ctr.dir.join("port-forward.log");
-        let fwd_log = File::create(&fwd_log_path)
-            .map_err(|e| NetworkError::io(format!("creating {}", fwd_log_path.display()), e))?;
-        let mut cmd = Command::new(&env.forwarder_command[0]);
-        cmd.args(&env.forwarder_command[1..])
-            .arg("internal-port-forward")
-            .arg(netns)
-            .arg(CHILD_IP)
-            .args(
-                listeners
-                    .iter()
-                    .map(|(_, port, proto)| format!("{port}/{}", proto.name())),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            // Not vigil's stderr: a caller reading it to the end would wait
-            // for the forwarder to exit.
-            .stderr(fwd_log)
-            .process_group(0);
-        let mut fds = vec![high_dup(&exit_r)?];
-        fds.extend(listeners.into_iter().map(|(fd, _, _)| fd));
-        let kept = pass_fds(&mut cmd, fds)?;
-        let fwd = cmd
-            .spawn()
-            .map_err(|e| NetworkError::io("starting the port forwarder", e))?;
-        drop(kept);
-        let pid = fwd.id() as i32;
-        state
-            .helpers
-            .push((pid, crate::container::runtime::start_time(pid)));
-        persist(state)?;
+        spawn::start_forwarder(
+            env, ctr, netns, CHILD_IP, listeners, &exit_r, state, persist,
+        )?;
     }
     drop(exit_r);
     Ok(Attached {

@@ -19,6 +19,7 @@ use crate::image::blobcache::{BlobCache, CachedBlob};
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::progress::Progress;
 use crate::image::source::{self, FormatError, ImportImage, LayerBlob, ManifestBlob, Source};
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::Store;
 use crate::interrupt::Interrupt;
 
@@ -340,15 +341,12 @@ fn fetch_into_store(
         parent = Some(chain);
     }
 
-    let tmp = tempfile::Builder::new()
-        .prefix("pull-")
-        .tempdir_in(store.tmp_dir())
-        .map_err(|e| {
-            RegistryError::io(
-                format!("creating a directory in {}", store.tmp_dir().display()),
-                e,
-            )
-        })?;
+    let tmp = OwnedTempDir::new_in(&store.tmp_dir(), "pull-").map_err(|e| {
+        RegistryError::io(
+            format!("creating a directory in {}", store.tmp_dir().display()),
+            e,
+        )
+    })?;
     let arrivals = Arrivals {
         slots: Mutex::new(vec![Slot::Pending; layers.len()]),
         changed: Condvar::new(),

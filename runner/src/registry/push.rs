@@ -27,6 +27,7 @@ use crate::image::blobcache::{BlobCache, CachedBlob};
 use crate::image::compress::{self, Compression};
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::oci::media;
+use crate::image::tmpdir::OwnedTempDir;
 use crate::image::Store;
 
 /// Parallel uploads at most.
@@ -115,9 +116,7 @@ pub fn push(
     let config_bytes = std::fs::read(&config_path)
         .map_err(|e| RegistryError::io(config_path.display().to_string(), e))?;
     let cache = BlobCache::open(store.root());
-    let tmp = tempfile::Builder::new()
-        .prefix("push-")
-        .tempdir_in(store.tmp_dir())
+    let tmp = OwnedTempDir::new_in(&store.tmp_dir(), "push-")
         .map_err(|e| RegistryError::io("creating a temporary directory", e))?;
 
     report.line("Getting image source signatures");

@@ -213,15 +213,7 @@ impl Vigil {
 
     /// Run, asserting exit code 0; stdout as text.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "vigil {args:?}\nstdout: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        ok_stdout(&self.run(args), args)
     }
 
     /// Runs with stdout on a terminal: script(1) runs the command line, so
@@ -966,26 +958,89 @@ pub fn vigil_with_busybox_image(test: &str) -> Option<(Vigil, String)> {
     Some((v, rootfs))
 }
 
+/// The stdout of `vigil ARGS` as text, asserting it exited 0 (both streams
+/// shown otherwise).
+pub fn ok_stdout(out: &Output, args: &[&str]) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "vigil {args:?}\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The names in `dir` but its `.lock` (none when it cannot be read): what
+/// is left of containers in a store or state directory.
+pub fn entries_but_lock(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir)
+        .map(|e| {
+            e.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .filter(|n| n != ".lock")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A private vigil, or None after saying why `test` is skipped.
+pub fn vigil_or_skip(test: &str) -> Option<Vigil> {
+    Vigil::new()
+        .map_err(|why| eprintln!("skipping {test}: {why}"))
+        .ok()
+}
+
+/// A private Podman with storage `driver`, or None after saying why `test`
+/// is skipped.
+pub fn podman_or_skip(test: &str, driver: &str) -> Option<Podman> {
+    Podman::new(driver)
+        .map_err(|why| eprintln!("skipping {test}: {why}"))
+        .ok()
+}
+
+/// `file` of the e2e image set (make-images.sh) if its image `base` is
+/// built, or None after saying why `test` is skipped.
+pub fn e2e_image_file(test: &str, base: &str, file: &str) -> Option<PathBuf> {
+    match e2e_images() {
+        Ok(dir) if built(&dir, base) => Some(dir.join(file)),
+        Ok(dir) => {
+            eprintln!("skipping {test}: {base} not built in {}", dir.display());
+            None
+        }
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            None
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Runs scripts/make-test-rootfs for `dir` (a no-op when it is complete);
+/// true when `dir` then holds busybox.
+pub fn make_busybox_rootfs(dir: &Path) -> bool {
+    if !dir.join("bin/busybox").is_file() {
+        let _ = Command::new("bash")
+            .arg(workspace().join("scripts/make-test-rootfs"))
+            .arg(dir)
+            .stdout(Stdio::null())
+            .status();
+    }
+    dir.join("bin/busybox").is_file()
+}
+
 /// A private vigil and the busybox test rootfs for `--rootfs` (built by
 /// scripts/make-test-rootfs if missing), or None after saying why `test`
 /// is skipped.
 pub fn vigil_and_busybox_rootfs(test: &str) -> Option<(Vigil, String)> {
-    let v = match Vigil::new() {
-        Ok(v) => v,
-        Err(why) => {
-            eprintln!("skipping {test}: {why}");
-            return None;
-        }
-    };
+    let v = vigil_or_skip(test)?;
     let rootfs = env_path("VIGIL_TEST_ROOTFS")
         .unwrap_or_else(|| workspace().join("target/test-rootfs/busybox"));
-    if !rootfs.join("bin/busybox").is_file() {
-        let _ = Command::new("bash")
-            .arg(workspace().join("scripts/make-test-rootfs"))
-            .arg(&rootfs)
-            .status();
-    }
-    if !rootfs.join("bin/busybox").is_file() {
+    if !make_busybox_rootfs(&rootfs) {
         eprintln!(
             "skipping {test}: no busybox rootfs at {} (scripts/make-test-rootfs)",
             rootfs.display()

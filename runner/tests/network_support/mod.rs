@@ -8,8 +8,18 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+/// Runs its closure when dropped: what a test made (networks live in the
+/// host's files, not in the test's store) goes also when it fails half-way.
+pub struct OnDrop<F: FnMut()>(pub F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
 
 /// A port the kernel says is free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
@@ -17,6 +27,84 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// A port the kernel says is free on ::1 now (None: no IPv6 loopback).
+pub fn free_port6() -> Option<u16> {
+    TcpListener::bind("[::1]:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .ok()
+}
+
+/// A free loopback port and the `-p 127.0.0.1:PORT:CTR` value publishing
+/// container port `ctr` (`80`, `9000/udp`) on it.
+pub fn loopback_publish(ctr: &str) -> (u16, String) {
+    let port = free_port();
+    (port, format!("127.0.0.1:{port}:{ctr}"))
+}
+
+/// Asserts that a command (`what`, for the messages) ended with exit
+/// `code` and `wanted` in its stderr; the stderr.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, wanted: &str, what: &dyn std::fmt::Debug) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what:?}: {err}");
+    assert!(
+        err.contains(wanted),
+        "{what:?}: expected {wanted:?} in {err}"
+    );
+    err
+}
+
+/// vigil's address allocations as root (its IPAM file), "" without one.
+pub fn ipam_allocations() -> String {
+    std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default()
+}
+
+/// Asserts that container `id` holds no address.
+#[track_caller]
+pub fn assert_no_addresses(id: &str) {
+    let ipam = ipam_allocations();
+    assert!(!ipam.contains(id), "{id} still holds addresses: {ipam}");
+}
+
+/// `nslookup NAME SERVER` run in container `from` through `exec` (the
+/// runner's `exec`, given its arguments); stdout and stderr together.
+pub fn lookup_once(
+    exec: &dyn Fn(&[&str]) -> Output,
+    from: &str,
+    name: &str,
+    server: &str,
+) -> String {
+    let out = exec(&["exec", from, "nslookup", name, server]);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// In container `from`, look `name` up at the network's DNS server
+/// `server` until it answers `wanted`. aardvark-dns 1.4 restarts its
+/// listeners on each change (netavark's SIGHUP, also for other tests'
+/// containers), and a query may time out meanwhile: asked at most 20 times
+/// within 30 s.
+#[track_caller]
+pub fn lookup(
+    exec: &dyn Fn(&[&str]) -> Output,
+    from: &str,
+    name: &str,
+    server: &str,
+    wanted: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = format!("Address: {wanted}");
+    let mut last = String::new();
+    for _ in 0..20 {
+        last = lookup_once(exec, from, name, server);
+        if last.contains(&answer) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(last.contains(&answer), "{name} from {from}: {last}");
 }
 
 /// One `GET path` over HTTP/1.0; the body, or None on any failure.
@@ -61,6 +149,11 @@ pub fn firewall_rules() -> String {
     stdout_of("iptables", &["-t", "nat", "-S"]) + &stdout_of("iptables", &["-S"])
 }
 
+/// The IPv6 NAT rules as `ip6tables -t nat -S` prints them.
+pub fn ip6_nat_rules() -> String {
+    stdout_of("ip6tables", &["-t", "nat", "-S"])
+}
+
 /// Nothing of container `id` (address `ip`, namespace `netns`) is left:
 /// no firewall rule, no address allocation, no namespace file.
 pub fn assert_torn_down(id: &str, ip: &str, netns: &str) {
@@ -69,7 +162,7 @@ pub fn assert_torn_down(id: &str, ip: &str, netns: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rules_now = firewall_rules();
-        let ipam = std::fs::read_to_string("/run/vigil/networks/ipam.json").unwrap_or_default();
+        let ipam = ipam_allocations();
         let clean = !rules_now.contains(id)
             && !rules_now.contains(&ip_rule)
             && !ipam.contains(id)

@@ -204,15 +204,7 @@ impl Fixture {
 
     /// Runs vigil, asserting success; stdout.
     pub fn ok(&self, v: &Vigil, args: &[&str]) -> String {
-        let out = self.run(v, args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "vigil {args:?}\nstdout: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        e2e_support::ok_stdout(&self.run(v, args), args)
     }
 
     /// skopeo's auth file for [`seed`]: `user`/`password` for `addr`.

@@ -210,14 +210,7 @@ impl Rootless {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "vigil {args:?}: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        e2e_support::ok_stdout(&self.run(args), args)
     }
 
     /// Load the multi-layer test image; its name.
@@ -260,14 +253,7 @@ impl Rootless {
             self.state().join("containers"),
             self.data_home().join("vigil/containers"),
         ] {
-            let left: Vec<_> = fs::read_dir(&d)
-                .map(|e| {
-                    e.filter_map(|e| e.ok())
-                        .map(|e| e.file_name())
-                        .filter(|n| n != ".lock")
-                        .collect()
-                })
-                .unwrap_or_default();
+            let left = e2e_support::entries_but_lock(&d);
             assert!(left.is_empty(), "left in {}: {left:?}", d.display());
         }
     }
