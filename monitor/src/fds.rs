@@ -10,7 +10,9 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Open /dev/null on any of fds 0-2 that is closed, so that no file the
 /// monitor opens lands there (what Rust's runtime does before `main`, which
-/// the monitor's C entry point skips).
+/// the monitor's C entry point skips). Only that entry point calls it, and
+/// it is not built for unit tests.
+#[cfg(not(test))]
 pub fn sanitize_standard_fds() {
     let mut pfds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
@@ -72,6 +74,7 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(not(test))]
 fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an fd number we just opened (see sanitize_standard_fds).
     if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
