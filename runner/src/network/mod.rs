@@ -827,6 +827,12 @@ fn bind_forwarded(
     let mut out = Vec::new();
     for (ctr_port, proto_name, ip, port) in ports::expanded(mappings) {
         let Some(proto) = forwarder::Proto::parse(proto_name) else {
+            if rootless {
+                return Err(NetworkError::Config(format!(
+                    "publishing {proto_name} ports of a rootless container is not supported by \
+                     vigil (port {ctr_port}): only tcp and udp are forwarded"
+                )));
+            }
             return Err(NetworkError::Config(format!(
                 "publishing {proto_name} port {ctr_port} on an IPv6 host address or to a \
                  container without an IPv4 address is not supported by vigil: only tcp and udp \
