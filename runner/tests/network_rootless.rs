@@ -384,6 +384,15 @@ fn shared_slirp(shared: &str) -> Option<i32> {
     })
 }
 
+/// `pid` is gone or a zombie (state after the last `)` of its stat line).
+fn exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X")
+    })
+}
+
 /// What killed processes leave of the shared namespace: a killed
 /// slirp4netns is replaced by the next container's setup (the running
 /// container keeps its place on the bridge), and a `vigil run` killed
@@ -411,6 +420,16 @@ fn rootless_shared_netns_survives_and_is_swept_after_kills() {
     let first = shared_slirp(&shared_text).expect("slirp4netns of the shared namespace");
     // SAFETY: killing the test user's slirp4netns, found by its command line.
     unsafe { libc::kill(first, libc::SIGKILL) };
+    // SIGKILL is delivered asynchronously: until the process has exited,
+    // the next setup rightly sees slirp4netns alive and keeps it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !exited(first) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slirp4netns {first} still running 10 s after SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (port, publish) = loopback_publish("8080");
     let id = r
         .ok(&httpd_args(
