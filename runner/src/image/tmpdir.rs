@@ -15,7 +15,6 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The lock file's name inside an owned directory.
@@ -91,23 +90,21 @@ fn open_owner(dir: &Path) -> Option<File> {
     file.metadata().ok()?.is_file().then_some(file)
 }
 
-/// An exclusive `flock` on `file`: waiting for it (`wait`), or failing at
-/// once when another process holds it.
+/// An exclusive `flock` on `file` (std's `File::lock`, as the store's and
+/// the network's locks): waiting for it (`wait`), or failing at once when
+/// another process holds it.
 fn lock(file: &File, wait: bool) -> io::Result<()> {
-    let op = if wait {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_EX | libc::LOCK_NB
-    };
+    if !wait {
+        return file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => io::ErrorKind::WouldBlock.into(),
+            std::fs::TryLockError::Error(e) => e,
+        });
+    }
     loop {
-        // SAFETY: flock on a descriptor this function borrows; no memory
-        // is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match file.lock() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }
