@@ -120,7 +120,9 @@ def _send_gib(port, total=GIB, attempts=20):
                 while s.recv(65536):
                     pass
             return time.perf_counter() - t
-        except (ConnectionError, BrokenPipeError, socket.timeout):
+        except OSError:
+            # Refused, reset, or (ENOTCONN on shutdown) closed by the forwarder
+            # while the receiver was not listening yet: try again, bounded.
             time.sleep(0.3)
     raise RuntimeError(f"no receiver behind 127.0.0.1:{port}")
 
