@@ -372,15 +372,20 @@ impl Podman {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}\n{}",
-            out.status,
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        podman_ok_stdout(&self.run(args), args)
     }
+}
+
+/// The stdout of `podman ARGS` as text, asserting it succeeded (its status
+/// and stderr shown otherwise); shared by the root and rootless Podmans.
+pub fn podman_ok_stdout(out: &Output, args: &[&str]) -> String {
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 impl Drop for Podman {

@@ -366,14 +366,7 @@ impl<'a> RootlessPodman<'a> {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}\n{}",
-            out.status,
-            text(&out.stderr)
-        );
-        text(&out.stdout)
+        e2e_support::podman_ok_stdout(&self.run(args), args)
     }
 
     /// Podman's pause process (it holds its user namespace): its pid file
