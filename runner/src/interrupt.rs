@@ -42,11 +42,15 @@ impl Interrupt {
     /// same process follows, whose signals must behave as before.
     ///
     /// The two signals are blocked in this thread (and so in the threads
-    /// `op` starts) and taken by a watcher thread with `sigtimedwait`; the
+    /// `op` starts) and read by a watcher thread from a signalfd; the
     /// previous mask comes back afterwards. A signal arriving between the
     /// watcher's end and that is delivered then, as if `op` had finished
     /// first. Call [`Interrupt::exit_as_signalled`] after `during` returned
     /// (inside `op` the signal it raises would stay blocked).
+    ///
+    /// The watcher also waits on a pipe that closes when `op` returns, so
+    /// it ends at once: an earlier watcher polled with a 100 ms timeout
+    /// and every `vigil run` waited up to that long to join it.
     pub fn during<T>(op: impl FnOnce(&Interrupt) -> T) -> T {
         use nix::sys::signal::{SigSet, SigmaskHow, Signal};
         let mut set = SigSet::empty();
@@ -57,29 +61,13 @@ impl Interrupt {
         let _ =
             nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
         let it = Interrupt::default();
-        let done = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (it, done) = (it.clone(), Arc::clone(&done));
-            std::thread::spawn(move || {
-                let wait = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 100_000_000,
-                };
-                while !done.load(Ordering::SeqCst) {
-                    // SAFETY: `set` and `wait` are valid for the call; no
-                    // siginfo is asked for.
-                    let sig =
-                        unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &wait) };
-                    if sig > 0 {
-                        it.signal.store(sig as usize, Ordering::SeqCst);
-                        it.stop.store(true, Ordering::SeqCst);
-                    }
-                }
-            })
-        };
+        let watcher = SignalWatcher::start(&set, &it);
         let result = op(&it);
-        done.store(true, Ordering::SeqCst);
-        let _ = watcher.join();
+        // Closing the pipe's write end wakes the watcher, which then ends.
+        if let Some((handle, wake)) = watcher {
+            drop(wake);
+            let _ = handle.join();
+        }
         let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
         result
     }
@@ -110,6 +98,63 @@ impl Interrupt {
             let _ = signal_hook::low_level::emulate_default_handler(sig as i32);
             std::process::exit(128 + sig as i32);
         }
+    }
+}
+
+/// The thread of [`Interrupt::during`]: it reads the blocked signals from
+/// a signalfd into the flags until the pipe it also polls is closed.
+struct SignalWatcher;
+
+impl SignalWatcher {
+    /// The watcher's handle and the write end of its wake pipe (drop it to
+    /// end the watcher). None when the signalfd or the pipe cannot be made
+    /// (no fds left): the signals then stay blocked until `op` returns and
+    /// act afterwards, with their usual effect.
+    fn start(
+        set: &nix::sys::signal::SigSet,
+        it: &Interrupt,
+    ) -> Option<(std::thread::JoinHandle<()>, std::os::fd::OwnedFd)> {
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let made = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .and_then(|fd| Ok((fd, nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
+        let (sigfd, (wake_r, wake_w)) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn!("watching for SIGINT/SIGTERM: {e}; they act once the operation ends");
+                return None;
+            }
+        };
+        let it = it.clone();
+        let handle = std::thread::spawn(move || {
+            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+            use std::os::fd::AsFd;
+            loop {
+                let (signalled, woken) = {
+                    let mut fds = [
+                        PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+                    ];
+                    match poll(&mut fds, PollTimeout::NONE) {
+                        Ok(_) => {}
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(_) => return,
+                    }
+                    let ready =
+                        |f: &PollFd<'_>| !f.revents().unwrap_or(PollFlags::empty()).is_empty();
+                    (ready(&fds[0]), ready(&fds[1]))
+                };
+                if signalled {
+                    while let Ok(Some(info)) = sigfd.read_signal() {
+                        it.signal.store(info.ssi_signo as usize, Ordering::SeqCst);
+                        it.stop.store(true, Ordering::SeqCst);
+                    }
+                }
+                if woken {
+                    return;
+                }
+            }
+        });
+        Some((handle, wake_w))
     }
 }
 

@@ -157,7 +157,8 @@ pub fn resolv_remove_server(resolv: &str, server: &str) -> String {
 
 /// resolv.conf: the host's for the host's network; otherwise `--dns` alone
 /// if given, else the network's servers first, then the host's without
-/// loopback ones (Google's if none remain); search domains likewise.
+/// loopback ones (Google's if none remain); search domains likewise
+/// (`--dns-search`, else the host's after the network's unless `--dns`).
 pub fn resolv_conf(host: &str, info: &EtcInfo) -> String {
     if info.host_network {
         return host.to_string();
@@ -197,6 +198,10 @@ pub fn resolv_conf(host: &str, info: &EtcInfo) -> String {
             .filter(|s| s.as_str() != ".")
             .cloned()
             .collect()
+    } else if !info.dns.is_empty() {
+        // Podman 4.3.1: `--dns` replaces the network's server and its
+        // search domain (dns.podman) alike; the host's stay.
+        search
     } else {
         info.network_search.iter().cloned().chain(search).collect()
     };
@@ -303,11 +308,19 @@ mod tests {
         let flags = EtcInfo {
             dns: vec!["10.78.1.1".into()],
             dns_search: vec!["a.test".into()],
-            ..dns_net
+            ..dns_net.clone()
         };
         assert_eq!(
             resolv_conf(host, &flags),
             "search a.test\nnameserver 10.78.1.1\noptions edns0\n"
+        );
+        let servers_only = EtcInfo {
+            dns: vec!["10.78.1.1".into()],
+            ..dns_net.clone()
+        };
+        assert_eq!(
+            resolv_conf(host, &servers_only),
+            "search example.org\nnameserver 10.78.1.1\noptions edns0\n"
         );
         assert_eq!(
             resolv_conf("nameserver 127.0.0.1\n", &plain),
