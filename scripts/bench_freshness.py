@@ -27,7 +27,8 @@ def newest_source(workspace, parts):
         else:
             candidates = []
             for d, subdirs, files in os.walk(top):
-                subdirs[:] = [s for s in subdirs if s != "target"]
+                # Tests and examples are not part of the binary.
+                subdirs[:] = [s for s in subdirs if s not in ("target", "tests", "examples")]
                 candidates.extend(os.path.join(d, f) for f in files
                                   if f.endswith((".rs", ".toml", ".txt", ".lock")))
         for path in candidates:
