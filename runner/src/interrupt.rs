@@ -61,7 +61,7 @@ impl Interrupt {
         let _ =
             nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old));
         let it = Interrupt::default();
-        let watcher = SignalWatcher::start(&set, &it);
+        let watcher = watch_signals(&set, &it);
         let result = op(&it);
         // Closing the pipe's write end wakes the watcher, which then ends.
         if let Some((handle, wake)) = watcher {
@@ -101,61 +101,56 @@ impl Interrupt {
     }
 }
 
-/// The thread of [`Interrupt::during`]: it reads the blocked signals from
-/// a signalfd into the flags until the pipe it also polls is closed.
-struct SignalWatcher;
-
-impl SignalWatcher {
-    /// The watcher's handle and the write end of its wake pipe (drop it to
-    /// end the watcher). None when the signalfd or the pipe cannot be made
-    /// (no fds left): the signals then stay blocked until `op` returns and
-    /// act afterwards, with their usual effect.
-    fn start(
-        set: &nix::sys::signal::SigSet,
-        it: &Interrupt,
-    ) -> Option<(std::thread::JoinHandle<()>, std::os::fd::OwnedFd)> {
-        use nix::sys::signalfd::{SfdFlags, SignalFd};
-        let made = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-            .and_then(|fd| Ok((fd, nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
-        let (sigfd, (wake_r, wake_w)) = match made {
-            Ok(m) => m,
-            Err(e) => {
-                log::warn!("watching for SIGINT/SIGTERM: {e}; they act once the operation ends");
-                return None;
-            }
-        };
-        let it = it.clone();
-        let handle = std::thread::spawn(move || {
-            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-            use std::os::fd::AsFd;
-            loop {
-                let (signalled, woken) = {
-                    let mut fds = [
-                        PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
-                        PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
-                    ];
-                    match poll(&mut fds, PollTimeout::NONE) {
-                        Ok(_) => {}
-                        Err(nix::errno::Errno::EINTR) => continue,
-                        Err(_) => return,
-                    }
-                    let ready =
-                        |f: &PollFd<'_>| !f.revents().unwrap_or(PollFlags::empty()).is_empty();
-                    (ready(&fds[0]), ready(&fds[1]))
-                };
-                if signalled {
-                    while let Ok(Some(info)) = sigfd.read_signal() {
-                        it.signal.store(info.ssi_signo as usize, Ordering::SeqCst);
-                        it.stop.store(true, Ordering::SeqCst);
-                    }
+/// Start the thread of [`Interrupt::during`]: it reads the blocked signals
+/// from a signalfd into `it`'s flags until the pipe it also polls is closed.
+/// Returns its handle and the write end of that pipe (drop it to end the
+/// thread); None when the signalfd or the pipe cannot be made (no fds left):
+/// the signals then stay blocked until `op` returns and act afterwards, with
+/// their usual effect.
+fn watch_signals(
+    set: &nix::sys::signal::SigSet,
+    it: &Interrupt,
+) -> Option<(std::thread::JoinHandle<()>, std::os::fd::OwnedFd)> {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let made = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .and_then(|fd| Ok((fd, nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
+    let (sigfd, (wake_r, wake_w)) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            log::warn!("watching for SIGINT/SIGTERM: {e}; they act once the operation ends");
+            return None;
+        }
+    };
+    let it = it.clone();
+    let handle = std::thread::spawn(move || {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        loop {
+            let (signalled, woken) = {
+                let mut fds = [
+                    PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(wake_r.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
                 }
-                if woken {
-                    return;
+                let ready = |f: &PollFd<'_>| !f.revents().unwrap_or(PollFlags::empty()).is_empty();
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if signalled {
+                while let Ok(Some(info)) = sigfd.read_signal() {
+                    it.signal.store(info.ssi_signo as usize, Ordering::SeqCst);
+                    it.stop.store(true, Ordering::SeqCst);
                 }
             }
-        });
-        Some((handle, wake_w))
-    }
+            if woken {
+                return;
+            }
+        }
+    });
+    Some((handle, wake_w))
 }
 
 #[cfg(test)]
