@@ -141,6 +141,12 @@ impl RootlessNetns {
         if let Some(s) = self.slirp() {
             slirp::stop_helper(s.pid, s.start);
         }
+        // A vigil killed between spawning slirp4netns and writing its pid
+        // left one that no record names: found by the namespace on its
+        // command line (only our own user's processes can be signalled).
+        for pid in slirp_processes_of(&self.netns) {
+            slirp::stop_helper(pid, crate::container::runtime::start_time(pid));
+        }
         let aardvark_pid = self.netavark_config().join("aardvark-dns/aardvark.pid");
         if let Some(pid) = fs::read_to_string(&aardvark_pid)
             .ok()
@@ -162,6 +168,23 @@ impl RootlessNetns {
             }
         }
     }
+}
+
+/// Pids of the slirp4netns processes whose command line names `netns`.
+fn slirp_processes_of(netns: &Path) -> Vec<i32> {
+    let wanted = netns.to_string_lossy().into_owned();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let mut args = cmdline.split(|&b| b == 0);
+            let is_slirp = args.next().is_some_and(|a| a.ends_with(b"slirp4netns"));
+            is_slirp && args.any(|a| a == wanted.as_bytes())
+        })
+        .collect()
 }
 
 /// Remove the shared namespace if no container holds an address any more
