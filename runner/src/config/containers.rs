@@ -8,7 +8,7 @@
 //! with that one file (Podman 4.3). vigil reads the user's file as root too.
 //!
 //! What vigil uses: `[containers] env, default_ulimits, default_capabilities`,
-//! `[engine] runtime, conmon_path, runtimes`, and `[network]` (typed here for
+//! `[engine] runtime, conmon_path, runtimes, helper_binaries_dir`, and `[network]` (typed here for
 //! the network code). Podman's other keys are accepted silently; a key
 //! neither knows is warned about.
 
@@ -95,6 +95,9 @@ pub struct EngineSection {
     pub conmon_path: Vec<PathBuf>,
     /// `[engine.runtimes]`: name -> candidate paths.
     pub runtimes: BTreeMap<String, Vec<PathBuf>>,
+    /// Where netavark, aardvark-dns and the other helpers are looked for, in
+    /// order; empty: Podman's default directories.
+    pub helper_binaries_dir: Vec<PathBuf>,
 }
 
 /// `default_subnet_pools` entry.
@@ -154,6 +157,7 @@ struct EngineLayer {
     runtime: Option<String>,
     conmon_path: Option<Vec<PathBuf>>,
     runtimes: Option<BTreeMap<String, Vec<PathBuf>>>,
+    helper_binaries_dir: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,7 +238,6 @@ const PODMAN_ENGINE_KEYS: &[&str] = &[
     "events_logger",
     "exit_command_delay",
     "healthcheck_events",
-    "helper_binaries_dir",
     "hooks_dir",
     "image_build_format",
     "image_copy_tmp_dir",
@@ -371,6 +374,9 @@ impl ContainersConf {
         if let Some(paths) = e.conmon_path {
             self.engine.conmon_path = paths;
         }
+        if let Some(dirs) = e.helper_binaries_dir {
+            self.engine.helper_binaries_dir = dirs;
+        }
         for (name, paths) in e.runtimes.unwrap_or_default() {
             self.engine.runtimes.insert(name, paths);
         }
@@ -446,6 +452,7 @@ mod tests {
             "system.conf",
             "[containers]\nenv = [\"A=1\"]\ndefault_ulimits = [\"nofile=20000:20000\"]\n\
              default_sysctls = []\n[engine]\nruntime = \"crun\"\n\
+             helper_binaries_dir = [\"/opt/podman-helpers\", \"/usr/lib/podman\"]\n\
              [engine.runtimes]\ncrun = [\"/nonexistent/crun\"]\n[secrets]\n[machine]\n",
         );
         let user = write(
@@ -477,6 +484,13 @@ mod tests {
         // A listed runtime whose paths are all missing stays a name for PATH.
         assert_eq!(conf.runtime_for(Some(Path::new("crun"))), Path::new("crun"));
         assert_eq!(conf.conmon(), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(
+            conf.engine.helper_binaries_dir,
+            [
+                Path::new("/opt/podman-helpers"),
+                Path::new("/usr/lib/podman")
+            ]
+        );
         assert_eq!(conf.network.default_subnet.as_deref(), Some("10.99.0.0/16"));
         assert_eq!(conf.network.default_subnet_pools[0].size, 24);
     }

@@ -10,8 +10,8 @@ use crate::context::Context;
 use crate::error::RunnerError;
 use crate::network::{self, Attached, Container, NetEnv, NetworkStore};
 
-/// Overrides the helper directories (netavark, aardvark-dns), colon-separated
-/// (containers.conf `helper_binaries_dir`).
+/// Overrides the helper directories (netavark, aardvark-dns), colon-separated;
+/// before containers.conf `helper_binaries_dir`, as tests need a private one.
 pub const ENV_HELPER_DIRS: &str = "VIGIL_HELPER_BINARIES_DIR";
 
 /// The network environment. Network files are per user, not per `--root`
@@ -38,6 +38,9 @@ pub fn env(ctx: &Context) -> NetEnv {
     };
     let helper_dirs = match var(ENV_HELPER_DIRS) {
         Some(v) if !v.is_empty() => std::env::split_paths(&v).collect(),
+        _ if !ctx.containers_conf.engine.helper_binaries_dir.is_empty() => {
+            ctx.containers_conf.engine.helper_binaries_dir.clone()
+        }
         _ => network::helpers::HELPER_DIRS
             .iter()
             .map(PathBuf::from)
