@@ -517,6 +517,23 @@ fn network_errors_are_clear_and_leave_nothing() {
     cmd.env("VIGIL_HELPER_BINARIES_DIR", "/nonexistent");
     let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
     assert_exit(&out, 125, "install the netavark package", &"no helpers");
+    // containers.conf's helper_binaries_dir is where they are looked for.
+    let conf_dir = tempfile::tempdir().unwrap();
+    let conf = conf_dir.path().join("containers.conf");
+    std::fs::write(
+        &conf,
+        "[engine]\nhelper_binaries_dir = [\"/nonexistent-conf-helpers\"]\n",
+    )
+    .unwrap();
+    let mut cmd = v.command(&run_true(&rootfs, &[]));
+    cmd.env("CONTAINERS_CONF", &conf);
+    let out = e2e_support::run_bounded(&mut cmd, b"", Duration::from_secs(60));
+    assert_exit(
+        &out,
+        125,
+        "could not find \"netavark\" in one of [/nonexistent-conf-helpers]",
+        &"helper_binaries_dir",
+    );
     let mut args = vec!["--runtime", "/usr/sbin/runc"];
     args.extend(run_true(&rootfs, &[]));
     let mut cmd = v.command(&args);
