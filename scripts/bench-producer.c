@@ -24,7 +24,19 @@
  *                           A line that is not a well-formed record
  *                           (`<RFC3339Nano with numeric offset> <stream> <P|F> `)
  *                           is an error: exit status 3, its line number on fd 2.
+ *   produce -s FILE PERMILLE
+ *                           the pipeline shape's floor consumer (on the host,
+ *                           no monitor): read fd 0 1 MiB at a time (pipe
+ *                           enlarged to 1 MiB, as the monitor's) and append
+ *                           each chunk to FILE with one writev, followed by
+ *                           its first PERMILLE/1000 bytes again, so FILE grows
+ *                           as a k8s-file log of the same lines does; at
+ *                           EOF one fsync (conmon and ours fsync the log
+ *                           before the exit file that ends a timed run). No
+ *                           timestamps, no newline search: less work than
+ *                           any monitor's.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -221,11 +234,58 @@ static int decode(const char *path, const char *stream) {
     return 0;
 }
 
+static int sink(const char *path, unsigned long permille) {
+    static char buf[1 << 20];
+    (void)fcntl(0, F_SETPIPE_SZ, (int)sizeof buf);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        perror(path);
+        return 2;
+    }
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("read");
+            return 1;
+        }
+        size_t extra = (size_t)n * permille / 1000;
+        if (extra > (size_t)n)
+            extra = (size_t)n;
+        struct iovec iov[2] = {{buf, (size_t)n}, {buf, extra}};
+        size_t want = (size_t)n + extra;
+        ssize_t w = writev(fd, iov, 2);
+        if (w < 0 || (size_t)w != want) {
+            /* A short append: finish it byte-exactly with plain writes. */
+            size_t done = w < 0 ? 0 : (size_t)w;
+            if (w < 0 && errno != EINTR) {
+                perror("writev");
+                return 1;
+            }
+            if (done < (size_t)n) {
+                if (write_all(fd, buf + done, (size_t)n - done) < 0)
+                    return 1;
+                done = (size_t)n;
+            }
+            if (write_all(fd, buf + (done - (size_t)n), want - done) < 0)
+                return 1;
+        }
+    }
+    if (fsync(fd) < 0) {
+        perror("fsync");
+        return 1;
+    }
+    return close(fd) < 0 ? 1 : 0;
+}
+
 static int usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [-i] LINE SIZE | %s -w BYTES LINE SIZE | %s -t COUNT MS | "
-            "%s -d LOG stdout|stderr\n",
-            argv0, argv0, argv0, argv0);
+            "%s -d LOG stdout|stderr | %s -s FILE PERMILLE\n",
+            argv0, argv0, argv0, argv0, argv0);
     return 2;
 }
 
@@ -241,6 +301,8 @@ int main(int argc, char **argv) {
             return usage(argv[0]);
         return produce_blocks(argv[3], strtoull(argv[4], NULL, 10), w);
     }
+    if (argc == 4 && strcmp(argv[1], "-s") == 0)
+        return sink(argv[2], strtoul(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "-t") == 0)
         return produce_timed(strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "-i") == 0)
