@@ -24,7 +24,7 @@
  *                           A line that is not a well-formed record
  *                           (`<RFC3339Nano with numeric offset> <stream> <P|F> `)
  *                           is an error: exit status 3, its line number on fd 2.
- *   produce -s FILE PERMILLE
+ *   produce -s FILE PERMILLE [PARK_US]
  *                           the pipeline shape's floor consumer (on the host,
  *                           no monitor): read fd 0 1 MiB at a time (pipe
  *                           enlarged to 1 MiB, as the monitor's) and append
@@ -34,7 +34,10 @@
  *                           EOF one fsync (conmon and ours fsync the log
  *                           before the exit file that ends a timed run). No
  *                           timestamps, no newline search: less work than
- *                           any monitor's.
+ *                           any monitor's. PARK_US: after a read of less
+ *                           than half the pipe, sleep that long before the
+ *                           next one (the batching of small writes, as the
+ *                           monitor's `--log-coalesce-ms` parks a stream).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -234,7 +237,7 @@ static int decode(const char *path, const char *stream) {
     return 0;
 }
 
-static int sink(const char *path, unsigned long permille) {
+static int sink(const char *path, unsigned long permille, unsigned long park_us) {
     static char buf[1 << 20];
     (void)fcntl(0, F_SETPIPE_SZ, (int)sizeof buf);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
@@ -273,6 +276,10 @@ static int sink(const char *path, unsigned long permille) {
             if (write_all(fd, buf + (done - (size_t)n), want - done) < 0)
                 return 1;
         }
+        if (park_us > 0 && (size_t)n < sizeof buf / 2) {
+            struct timespec park = {(time_t)(park_us / 1000000), (long)(park_us % 1000000) * 1000};
+            nanosleep(&park, NULL);
+        }
     }
     if (fsync(fd) < 0) {
         perror("fsync");
@@ -284,7 +291,7 @@ static int sink(const char *path, unsigned long permille) {
 static int usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [-i] LINE SIZE | %s -w BYTES LINE SIZE | %s -t COUNT MS | "
-            "%s -d LOG stdout|stderr | %s -s FILE PERMILLE\n",
+            "%s -d LOG stdout|stderr | %s -s FILE PERMILLE [PARK_US]\n",
             argv0, argv0, argv0, argv0, argv0);
     return 2;
 }
@@ -301,8 +308,9 @@ int main(int argc, char **argv) {
             return usage(argv[0]);
         return produce_blocks(argv[3], strtoull(argv[4], NULL, 10), w);
     }
-    if (argc == 4 && strcmp(argv[1], "-s") == 0)
-        return sink(argv[2], strtoul(argv[3], NULL, 10));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "-s") == 0)
+        return sink(argv[2], strtoul(argv[3], NULL, 10),
+                    argc == 5 ? strtoul(argv[4], NULL, 10) : 0);
     if (argc == 4 && strcmp(argv[1], "-t") == 0)
         return produce_timed(strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "-i") == 0)
