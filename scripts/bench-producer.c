@@ -38,6 +38,15 @@
  *                           than half the pipe, sleep that long before the
  *                           next one (the batching of small writes, as the
  *                           monitor's `--log-coalesce-ms` parks a stream).
+ *   produce -s FILE PERMILLE PARK_US STRIDE OUTCAP
+ *                           the same, but the records are copied as the
+ *                           cheapest k8s-file formatter would: every STRIDE
+ *                           input bytes become a constant PERMILLE/1000 *
+ *                           STRIDE-byte prefix and those bytes, copied into an
+ *                           OUTCAP-byte buffer that is written when full and
+ *                           at the end of each read. Still no newline search
+ *                           and no timestamps: the floor of a monitor that
+ *                           must copy its records once in user space.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -237,7 +246,35 @@ static int decode(const char *path, const char *stream) {
     return 0;
 }
 
-static int sink(const char *path, unsigned long permille, unsigned long park_us) {
+/* Appends `n` bytes from `p` to `fd` in full. */
+static int append(int fd, const char *p, size_t n) {
+    return write_all(fd, p, n) < 0 ? (perror("write"), -1) : 0;
+}
+
+/* The copying floor's records: each `stride` bytes of `in` after a
+ * `prefix`-byte constant, through `out` (`outcap` bytes). */
+static int append_copied(int fd, const char *in, size_t n, size_t stride, size_t prefix,
+                         char *out, size_t outcap) {
+    static const char pad[256] = "2026-12-04T00:00:00.000000000+00:00 stdout F ";
+    size_t used = 0;
+    while (n > 0) {
+        size_t take = n < stride ? n : stride;
+        if (used + prefix + take > outcap) {
+            if (append(fd, out, used) < 0)
+                return -1;
+            used = 0;
+        }
+        memcpy(out + used, pad, prefix);
+        memcpy(out + used + prefix, in, take);
+        used += prefix + take;
+        in += take;
+        n -= take;
+    }
+    return used ? append(fd, out, used) : 0;
+}
+
+static int sink(const char *path, unsigned long permille, unsigned long park_us,
+                size_t stride, size_t outcap) {
     static char buf[1 << 20];
     (void)fcntl(0, F_SETPIPE_SZ, (int)sizeof buf);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
@@ -254,6 +291,22 @@ static int sink(const char *path, unsigned long permille, unsigned long park_us)
                 continue;
             perror("read");
             return 1;
+        }
+        if (stride > 0) {
+            static char *out;
+            size_t prefix = stride * permille / 1000;
+            if (prefix > 256 || outcap < prefix + stride) {
+                fprintf(stderr, "-s: a %zu-byte prefix and a %zu-byte stride do not fit "
+                        "(prefix at most 256, OUTCAP at least both)\n", prefix, stride);
+                return 2;
+            }
+            if (!out && !(out = malloc(outcap))) {
+                perror("malloc");
+                return 1;
+            }
+            if (append_copied(fd, buf, (size_t)n, stride, prefix, out, outcap) < 0)
+                return 1;
+            goto parked;
         }
         size_t extra = (size_t)n * permille / 1000;
         if (extra > (size_t)n)
@@ -276,6 +329,7 @@ static int sink(const char *path, unsigned long permille, unsigned long park_us)
             if (write_all(fd, buf + (done - (size_t)n), want - done) < 0)
                 return 1;
         }
+    parked:
         if (park_us > 0 && (size_t)n < sizeof buf / 2) {
             struct timespec park = {(time_t)(park_us / 1000000), (long)(park_us % 1000000) * 1000};
             nanosleep(&park, NULL);
@@ -291,7 +345,7 @@ static int sink(const char *path, unsigned long permille, unsigned long park_us)
 static int usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s [-i] LINE SIZE | %s -w BYTES LINE SIZE | %s -t COUNT MS | "
-            "%s -d LOG stdout|stderr | %s -s FILE PERMILLE [PARK_US]\n",
+            "%s -d LOG stdout|stderr | %s -s FILE PERMILLE [PARK_US [STRIDE OUTCAP]]\n",
             argv0, argv0, argv0, argv0, argv0);
     return 2;
 }
@@ -308,9 +362,11 @@ int main(int argc, char **argv) {
             return usage(argv[0]);
         return produce_blocks(argv[3], strtoull(argv[4], NULL, 10), w);
     }
-    if ((argc == 4 || argc == 5) && strcmp(argv[1], "-s") == 0)
+    if ((argc == 4 || argc == 5 || argc == 7) && strcmp(argv[1], "-s") == 0)
         return sink(argv[2], strtoul(argv[3], NULL, 10),
-                    argc == 5 ? strtoul(argv[4], NULL, 10) : 0);
+                    argc >= 5 ? strtoul(argv[4], NULL, 10) : 0,
+                    argc == 7 ? strtoul(argv[5], NULL, 10) : 0,
+                    argc == 7 ? strtoul(argv[6], NULL, 10) : 0);
     if (argc == 4 && strcmp(argv[1], "-t") == 0)
         return produce_timed(strtoul(argv[2], NULL, 10), strtol(argv[3], NULL, 10));
     if (argc == 4 && strcmp(argv[1], "-i") == 0)
