@@ -176,7 +176,14 @@ impl FaultServer {
                         }
                     }
                     r.fetch_add(1, Ordering::SeqCst);
-                    let _ = stream.write_all(answer(&line).as_bytes());
+                    let response = answer(&line);
+                    let _ = stream.write_all(response.as_bytes());
+                    if body_cut_short(&response) {
+                        // A stalled download: hold the connection until the
+                        // client closes it (or a minute passes), so that only
+                        // the client can end the stall.
+                        let _ = reader.get_ref().set_read_timeout(Some(STALL_HOLD));
+                    }
                 }
                 let _ = reader.read(&mut [0u8; 1]);
             }
@@ -188,6 +195,20 @@ impl FaultServer {
             thread: Some(thread),
         }
     }
+}
+
+/// How long a [`FaultServer`] keeps a stalled download's connection open.
+const STALL_HOLD: Duration = Duration::from_secs(60);
+
+/// Does `response` announce more body bytes than it holds?
+fn body_cut_short(response: &str) -> bool {
+    let Some((head, body)) = response.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > body.len())
 }
 
 impl Drop for FaultServer {
@@ -371,8 +392,8 @@ fn hostile_registries_are_refused_with_clear_errors() {
 }
 
 /// A registry that serves a one-layer image but stalls in the layer: the
-/// headers announce 1 MiB, 4 KiB follow, then nothing until the server
-/// gives up on the connection.
+/// headers announce 1 MiB, 4 KiB follow, then nothing for a minute
+/// ([`STALL_HOLD`]) or until the client closes the connection.
 fn stalled_layer(line: &str) -> String {
     use sha2::{Digest as _, Sha256};
     let layer = "b".repeat(64);
@@ -433,9 +454,10 @@ fn wait_download(v: &Vigil, known: &[PathBuf]) -> PathBuf {
 }
 
 /// Sends `signal` to `child` and waits (≤ 60 s) for its end, which must be
-/// by that signal.
-fn signal_and_expect_death(child: std::process::Child, signal: i32, what: &str) {
+/// by that signal; returns how long that took.
+fn signal_and_expect_death(child: std::process::Child, signal: i32, what: &str) -> Duration {
     use std::os::unix::process::ExitStatusExt;
+    let sent = Instant::now();
     // SAFETY: kill(2) on our own child, which has not been reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let out = registry_support::e2e_support::wait_bounded(child, Duration::from_secs(60), what);
@@ -445,6 +467,17 @@ fn signal_and_expect_death(child: std::process::Child, signal: i32, what: &str) 
         "{what}: {:?}\n{}",
         out.status,
         text(&out.stderr)
+    );
+    sent.elapsed()
+}
+
+/// A ^C ends a pull stalled in a download at once: it closes the
+/// connection rather than wait out the read timeout (120 s) or the
+/// registry's [`STALL_HOLD`]. The bound leaves room for a loaded machine.
+fn assert_prompt(took: Duration, what: &str) {
+    assert!(
+        took < Duration::from_secs(15),
+        "{what} took {took:?} to end after the signal: it waited for the stalled registry"
     );
 }
 
@@ -467,7 +500,8 @@ fn an_interrupted_pull_leaves_nothing_and_ends_by_the_signal() {
     let (fx, v, _server, image) = stalled_pull_setup();
     let child = spawn_vigil(&fx, &v, "pull", &[&image]);
     wait_download(&v, &[]);
-    signal_and_expect_death(child, libc::SIGINT, "pull");
+    let took = signal_and_expect_death(child, libc::SIGINT, "pull");
+    assert_prompt(took, "pull");
     assert_store_empty(&fx, &v);
 }
 
@@ -479,7 +513,8 @@ fn an_interrupted_implicit_pull_by_run_leaves_nothing_and_ends_by_the_signal() {
     let (fx, v, _server, image) = stalled_pull_setup();
     let child = spawn_vigil(&fx, &v, "run", &["--rm", &image, "true"]);
     wait_download(&v, &[]);
-    signal_and_expect_death(child, libc::SIGINT, "run");
+    let took = signal_and_expect_death(child, libc::SIGINT, "run");
+    assert_prompt(took, "run");
     assert_store_empty(&fx, &v);
     assert_eq!(fx.ok(&v, &["ps", "-a", "-q"]), "");
 }
@@ -513,7 +548,8 @@ fn a_killed_pulls_directory_is_swept_and_a_running_ones_is_not() {
         live_dir.join("layer-0").exists(),
         "a running pull's directory was swept"
     );
-    signal_and_expect_death(running, libc::SIGTERM, "create");
+    let took = signal_and_expect_death(running, libc::SIGTERM, "create");
+    assert_prompt(took, "create");
     assert_store_empty(&fx, &v);
     assert_eq!(fx.ok(&v, &["ps", "-a", "-q"]), "");
 }

@@ -103,16 +103,48 @@ pub fn pull_name(
     report: &Reporter,
 ) -> Result<Pulled, RegistryError> {
     let wanted = opts.platform.clone().unwrap_or_else(WantedPlatform::host);
-    let resolved = resolve_manifest(env, name, &wanted)
-        .map_err(|e| e.context(format!("initializing source docker://{name}")))?;
-    fetch_into_store(
-        store,
-        name,
-        resolved,
-        &wanted,
-        report,
-        opts.interrupt.as_ref(),
-    )
+    let interrupt = opts.interrupt.as_ref();
+    closing_on_interrupt(interrupt, &env.transport, || {
+        let resolved = resolve_manifest(env, name, &wanted)
+            .map_err(|e| e.context(format!("initializing source docker://{name}")))?;
+        fetch_into_store(store, name, resolved, &wanted, report, interrupt)
+    })
+}
+
+/// How often the watcher of [`closing_on_interrupt`] looks at the signal
+/// flag: the longest a ^C waits before the connections close.
+const INTERRUPT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs `op`; if SIGINT/SIGTERM arrives meanwhile, closes every registry
+/// connection. A download blocked on a stalled registry then fails at once
+/// and the pull cleans up, instead of the ^C waiting out the read timeout
+/// (120 s). The signal only sets a flag (see [`Interrupt`]), so a watcher
+/// thread polls it; it ends as soon as `op` returns.
+fn closing_on_interrupt<T>(
+    interrupt: Option<&Interrupt>,
+    transport: &super::transport::Transport,
+    op: impl FnOnce() -> T,
+) -> T {
+    let Some(interrupt) = interrupt else {
+        return op();
+    };
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(INTERRUPT_POLL)
+            {
+                if interrupt.requested() {
+                    transport.shutdown();
+                    return;
+                }
+            }
+        });
+        let result = op();
+        // Disconnects the channel: the watcher ends without another poll.
+        drop(done);
+        result
+    })
 }
 
 /// Tries each source (mirrors, then the primary) until one serves the
