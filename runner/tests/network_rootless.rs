@@ -519,9 +519,47 @@ fn rootless_shared_netns_survives_and_is_swept_after_kills() {
     }
     assert_no_process(&shared_text, Duration::from_secs(10));
     assert_no_allocation(&r);
+
+    // An address whose container is gone (a vigil killed between removing
+    // a container and releasing its address; made here by adding it to the
+    // allocation file) no longer keeps the namespace alive: the next
+    // command releases it, and the last container's removal takes the
+    // namespace along.
+    r.ok(&httpd_args(
+        &["--name", "k5", "--network", "knet"],
+        image,
+        "8080",
+    ));
+    assert!(shared.exists());
+    let k5_ip = address_on(&r, "k5", "knet");
+    let stale_ip = k5_ip
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.250"))
+        .unwrap();
+    add_allocation(&r, "knet", &stale_ip, &"0".repeat(64));
+    r.ok(&["rm", "-f", "k5"]);
+    r.ok(&["ps", "-a"]);
+    assert_no_process(&shared_text, Duration::from_secs(10));
+    assert_no_process(&aardvark_cfg, Duration::from_secs(10));
+    assert!(
+        !shared.exists(),
+        "{shared_text} left by a gone container's address"
+    );
+    assert_no_allocation(&r);
+
     r.ok(&["rm", "k4"]);
     r.ok(&["network", "rm", "knet"]);
     r.assert_clean();
+}
+
+/// Records in vigil's allocation file that container `id` holds `ip` on
+/// `net`, as a killed vigil can leave it (the file keeps its owner).
+fn add_allocation(r: &Rootless, net: &str, ip: &str, id: &str) {
+    let path = r.state().join("networks/ipam.json");
+    let text = std::fs::read_to_string(&path).expect("the allocation file");
+    let mut db: serde_json::Value = serde_json::from_str(&text).expect("allocations as JSON");
+    db["networks"][net]["allocated"][ip] = serde_json::Value::String(id.to_string());
+    std::fs::write(&path, serde_json::to_vec(&db).unwrap()).unwrap();
 }
 
 /// The command line of the shared namespace's slirp4netns, its path shown

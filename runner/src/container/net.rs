@@ -62,10 +62,14 @@ pub fn env(ctx: &Context) -> NetEnv {
 }
 
 /// For a rootless user: remove the shared namespace of bridge networks if
-/// no container uses it any more (what a killed vigil left behind).
+/// no container uses it any more (what a killed vigil left behind), after
+/// releasing the addresses of containers that are gone.
 pub fn sweep_rootless(ctx: &Context) {
     if crate::rootless::active().is_some() {
-        network::rootless_netns::sweep_leftovers(&env(ctx));
+        let store = super::store::Store::new(&ctx.paths);
+        network::rootless_netns::sweep_leftovers(&env(ctx), || {
+            store.ids().map_err(|e| e.to_string())
+        });
     }
 }
 

@@ -247,22 +247,40 @@ impl Ipam {
 
     /// Release every address of container `id`; true if it had any.
     pub fn release(&self, id: &str) -> Result<bool, NetworkError> {
+        Ok(!self.release_where(|c| c == id)?.is_empty())
+    }
+
+    /// Release the addresses of every container that `exists` does not
+    /// know: what a vigil killed between removing a container and
+    /// releasing its addresses left. Returns their ids.
+    pub fn release_missing(
+        &self,
+        exists: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, NetworkError> {
+        self.release_where(|c| !exists(c))
+    }
+
+    /// Release the addresses of the containers `drop` picks; their ids.
+    fn release_where(&self, drop: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
         let mut db = self.load()?;
-        let mut found = false;
+        let mut gone: Vec<String> = Vec::new();
+        let mut note = |c: &String| {
+            let picked = drop(c);
+            if picked && !gone.contains(c) {
+                gone.push(c.clone());
+            }
+            !picked
+        };
         for pool in db.networks.values_mut() {
-            let before = pool.allocated.len();
-            pool.allocated.retain(|_, c| c != id);
-            found |= pool.allocated.len() != before;
+            pool.allocated.retain(|_, c| note(c));
         }
         for pool in db.networks6.values_mut() {
-            let before = pool.allocated.len();
-            pool.allocated.retain(|_, c| c != id);
-            found |= pool.allocated.len() != before;
+            pool.allocated.retain(|_, c| note(c));
         }
-        if found {
+        if !gone.is_empty() {
             self.save(&db)?;
         }
-        Ok(found)
+        Ok(gone)
     }
 
     /// Release container `id`'s address on network `name` only
@@ -325,6 +343,27 @@ fn not_in_subnet(ip: &str, net: &NetworkDef) -> NetworkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_of_missing_containers_are_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam {
+            path: dir.path().join("ipam.json"),
+        };
+        let text = r#"{"networks":{"a":{"allocated":{"10.89.0.2":"kept","10.89.0.3":"gone"}},
+            "b":{"allocated":{"10.89.1.2":"gone"}}},
+            "networks6":{"b":{"allocated":{"fd00::2":"gone","fd00::3":"kept"}}}}"#;
+        fs::write(&ipam.path, text).unwrap();
+        let gone = ipam.release_missing(|id| id == "kept").unwrap();
+        assert_eq!(gone, ["gone"]);
+        assert!(ipam.in_use().unwrap());
+        assert_eq!(ipam.holders("a").unwrap(), ["kept"]);
+        assert_eq!(ipam.holders("b").unwrap(), ["kept"]);
+        // Nothing else to release: the file is left as it is.
+        assert!(ipam.release_missing(|id| id == "kept").unwrap().is_empty());
+        assert!(ipam.release("kept").unwrap());
+        assert!(!ipam.in_use().unwrap());
+    }
 
     #[test]
     fn allocates_in_order_skipping_gateway_and_released() {

@@ -202,16 +202,36 @@ pub fn sweep(env: &NetEnv) {
 }
 
 /// [`sweep`] for a command that starts: takes the network lock, but only
-/// when something of a shared namespace is there at all.
-pub fn sweep_leftovers(env: &NetEnv) {
+/// when something of a shared namespace is there at all. First releases
+/// the addresses of containers that no longer exist (`container_ids`: the
+/// ids of every container with a record, listed with the lock held, so a
+/// container made meanwhile cannot have an address yet), which would keep
+/// the namespace and its slirp4netns alive for good.
+pub fn sweep_leftovers(env: &NetEnv, container_ids: impl FnOnce() -> Result<Vec<String>, String>) {
     let ns = RootlessNetns::of(env);
     if !ns.netns.exists() && !ns.dir.exists() {
         return;
     }
-    match env.lock() {
-        Ok(_lock) => sweep(env),
-        Err(e) => log::error!("rootless network namespace: {e}"),
+    let _lock = match env.lock() {
+        Ok(lock) => lock,
+        Err(e) => {
+            log::error!("rootless network namespace: {e}");
+            return;
+        }
+    };
+    match container_ids() {
+        Ok(ids) => match env.ipam().release_missing(|id| ids.iter().any(|i| i == id)) {
+            Ok(gone) => {
+                for id in gone {
+                    log::info!("released the addresses of {id}, a container that is gone");
+                }
+            }
+            Err(e) => log::error!("rootless network namespace: {e}"),
+        },
+        // Without the list, nothing can be told stale: keep every address.
+        Err(e) => log::error!("rootless network namespace: listing containers: {e}"),
     }
+    sweep(env);
 }
 
 /// Have `cmd` run in the namespace at `netns` (its network namespace only).
