@@ -260,12 +260,12 @@ impl Ipam {
         self.release_where(|c| !exists(c))
     }
 
-    /// Release the addresses of the containers `drop` picks; their ids.
-    fn release_where(&self, drop: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
+    /// Release the addresses of the containers `pick` picks; their ids.
+    fn release_where(&self, pick: impl Fn(&str) -> bool) -> Result<Vec<String>, NetworkError> {
         let mut db = self.load()?;
         let mut gone: Vec<String> = Vec::new();
         let mut note = |c: &String| {
-            let picked = drop(c);
+            let picked = pick(c);
             if picked && !gone.contains(c) {
                 gone.push(c.clone());
             }
