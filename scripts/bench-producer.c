@@ -273,9 +273,47 @@ static int append_copied(int fd, const char *in, size_t n, size_t stride, size_t
     return used ? append(fd, out, used) : 0;
 }
 
+/* The bare floor's append: the chunk, then its first PERMILLE/1000 bytes
+ * again, with one writev; a short append is finished byte-exactly with plain
+ * writes. */
+static int append_padded(int fd, const char *buf, size_t n, unsigned long permille) {
+    size_t extra = n * permille / 1000;
+    if (extra > n)
+        extra = n;
+    struct iovec iov[2] = {{(void *)buf, n}, {(void *)buf, extra}};
+    size_t want = n + extra;
+    ssize_t w = writev(fd, iov, 2);
+    if (w >= 0 && (size_t)w == want)
+        return 0;
+    size_t done = w < 0 ? 0 : (size_t)w;
+    if (w < 0 && errno != EINTR) {
+        perror("writev");
+        return -1;
+    }
+    if (done < n) {
+        if (write_all(fd, buf + done, n - done) < 0)
+            return -1;
+        done = n;
+    }
+    return write_all(fd, buf + (done - n), want - done);
+}
+
 static int sink(const char *path, unsigned long permille, unsigned long park_us,
                 size_t stride, size_t outcap) {
     static char buf[1 << 20];
+    char *out = NULL;
+    size_t prefix = stride * permille / 1000;
+    if (stride > 0) {
+        if (prefix > 256 || outcap < prefix + stride) {
+            fprintf(stderr, "-s: a %zu-byte prefix and a %zu-byte stride do not fit "
+                    "(prefix at most 256, OUTCAP at least both)\n", prefix, stride);
+            return 2;
+        }
+        if (!(out = malloc(outcap))) {
+            perror("malloc");
+            return 1;
+        }
+    }
     (void)fcntl(0, F_SETPIPE_SZ, (int)sizeof buf);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -292,49 +330,16 @@ static int sink(const char *path, unsigned long permille, unsigned long park_us,
             perror("read");
             return 1;
         }
-        if (stride > 0) {
-            static char *out;
-            size_t prefix = stride * permille / 1000;
-            if (prefix > 256 || outcap < prefix + stride) {
-                fprintf(stderr, "-s: a %zu-byte prefix and a %zu-byte stride do not fit "
-                        "(prefix at most 256, OUTCAP at least both)\n", prefix, stride);
-                return 2;
-            }
-            if (!out && !(out = malloc(outcap))) {
-                perror("malloc");
-                return 1;
-            }
-            if (append_copied(fd, buf, (size_t)n, stride, prefix, out, outcap) < 0)
-                return 1;
-            goto parked;
-        }
-        size_t extra = (size_t)n * permille / 1000;
-        if (extra > (size_t)n)
-            extra = (size_t)n;
-        struct iovec iov[2] = {{buf, (size_t)n}, {buf, extra}};
-        size_t want = (size_t)n + extra;
-        ssize_t w = writev(fd, iov, 2);
-        if (w < 0 || (size_t)w != want) {
-            /* A short append: finish it byte-exactly with plain writes. */
-            size_t done = w < 0 ? 0 : (size_t)w;
-            if (w < 0 && errno != EINTR) {
-                perror("writev");
-                return 1;
-            }
-            if (done < (size_t)n) {
-                if (write_all(fd, buf + done, (size_t)n - done) < 0)
-                    return 1;
-                done = (size_t)n;
-            }
-            if (write_all(fd, buf + (done - (size_t)n), want - done) < 0)
-                return 1;
-        }
-    parked:
+        int appended = out ? append_copied(fd, buf, (size_t)n, stride, prefix, out, outcap)
+                           : append_padded(fd, buf, (size_t)n, permille);
+        if (appended < 0)
+            return 1;
         if (park_us > 0 && (size_t)n < sizeof buf / 2) {
             struct timespec park = {(time_t)(park_us / 1000000), (long)(park_us % 1000000) * 1000};
             nanosleep(&park, NULL);
         }
     }
+    free(out);
     if (fsync(fd) < 0) {
         perror("fsync");
         return 1;
